@@ -1,0 +1,236 @@
+//! The table port: the small set of operations every repository is written
+//! against, and which each storage engine (DynamoDB, embedded SQLite) provides
+//! with the same semantics. The conformance suite in `tests/` proves that.
+//!
+//! The shape is DynamoDB's single-table design: every item has a partition
+//! key `pk` and sort key `sk`, up to two secondary index key pairs, a version
+//! number for optimistic concurrency, an optional expiry, and a JSON body.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// The attribute names of the table, shared by both engines and by
+/// `infra/template.yaml`.
+pub mod attr {
+    pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
+    pub const GSI1PK: &str = "gsi1pk";
+    pub const GSI1SK: &str = "gsi1sk";
+    pub const GSI2PK: &str = "gsi2pk";
+    pub const GSI2SK: &str = "gsi2sk";
+    pub const VERSION: &str = "ver";
+    pub const EXPIRES: &str = "expires_at";
+    pub const BODY: &str = "body";
+}
+
+/// Index names, as in `infra/template.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Index {
+    /// The table's own primary key.
+    Primary,
+    /// `gsi1` (gsi1pk, gsi1sk).
+    Gsi1,
+    /// `gsi2` (gsi2pk, gsi2sk).
+    Gsi2,
+}
+
+impl Index {
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Index::Primary => None,
+            Index::Gsi1 => Some("gsi1"),
+            Index::Gsi2 => Some("gsi2"),
+        }
+    }
+}
+
+/// A secondary index key pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// One stored item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1: Option<IndexKey>,
+    pub gsi2: Option<IndexKey>,
+    /// Incremented by the repositories on every write; conditions compare it.
+    pub version: u64,
+    /// Unix seconds after which the item may be deleted (DynamoDB TTL).
+    pub expires_at: Option<i64>,
+    /// The item's data: always a JSON object.
+    pub body: serde_json::Value,
+}
+
+impl Item {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, body: serde_json::Value) -> Self {
+        Item {
+            pk: pk.into(),
+            sk: sk.into(),
+            gsi1: None,
+            gsi2: None,
+            version: 1,
+            expires_at: None,
+            body,
+        }
+    }
+}
+
+/// What must hold for a write to go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Always.
+    None,
+    /// No item with this key exists.
+    NotExists,
+    /// An item exists with exactly this version.
+    VersionIs(u64),
+    /// An item with this key exists (any version).
+    Exists,
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put { item: Item, condition: Condition },
+    Delete { pk: String, sk: String, condition: Condition },
+    /// Writes nothing; fails the transaction when the condition does not hold.
+    Check { pk: String, sk: String, condition: Condition },
+}
+
+impl WriteOp {
+    pub fn key(&self) -> (&str, &str) {
+        match self {
+            WriteOp::Put { item, .. } => (&item.pk, &item.sk),
+            WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => (pk, sk),
+        }
+    }
+}
+
+/// A query on one partition of the table or of an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    /// Only sort keys starting with this.
+    pub sk_prefix: Option<String>,
+    /// Ascending sort key order when true.
+    pub forward: bool,
+    pub limit: Option<u32>,
+    /// Resume after this sort key (and primary key, for indexes): the
+    /// `next` of a previous page.
+    pub after: Option<Cursor>,
+}
+
+impl Query {
+    pub fn partition(index: Index, pk: impl Into<String>) -> Self {
+        Query {
+            index,
+            pk: pk.into(),
+            sk_prefix: None,
+            forward: true,
+            limit: None,
+            after: None,
+        }
+    }
+    pub fn prefix(mut self, p: impl Into<String>) -> Self {
+        self.sk_prefix = Some(p.into());
+        self
+    }
+    pub fn backward(mut self) -> Self {
+        self.forward = false;
+        self
+    }
+    pub fn limit(mut self, n: u32) -> Self {
+        self.limit = Some(n);
+        self
+    }
+    pub fn after(mut self, c: Option<Cursor>) -> Self {
+        self.after = c;
+        self
+    }
+}
+
+/// Where a page ended: the last item's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub pk: String,
+    pub sk: String,
+    /// The index key of the last item, for index queries.
+    pub index_sk: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Present when more items may follow.
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A single write's condition did not hold.
+    #[error("condition failed for {pk}/{sk}")]
+    ConditionFailed { pk: String, sk: String },
+    /// A transaction was cancelled; `failed` lists the positions of the
+    /// operations whose conditions did not hold (may be empty when the
+    /// cancellation was a conflict with a concurrent transaction).
+    #[error("transaction cancelled (failed operations: {failed:?})")]
+    TransactionCancelled { failed: Vec<usize> },
+    /// The request itself is not acceptable (too many operations, the same
+    /// key twice in a transaction, an oversized item).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// The engine failed (I/O, network, throttling after retries).
+    #[error("storage engine error: {0}")]
+    Engine(String),
+}
+
+/// At most this many operations in one transaction (DynamoDB's limit).
+pub const MAX_TRANSACTION_OPS: usize = 100;
+
+/// The port. Both engines give the same answers for the same calls.
+#[async_trait]
+pub trait Table: Send + Sync {
+    /// Strongly consistent read of one item.
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// Write one item if `condition` holds.
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+    /// Delete one item if `condition` holds (deleting nothing is fine with `None`).
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError>;
+    /// All or nothing: every condition holds and every write happens, or
+    /// nothing is written. At most [`MAX_TRANSACTION_OPS`] operations, each
+    /// key at most once.
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+    /// Items of one partition in sort key order. Index queries may be
+    /// eventually consistent (DynamoDB GSIs are).
+    async fn query(&self, query: Query) -> Result<Page, StoreError>;
+}
+
+/// Validates the request-level rules both engines enforce the same way.
+pub fn check_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.is_empty() {
+        return Err(StoreError::Invalid("empty transaction".into()));
+    }
+    if ops.len() > MAX_TRANSACTION_OPS {
+        return Err(StoreError::Invalid(format!(
+            "{} operations in one transaction; at most {MAX_TRANSACTION_OPS}",
+            ops.len()
+        )));
+    }
+    let mut keys: Vec<(&str, &str)> = ops.iter().map(WriteOp::key).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return Err(StoreError::Invalid("the same key twice in one transaction".into()));
+    }
+    Ok(())
+}
