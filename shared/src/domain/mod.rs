@@ -1,1 +1,6 @@
-pub mod placeholder {}
+//! The pure domain: types and rules, no I/O, no async, no AWS.
+
+pub mod claim;
+pub mod ledger;
+pub mod money;
+pub mod order;

@@ -1,0 +1,522 @@
+//! The after-sales claim and its state machine.
+//!
+//! Every change is a method that takes the command's facts and returns the
+//! events it produced (the claim is updated in place only when the
+//! transition is legal), or a typed error that leaves the claim untouched.
+//! The timeline a customer sees is the list of those events.
+
+use super::ledger::LineRequest;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecialKind {
+    FreshSpoilage,
+    ApplianceRepair,
+    CrossBorderCustoms,
+    VirtualUnused,
+    PreSaleCompensation,
+    MissingItem,
+}
+
+/// What the customer asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClaimType {
+    /// Money back, goods not returned (not shipped, or not received).
+    RefundOnly,
+    /// Goods go back, money comes back.
+    ReturnRefund,
+    /// Goods go back, the same item comes again.
+    Exchange,
+    /// An industry-specific claim.
+    SpecialClaim { kind: SpecialKind },
+}
+
+impl ClaimType {
+    /// Whether goods travel back to the shop.
+    pub fn needs_return(self) -> bool {
+        matches!(self, ClaimType::ReturnRefund | ClaimType::Exchange)
+    }
+    /// Whether money goes back to the customer.
+    pub fn refunds(self) -> bool {
+        !matches!(self, ClaimType::Exchange)
+    }
+}
+
+/// The preset reasons a customer picks from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    NoLongerWanted,
+    WrongSize,
+    Damaged,
+    Defective,
+    WrongItem,
+    NotAsDescribed,
+    MissingParts,
+    NotReceived,
+    Spoiled,
+    LateDelivery,
+    Other,
+}
+
+impl ReasonCode {
+    /// Quality reasons: the shop's fault, the shop pays return shipping.
+    pub fn is_quality_issue(self) -> bool {
+        matches!(
+            self,
+            ReasonCode::Damaged
+                | ReasonCode::Defective
+                | ReasonCode::WrongItem
+                | ReasonCode::NotAsDescribed
+                | ReasonCode::MissingParts
+                | ReasonCode::Spoiled
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimStatus {
+    /// Filed; the shop's rules have not decided yet.
+    Submitted,
+    /// Waiting for a staff member.
+    UnderReview,
+    /// Waiting for an admin's second review.
+    SecondReview,
+    /// The customer was asked for more evidence.
+    AwaitingEvidence,
+    /// Approved; money not moving yet (refund only) or goods to send back.
+    Approved,
+    /// Approved return or exchange: the customer is to send the goods.
+    AwaitingReturn,
+    ReturnShipped,
+    ReturnReceived,
+    /// Money is on its way.
+    Refunding,
+    /// The provider refused the refund; staff must act.
+    RefundFailed,
+    /// Exchange: the replacement is on its way.
+    ReplacementShipped,
+    Rejected,
+    Completed,
+    Cancelled,
+    Closed,
+}
+
+impl ClaimStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ClaimStatus::Completed | ClaimStatus::Cancelled | ClaimStatus::Closed
+        )
+    }
+    /// Still holding units and money in the ledger.
+    pub fn is_open(self) -> bool {
+        !self.is_final() && self != ClaimStatus::Rejected
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimStatus::Submitted => "submitted",
+            ClaimStatus::UnderReview => "under_review",
+            ClaimStatus::SecondReview => "second_review",
+            ClaimStatus::AwaitingEvidence => "awaiting_evidence",
+            ClaimStatus::Approved => "approved",
+            ClaimStatus::AwaitingReturn => "awaiting_return",
+            ClaimStatus::ReturnShipped => "return_shipped",
+            ClaimStatus::ReturnReceived => "return_received",
+            ClaimStatus::Refunding => "refunding",
+            ClaimStatus::RefundFailed => "refund_failed",
+            ClaimStatus::ReplacementShipped => "replacement_shipped",
+            ClaimStatus::Rejected => "rejected",
+            ClaimStatus::Completed => "completed",
+            ClaimStatus::Cancelled => "cancelled",
+            ClaimStatus::Closed => "closed",
+        }
+    }
+}
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    Customer { id: String },
+    Staff { id: String },
+    Rule { rule_id: String, version: u32 },
+    System,
+}
+
+/// A claimed line with what it takes, as recorded at submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimLine {
+    pub line_id: String,
+    pub quantity: u32,
+    /// Minor units.
+    pub amount: i64,
+}
+
+/// What happened to a claim. Stored on its timeline and in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ClaimEvent {
+    Submitted { amount: i64 },
+    ReviewStarted,
+    SecondReviewRequired { reason: String },
+    EvidenceRequested { note: String },
+    EvidenceAdded { evidence: Vec<String> },
+    Approved { amount: i64, reason: Option<String> },
+    Rejected { reason: String },
+    Cancelled,
+    ReturnShipped { carrier: String, tracking_number: String },
+    ReturnReceived,
+    RefundStarted,
+    RefundFailed { reason: String },
+    RefundSucceeded,
+    ReplacementShipped { carrier: String, tracking_number: String },
+    Completed,
+    Closed { reason: String },
+}
+
+impl ClaimEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClaimEvent::Submitted { .. } => "submitted",
+            ClaimEvent::ReviewStarted => "review_started",
+            ClaimEvent::SecondReviewRequired { .. } => "second_review_required",
+            ClaimEvent::EvidenceRequested { .. } => "evidence_requested",
+            ClaimEvent::EvidenceAdded { .. } => "evidence_added",
+            ClaimEvent::Approved { .. } => "approved",
+            ClaimEvent::Rejected { .. } => "rejected",
+            ClaimEvent::Cancelled => "cancelled",
+            ClaimEvent::ReturnShipped { .. } => "return_shipped",
+            ClaimEvent::ReturnReceived => "return_received",
+            ClaimEvent::RefundStarted => "refund_started",
+            ClaimEvent::RefundFailed { .. } => "refund_failed",
+            ClaimEvent::RefundSucceeded => "refund_succeeded",
+            ClaimEvent::ReplacementShipped { .. } => "replacement_shipped",
+            ClaimEvent::Completed => "completed",
+            ClaimEvent::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// One step of a claim's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub seq: u32,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub status: ClaimStatus,
+    #[serde(flatten)]
+    pub event: ClaimEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("cannot {action} a claim that is {}", status.as_str())]
+    IllegalTransition {
+        action: &'static str,
+        status: ClaimStatus,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A claim as filed, before it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClaim {
+    pub claim_id: String,
+    pub shop_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub claim_type: ClaimType,
+    pub reason: ReasonCode,
+    pub description: String,
+    pub evidence: Vec<String>,
+    pub lines: Vec<ClaimLine>,
+    pub currency: super::money::Currency,
+}
+
+pub const MAX_DESCRIPTION: usize = 2000;
+pub const MAX_EVIDENCE: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub claim_id: String,
+    pub shop_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    #[serde(flatten)]
+    pub claim_type: ClaimType,
+    pub reason: ReasonCode,
+    pub description: String,
+    pub evidence: Vec<String>,
+    pub lines: Vec<ClaimLine>,
+    pub currency: super::money::Currency,
+    /// Minor units: what the customer asked for.
+    pub requested_amount: i64,
+    /// Minor units: what was approved, once approved.
+    pub approved_amount: Option<i64>,
+    pub status: ClaimStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl Claim {
+    /// Files a claim. The ledger has already checked lines and amounts.
+    pub fn submit(n: NewClaim, actor: Actor, now: DateTime<Utc>) -> Result<(Claim, ClaimEvent), ClaimError> {
+        if n.description.chars().count() > MAX_DESCRIPTION {
+            return Err(ClaimError::Invalid(format!(
+                "description is longer than {MAX_DESCRIPTION} characters"
+            )));
+        }
+        if n.evidence.len() > MAX_EVIDENCE {
+            return Err(ClaimError::Invalid(format!("at most {MAX_EVIDENCE} evidence items")));
+        }
+        if n.lines.is_empty() {
+            return Err(ClaimError::Invalid("a claim names at least one line".into()));
+        }
+        let amount: i64 = n.lines.iter().map(|l| l.amount).sum();
+        if n.claim_type == ClaimType::Exchange && amount != 0 {
+            return Err(ClaimError::Invalid("an exchange moves no money: amount must be 0".into()));
+        }
+        let mut c = Claim {
+            claim_id: n.claim_id,
+            shop_id: n.shop_id,
+            order_id: n.order_id,
+            customer_id: n.customer_id,
+            claim_type: n.claim_type,
+            reason: n.reason,
+            description: n.description,
+            evidence: n.evidence,
+            lines: n.lines,
+            currency: n.currency,
+            requested_amount: amount,
+            approved_amount: None,
+            status: ClaimStatus::Submitted,
+            created_at: now,
+            updated_at: now,
+            timeline: Vec::new(),
+        };
+        let ev = ClaimEvent::Submitted { amount };
+        c.record(ev.clone(), actor, now);
+        Ok((c, ev))
+    }
+
+    fn record(&mut self, event: ClaimEvent, actor: Actor, now: DateTime<Utc>) {
+        self.updated_at = now;
+        self.timeline.push(TimelineEntry {
+            seq: self.timeline.len() as u32 + 1,
+            at: now,
+            actor,
+            status: self.status,
+            event,
+        });
+    }
+
+    fn go(
+        &mut self,
+        action: &'static str,
+        allowed: &[ClaimStatus],
+        to: ClaimStatus,
+        event: ClaimEvent,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
+        if !allowed.contains(&self.status) {
+            return Err(ClaimError::IllegalTransition {
+                action,
+                status: self.status,
+            });
+        }
+        self.status = to;
+        self.record(event.clone(), actor, now);
+        Ok(event)
+    }
+
+    pub fn start_review(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go("start review of", &[Submitted], UnderReview, ClaimEvent::ReviewStarted, actor, now)
+    }
+
+    pub fn require_second_review(&mut self, reason: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go(
+            "send to second review",
+            &[Submitted, UnderReview],
+            SecondReview,
+            ClaimEvent::SecondReviewRequired { reason },
+            actor,
+            now,
+        )
+    }
+
+    pub fn request_evidence(&mut self, note: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go(
+            "request evidence for",
+            &[Submitted, UnderReview, SecondReview],
+            AwaitingEvidence,
+            ClaimEvent::EvidenceRequested { note },
+            actor,
+            now,
+        )
+    }
+
+    /// New evidence: a claim waiting for it goes back to be decided again.
+    pub fn add_evidence(&mut self, evidence: Vec<String>, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        if !self.status.is_open() || matches!(self.status, Refunding | Completed) {
+            return Err(ClaimError::IllegalTransition {
+                action: "add evidence to",
+                status: self.status,
+            });
+        }
+        if self.evidence.len() + evidence.len() > MAX_EVIDENCE {
+            return Err(ClaimError::Invalid(format!("at most {MAX_EVIDENCE} evidence items")));
+        }
+        self.evidence.extend(evidence.iter().cloned());
+        if self.status == AwaitingEvidence {
+            self.status = Submitted;
+        }
+        let ev = ClaimEvent::EvidenceAdded { evidence };
+        self.record(ev.clone(), actor, now);
+        Ok(ev)
+    }
+
+    /// Approves `amount` (minor units, at most what was requested). Returns
+    /// and exchanges then wait for the goods; refunds wait for the executor.
+    pub fn approve(&mut self, amount: Option<i64>, reason: Option<String>, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        let amount = amount.unwrap_or(self.requested_amount);
+        if amount < 0 || amount > self.requested_amount {
+            return Err(ClaimError::Invalid(format!(
+                "approved amount must be between 0 and the requested {}",
+                super::money::from_minor(self.requested_amount, self.currency)
+            )));
+        }
+        let to = if self.claim_type.needs_return() { AwaitingReturn } else { Approved };
+        let ev = self.go(
+            "approve",
+            &[Submitted, UnderReview, SecondReview, AwaitingEvidence],
+            to,
+            ClaimEvent::Approved { amount, reason },
+            actor,
+            now,
+        )?;
+        self.approved_amount = Some(amount);
+        Ok(ev)
+    }
+
+    pub fn reject(&mut self, reason: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        if reason.trim().is_empty() {
+            return Err(ClaimError::Invalid("a rejection needs a reason".into()));
+        }
+        self.go(
+            "reject",
+            &[Submitted, UnderReview, SecondReview, AwaitingEvidence],
+            Rejected,
+            ClaimEvent::Rejected { reason },
+            actor,
+            now,
+        )
+    }
+
+    /// The customer withdraws the claim: possible until money or goods move.
+    pub fn cancel(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go(
+            "cancel",
+            &[Submitted, UnderReview, SecondReview, AwaitingEvidence, Approved, AwaitingReturn],
+            Cancelled,
+            ClaimEvent::Cancelled,
+            actor,
+            now,
+        )
+    }
+
+    pub fn ship_return(&mut self, carrier: String, tracking_number: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go(
+            "ship the return of",
+            &[AwaitingReturn],
+            ReturnShipped,
+            ClaimEvent::ReturnShipped { carrier, tracking_number },
+            actor,
+            now,
+        )
+    }
+
+    pub fn receive_return(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go("receive the return of", &[AwaitingReturn, ReturnShipped], ReturnReceived, ClaimEvent::ReturnReceived, actor, now)
+    }
+
+    /// Money starts moving: a refund-type claim once approved, a return once
+    /// its goods are received.
+    pub fn start_refund(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        if !self.claim_type.refunds() {
+            return Err(ClaimError::IllegalTransition { action: "refund", status: self.status });
+        }
+        let from: &[ClaimStatus] = if self.claim_type.needs_return() { &[ReturnReceived, RefundFailed] } else { &[Approved, RefundFailed] };
+        self.go("refund", from, Refunding, ClaimEvent::RefundStarted, actor, now)
+    }
+
+    pub fn refund_failed(&mut self, reason: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go("fail the refund of", &[Refunding], RefundFailed, ClaimEvent::RefundFailed { reason }, actor, now)
+    }
+
+    /// The money arrived: the claim is done.
+    pub fn refund_succeeded(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go("complete the refund of", &[Refunding], Completed, ClaimEvent::RefundSucceeded, actor, now)
+    }
+
+    pub fn ship_replacement(&mut self, carrier: String, tracking_number: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        if self.claim_type != ClaimType::Exchange {
+            return Err(ClaimError::IllegalTransition { action: "ship a replacement for", status: self.status });
+        }
+        // From AwaitingReturn only as a fast exchange, before the goods come back.
+        self.go(
+            "ship a replacement for",
+            &[AwaitingReturn, ReturnShipped, ReturnReceived],
+            ReplacementShipped,
+            ClaimEvent::ReplacementShipped { carrier, tracking_number },
+            actor,
+            now,
+        )
+    }
+
+    pub fn replacement_delivered(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go("complete", &[ReplacementShipped], Completed, ClaimEvent::Completed, actor, now)
+    }
+
+    /// Staff or the system close a claim that will go no further.
+    pub fn close(&mut self, reason: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        if self.status.is_final() || self.status == ClaimStatus::Refunding {
+            return Err(ClaimError::IllegalTransition { action: "close", status: self.status });
+        }
+        let from = self.status;
+        self.go("close", &[from], ClaimStatus::Closed, ClaimEvent::Closed { reason }, actor, now)
+    }
+
+    /// Whether this claim still holds its ledger entry after `status`.
+    pub fn releases_ledger(event: &ClaimEvent) -> bool {
+        matches!(event, ClaimEvent::Cancelled | ClaimEvent::Rejected { .. } | ClaimEvent::Closed { .. })
+    }
+
+    pub fn line_requests(&self) -> Vec<LineRequest> {
+        self.lines
+            .iter()
+            .map(|l| LineRequest { line_id: l.line_id.clone(), quantity: l.quantity })
+            .collect()
+    }
+}

@@ -1,0 +1,489 @@
+//! The refund ledger of one order: what every claim has taken (reserved or
+//! refunded) per line, per unit and per payment, and so what is still
+//! refundable. It lives with the order snapshot and is written in the same
+//! transaction as every claim change, so two claims can never both take the
+//! same money.
+//!
+//! Rules:
+//! - A claim takes whole units of lines, the next free ones in unit order,
+//!   at most their paid value (`Order::units_paid`) and never more than the
+//!   line still has.
+//! - A claim's amount is split over its lines in proportion to the most each
+//!   line could give, and over the order's payments in proportion to what
+//!   each payment still has, both by the largest-remainder method. Because
+//!   lines and payments always lose the same total, what the payments still
+//!   have equals what the lines still have, so no payment is ever overdrawn.
+//! - A cancelled, rejected or closed claim releases what it took; a refunded
+//!   one keeps it for good.
+
+use super::money::allocate;
+use super::order::Order;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineDraw {
+    pub line_id: String,
+    pub units: u32,
+    /// Minor units.
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDraw {
+    pub payment_id: String,
+    /// Minor units.
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// Taken by an open claim.
+    Reserved,
+    /// Paid back: kept for good.
+    Refunded,
+    /// Given back by a cancelled, rejected or closed claim.
+    Released,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub claim_id: String,
+    pub lines: Vec<LineDraw>,
+    pub payments: Vec<PaymentDraw>,
+    pub state: EntryState,
+}
+
+impl LedgerEntry {
+    pub fn amount(&self) -> i64 {
+        self.lines.iter().map(|l| l.amount).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("line {0} is not on this order")]
+    UnknownLine(String),
+    #[error("line {line_id}: {requested} units requested but only {free} left to claim")]
+    NotEnoughUnits {
+        line_id: String,
+        requested: u32,
+        free: u32,
+    },
+    #[error("line {0} is named twice")]
+    DuplicateLine(String),
+    #[error("a claim names at least one line with at least one unit")]
+    NoLines,
+    #[error("line {0} was sold as final sale")]
+    FinalSale(String),
+    #[error("requested amount {requested} exceeds the refundable amount {refundable} (minor units)")]
+    AmountTooHigh { requested: i64, refundable: i64 },
+    #[error("claim {0} already has a ledger entry")]
+    DuplicateClaim(String),
+    #[error("claim {0} has no open ledger entry")]
+    NoOpenEntry(String),
+    #[error("the order change conflicts with existing claims: {0}")]
+    Conflict(String),
+}
+
+/// One line of a claim: which line, how many units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRequest {
+    pub line_id: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Ledger {
+    pub entries: Vec<LedgerEntry>,
+}
+
+impl Ledger {
+    fn live(&self) -> impl Iterator<Item = &LedgerEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.state != EntryState::Released)
+    }
+
+    /// Units and minor units of line `line_id` taken by live entries.
+    pub fn line_taken(&self, line_id: &str) -> (u32, i64) {
+        self.live()
+            .flat_map(|e| &e.lines)
+            .filter(|l| l.line_id == line_id)
+            .fold((0, 0), |(u, a), l| (u + l.units, a + l.amount))
+    }
+
+    /// Minor units of payment `payment_id` taken by live entries.
+    pub fn payment_taken(&self, payment_id: &str) -> i64 {
+        self.live()
+            .flat_map(|e| &e.payments)
+            .filter(|p| p.payment_id == payment_id)
+            .map(|p| p.amount)
+            .sum()
+    }
+
+    /// Still refundable on the whole order, in minor units.
+    pub fn order_free(&self, order: &Order) -> i64 {
+        let taken: i64 = self.live().map(LedgerEntry::amount).sum();
+        order.total_paid() - taken
+    }
+
+    /// The most each requested line can give for its units, in minor units.
+    pub fn refundable(&self, order: &Order, req: &[LineRequest]) -> Result<Vec<i64>, LedgerError> {
+        if req.is_empty() || req.iter().any(|r| r.quantity == 0) {
+            return Err(LedgerError::NoLines);
+        }
+        let mut out = Vec::with_capacity(req.len());
+        for (k, r) in req.iter().enumerate() {
+            if req[..k].iter().any(|o| o.line_id == r.line_id) {
+                return Err(LedgerError::DuplicateLine(r.line_id.clone()));
+            }
+            let i = order
+                .line_index(&r.line_id)
+                .ok_or_else(|| LedgerError::UnknownLine(r.line_id.clone()))?;
+            let line = &order.facts.lines[i];
+            if line.final_sale {
+                return Err(LedgerError::FinalSale(r.line_id.clone()));
+            }
+            let (units, amount) = self.line_taken(&r.line_id);
+            let free = line.quantity - units;
+            if r.quantity > free {
+                return Err(LedgerError::NotEnoughUnits {
+                    line_id: r.line_id.clone(),
+                    requested: r.quantity,
+                    free,
+                });
+            }
+            let value = order.units_paid(i, units, r.quantity);
+            out.push(value.min(order.line_paid(i) - amount));
+        }
+        Ok(out)
+    }
+
+    /// Takes units and money for a new claim. `requested` (minor units)
+    /// defaults to everything the lines can give.
+    pub fn reserve(
+        &mut self,
+        order: &Order,
+        claim_id: &str,
+        req: &[LineRequest],
+        requested: Option<i64>,
+    ) -> Result<&LedgerEntry, LedgerError> {
+        if self.entries.iter().any(|e| e.claim_id == claim_id) {
+            return Err(LedgerError::DuplicateClaim(claim_id.to_string()));
+        }
+        let max = self.refundable(order, req)?;
+        let refundable: i64 = max.iter().sum();
+        let amount = requested.unwrap_or(refundable);
+        if amount > refundable || amount < 0 {
+            return Err(LedgerError::AmountTooHigh {
+                requested: amount,
+                refundable,
+            });
+        }
+        let line_amounts = allocate(amount, &max);
+        let lines = req
+            .iter()
+            .zip(line_amounts)
+            .map(|(r, a)| LineDraw {
+                line_id: r.line_id.clone(),
+                units: r.quantity,
+                amount: a,
+            })
+            .collect();
+        let payments = self.split_over_payments(order, amount);
+        self.entries.push(LedgerEntry {
+            claim_id: claim_id.to_string(),
+            lines,
+            payments,
+            state: EntryState::Reserved,
+        });
+        Ok(self.entries.last().expect("just pushed"))
+    }
+
+    fn split_over_payments(&self, order: &Order, amount: i64) -> Vec<PaymentDraw> {
+        let free: Vec<i64> = order
+            .facts
+            .payments
+            .iter()
+            .enumerate()
+            .map(|(j, p)| order.payment_minor(j) - self.payment_taken(&p.payment_id))
+            .collect();
+        order
+            .facts
+            .payments
+            .iter()
+            .zip(allocate(amount, &free))
+            .filter(|(_, a)| *a > 0)
+            .map(|(p, a)| PaymentDraw {
+                payment_id: p.payment_id.clone(),
+                amount: a,
+            })
+            .collect()
+    }
+
+    fn open_entry(&mut self, claim_id: &str) -> Result<&mut LedgerEntry, LedgerError> {
+        self.entries
+            .iter_mut()
+            .find(|e| e.claim_id == claim_id && e.state == EntryState::Reserved)
+            .ok_or_else(|| LedgerError::NoOpenEntry(claim_id.to_string()))
+    }
+
+    /// Lowers an open claim's amount to what was approved (never raises it):
+    /// lines and payments shrink in proportion to what they gave.
+    pub fn settle(&mut self, claim_id: &str, approved: i64) -> Result<(), LedgerError> {
+        let e = self.open_entry(claim_id)?;
+        let current = e.amount();
+        if approved > current || approved < 0 {
+            return Err(LedgerError::AmountTooHigh {
+                requested: approved,
+                refundable: current,
+            });
+        }
+        let lw: Vec<i64> = e.lines.iter().map(|l| l.amount).collect();
+        for (l, a) in e.lines.iter_mut().zip(allocate(approved, &lw)) {
+            l.amount = a;
+        }
+        let pw: Vec<i64> = e.payments.iter().map(|p| p.amount).collect();
+        for (p, a) in e.payments.iter_mut().zip(allocate(approved, &pw)) {
+            p.amount = a;
+        }
+        e.payments.retain(|p| p.amount > 0);
+        Ok(())
+    }
+
+    /// Gives back what an open claim took.
+    pub fn release(&mut self, claim_id: &str) -> Result<(), LedgerError> {
+        self.open_entry(claim_id)?.state = EntryState::Released;
+        Ok(())
+    }
+
+    /// Marks an open claim's money as paid back, for good.
+    pub fn mark_refunded(&mut self, claim_id: &str) -> Result<(), LedgerError> {
+        self.open_entry(claim_id)?.state = EntryState::Refunded;
+        Ok(())
+    }
+
+    pub fn entry(&self, claim_id: &str) -> Option<&LedgerEntry> {
+        self.entries.iter().find(|e| e.claim_id == claim_id)
+    }
+
+    /// Whether the ledger still fits a changed order: every line and payment
+    /// a live claim drew on still exists and still covers what was taken.
+    pub fn check_against(&self, order: &Order) -> Result<(), LedgerError> {
+        let conflict = |m: String| Err(LedgerError::Conflict(m));
+        let mut line_ids: Vec<&str> = self.live().flat_map(|e| &e.lines).map(|l| l.line_id.as_str()).collect();
+        line_ids.sort_unstable();
+        line_ids.dedup();
+        for id in line_ids {
+            let Some(i) = order.line_index(id) else {
+                return conflict(format!("line {id} has claims and cannot be removed"));
+            };
+            let (units, amount) = self.line_taken(id);
+            if units > order.facts.lines[i].quantity || amount > order.line_paid(i) {
+                return conflict(format!("line {id} would be worth less than its claims take"));
+            }
+        }
+        let mut pay_ids: Vec<&str> = self.live().flat_map(|e| &e.payments).map(|p| p.payment_id.as_str()).collect();
+        pay_ids.sort_unstable();
+        pay_ids.dedup();
+        for id in pay_ids {
+            let Some(j) = order.facts.payments.iter().position(|p| p.payment_id == id) else {
+                return conflict(format!("payment {id} has claims and cannot be removed"));
+            };
+            if self.payment_taken(id) > order.payment_minor(j) {
+                return conflict(format!("payment {id} would be smaller than its claims take"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::{Order, OrderDraft};
+    use proptest::prelude::*;
+
+    fn order(qtys: &[(u32, i64, i64)], discount: i64, shipping: i64, payments: usize) -> Order {
+        // qtys: (quantity, unit price minor, line discount minor)
+        let lines: Vec<serde_json::Value> = qtys
+            .iter()
+            .enumerate()
+            .map(|(i, (q, p, d))| {
+                serde_json::json!({"line_id": format!("L{i}"), "sku": "S", "title": "t",
+                    "kind": "physical", "quantity": q,
+                    "unit_price": crate::domain::money::from_minor(*p, crate::domain::money::Currency::Cny).to_string(),
+                    "discount": crate::domain::money::from_minor(*d, crate::domain::money::Currency::Cny).to_string()})
+            })
+            .collect();
+        let total: i64 = qtys.iter().map(|(q, p, d)| *q as i64 * p - d).sum::<i64>() - discount + shipping;
+        let parts = allocate(total, &vec![1; payments]);
+        let pays: Vec<serde_json::Value> = parts
+            .iter()
+            .enumerate()
+            .map(|(j, a)| serde_json::json!({"payment_id": format!("P{j}"), "channel": "alipay",
+                "provider_txn_id": "t", "paid_at": "2026-01-01T00:00:00Z",
+                "amount": crate::domain::money::from_minor(*a, crate::domain::money::Currency::Cny).to_string()}))
+            .collect();
+        let d: OrderDraft = serde_json::from_value(serde_json::json!({
+            "customer_id": "c", "currency": "CNY", "placed_at": "2026-01-01T00:00:00Z",
+            "lines": lines, "payments": pays,
+            "order_discount": crate::domain::money::from_minor(discount, crate::domain::money::Currency::Cny).to_string(),
+            "shipping_fee": crate::domain::money::from_minor(shipping, crate::domain::money::Currency::Cny).to_string(),
+            "fulfilment": {"state": "paid_unshipped"}
+        }))
+        .unwrap();
+        Order::parse("s", "o", d).unwrap()
+    }
+
+    fn req(line: &str, q: u32) -> Vec<LineRequest> {
+        vec![LineRequest { line_id: line.into(), quantity: q }]
+    }
+
+    #[test]
+    fn default_amount_is_the_refundable_value_and_more_is_refused() {
+        let o = order(&[(3, 1000, 1), (1, 500, 0)], 100, 0, 1);
+        let mut l = Ledger::default();
+        let max = l.refundable(&o, &req("L0", 1)).unwrap()[0];
+        assert_eq!(max, o.unit_paid(0, 0));
+        let e = l.reserve(&o, "c1", &req("L0", 1), None).unwrap();
+        assert_eq!(e.amount(), max);
+        let next = l.refundable(&o, &req("L0", 2)).unwrap()[0];
+        assert!(matches!(
+            l.reserve(&o, "c2", &req("L0", 2), Some(next + 1)),
+            Err(LedgerError::AmountTooHigh { .. })
+        ));
+        assert!(matches!(
+            l.reserve(&o, "c2", &req("L0", 3), None),
+            Err(LedgerError::NotEnoughUnits { free: 2, .. })
+        ));
+        assert!(matches!(l.reserve(&o, "c2", &req("L9", 1), None), Err(LedgerError::UnknownLine(_))));
+        assert!(matches!(l.reserve(&o, "c1", &req("L1", 1), None), Err(LedgerError::DuplicateClaim(_))));
+    }
+
+    #[test]
+    fn release_gives_back_and_refunded_keeps() {
+        let o = order(&[(2, 1000, 0)], 0, 0, 2);
+        let mut l = Ledger::default();
+        l.reserve(&o, "a", &req("L0", 2), Some(1500)).unwrap();
+        assert_eq!(l.order_free(&o), 500);
+        l.release("a").unwrap();
+        assert_eq!(l.order_free(&o), 2000);
+        assert!(l.release("a").is_err());
+        l.reserve(&o, "b", &req("L0", 1), None).unwrap();
+        l.settle("b", 400).unwrap();
+        l.mark_refunded("b").unwrap();
+        assert_eq!(l.order_free(&o), 1600);
+        assert_eq!(l.payment_taken("P0") + l.payment_taken("P1"), 400);
+    }
+
+    #[test]
+    fn order_changes_that_break_claims_are_conflicts() {
+        let o = order(&[(2, 1000, 0), (1, 10, 0)], 0, 0, 1);
+        let mut l = Ledger::default();
+        l.reserve(&o, "a", &req("L0", 2), None).unwrap();
+        assert!(l.check_against(&o).is_ok());
+        let smaller = order(&[(1, 1000, 0), (1, 10, 0)], 0, 0, 1);
+        assert!(matches!(l.check_against(&smaller), Err(LedgerError::Conflict(_))));
+        let gone = order(&[(1, 10, 0)], 0, 0, 1);
+        assert!(l.check_against(&gone).is_err());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Claim { line: usize, units: u32, share: u8 },
+        Cancel(usize),
+        Refund(usize),
+        Settle(usize, u8),
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(
+            prop_oneof![
+                (0usize..4, 1u32..4, 0u8..=100).prop_map(|(line, units, share)| Op::Claim { line, units, share }),
+                (0usize..10).prop_map(Op::Cancel),
+                (0usize..10).prop_map(Op::Refund),
+                (0usize..10, 0u8..=100).prop_map(|(c, s)| Op::Settle(c, s)),
+            ],
+            0..40,
+        )
+    }
+
+    proptest! {
+        /// No sequence of claims, cancellations, settlements and refunds can
+        /// take more than was paid, per line, per payment or per order.
+        #[test]
+        fn refunds_never_exceed_what_was_paid(
+            lines in prop::collection::vec((1u32..5, 0i64..100_000, 0i64..500), 1..4),
+            discount_pct in 0i64..50, shipping in 0i64..2_000, payments in 1usize..4,
+            ops in ops(),
+        ) {
+            let lines: Vec<(u32, i64, i64)> = lines.into_iter().map(|(q, p, d)| (q, p, d.min(q as i64 * p))).collect();
+            let net: i64 = lines.iter().map(|(q, p, d)| *q as i64 * p - d).sum();
+            let o = order(&lines, net * discount_pct / 100, shipping, payments);
+            let mut l = Ledger::default();
+            let mut claims: Vec<String> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Claim { line, units, share } => {
+                        let id = format!("c{}", claims.len());
+                        let r = req(&format!("L{}", line % lines.len()), units);
+                        if let Ok(max) = l.refundable(&o, &r) {
+                            let amount = max[0] * share as i64 / 100;
+                            if l.reserve(&o, &id, &r, Some(amount)).is_ok() { claims.push(id); }
+                        }
+                    }
+                    Op::Cancel(i) => if let Some(c) = claims.get(i) { let _ = l.release(c); },
+                    Op::Refund(i) => if let Some(c) = claims.get(i) { let _ = l.mark_refunded(c); },
+                    Op::Settle(i, s) => if let Some(c) = claims.get(i) {
+                        if let Some(e) = l.entry(c) { let a = e.amount() * s as i64 / 100; let _ = l.settle(c, a); }
+                    },
+                }
+                let mut lines_taken = 0;
+                for (i, line) in o.facts.lines.iter().enumerate() {
+                    let (u, a) = l.line_taken(&line.line_id);
+                    prop_assert!(u <= line.quantity);
+                    prop_assert!(a <= o.line_paid(i));
+                    lines_taken += a;
+                }
+                let mut pays_taken = 0;
+                for (j, p) in o.facts.payments.iter().enumerate() {
+                    let t = l.payment_taken(&p.payment_id);
+                    prop_assert!(t >= 0 && t <= o.payment_minor(j), "payment {} overdrawn", p.payment_id);
+                    pays_taken += t;
+                }
+                prop_assert_eq!(lines_taken, pays_taken);
+                prop_assert!(l.order_free(&o) >= 0);
+                for e in &l.entries {
+                    prop_assert_eq!(e.amount(), e.payments.iter().map(|p| p.amount).sum::<i64>());
+                }
+            }
+        }
+
+        /// Refunding every unit on its own, in full, adds up to exactly what
+        /// was paid, per line and per payment, to the fen.
+        #[test]
+        fn unit_by_unit_refunds_add_up_to_the_order(
+            lines in prop::collection::vec((1u32..6, 0i64..100_000, 0i64..500), 1..4),
+            discount_pct in 0i64..60, shipping in 0i64..3_000, payments in 1usize..4,
+        ) {
+            let lines: Vec<(u32, i64, i64)> = lines.into_iter().map(|(q, p, d)| (q, p, d.min(q as i64 * p))).collect();
+            let net: i64 = lines.iter().map(|(q, p, d)| *q as i64 * p - d).sum();
+            let o = order(&lines, net * discount_pct / 100, shipping, payments);
+            let mut l = Ledger::default();
+            let mut n = 0;
+            for line in &o.facts.lines {
+                for _ in 0..line.quantity {
+                    l.reserve(&o, &format!("c{n}"), &req(&line.line_id, 1), None).unwrap();
+                    l.mark_refunded(&format!("c{n}")).unwrap();
+                    n += 1;
+                }
+            }
+            prop_assert_eq!(l.order_free(&o), 0);
+            for (j, p) in o.facts.payments.iter().enumerate() {
+                prop_assert_eq!(l.payment_taken(&p.payment_id), o.payment_minor(j));
+            }
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! Order facts, as a shop's storefront reports them: what was bought, what
+//! was paid and how, and how far fulfilment has gone. aftersales never sells;
+//! it keeps a snapshot of each order to judge claims against.
+//!
+//! How an order's money is split over its lines and units (the written rule
+//! the refund ledger relies on):
+//! 1. A line's net amount is `quantity × unit_price − line discount`.
+//! 2. The order-level discount is split over the lines in proportion to their
+//!    net amounts, and so is the shipping fee, each by the largest-remainder
+//!    method in minor units (`money::allocate`). A line's paid amount is
+//!    `net − its share of the discount + its share of shipping`.
+//! 3. A line's paid amount is split over its units equally, the minor units
+//!    left over going one each to the first units.
+//!
+//! So refunding every unit on its own adds up to exactly what was paid.
+
+use super::money::{allocate, to_minor, Currency, MoneyError};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductKind {
+    Physical,
+    Fresh,
+    Virtual,
+    Appliance,
+    CrossBorder,
+    PreSale,
+    BundlePart,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentChannel {
+    WechatPay,
+    Alipay,
+    BankCard,
+    Card,
+    Balance,
+}
+
+/// What a payment paid for: the whole order, or a pre-sale's deposit or balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentKind {
+    #[default]
+    Full,
+    Deposit,
+    Balance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberTier {
+    #[default]
+    Regular,
+    Silver,
+    Gold,
+    Platinum,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Language {
+    #[default]
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+    #[serde(rename = "en")]
+    En,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FulfilmentState {
+    PaidUnshipped,
+    Shipped,
+    Delivered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fulfilment {
+    pub state: FulfilmentState,
+    #[serde(default)]
+    pub shipped_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLine {
+    pub line_id: String,
+    pub sku: String,
+    pub title: String,
+    pub kind: ProductKind,
+    pub quantity: u32,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub unit_price: Decimal,
+    /// Line-level discount, for the whole line (not per unit).
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub discount: Decimal,
+    /// Sold as final sale: no after-sales claims.
+    #[serde(default)]
+    pub final_sale: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    pub payment_id: String,
+    pub channel: PaymentChannel,
+    /// The provider's transaction id (WeChat transaction_id, Alipay trade_no, ...).
+    pub provider_txn_id: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    #[serde(default)]
+    pub kind: PaymentKind,
+    pub paid_at: DateTime<Utc>,
+}
+
+/// An order as the storefront sends it (the body of order intake).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderDraft {
+    pub customer_id: String,
+    #[serde(default)]
+    pub customer_phone: Option<String>,
+    #[serde(default)]
+    pub member_tier: MemberTier,
+    #[serde(default)]
+    pub language: Language,
+    pub currency: Currency,
+    pub placed_at: DateTime<Utc>,
+    pub lines: Vec<OrderLine>,
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub order_discount: Decimal,
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub shipping_fee: Decimal,
+    pub payments: Vec<Payment>,
+    pub fulfilment: Fulfilment,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("{field}: {source}")]
+    Money {
+        field: String,
+        #[source]
+        source: MoneyError,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, OrderError> {
+    Err(OrderError::Invalid(msg.into()))
+}
+
+/// Most lines and payments one order may hold.
+pub const MAX_LINES: usize = 200;
+pub const MAX_PAYMENTS: usize = 10;
+const MAX_ID_LEN: usize = 128;
+
+/// Checks an identifier from outside: non-empty, bounded, printable, and free
+/// of the `#` we use to build storage keys.
+pub fn check_id(what: &str, id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(format!("{what} must be 1 to {MAX_ID_LEN} characters"));
+    }
+    if id.chars().any(|c| c == '#' || c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "{what} must not contain '#', spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// A valid order: amounts parsed, payments adding up, money allocated to
+/// lines. Only [`Order::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub shop_id: String,
+    pub order_id: String,
+    #[serde(flatten)]
+    pub facts: OrderDraft,
+    /// Paid amount per line, in minor units, by the allocation rule above.
+    line_paid: Vec<i64>,
+}
+
+impl Order {
+    pub fn parse(shop_id: &str, order_id: &str, d: OrderDraft) -> Result<Order, OrderError> {
+        check_id("shop_id", shop_id).map_err(OrderError::Invalid)?;
+        check_id("order_id", order_id).map_err(OrderError::Invalid)?;
+        check_id("customer_id", &d.customer_id).map_err(OrderError::Invalid)?;
+        let cur = d.currency;
+        let minor = |field: String, v: Decimal| {
+            to_minor(v, cur).map_err(|source| OrderError::Money { field, source })
+        };
+        if d.lines.is_empty() || d.lines.len() > MAX_LINES {
+            return invalid(format!("an order has 1 to {MAX_LINES} lines"));
+        }
+        if d.payments.is_empty() || d.payments.len() > MAX_PAYMENTS {
+            return invalid(format!("an order has 1 to {MAX_PAYMENTS} payments"));
+        }
+        let mut nets = Vec::with_capacity(d.lines.len());
+        for (i, l) in d.lines.iter().enumerate() {
+            check_id("line_id", &l.line_id).map_err(OrderError::Invalid)?;
+            if d.lines[..i].iter().any(|o| o.line_id == l.line_id) {
+                return invalid(format!("line_id {} appears twice", l.line_id));
+            }
+            if l.quantity == 0 || l.quantity > 100_000 {
+                return invalid(format!("line {}: quantity must be 1 to 100000", l.line_id));
+            }
+            if l.sku.is_empty() || l.title.len() > 500 || l.sku.len() > 128 {
+                return invalid(format!("line {}: sku 1 to 128 characters, title at most 500", l.line_id));
+            }
+            let price = minor(format!("lines[{i}].unit_price"), l.unit_price)?;
+            let discount = minor(format!("lines[{i}].discount"), l.discount)?;
+            let gross = price
+                .checked_mul(l.quantity as i64)
+                .ok_or_else(|| OrderError::Invalid(format!("line {}: amount too large", l.line_id)))?;
+            if discount > gross {
+                return invalid(format!("line {}: discount exceeds the line amount", l.line_id));
+            }
+            nets.push(gross - discount);
+        }
+        let net_total: i64 = nets.iter().sum();
+        let order_discount = minor("order_discount".into(), d.order_discount)?;
+        let shipping = minor("shipping_fee".into(), d.shipping_fee)?;
+        if order_discount > net_total {
+            return invalid("order_discount exceeds the amount of the lines");
+        }
+        let paid_total = net_total - order_discount + shipping;
+        let mut pay_total = 0i64;
+        for (i, p) in d.payments.iter().enumerate() {
+            check_id("payment_id", &p.payment_id).map_err(OrderError::Invalid)?;
+            if d.payments[..i].iter().any(|o| o.payment_id == p.payment_id) {
+                return invalid(format!("payment_id {} appears twice", p.payment_id));
+            }
+            if p.provider_txn_id.is_empty() || p.provider_txn_id.len() > 128 {
+                return invalid(format!("payment {}: provider_txn_id 1 to 128 characters", p.payment_id));
+            }
+            pay_total += minor(format!("payments[{i}].amount"), p.amount)?;
+        }
+        if pay_total != paid_total {
+            return invalid(format!(
+                "payments add up to {} but the order comes to {} (lines − discounts + shipping)",
+                super::money::from_minor(pay_total, cur),
+                super::money::from_minor(paid_total, cur)
+            ));
+        }
+        let f = &d.fulfilment;
+        match f.state {
+            FulfilmentState::PaidUnshipped => {}
+            FulfilmentState::Shipped if f.shipped_at.is_none() => {
+                return invalid("fulfilment.shipped_at is required once shipped")
+            }
+            FulfilmentState::Delivered if f.shipped_at.is_none() || f.delivered_at.is_none() => {
+                return invalid("fulfilment.shipped_at and delivered_at are required once delivered")
+            }
+            _ => {}
+        }
+        let disc = allocate(order_discount, &nets);
+        let ship = allocate(shipping, &nets);
+        let line_paid = nets
+            .iter()
+            .zip(disc.iter().zip(&ship))
+            .map(|(n, (d, s))| n - d + s)
+            .collect();
+        Ok(Order {
+            shop_id: shop_id.to_string(),
+            order_id: order_id.to_string(),
+            facts: d,
+            line_paid,
+        })
+    }
+
+    pub fn currency(&self) -> Currency {
+        self.facts.currency
+    }
+
+    pub fn line_index(&self, line_id: &str) -> Option<usize> {
+        self.facts.lines.iter().position(|l| l.line_id == line_id)
+    }
+
+    /// Paid amount of line `i` in minor units.
+    pub fn line_paid(&self, i: usize) -> i64 {
+        self.line_paid[i]
+    }
+
+    /// Paid amount of unit `u` (0-based) of line `i`, in minor units.
+    pub fn unit_paid(&self, i: usize, u: u32) -> i64 {
+        let q = self.facts.lines[i].quantity as i64;
+        let paid = self.line_paid[i];
+        paid / q + i64::from((u as i64) < paid % q)
+    }
+
+    /// Paid amount of units `from..from + n` of line `i`.
+    pub fn units_paid(&self, i: usize, from: u32, n: u32) -> i64 {
+        let q = self.facts.lines[i].quantity as i64;
+        let paid = self.line_paid[i];
+        let (base, extra) = (paid / q, paid % q);
+        let (from, n) = (from as i64, n as i64);
+        // Units below `extra` carry one more minor unit.
+        let extra_units = (extra - from).clamp(0, n);
+        base * n + extra_units
+    }
+
+    pub fn total_paid(&self) -> i64 {
+        self.line_paid.iter().sum()
+    }
+
+    pub fn payment_minor(&self, j: usize) -> i64 {
+        // Validated in `parse`.
+        to_minor(self.facts.payments[j].amount, self.facts.currency).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    pub(crate) fn draft() -> OrderDraft {
+        serde_json::from_value(serde_json::json!({
+            "customer_id": "cust-1",
+            "currency": "CNY",
+            "placed_at": "2026-11-01T10:00:00Z",
+            "lines": [
+                {"line_id": "L1", "sku": "TEE-M", "title": "T-shirt", "kind": "physical",
+                 "quantity": 3, "unit_price": "33.33", "discount": "0.00"},
+                {"line_id": "L2", "sku": "MUG", "title": "Mug", "kind": "physical",
+                 "quantity": 1, "unit_price": "20.00"}
+            ],
+            "order_discount": "10.00",
+            "shipping_fee": "8.00",
+            "payments": [
+                {"payment_id": "P1", "channel": "wechat_pay", "provider_txn_id": "4200001",
+                 "amount": "117.99", "paid_at": "2026-11-01T10:01:00Z"}
+            ],
+            "fulfilment": {"state": "paid_unshipped"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn allocation_adds_up_to_what_was_paid() {
+        let o = Order::parse("s1", "o1", draft()).unwrap();
+        // nets 9999 and 2000; discount 1000 → 833/167; shipping 800 → 667/133
+        assert_eq!(o.line_paid(0), 9999 - 833 + 667);
+        assert_eq!(o.line_paid(1), 2000 - 167 + 133);
+        assert_eq!(o.total_paid(), 11799);
+        let units: i64 = (0..3).map(|u| o.unit_paid(0, u)).sum();
+        assert_eq!(units, o.line_paid(0));
+        assert_eq!(o.units_paid(0, 0, 3), o.line_paid(0));
+        assert_eq!(o.units_paid(0, 1, 2), o.unit_paid(0, 1) + o.unit_paid(0, 2));
+    }
+
+    #[test]
+    fn payments_must_add_up() {
+        let mut d = draft();
+        d.payments[0].amount = dec!(117.98);
+        let e = Order::parse("s1", "o1", d).unwrap_err();
+        assert!(e.to_string().contains("payments add up to 117.98"), "{e}");
+    }
+
+    #[test]
+    fn bad_orders_are_refused() {
+        let mut d = draft();
+        d.lines[0].quantity = 0;
+        assert!(Order::parse("s1", "o1", d).is_err());
+        let mut d = draft();
+        d.lines[1].line_id = "L1".into();
+        assert!(Order::parse("s1", "o1", d).is_err());
+        let mut d = draft();
+        d.lines[0].unit_price = dec!(33.333);
+        assert!(matches!(Order::parse("s1", "o1", d), Err(OrderError::Money { .. })));
+        let mut d = draft();
+        d.fulfilment.state = FulfilmentState::Shipped;
+        assert!(Order::parse("s1", "o1", d).is_err());
+        assert!(Order::parse("s#1", "o1", draft()).is_err());
+        let mut d = draft();
+        d.order_discount = dec!(1000);
+        assert!(Order::parse("s1", "o1", d).is_err());
+    }
+}
