@@ -2,5 +2,12 @@
 //! their adapters, and the HTTP router shared by the Lambda functions and the
 //! one-machine runner.
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod domain;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod repo;
 pub mod store;
+pub mod telemetry;

@@ -1,0 +1,221 @@
+//! The HTTP API: one axum router, served by the Lambda functions (through
+//! lambda_http) and by the one-machine runner (through hyper), so the two
+//! cannot drift. Paths, auth and JSON errors live here; decisions live in
+//! the use cases.
+
+use crate::app::{self, AppError, Services, SubmitClaim};
+use crate::auth::{AuthError, AuthMode, GatewayClaims, Principal};
+use crate::domain::order::OrderDraft;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// Every route the API serves, as (method, path) in OpenAPI's path syntax.
+/// `infra/openapi.yaml` and the SAM template's HttpApi events are checked
+/// against this list by tests.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/health"),
+    ("PUT", "/v1/shops/{shop_id}/orders/{order_id}"),
+    ("GET", "/v1/shops/{shop_id}/orders/{order_id}"),
+    ("POST", "/v1/claims"),
+    ("GET", "/v1/claims"),
+    ("GET", "/v1/claims/{claim_id}"),
+    ("POST", "/v1/claims/{claim_id}/cancel"),
+];
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub auth: AuthMode,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/shops/{shop_id}/orders/{order_id}", put(put_order).get(get_order))
+        .route("/v1/claims", post(submit_claim).get(list_claims))
+        .route("/v1/claims/{claim_id}", get(get_claim))
+        .route("/v1/claims/{claim_id}/cancel", post(cancel_claim))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------- errors
+
+/// The one error shape: `{"error": {"code": "...", "message": "..."}}`.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Invalid { code, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            AppError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            AppError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            AppError::Repo(e) => {
+                tracing::error!(error = %e, "storage failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; try again")
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+// ---------------------------------------------------------------- extractors
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match &state.auth {
+            AuthMode::Gateway => {
+                let claims = parts.extensions.get::<GatewayClaims>().ok_or(AuthError::Missing)?;
+                Ok(Principal::from_claims(&claims.0)?)
+            }
+            AuthMode::Hs256(keys) => {
+                let h = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                Ok(keys.verify(h)?)
+            }
+        }
+    }
+}
+
+/// A JSON body whose every failure is a JSON 4xx.
+struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
+    }
+}
+
+/// Path parameters whose failures are JSON errors too.
+struct Params<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Params(p.0))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
+    }
+}
+
+// ---------------------------------------------------------------- handlers
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn put_order(
+    State(st): State<AppState>,
+    p: Principal,
+    Params((shop_id, order_id)): Params<(String, String)>,
+    Body(draft): Body<OrderDraft>,
+) -> Result<Response, ApiError> {
+    let (view, created) = app::put_order(&st.services, &p, &shop_id, &order_id, draft).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view)).into_response())
+}
+
+async fn get_order(
+    State(st): State<AppState>,
+    p: Principal,
+    Params((shop_id, order_id)): Params<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app::get_order(&st.services, &p, &shop_id, &order_id).await?).into_response())
+}
+
+async fn submit_claim(State(st): State<AppState>, p: Principal, headers: HeaderMap, Body(body): Body<SubmitClaim>) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", "Idempotency-Key must be visible ASCII")
+        })?),
+        None => None,
+    };
+    let (view, created) = app::submit_claim(&st.services, &p, body, key).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list_claims(State(st): State<AppState>, p: Principal, q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    Ok(Json(app::list_claims(&st.services, &p, q.limit, q.cursor.as_deref()).await?).into_response())
+}
+
+async fn get_claim(State(st): State<AppState>, p: Principal, Params(claim_id): Params<String>) -> Result<Response, ApiError> {
+    Ok(Json(app::get_claim(&st.services, &p, &claim_id).await?).into_response())
+}
+
+async fn cancel_claim(State(st): State<AppState>, p: Principal, Params(claim_id): Params<String>) -> Result<Response, ApiError> {
+    Ok(Json(app::cancel_claim(&st.services, &p, &claim_id).await?).into_response())
+}

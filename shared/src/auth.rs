@@ -1,0 +1,204 @@
+//! Who is calling. In the cloud API Gateway's JWT authorizer has already
+//! verified the token and hands us its claims; on one machine we verify the
+//! same claims ourselves with an HS256 development secret. Either way the
+//! router sees one [`Principal`].
+//!
+//! Token claims (besides iss, aud, exp):
+//! - `sub`: the customer, staff member or storefront id;
+//! - `role`: `customer`, `staff` or `storefront`;
+//! - `shop_id`: for staff and storefronts, the one shop they act for;
+//! - `staff_roles`: for staff, space-separated: `reviewer`, `admin`, `finance`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Reviewer,
+    Admin,
+    Finance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Customer { customer_id: String },
+    Staff { staff_id: String, shop_id: String, roles: Vec<StaffRole> },
+    /// A shop's storefront backend, pushing orders.
+    Storefront { shop_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    pub sub: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_roles: Option<String>,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+impl Principal {
+    /// Builds the principal from verified claims (given as strings, the way
+    /// API Gateway passes them on).
+    pub fn from_claims(claims: &HashMap<String, String>) -> Result<Principal, AuthError> {
+        let get = |k: &str| claims.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let sub = get("sub").ok_or_else(|| AuthError::Invalid("no sub".into()))?;
+        let shop = || {
+            get("shop_id")
+                .map(str::to_string)
+                .ok_or_else(|| AuthError::Invalid("no shop_id for a shop token".into()))
+        };
+        match get("role") {
+            Some("customer") => Ok(Principal::Customer { customer_id: sub.into() }),
+            Some("storefront") => Ok(Principal::Storefront { shop_id: shop()? }),
+            Some("staff") => {
+                // API Gateway may pass a list claim as "[a b]".
+                let raw = get("staff_roles").unwrap_or("").trim_matches(|c| c == '[' || c == ']');
+                let roles = raw
+                    .split(|c: char| c == ' ' || c == ',')
+                    .filter(|r| !r.is_empty())
+                    .map(|r| {
+                        serde_json::from_value(serde_json::Value::String(r.to_string()))
+                            .map_err(|_| AuthError::Invalid(format!("unknown staff role {r}")))
+                    })
+                    .collect::<Result<Vec<StaffRole>, _>>()?;
+                Ok(Principal::Staff { staff_id: sub.into(), shop_id: shop()?, roles })
+            }
+            Some(other) => Err(AuthError::Invalid(format!("unknown role {other}"))),
+            None => Err(AuthError::Invalid("no role".into())),
+        }
+    }
+
+    pub fn has_role(&self, role: StaffRole) -> bool {
+        matches!(self, Principal::Staff { roles, .. } if roles.contains(&role))
+    }
+}
+
+/// How the router learns who is calling.
+#[derive(Clone)]
+pub enum AuthMode {
+    /// Behind API Gateway's JWT authorizer: the Lambda glue puts the
+    /// verified claims into the request as [`GatewayClaims`].
+    Gateway,
+    /// On one machine: verify HS256 bearer tokens ourselves.
+    Hs256(DevKeys),
+}
+
+/// Claims API Gateway verified, as the Lambda glue found them in the request context.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayClaims(pub HashMap<String, String>);
+
+pub const DEV_ISSUER: &str = "aftersales-local";
+pub const DEV_AUDIENCE: &str = "aftersales";
+
+#[derive(Clone)]
+pub struct DevKeys {
+    encoding: jsonwebtoken::EncodingKey,
+    decoding: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+}
+
+impl DevKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_issuer(&[DEV_ISSUER]);
+        validation.set_audience(&[DEV_AUDIENCE]);
+        validation.leeway = 30;
+        DevKeys {
+            encoding: jsonwebtoken::EncodingKey::from_secret(secret),
+            decoding: jsonwebtoken::DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Mints a development token valid for `ttl_seconds`.
+    pub fn mint(&self, role: &str, sub: &str, shop_id: Option<&str>, staff_roles: &[StaffRole], ttl_seconds: i64) -> String {
+        let roles = staff_roles
+            .iter()
+            .map(|r| serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let claims = TokenClaims {
+            sub: sub.into(),
+            role: role.into(),
+            shop_id: shop_id.map(str::to_string),
+            staff_roles: (!roles.is_empty()).then_some(roles),
+            iss: DEV_ISSUER.into(),
+            aud: DEV_AUDIENCE.into(),
+            exp: chrono::Utc::now().timestamp() + ttl_seconds,
+        };
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
+    }
+
+    pub fn verify(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        let header = authorization.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| AuthError::Invalid("expected 'Bearer <token>'".into()))?;
+        let data = jsonwebtoken::decode::<TokenClaims>(token.trim(), &self.decoding, &self.validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let c = data.claims;
+        let mut map = HashMap::from([("sub".to_string(), c.sub), ("role".to_string(), c.role)]);
+        if let Some(s) = c.shop_id {
+            map.insert("shop_id".into(), s);
+        }
+        if let Some(r) = c.staff_roles {
+            map.insert("staff_roles".into(), r);
+        }
+        Principal::from_claims(&map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_forgeries_fail() {
+        let k = DevKeys::new(b"test-secret-0123456789");
+        let t = k.mint("staff", "st-1", Some("shop-1"), &[StaffRole::Reviewer, StaffRole::Admin], 60);
+        let p = k.verify(Some(&format!("Bearer {t}"))).unwrap();
+        assert_eq!(
+            p,
+            Principal::Staff {
+                staff_id: "st-1".into(),
+                shop_id: "shop-1".into(),
+                roles: vec![StaffRole::Reviewer, StaffRole::Admin]
+            }
+        );
+        let other = DevKeys::new(b"another-secret-987654321");
+        assert!(other.verify(Some(&format!("Bearer {t}"))).is_err());
+        assert_eq!(k.verify(None), Err(AuthError::Missing));
+        let expired = k.mint("customer", "c1", None, &[], -3600);
+        assert!(k.verify(Some(&format!("Bearer {expired}"))).is_err());
+        let no_shop = k.mint("storefront", "sf", None, &[], 60);
+        assert!(k.verify(Some(&format!("Bearer {no_shop}"))).is_err());
+    }
+
+    #[test]
+    fn gateway_claims_with_bracketed_lists_parse() {
+        let m = HashMap::from([
+            ("sub".to_string(), "st".to_string()),
+            ("role".to_string(), "staff".to_string()),
+            ("shop_id".to_string(), "s1".to_string()),
+            ("staff_roles".to_string(), "[reviewer finance]".to_string()),
+        ]);
+        let p = Principal::from_claims(&m).unwrap();
+        assert!(p.has_role(StaffRole::Finance));
+        assert!(!p.has_role(StaffRole::Admin));
+    }
+}
