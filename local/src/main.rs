@@ -1,1 +1,171 @@
-fn main() {}
+//! The one-machine runner: every aftersales API route in one process on
+//! 127.0.0.1, with the embedded store in a data folder. Nothing to install
+//! but Rust, no AWS account.
+//!
+//! ```text
+//! aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data]
+//! aftersales-local token customer <customer_id>
+//! aftersales-local token staff <staff_id> <shop_id> [reviewer|admin|finance ...]
+//! aftersales-local token storefront <shop_id>
+//! ```
+//!
+//! Tokens are HS256, signed with a development secret kept in
+//! `<data>/dev-secret` (made on first use) or taken from
+//! `AFTERSALES_DEV_SECRET`.
+
+use aftersales::api::{router, AppState};
+use aftersales::app::Services;
+use aftersales::auth::{AuthMode, DevKeys, StaffRole};
+use aftersales::store::sqlite::SqliteTable;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const USAGE: &str = "usage:
+  aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data]
+  aftersales-local token customer <customer_id> [--data ./data]
+  aftersales-local token staff <staff_id> <shop_id> [reviewer|admin|finance ...] [--data ./data]
+  aftersales-local token storefront <shop_id> [--data ./data]";
+
+struct Options {
+    addr: String,
+    data: PathBuf,
+    rest: Vec<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        addr: std::env::var("AFTERSALES_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into()),
+        data: std::env::var("AFTERSALES_DATA")
+            .map_or_else(|_| PathBuf::from("data"), PathBuf::from),
+        rest: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--addr" => o.addr = args.next().ok_or("--addr needs a value")?,
+            "--data" => o.data = PathBuf::from(args.next().ok_or("--data needs a value")?),
+            "-h" | "--help" => return Err(String::new()),
+            _ => o.rest.push(a),
+        }
+    }
+    Ok(o)
+}
+
+/// The development signing secret: from the environment, or kept in the
+/// data folder so tokens survive restarts.
+fn dev_secret(data: &Path) -> std::io::Result<Vec<u8>> {
+    if let Ok(s) = std::env::var("AFTERSALES_DEV_SECRET") {
+        return Ok(s.into_bytes());
+    }
+    std::fs::create_dir_all(data)?;
+    let path = data.join("dev-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().as_bytes().to_vec()),
+        _ => {
+            let secret = format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            );
+            std::fs::write(&path, &secret)?;
+            Ok(secret.into_bytes())
+        }
+    }
+}
+
+fn token(keys: &DevKeys, rest: &[String]) -> Result<String, String> {
+    const DAY: i64 = 24 * 3600;
+    match rest {
+        [kind, id] if kind == "customer" => Ok(keys.mint("customer", id, None, &[], DAY)),
+        [kind, shop] if kind == "storefront" => Ok(keys.mint(
+            "storefront",
+            &format!("storefront-{shop}"),
+            Some(shop),
+            &[],
+            DAY,
+        )),
+        [kind, id, shop, roles @ ..] if kind == "staff" => {
+            let roles = if roles.is_empty() {
+                vec!["reviewer".to_string()]
+            } else {
+                roles.to_vec()
+            };
+            let roles = roles
+                .iter()
+                .map(|r| match r.as_str() {
+                    "reviewer" => Ok(StaffRole::Reviewer),
+                    "admin" => Ok(StaffRole::Admin),
+                    "finance" => Ok(StaffRole::Finance),
+                    other => Err(format!("unknown staff role {other}")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(keys.mint("staff", id, Some(shop), &roles, DAY))
+        }
+        _ => Err(USAGE.into()),
+    }
+}
+
+async fn serve(o: &Options, keys: DevKeys) -> Result<(), String> {
+    std::fs::create_dir_all(&o.data)
+        .map_err(|e| format!("cannot create {}: {e}", o.data.display()))?;
+    let db = o.data.join("aftersales.db");
+    let table = SqliteTable::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let state = AppState {
+        services: Services::new(Arc::new(table)),
+        auth: AuthMode::Hs256(keys),
+    };
+    let listener = tokio::net::TcpListener::bind(&o.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, data = %o.data.display(), "aftersales is listening");
+    println!(
+        "aftersales listening on http://{addr} (data in {})",
+        o.data.display()
+    );
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    aftersales::telemetry::init(false);
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!(
+                "{}{USAGE}",
+                if e.is_empty() {
+                    String::new()
+                } else {
+                    format!("{e}\n")
+                }
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let keys = match dev_secret(&o.data) {
+        Ok(s) => DevKeys::new(&s),
+        Err(e) => {
+            eprintln!("cannot read or create the development secret: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match o.rest.first().map(String::as_str) {
+        None | Some("serve") => serve(&o, keys).await,
+        Some("token") => token(&keys, &o.rest[1..]).map(|t| println!("{t}")),
+        Some(_) => Err(USAGE.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,7 @@
-fn main() {}
+//! The claims API function (submission, reading, cancelling): the shared router behind API Gateway. Which routes
+//! reach it is set in infra/template.yaml.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    aftersales::lambda::run_http_api().await
+}
