@@ -25,7 +25,10 @@ pub fn with_gateway_claims(mut req: lambda_http::Request) -> lambda_http::Reques
 
 /// Handles one API Gateway request with the router (used by the functions
 /// and by the tests that replay `events/`).
-pub async fn handle(router: axum::Router, req: lambda_http::Request) -> http::Response<axum::body::Body> {
+pub async fn handle(
+    router: axum::Router,
+    req: lambda_http::Request,
+) -> http::Response<axum::body::Body> {
     match router.oneshot(with_gateway_claims(req)).await {
         Ok(r) => r,
         Err(never) => match never {},
@@ -38,4 +41,30 @@ pub async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
         .map_request(with_gateway_claims)
         .service(router);
     lambda_http::run(svc).await
+}
+
+/// The whole life of an HTTP API function: logs, AWS clients built once per
+/// cold start, then requests until the runtime stops it. Every HTTP function
+/// links the same router; API Gateway decides which routes reach which one.
+#[cfg(feature = "dynamodb")]
+pub async fn run_http_api() -> Result<(), lambda_http::Error> {
+    use crate::api::{router, AppState};
+    use crate::app::Services;
+    use crate::auth::AuthMode;
+    use crate::store::{dynamodb::DynamoTable, Table};
+    use std::sync::Arc;
+
+    crate::telemetry::init(true);
+    let table_name = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+    let table = DynamoTable::from_env(table_name).await;
+    // One cheap read during init opens the TLS connection to DynamoDB, so the
+    // first customer request does not pay for the handshake.
+    if let Err(e) = table.get("WARMUP", "WARMUP").await {
+        tracing::warn!(error = %e, "warm-up read failed");
+    }
+    let state = AppState {
+        services: Services::new(Arc::new(table)),
+        auth: AuthMode::Gateway,
+    };
+    serve(router(state)).await
 }
