@@ -113,7 +113,7 @@ async fn serve(o: &Options, keys: DevKeys) -> Result<(), String> {
     let table = SqliteTable::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     let state = AppState {
         services: Services::new(Arc::new(table)),
-        auth: AuthMode::Hs256(keys),
+        auth: AuthMode::Hs256(Box::new(keys)),
     };
     let listener = tokio::net::TcpListener::bind(&o.addr)
         .await

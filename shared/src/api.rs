@@ -40,7 +40,10 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
-        .route("/v1/shops/{shop_id}/orders/{order_id}", put(put_order).get(get_order))
+        .route(
+            "/v1/shops/{shop_id}/orders/{order_id}",
+            put(put_order).get(get_order),
+        )
         .route("/v1/claims", post(submit_claim).get(list_claims))
         .route("/v1/claims/{claim_id}", get(get_claim))
         .route("/v1/claims/{claim_id}/cancel", post(cancel_claim))
@@ -60,7 +63,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -74,13 +81,25 @@ impl IntoResponse for ApiError {
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
-            AppError::Invalid { code, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
-            AppError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            AppError::Invalid { code, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            AppError::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
             AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
-            AppError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            AppError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
             AppError::Repo(e) => {
                 tracing::error!(error = %e, "storage failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; try again")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; try again",
+                )
             }
         }
     }
@@ -104,11 +123,17 @@ impl FromRequestParts<AppState> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match &state.auth {
             AuthMode::Gateway => {
-                let claims = parts.extensions.get::<GatewayClaims>().ok_or(AuthError::Missing)?;
+                let claims = parts
+                    .extensions
+                    .get::<GatewayClaims>()
+                    .ok_or(AuthError::Missing)?;
                 Ok(Principal::from_claims(&claims.0)?)
             }
             AuthMode::Hs256(keys) => {
-                let h = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                let h = parts
+                    .headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok());
                 Ok(keys.verify(h)?)
             }
         }
@@ -177,7 +202,11 @@ async fn put_order(
     Body(draft): Body<OrderDraft>,
 ) -> Result<Response, ApiError> {
     let (view, created) = app::put_order(&st.services, &p, &shop_id, &order_id, draft).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view)).into_response())
 }
 
@@ -189,15 +218,28 @@ async fn get_order(
     Ok(Json(app::get_order(&st.services, &p, &shop_id, &order_id).await?).into_response())
 }
 
-async fn submit_claim(State(st): State<AppState>, p: Principal, headers: HeaderMap, Body(body): Body<SubmitClaim>) -> Result<Response, ApiError> {
+async fn submit_claim(
+    State(st): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    Body(body): Body<SubmitClaim>,
+) -> Result<Response, ApiError> {
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", "Idempotency-Key must be visible ASCII")
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
         })?),
         None => None,
     };
     let (view, created) = app::submit_claim(&st.services, &p, body, key).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view)).into_response())
 }
 
@@ -207,15 +249,31 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-async fn list_claims(State(st): State<AppState>, p: Principal, q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    Ok(Json(app::list_claims(&st.services, &p, q.limit, q.cursor.as_deref()).await?).into_response())
+async fn list_claims(
+    State(st): State<AppState>,
+    p: Principal,
+    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) =
+        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    Ok(
+        Json(app::list_claims(&st.services, &p, q.limit, q.cursor.as_deref()).await?)
+            .into_response(),
+    )
 }
 
-async fn get_claim(State(st): State<AppState>, p: Principal, Params(claim_id): Params<String>) -> Result<Response, ApiError> {
+async fn get_claim(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(claim_id): Params<String>,
+) -> Result<Response, ApiError> {
     Ok(Json(app::get_claim(&st.services, &p, &claim_id).await?).into_response())
 }
 
-async fn cancel_claim(State(st): State<AppState>, p: Principal, Params(claim_id): Params<String>) -> Result<Response, ApiError> {
+async fn cancel_claim(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(claim_id): Params<String>,
+) -> Result<Response, ApiError> {
     Ok(Json(app::cancel_claim(&st.services, &p, &claim_id).await?).into_response())
 }

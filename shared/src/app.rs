@@ -35,10 +35,16 @@ pub enum AppError {
 
 impl AppError {
     fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Invalid { code, message: message.into() }
+        AppError::Invalid {
+            code,
+            message: message.into(),
+        }
     }
     fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Conflict { code, message: message.into() }
+        AppError::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -51,7 +57,9 @@ impl From<StoreError> for AppError {
 impl From<ClaimError> for AppError {
     fn from(e: ClaimError) -> Self {
         match e {
-            ClaimError::IllegalTransition { .. } => AppError::conflict("illegal_transition", e.to_string()),
+            ClaimError::IllegalTransition { .. } => {
+                AppError::conflict("illegal_transition", e.to_string())
+            }
             ClaimError::Invalid(m) => AppError::invalid("invalid_claim", m),
         }
     }
@@ -65,7 +73,9 @@ impl From<LedgerError> for AppError {
             LedgerError::DuplicateLine(_) | LedgerError::NoLines => "invalid_lines",
             LedgerError::FinalSale(_) => "final_sale",
             LedgerError::AmountTooHigh { .. } => "amount_exceeds_refundable",
-            LedgerError::Conflict(_) => return AppError::conflict("order_conflicts_with_claims", e.to_string()),
+            LedgerError::Conflict(_) => {
+                return AppError::conflict("order_conflicts_with_claims", e.to_string())
+            }
             LedgerError::DuplicateClaim(_) | LedgerError::NoOpenEntry(_) => {
                 return AppError::conflict("ledger_conflict", e.to_string())
             }
@@ -91,7 +101,10 @@ pub struct Services {
 
 impl Services {
     pub fn new(table: Arc<dyn Table>) -> Self {
-        Services { table, clock: Arc::new(Utc::now) }
+        Services {
+            table,
+            clock: Arc::new(Utc::now),
+        }
     }
     fn now(&self) -> DateTime<Utc> {
         (self.clock)()
@@ -103,9 +116,15 @@ const MAX_ATTEMPTS: usize = 8;
 
 fn actor_of(p: &Principal) -> Actor {
     match p {
-        Principal::Customer { customer_id } => Actor::Customer { id: customer_id.clone() },
-        Principal::Staff { staff_id, .. } => Actor::Staff { id: staff_id.clone() },
-        Principal::Storefront { shop_id } => Actor::Staff { id: format!("storefront:{shop_id}") },
+        Principal::Customer { customer_id } => Actor::Customer {
+            id: customer_id.clone(),
+        },
+        Principal::Staff { staff_id, .. } => Actor::Staff {
+            id: staff_id.clone(),
+        },
+        Principal::Storefront { shop_id } => Actor::Staff {
+            id: format!("storefront:{shop_id}"),
+        },
     }
 }
 
@@ -162,28 +181,40 @@ fn order_view(rec: &OrderRecord, version: u64) -> OrderView {
 
 fn require_shop(p: &Principal, shop_id: &str) -> Result<(), AppError> {
     match p {
-        Principal::Staff { shop_id: s, .. } | Principal::Storefront { shop_id: s } if s == shop_id => Ok(()),
-        Principal::Customer { .. } => Err(AppError::Forbidden("customers cannot manage orders".into())),
+        Principal::Staff { shop_id: s, .. } | Principal::Storefront { shop_id: s }
+            if s == shop_id =>
+        {
+            Ok(())
+        }
+        Principal::Customer { .. } => {
+            Err(AppError::Forbidden("customers cannot manage orders".into()))
+        }
         _ => Err(AppError::Forbidden("this token is for another shop".into())),
     }
 }
 
 /// Creates or replaces an order snapshot. A change that would leave an
 /// existing claim without its lines, units or money is refused.
-pub async fn put_order(s: &Services, p: &Principal, shop_id: &str, order_id: &str, draft: OrderDraft) -> Result<(OrderView, bool), AppError> {
+pub async fn put_order(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    order_id: &str,
+    draft: OrderDraft,
+) -> Result<(OrderView, bool), AppError> {
     require_shop(p, shop_id)?;
     let order = Order::parse(shop_id, order_id, draft)?;
     for _ in 0..MAX_ATTEMPTS {
         let existing = repo::orders::get(&*s.table, shop_id, order_id).await?;
         let (ledger, prev) = match existing {
             Some((rec, v)) => {
-                if rec.order.facts.customer_id != order.facts.customer_id || rec.order.currency() != order.currency() {
-                    if !rec.ledger.entries.is_empty() {
-                        return Err(AppError::conflict(
-                            "order_conflicts_with_claims",
-                            "the customer and currency of an order with claims cannot change",
-                        ));
-                    }
+                let identity_changed = rec.order.facts.customer_id != order.facts.customer_id
+                    || rec.order.currency() != order.currency();
+                if identity_changed && !rec.ledger.entries.is_empty() {
+                    return Err(AppError::conflict(
+                        "order_conflicts_with_claims",
+                        "the customer and currency of an order with claims cannot change",
+                    ));
                 }
                 if rec.order == order {
                     // Same snapshot again: nothing to write.
@@ -194,17 +225,32 @@ pub async fn put_order(s: &Services, p: &Principal, shop_id: &str, order_id: &st
             }
             None => (Ledger::default(), None),
         };
-        let rec = OrderRecord { order: order.clone(), ledger };
+        let rec = OrderRecord {
+            order: order.clone(),
+            ledger,
+        };
         let now = s.now();
         let event = OutboxEvent {
             event_id: uuid::Uuid::now_v7().to_string(),
             at: now,
             shop_id: shop_id.to_string(),
             subject: order_id.to_string(),
-            event_type: if prev.is_some() { "order.updated" } else { "order.created" }.into(),
+            event_type: if prev.is_some() {
+                "order.updated"
+            } else {
+                "order.created"
+            }
+            .into(),
             payload: serde_json::json!({"fulfilment": order.facts.fulfilment}),
         };
-        match s.table.transact(vec![repo::orders::put(&rec, prev), repo::outbox::put(&event)]).await {
+        match s
+            .table
+            .transact(vec![
+                repo::orders::put(&rec, prev),
+                repo::outbox::put(&event),
+            ])
+            .await
+        {
             Ok(()) => {
                 let v = prev.map_or(1, |v| v + 1);
                 return Ok((order_view(&rec, v), prev.is_none()));
@@ -213,12 +259,22 @@ pub async fn put_order(s: &Services, p: &Principal, shop_id: &str, order_id: &st
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AppError::conflict("busy", "the order is being changed by others; try again"))
+    Err(AppError::conflict(
+        "busy",
+        "the order is being changed by others; try again",
+    ))
 }
 
-pub async fn get_order(s: &Services, p: &Principal, shop_id: &str, order_id: &str) -> Result<OrderView, AppError> {
+pub async fn get_order(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    order_id: &str,
+) -> Result<OrderView, AppError> {
     require_shop(p, shop_id)?;
-    let (rec, v) = repo::orders::get(&*s.table, shop_id, order_id).await?.ok_or(AppError::NotFound("order"))?;
+    let (rec, v) = repo::orders::get(&*s.table, shop_id, order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
     Ok(order_view(&rec, v))
 }
 
@@ -273,25 +329,29 @@ pub struct ClaimLineJson {
 pub fn claim_view(c: &Claim) -> ClaimView {
     let m = |v: i64| Money::from_minor(v, c.currency);
     ClaimView {
-            claim_id: c.claim_id.clone(),
-            shop_id: c.shop_id.clone(),
-            order_id: c.order_id.clone(),
-            customer_id: c.customer_id.clone(),
-            claim_type: c.claim_type,
-            reason: c.reason,
-            description: c.description.clone(),
-            evidence: c.evidence.clone(),
-            lines: c
-                .lines
-                .iter()
-                .map(|l| ClaimLineJson { line_id: l.line_id.clone(), quantity: l.quantity, amount: m(l.amount) })
-                .collect(),
-            requested_amount: m(c.requested_amount),
-            approved_amount: c.approved_amount.map(m),
-            status: c.status,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            timeline: c.timeline.clone(),
+        claim_id: c.claim_id.clone(),
+        shop_id: c.shop_id.clone(),
+        order_id: c.order_id.clone(),
+        customer_id: c.customer_id.clone(),
+        claim_type: c.claim_type,
+        reason: c.reason,
+        description: c.description.clone(),
+        evidence: c.evidence.clone(),
+        lines: c
+            .lines
+            .iter()
+            .map(|l| ClaimLineJson {
+                line_id: l.line_id.clone(),
+                quantity: l.quantity,
+                amount: m(l.amount),
+            })
+            .collect(),
+        requested_amount: m(c.requested_amount),
+        approved_amount: c.approved_amount.map(m),
+        status: c.status,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        timeline: c.timeline.clone(),
     }
 }
 
@@ -310,7 +370,12 @@ fn check_idempotency_key(k: &str) -> Result<(), AppError> {
 ///
 /// Returns the claim and whether it was made now (false: a replay of an
 /// earlier request with the same Idempotency-Key and body).
-pub async fn submit_claim(s: &Services, p: &Principal, body: SubmitClaim, idempotency_key: Option<&str>) -> Result<(ClaimView, bool), AppError> {
+pub async fn submit_claim(
+    s: &Services,
+    p: &Principal,
+    body: SubmitClaim,
+    idempotency_key: Option<&str>,
+) -> Result<(ClaimView, bool), AppError> {
     let Principal::Customer { customer_id } = p else {
         return Err(AppError::Forbidden("only customers file claims".into()));
     };
@@ -326,7 +391,9 @@ pub async fn submit_claim(s: &Services, p: &Principal, body: SubmitClaim, idempo
         }
     }
     for _ in 0..MAX_ATTEMPTS {
-        let Some((mut rec, v)) = repo::orders::get(&*s.table, &body.shop_id, &body.order_id).await? else {
+        let Some((mut rec, v)) =
+            repo::orders::get(&*s.table, &body.shop_id, &body.order_id).await?
+        else {
             return Err(AppError::NotFound("order"));
         };
         // Someone else's order looks exactly like a missing one.
@@ -340,18 +407,27 @@ pub async fn submit_claim(s: &Services, p: &Principal, body: SubmitClaim, idempo
             .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
         let requested = if body.claim_type == ClaimType::Exchange {
             if requested.is_some_and(|a| a != 0) {
-                return Err(AppError::invalid("invalid_amount", "an exchange moves no money: leave amount out"));
+                return Err(AppError::invalid(
+                    "invalid_amount",
+                    "an exchange moves no money: leave amount out",
+                ));
             }
             Some(0)
         } else {
             requested
         };
         let claim_id = format!("clm_{}", uuid::Uuid::now_v7().simple());
-        let entry = rec.ledger.reserve(&rec.order, &claim_id, &body.lines, requested)?;
+        let entry = rec
+            .ledger
+            .reserve(&rec.order, &claim_id, &body.lines, requested)?;
         let lines = entry
             .lines
             .iter()
-            .map(|l| ClaimLine { line_id: l.line_id.clone(), quantity: l.units, amount: l.amount })
+            .map(|l| ClaimLine {
+                line_id: l.line_id.clone(),
+                quantity: l.units,
+                amount: l.amount,
+            })
             .collect();
         let now = s.now();
         let (claim, event) = Claim::submit(
@@ -379,7 +455,10 @@ pub async fn submit_claim(s: &Services, p: &Principal, body: SubmitClaim, idempo
             ops.push(repo::idempotency::put(
                 customer_id,
                 k,
-                &IdempotencyRecord { request_hash: hash.clone(), resource_id: claim_id.clone() },
+                &IdempotencyRecord {
+                    request_hash: hash.clone(),
+                    resource_id: claim_id.clone(),
+                },
                 now,
             ));
         }
@@ -399,10 +478,18 @@ pub async fn submit_claim(s: &Services, p: &Principal, body: SubmitClaim, idempo
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AppError::conflict("busy", "the order is being changed by others; try again"))
+    Err(AppError::conflict(
+        "busy",
+        "the order is being changed by others; try again",
+    ))
 }
 
-async fn replay(s: &Services, customer_id: &str, key: &str, hash: &str) -> Result<Option<ClaimView>, AppError> {
+async fn replay(
+    s: &Services,
+    customer_id: &str,
+    key: &str,
+    hash: &str,
+) -> Result<Option<ClaimView>, AppError> {
     let Some(rec) = repo::idempotency::get(&*s.table, customer_id, key).await? else {
         return Ok(None);
     };
@@ -412,17 +499,27 @@ async fn replay(s: &Services, customer_id: &str, key: &str, hash: &str) -> Resul
             "this Idempotency-Key was used with a different request body",
         ));
     }
-    let (claim, _) = repo::claims::get(&*s.table, &rec.resource_id).await?.ok_or(AppError::NotFound("claim"))?;
+    let (claim, _) = repo::claims::get(&*s.table, &rec.resource_id)
+        .await?
+        .ok_or(AppError::NotFound("claim"))?;
     Ok(Some(claim_view(&claim)))
 }
 
 /// Loads a claim the principal may see; others' claims are "not found".
-async fn visible_claim(s: &Services, p: &Principal, claim_id: &str) -> Result<(Claim, u64), AppError> {
+async fn visible_claim(
+    s: &Services,
+    p: &Principal,
+    claim_id: &str,
+) -> Result<(Claim, u64), AppError> {
     check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
-    let (c, v) = repo::claims::get(&*s.table, claim_id).await?.ok_or(AppError::NotFound("claim"))?;
+    let (c, v) = repo::claims::get(&*s.table, claim_id)
+        .await?
+        .ok_or(AppError::NotFound("claim"))?;
     let visible = match p {
         Principal::Customer { customer_id } => c.customer_id == *customer_id,
-        Principal::Staff { shop_id, .. } | Principal::Storefront { shop_id } => c.shop_id == *shop_id,
+        Principal::Staff { shop_id, .. } | Principal::Storefront { shop_id } => {
+            c.shop_id == *shop_id
+        }
     };
     if visible {
         Ok((c, v))
@@ -444,7 +541,8 @@ pub struct ClaimList {
 
 pub fn encode_cursor(c: &Cursor) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).expect("cursor serializes"))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).expect("cursor serializes"))
 }
 
 pub fn decode_cursor(s: &str) -> Result<Cursor, AppError> {
@@ -457,7 +555,12 @@ pub fn decode_cursor(s: &str) -> Result<Cursor, AppError> {
 }
 
 /// A customer's own claims, or a shop's, newest first.
-pub async fn list_claims(s: &Services, p: &Principal, limit: Option<u32>, cursor: Option<&str>) -> Result<ClaimList, AppError> {
+pub async fn list_claims(
+    s: &Services,
+    p: &Principal,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<ClaimList, AppError> {
     let limit = limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(AppError::invalid("invalid_limit", "limit must be 1 to 100"));
@@ -465,7 +568,9 @@ pub async fn list_claims(s: &Services, p: &Principal, limit: Option<u32>, cursor
     let after = cursor.map(decode_cursor).transpose()?;
     let owner = match p {
         Principal::Customer { customer_id } => Owner::Customer(customer_id),
-        Principal::Staff { shop_id, .. } | Principal::Storefront { shop_id } => Owner::Shop(shop_id),
+        Principal::Staff { shop_id, .. } | Principal::Storefront { shop_id } => {
+            Owner::Shop(shop_id)
+        }
     };
     let (claims, next) = repo::claims::list(&*s.table, owner, limit, after).await?;
     Ok(ClaimList {
@@ -475,9 +580,15 @@ pub async fn list_claims(s: &Services, p: &Principal, limit: Option<u32>, cursor
 }
 
 /// The customer withdraws a claim; its units and money go back to the order.
-pub async fn cancel_claim(s: &Services, p: &Principal, claim_id: &str) -> Result<ClaimView, AppError> {
+pub async fn cancel_claim(
+    s: &Services,
+    p: &Principal,
+    claim_id: &str,
+) -> Result<ClaimView, AppError> {
     if !matches!(p, Principal::Customer { .. }) {
-        return Err(AppError::Forbidden("only the customer cancels a claim; staff reject or close it".into()));
+        return Err(AppError::Forbidden(
+            "only the customer cancels a claim; staff reject or close it".into(),
+        ));
     }
     for _ in 0..MAX_ATTEMPTS {
         let (mut claim, cv) = visible_claim(s, p, claim_id).await?;
@@ -498,5 +609,8 @@ pub async fn cancel_claim(s: &Services, p: &Principal, claim_id: &str) -> Result
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AppError::conflict("busy", "the claim is being changed by others; try again"))
+    Err(AppError::conflict(
+        "busy",
+        "the claim is being changed by others; try again",
+    ))
 }

@@ -22,10 +22,18 @@ pub enum StaffRole {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Customer { customer_id: String },
-    Staff { staff_id: String, shop_id: String, roles: Vec<StaffRole> },
+    Customer {
+        customer_id: String,
+    },
+    Staff {
+        staff_id: String,
+        shop_id: String,
+        roles: Vec<StaffRole>,
+    },
     /// A shop's storefront backend, pushing orders.
-    Storefront { shop_id: String },
+    Storefront {
+        shop_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,20 +69,28 @@ impl Principal {
                 .ok_or_else(|| AuthError::Invalid("no shop_id for a shop token".into()))
         };
         match get("role") {
-            Some("customer") => Ok(Principal::Customer { customer_id: sub.into() }),
+            Some("customer") => Ok(Principal::Customer {
+                customer_id: sub.into(),
+            }),
             Some("storefront") => Ok(Principal::Storefront { shop_id: shop()? }),
             Some("staff") => {
                 // API Gateway may pass a list claim as "[a b]".
-                let raw = get("staff_roles").unwrap_or("").trim_matches(|c| c == '[' || c == ']');
+                let raw = get("staff_roles")
+                    .unwrap_or("")
+                    .trim_matches(|c| c == '[' || c == ']');
                 let roles = raw
-                    .split(|c: char| c == ' ' || c == ',')
+                    .split([' ', ','])
                     .filter(|r| !r.is_empty())
                     .map(|r| {
                         serde_json::from_value(serde_json::Value::String(r.to_string()))
                             .map_err(|_| AuthError::Invalid(format!("unknown staff role {r}")))
                     })
                     .collect::<Result<Vec<StaffRole>, _>>()?;
-                Ok(Principal::Staff { staff_id: sub.into(), shop_id: shop()?, roles })
+                Ok(Principal::Staff {
+                    staff_id: sub.into(),
+                    shop_id: shop()?,
+                    roles,
+                })
             }
             Some(other) => Err(AuthError::Invalid(format!("unknown role {other}"))),
             None => Err(AuthError::Invalid("no role".into())),
@@ -93,7 +109,7 @@ pub enum AuthMode {
     /// verified claims into the request as [`GatewayClaims`].
     Gateway,
     /// On one machine: verify HS256 bearer tokens ourselves.
-    Hs256(DevKeys),
+    Hs256(Box<DevKeys>),
 }
 
 /// Claims API Gateway verified, as the Lambda glue found them in the request context.
@@ -124,10 +140,22 @@ impl DevKeys {
     }
 
     /// Mints a development token valid for `ttl_seconds`.
-    pub fn mint(&self, role: &str, sub: &str, shop_id: Option<&str>, staff_roles: &[StaffRole], ttl_seconds: i64) -> String {
+    pub fn mint(
+        &self,
+        role: &str,
+        sub: &str,
+        shop_id: Option<&str>,
+        staff_roles: &[StaffRole],
+        ttl_seconds: i64,
+    ) -> String {
         let roles = staff_roles
             .iter()
-            .map(|r| serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+            .map(|r| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
             .collect::<Vec<_>>()
             .join(" ");
         let claims = TokenClaims {
@@ -139,8 +167,12 @@ impl DevKeys {
             aud: DEV_AUDIENCE.into(),
             exp: chrono::Utc::now().timestamp() + ttl_seconds,
         };
-        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing cannot fail")
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )
+        .expect("HS256 signing cannot fail")
     }
 
     pub fn verify(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
@@ -149,8 +181,9 @@ impl DevKeys {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| AuthError::Invalid("expected 'Bearer <token>'".into()))?;
-        let data = jsonwebtoken::decode::<TokenClaims>(token.trim(), &self.decoding, &self.validation)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let data =
+            jsonwebtoken::decode::<TokenClaims>(token.trim(), &self.decoding, &self.validation)
+                .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let c = data.claims;
         let mut map = HashMap::from([("sub".to_string(), c.sub), ("role".to_string(), c.role)]);
         if let Some(s) = c.shop_id {
@@ -170,7 +203,13 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_forgeries_fail() {
         let k = DevKeys::new(b"test-secret-0123456789");
-        let t = k.mint("staff", "st-1", Some("shop-1"), &[StaffRole::Reviewer, StaffRole::Admin], 60);
+        let t = k.mint(
+            "staff",
+            "st-1",
+            Some("shop-1"),
+            &[StaffRole::Reviewer, StaffRole::Admin],
+            60,
+        );
         let p = k.verify(Some(&format!("Bearer {t}"))).unwrap();
         assert_eq!(
             p,

@@ -64,7 +64,11 @@ pub mod orders {
         (format!("ORDER#{shop_id}#{order_id}"), "ORDER".into())
     }
 
-    pub async fn get(t: &dyn Table, shop_id: &str, order_id: &str) -> Result<Option<(OrderRecord, u64)>, RepoError> {
+    pub async fn get(
+        t: &dyn Table,
+        shop_id: &str,
+        order_id: &str,
+    ) -> Result<Option<(OrderRecord, u64)>, RepoError> {
         let (pk, sk) = key(shop_id, order_id);
         t.get(&pk, &sk).await?.map(decode).transpose()
     }
@@ -119,7 +123,12 @@ pub mod claims {
     }
 
     /// Newest first.
-    pub async fn list(t: &dyn Table, owner: Owner<'_>, limit: u32, after: Option<Cursor>) -> Result<(Vec<Claim>, Option<Cursor>), RepoError> {
+    pub async fn list(
+        t: &dyn Table,
+        owner: Owner<'_>,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<Claim>, Option<Cursor>), RepoError> {
         let q = match owner {
             Owner::Customer(c) => Query::partition(Index::Gsi1, format!("CUSTOMER#{c}")),
             Owner::Shop(s) => Query::partition(Index::Gsi2, format!("SHOP#{s}")),
@@ -152,9 +161,17 @@ pub mod idempotency {
         (format!("IDEM#{scope}#{key}"), "IDEM".into())
     }
 
-    pub async fn get(t: &dyn Table, scope: &str, key_: &str) -> Result<Option<IdempotencyRecord>, RepoError> {
+    pub async fn get(
+        t: &dyn Table,
+        scope: &str,
+        key_: &str,
+    ) -> Result<Option<IdempotencyRecord>, RepoError> {
         let (pk, sk) = key(scope, key_);
-        Ok(t.get(&pk, &sk).await?.map(decode).transpose()?.map(|(r, _)| r))
+        Ok(t.get(&pk, &sk)
+            .await?
+            .map(decode)
+            .transpose()?
+            .map(|(r, _)| r))
     }
 
     pub fn put(scope: &str, key_: &str, rec: &IdempotencyRecord, now: DateTime<Utc>) -> WriteOp {
@@ -212,7 +229,9 @@ pub mod outbox {
 
     /// The oldest pending events.
     pub async fn pending(t: &dyn Table, limit: u32) -> Result<Vec<OutboxEvent>, RepoError> {
-        let page = t.query(Query::partition(Index::Primary, PARTITION).limit(limit)).await?;
+        let page = t
+            .query(Query::partition(Index::Primary, PARTITION).limit(limit))
+            .await?;
         page.items
             .into_iter()
             .map(|i| decode(i).map(|(e, _)| e))

@@ -19,9 +19,11 @@ pub async fn spawn_app(table: Arc<dyn Table>) -> TestApp {
     let keys = DevKeys::new(b"test-only-secret-not-used-anywhere-else");
     let state = AppState {
         services: Services::new(table.clone()),
-        auth: AuthMode::Hs256(keys.clone()),
+        auth: AuthMode::Hs256(Box::new(keys.clone())),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         axum_serve(listener, state).await;
@@ -46,7 +48,8 @@ impl TestApp {
         self.keys.mint("customer", id, None, &[], 600)
     }
     pub fn storefront(&self, shop: &str) -> String {
-        self.keys.mint("storefront", &format!("sf-{shop}"), Some(shop), &[], 600)
+        self.keys
+            .mint("storefront", &format!("sf-{shop}"), Some(shop), &[], 600)
     }
     pub fn staff(&self, id: &str, shop: &str, roles: &[StaffRole]) -> String {
         self.keys.mint("staff", id, Some(shop), roles, 600)
@@ -61,9 +64,10 @@ impl TestApp {
         body: Option<&serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> (u16, serde_json::Value) {
-        let mut rb = self
-            .http
-            .request(method.parse().expect("method"), format!("{}{path}", self.base));
+        let mut rb = self.http.request(
+            method.parse().expect("method"),
+            format!("{}{path}", self.base),
+        );
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
         }
@@ -80,17 +84,30 @@ impl TestApp {
             serde_json::Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!("{method} {path} answered non-JSON: {}", String::from_utf8_lossy(&bytes))
+                panic!(
+                    "{method} {path} answered non-JSON: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
             })
         };
         (status, json)
     }
 
     /// Sends raw bytes with a content type.
-    pub async fn raw(&self, method: &str, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
         let resp = self
             .http
-            .request(method.parse().expect("method"), format!("{}{path}", self.base))
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
             .bearer_auth(token)
             .header("content-type", content_type)
             .body(body)

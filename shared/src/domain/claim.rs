@@ -161,22 +161,45 @@ pub struct ClaimLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ClaimEvent {
-    Submitted { amount: i64 },
+    Submitted {
+        amount: i64,
+    },
     ReviewStarted,
-    SecondReviewRequired { reason: String },
-    EvidenceRequested { note: String },
-    EvidenceAdded { evidence: Vec<String> },
-    Approved { amount: i64, reason: Option<String> },
-    Rejected { reason: String },
+    SecondReviewRequired {
+        reason: String,
+    },
+    EvidenceRequested {
+        note: String,
+    },
+    EvidenceAdded {
+        evidence: Vec<String>,
+    },
+    Approved {
+        amount: i64,
+        reason: Option<String>,
+    },
+    Rejected {
+        reason: String,
+    },
     Cancelled,
-    ReturnShipped { carrier: String, tracking_number: String },
+    ReturnShipped {
+        carrier: String,
+        tracking_number: String,
+    },
     ReturnReceived,
     RefundStarted,
-    RefundFailed { reason: String },
+    RefundFailed {
+        reason: String,
+    },
     RefundSucceeded,
-    ReplacementShipped { carrier: String, tracking_number: String },
+    ReplacementShipped {
+        carrier: String,
+        tracking_number: String,
+    },
     Completed,
-    Closed { reason: String },
+    Closed {
+        reason: String,
+    },
 }
 
 impl ClaimEvent {
@@ -267,21 +290,36 @@ pub struct Claim {
 
 impl Claim {
     /// Files a claim. The ledger has already checked lines and amounts.
-    pub fn submit(n: NewClaim, actor: Actor, now: DateTime<Utc>) -> Result<(Claim, ClaimEvent), ClaimError> {
+    pub fn submit(
+        n: NewClaim,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(Claim, ClaimEvent), ClaimError> {
         if n.description.chars().count() > MAX_DESCRIPTION {
             return Err(ClaimError::Invalid(format!(
                 "description is longer than {MAX_DESCRIPTION} characters"
             )));
         }
         if n.evidence.len() > MAX_EVIDENCE {
-            return Err(ClaimError::Invalid(format!("at most {MAX_EVIDENCE} evidence items")));
+            return Err(ClaimError::Invalid(format!(
+                "at most {MAX_EVIDENCE} evidence items"
+            )));
         }
         if n.lines.is_empty() {
-            return Err(ClaimError::Invalid("a claim names at least one line".into()));
+            return Err(ClaimError::Invalid(
+                "a claim names at least one line".into(),
+            ));
+        }
+        if n.lines.iter().any(|l| l.amount < 0 || l.quantity == 0) {
+            return Err(ClaimError::Invalid(
+                "claim lines need units and a non-negative amount".into(),
+            ));
         }
         let amount: i64 = n.lines.iter().map(|l| l.amount).sum();
         if n.claim_type == ClaimType::Exchange && amount != 0 {
-            return Err(ClaimError::Invalid("an exchange moves no money: amount must be 0".into()));
+            return Err(ClaimError::Invalid(
+                "an exchange moves no money: amount must be 0".into(),
+            ));
         }
         let mut c = Claim {
             claim_id: n.claim_id,
@@ -337,12 +375,28 @@ impl Claim {
         Ok(event)
     }
 
-    pub fn start_review(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn start_review(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
-        self.go("start review of", &[Submitted], UnderReview, ClaimEvent::ReviewStarted, actor, now)
+        self.go(
+            "start review of",
+            &[Submitted],
+            UnderReview,
+            ClaimEvent::ReviewStarted,
+            actor,
+            now,
+        )
     }
 
-    pub fn require_second_review(&mut self, reason: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn require_second_review(
+        &mut self,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
         self.go(
             "send to second review",
@@ -354,7 +408,12 @@ impl Claim {
         )
     }
 
-    pub fn request_evidence(&mut self, note: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn request_evidence(
+        &mut self,
+        note: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
         self.go(
             "request evidence for",
@@ -367,7 +426,12 @@ impl Claim {
     }
 
     /// New evidence: a claim waiting for it goes back to be decided again.
-    pub fn add_evidence(&mut self, evidence: Vec<String>, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn add_evidence(
+        &mut self,
+        evidence: Vec<String>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
         if !self.status.is_open() || matches!(self.status, Refunding | Completed) {
             return Err(ClaimError::IllegalTransition {
@@ -375,8 +439,13 @@ impl Claim {
                 status: self.status,
             });
         }
+        if evidence.is_empty() {
+            return Err(ClaimError::Invalid("no evidence given".into()));
+        }
         if self.evidence.len() + evidence.len() > MAX_EVIDENCE {
-            return Err(ClaimError::Invalid(format!("at most {MAX_EVIDENCE} evidence items")));
+            return Err(ClaimError::Invalid(format!(
+                "at most {MAX_EVIDENCE} evidence items"
+            )));
         }
         self.evidence.extend(evidence.iter().cloned());
         if self.status == AwaitingEvidence {
@@ -389,8 +458,21 @@ impl Claim {
 
     /// Approves `amount` (minor units, at most what was requested). Returns
     /// and exchanges then wait for the goods; refunds wait for the executor.
-    pub fn approve(&mut self, amount: Option<i64>, reason: Option<String>, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn approve(
+        &mut self,
+        amount: Option<i64>,
+        reason: Option<String>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
+        const FROM: &[ClaimStatus] = &[Submitted, UnderReview, SecondReview, AwaitingEvidence];
+        if !FROM.contains(&self.status) {
+            return Err(ClaimError::IllegalTransition {
+                action: "approve",
+                status: self.status,
+            });
+        }
         let amount = amount.unwrap_or(self.requested_amount);
         if amount < 0 || amount > self.requested_amount {
             return Err(ClaimError::Invalid(format!(
@@ -398,7 +480,11 @@ impl Claim {
                 super::money::from_minor(self.requested_amount, self.currency)
             )));
         }
-        let to = if self.claim_type.needs_return() { AwaitingReturn } else { Approved };
+        let to = if self.claim_type.needs_return() {
+            AwaitingReturn
+        } else {
+            Approved
+        };
         let ev = self.go(
             "approve",
             &[Submitted, UnderReview, SecondReview, AwaitingEvidence],
@@ -411,14 +497,26 @@ impl Claim {
         Ok(ev)
     }
 
-    pub fn reject(&mut self, reason: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn reject(
+        &mut self,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
+        const FROM: &[ClaimStatus] = &[Submitted, UnderReview, SecondReview, AwaitingEvidence];
+        if !FROM.contains(&self.status) {
+            return Err(ClaimError::IllegalTransition {
+                action: "reject",
+                status: self.status,
+            });
+        }
         if reason.trim().is_empty() {
             return Err(ClaimError::Invalid("a rejection needs a reason".into()));
         }
         self.go(
             "reject",
-            &[Submitted, UnderReview, SecondReview, AwaitingEvidence],
+            FROM,
             Rejected,
             ClaimEvent::Rejected { reason },
             actor,
@@ -431,7 +529,14 @@ impl Claim {
         use ClaimStatus::*;
         self.go(
             "cancel",
-            &[Submitted, UnderReview, SecondReview, AwaitingEvidence, Approved, AwaitingReturn],
+            &[
+                Submitted,
+                UnderReview,
+                SecondReview,
+                AwaitingEvidence,
+                Approved,
+                AwaitingReturn,
+            ],
             Cancelled,
             ClaimEvent::Cancelled,
             actor,
@@ -439,84 +544,191 @@ impl Claim {
         )
     }
 
-    pub fn ship_return(&mut self, carrier: String, tracking_number: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn ship_return(
+        &mut self,
+        carrier: String,
+        tracking_number: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
         self.go(
             "ship the return of",
             &[AwaitingReturn],
             ReturnShipped,
-            ClaimEvent::ReturnShipped { carrier, tracking_number },
+            ClaimEvent::ReturnShipped {
+                carrier,
+                tracking_number,
+            },
             actor,
             now,
         )
     }
 
-    pub fn receive_return(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn receive_return(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
-        self.go("receive the return of", &[AwaitingReturn, ReturnShipped], ReturnReceived, ClaimEvent::ReturnReceived, actor, now)
+        self.go(
+            "receive the return of",
+            &[AwaitingReturn, ReturnShipped],
+            ReturnReceived,
+            ClaimEvent::ReturnReceived,
+            actor,
+            now,
+        )
     }
 
     /// Money starts moving: a refund-type claim once approved, a return once
     /// its goods are received.
-    pub fn start_refund(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn start_refund(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
         if !self.claim_type.refunds() {
-            return Err(ClaimError::IllegalTransition { action: "refund", status: self.status });
+            return Err(ClaimError::IllegalTransition {
+                action: "refund",
+                status: self.status,
+            });
         }
-        let from: &[ClaimStatus] = if self.claim_type.needs_return() { &[ReturnReceived, RefundFailed] } else { &[Approved, RefundFailed] };
-        self.go("refund", from, Refunding, ClaimEvent::RefundStarted, actor, now)
+        let from: &[ClaimStatus] = if self.claim_type.needs_return() {
+            &[ReturnReceived, RefundFailed]
+        } else {
+            &[Approved, RefundFailed]
+        };
+        self.go(
+            "refund",
+            from,
+            Refunding,
+            ClaimEvent::RefundStarted,
+            actor,
+            now,
+        )
     }
 
-    pub fn refund_failed(&mut self, reason: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn refund_failed(
+        &mut self,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
-        self.go("fail the refund of", &[Refunding], RefundFailed, ClaimEvent::RefundFailed { reason }, actor, now)
+        self.go(
+            "fail the refund of",
+            &[Refunding],
+            RefundFailed,
+            ClaimEvent::RefundFailed { reason },
+            actor,
+            now,
+        )
     }
 
     /// The money arrived: the claim is done.
-    pub fn refund_succeeded(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn refund_succeeded(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
-        self.go("complete the refund of", &[Refunding], Completed, ClaimEvent::RefundSucceeded, actor, now)
+        self.go(
+            "complete the refund of",
+            &[Refunding],
+            Completed,
+            ClaimEvent::RefundSucceeded,
+            actor,
+            now,
+        )
     }
 
-    pub fn ship_replacement(&mut self, carrier: String, tracking_number: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn ship_replacement(
+        &mut self,
+        carrier: String,
+        tracking_number: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
         if self.claim_type != ClaimType::Exchange {
-            return Err(ClaimError::IllegalTransition { action: "ship a replacement for", status: self.status });
+            return Err(ClaimError::IllegalTransition {
+                action: "ship a replacement for",
+                status: self.status,
+            });
         }
         // From AwaitingReturn only as a fast exchange, before the goods come back.
         self.go(
             "ship a replacement for",
             &[AwaitingReturn, ReturnShipped, ReturnReceived],
             ReplacementShipped,
-            ClaimEvent::ReplacementShipped { carrier, tracking_number },
+            ClaimEvent::ReplacementShipped {
+                carrier,
+                tracking_number,
+            },
             actor,
             now,
         )
     }
 
-    pub fn replacement_delivered(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+    pub fn replacement_delivered(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
-        self.go("complete", &[ReplacementShipped], Completed, ClaimEvent::Completed, actor, now)
+        self.go(
+            "complete",
+            &[ReplacementShipped],
+            Completed,
+            ClaimEvent::Completed,
+            actor,
+            now,
+        )
     }
 
     /// Staff or the system close a claim that will go no further.
-    pub fn close(&mut self, reason: String, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
-        if self.status.is_final() || self.status == ClaimStatus::Refunding {
-            return Err(ClaimError::IllegalTransition { action: "close", status: self.status });
+    pub fn close(
+        &mut self,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
+        // A rejected claim already gave its ledger entry back; closing it
+        // would give it back twice.
+        if !self.status.is_open() || self.status == ClaimStatus::Refunding {
+            return Err(ClaimError::IllegalTransition {
+                action: "close",
+                status: self.status,
+            });
         }
         let from = self.status;
-        self.go("close", &[from], ClaimStatus::Closed, ClaimEvent::Closed { reason }, actor, now)
+        self.go(
+            "close",
+            &[from],
+            ClaimStatus::Closed,
+            ClaimEvent::Closed { reason },
+            actor,
+            now,
+        )
     }
 
     /// Whether this claim still holds its ledger entry after `status`.
     pub fn releases_ledger(event: &ClaimEvent) -> bool {
-        matches!(event, ClaimEvent::Cancelled | ClaimEvent::Rejected { .. } | ClaimEvent::Closed { .. })
+        matches!(
+            event,
+            ClaimEvent::Cancelled | ClaimEvent::Rejected { .. } | ClaimEvent::Closed { .. }
+        )
     }
 
     pub fn line_requests(&self) -> Vec<LineRequest> {
         self.lines
             .iter()
-            .map(|l| LineRequest { line_id: l.line_id.clone(), quantity: l.quantity })
+            .map(|l| LineRequest {
+                line_id: l.line_id.clone(),
+                quantity: l.quantity,
+            })
             .collect()
     }
 }

@@ -76,7 +76,9 @@ pub enum LedgerError {
     NoLines,
     #[error("line {0} was sold as final sale")]
     FinalSale(String),
-    #[error("requested amount {requested} exceeds the refundable amount {refundable} (minor units)")]
+    #[error(
+        "requested amount {requested} exceeds the refundable amount {refundable} (minor units)"
+    )]
     AmountTooHigh { requested: i64, refundable: i64 },
     #[error("claim {0} already has a ledger entry")]
     DuplicateClaim(String),
@@ -272,7 +274,11 @@ impl Ledger {
     /// a live claim drew on still exists and still covers what was taken.
     pub fn check_against(&self, order: &Order) -> Result<(), LedgerError> {
         let conflict = |m: String| Err(LedgerError::Conflict(m));
-        let mut line_ids: Vec<&str> = self.live().flat_map(|e| &e.lines).map(|l| l.line_id.as_str()).collect();
+        let mut line_ids: Vec<&str> = self
+            .live()
+            .flat_map(|e| &e.lines)
+            .map(|l| l.line_id.as_str())
+            .collect();
         line_ids.sort_unstable();
         line_ids.dedup();
         for id in line_ids {
@@ -281,10 +287,16 @@ impl Ledger {
             };
             let (units, amount) = self.line_taken(id);
             if units > order.facts.lines[i].quantity || amount > order.line_paid(i) {
-                return conflict(format!("line {id} would be worth less than its claims take"));
+                return conflict(format!(
+                    "line {id} would be worth less than its claims take"
+                ));
             }
         }
-        let mut pay_ids: Vec<&str> = self.live().flat_map(|e| &e.payments).map(|p| p.payment_id.as_str()).collect();
+        let mut pay_ids: Vec<&str> = self
+            .live()
+            .flat_map(|e| &e.payments)
+            .map(|p| p.payment_id.as_str())
+            .collect();
         pay_ids.sort_unstable();
         pay_ids.dedup();
         for id in pay_ids {
@@ -292,7 +304,9 @@ impl Ledger {
                 return conflict(format!("payment {id} has claims and cannot be removed"));
             };
             if self.payment_taken(id) > order.payment_minor(j) {
-                return conflict(format!("payment {id} would be smaller than its claims take"));
+                return conflict(format!(
+                    "payment {id} would be smaller than its claims take"
+                ));
             }
         }
         Ok(())
@@ -317,7 +331,8 @@ mod tests {
                     "discount": crate::domain::money::from_minor(*d, crate::domain::money::Currency::Cny).to_string()})
             })
             .collect();
-        let total: i64 = qtys.iter().map(|(q, p, d)| *q as i64 * p - d).sum::<i64>() - discount + shipping;
+        let total: i64 =
+            qtys.iter().map(|(q, p, d)| *q as i64 * p - d).sum::<i64>() - discount + shipping;
         let parts = allocate(total, &vec![1; payments]);
         let pays: Vec<serde_json::Value> = parts
             .iter()
@@ -338,7 +353,10 @@ mod tests {
     }
 
     fn req(line: &str, q: u32) -> Vec<LineRequest> {
-        vec![LineRequest { line_id: line.into(), quantity: q }]
+        vec![LineRequest {
+            line_id: line.into(),
+            quantity: q,
+        }]
     }
 
     #[test]
@@ -358,8 +376,14 @@ mod tests {
             l.reserve(&o, "c2", &req("L0", 3), None),
             Err(LedgerError::NotEnoughUnits { free: 2, .. })
         ));
-        assert!(matches!(l.reserve(&o, "c2", &req("L9", 1), None), Err(LedgerError::UnknownLine(_))));
-        assert!(matches!(l.reserve(&o, "c1", &req("L1", 1), None), Err(LedgerError::DuplicateClaim(_))));
+        assert!(matches!(
+            l.reserve(&o, "c2", &req("L9", 1), None),
+            Err(LedgerError::UnknownLine(_))
+        ));
+        assert!(matches!(
+            l.reserve(&o, "c1", &req("L1", 1), None),
+            Err(LedgerError::DuplicateClaim(_))
+        ));
     }
 
     #[test]
@@ -385,7 +409,10 @@ mod tests {
         l.reserve(&o, "a", &req("L0", 2), None).unwrap();
         assert!(l.check_against(&o).is_ok());
         let smaller = order(&[(1, 1000, 0), (1, 10, 0)], 0, 0, 1);
-        assert!(matches!(l.check_against(&smaller), Err(LedgerError::Conflict(_))));
+        assert!(matches!(
+            l.check_against(&smaller),
+            Err(LedgerError::Conflict(_))
+        ));
         let gone = order(&[(1, 10, 0)], 0, 0, 1);
         assert!(l.check_against(&gone).is_err());
     }
@@ -401,7 +428,11 @@ mod tests {
     fn ops() -> impl Strategy<Value = Vec<Op>> {
         prop::collection::vec(
             prop_oneof![
-                (0usize..4, 1u32..4, 0u8..=100).prop_map(|(line, units, share)| Op::Claim { line, units, share }),
+                (0usize..4, 1u32..4, 0u8..=100).prop_map(|(line, units, share)| Op::Claim {
+                    line,
+                    units,
+                    share
+                }),
                 (0usize..10).prop_map(Op::Cancel),
                 (0usize..10).prop_map(Op::Refund),
                 (0usize..10, 0u8..=100).prop_map(|(c, s)| Op::Settle(c, s)),

@@ -80,7 +80,9 @@ pub fn to_minor(amount: Decimal, currency: Currency) -> Result<i64, MoneyError> 
         });
     }
     let scaled = normalized * Decimal::from(10i64.pow(digits));
-    let minor: i64 = scaled.try_into().map_err(|_| MoneyError::TooLarge(amount))?;
+    let minor: i64 = scaled
+        .try_into()
+        .map_err(|_| MoneyError::TooLarge(amount))?;
     if minor > MAX_MINOR {
         return Err(MoneyError::TooLarge(amount));
     }
@@ -226,10 +228,10 @@ mod tests {
         assert_eq!(j, serde_json::json!({"amount": "9.90", "currency": "CNY"}));
         let back: Money = serde_json::from_value(j).unwrap();
         assert_eq!(back, m);
-        assert!(
-            serde_json::from_value::<Money>(serde_json::json!({"amount": 9.9, "currency": "CNY"}))
-                .is_err()
-        );
+        assert!(serde_json::from_value::<Money>(
+            serde_json::json!({"amount": 9.9, "currency": "CNY"})
+        )
+        .is_err());
     }
 
     #[test]

@@ -51,7 +51,9 @@ pub enum PaymentKind {
     Balance,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberTier {
     #[default]
@@ -169,7 +171,10 @@ pub fn check_id(what: &str, id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
         return Err(format!("{what} must be 1 to {MAX_ID_LEN} characters"));
     }
-    if id.chars().any(|c| c == '#' || c.is_control() || c.is_whitespace()) {
+    if id
+        .chars()
+        .any(|c| c == '#' || c.is_control() || c.is_whitespace())
+    {
         return Err(format!(
             "{what} must not contain '#', spaces or control characters"
         ));
@@ -214,15 +219,21 @@ impl Order {
                 return invalid(format!("line {}: quantity must be 1 to 100000", l.line_id));
             }
             if l.sku.is_empty() || l.title.len() > 500 || l.sku.len() > 128 {
-                return invalid(format!("line {}: sku 1 to 128 characters, title at most 500", l.line_id));
+                return invalid(format!(
+                    "line {}: sku 1 to 128 characters, title at most 500",
+                    l.line_id
+                ));
             }
             let price = minor(format!("lines[{i}].unit_price"), l.unit_price)?;
             let discount = minor(format!("lines[{i}].discount"), l.discount)?;
-            let gross = price
-                .checked_mul(l.quantity as i64)
-                .ok_or_else(|| OrderError::Invalid(format!("line {}: amount too large", l.line_id)))?;
+            let gross = price.checked_mul(l.quantity as i64).ok_or_else(|| {
+                OrderError::Invalid(format!("line {}: amount too large", l.line_id))
+            })?;
             if discount > gross {
-                return invalid(format!("line {}: discount exceeds the line amount", l.line_id));
+                return invalid(format!(
+                    "line {}: discount exceeds the line amount",
+                    l.line_id
+                ));
             }
             nets.push(gross - discount);
         }
@@ -240,7 +251,10 @@ impl Order {
                 return invalid(format!("payment_id {} appears twice", p.payment_id));
             }
             if p.provider_txn_id.is_empty() || p.provider_txn_id.len() > 128 {
-                return invalid(format!("payment {}: provider_txn_id 1 to 128 characters", p.payment_id));
+                return invalid(format!(
+                    "payment {}: provider_txn_id 1 to 128 characters",
+                    p.payment_id
+                ));
             }
             pay_total += minor(format!("payments[{i}].amount"), p.amount)?;
         }
@@ -258,7 +272,9 @@ impl Order {
                 return invalid("fulfilment.shipped_at is required once shipped")
             }
             FulfilmentState::Delivered if f.shipped_at.is_none() || f.delivered_at.is_none() => {
-                return invalid("fulfilment.shipped_at and delivered_at are required once delivered")
+                return invalid(
+                    "fulfilment.shipped_at and delivered_at are required once delivered",
+                )
             }
             _ => {}
         }
@@ -376,7 +392,10 @@ mod tests {
         assert!(Order::parse("s1", "o1", d).is_err());
         let mut d = draft();
         d.lines[0].unit_price = dec!(33.333);
-        assert!(matches!(Order::parse("s1", "o1", d), Err(OrderError::Money { .. })));
+        assert!(matches!(
+            Order::parse("s1", "o1", d),
+            Err(OrderError::Money { .. })
+        ));
         let mut d = draft();
         d.fulfilment.state = FulfilmentState::Shipped;
         assert!(Order::parse("s1", "o1", d).is_err());

@@ -101,10 +101,21 @@ pub enum Condition {
 /// One write of a transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { item: Item, condition: Condition },
-    Delete { pk: String, sk: String, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
     /// Writes nothing; fails the transaction when the condition does not hold.
-    Check { pk: String, sk: String, condition: Condition },
+    Check {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
 }
 
 impl WriteOp {
@@ -230,7 +241,9 @@ pub fn check_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
     let mut keys: Vec<(&str, &str)> = ops.iter().map(WriteOp::key).collect();
     keys.sort_unstable();
     if keys.windows(2).any(|w| w[0] == w[1]) {
-        return Err(StoreError::Invalid("the same key twice in one transaction".into()));
+        return Err(StoreError::Invalid(
+            "the same key twice in one transaction".into(),
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,551 @@
+//! The embedded storage engine: one SQLite table with the same shape and the
+//! same semantics as the DynamoDB table (see the conformance suite in
+//! `tests/tests/store_conformance.rs`).
+//!
+//! One connection behind a `std::sync::Mutex`: every call is a handful of
+//! microseconds of work on prepared, cached statements, so the lock is never
+//! held for long and never across an `.await`.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::{
+    check_transaction, Condition, Cursor, Index, IndexKey, Item, Page, Query, StoreError, Table,
+    WriteOp,
+};
+
+/// DynamoDB's limits, enforced here too so both engines reject the same requests.
+const MAX_ITEM_BYTES: usize = 400 * 1024;
+const MAX_PK_BYTES: usize = 2048;
+const MAX_SK_BYTES: usize = 1024;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk         TEXT    NOT NULL,
+    sk         TEXT    NOT NULL,
+    gsi1pk     TEXT,
+    gsi1sk     TEXT,
+    gsi2pk     TEXT,
+    gsi2sk     TEXT,
+    ver        INTEGER NOT NULL,
+    expires_at INTEGER,
+    body       TEXT    NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
+";
+
+const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body";
+
+const SELECT_ONE: &str = "SELECT pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body \
+     FROM items WHERE pk = ?1 AND sk = ?2";
+const SELECT_VERSION: &str = "SELECT ver FROM items WHERE pk = ?1 AND sk = ?2";
+const INSERT_NEW: &str = "INSERT INTO items \
+     (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (pk, sk) DO NOTHING";
+const UPSERT: &str = "INSERT INTO items \
+     (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (pk, sk) DO UPDATE SET \
+     gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, \
+     gsi2pk = excluded.gsi2pk, gsi2sk = excluded.gsi2sk, \
+     ver = excluded.ver, expires_at = excluded.expires_at, body = excluded.body";
+const UPDATE_EXISTING: &str = "UPDATE items SET gsi1pk = ?3, gsi1sk = ?4, gsi2pk = ?5, \
+     gsi2sk = ?6, ver = ?7, expires_at = ?8, body = ?9 WHERE pk = ?1 AND sk = ?2";
+const UPDATE_VERSION: &str = "UPDATE items SET gsi1pk = ?3, gsi1sk = ?4, gsi2pk = ?5, \
+     gsi2sk = ?6, ver = ?7, expires_at = ?8, body = ?9 WHERE pk = ?1 AND sk = ?2 AND ver = ?10";
+const DELETE: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2";
+const DELETE_VERSION: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2 AND ver = ?3";
+
+/// The SQLite implementation of [`Table`].
+pub struct SqliteTable {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteTable").finish_non_exhaustive()
+    }
+}
+
+impl SqliteTable {
+    /// Opens (creating if needed) a database file: WAL journal,
+    /// `synchronous = NORMAL`, a 5 s busy timeout.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(engine)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(engine)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Engine(format!(
+                "could not switch {} to WAL (journal_mode is {mode})",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(engine)?;
+        Self::init(conn)
+    }
+
+    /// A private database that lives as long as this value (tests, tools).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(engine)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.execute_batch(SCHEMA).map_err(engine)?;
+        // The fixed statements plus the query variants (3 indexes x 2
+        // directions x prefix or not x cursor or not).
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteTable {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-applied write:
+        // every write is one statement or a transaction that rolls back on drop.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get_sync(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        check_key(pk, sk)?;
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(SELECT_ONE).map_err(engine)?;
+        let row = stmt
+            .query_row(params![pk, sk], read_row)
+            .optional()
+            .map_err(engine)?;
+        row.map(Stored::into_item).transpose()
+    }
+
+    fn put_sync(&self, item: &Item, condition: Condition) -> Result<(), StoreError> {
+        let row = Encoded::new(item)?;
+        let conn = self.lock();
+        let changed = match condition {
+            Condition::None => row.execute(&conn, UPSERT, None)?,
+            Condition::NotExists => row.execute(&conn, INSERT_NEW, None)?,
+            Condition::Exists => row.execute(&conn, UPDATE_EXISTING, None)?,
+            Condition::VersionIs(v) => row.execute(&conn, UPDATE_VERSION, Some(to_i64(v)?))?,
+        };
+        if changed == 0 && condition != Condition::None {
+            return Err(condition_failed(&item.pk, &item.sk));
+        }
+        Ok(())
+    }
+
+    fn delete_sync(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        check_key(pk, sk)?;
+        let conn = self.lock();
+        let ok = match condition {
+            Condition::None => {
+                delete_row(&conn, pk, sk)?;
+                true
+            }
+            Condition::Exists => delete_row(&conn, pk, sk)? == 1,
+            Condition::VersionIs(v) => {
+                let mut stmt = conn.prepare_cached(DELETE_VERSION).map_err(engine)?;
+                stmt.execute(params![pk, sk, to_i64(v)?]).map_err(engine)? == 1
+            }
+            // Deleting a missing item "if it does not exist" deletes nothing
+            // and succeeds; an existing item fails the condition.
+            Condition::NotExists => current_version(&conn, pk, sk)?.is_none(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(condition_failed(pk, sk))
+        }
+    }
+
+    fn transact_sync(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        check_transaction(ops)?;
+        // Encode (and validate) everything before touching the database.
+        let mut encoded = Vec::with_capacity(ops.len());
+        for op in ops {
+            encoded.push(match op {
+                WriteOp::Put { item, .. } => Some(Encoded::new(item)?),
+                WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => {
+                    check_key(pk, sk)?;
+                    None
+                }
+            });
+        }
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(engine)?;
+        let mut failed = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let (pk, sk) = op.key();
+            let condition = match op {
+                WriteOp::Put { condition, .. }
+                | WriteOp::Delete { condition, .. }
+                | WriteOp::Check { condition, .. } => *condition,
+            };
+            if !holds(condition, current_version(&tx, pk, sk)?) {
+                failed.push(i);
+            }
+        }
+        if !failed.is_empty() {
+            // Dropping `tx` rolls back (nothing was written anyway).
+            return Err(StoreError::TransactionCancelled { failed });
+        }
+        for (op, row) in ops.iter().zip(&encoded) {
+            match (op, row) {
+                (WriteOp::Put { .. }, Some(row)) => {
+                    row.execute(&tx, UPSERT, None)?;
+                }
+                (WriteOp::Delete { pk, sk, .. }, _) => {
+                    delete_row(&tx, pk, sk)?;
+                }
+                _ => {}
+            }
+        }
+        tx.commit().map_err(engine)
+    }
+
+    fn query_sync(&self, q: &Query) -> Result<Page, StoreError> {
+        if q.pk.is_empty() {
+            return Err(StoreError::Invalid("empty partition key in query".into()));
+        }
+        let (pk_col, sk_col) = match q.index {
+            Index::Primary => ("pk", "sk"),
+            Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+            Index::Gsi2 => ("gsi2pk", "gsi2sk"),
+        };
+        let primary = q.index == Index::Primary;
+        let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
+        let mut args: Vec<Value> = vec![Value::Text(q.pk.clone())];
+
+        if let Some(prefix) = q.sk_prefix.as_deref().filter(|p| !p.is_empty()) {
+            // A range on the sort key (so the index is used):
+            // prefix <= sk < the prefix with its last character incremented.
+            args.push(Value::Text(prefix.to_owned()));
+            match prefix_upper_bound(prefix) {
+                Some(upper) => {
+                    sql.push_str(&format!(" AND {sk_col} >= ? AND {sk_col} < ?"));
+                    args.push(Value::Text(upper));
+                }
+                // Only for a prefix made of U+10FFFF characters.
+                None => {
+                    sql.push_str(&format!(
+                        " AND {sk_col} >= ? AND substr({sk_col}, 1, ?) = ?"
+                    ));
+                    args.push(Value::Integer(prefix.chars().count() as i64));
+                    args.push(Value::Text(prefix.to_owned()));
+                }
+            }
+        }
+        let cmp = if q.forward { ">" } else { "<" };
+        if let Some(after) = &q.after {
+            if primary {
+                sql.push_str(&format!(" AND sk {cmp} ?"));
+                args.push(Value::Text(after.sk.clone()));
+            } else {
+                let index_sk = after.index_sk.clone().ok_or_else(|| {
+                    StoreError::Invalid("an index query cursor without the index sort key".into())
+                })?;
+                sql.push_str(&format!(" AND ({sk_col}, pk, sk) {cmp} (?, ?, ?)"));
+                args.push(Value::Text(index_sk));
+                args.push(Value::Text(after.pk.clone()));
+                args.push(Value::Text(after.sk.clone()));
+            }
+        }
+        let dir = if q.forward { "ASC" } else { "DESC" };
+        if primary {
+            sql.push_str(&format!(" ORDER BY sk {dir} LIMIT ?"));
+        } else {
+            sql.push_str(&format!(
+                " ORDER BY {sk_col} {dir}, pk {dir}, sk {dir} LIMIT ?"
+            ));
+        }
+        // One more than asked for tells whether another page exists.
+        let limit = q.limit.map(|n| i64::from(n.max(1)));
+        args.push(Value::Integer(limit.map_or(-1, |n| n + 1)));
+
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&sql).map_err(engine)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), read_row)
+            .map_err(engine)?;
+        let mut items = Vec::new();
+        for row in rows {
+            items.push(row.map_err(engine)?.into_item()?);
+        }
+        drop(stmt);
+        drop(conn);
+
+        let next = match limit {
+            Some(n) if items.len() as i64 > n => {
+                items.truncate(n as usize);
+                items.last().map(|last| Cursor {
+                    pk: last.pk.clone(),
+                    sk: last.sk.clone(),
+                    index_sk: match q.index {
+                        Index::Primary => None,
+                        Index::Gsi1 => last.gsi1.as_ref().map(|k| k.sk.clone()),
+                        Index::Gsi2 => last.gsi2.as_ref().map(|k| k.sk.clone()),
+                    },
+                })
+            }
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl Table for SqliteTable {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.get_sync(pk, sk)
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.put_sync(&item, condition)
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.delete_sync(pk, sk, condition)
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.transact_sync(&ops)
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.query_sync(&query)
+    }
+}
+
+/// An item as bound to the statements.
+struct Encoded<'a> {
+    item: &'a Item,
+    version: i64,
+    body: String,
+}
+
+impl<'a> Encoded<'a> {
+    fn new(item: &'a Item) -> Result<Self, StoreError> {
+        check_key(&item.pk, &item.sk)?;
+        for key in [&item.gsi1, &item.gsi2].into_iter().flatten() {
+            check_key(&key.pk, &key.sk)?;
+        }
+        if !item.body.is_object() {
+            return Err(StoreError::Invalid(format!(
+                "the body of {}/{} is not a JSON object",
+                item.pk, item.sk
+            )));
+        }
+        let body = serde_json::to_string(&item.body)
+            .map_err(|e| StoreError::Invalid(format!("body not serializable: {e}")))?;
+        // An estimate of DynamoDB's item size: names plus values.
+        let index_len =
+            |k: &Option<IndexKey>| k.as_ref().map_or(0, |k| 12 + k.pk.len() + k.sk.len());
+        let size = 4
+            + item.pk.len()
+            + item.sk.len()
+            + index_len(&item.gsi1)
+            + index_len(&item.gsi2)
+            + 3
+            + 8
+            + item.expires_at.map_or(0, |_| 10 + 8)
+            + 4
+            + body.len();
+        if size > MAX_ITEM_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "item {}/{} is {size} bytes; at most {MAX_ITEM_BYTES}",
+                item.pk, item.sk
+            )));
+        }
+        Ok(Encoded {
+            item,
+            version: to_i64(item.version)?,
+            body,
+        })
+    }
+
+    /// Runs one of the write statements (`?1..?9`, plus `?10` when given);
+    /// returns the number of rows changed.
+    fn execute(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        extra: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        let it = self.item;
+        let g1 = it.gsi1.as_ref();
+        let g2 = it.gsi2.as_ref();
+        let mut stmt = conn.prepare_cached(sql).map_err(engine)?;
+        let n = match extra {
+            None => stmt.execute(params![
+                it.pk,
+                it.sk,
+                g1.map(|k| &k.pk),
+                g1.map(|k| &k.sk),
+                g2.map(|k| &k.pk),
+                g2.map(|k| &k.sk),
+                self.version,
+                it.expires_at,
+                self.body,
+            ]),
+            Some(v) => stmt.execute(params![
+                it.pk,
+                it.sk,
+                g1.map(|k| &k.pk),
+                g1.map(|k| &k.sk),
+                g2.map(|k| &k.pk),
+                g2.map(|k| &k.sk),
+                self.version,
+                it.expires_at,
+                self.body,
+                v,
+            ]),
+        };
+        n.map_err(engine)
+    }
+}
+
+/// A row as read.
+struct Stored {
+    pk: String,
+    sk: String,
+    gsi1pk: Option<String>,
+    gsi1sk: Option<String>,
+    gsi2pk: Option<String>,
+    gsi2sk: Option<String>,
+    ver: i64,
+    expires_at: Option<i64>,
+    body: String,
+}
+
+fn read_row(row: &Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        pk: row.get(0)?,
+        sk: row.get(1)?,
+        gsi1pk: row.get(2)?,
+        gsi1sk: row.get(3)?,
+        gsi2pk: row.get(4)?,
+        gsi2sk: row.get(5)?,
+        ver: row.get(6)?,
+        expires_at: row.get(7)?,
+        body: row.get(8)?,
+    })
+}
+
+impl Stored {
+    fn into_item(self) -> Result<Item, StoreError> {
+        let pair = |pk: Option<String>, sk: Option<String>| match (pk, sk) {
+            (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
+            _ => None,
+        };
+        let body = serde_json::from_str(&self.body).map_err(|e| {
+            StoreError::Engine(format!("corrupt body in {}/{}: {e}", self.pk, self.sk))
+        })?;
+        let version = u64::try_from(self.ver).map_err(|_| {
+            StoreError::Engine(format!("negative version in {}/{}", self.pk, self.sk))
+        })?;
+        Ok(Item {
+            gsi1: pair(self.gsi1pk, self.gsi1sk),
+            gsi2: pair(self.gsi2pk, self.gsi2sk),
+            pk: self.pk,
+            sk: self.sk,
+            version,
+            expires_at: self.expires_at,
+            body,
+        })
+    }
+}
+
+fn current_version(conn: &Connection, pk: &str, sk: &str) -> Result<Option<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(SELECT_VERSION).map_err(engine)?;
+    stmt.query_row(params![pk, sk], |row| row.get(0))
+        .optional()
+        .map_err(engine)
+}
+
+fn delete_row(conn: &Connection, pk: &str, sk: &str) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(DELETE).map_err(engine)?;
+    stmt.execute(params![pk, sk]).map_err(engine)
+}
+
+fn holds(condition: Condition, current: Option<i64>) -> bool {
+    match condition {
+        Condition::None => true,
+        Condition::NotExists => current.is_none(),
+        Condition::Exists => current.is_some(),
+        Condition::VersionIs(v) => current.is_some_and(|c| u64::try_from(c) == Ok(v)),
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix`:
+/// the prefix with its last character replaced by the next one (UTF-8 byte
+/// order, which SQLite's BINARY collation uses, is code point order).
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(c as u32 + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+fn check_key(pk: &str, sk: &str) -> Result<(), StoreError> {
+    if pk.is_empty() || sk.is_empty() {
+        return Err(StoreError::Invalid("empty key attribute".into()));
+    }
+    if pk.len() > MAX_PK_BYTES || sk.len() > MAX_SK_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "key too long ({} / {} bytes; at most {MAX_PK_BYTES} / {MAX_SK_BYTES})",
+            pk.len(),
+            sk.len()
+        )));
+    }
+    Ok(())
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("version {v} out of range")))
+}
+
+fn condition_failed(pk: &str, sk: &str) -> StoreError {
+    StoreError::ConditionFailed {
+        pk: pk.to_owned(),
+        sk: sk.to_owned(),
+    }
+}
+
+fn engine(e: rusqlite::Error) -> StoreError {
+    StoreError::Engine(format!("sqlite: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_bound() {
+        assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper_bound("a#").as_deref(), Some("a$"));
+        assert_eq!(
+            prefix_upper_bound("a\u{D7FF}").as_deref(),
+            Some("a\u{E000}")
+        );
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+    }
+}
