@@ -316,7 +316,8 @@ pub struct ClaimView {
     pub status: crate::domain::claim::ClaimStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub timeline: Vec<crate::domain::claim::TimelineEntry>,
+    /// Each step as stored, with event amounts shown as money.
+    pub timeline: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -351,8 +352,25 @@ pub fn claim_view(c: &Claim) -> ClaimView {
         status: c.status,
         created_at: c.created_at,
         updated_at: c.updated_at,
-        timeline: c.timeline.clone(),
+        timeline: c
+            .timeline
+            .iter()
+            .map(|e| timeline_json(e, c.currency))
+            .collect(),
     }
+}
+
+/// Events keep amounts in minor units; callers see them as money.
+fn timeline_json(
+    e: &crate::domain::claim::TimelineEntry,
+    currency: crate::domain::money::Currency,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).expect("timeline entries serialize");
+    if let Some(minor) = v.get("amount").and_then(serde_json::Value::as_i64) {
+        v["amount"] =
+            serde_json::to_value(Money::from_minor(minor, currency)).expect("money serializes");
+    }
+    v
 }
 
 fn request_hash(body: &SubmitClaim) -> String {

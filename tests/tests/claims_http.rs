@@ -180,6 +180,10 @@ async fn claim_submission_timeline_and_idempotency(engine: &str) {
     assert_eq!(c["timeline"].as_array().unwrap().len(), 1);
     assert_eq!(c["timeline"][0]["event"], "submitted");
     assert_eq!(
+        c["timeline"][0]["amount"],
+        json!({"amount": "88.94", "currency": "CNY"})
+    );
+    assert_eq!(
         c["timeline"][0]["actor"],
         json!({"kind": "customer", "id": "alice"})
     );
