@@ -3,17 +3,18 @@
 //! cannot drift. Paths, auth and JSON errors live here; decisions live in
 //! the use cases.
 
-use crate::app::{self, AppError, Services, SubmitClaim};
+use crate::app::{AppError, Services};
 use crate::auth::{AuthError, AuthMode, GatewayClaims, Principal};
-use crate::domain::order::OrderDraft;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
-use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
+use axum::http::{header, request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+
+mod claims;
+mod orders;
 
 /// Every route the API serves, as (method, path) in OpenAPI's path syntax.
 /// `infra/openapi.yaml` and the SAM template's HttpApi events are checked
@@ -40,13 +41,8 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
-        .route(
-            "/v1/shops/{shop_id}/orders/{order_id}",
-            put(put_order).get(get_order),
-        )
-        .route("/v1/claims", post(submit_claim).get(list_claims))
-        .route("/v1/claims/{claim_id}", get(get_claim))
-        .route("/v1/claims/{claim_id}/cancel", post(cancel_claim))
+        .merge(orders::routes())
+        .merge(claims::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -141,7 +137,7 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// A JSON body whose every failure is a JSON 4xx.
-struct Body<T>(T);
+pub(crate) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -177,7 +173,7 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body
 }
 
 /// Path parameters whose failures are JSON errors too.
-struct Params<T>(T);
+pub(crate) struct Params<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
@@ -193,87 +189,4 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
-}
-
-async fn put_order(
-    State(st): State<AppState>,
-    p: Principal,
-    Params((shop_id, order_id)): Params<(String, String)>,
-    Body(draft): Body<OrderDraft>,
-) -> Result<Response, ApiError> {
-    let (view, created) = app::put_order(&st.services, &p, &shop_id, &order_id, draft).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(view)).into_response())
-}
-
-async fn get_order(
-    State(st): State<AppState>,
-    p: Principal,
-    Params((shop_id, order_id)): Params<(String, String)>,
-) -> Result<Response, ApiError> {
-    Ok(Json(app::get_order(&st.services, &p, &shop_id, &order_id).await?).into_response())
-}
-
-async fn submit_claim(
-    State(st): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    Body(body): Body<SubmitClaim>,
-) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be visible ASCII",
-            )
-        })?),
-        None => None,
-    };
-    let (view, created) = app::submit_claim(&st.services, &p, body, key).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(view)).into_response())
-}
-
-#[derive(Deserialize)]
-struct ListParams {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-async fn list_claims(
-    State(st): State<AppState>,
-    p: Principal,
-    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(q) =
-        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    Ok(
-        Json(app::list_claims(&st.services, &p, q.limit, q.cursor.as_deref()).await?)
-            .into_response(),
-    )
-}
-
-async fn get_claim(
-    State(st): State<AppState>,
-    p: Principal,
-    Params(claim_id): Params<String>,
-) -> Result<Response, ApiError> {
-    Ok(Json(app::get_claim(&st.services, &p, &claim_id).await?).into_response())
-}
-
-async fn cancel_claim(
-    State(st): State<AppState>,
-    p: Principal,
-    Params(claim_id): Params<String>,
-) -> Result<Response, ApiError> {
-    Ok(Json(app::cancel_claim(&st.services, &p, &claim_id).await?).into_response())
 }

@@ -1,0 +1,81 @@
+//! Claim routes for customers (and staff reading their shop's claims).
+
+use super::{ApiError, AppState, Body, Params};
+use crate::app;
+use crate::app::SubmitClaim;
+use crate::auth::Principal;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/claims", post(submit_claim).get(list_claims))
+        .route("/v1/claims/{claim_id}", get(get_claim))
+        .route("/v1/claims/{claim_id}/cancel", post(cancel_claim))
+}
+
+async fn submit_claim(
+    State(st): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    Body(body): Body<SubmitClaim>,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?),
+        None => None,
+    };
+    let (view, created) = app::submit_claim(&st.services, &p, body, key).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list_claims(
+    State(st): State<AppState>,
+    p: Principal,
+    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) =
+        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    Ok(
+        Json(app::list_claims(&st.services, &p, q.limit, q.cursor.as_deref()).await?)
+            .into_response(),
+    )
+}
+
+async fn get_claim(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(claim_id): Params<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app::get_claim(&st.services, &p, &claim_id).await?).into_response())
+}
+
+async fn cancel_claim(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(claim_id): Params<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app::cancel_claim(&st.services, &p, &claim_id).await?).into_response())
+}

@@ -1,0 +1,134 @@
+//! Use cases: one function per thing a user does. They load through the
+//! table port, decide with the domain, and save state and events in one
+//! transaction. They know no HTTP and no AWS.
+
+use crate::auth::Principal;
+use crate::domain::claim::{Actor, Claim, ClaimError, ClaimLine, ClaimType, NewClaim, ReasonCode};
+use crate::domain::ledger::{Ledger, LedgerError, LineRequest};
+use crate::domain::money::{to_minor, Money};
+use crate::domain::order::{check_id, Order, OrderDraft, OrderError};
+use crate::repo::{self, claims::Owner, IdempotencyRecord, OrderRecord, OutboxEvent, RepoError};
+use crate::store::{Cursor, StoreError, Table, WriteOp};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+mod claims;
+mod orders;
+pub use claims::*;
+pub use orders::*;
+
+/// What went wrong, in terms the caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The caller sent something unacceptable (4xx): nothing was written.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the current state (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Our fault (5xx).
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl AppError {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+    fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Repo(RepoError::Store(e))
+    }
+}
+
+impl From<ClaimError> for AppError {
+    fn from(e: ClaimError) -> Self {
+        match e {
+            ClaimError::IllegalTransition { .. } => {
+                AppError::conflict("illegal_transition", e.to_string())
+            }
+            ClaimError::Invalid(m) => AppError::invalid("invalid_claim", m),
+        }
+    }
+}
+
+impl From<LedgerError> for AppError {
+    fn from(e: LedgerError) -> Self {
+        let code = match &e {
+            LedgerError::UnknownLine(_) => "unknown_line",
+            LedgerError::NotEnoughUnits { .. } => "quantity_unavailable",
+            LedgerError::DuplicateLine(_) | LedgerError::NoLines => "invalid_lines",
+            LedgerError::FinalSale(_) => "final_sale",
+            LedgerError::AmountTooHigh { .. } => "amount_exceeds_refundable",
+            LedgerError::Conflict(_) => {
+                return AppError::conflict("order_conflicts_with_claims", e.to_string())
+            }
+            LedgerError::DuplicateClaim(_) | LedgerError::NoOpenEntry(_) => {
+                return AppError::conflict("ledger_conflict", e.to_string())
+            }
+        };
+        AppError::invalid(code, e.to_string())
+    }
+}
+
+impl From<OrderError> for AppError {
+    fn from(e: OrderError) -> Self {
+        AppError::invalid("invalid_order", e.to_string())
+    }
+}
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Everything a use case needs from the outside.
+#[derive(Clone)]
+pub struct Services {
+    pub table: Arc<dyn Table>,
+    pub clock: Clock,
+}
+
+impl Services {
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Services {
+            table,
+            clock: Arc::new(Utc::now),
+        }
+    }
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+}
+
+/// Concurrent writers to one order retry this often before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+fn actor_of(p: &Principal) -> Actor {
+    match p {
+        Principal::Customer { customer_id } => Actor::Customer {
+            id: customer_id.clone(),
+        },
+        Principal::Staff { staff_id, .. } => Actor::Staff {
+            id: staff_id.clone(),
+        },
+        Principal::Storefront { shop_id } => Actor::Staff {
+            id: format!("storefront:{shop_id}"),
+        },
+    }
+}

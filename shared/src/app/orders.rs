@@ -1,0 +1,152 @@
+//! Order intake: storefronts push order snapshots; staff read them with what
+//! is still refundable.
+
+use super::*;
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub shop_id: String,
+    pub order_id: String,
+    pub version: u64,
+    #[serde(flatten)]
+    pub facts: OrderDraft,
+    pub total_paid: Money,
+    pub refundable: Money,
+    pub lines_refundable: Vec<LineRefundable>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LineRefundable {
+    pub line_id: String,
+    pub paid: Money,
+    pub units_free: u32,
+    pub refundable: Money,
+}
+
+fn order_view(rec: &OrderRecord, version: u64) -> OrderView {
+    let o = &rec.order;
+    let cur = o.currency();
+    let lines_refundable = o
+        .facts
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let (units, amount) = rec.ledger.line_taken(&l.line_id);
+            LineRefundable {
+                line_id: l.line_id.clone(),
+                paid: Money::from_minor(o.line_paid(i), cur),
+                units_free: l.quantity - units,
+                refundable: Money::from_minor(o.line_paid(i) - amount, cur),
+            }
+        })
+        .collect();
+    OrderView {
+        shop_id: o.shop_id.clone(),
+        order_id: o.order_id.clone(),
+        version,
+        facts: o.facts.clone(),
+        total_paid: Money::from_minor(o.total_paid(), cur),
+        refundable: Money::from_minor(rec.ledger.order_free(o), cur),
+        lines_refundable,
+    }
+}
+
+fn require_shop(p: &Principal, shop_id: &str) -> Result<(), AppError> {
+    match p {
+        Principal::Staff { shop_id: s, .. } | Principal::Storefront { shop_id: s }
+            if s == shop_id =>
+        {
+            Ok(())
+        }
+        Principal::Customer { .. } => {
+            Err(AppError::Forbidden("customers cannot manage orders".into()))
+        }
+        _ => Err(AppError::Forbidden("this token is for another shop".into())),
+    }
+}
+
+/// Creates or replaces an order snapshot. A change that would leave an
+/// existing claim without its lines, units or money is refused.
+pub async fn put_order(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    order_id: &str,
+    draft: OrderDraft,
+) -> Result<(OrderView, bool), AppError> {
+    require_shop(p, shop_id)?;
+    let order = Order::parse(shop_id, order_id, draft)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let existing = repo::orders::get(&*s.table, shop_id, order_id).await?;
+        let (ledger, prev) = match existing {
+            Some((rec, v)) => {
+                let identity_changed = rec.order.facts.customer_id != order.facts.customer_id
+                    || rec.order.currency() != order.currency();
+                if identity_changed && !rec.ledger.entries.is_empty() {
+                    return Err(AppError::conflict(
+                        "order_conflicts_with_claims",
+                        "the customer and currency of an order with claims cannot change",
+                    ));
+                }
+                if rec.order == order {
+                    // Same snapshot again: nothing to write.
+                    return Ok((order_view(&rec, v), false));
+                }
+                rec.ledger.check_against(&order)?;
+                (rec.ledger, Some(v))
+            }
+            None => (Ledger::default(), None),
+        };
+        let rec = OrderRecord {
+            order: order.clone(),
+            ledger,
+        };
+        let now = s.now();
+        let event = OutboxEvent {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            shop_id: shop_id.to_string(),
+            subject: order_id.to_string(),
+            event_type: if prev.is_some() {
+                "order.updated"
+            } else {
+                "order.created"
+            }
+            .into(),
+            payload: serde_json::json!({"fulfilment": order.facts.fulfilment}),
+        };
+        match s
+            .table
+            .transact(vec![
+                repo::orders::put(&rec, prev),
+                repo::outbox::put(&event),
+            ])
+            .await
+        {
+            Ok(()) => {
+                let v = prev.map_or(1, |v| v + 1);
+                return Ok((order_view(&rec, v), prev.is_none()));
+            }
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "the order is being changed by others; try again",
+    ))
+}
+
+pub async fn get_order(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    order_id: &str,
+) -> Result<OrderView, AppError> {
+    require_shop(p, shop_id)?;
+    let (rec, v) = repo::orders::get(&*s.table, shop_id, order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    Ok(order_view(&rec, v))
+}
