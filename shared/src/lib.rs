@@ -8,6 +8,7 @@ pub mod auth;
 pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod ports;
 pub mod repo;
 pub mod store;
 pub mod telemetry;

@@ -102,6 +102,9 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 pub struct Services {
     pub table: Arc<dyn Table>,
     pub clock: Clock,
+    /// Evidence files; None where uploads are not configured.
+    pub evidence: Option<Arc<dyn crate::ports::EvidenceStorage>>,
+    pub sms: Arc<dyn crate::ports::SmsSender>,
 }
 
 impl Services {
@@ -109,6 +112,8 @@ impl Services {
         Services {
             table,
             clock: Arc::new(Utc::now),
+            evidence: None,
+            sms: Arc::new(crate::ports::LogSms),
         }
     }
     fn now(&self) -> DateTime<Utc> {

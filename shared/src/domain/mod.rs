@@ -4,3 +4,4 @@ pub mod claim;
 pub mod ledger;
 pub mod money;
 pub mod order;
+pub mod policy;

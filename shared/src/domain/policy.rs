@@ -1,0 +1,181 @@
+//! A shop's after-sales policy: the published promises (return window, who
+//! pays return shipping, claim windows, review deadlines) that the product
+//! pages show and the review rules and deadlines read. One source of truth.
+
+use super::order::MemberTier;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payer {
+    Customer,
+    Shop,
+}
+
+/// Hours the shop gives itself to decide a claim, per member tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewDeadlines {
+    pub regular: u32,
+    pub silver: u32,
+    pub gold: u32,
+    pub platinum: u32,
+}
+
+impl ReviewDeadlines {
+    pub fn hours_for(&self, tier: MemberTier) -> u32 {
+        match tier {
+            MemberTier::Regular => self.regular,
+            MemberTier::Silver => self.silver,
+            MemberTier::Gold => self.gold,
+            MemberTier::Platinum => self.platinum,
+        }
+    }
+}
+
+/// What customers may upload as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceLimits {
+    pub max_items: u32,
+    pub max_image_bytes: u64,
+    pub max_video_bytes: u64,
+    /// MIME types accepted, e.g. `image/jpeg`, `video/mp4`.
+    pub content_types: Vec<String>,
+}
+
+impl EvidenceLimits {
+    /// The size limit for a content type, or None when the type is refused.
+    pub fn max_bytes(&self, content_type: &str) -> Option<u64> {
+        if !self.content_types.iter().any(|t| t == content_type) {
+            return None;
+        }
+        if content_type.starts_with("video/") {
+            Some(self.max_video_bytes)
+        } else {
+            Some(self.max_image_bytes)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopPolicy {
+    /// No-reason returns accepted this many days after delivery.
+    pub no_reason_return_days: u32,
+    /// Who pays return shipping when the return is not the shop's fault.
+    pub non_quality_return_shipping: Payer,
+    /// Fresh produce claims accepted this many hours after delivery.
+    pub fresh_claim_window_hours: u32,
+    /// Unused virtual goods refundable this many days after payment.
+    pub virtual_refund_window_days: u32,
+    pub review_deadline_hours: ReviewDeadlines,
+    /// A refund-only claim the shop has not decided by its deadline approves
+    /// itself (as the large mini-program platforms do).
+    pub auto_approve_overdue_refund_only: bool,
+    /// At most this many claims (open or finished) per order line.
+    pub max_claims_per_line: u32,
+    pub evidence: EvidenceLimits,
+}
+
+impl Default for ShopPolicy {
+    fn default() -> Self {
+        ShopPolicy {
+            no_reason_return_days: 7,
+            non_quality_return_shipping: Payer::Customer,
+            fresh_claim_window_hours: 24,
+            virtual_refund_window_days: 7,
+            review_deadline_hours: ReviewDeadlines {
+                regular: 48,
+                silver: 24,
+                gold: 4,
+                platinum: 1,
+            },
+            auto_approve_overdue_refund_only: false,
+            max_claims_per_line: 3,
+            evidence: EvidenceLimits {
+                max_items: 9,
+                max_image_bytes: 10 * 1024 * 1024,
+                max_video_bytes: 100 * 1024 * 1024,
+                content_types: [
+                    "image/jpeg",
+                    "image/png",
+                    "image/webp",
+                    "image/heic",
+                    "video/mp4",
+                    "video/quicktime",
+                ]
+                .map(String::from)
+                .to_vec(),
+            },
+        }
+    }
+}
+
+impl ShopPolicy {
+    /// Checks the values make sense together; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = &self.review_deadline_hours;
+        if [d.regular, d.silver, d.gold, d.platinum]
+            .iter()
+            .any(|&h| h == 0 || h > 24 * 30)
+        {
+            return Err("review_deadline_hours: each tier between 1 and 720 hours".into());
+        }
+        if self.no_reason_return_days > 365 || self.virtual_refund_window_days > 365 {
+            return Err("windows in days are at most 365".into());
+        }
+        if self.fresh_claim_window_hours == 0 || self.fresh_claim_window_hours > 24 * 30 {
+            return Err("fresh_claim_window_hours: between 1 and 720".into());
+        }
+        if self.max_claims_per_line == 0 || self.max_claims_per_line > 20 {
+            return Err("max_claims_per_line: between 1 and 20".into());
+        }
+        let e = &self.evidence;
+        if e.max_items == 0 || e.max_items > 20 {
+            return Err("evidence.max_items: between 1 and 20".into());
+        }
+        if e.content_types.is_empty()
+            || e.content_types
+                .iter()
+                .any(|t| !(t.starts_with("image/") || t.starts_with("video/")))
+        {
+            return Err("evidence.content_types: image/* or video/* types only".into());
+        }
+        if e.max_image_bytes == 0
+            || e.max_video_bytes == 0
+            || e.max_video_bytes > 5 * 1024 * 1024 * 1024
+        {
+            return Err("evidence sizes: above 0 and at most 5 GiB".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_is_valid_and_round_trips() {
+        let p = ShopPolicy::default();
+        assert_eq!(p.validate(), Ok(()));
+        let j = serde_json::to_value(&p).unwrap();
+        assert_eq!(serde_json::from_value::<ShopPolicy>(j).unwrap(), p);
+        assert_eq!(p.review_deadline_hours.hours_for(MemberTier::Platinum), 1);
+        assert_eq!(p.evidence.max_bytes("image/png"), Some(10 * 1024 * 1024));
+        assert_eq!(p.evidence.max_bytes("application/pdf"), None);
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        let mut p = ShopPolicy::default();
+        p.review_deadline_hours.gold = 0;
+        assert!(p.validate().unwrap_err().contains("review_deadline_hours"));
+        let mut p = ShopPolicy::default();
+        p.evidence.content_types = vec!["text/html".into()];
+        assert!(p.validate().is_err());
+        let j = serde_json::json!({"no_reason_return_days": 7, "surprise": true});
+        assert!(serde_json::from_value::<ShopPolicy>(j).is_err());
+    }
+}

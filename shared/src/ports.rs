@@ -1,0 +1,76 @@
+//! Ports to the outside world other than the table: where evidence files
+//! live and how text messages go out. Each has a cloud adapter and a
+//! one-machine adapter.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// Worth trying again later (network, throttling).
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// Will fail the same way again (bad configuration, refused input).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// Where and how a client uploads one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadTicket {
+    pub method: String,
+    pub url: String,
+    /// Headers the client must send exactly (Content-Type, Content-Length).
+    pub headers: Vec<(String, String)>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What the storage knows of an uploaded object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredObject {
+    pub key: String,
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+#[async_trait]
+pub trait EvidenceStorage: Send + Sync {
+    /// A URL to PUT exactly this object to, valid for `ttl`.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        ttl: Duration,
+    ) -> Result<UploadTicket, PortError>;
+    /// The object's size and type, or None when nothing is there.
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, PortError>;
+}
+
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    /// Sends one text message. `dedupe_id` is stable across retries of the
+    /// same message.
+    async fn send(&self, phone: &str, text: &str, dedupe_id: &str) -> Result<(), PortError>;
+}
+
+/// Writes messages to the log: for processes with no SMS provider
+/// configured, so a missing configuration is visible, not silent.
+pub struct LogSms;
+
+#[async_trait]
+impl SmsSender for LogSms {
+    async fn send(&self, phone: &str, text: &str, dedupe_id: &str) -> Result<(), PortError> {
+        let masked: String = phone
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        tracing::info!(phone_tail = %masked, dedupe_id, text, "sms (log only: no provider configured)");
+        Ok(())
+    }
+}
