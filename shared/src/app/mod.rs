@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 mod claims;
+pub mod dispatch;
 mod orders;
+pub mod review;
 pub use claims::*;
 pub use orders::*;
 
