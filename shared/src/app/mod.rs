@@ -2,7 +2,7 @@
 //! table port, decide with the domain, and save state and events in one
 //! transaction. They know no HTTP and no AWS.
 
-use crate::auth::Principal;
+use crate::auth::{Principal, StaffRole};
 use crate::domain::claim::{Actor, Claim, ClaimError, ClaimLine, ClaimType, NewClaim, ReasonCode};
 use crate::domain::ledger::{Ledger, LedgerError, LineRequest};
 use crate::domain::money::{to_minor, Money};
@@ -18,6 +18,7 @@ use std::sync::Arc;
 mod claims;
 pub mod dispatch;
 mod orders;
+pub mod policy;
 pub mod review;
 pub use claims::*;
 pub use orders::*;
