@@ -200,6 +200,10 @@ pub enum ClaimEvent {
     Closed {
         reason: String,
     },
+    /// The shop missed its review deadline.
+    Escalated {
+        due_at: DateTime<Utc>,
+    },
 }
 
 impl ClaimEvent {
@@ -221,6 +225,7 @@ impl ClaimEvent {
             ClaimEvent::ReplacementShipped { .. } => "replacement_shipped",
             ClaimEvent::Completed => "completed",
             ClaimEvent::Closed { .. } => "closed",
+            ClaimEvent::Escalated { .. } => "escalated",
         }
     }
 }
@@ -286,6 +291,21 @@ pub struct Claim {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub timeline: Vec<TimelineEntry>,
+    /// What the merchant queue sorts and filters by, fixed at submission.
+    #[serde(default)]
+    pub review: ReviewInfo,
+}
+
+/// A snapshot of the order facts the merchant queue needs, and the review
+/// deadline, so the queue never has to load every order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReviewInfo {
+    pub member_tier: super::order::MemberTier,
+    pub product_kinds: Vec<super::order::ProductKind>,
+    /// When the shop must have decided, from its policy and the tier.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Set once the deadline passed undecided.
+    pub escalated: bool,
 }
 
 impl Claim {
@@ -338,6 +358,7 @@ impl Claim {
             created_at: now,
             updated_at: now,
             timeline: Vec::new(),
+            review: ReviewInfo::default(),
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);
@@ -712,6 +733,21 @@ impl Claim {
             actor,
             now,
         )
+    }
+
+    /// Marks an undecided claim as past its review deadline (once).
+    pub fn escalate(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        let Some(due_at) = self.review.due_at else {
+            return Err(ClaimError::Invalid("this claim has no review deadline".into()));
+        };
+        if self.review.escalated || due_at > now {
+            return Err(ClaimError::Invalid("not overdue, or already escalated".into()));
+        }
+        let from = self.status;
+        let ev = self.go("escalate", &[Submitted, UnderReview, SecondReview], from, ClaimEvent::Escalated { due_at }, actor, now)?;
+        self.review.escalated = true;
+        Ok(ev)
     }
 
     /// Whether this claim still holds its ledger entry after `status`.
