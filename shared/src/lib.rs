@@ -2,6 +2,7 @@
 //! their adapters, and the HTTP router shared by the Lambda functions and the
 //! one-machine runner.
 
+pub mod adapters;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -17,7 +17,11 @@ pub enum Consumer {
 pub const ALL_CONSUMERS: &[Consumer] = &[Consumer::Rules, Consumer::Notifications];
 
 /// Hands one event to one consumer.
-pub async fn deliver(s: &Services, consumer: Consumer, event: &OutboxEvent) -> Result<(), AppError> {
+pub async fn deliver(
+    s: &Services,
+    consumer: Consumer,
+    event: &OutboxEvent,
+) -> Result<(), AppError> {
     match consumer {
         Consumer::Rules => super::review::on_event(s, event).await,
         Consumer::Notifications => on_notification_event(s, event).await,

@@ -739,13 +739,24 @@ impl Claim {
     pub fn escalate(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<ClaimEvent, ClaimError> {
         use ClaimStatus::*;
         let Some(due_at) = self.review.due_at else {
-            return Err(ClaimError::Invalid("this claim has no review deadline".into()));
+            return Err(ClaimError::Invalid(
+                "this claim has no review deadline".into(),
+            ));
         };
         if self.review.escalated || due_at > now {
-            return Err(ClaimError::Invalid("not overdue, or already escalated".into()));
+            return Err(ClaimError::Invalid(
+                "not overdue, or already escalated".into(),
+            ));
         }
         let from = self.status;
-        let ev = self.go("escalate", &[Submitted, UnderReview, SecondReview], from, ClaimEvent::Escalated { due_at }, actor, now)?;
+        let ev = self.go(
+            "escalate",
+            &[Submitted, UnderReview, SecondReview],
+            from,
+            ClaimEvent::Escalated { due_at },
+            actor,
+            now,
+        )?;
         self.review.escalated = true;
         Ok(ev)
     }

@@ -1,0 +1,458 @@
+//! Replays every sample event in `events/` (API Gateway HTTP API, payload
+//! format 2.0) through the Lambda glue and the real router, over a DynamoDB
+//! table in moto, in a fixed order: order intake first, so the claims find
+//! their order. Each file has an expected status and body; a file without an
+//! expectation fails the test, so a new event must be given one here.
+//!
+//! Before replaying, every event is checked for the shape API Gateway really
+//! sends (and `sam local invoke -e` / `cargo lambda invoke --data-file` pass
+//! on unchanged): version, routeKey, rawPath, headers, requestContext,
+//! authorizer claims as strings, body as a string.
+
+use aftersales::api::{router, AppState, ROUTES};
+use aftersales::app::Services;
+use aftersales::auth::AuthMode;
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What the replay remembers between events (the claim made by one event
+/// is looked for by the next ones).
+#[derive(Default)]
+struct Seen {
+    claim_id: Option<String>,
+}
+
+impl Seen {
+    fn claim_id(&self) -> &str {
+        self.claim_id
+            .as_deref()
+            .expect("claims-api/submit-claim.json is replayed before this event")
+    }
+}
+
+struct Expect {
+    /// Path under `events/`, with `/` separators.
+    file: &'static str,
+    status: u16,
+    check: fn(&Value, &mut Seen),
+}
+
+fn error_code(code: &'static str) -> impl Fn(&Value) {
+    move |body: &Value| {
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "an error carries a message: {body}"
+        );
+    }
+}
+
+fn cny(amount: &str) -> Value {
+    json!({"amount": amount, "currency": "CNY"})
+}
+
+/// The replay, in order. Every `.json` file under `events/` must be here.
+const REPLAY: &[Expect] = &[
+    Expect {
+        file: "order-intake/put-order.json",
+        status: 201,
+        check: |b, _| {
+            assert_eq!(
+                (&b["shop_id"], &b["order_id"], &b["customer_id"]),
+                (&json!("shop-1"), &json!("o-100"), &json!("cust-100")),
+                "{b}"
+            );
+            assert_eq!(b["version"], 1, "{b}");
+            assert_eq!(b["total_paid"], cny("211.00"), "{b}");
+            assert_eq!(b["refundable"], cny("211.00"), "{b}");
+        },
+    },
+    Expect {
+        file: "order-intake/put-order-bad-payments.json",
+        status: 422,
+        check: |b, _| {
+            error_code("invalid_order")(b);
+            let message = b["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("payments add up to 210.99"), "{b}");
+        },
+    },
+    Expect {
+        file: "order-intake/get-order.json",
+        status: 200,
+        check: |b, _| {
+            // The refused update above wrote nothing.
+            assert_eq!(b["version"], 1, "{b}");
+            assert_eq!(b["payments"][0]["amount"], "211.00", "{b}");
+            assert_eq!(b["customer_id"], "cust-100", "{b}");
+            assert_eq!(b["refundable"], cny("211.00"), "{b}");
+            assert_eq!(
+                b["lines_refundable"].as_array().map(Vec::len),
+                Some(3),
+                "{b}"
+            );
+        },
+    },
+    Expect {
+        file: "claims-api/submit-claim.json",
+        status: 201,
+        check: |b, seen| {
+            assert_eq!(b["status"], "submitted", "{b}");
+            assert_eq!(b["type"], "return_refund", "{b}");
+            assert_eq!(
+                (&b["shop_id"], &b["order_id"], &b["customer_id"]),
+                (&json!("shop-1"), &json!("o-100"), &json!("cust-100")),
+                "{b}"
+            );
+            // One T-shirt of L1: 88.94 (see claims_http.rs for the arithmetic).
+            assert_eq!(b["requested_amount"], cny("88.94"), "{b}");
+            assert_eq!(
+                b["lines"],
+                json!([{"line_id": "L1", "quantity": 1, "amount": cny("88.94")}])
+            );
+            assert_eq!(
+                b["timeline"][0]["actor"],
+                json!({"kind": "customer", "id": "cust-100"})
+            );
+            let id = b["claim_id"].as_str().expect("claim_id").to_string();
+            assert!(id.starts_with("clm_"), "{b}");
+            seen.claim_id = Some(id);
+        },
+    },
+    Expect {
+        file: "claims-api/submit-claim-malformed.json",
+        status: 400,
+        check: |b, _| error_code("malformed_json")(b),
+    },
+    Expect {
+        file: "claims-api/submit-claim-other-customers-order.json",
+        status: 404,
+        // Someone else's order looks exactly like a missing one.
+        check: |b, _| error_code("not_found")(b),
+    },
+    Expect {
+        file: "claims-api/get-claim-unknown.json",
+        status: 404,
+        check: |b, _| error_code("not_found")(b),
+    },
+    Expect {
+        file: "claims-api/list-claims.json",
+        status: 200,
+        check: |b, seen| {
+            let claims = b["claims"].as_array().expect("claims");
+            assert_eq!(claims.len(), 1, "only the one submitted claim: {b}");
+            assert_eq!(claims[0]["claim_id"], seen.claim_id(), "{b}");
+            assert_eq!(claims[0]["status"], "submitted", "{b}");
+            assert_eq!(claims[0]["requested_amount"], cny("88.94"), "{b}");
+            assert_eq!(b["next_cursor"], Value::Null, "{b}");
+        },
+    },
+    Expect {
+        file: "claims-api/list-claims-staff.json",
+        status: 200,
+        check: |b, seen| {
+            let ids: Vec<&str> = b["claims"]
+                .as_array()
+                .expect("claims")
+                .iter()
+                .filter_map(|c| c["claim_id"].as_str())
+                .collect();
+            assert_eq!(
+                ids,
+                vec![seen.claim_id()],
+                "staff of shop-1 see the claim: {b}"
+            );
+        },
+    },
+    Expect {
+        file: "claims-api/no-authorizer-context.json",
+        status: 401,
+        // The Authorization header it carries is not looked at: behind API
+        // Gateway only the authorizer's claims count.
+        check: |b, _| error_code("unauthorized")(b),
+    },
+];
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// Every `.json` file under `dir`, as paths relative to `events/` with `/`.
+fn json_files(dir: &Path, out: &mut BTreeSet<String>) {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            json_files(&path, out);
+        } else if path.extension().is_some_and(|x| x == "json") {
+            let rel = path.strip_prefix(events_dir()).expect("under events/");
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.insert(parts.join("/"));
+        }
+    }
+}
+
+fn read_event(file: &str) -> String {
+    let path = events_dir().join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str, file: &str) -> &'a str {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{file}: {pointer} must be a string"))
+}
+
+/// The event is what API Gateway (HTTP API, payload 2.0, JWT authorizer)
+/// sends for one of our routes.
+fn check_shape(file: &str, text: &str) {
+    let ev: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{file}: not JSON: {e}"));
+    assert_eq!(ev["version"], "2.0", "{file}: version");
+    let route_key = str_at(&ev, "/routeKey", file);
+    assert_eq!(
+        str_at(&ev, "/requestContext/routeKey", file),
+        route_key,
+        "{file}: requestContext.routeKey"
+    );
+    let (method, template) = route_key
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("{file}: routeKey {route_key:?} is not 'METHOD /path'"));
+    assert!(
+        ROUTES.contains(&(method, template)),
+        "{file}: routeKey {route_key:?} is not a route of the API"
+    );
+    assert_eq!(
+        str_at(&ev, "/requestContext/http/method", file),
+        method,
+        "{file}"
+    );
+    let raw_path = str_at(&ev, "/rawPath", file);
+    assert_eq!(
+        str_at(&ev, "/requestContext/http/path", file),
+        raw_path,
+        "{file}"
+    );
+
+    // rawPath is the route template with pathParameters filled in.
+    let params = ev.get("pathParameters").and_then(Value::as_object);
+    let mut expected_path = template.to_string();
+    let names: Vec<&str> = template
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect();
+    for name in &names {
+        let value = params
+            .and_then(|p| p.get(*name))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{file}: pathParameters.{name} missing"));
+        expected_path = expected_path.replace(&format!("{{{name}}}"), value);
+    }
+    assert_eq!(
+        params.map_or(0, |p| p.len()),
+        names.len(),
+        "{file}: pathParameters"
+    );
+    assert_eq!(raw_path, expected_path, "{file}: rawPath");
+
+    // rawQueryString and queryStringParameters agree.
+    let raw_query = str_at(&ev, "/rawQueryString", file);
+    let mut query: Vec<String> = ev
+        .get("queryStringParameters")
+        .and_then(Value::as_object)
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().expect("query values are strings")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut raw: Vec<String> = raw_query
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    query.sort();
+    raw.sort();
+    assert_eq!(
+        raw, query,
+        "{file}: rawQueryString vs queryStringParameters"
+    );
+
+    // Headers arrive lower-cased, values as strings.
+    let headers = ev["headers"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{file}: headers"));
+    for (k, v) in headers {
+        assert_eq!(
+            k,
+            &k.to_ascii_lowercase(),
+            "{file}: header names are lower case"
+        );
+        assert!(v.is_string(), "{file}: header {k} is a string");
+    }
+    assert!(headers.contains_key("host"), "{file}: host header");
+    let body = ev.get("body");
+    assert_eq!(ev["isBase64Encoded"], false, "{file}: isBase64Encoded");
+    match body {
+        Some(Value::String(b)) => {
+            assert_eq!(
+                headers.get("content-type"),
+                Some(&json!("application/json")),
+                "{file}"
+            );
+            assert_eq!(
+                headers.get("content-length"),
+                Some(&json!(b.len().to_string())),
+                "{file}: content-length"
+            );
+        }
+        None => assert!(
+            !headers.contains_key("content-type"),
+            "{file}: content-type without body"
+        ),
+        Some(other) => panic!("{file}: body must be a string, found {other}"),
+    }
+
+    // The request context.
+    let ctx = &ev["requestContext"];
+    for key in ["accountId", "apiId", "domainName", "requestId", "time"] {
+        assert!(ctx[key].is_string(), "{file}: requestContext.{key}");
+    }
+    assert_eq!(ctx["stage"], "$default", "{file}: stage");
+    assert!(
+        ctx["timeEpoch"].is_u64(),
+        "{file}: requestContext.timeEpoch"
+    );
+    for key in ["protocol", "sourceIp", "userAgent"] {
+        assert!(
+            ctx["http"][key].is_string(),
+            "{file}: requestContext.http.{key}"
+        );
+    }
+    if let Some(auth) = ctx.get("authorizer") {
+        let claims = auth["jwt"]["claims"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{file}: authorizer.jwt.claims"));
+        for (k, v) in claims {
+            assert!(
+                v.is_string(),
+                "{file}: API Gateway passes claim {k} as a string"
+            );
+        }
+        for key in ["sub", "role", "iss", "aud", "exp"] {
+            assert!(claims.contains_key(key), "{file}: claim {key}");
+        }
+        let scopes = &auth["jwt"]["scopes"];
+        assert!(
+            scopes.is_null()
+                || scopes
+                    .as_array()
+                    .is_some_and(|s| s.iter().all(Value::is_string)),
+            "{file}: scopes are null or a list of strings"
+        );
+        assert!(
+            headers.contains_key("authorization"),
+            "{file}: the JWT authorizer only runs on a bearer token"
+        );
+    }
+}
+
+async fn body_json(resp: axum::response::Response, file: &str) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("response body");
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        panic!(
+            "{file}: answered non-JSON ({status}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    (status, json)
+}
+
+async fn replay(app: &axum::Router, file: &str) -> (u16, Value) {
+    let text = read_event(file);
+    let req = lambda_http::request::from_str(&text)
+        .unwrap_or_else(|e| panic!("{file}: lambda_http cannot read it: {e}"));
+    assert!(
+        matches!(
+            req.request_context_ref(),
+            Some(RequestContext::ApiGatewayV2(_))
+        ),
+        "{file}: lambda_http did not read it as an HTTP API (v2) event"
+    );
+    let ev: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        req.method().as_str(),
+        ev["requestContext"]["http"]["method"],
+        "{file}"
+    );
+    assert_eq!(req.uri().path(), ev["rawPath"], "{file}");
+    body_json(aftersales::lambda::handle(app.clone(), req).await, file).await
+}
+
+#[test]
+fn every_event_file_has_an_expectation() {
+    let mut on_disk = BTreeSet::new();
+    json_files(&events_dir(), &mut on_disk);
+    let expected: BTreeSet<String> = REPLAY.iter().map(|e| e.file.to_string()).collect();
+    assert_eq!(
+        REPLAY.len(),
+        expected.len(),
+        "an event is listed twice in REPLAY"
+    );
+    let unknown: Vec<_> = on_disk.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&on_disk).collect();
+    assert!(
+        unknown.is_empty(),
+        "events without an expectation (add them to REPLAY in tests/tests/events_replay.rs): {unknown:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "REPLAY names events that do not exist: {missing:?}"
+    );
+}
+
+#[test]
+fn every_event_has_api_gateway_v2_shape() {
+    let mut on_disk = BTreeSet::new();
+    json_files(&events_dir(), &mut on_disk);
+    assert!(!on_disk.is_empty(), "no events found under events/");
+    for file in &on_disk {
+        check_shape(file, &read_event(file));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_replay_through_the_lambda_glue_on_dynamodb() {
+    let table = aftersales_tests::dynamo_table().await;
+    let app = router(AppState {
+        services: Services::new(Arc::new(table)),
+        auth: AuthMode::Gateway,
+    });
+    let mut seen = Seen::default();
+    for e in REPLAY {
+        let (status, body) = replay(&app, e.file).await;
+        assert_eq!(status, e.status, "{}: {body}", e.file);
+        (e.check)(&body, &mut seen);
+    }
+
+    // Invoking submit-claim.json again (same Idempotency-Key, same body)
+    // gives the same claim back, not a second one.
+    let (status, again) = replay(&app, "claims-api/submit-claim.json").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["claim_id"], seen.claim_id());
+    // And the order now holds that claim's money.
+    let (status, order) = replay(&app, "order-intake/get-order.json").await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["refundable"], cny("122.06"), "{order}");
+}
