@@ -5,3 +5,5 @@ pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod policy;
+pub mod rejections;
+pub mod rules;
