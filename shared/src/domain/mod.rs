@@ -2,6 +2,7 @@
 
 pub mod claim;
 pub mod ledger;
+pub mod messages;
 pub mod money;
 pub mod order;
 pub mod policy;
