@@ -111,8 +111,13 @@ async fn serve(o: &Options, keys: DevKeys) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", o.data.display()))?;
     let db = o.data.join("aftersales.db");
     let table = SqliteTable::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let mut services = Services::new(Arc::new(table));
+    // Text messages land in a file instead of phones: `tail -f data/sms.jsonl`.
+    services.sms = Arc::new(aftersales::adapters::sms_file::FileSms::new(
+        o.data.join("sms.jsonl"),
+    ));
     let state = AppState {
-        services: Services::new(Arc::new(table)),
+        services,
         auth: AuthMode::Hs256(Box::new(keys)),
     };
     let listener = tokio::net::TcpListener::bind(&o.addr)

@@ -9,6 +9,8 @@ pub mod auth;
 pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(all(feature = "lambda", feature = "dynamodb"))]
+pub mod lambda_stream;
 pub mod ports;
 pub mod repo;
 pub mod store;

@@ -8,6 +8,9 @@
 //! | claim           | `CLAIM#{claim}`            | `CLAIM`     | `CUSTOMER#{customer}` / `{created}#{claim}` | `SHOP#{shop}` / `{created}#{claim}` |
 //! | idempotency     | `IDEM#{customer}#{key}`    | `IDEM`      | –                                   | –                              |
 //! | outbox event    | `OUTBOX`                   | `{event id}`| –                                   | –                              |
+//! | inbox message   | `INBOX#{customer}`         | `MSG#{message id}` | –                            | –                              |
+//! | unread count    | `INBOX#{customer}`         | `UNREAD`    | –                                   | –                              |
+//! | SMS sent marker | `NOTIFY#{event id}`        | `SMS`       | –                                   | –                              |
 
 use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::ledger::Ledger;
@@ -238,7 +241,196 @@ pub mod outbox {
             .collect()
     }
 
+    /// The event an outbox item holds (a stream record's new image).
+    pub fn from_item(item: Item) -> Result<OutboxEvent, RepoError> {
+        decode(item).map(|(e, _)| e)
+    }
+
     pub async fn delivered(t: &dyn Table, event_id: &str) -> Result<(), RepoError> {
         Ok(t.delete(PARTITION, event_id, Condition::None).await?)
+    }
+}
+
+/// One message in a customer's in-app inbox: one step of one of their
+/// claims, rendered in their language when it was delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxMessage {
+    pub message_id: String,
+    pub customer_id: String,
+    pub shop_id: String,
+    pub claim_id: String,
+    /// The claim event's name (`submitted`, `approved`, ...).
+    pub event: String,
+    /// The outbox event it was made from.
+    pub event_id: String,
+    pub language: crate::domain::order::Language,
+    pub title: String,
+    pub body: String,
+    /// When the step happened.
+    pub at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+pub mod inbox {
+    use super::*;
+
+    const COUNTER_SK: &str = "UNREAD";
+    const MESSAGE_PREFIX: &str = "MSG#";
+
+    fn partition(customer_id: &str) -> String {
+        format!("INBOX#{customer_id}")
+    }
+
+    /// The message id of an outbox event: the time of the step, then the
+    /// event id. Derived from the event alone, so a redelivered event maps
+    /// to the same message; fixed width up front, so ids sort by time.
+    pub fn message_id(event: &OutboxEvent) -> String {
+        format!(
+            "msg_{}_{}",
+            event.at.format("%Y%m%dT%H%M%S%6fZ"),
+            event.event_id
+        )
+    }
+
+    pub fn key(customer_id: &str, message_id: &str) -> (String, String) {
+        (
+            partition(customer_id),
+            format!("{MESSAGE_PREFIX}{message_id}"),
+        )
+    }
+
+    pub async fn get(
+        t: &dyn Table,
+        customer_id: &str,
+        message_id: &str,
+    ) -> Result<Option<(InboxMessage, u64)>, RepoError> {
+        let (pk, sk) = key(customer_id, message_id);
+        t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// The write of a message: `prev` is the version read, `None` for a new
+    /// one (which fails if the message is already there).
+    pub fn put(m: &InboxMessage, prev: Option<u64>) -> WriteOp {
+        let (pk, sk) = key(&m.customer_id, &m.message_id);
+        let mut item = Item::new(pk, sk, encode(m));
+        item.version = prev.map_or(1, |v| v + 1);
+        WriteOp::Put {
+            item,
+            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        }
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    struct Counter {
+        unread: u64,
+    }
+
+    /// The customer's unread count and the counter's version (`None`: no
+    /// message yet).
+    pub async fn unread(t: &dyn Table, customer_id: &str) -> Result<(u64, Option<u64>), RepoError> {
+        Ok(
+            match t
+                .get(&partition(customer_id), COUNTER_SK)
+                .await?
+                .map(decode::<Counter>)
+                .transpose()?
+            {
+                Some((c, v)) => (c.unread, Some(v)),
+                None => (0, None),
+            },
+        )
+    }
+
+    /// The write of the unread count, conditional on the version read.
+    pub fn put_unread(customer_id: &str, unread: u64, prev: Option<u64>) -> WriteOp {
+        let mut item = Item::new(
+            partition(customer_id),
+            COUNTER_SK,
+            encode(&Counter { unread }),
+        );
+        item.version = prev.map_or(1, |v| v + 1);
+        WriteOp::Put {
+            item,
+            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        }
+    }
+
+    /// Newest first.
+    pub async fn list(
+        t: &dyn Table,
+        customer_id: &str,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<InboxMessage>, Option<Cursor>), RepoError> {
+        let q = Query::partition(Index::Primary, partition(customer_id))
+            .prefix(MESSAGE_PREFIX)
+            .backward()
+            .limit(limit)
+            .after(after);
+        let page = t.query(q).await?;
+        let messages = page
+            .items
+            .into_iter()
+            .map(|i| decode::<InboxMessage>(i).map(|(m, _)| m))
+            .collect::<Result<_, _>>()?;
+        Ok((messages, page.next))
+    }
+
+    /// Whether a cursor belongs to this customer's inbox (a cursor is
+    /// opaque to clients, but they could hand in one from elsewhere).
+    pub fn owns_cursor(customer_id: &str, c: &Cursor) -> bool {
+        c.pk == partition(customer_id) && c.sk.starts_with(MESSAGE_PREFIX) && c.index_sk.is_none()
+    }
+}
+
+/// What became of the text message of one outbox event. Written once the
+/// provider answered, so a redelivered event does not text again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsRecord {
+    pub status: SmsStatus,
+    pub at: DateTime<Utc>,
+    /// The provider's refusal, for a failed message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsStatus {
+    Sent,
+    /// Refused for good (a number the provider does not take): not retried.
+    Failed,
+}
+
+pub mod sms_sent {
+    use super::*;
+
+    /// Longer than any redelivery can come: the outbox keeps an event a
+    /// week, the notifications DLQ keeps a failed record 14 days.
+    pub const TTL_SECONDS: i64 = 30 * 24 * 3600;
+
+    pub fn key(event_id: &str) -> (String, String) {
+        (format!("NOTIFY#{event_id}"), "SMS".into())
+    }
+
+    pub async fn get(t: &dyn Table, event_id: &str) -> Result<Option<SmsRecord>, RepoError> {
+        let (pk, sk) = key(event_id);
+        Ok(t.get(&pk, &sk)
+            .await?
+            .map(decode)
+            .transpose()?
+            .map(|(r, _)| r))
+    }
+
+    /// Records the outcome; a record already there (a concurrent delivery
+    /// that also sent) is left as it is.
+    pub async fn put(t: &dyn Table, event_id: &str, rec: &SmsRecord) -> Result<(), RepoError> {
+        let (pk, sk) = key(event_id);
+        let mut item = Item::new(pk, sk, encode(rec));
+        item.expires_at = Some(rec.at.timestamp() + TTL_SECONDS);
+        match t.put(item, Condition::NotExists).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }

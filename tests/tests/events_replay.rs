@@ -404,6 +404,7 @@ async fn replay(app: &axum::Router, file: &str) -> (u16, Value) {
 fn every_event_file_has_an_expectation() {
     let mut on_disk = BTreeSet::new();
     json_files(&events_dir(), &mut on_disk);
+    on_disk.retain(|f| !is_stream_event(f));
     let expected: BTreeSet<String> = REPLAY.iter().map(|e| e.file.to_string()).collect();
     assert_eq!(
         REPLAY.len(),
@@ -426,6 +427,7 @@ fn every_event_file_has_an_expectation() {
 fn every_event_has_api_gateway_v2_shape() {
     let mut on_disk = BTreeSet::new();
     json_files(&events_dir(), &mut on_disk);
+    on_disk.retain(|f| !is_stream_event(f));
     assert!(!on_disk.is_empty(), "no events found under events/");
     for file in &on_disk {
         check_shape(file, &read_event(file));
@@ -455,4 +457,171 @@ async fn events_replay_through_the_lambda_glue_on_dynamodb() {
     let (status, order) = replay(&app, "order-intake/get-order.json").await;
     assert_eq!(status, 200, "{order}");
     assert_eq!(order["refundable"], cny("122.06"), "{order}");
+}
+
+// ------------------------------------------------------------ stream events
+
+/// Folders of functions fed by the table's DynamoDB stream rather than API
+/// Gateway: their events are stream batches, replayed through the stream
+/// glue below instead of the HTTP checks above.
+const STREAM_FOLDERS: &[&str] = &["notifications"];
+
+fn is_stream_event(file: &str) -> bool {
+    STREAM_FOLDERS.iter().any(|folder| {
+        file.strip_prefix(folder)
+            .is_some_and(|r| r.starts_with('/'))
+    })
+}
+
+/// The claim the sample stream events are about, and its customer.
+const STREAM_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a6b";
+const STREAM_CUSTOMER: &str = "cust-300";
+const STREAM_PHONE: &str = "+8613800138000";
+
+struct StreamExpect {
+    file: &'static str,
+    /// The sequence numbers the answer reports as failed.
+    failures: &'static [&'static str],
+    /// The customer's inbox (newest first) and every SMS sent so far.
+    check: fn(&[Value], &[aftersales::adapters::sms_file::SmsLine]),
+}
+
+fn inbox_events(inbox: &[Value]) -> Vec<&str> {
+    inbox.iter().filter_map(|m| m["event"].as_str()).collect()
+}
+
+/// The stream replay, in order. Every `.json` file under a stream folder
+/// must be here.
+const STREAM_REPLAY: &[StreamExpect] = &[
+    StreamExpect {
+        file: "notifications/claim-submitted.json",
+        failures: &[],
+        check: |inbox, sms| {
+            assert_eq!(inbox_events(inbox), ["submitted"], "{inbox:?}");
+            assert_eq!(inbox[0]["title"], "售后申请已提交");
+            let body = inbox[0]["body"].as_str().unwrap_or_default();
+            assert!(body.contains("#3E4F5A6B，申请金额 ¥88.94。"), "{body}");
+            assert_eq!(sms.len(), 1, "{sms:?}");
+            assert_eq!(
+                (sms[0].phone.as_str(), sms[0].dedupe_id.as_str()),
+                (STREAM_PHONE, "0193a1b2-c3d4-7e8f-9a0b-1c2d3e4f5a6b")
+            );
+        },
+    },
+    StreamExpect {
+        // An unfiltered batch: an order event (not for customers), the
+        // submission again (a redelivery), a claim item, the cancellation,
+        // and the outbox's own deletion.
+        file: "notifications/mixed-batch.json",
+        failures: &[],
+        check: |inbox, sms| {
+            assert_eq!(inbox_events(inbox), ["cancelled", "submitted"], "{inbox:?}");
+            assert_eq!(inbox[0]["title"], "售后申请已撤销");
+            assert_eq!(
+                sms.len(),
+                1,
+                "a cancellation sends no SMS, a redelivery none again"
+            );
+        },
+    },
+    StreamExpect {
+        // An approval whose amount is not a number, then a rejection: the
+        // approval is reported, and the rejection waits behind it.
+        file: "notifications/poison-record.json",
+        failures: &["4421584500000000017450439500"],
+        check: |inbox, sms| {
+            assert_eq!(inbox_events(inbox), ["cancelled", "submitted"], "{inbox:?}");
+            assert_eq!(sms.len(), 1);
+        },
+    },
+];
+
+#[test]
+fn every_stream_event_has_an_expectation() {
+    let mut on_disk = BTreeSet::new();
+    json_files(&events_dir(), &mut on_disk);
+    on_disk.retain(|f| is_stream_event(f));
+    let expected: BTreeSet<String> = STREAM_REPLAY.iter().map(|e| e.file.to_string()).collect();
+    assert_eq!(
+        on_disk, expected,
+        "stream events on disk vs STREAM_REPLAY in tests/tests/events_replay.rs"
+    );
+}
+
+/// The order and claim the samples name: filed through the use cases, then
+/// the claim stored again under the samples' fixed id.
+async fn seed_stream_claim(s: &Services) {
+    use aftersales::app::{put_order, submit_claim, SubmitClaim};
+    use aftersales::auth::Principal;
+    let mut order = aftersales_tests::http::sample_order(STREAM_CUSTOMER);
+    order["language"] = json!("zh-CN");
+    order["customer_phone"] = json!(STREAM_PHONE);
+    let storefront = Principal::Storefront {
+        shop_id: "shop-1".into(),
+    };
+    put_order(
+        s,
+        &storefront,
+        "shop-1",
+        "o-300",
+        serde_json::from_value(order).unwrap(),
+    )
+    .await
+    .expect("order stored");
+    let body: SubmitClaim = serde_json::from_value(json!({
+        "shop_id": "shop-1", "order_id": "o-300", "type": "return_refund",
+        "reason": "wrong_size", "lines": [{"line_id": "L1", "quantity": 1}]}))
+    .unwrap();
+    let customer = Principal::Customer {
+        customer_id: STREAM_CUSTOMER.into(),
+    };
+    let (view, _) = submit_claim(s, &customer, body, None)
+        .await
+        .expect("claim filed");
+    let (mut claim, _) = aftersales::repo::claims::get(&*s.table, &view.claim_id)
+        .await
+        .unwrap()
+        .expect("claim");
+    claim.claim_id = STREAM_CLAIM.into();
+    s.table
+        .transact(vec![aftersales::repo::claims::put(&claim, None)])
+        .await
+        .expect("claim stored under the sample id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_events_replay_through_the_stream_glue_on_dynamodb() {
+    use aftersales::adapters::sms_file::FileSms;
+    use aftersales::app::dispatch::Consumer;
+    use aftersales::auth::Principal;
+    use lambda_http::aws_lambda_events::event::dynamodb::Event;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sms = dir.path().join("sms.jsonl");
+    let mut services = Services::new(Arc::new(aftersales_tests::dynamo_table().await));
+    services.sms = Arc::new(FileSms::new(&sms));
+    seed_stream_claim(&services).await;
+    let customer = Principal::Customer {
+        customer_id: STREAM_CUSTOMER.into(),
+    };
+    for e in STREAM_REPLAY {
+        let event: Event = serde_json::from_str(&read_event(e.file))
+            .unwrap_or_else(|err| panic!("{}: not a DynamoDB stream event: {err}", e.file));
+        let answer =
+            aftersales::lambda_stream::handle(&services, Consumer::Notifications, event).await;
+        let failed: Vec<&str> = answer
+            .batch_item_failures
+            .iter()
+            .filter_map(|f| f.item_identifier.as_deref())
+            .collect();
+        assert_eq!(failed, e.failures, "{}: batchItemFailures", e.file);
+        let page = aftersales::app::notify::list_inbox(&services, &customer, Some(100), None)
+            .await
+            .expect("inbox");
+        let inbox = serde_json::to_value(&page).unwrap();
+        (e.check)(
+            inbox["messages"].as_array().unwrap(),
+            &FileSms::read_all(&sms).unwrap(),
+        );
+    }
 }

@@ -4,3 +4,6 @@
 pub mod local_evidence;
 #[cfg(feature = "s3")]
 pub mod s3_evidence;
+pub mod sms_file;
+#[cfg(feature = "sns")]
+pub mod sms_sns;

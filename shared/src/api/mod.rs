@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 mod claims;
+mod inbox;
 mod orders;
 
 /// Every route the API serves, as (method, path) in OpenAPI's path syntax.
@@ -27,6 +28,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/claims"),
     ("GET", "/v1/claims/{claim_id}"),
     ("POST", "/v1/claims/{claim_id}/cancel"),
+    ("GET", "/v1/inbox"),
+    ("POST", "/v1/inbox/{message_id}/read"),
 ];
 
 /// Request bodies larger than this are refused with 413.
@@ -43,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .merge(orders::routes())
         .merge(claims::routes())
+        .merge(inbox::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -88,6 +92,10 @@ impl From<AppError> for ApiError {
             AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             AppError::Conflict { code, message } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            AppError::Unavailable(m) => {
+                tracing::error!(error = %m, "dependency unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             }
             AppError::Repo(e) => {
                 tracing::error!(error = %e, "storage failure");

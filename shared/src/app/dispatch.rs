@@ -24,13 +24,8 @@ pub async fn deliver(
 ) -> Result<(), AppError> {
     match consumer {
         Consumer::Rules => super::review::on_event(s, event).await,
-        Consumer::Notifications => on_notification_event(s, event).await,
+        Consumer::Notifications => super::notify::on_event(s, event).await,
     }
-}
-
-async fn on_notification_event(_s: &Services, _event: &OutboxEvent) -> Result<(), AppError> {
-    // Wired to the notifications use case once it exists.
-    Ok(())
 }
 
 /// Runs every consumer on the oldest pending events and removes the ones

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 mod claims;
 pub mod dispatch;
+pub mod notify;
 mod orders;
 pub mod policy;
 pub mod review;
@@ -36,6 +37,9 @@ pub enum AppError {
     /// The request conflicts with the current state (409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A dependency is missing or failing (503): try again later.
+    #[error("{0}")]
+    Unavailable(String),
     /// Our fault (5xx).
     #[error(transparent)]
     Repo(#[from] RepoError),

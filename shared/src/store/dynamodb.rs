@@ -180,7 +180,7 @@ fn number_attr<T: std::str::FromStr>(
     }
 }
 
-fn from_attributes(mut map: Attributes) -> Result<Item, StoreError> {
+pub(crate) fn from_attributes(mut map: Attributes) -> Result<Item, StoreError> {
     let pk = required_string(&map, attr::PK)?;
     let sk = required_string(&map, attr::SK)?;
     let pair = |pk_name: &str, sk_name: &str| -> Result<Option<IndexKey>, StoreError> {

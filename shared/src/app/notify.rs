@@ -1,0 +1,291 @@
+//! Customer notifications: every step of a claim becomes a message in the
+//! customer's in-app inbox, and the steps that warrant it also a text
+//! message (which ones: [`crate::domain::messages`]), in the language of
+//! the claim's order.
+//!
+//! Delivery is at least once (the outbox, through the table's stream or the
+//! runner's poller); what the customer sees is de-duplicated:
+//! - the inbox message's key is derived from the outbox event (its time and
+//!   id), and it is written with "must not exist" in the same transaction
+//!   as the unread count, so a redelivered event changes nothing;
+//! - a text message is sent only when no "sent" marker exists for the
+//!   event, and the marker is written once the provider accepted it.
+//!   Between the provider's acceptance and the marker's write there is a
+//!   window: if the function dies or the write fails right there, the
+//!   redelivery sends the text a second time. Providers offer no
+//!   idempotency key for direct SMS (SNS has none), so this window cannot
+//!   be closed from our side; it is a crash between two calls, not a retry
+//!   policy. The provider also gets the event id as `dedupe_id`, for those
+//!   that can use it. Two deliveries of one event at the same moment would
+//!   both find no marker; neither transport does that (a stream shard is
+//!   handed out one batch at a time, the poller is one loop).
+
+use super::*;
+use crate::domain::claim::ClaimEvent;
+use crate::domain::messages::{self, ClaimFacts};
+use crate::domain::order::Language;
+use crate::ports::PortError;
+use crate::repo::{inbox, sms_sent, InboxMessage, SmsRecord, SmsStatus};
+
+/// The notifications consumer: one outbox event in, at most one inbox
+/// message and one text message out. Events other than `claim.*` are not
+/// for customers.
+pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+    if !event.event_type.starts_with("claim.") {
+        return Ok(());
+    }
+    let step: ClaimEvent =
+        serde_json::from_value(event.payload.clone()).map_err(|source| RepoError::Corrupt {
+            pk: repo::outbox::PARTITION.into(),
+            sk: event.event_id.clone(),
+            source,
+        })?;
+    let (claim, _) = repo::claims::get(&*s.table, &event.subject)
+        .await?
+        .ok_or(AppError::NotFound("claim"))?;
+    let (rec, _) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let customer = &rec.order.facts;
+    let lang = customer.language;
+    let rejection = match &step {
+        ClaimEvent::Rejected { reason } => rejection_text(s, &claim.shop_id, reason, lang).await?,
+        _ => None,
+    };
+    let facts = ClaimFacts {
+        claim_id: &claim.claim_id,
+        claim_type: claim.claim_type,
+        currency: claim.currency,
+        requested_amount: claim.requested_amount,
+        approved_amount: claim.approved_amount,
+        review_within: claim.review.due_at.map(|due| due - claim.created_at),
+        rejection_text: rejection.as_deref(),
+    };
+    let msg = messages::render(&step, &facts, lang);
+    let message = InboxMessage {
+        message_id: inbox::message_id(event),
+        customer_id: claim.customer_id.clone(),
+        shop_id: claim.shop_id.clone(),
+        claim_id: claim.claim_id.clone(),
+        event: step.name().to_string(),
+        event_id: event.event_id.clone(),
+        language: lang,
+        title: msg.title,
+        body: msg.body,
+        at: event.at,
+        read_at: None,
+    };
+    let added = add_to_inbox(s, &message).await?;
+    tracing::info!(
+        event_id = %event.event_id,
+        claim_id = %claim.claim_id,
+        message_id = %message.message_id,
+        added,
+        "inbox message"
+    );
+    let phone = customer
+        .customer_phone
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    if let (Some(text), Some(phone)) = (msg.sms.as_deref(), phone) {
+        text_once(s, phone, text, &event.event_id, &claim.claim_id).await?;
+    }
+    Ok(())
+}
+
+/// The customer-facing text of a rejection reason code in `lang`, when the
+/// shop's rejection catalogue knows it; `None` shows the reason as stored.
+async fn rejection_text(
+    _s: &Services,
+    _shop_id: &str,
+    _code: &str,
+    _lang: Language,
+) -> Result<Option<String>, AppError> {
+    Ok(None)
+}
+
+/// Writes the message and counts it unread, unless it is already there.
+/// Returns whether it was added now.
+async fn add_to_inbox(s: &Services, m: &InboxMessage) -> Result<bool, AppError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let (unread, cv) = inbox::unread(&*s.table, &m.customer_id).await?;
+        let ops = vec![
+            inbox::put(m, None),
+            inbox::put_unread(&m.customer_id, unread + 1, cv),
+        ];
+        match s.table.transact(ops).await {
+            Ok(()) => return Ok(true),
+            // The message exists: this event was delivered before.
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
+                return Ok(false)
+            }
+            // The count moved (another message, a read): count again.
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "the inbox is being changed by others; try again",
+    ))
+}
+
+/// Sends the text of one event unless a marker says it went out before.
+async fn text_once(
+    s: &Services,
+    phone: &str,
+    text: &str,
+    event_id: &str,
+    claim_id: &str,
+) -> Result<(), AppError> {
+    if let Some(done) = sms_sent::get(&*s.table, event_id).await? {
+        tracing::info!(event_id, claim_id, status = ?done.status, "sms already handled");
+        return Ok(());
+    }
+    let (status, error) = match s.sms.send(phone, text, event_id).await {
+        Ok(()) => (SmsStatus::Sent, None),
+        Err(PortError::Permanent(why)) => {
+            // Retrying cannot help (a number the provider refuses); the
+            // inbox message is there, so the customer still learns of it.
+            tracing::error!(event_id, claim_id, error = %why, "sms refused; not retried");
+            (SmsStatus::Failed, Some(why))
+        }
+        Err(PortError::Transient(why)) => {
+            return Err(AppError::Unavailable(format!("sending sms: {why}")));
+        }
+    };
+    let rec = SmsRecord {
+        status,
+        at: s.now(),
+        error,
+    };
+    sms_sent::put(&*s.table, event_id, &rec).await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ inbox
+
+/// What a customer sees of one message.
+#[derive(Debug, Serialize)]
+pub struct InboxMessageView {
+    pub message_id: String,
+    pub claim_id: String,
+    pub shop_id: String,
+    pub event: String,
+    pub language: Language,
+    pub title: String,
+    pub body: String,
+    pub at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+fn view(m: InboxMessage) -> InboxMessageView {
+    InboxMessageView {
+        message_id: m.message_id,
+        claim_id: m.claim_id,
+        shop_id: m.shop_id,
+        event: m.event,
+        language: m.language,
+        title: m.title,
+        body: m.body,
+        at: m.at,
+        read_at: m.read_at,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct InboxPage {
+    pub messages: Vec<InboxMessageView>,
+    /// Unread messages in the whole inbox, not only this page.
+    pub unread: u64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MarkedRead {
+    pub message: InboxMessageView,
+    pub unread: u64,
+}
+
+fn inbox_owner(p: &Principal) -> Result<&str, AppError> {
+    match p {
+        Principal::Customer { customer_id } => Ok(customer_id),
+        _ => Err(AppError::Forbidden("only customers have an inbox".into())),
+    }
+}
+
+/// The customer's own messages, newest first, with the unread count.
+pub async fn list_inbox(
+    s: &Services,
+    p: &Principal,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<InboxPage, AppError> {
+    let customer_id = inbox_owner(p)?;
+    let limit = limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::invalid("invalid_limit", "limit must be 1 to 100"));
+    }
+    let after = cursor.map(decode_cursor).transpose()?;
+    if after
+        .as_ref()
+        .is_some_and(|c| !inbox::owns_cursor(customer_id, c))
+    {
+        return Err(AppError::invalid(
+            "invalid_cursor",
+            "cursor is not one this API gave out",
+        ));
+    }
+    let (messages, next) = inbox::list(&*s.table, customer_id, limit, after).await?;
+    let (unread, _) = inbox::unread(&*s.table, customer_id).await?;
+    Ok(InboxPage {
+        messages: messages.into_iter().map(view).collect(),
+        unread,
+        next_cursor: next.as_ref().map(encode_cursor),
+    })
+}
+
+/// Marks one of the customer's messages read; marking it again changes
+/// nothing. Someone else's message is "not found".
+pub async fn mark_read(
+    s: &Services,
+    p: &Principal,
+    message_id: &str,
+) -> Result<MarkedRead, AppError> {
+    let customer_id = inbox_owner(p)?;
+    check_id("message_id", message_id).map_err(|_| AppError::NotFound("message"))?;
+    for _ in 0..MAX_ATTEMPTS {
+        let (mut m, mv) = inbox::get(&*s.table, customer_id, message_id)
+            .await?
+            .ok_or(AppError::NotFound("message"))?;
+        let (unread, cv) = inbox::unread(&*s.table, customer_id).await?;
+        if m.read_at.is_some() {
+            return Ok(MarkedRead {
+                message: view(m),
+                unread,
+            });
+        }
+        m.read_at = Some(s.now());
+        let left = unread.saturating_sub(1);
+        let ops = vec![
+            inbox::put(&m, Some(mv)),
+            inbox::put_unread(customer_id, left, cv),
+        ];
+        match s.table.transact(ops).await {
+            Ok(()) => {
+                return Ok(MarkedRead {
+                    message: view(m),
+                    unread: left,
+                })
+            }
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "the inbox is being changed by others; try again",
+    ))
+}

@@ -1,0 +1,83 @@
+//! Glue between the table's DynamoDB stream and the outbox consumers. In the
+//! cloud each consumer is its own function on the stream (the runner's
+//! poller plays that part on one machine): a batch of stream records comes
+//! in, the outbox events among them go to the consumer, and the answer
+//! names the first record that failed (`ReportBatchItemFailures`).
+//!
+//! Only INSERTs into the outbox partition are events; the event source's
+//! filter already drops everything else (claims, orders, the outbox's own
+//! deletions), and this code skips it again so a missing filter costs an
+//! invocation, not a wrong delivery. The record's new image is decoded
+//! with the DynamoDB engine's own item mapping, so an event reads the same
+//! here as through the table port.
+
+use crate::app::dispatch::{deliver, Consumer};
+use crate::app::Services;
+use crate::repo::{self, OutboxEvent};
+use crate::store::attr;
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+/// The outbox event a stream record carries; `None` for records that are
+/// not new outbox events. An error is a record that should be one and does
+/// not decode (a poison record: it fails until the DLQ takes it).
+pub fn outbox_event(record: &EventRecord) -> Result<Option<OutboxEvent>, String> {
+    if record.event_name != "INSERT" {
+        return Ok(None);
+    }
+    let image: HashMap<String, AttributeValue> = record.change.new_image.clone().into();
+    match image.get(attr::PK) {
+        Some(AttributeValue::S(pk)) if pk == repo::outbox::PARTITION => {}
+        Some(_) => return Ok(None),
+        // A stream without new images (KEYS_ONLY) cannot feed consumers.
+        None => return Err("the record has no new image with a pk".into()),
+    }
+    let item = crate::store::dynamodb::from_attributes(image).map_err(|e| e.to_string())?;
+    repo::outbox::from_item(item)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Delivers a batch's outbox events to `consumer`, in order, and reports
+/// the first record that failed. Lambda resumes the shard from the lowest
+/// failed sequence number, so the records after a failure come again
+/// anyway: delivering them now would only deliver them twice, out of order.
+pub async fn handle(s: &Services, consumer: Consumer, event: Event) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    for record in &event.records {
+        let sequence = record.change.sequence_number.clone().unwrap_or_default();
+        let outcome = match outbox_event(record) {
+            Ok(Some(e)) => deliver(s, consumer, &e)
+                .await
+                .map(|()| {
+                    tracing::info!(event_id = %e.event_id, event_type = %e.event_type, claim_id = %e.subject, ?consumer, "delivered");
+                })
+                .map_err(|err| format!("event {} ({}): {err}", e.event_id, e.event_type)),
+            Ok(None) => Ok(()),
+            Err(why) => Err(format!("undecodable record: {why}")),
+        };
+        if let Err(why) = outcome {
+            tracing::warn!(sequence, stream_event_id = %record.event_id, ?consumer, error = %why, "stream record failed; reported for retry");
+            // An empty identifier makes Lambda retry the whole batch,
+            // which is right for a record it did not number.
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence);
+            response.batch_item_failures.push(failure);
+            break;
+        }
+    }
+    response
+}
+
+/// Runs `consumer` as a Lambda function on the stream until the runtime
+/// stops it.
+pub async fn run(services: Services, consumer: Consumer) -> Result<(), lambda_http::Error> {
+    use lambda_http::{service_fn, Error, LambdaEvent};
+    lambda_http::lambda_runtime::run(service_fn(move |ev: LambdaEvent<Event>| {
+        let s = services.clone();
+        async move { Ok::<_, Error>(handle(&s, consumer, ev.payload).await) }
+    }))
+    .await
+}
