@@ -13,13 +13,15 @@
 //! `<data>/dev-secret` (made on first use) or taken from
 //! `AFTERSALES_DEV_SECRET`.
 
-use aftersales::api::{router, AppState};
+use aftersales::api::AppState;
 use aftersales::app::Services;
 use aftersales::auth::{AuthMode, DevKeys, StaffRole};
+use aftersales::onebox;
 use aftersales::store::sqlite::SqliteTable;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 const USAGE: &str = "usage:
   aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data]
@@ -106,30 +108,43 @@ fn token(keys: &DevKeys, rest: &[String]) -> Result<String, String> {
     }
 }
 
-async fn serve(o: &Options, keys: DevKeys) -> Result<(), String> {
+async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> {
     std::fs::create_dir_all(&o.data)
         .map_err(|e| format!("cannot create {}: {e}", o.data.display()))?;
     let db = o.data.join("aftersales.db");
     let table = SqliteTable::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let listener = tokio::net::TcpListener::bind(&o.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut services = Services::new(Arc::new(table));
     // Text messages land in a file instead of phones: `tail -f data/sms.jsonl`.
     services.sms = Arc::new(aftersales::adapters::sms_file::FileSms::new(
         o.data.join("sms.jsonl"),
     ));
+    // Upload URLs are signed with a key derived from the dev secret, so
+    // tokens and upload URLs can never be swapped for each other.
+    let upload_secret = [b"uploads:".as_slice(), secret].concat();
+    let uploads = onebox::with_local_evidence(
+        &mut services,
+        o.data.join("files"),
+        &format!("http://{addr}"),
+        &upload_secret,
+    );
+    tokio::spawn(onebox::run_outbox_poller(
+        services.clone(),
+        Duration::from_millis(100),
+    ));
     let state = AppState {
         services,
         auth: AuthMode::Hs256(Box::new(keys)),
     };
-    let listener = tokio::net::TcpListener::bind(&o.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, data = %o.data.display(), "aftersales is listening");
     println!(
         "aftersales listening on http://{addr} (data in {})",
         o.data.display()
     );
-    axum::serve(listener, router(state))
+    axum::serve(listener, onebox::app(state, Some(uploads)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -154,15 +169,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let keys = match dev_secret(&o.data) {
-        Ok(s) => DevKeys::new(&s),
+    let (keys, secret) = match dev_secret(&o.data) {
+        Ok(s) => (DevKeys::new(&s), s),
         Err(e) => {
             eprintln!("cannot read or create the development secret: {e}");
             return ExitCode::FAILURE;
         }
     };
     let result = match o.rest.first().map(String::as_str) {
-        None | Some("serve") => serve(&o, keys).await,
+        None | Some("serve") => serve(&o, keys, &secret).await,
         Some("token") => token(&keys, &o.rest[1..]).map(|t| println!("{t}")),
         Some(_) => Err(USAGE.into()),
     };

@@ -49,22 +49,85 @@ pub async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
 #[cfg(feature = "dynamodb")]
 pub async fn run_http_api() -> Result<(), lambda_http::Error> {
     use crate::api::{router, AppState};
-    use crate::app::Services;
     use crate::auth::AuthMode;
-    use crate::store::{dynamodb::DynamoTable, Table};
-    use std::sync::Arc;
 
     crate::telemetry::init(true);
-    let table_name = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let table = DynamoTable::from_env(table_name).await;
-    // One cheap read during init opens the TLS connection to DynamoDB, so the
-    // first customer request does not pay for the handshake.
-    if let Err(e) = table.get("WARMUP", "WARMUP").await {
-        tracing::warn!(error = %e, "warm-up read failed");
-    }
     let state = AppState {
-        services: Services::new(Arc::new(table)),
+        services: services_from_env().await?,
         auth: AuthMode::Gateway,
     };
     serve(router(state)).await
+}
+
+/// Evidence storage from the environment: S3 when `EVIDENCE_BUCKET` is set.
+#[cfg(feature = "s3")]
+async fn evidence_from_env() -> Option<std::sync::Arc<dyn crate::ports::EvidenceStorage>> {
+    let bucket = std::env::var("EVIDENCE_BUCKET").ok()?;
+    let s3 = crate::adapters::s3_evidence::S3EvidenceStorage::from_env(bucket).await;
+    Some(std::sync::Arc::new(s3))
+}
+
+#[cfg(not(feature = "s3"))]
+async fn evidence_from_env() -> Option<std::sync::Arc<dyn crate::ports::EvidenceStorage>> {
+    None
+}
+
+/// The services every function builds once per cold start: the table from
+/// `TABLE_NAME` (warmed up), evidence storage from `EVIDENCE_BUCKET`.
+#[cfg(feature = "dynamodb")]
+pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Error> {
+    use crate::app::Services;
+    use crate::store::{dynamodb::DynamoTable, Table};
+    use std::sync::Arc;
+
+    let table_name = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+    let table = DynamoTable::from_env(table_name).await;
+    // One cheap read during init opens the TLS connection to DynamoDB, so the
+    // first request does not pay for the handshake.
+    if let Err(e) = table.get("WARMUP", "WARMUP").await {
+        tracing::warn!(error = %e, "warm-up read failed");
+    }
+    let mut services = Services::new(Arc::new(table));
+    services.evidence = evidence_from_env().await;
+    Ok(services)
+}
+
+/// Records the evidence objects of one S3 event batch. A record whose
+/// recording fails for a reason worth retrying fails the invocation, so S3's
+/// asynchronous invocation retries it (recording is idempotent, so the
+/// records that did succeed are harmless to repeat).
+pub async fn handle_s3_event(
+    s: &crate::app::Services,
+    event: aws_lambda_events::event::s3::S3Event,
+) -> Result<Vec<(String, crate::app::evidence::Recorded)>, crate::app::AppError> {
+    use crate::app::evidence::{record_upload, Recorded};
+    let mut out = Vec::new();
+    let mut failure = None;
+    for r in event.records {
+        if !r
+            .event_name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("ObjectCreated:"))
+        {
+            continue;
+        }
+        let Some(key) = r.s3.object.key else { continue };
+        match record_upload(s, &key).await {
+            Ok(rec) => {
+                match &rec {
+                    Recorded::Refused(why) => tracing::warn!(%key, why, "evidence not recorded"),
+                    other => tracing::info!(%key, outcome = ?other, "evidence event"),
+                }
+                out.push((key, rec));
+            }
+            Err(e) => {
+                tracing::error!(%key, error = %e, "evidence recording failed; the event will be retried");
+                failure = Some(e);
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod lambda;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]
 pub mod lambda_stream;
+pub mod onebox;
 pub mod ports;
 pub mod repo;
 pub mod store;

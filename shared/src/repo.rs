@@ -30,6 +30,9 @@ pub enum RepoError {
         #[source]
         source: serde_json::Error,
     },
+    /// Stored data that decodes but no longer makes sense.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
@@ -248,6 +251,101 @@ pub mod outbox {
 
     pub async fn delivered(t: &dyn Table, event_id: &str) -> Result<(), RepoError> {
         Ok(t.delete(PARTITION, event_id, Condition::None).await?)
+    }
+}
+
+/// Review deadlines as timers: one item per undecided claim, in a partition
+/// per hour of its deadline, so the sweeper reads only the hours that have
+/// come (a few small queries) instead of scanning claims.
+pub mod deadlines {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Timer {
+        pub claim_id: String,
+        pub due_at: DateTime<Utc>,
+    }
+
+    pub fn bucket(at: DateTime<Utc>) -> String {
+        format!("DUE#{}", at.format("%Y%m%d%H"))
+    }
+
+    pub fn put(claim_id: &str, due_at: DateTime<Utc>) -> WriteOp {
+        let item = Item::new(
+            bucket(due_at),
+            format!("{}#{claim_id}", ts(due_at)),
+            encode(&Timer {
+                claim_id: claim_id.to_owned(),
+                due_at,
+            }),
+        );
+        WriteOp::Put {
+            item,
+            condition: Condition::None,
+        }
+    }
+
+    /// The timers of one hour, in deadline order.
+    pub async fn in_bucket(t: &dyn Table, bucket: &str) -> Result<Vec<Timer>, RepoError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = t
+                .query(
+                    Query::partition(Index::Primary, bucket)
+                        .limit(500)
+                        .after(after),
+                )
+                .await?;
+            for i in page.items {
+                out.push(decode::<Timer>(i)?.0);
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn done(t: &dyn Table, timer: &Timer) -> Result<(), RepoError> {
+        Ok(t.delete(
+            &bucket(timer.due_at),
+            &format!("{}#{}", ts(timer.due_at), timer.claim_id),
+            Condition::None,
+        )
+        .await?)
+    }
+
+    pub const CURSOR: (&str, &str) = ("SWEEP", "DEADLINES");
+
+    #[derive(Serialize, Deserialize)]
+    struct SweepCursor {
+        next_hour: DateTime<Utc>,
+    }
+
+    /// The first hour not yet swept completely.
+    pub async fn cursor(t: &dyn Table) -> Result<Option<(DateTime<Utc>, u64)>, RepoError> {
+        match t.get(CURSOR.0, CURSOR.1).await? {
+            Some(i) => Ok(Some(
+                decode::<SweepCursor>(i).map(|(c, v)| (c.next_hour, v))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn set_cursor(
+        t: &dyn Table,
+        hour: DateTime<Utc>,
+        prev: Option<u64>,
+    ) -> Result<(), RepoError> {
+        let mut item = Item::new(CURSOR.0, CURSOR.1, encode(&SweepCursor { next_hour: hour }));
+        item.version = prev.map_or(1, |v| v + 1);
+        let condition = prev.map_or(Condition::NotExists, Condition::VersionIs);
+        match t.put(item, condition).await {
+            // Another sweeper moved it: fine, the work is idempotent.
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

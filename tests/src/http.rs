@@ -1,14 +1,19 @@
 //! The real API on a loopback port, over a chosen storage engine, and a
 //! small client that speaks to it as a storefront, a customer or staff would.
 
-use aftersales::api::{router, AppState};
+use aftersales::api::AppState;
 use aftersales::app::Services;
 use aftersales::auth::{AuthMode, DevKeys, StaffRole};
+use aftersales::onebox;
 use aftersales::store::Table;
 use std::sync::Arc;
 
 pub struct TestApp {
     pub base: String,
+    /// The services behind the API, for driving consumers (`drain`).
+    pub services: Services,
+    /// Where local uploads land; removed with the app.
+    pub files: Arc<tempfile::TempDir>,
     pub keys: DevKeys,
     pub http: reqwest::Client,
     pub table: Arc<dyn Table>,
@@ -16,20 +21,36 @@ pub struct TestApp {
 
 /// Serves the router on 127.0.0.1 (a free port) until the test ends.
 pub async fn spawn_app(table: Arc<dyn Table>) -> TestApp {
+    spawn_app_with(Services::new(table)).await
+}
+
+/// Serves the one-machine assembly (API, local uploads) over the given
+/// services (their clock, SMS sender...). The outbox is not polled: tests
+/// call [`TestApp::drain`] so that what the consumers did is deterministic.
+pub async fn spawn_app_with(mut services: Services) -> TestApp {
+    let table = services.table.clone();
     let keys = DevKeys::new(b"test-only-secret-not-used-anywhere-else");
-    let state = AppState {
-        services: Services::new(table.clone()),
-        auth: AuthMode::Hs256(Box::new(keys.clone())),
-    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
+    let base = format!("http://{addr}");
+    let files = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let uploads =
+        onebox::with_local_evidence(&mut services, files.path(), &base, b"test-upload-secret");
+    let state = AppState {
+        services: services.clone(),
+        auth: AuthMode::Hs256(Box::new(keys.clone())),
+    };
     tokio::spawn(async move {
-        axum_serve(listener, state).await;
+        axum::serve(listener, onebox::app(state, Some(uploads)))
+            .await
+            .expect("serve");
     });
     TestApp {
-        base: format!("http://{addr}"),
+        base,
+        services,
+        files,
         keys,
         http: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
@@ -39,11 +60,21 @@ pub async fn spawn_app(table: Arc<dyn Table>) -> TestApp {
     }
 }
 
-async fn axum_serve(listener: tokio::net::TcpListener, state: AppState) {
-    axum::serve(listener, router(state)).await.expect("serve");
-}
-
 impl TestApp {
+    /// Delivers every pending outbox event to every consumer (what the
+    /// runner's poller and the cloud's stream do); returns how many.
+    pub async fn drain(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let n = aftersales::app::dispatch::drain_outbox(&self.services, 100)
+                .await
+                .expect("outbox drains");
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    }
     pub fn customer(&self, id: &str) -> String {
         self.keys.mint("customer", id, None, &[], 600)
     }
@@ -145,4 +176,35 @@ pub fn sample_order(customer: &str) -> serde_json::Value {
         ],
         "fulfilment": {"state": "shipped", "shipped_at": "2026-11-21T09:00:00Z"}
     })
+}
+
+/// A clock the test moves by hand (whole seconds since the epoch).
+#[derive(Clone)]
+pub struct TestClock(Arc<std::sync::atomic::AtomicI64>);
+
+impl TestClock {
+    pub fn at(rfc3339: &str) -> TestClock {
+        let t = chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .expect("a valid time")
+            .timestamp();
+        TestClock(Arc::new(std::sync::atomic::AtomicI64::new(t)))
+    }
+    pub fn advance_hours(&self, h: i64) {
+        self.0
+            .fetch_add(h * 3600, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn clock(&self) -> aftersales::app::Clock {
+        let t = self.0.clone();
+        Arc::new(move || {
+            chrono::DateTime::from_timestamp(t.load(std::sync::atomic::Ordering::SeqCst), 0)
+                .expect("in range")
+        })
+    }
+}
+
+/// The app over `table` with a hand-moved clock.
+pub async fn spawn_app_at(table: Arc<dyn Table>, clock: &TestClock) -> TestApp {
+    let mut services = Services::new(table);
+    services.clock = clock.clock();
+    spawn_app_with(services).await
 }

@@ -4,7 +4,7 @@ pub mod http;
 
 use aftersales::store::sqlite::SqliteTable;
 
-pub use moto::dynamo_table;
+pub use moto::{dynamo_table, dynamo_table_without_stream};
 
 /// A fresh, empty SQLite table (in memory).
 pub fn sqlite_table() -> SqliteTable {
@@ -43,16 +43,15 @@ pub mod moto {
     const INSTALL_HINT: &str = "install moto with: pip install 'moto[server]' \
         (or set AFTERSALES_MOTO_URL to a running moto/LocalStack endpoint)";
 
-    /// Starts moto, then watches both the test process (`$1`) and moto:
+    /// Starts moto (through `tests/moto_server.py`, moto's own server with
+    /// a faster transaction backup), then watches both the test process (`$1`) and moto:
     /// when either is gone, the other is stopped.
     const WATCHDOG: &str = r#"
-parent=$1; port=$2
-if command -v moto_server >/dev/null 2>&1; then
-    moto_server -H 127.0.0.1 -p "$port" &
-elif command -v python3 >/dev/null 2>&1; then
-    python3 -m moto.server -H 127.0.0.1 -p "$port" &
+parent=$1; port=$2; launcher=$3
+if command -v python3 >/dev/null 2>&1; then
+    python3 "$launcher" -H 127.0.0.1 -p "$port" &
 else
-    echo "neither moto_server nor python3 is on PATH" >&2
+    echo "python3 is not on PATH" >&2
     exit 127
 fi
 m=$!
@@ -112,6 +111,7 @@ wait "$m"
             .arg("sh")
             .arg(std::process::id().to_string())
             .arg(port.to_string())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py"))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -221,12 +221,35 @@ wait "$m"
         DynamoTable::new(client, name)
     }
 
+    /// Like [`dynamo_table`], with the stream turned off afterwards. moto
+    /// keeps every stream record in memory and deep-copies the whole table,
+    /// records included, for each item of every TransactWriteItems call, so
+    /// a test writing hundreds of claims slows down quadratically with the
+    /// stream on. Only for tests that do not read the stream.
+    pub async fn dynamo_table_without_stream() -> DynamoTable {
+        let client = dynamodb_client().await;
+        let name = unique_table_name("aftersales");
+        create_table(&client, &name, "AftersalesTable", false).await;
+        DynamoTable::new(client, name)
+    }
+
     /// Creates table `name` from the `AWS::DynamoDB::Table` resource
     /// `resource` of `infra/template.yaml` and waits until it is active.
     pub async fn create_table_from_template(
         client: &aws_sdk_dynamodb::Client,
         name: &str,
         resource: &str,
+    ) {
+        create_table(client, name, resource, true).await
+    }
+
+    /// (Turning a stream off with UpdateTable breaks later writes in moto
+    /// 5.x, so a table without one is created without one.)
+    async fn create_table(
+        client: &aws_sdk_dynamodb::Client,
+        name: &str,
+        resource: &str,
+        with_stream: bool,
     ) {
         let props = table_properties(resource);
         let at = |key: &str| format!("{resource}.Properties.{key}");
@@ -277,7 +300,7 @@ wait "$m"
                 req = req.global_secondary_indexes(index.build().expect("index"));
             }
         }
-        if let Some(stream) = field(props, "StreamSpecification") {
+        if let Some(stream) = field(props, "StreamSpecification").filter(|_| with_stream) {
             let kind = string(stream, "StreamViewType", &at("StreamSpecification"));
             req = req.stream_specification(
                 StreamSpecification::builder()

@@ -18,6 +18,20 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/claims", post(submit_claim).get(list_claims))
         .route("/v1/claims/{claim_id}", get(get_claim))
         .route("/v1/claims/{claim_id}/cancel", post(cancel_claim))
+        .route(
+            "/v1/claims/{claim_id}/evidence-uploads",
+            post(create_evidence_upload),
+        )
+}
+
+async fn create_evidence_upload(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(claim_id): Params<String>,
+    Body(body): Body<app::evidence::UploadRequest>,
+) -> Result<Response, ApiError> {
+    let view = app::evidence::create_upload(&st.services, &p, &claim_id, body).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 async fn submit_claim(

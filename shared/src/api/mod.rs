@@ -14,8 +14,11 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 mod claims;
+mod desk;
 mod inbox;
+pub mod local_uploads;
 mod orders;
+mod shop;
 
 /// Every route the API serves, as (method, path) in OpenAPI's path syntax.
 /// `infra/openapi.yaml` and the SAM template's HttpApi events are checked
@@ -30,6 +33,29 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/claims/{claim_id}/cancel"),
     ("GET", "/v1/inbox"),
     ("POST", "/v1/inbox/{message_id}/read"),
+    ("POST", "/v1/claims/{claim_id}/evidence-uploads"),
+    ("GET", "/v1/shops/{shop_id}/policy"),
+    ("PUT", "/v1/shops/{shop_id}/policy"),
+    ("GET", "/v1/shops/{shop_id}/rules"),
+    ("PUT", "/v1/shops/{shop_id}/rules"),
+    ("GET", "/v1/shops/{shop_id}/rejection-reasons"),
+    ("PUT", "/v1/shops/{shop_id}/rejection-reasons"),
+    ("GET", "/v1/shops/{shop_id}/desk/claims"),
+    ("GET", "/v1/shops/{shop_id}/desk/claims/{claim_id}"),
+    (
+        "POST",
+        "/v1/shops/{shop_id}/desk/claims/{claim_id}/decision",
+    ),
+    ("POST", "/v1/shops/{shop_id}/desk/batch"),
+];
+
+/// Routes served without a token: what the shop promises publicly (product
+/// pages and the apply page read them). Every other route needs one; the
+/// template's authorizer and the OpenAPI `security` agree (checked by tests).
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/health"),
+    ("GET", "/v1/shops/{shop_id}/policy"),
+    ("GET", "/v1/shops/{shop_id}/rejection-reasons"),
 ];
 
 /// Request bodies larger than this are refused with 413.
@@ -47,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .merge(orders::routes())
         .merge(claims::routes())
         .merge(inbox::routes())
+        .merge(shop::routes())
+        .merge(desk::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -130,6 +130,7 @@ pub async fn submit_claim(
             return Ok((found, false));
         }
     }
+    let policy = super::policy::policy_for(s, &body.shop_id).await?;
     for _ in 0..MAX_ATTEMPTS {
         let Some((mut rec, v)) =
             repo::orders::get(&*s.table, &body.shop_id, &body.order_id).await?
@@ -156,6 +157,24 @@ pub async fn submit_claim(
         } else {
             requested
         };
+        // A cap per line stops endless re-filing after rejections.
+        for l in &body.lines {
+            let filed = rec
+                .ledger
+                .entries
+                .iter()
+                .filter(|e| e.lines.iter().any(|d| d.line_id == l.line_id))
+                .count();
+            if filed >= policy.max_claims_per_line as usize {
+                return Err(AppError::conflict(
+                    "claim_limit_reached",
+                    format!(
+                        "line {} already had {filed} claims; this shop allows {}",
+                        l.line_id, policy.max_claims_per_line
+                    ),
+                ));
+            }
+        }
         let claim_id = format!("clm_{}", uuid::Uuid::now_v7().simple());
         let entry = rec
             .ledger
@@ -170,7 +189,7 @@ pub async fn submit_claim(
             })
             .collect();
         let now = s.now();
-        let (claim, event) = Claim::submit(
+        let (mut claim, event) = Claim::submit(
             NewClaim {
                 claim_id: claim_id.clone(),
                 shop_id: body.shop_id.clone(),
@@ -186,6 +205,7 @@ pub async fn submit_claim(
             actor_of(p),
             now,
         )?;
+        claim.review = review_info(&rec.order, &claim, &policy, now);
         let mut ops: Vec<WriteOp> = vec![
             repo::orders::put(&rec, Some(v)),
             repo::claims::put(&claim, None),
@@ -201,6 +221,10 @@ pub async fn submit_claim(
                 },
                 now,
             ));
+        }
+        // After the idempotency record, whose index the race check reads.
+        if let Some(due) = claim.review.due_at {
+            ops.push(repo::deadlines::put(&claim.claim_id, due));
         }
         match s.table.transact(ops).await {
             Ok(()) => return Ok((claim_view(&claim), true)),
@@ -222,6 +246,32 @@ pub async fn submit_claim(
         "busy",
         "the order is being changed by others; try again",
     ))
+}
+
+/// What the desk sorts and filters by, and the deadline from the shop's
+/// policy for the customer's tier.
+fn review_info(
+    order: &Order,
+    claim: &Claim,
+    policy: &crate::domain::policy::ShopPolicy,
+    now: DateTime<Utc>,
+) -> crate::domain::claim::ReviewInfo {
+    let mut kinds: Vec<_> = claim
+        .lines
+        .iter()
+        .filter_map(|l| order.line_index(&l.line_id))
+        .map(|i| order.facts.lines[i].kind)
+        .collect();
+    kinds.sort_by_key(|k| format!("{k:?}"));
+    kinds.dedup();
+    let tier = order.facts.member_tier;
+    let hours = policy.review_deadline_hours.hours_for(tier);
+    crate::domain::claim::ReviewInfo {
+        member_tier: tier,
+        product_kinds: kinds,
+        due_at: Some(now + chrono::Duration::hours(i64::from(hours))),
+        escalated: false,
+    }
 }
 
 async fn replay(

@@ -16,7 +16,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 mod claims;
+pub mod desk;
 pub mod dispatch;
+pub mod evidence;
+mod facts;
 pub mod notify;
 mod orders;
 pub mod policy;
@@ -130,6 +133,19 @@ impl Services {
 
 /// Concurrent writers to one order retry this often before giving up.
 const MAX_ATTEMPTS: usize = 8;
+
+/// Staff of this shop (any role); storefront tokens and customers are not.
+fn require_staff(p: &Principal, shop_id: &str) -> Result<(), AppError> {
+    match p {
+        Principal::Staff { shop_id: s, .. } if s == shop_id => Ok(()),
+        Principal::Staff { .. } => Err(AppError::Forbidden(
+            "this token is for another shop's staff".into(),
+        )),
+        _ => Err(AppError::Forbidden(
+            "only the shop's staff may do this".into(),
+        )),
+    }
+}
 
 fn actor_of(p: &Principal) -> Actor {
     match p {

@@ -23,7 +23,7 @@ pub struct LineRefundable {
     pub refundable: Money,
 }
 
-fn order_view(rec: &OrderRecord, version: u64) -> OrderView {
+pub(crate) fn order_view(rec: &OrderRecord, version: u64) -> OrderView {
     let o = &rec.order;
     let cur = o.currency();
     let lines_refundable = o

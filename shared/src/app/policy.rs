@@ -4,6 +4,8 @@
 
 use super::*;
 use crate::domain::policy::ShopPolicy;
+use crate::domain::rejections::Catalogue;
+use crate::domain::rules::{default_rules, RuleSet};
 use crate::store::{Condition, Item};
 
 pub fn policy_key(shop_id: &str) -> (String, String) {
@@ -74,6 +76,187 @@ pub async fn put_policy(
         Err(StoreError::ConditionFailed { .. }) => Err(AppError::conflict(
             "busy",
             "the policy changed meanwhile; try again",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ------------------------------------------------------------ rejection reasons
+
+pub fn catalogue_key(shop_id: &str) -> (String, String) {
+    (format!("SHOP#{shop_id}"), "REASONS".into())
+}
+
+/// The shop's rejection catalogue and its stored version (0: built-ins only).
+pub async fn load_catalogue(s: &Services, shop_id: &str) -> Result<(Catalogue, u64), AppError> {
+    let (pk, sk) = catalogue_key(shop_id);
+    match s.table.get(&pk, &sk).await? {
+        Some(item) => {
+            let v = item.version;
+            let c = serde_json::from_value(item.body)
+                .map_err(|source| AppError::Repo(RepoError::Corrupt { pk, sk, source }))?;
+            Ok((c, v))
+        }
+        None => Ok((Catalogue::builtin(), 0)),
+    }
+}
+
+/// Replaces the shop's own rejection reasons. Refused when invalid, or when
+/// the active rule set rejects with a code the new catalogue drops.
+pub async fn put_catalogue(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    body: serde_json::Value,
+) -> Result<Catalogue, AppError> {
+    require_admin(p, shop_id)?;
+    let catalogue: Catalogue = serde_json::from_value(body)
+        .map_err(|e| AppError::invalid("invalid_rejection_reasons", e.to_string()))?;
+    let (rules, rules_version) = load_rules(s, shop_id).await?;
+    if rules_version > 0 {
+        let doc = serde_json::to_value(&rules).expect("rule sets serialize");
+        if let Err(errors) = RuleSet::parse(&doc, &catalogue) {
+            return Err(AppError::invalid(
+                "reason_in_use",
+                format!(
+                    "the active rule set would no longer be valid: {}",
+                    join_errors(&errors)
+                ),
+            ));
+        }
+    }
+    let (_, v) = load_catalogue(s, shop_id).await?;
+    let (pk, sk) = catalogue_key(shop_id);
+    save_versioned(
+        s,
+        pk,
+        sk,
+        serde_json::to_value(&catalogue).expect("catalogue serializes"),
+        v,
+    )
+    .await?;
+    Ok(catalogue)
+}
+
+fn join_errors<E: std::fmt::Display>(errors: &[E]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn save_versioned(
+    s: &Services,
+    pk: String,
+    sk: String,
+    body: serde_json::Value,
+    v: u64,
+) -> Result<(), AppError> {
+    let mut item = Item::new(pk, sk, body);
+    item.version = v + 1;
+    let cond = if v == 0 {
+        Condition::NotExists
+    } else {
+        Condition::VersionIs(v)
+    };
+    match s.table.put(item, cond).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::ConditionFailed { .. }) => Err(AppError::conflict(
+            "busy",
+            "it changed meanwhile; try again",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ------------------------------------------------------------------ rule sets
+
+pub fn rules_key(shop_id: &str) -> (String, String) {
+    (format!("SHOP#{shop_id}"), "RULES".into())
+}
+
+/// Every saved version stays, for the audit trail of rule decisions.
+pub fn rules_history_key(shop_id: &str, version: u64) -> (String, String) {
+    (format!("SHOP#{shop_id}"), format!("RULES#v{version:08}"))
+}
+
+/// The active rule set and its version (0: the default set, never saved).
+pub async fn load_rules(s: &Services, shop_id: &str) -> Result<(RuleSet, u64), AppError> {
+    let (pk, sk) = rules_key(shop_id);
+    let Some(item) = s.table.get(&pk, &sk).await? else {
+        return Ok((default_rules(), 0));
+    };
+    let v = item.version;
+    let catalogue = load_catalogue(s, shop_id).await?.0;
+    let mut rules = RuleSet::parse(&item.body, &catalogue).map_err(|errors| {
+        AppError::Repo(RepoError::Invalid(format!(
+            "stored rule set {pk}/{sk} no longer validates: {}",
+            join_errors(&errors)
+        )))
+    })?;
+    rules.version = u32::try_from(v).unwrap_or(u32::MAX);
+    Ok((rules, v))
+}
+
+/// Staff read the active rule set (as JSON, with its version).
+pub async fn get_rules(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+) -> Result<serde_json::Value, AppError> {
+    require_staff(p, shop_id)?;
+    let (rules, v) = load_rules(s, shop_id).await?;
+    let mut doc = serde_json::to_value(&rules).expect("rule sets serialize");
+    doc["version"] = v.into();
+    Ok(doc)
+}
+
+/// Replaces the active rule set. A set that does not parse or validate is
+/// refused with every problem named, and the active one stays.
+pub async fn put_rules(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, AppError> {
+    require_admin(p, shop_id)?;
+    check_id("shop_id", shop_id).map_err(|m| AppError::invalid("invalid_request", m))?;
+    let catalogue = load_catalogue(s, shop_id).await?.0;
+    let mut rules = RuleSet::parse(&body, &catalogue)
+        .map_err(|errors| AppError::invalid("invalid_rules", join_errors(&errors)))?;
+    let (_, v) = load_rules(s, shop_id).await?;
+    let next = v + 1;
+    rules.version = u32::try_from(next).unwrap_or(u32::MAX);
+    let doc = serde_json::to_value(&rules).expect("rule sets serialize");
+    let (pk, sk) = rules_key(shop_id);
+    let mut active = Item::new(pk, sk, doc.clone());
+    active.version = next;
+    let (hpk, hsk) = rules_history_key(shop_id, next);
+    let history = Item::new(hpk, hsk, doc.clone());
+    let ops = vec![
+        WriteOp::Put {
+            item: active,
+            condition: if v == 0 {
+                Condition::NotExists
+            } else {
+                Condition::VersionIs(v)
+            },
+        },
+        WriteOp::Put {
+            item: history,
+            condition: Condition::NotExists,
+        },
+    ];
+    match s.table.transact(ops).await {
+        Ok(()) => {
+            let mut out = doc;
+            out["version"] = next.into();
+            Ok(out)
+        }
+        Err(StoreError::TransactionCancelled { .. }) => Err(AppError::conflict(
+            "busy",
+            "the rule set changed meanwhile; try again",
         )),
         Err(e) => Err(e.into()),
     }

@@ -1,9 +1,334 @@
 //! Review: the shop's rules decide claims automatically; staff decide the
-//! rest from their queue, one by one or in batches.
+//! rest from their queue, one by one or in batches. Every decision goes
+//! through [`apply`], so a rule and a person change a claim and its order's
+//! ledger in exactly the same way.
 
 use super::*;
+use crate::domain::claim::{ClaimEvent, ClaimStatus};
+use crate::domain::rejections::Catalogue;
+use crate::domain::rules::{Decision, Outcome};
+use chrono::Timelike;
 
-/// Rule evaluation, triggered by claim events.
-pub async fn on_event(_s: &Services, _event: &OutboxEvent) -> Result<(), AppError> {
-    Ok(())
+/// What a reviewer (a rule or a person) decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// `amount` in minor units; None approves what was requested.
+    Approve {
+        amount: Option<i64>,
+        reason: Option<String>,
+    },
+    /// `reason`: a rejection code of the shop's catalogue.
+    Reject {
+        reason: String,
+    },
+    RequestEvidence {
+        note: String,
+    },
+    SecondReview {
+        reason: String,
+    },
+    /// Leave it to a person.
+    ManualReview,
+}
+
+impl Verdict {
+    pub fn from_outcome(o: &Outcome) -> Verdict {
+        match o {
+            Outcome::Approve => Verdict::Approve {
+                amount: None,
+                reason: None,
+            },
+            Outcome::Reject { reason } => Verdict::Reject {
+                reason: reason.clone(),
+            },
+            Outcome::ManualReview => Verdict::ManualReview,
+            Outcome::SecondReview => Verdict::SecondReview {
+                reason: "rule".into(),
+            },
+            Outcome::RequestEvidence { note } => Verdict::RequestEvidence { note: note.clone() },
+        }
+    }
+}
+
+/// Applies a verdict to a claim and its order's ledger. Returns the events
+/// (none when there is nothing to do, e.g. manual review of a claim already
+/// under review).
+pub fn apply(
+    claim: &mut Claim,
+    rec: &mut OrderRecord,
+    verdict: &Verdict,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimEvent>, AppError> {
+    let ev = match verdict {
+        Verdict::Approve { amount, reason } => {
+            let ev = claim.approve(*amount, reason.clone(), actor, now)?;
+            let approved = claim.approved_amount.unwrap_or(claim.requested_amount);
+            rec.ledger.settle(&claim.claim_id, approved)?;
+            ev
+        }
+        Verdict::Reject { reason } => {
+            let ev = claim.reject(reason.clone(), actor, now)?;
+            rec.ledger.release(&claim.claim_id)?;
+            ev
+        }
+        Verdict::RequestEvidence { note } => claim.request_evidence(note.clone(), actor, now)?,
+        Verdict::SecondReview { reason } => {
+            claim.require_second_review(reason.clone(), actor, now)?
+        }
+        Verdict::ManualReview => {
+            if claim.status != ClaimStatus::Submitted {
+                return Ok(vec![]);
+            }
+            claim.start_review(actor, now)?
+        }
+    };
+    Ok(vec![ev])
+}
+
+/// The write of one decided claim: claim, order (ledger) and events.
+pub(crate) fn decision_ops(
+    claim: &Claim,
+    claim_version: u64,
+    rec: &OrderRecord,
+    order_version: u64,
+    events: &[ClaimEvent],
+    now: DateTime<Utc>,
+) -> Vec<WriteOp> {
+    let mut ops = vec![
+        repo::claims::put(claim, Some(claim_version)),
+        repo::orders::put(rec, Some(order_version)),
+    ];
+    ops.extend(
+        events
+            .iter()
+            .map(|e| repo::outbox::put(&OutboxEvent::for_claim(claim, e, now))),
+    );
+    ops
+}
+
+/// Loads a claim and its order, applies the verdict, writes all of it in one
+/// transaction; retries when someone else changed the claim or the order
+/// meanwhile. `check` runs on the freshly loaded claim before deciding.
+pub(crate) async fn decide_one(
+    s: &Services,
+    claim_id: &str,
+    verdict: &Verdict,
+    actor: &Actor,
+    check: &(dyn Fn(&Claim) -> Result<(), AppError> + Send + Sync),
+) -> Result<Claim, AppError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let (mut claim, cv) = repo::claims::get(&*s.table, claim_id)
+            .await?
+            .ok_or(AppError::NotFound("claim"))?;
+        check(&claim)?;
+        let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        let now = s.now();
+        let events = apply(&mut claim, &mut rec, verdict, actor.clone(), now)?;
+        if events.is_empty() {
+            return Ok(claim);
+        }
+        match s
+            .table
+            .transact(decision_ops(&claim, cv, &rec, ov, &events, now))
+            .await
+        {
+            Ok(()) => return Ok(claim),
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "the claim is being changed by others; try again",
+    ))
+}
+
+/// The shop's rejection catalogue (built-ins plus the shop's own codes).
+pub async fn catalogue_for(s: &Services, shop_id: &str) -> Result<Catalogue, AppError> {
+    Ok(super::policy::load_catalogue(s, shop_id).await?.0)
+}
+
+/// Rule evaluation, triggered by claim events: a claim waiting for a
+/// decision (`claim.submitted`, or `claim.evidence_added` after the shop
+/// asked for more) is decided by the shop's active rule set. Idempotent: a
+/// claim no longer waiting is left alone, so a redelivered event changes
+/// nothing.
+pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+    if !matches!(
+        event.event_type.as_str(),
+        "claim.submitted" | "claim.evidence_added"
+    ) {
+        return Ok(());
+    }
+    evaluate_claim(s, &event.subject).await.map(|_| ())
+}
+
+/// Decides one claim by the rules, if it is waiting; returns the decision
+/// taken (None when the claim was not waiting).
+pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decision>, AppError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
+            tracing::warn!(claim_id, "rule evaluation for a claim that does not exist");
+            return Ok(None);
+        };
+        if claim.status != ClaimStatus::Submitted {
+            return Ok(None);
+        }
+        let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        let policy = super::policy::policy_for(s, &claim.shop_id).await?;
+        let (rules, _) = super::policy::load_rules(s, &claim.shop_id).await?;
+        let history = super::facts::customer_history(s, &claim).await?;
+        let now = s.now();
+        let facts = super::facts::facts(&claim, &rec.order, &policy, history, now);
+        let decision = rules.evaluate(&facts);
+        let actor = match &decision.rule_id {
+            Some(id) => Actor::Rule {
+                rule_id: id.clone(),
+                version: decision.rule_version,
+            },
+            None => Actor::System,
+        };
+        let verdict = match Verdict::from_outcome(&decision.outcome) {
+            Verdict::SecondReview { .. } => Verdict::SecondReview {
+                reason: decision
+                    .rule_id
+                    .clone()
+                    .map_or_else(|| "rule".into(), |id| format!("rule {id}")),
+            },
+            v => v,
+        };
+        let events = match apply(&mut claim, &mut rec, &verdict, actor, now) {
+            Ok(ev) => ev,
+            // A rule that cannot apply (e.g. approving more than is left)
+            // sends the claim to a person instead of failing forever.
+            Err(AppError::Invalid { message, .. } | AppError::Conflict { message, .. }) => {
+                tracing::warn!(claim_id, rule = ?decision.rule_id, error = %message, "rule outcome not applicable; manual review");
+                apply(
+                    &mut claim,
+                    &mut rec,
+                    &Verdict::ManualReview,
+                    Actor::System,
+                    now,
+                )?
+            }
+            Err(e) => return Err(e),
+        };
+        if events.is_empty() {
+            return Ok(Some(decision));
+        }
+        match s
+            .table
+            .transact(decision_ops(&claim, cv, &rec, ov, &events, now))
+            .await
+        {
+            Ok(()) => return Ok(Some(decision)),
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "the claim is being changed by others; try again",
+    ))
+}
+
+/// What the deadline sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sweep {
+    pub escalated: usize,
+    pub auto_approved: usize,
+    /// Timers of claims decided in time (or withdrawn), removed.
+    pub cleared: usize,
+}
+
+/// How far back a first sweep looks (later sweeps resume at their cursor).
+const FIRST_SWEEP_HOURS: i64 = 24 * 31;
+
+/// Claims the shop did not decide by their deadline escalate; an overdue
+/// refund-only claim approves itself when the shop's policy says so. Runs on
+/// a schedule in the cloud and in the runner's poller locally. Idempotent:
+/// a claim already escalated or decided is left as it is.
+pub async fn sweep_deadlines(s: &Services) -> Result<Sweep, AppError> {
+    let now = s.now();
+    let hour = |t: DateTime<Utc>| {
+        t.date_naive()
+            .and_hms_opt(t.hour(), 0, 0)
+            .map(|n| n.and_utc())
+            .unwrap_or(t)
+    };
+    let cursor = repo::deadlines::cursor(&*s.table).await?;
+    let mut at = cursor.as_ref().map_or_else(
+        || hour(now - chrono::Duration::hours(FIRST_SWEEP_HOURS)),
+        |(c, _)| *c,
+    );
+    let mut out = Sweep::default();
+    let current = hour(now);
+    while at <= current {
+        for timer in repo::deadlines::in_bucket(&*s.table, &repo::deadlines::bucket(at)).await? {
+            if timer.due_at > now {
+                continue;
+            }
+            overdue(s, &timer.claim_id, &mut out).await?;
+            repo::deadlines::done(&*s.table, &timer).await?;
+        }
+        at += chrono::Duration::hours(1);
+    }
+    // The current hour may still get timers due later in it.
+    repo::deadlines::set_cursor(&*s.table, current, cursor.map(|(_, v)| v)).await?;
+    Ok(out)
+}
+
+async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), AppError> {
+    use crate::domain::claim::ClaimType;
+    for _ in 0..MAX_ATTEMPTS {
+        let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
+            out.cleared += 1;
+            return Ok(());
+        };
+        let waiting = matches!(
+            claim.status,
+            ClaimStatus::Submitted | ClaimStatus::UnderReview | ClaimStatus::SecondReview
+        );
+        if !waiting || claim.review.escalated {
+            out.cleared += 1;
+            return Ok(());
+        }
+        let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        let policy = super::policy::policy_for(s, &claim.shop_id).await?;
+        let now = s.now();
+        let mut events = vec![claim.escalate(Actor::System, now)?];
+        let auto = policy.auto_approve_overdue_refund_only
+            && claim.claim_type == ClaimType::RefundOnly
+            && claim.status != ClaimStatus::SecondReview;
+        if auto {
+            let verdict = Verdict::Approve {
+                amount: None,
+                reason: Some("overdue".into()),
+            };
+            events.extend(apply(&mut claim, &mut rec, &verdict, Actor::System, now)?);
+        }
+        match s
+            .table
+            .transact(decision_ops(&claim, cv, &rec, ov, &events, now))
+            .await
+        {
+            Ok(()) => {
+                out.escalated += 1;
+                if auto {
+                    out.auto_approved += 1;
+                }
+                return Ok(());
+            }
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict("busy", "the claim kept changing"))
 }

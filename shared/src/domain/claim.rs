@@ -35,6 +35,15 @@ pub enum ClaimType {
 }
 
 impl ClaimType {
+    /// The `type` as it appears in JSON.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ClaimType::RefundOnly => "refund_only",
+            ClaimType::ReturnRefund => "return_refund",
+            ClaimType::Exchange => "exchange",
+            ClaimType::SpecialClaim { .. } => "special_claim",
+        }
+    }
     /// Whether goods travel back to the shop.
     pub fn needs_return(self) -> bool {
         matches!(self, ClaimType::ReturnRefund | ClaimType::Exchange)

@@ -1,0 +1,638 @@
+//! The merchant's after-sales desk: the queue of claims waiting for the
+//! shop, a claim's full detail, manual decisions and batch review.
+
+use super::review::{apply, decide_one, Verdict};
+use super::*;
+use crate::domain::claim::ClaimStatus;
+use crate::domain::order::{MemberTier, ProductKind};
+use std::collections::{BTreeMap, HashMap};
+
+/// Claims waiting for the shop: what the queue shows by default.
+pub const WAITING: &[ClaimStatus] = &[
+    ClaimStatus::Submitted,
+    ClaimStatus::UnderReview,
+    ClaimStatus::SecondReview,
+    ClaimStatus::AwaitingEvidence,
+];
+
+/// The queue reads at most this many of a shop's claims, newest first.
+/// Beyond it, older claims are reached through the claim list.
+pub const QUEUE_SCAN_LIMIT: usize = 20_000;
+
+/// At most this many claims per batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// Which claims: every field given must hold.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueFilter {
+    /// Default: the claims waiting for the shop.
+    pub status: Option<ClaimStatus>,
+    #[serde(rename = "type")]
+    pub claim_type: Option<String>,
+    pub product_kind: Option<ProductKind>,
+    pub evidence_complete: Option<bool>,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub min_amount: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub max_amount: Option<Decimal>,
+    /// Claims at least this old (hours since submission).
+    pub min_age_hours: Option<u32>,
+    pub member_tier: Option<MemberTier>,
+    pub escalated: Option<bool>,
+}
+
+impl QueueFilter {
+    fn matches(&self, c: &Claim, now: DateTime<Utc>) -> bool {
+        let status_ok = match self.status {
+            Some(st) => c.status == st,
+            None => WAITING.contains(&c.status),
+        };
+        let type_name = c.claim_type.type_name();
+        let amount = Money::from_minor(c.requested_amount, c.currency).amount();
+        status_ok
+            && self.claim_type.as_deref().is_none_or(|t| t == type_name)
+            && self
+                .product_kind
+                .is_none_or(|k| c.review.product_kinds.contains(&k))
+            && self
+                .evidence_complete
+                .is_none_or(|e| e == super::facts::evidence_complete(c))
+            && self.min_amount.is_none_or(|m| amount >= m)
+            && self.max_amount.is_none_or(|m| amount <= m)
+            && self
+                .min_age_hours
+                .is_none_or(|h| (now - c.created_at).num_hours() >= i64::from(h))
+            && self.member_tier.is_none_or(|t| c.review.member_tier == t)
+            && self.escalated.is_none_or(|e| c.review.escalated == e)
+    }
+}
+
+/// One line of the queue.
+#[derive(Debug, Serialize)]
+pub struct QueueItem {
+    pub claim_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    #[serde(rename = "type")]
+    pub claim_type: &'static str,
+    pub reason: ReasonCode,
+    pub status: ClaimStatus,
+    pub requested_amount: Money,
+    pub created_at: DateTime<Utc>,
+    pub age_hours: i64,
+    pub due_at: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub escalated: bool,
+    pub member_tier: MemberTier,
+    pub product_kinds: Vec<ProductKind>,
+    pub evidence_count: usize,
+    pub evidence_complete: bool,
+}
+
+fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
+    QueueItem {
+        claim_id: c.claim_id.clone(),
+        order_id: c.order_id.clone(),
+        customer_id: c.customer_id.clone(),
+        claim_type: c.claim_type.type_name(),
+        reason: c.reason,
+        status: c.status,
+        requested_amount: Money::from_minor(c.requested_amount, c.currency),
+        created_at: c.created_at,
+        age_hours: (now - c.created_at).num_hours(),
+        due_at: c.review.due_at,
+        overdue: c.review.due_at.is_some_and(|d| d <= now),
+        escalated: c.review.escalated,
+        member_tier: c.review.member_tier,
+        product_kinds: c.review.product_kinds.clone(),
+        evidence_count: c.evidence.len(),
+        evidence_complete: super::facts::evidence_complete(c),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Queue {
+    pub claims: Vec<QueueItem>,
+    /// Claims matching the filter, over all pages.
+    pub total: usize,
+    /// The shop's claims per status (all of them, not only the filtered).
+    pub counts: BTreeMap<&'static str, usize>,
+    pub next_cursor: Option<String>,
+}
+
+/// Every claim of the shop (newest first, up to [`QUEUE_SCAN_LIMIT`]).
+async fn shop_claims(s: &Services, shop_id: &str) -> Result<Vec<Claim>, AppError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = repo::claims::list(&*s.table, Owner::Shop(shop_id), 500, after).await?;
+        out.extend(page);
+        match next {
+            Some(n) if out.len() < QUEUE_SCAN_LIMIT => after = Some(n),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Most urgent first: the earliest review deadline (from the member tier),
+/// then the oldest.
+fn by_priority(a: &Claim, b: &Claim) -> std::cmp::Ordering {
+    let due = |c: &Claim| c.review.due_at.unwrap_or(DateTime::<Utc>::MAX_UTC);
+    due(a)
+        .cmp(&due(b))
+        .then(a.created_at.cmp(&b.created_at))
+        .then(a.claim_id.cmp(&b.claim_id))
+}
+
+fn encode_offset(n: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("q{n}"))
+}
+
+fn decode_offset(s: &str) -> Result<usize, AppError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| t.strip_prefix('q').and_then(|n| n.parse().ok()))
+        .ok_or_else(|| AppError::invalid("invalid_cursor", "cursor is not one this API gave out"))
+}
+
+pub async fn queue(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    filter: &QueueFilter,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<Queue, AppError> {
+    require_staff(p, shop_id)?;
+    let limit = limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::invalid("invalid_limit", "limit must be 1 to 200"));
+    }
+    let offset = cursor.map(decode_offset).transpose()?.unwrap_or(0);
+    let now = s.now();
+    let all = shop_claims(s, shop_id).await?;
+    let mut counts = BTreeMap::new();
+    for c in &all {
+        *counts.entry(c.status.as_str()).or_insert(0) += 1;
+    }
+    let mut matching: Vec<&Claim> = all.iter().filter(|c| filter.matches(c, now)).collect();
+    matching.sort_by(|a, b| by_priority(a, b));
+    let total = matching.len();
+    let end = (offset + limit as usize).min(total);
+    let claims = matching
+        .get(offset.min(total)..end)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| queue_item(c, now))
+        .collect();
+    Ok(Queue {
+        claims,
+        total,
+        counts,
+        next_cursor: (end < total).then(|| encode_offset(end)),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClaimDetail {
+    pub claim: ClaimView,
+    pub order: super::OrderView,
+    pub due_at: Option<DateTime<Utc>>,
+    pub escalated: bool,
+    pub evidence_complete: bool,
+}
+
+/// A claim with its order, for the reviewer.
+pub async fn detail(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    claim_id: &str,
+) -> Result<ClaimDetail, AppError> {
+    require_staff(p, shop_id)?;
+    let claim = shop_claim(s, shop_id, claim_id).await?;
+    let (rec, v) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    Ok(ClaimDetail {
+        due_at: claim.review.due_at,
+        escalated: claim.review.escalated,
+        evidence_complete: super::facts::evidence_complete(&claim),
+        order: super::orders::order_view(&rec, v),
+        claim: claim_view(&claim),
+    })
+}
+
+async fn shop_claim(s: &Services, shop_id: &str, claim_id: &str) -> Result<Claim, AppError> {
+    check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
+    match repo::claims::get(&*s.table, claim_id).await? {
+        Some((c, _)) if c.shop_id == shop_id => Ok(c),
+        _ => Err(AppError::NotFound("claim")),
+    }
+}
+
+/// A person's decision on one claim.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StaffDecision {
+    Approve {
+        /// Partial approval; default: what was requested.
+        #[serde(default, with = "rust_decimal::serde::str_option")]
+        amount: Option<Decimal>,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// `reason`: a code of the shop's rejection catalogue.
+    Reject {
+        reason: String,
+    },
+    RequestEvidence {
+        note: String,
+    },
+    /// Hand the claim to an admin.
+    SecondReview {
+        reason: String,
+    },
+}
+
+const MAX_NOTE: usize = 500;
+
+fn check_text(what: &str, t: &str) -> Result<(), AppError> {
+    if t.trim().is_empty() || t.chars().count() > MAX_NOTE {
+        return Err(AppError::invalid(
+            "invalid_decision",
+            format!("{what} must be 1 to {MAX_NOTE} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Turns a staff decision into a verdict for this claim, checking what can
+/// be checked without the claim's current state.
+fn staff_verdict(
+    d: &StaffDecision,
+    currency: crate::domain::money::Currency,
+    catalogue: &crate::domain::rejections::Catalogue,
+) -> Result<Verdict, AppError> {
+    Ok(match d {
+        StaffDecision::Approve { amount, reason } => {
+            if let Some(r) = reason {
+                check_text("reason", r)?;
+            }
+            let amount = amount
+                .map(|a| to_minor(a, currency))
+                .transpose()
+                .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+            Verdict::Approve {
+                amount,
+                reason: reason.clone(),
+            }
+        }
+        StaffDecision::Reject { reason } => {
+            if !catalogue.contains(reason) {
+                return Err(AppError::invalid(
+                    "unknown_rejection_reason",
+                    format!("{reason:?} is not in the shop's rejection reasons"),
+                ));
+            }
+            Verdict::Reject {
+                reason: reason.clone(),
+            }
+        }
+        StaffDecision::RequestEvidence { note } => {
+            check_text("note", note)?;
+            Verdict::RequestEvidence { note: note.clone() }
+        }
+        StaffDecision::SecondReview { reason } => {
+            check_text("reason", reason)?;
+            Verdict::SecondReview {
+                reason: reason.clone(),
+            }
+        }
+    })
+}
+
+/// Claims in second review are decided by an admin only.
+fn check_authority(p: &Principal, claim: &Claim, v: &Verdict) -> Result<(), AppError> {
+    let deciding = matches!(v, Verdict::Approve { .. } | Verdict::Reject { .. });
+    if claim.status == ClaimStatus::SecondReview
+        && deciding
+        && !p.has_role(crate::auth::StaffRole::Admin)
+    {
+        return Err(AppError::Forbidden(
+            "this claim is in second review: an admin decides it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A person decides one claim.
+pub async fn decide(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    claim_id: &str,
+    d: StaffDecision,
+) -> Result<ClaimView, AppError> {
+    require_staff(p, shop_id)?;
+    let claim = shop_claim(s, shop_id, claim_id).await?;
+    let catalogue = super::review::catalogue_for(s, shop_id).await?;
+    let verdict = staff_verdict(&d, claim.currency, &catalogue)?;
+    let shop = shop_id.to_owned();
+    let p2 = p.clone();
+    let v2 = verdict.clone();
+    let check = move |c: &Claim| {
+        if c.shop_id != shop {
+            return Err(AppError::NotFound("claim"));
+        }
+        check_authority(&p2, c, &v2)
+    };
+    let claim = decide_one(s, claim_id, &verdict, &actor_of(p), &check).await?;
+    Ok(claim_view(&claim))
+}
+
+/// Which claims a batch decides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// `approve` or `reject`.
+    pub decision: BatchDecision,
+    /// For reject: a rejection code. For approve: an optional note.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub claim_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub filter: Option<QueueFilter>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchDecision {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchResult {
+    pub claim_id: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<ClaimStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<BatchError>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchReport {
+    pub decided: usize,
+    pub failed: usize,
+    pub results: Vec<BatchResult>,
+}
+
+fn failure(claim_id: &str, e: AppError) -> BatchResult {
+    let (code, message) = match e {
+        AppError::Invalid { code, message } | AppError::Conflict { code, message } => {
+            (code, message)
+        }
+        AppError::NotFound(w) => ("not_found", format!("{w} not found")),
+        AppError::Forbidden(m) => ("forbidden", m),
+        AppError::Unavailable(m) => ("unavailable", m),
+        AppError::Repo(e) => {
+            tracing::error!(claim_id, error = %e, "batch: storage failure");
+            ("internal", "internal error; try again".into())
+        }
+    };
+    BatchResult {
+        claim_id: claim_id.to_owned(),
+        ok: false,
+        status: None,
+        error: Some(BatchError { code, message }),
+    }
+}
+
+/// Loads claims (at most 32 reads in flight); missing ones are None.
+async fn load_claims(s: &Services, ids: &[String]) -> Result<Vec<Option<(Claim, u64)>>, AppError> {
+    let mut out: Vec<Option<(Claim, u64)>> = vec![None; ids.len()];
+    for (chunk_no, chunk) in ids.chunks(32).enumerate() {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, id) in chunk.iter().enumerate() {
+            let table = s.table.clone();
+            let id = id.clone();
+            set.spawn(async move {
+                let found = if check_id("claim_id", &id).is_ok() {
+                    repo::claims::get(&*table, &id).await
+                } else {
+                    Ok(None)
+                };
+                (chunk_no * 32 + i, found)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (i, found) = joined.map_err(|e| AppError::Unavailable(e.to_string()))?;
+            out[i] = found?;
+        }
+    }
+    Ok(out)
+}
+
+/// Decides up to [`MAX_BATCH`] claims at once. Each claim is checked and
+/// decided on its own; one that cannot be decided fails alone and is
+/// reported. Writes go in few transactions (claims of one order together,
+/// with one ledger update), not one round trip per claim.
+pub async fn batch(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    req: BatchRequest,
+) -> Result<BatchReport, AppError> {
+    require_staff(p, shop_id)?;
+    let catalogue = super::review::catalogue_for(s, shop_id).await?;
+    let ids: Vec<String> = match (&req.claim_ids, &req.filter) {
+        (Some(ids), None) => {
+            if ids.len() > MAX_BATCH {
+                return Err(AppError::invalid(
+                    "batch_too_large",
+                    format!("a batch decides 1 to {MAX_BATCH} claims"),
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            ids.iter().filter(|i| seen.insert(*i)).cloned().collect()
+        }
+        (None, Some(f)) => {
+            let now = s.now();
+            let mut all: Vec<Claim> = shop_claims(s, shop_id)
+                .await?
+                .into_iter()
+                .filter(|c| f.matches(c, now))
+                .collect();
+            all.sort_by(by_priority);
+            if all.len() > MAX_BATCH {
+                return Err(AppError::invalid(
+                    "batch_too_large",
+                    format!(
+                        "the filter selects {} claims; at most {MAX_BATCH} per batch",
+                        all.len()
+                    ),
+                ));
+            }
+            all.into_iter().map(|c| c.claim_id).collect()
+        }
+        _ => {
+            return Err(AppError::invalid(
+                "invalid_batch",
+                "give either claim_ids or filter",
+            ))
+        }
+    };
+    if ids.is_empty() || ids.len() > MAX_BATCH {
+        return Err(AppError::invalid(
+            "batch_too_large",
+            format!("a batch decides 1 to {MAX_BATCH} claims"),
+        ));
+    }
+    let decision = match req.decision {
+        BatchDecision::Approve => StaffDecision::Approve {
+            amount: None,
+            reason: req.reason.clone(),
+        },
+        BatchDecision::Reject => StaffDecision::Reject {
+            reason: req.reason.clone().unwrap_or_default(),
+        },
+    };
+    // Checked once: the same for every claim.
+    let verdict = staff_verdict(&decision, crate::domain::money::Currency::Cny, &catalogue)?;
+    let actor = actor_of(p);
+    let loaded = load_claims(s, &ids).await?;
+    let mut results: HashMap<String, BatchResult> = HashMap::new();
+    // Claims grouped by order, so each order's ledger is written once.
+    let mut groups: BTreeMap<String, Vec<(Claim, u64)>> = BTreeMap::new();
+    for (id, found) in ids.iter().zip(loaded) {
+        match found {
+            Some((c, v)) if c.shop_id == shop_id => match check_authority(p, &c, &verdict) {
+                Ok(()) => groups.entry(c.order_id.clone()).or_default().push((c, v)),
+                Err(e) => {
+                    results.insert(id.clone(), failure(id, e));
+                }
+            },
+            _ => {
+                results.insert(id.clone(), failure(id, AppError::NotFound("claim")));
+            }
+        }
+    }
+    // Decide in memory, then write order groups in transactions of at most
+    // MAX_TRANSACTION_OPS operations.
+    let now = s.now();
+    let mut pending: Vec<(Vec<WriteOp>, Vec<Claim>)> = Vec::new();
+    let mut fallback: Vec<String> = Vec::new();
+    for (order_id, claims) in groups {
+        let Some((mut rec, ov)) = repo::orders::get(&*s.table, shop_id, &order_id).await? else {
+            for (c, _) in claims {
+                results.insert(
+                    c.claim_id.clone(),
+                    failure(&c.claim_id, AppError::NotFound("order")),
+                );
+            }
+            continue;
+        };
+        let mut ops = Vec::new();
+        let mut decided = Vec::new();
+        for (mut c, cv) in claims {
+            let before = (c.clone(), rec.ledger.clone());
+            match apply(&mut c, &mut rec, &verdict, actor.clone(), now) {
+                Ok(events) => {
+                    ops.push(repo::claims::put(&c, Some(cv)));
+                    ops.extend(
+                        events
+                            .iter()
+                            .map(|e| repo::outbox::put(&OutboxEvent::for_claim(&c, e, now))),
+                    );
+                    decided.push(c);
+                }
+                Err(e) => {
+                    rec.ledger = before.1;
+                    results.insert(before.0.claim_id.clone(), failure(&before.0.claim_id, e));
+                }
+            }
+        }
+        if decided.is_empty() {
+            continue;
+        }
+        ops.push(repo::orders::put(&rec, Some(ov)));
+        if ops.len() > crate::store::MAX_TRANSACTION_OPS {
+            // One order with very many claims: decide them one by one.
+            fallback.extend(decided.into_iter().map(|c| c.claim_id));
+            continue;
+        }
+        match pending.last_mut() {
+            Some((batch_ops, batch_claims))
+                if batch_ops.len() + ops.len() <= crate::store::MAX_TRANSACTION_OPS =>
+            {
+                batch_ops.extend(ops);
+                batch_claims.extend(decided);
+            }
+            _ => pending.push((ops, decided)),
+        }
+    }
+    for (ops, claims) in pending {
+        match s.table.transact(ops).await {
+            Ok(()) => {
+                for c in claims {
+                    results.insert(
+                        c.claim_id.clone(),
+                        BatchResult {
+                            claim_id: c.claim_id.clone(),
+                            ok: true,
+                            status: Some(c.status),
+                            error: None,
+                        },
+                    );
+                }
+            }
+            // Someone changed one of them meanwhile: decide each on its own.
+            Err(StoreError::TransactionCancelled { .. }) => {
+                fallback.extend(claims.into_iter().map(|c| c.claim_id))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for id in fallback {
+        let p2 = p.clone();
+        let v2 = verdict.clone();
+        let shop = shop_id.to_owned();
+        let check = move |c: &Claim| {
+            if c.shop_id != shop {
+                return Err(AppError::NotFound("claim"));
+            }
+            check_authority(&p2, c, &v2)
+        };
+        let r = match decide_one(s, &id, &verdict, &actor, &check).await {
+            Ok(c) => BatchResult {
+                claim_id: id.clone(),
+                ok: true,
+                status: Some(c.status),
+                error: None,
+            },
+            Err(e) => failure(&id, e),
+        };
+        results.insert(id, r);
+    }
+    let results: Vec<BatchResult> = ids.iter().filter_map(|id| results.remove(id)).collect();
+    let decided = results.iter().filter(|r| r.ok).count();
+    Ok(BatchReport {
+        decided,
+        failed: results.len() - decided,
+        results,
+    })
+}

@@ -1,0 +1,270 @@
+//! Evidence files: upload URLs handed to the claim's customer, and the
+//! recording of an uploaded file on its claim (from S3's object-created
+//! event in the cloud, from the runner's upload route on one machine).
+//!
+//! The bytes never pass through our functions: the client PUTs them to the
+//! storage with a URL signed for exactly one key, type and size. Recording
+//! then checks what actually landed against the shop's limits, because a
+//! URL says what may be uploaded, not what was.
+
+use super::*;
+use crate::ports::{PortError, UploadTicket};
+use std::time::Duration;
+
+/// Upload URLs are valid this long: enough for a video on a slow mobile
+/// connection, short enough that a leaked URL is soon useless.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Every evidence key starts with this; the bucket's event notification
+/// filters on it.
+pub const KEY_PREFIX: &str = "evidence/";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    pub content_type: String,
+    pub content_length: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UploadView {
+    /// The evidence reference the claim will carry once the file landed.
+    pub evidence_key: String,
+    pub method: String,
+    pub url: String,
+    /// Send exactly these headers with the PUT.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn extension(content_type: &str) -> &'static str {
+    match content_type {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/heic" => "heic",
+        "video/mp4" => "mp4",
+        "video/quicktime" => "mov",
+        t if t.starts_with("video/") => "video",
+        _ => "img",
+    }
+}
+
+/// The claim an evidence key belongs to: `evidence/{claim_id}/{file}`.
+pub fn claim_of_key(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(KEY_PREFIX)?;
+    let (claim_id, file) = rest.split_once('/')?;
+    let ok = claim_id.starts_with("clm_")
+        && claim_id.len() <= 64
+        && claim_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !file.is_empty()
+        && file.len() <= 64
+        && !file.starts_with('.')
+        && file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    ok.then_some(claim_id)
+}
+
+fn port_failure(e: PortError) -> AppError {
+    match e {
+        PortError::Transient(m) | PortError::Permanent(m) => AppError::Unavailable(m),
+    }
+}
+
+/// Can this claim still take evidence? (Same rule as the state machine.)
+fn accepts_evidence(c: &Claim) -> bool {
+    use crate::domain::claim::ClaimStatus::*;
+    c.status.is_open() && !matches!(c.status, Refunding | Completed)
+}
+
+/// An upload URL for one file of the caller's own claim.
+pub async fn create_upload(
+    s: &Services,
+    p: &Principal,
+    claim_id: &str,
+    req: UploadRequest,
+) -> Result<UploadView, AppError> {
+    let Principal::Customer { customer_id } = p else {
+        return Err(AppError::Forbidden(
+            "evidence is uploaded by the claim's customer".into(),
+        ));
+    };
+    check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
+    let (claim, _) = repo::claims::get(&*s.table, claim_id)
+        .await?
+        .ok_or(AppError::NotFound("claim"))?;
+    if claim.customer_id != *customer_id {
+        return Err(AppError::Forbidden("this claim is not yours".into()));
+    }
+    if !accepts_evidence(&claim) {
+        return Err(AppError::conflict(
+            "claim_closed_for_evidence",
+            format!(
+                "a claim that is {} takes no more evidence",
+                claim.status.as_str()
+            ),
+        ));
+    }
+    let limits = super::policy::policy_for(s, &claim.shop_id).await?.evidence;
+    let Some(max) = limits.max_bytes(&req.content_type) else {
+        return Err(AppError::invalid(
+            "unsupported_content_type",
+            format!(
+                "evidence may be one of: {}",
+                limits.content_types.join(", ")
+            ),
+        ));
+    };
+    if req.content_length == 0 || req.content_length > max {
+        return Err(AppError::invalid(
+            "evidence_too_large",
+            format!("a {} file must be 1 to {max} bytes", req.content_type),
+        ));
+    }
+    let cap = (limits.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE);
+    if claim.evidence.len() >= cap {
+        return Err(AppError::conflict(
+            "evidence_limit_reached",
+            format!("a claim holds at most {cap} evidence files"),
+        ));
+    }
+    let storage = s
+        .evidence
+        .as_ref()
+        .ok_or_else(|| AppError::Unavailable("evidence uploads are not configured".into()))?;
+    let key = format!(
+        "{KEY_PREFIX}{}/{}.{}",
+        claim.claim_id,
+        uuid::Uuid::new_v4().simple(),
+        extension(&req.content_type)
+    );
+    let UploadTicket {
+        method,
+        url,
+        headers,
+        expires_at,
+    } = storage
+        .presign_put(&key, &req.content_type, req.content_length, UPLOAD_TTL)
+        .await
+        .map_err(port_failure)?;
+    Ok(UploadView {
+        evidence_key: key,
+        method,
+        url,
+        headers: headers.into_iter().collect(),
+        expires_at,
+    })
+}
+
+/// What became of an uploaded object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// On the claim now, with a `claim.evidence_added` event.
+    Added { claim_id: String },
+    /// Already on the claim: a repeated event.
+    AlreadyThere,
+    /// Not recorded, and never will be (the reason says why); the bucket's
+    /// lifecycle rule removes the object.
+    Refused(String),
+}
+
+/// Records an uploaded object on its claim after checking it. Idempotent:
+/// S3 delivers events at least once.
+pub async fn record_upload(s: &Services, key: &str) -> Result<Recorded, AppError> {
+    let Some(claim_id) = claim_of_key(key) else {
+        return Ok(Recorded::Refused(format!("{key:?} is not an evidence key")));
+    };
+    let storage = s
+        .evidence
+        .as_ref()
+        .ok_or_else(|| AppError::Unavailable("evidence storage is not configured".into()))?;
+    let Some(object) = storage.head(key).await.map_err(port_failure)? else {
+        return Ok(Recorded::Refused(format!("{key} is not in the storage")));
+    };
+    for _ in 0..MAX_ATTEMPTS {
+        let Some((mut claim, v)) = repo::claims::get(&*s.table, claim_id).await? else {
+            return Ok(Recorded::Refused(format!(
+                "claim {claim_id} does not exist"
+            )));
+        };
+        if claim.evidence.iter().any(|e| e == key) {
+            return Ok(Recorded::AlreadyThere);
+        }
+        let limits = super::policy::policy_for(s, &claim.shop_id).await?.evidence;
+        let content_type = object.content_type.as_deref().unwrap_or("");
+        match limits.max_bytes(content_type) {
+            None => {
+                return Ok(Recorded::Refused(format!(
+                    "{key}: content type {content_type:?} is not accepted"
+                )))
+            }
+            Some(max) if object.size == 0 || object.size > max => {
+                return Ok(Recorded::Refused(format!(
+                    "{key}: {} bytes is outside 1..={max}",
+                    object.size
+                )))
+            }
+            Some(_) => {}
+        }
+        if claim.evidence.len() >= limits.max_items as usize {
+            return Ok(Recorded::Refused(format!(
+                "{key}: the claim already holds {} files",
+                claim.evidence.len()
+            )));
+        }
+        let now = s.now();
+        // Only the claim's customer is handed upload URLs for it.
+        let actor = Actor::Customer {
+            id: claim.customer_id.clone(),
+        };
+        let event = match claim.add_evidence(vec![key.to_owned()], actor, now) {
+            Ok(e) => e,
+            Err(e) => return Ok(Recorded::Refused(format!("{key}: {e}"))),
+        };
+        let ops = vec![
+            repo::claims::put(&claim, Some(v)),
+            repo::outbox::put(&OutboxEvent::for_claim(&claim, &event, now)),
+        ];
+        match s.table.transact(ops).await {
+            Ok(()) => {
+                return Ok(Recorded::Added {
+                    claim_id: claim.claim_id,
+                })
+            }
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "the claim is being changed by others; try again",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_keys_name_their_claim() {
+        assert_eq!(
+            claim_of_key("evidence/clm_0190abc/4f2a.jpg"),
+            Some("clm_0190abc")
+        );
+        for bad in [
+            "evidence/clm_1",
+            "evidence/clm_1/",
+            "evidence/clm_1/../x.jpg",
+            "evidence/other/x.jpg",
+            "uploads/clm_1/x.jpg",
+            "evidence/clm_1/a/b.jpg",
+            "evidence/clm_1/.hidden",
+            "evidence/clm%201/x.jpg",
+        ] {
+            assert_eq!(claim_of_key(bad), None, "{bad}");
+        }
+    }
+}
