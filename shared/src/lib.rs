@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod lambda_stream;
 pub mod onebox;
 pub mod ports;
+pub mod providers;
 pub mod repo;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,152 @@
+//! Payment providers: where refunds are sent and where their results come
+//! back from. One port ([`RefundProvider`] for the calls we make,
+//! [`NotificationVerifier`] for the webhooks they post), one adapter per
+//! provider, each speaking the provider's real protocol with real
+//! cryptography:
+//!
+//! - `wechat`: WeChat Pay API v3 domestic refunds (WECHATPAY2-SHA256-RSA2048
+//!   signed requests, platform-signed and AEAD_AES_256_GCM-encrypted
+//!   notifications);
+//! - `alipay`: `alipay.trade.refund` / `alipay.trade.fastpay.refund.query`
+//!   with RSA2 over the sorted parameters, and its async notifications;
+//! - `stripe`: card refunds in the Stripe style (Idempotency-Key, refund
+//!   statuses, `Stripe-Signature` webhooks with a timestamp tolerance);
+//! - `sandbox`: the one-machine stand-in, succeeding (or failing on
+//!   request) and posting its own signed notification.
+//!
+//! Every adapter uses the out-refund number as the provider's idempotency
+//! key, so sending the same refund twice moves money once.
+
+use crate::domain::money::Currency;
+use crate::domain::order::PaymentChannel;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One refund, as a provider needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequest {
+    /// Ours, stable across retries: the provider's idempotency key
+    /// (WeChat `out_refund_no`, Alipay `out_request_no`, Stripe
+    /// `Idempotency-Key`).
+    pub out_refund_no: String,
+    /// The provider's id of the original payment (WeChat `transaction_id`,
+    /// Alipay `trade_no`, Stripe payment intent).
+    pub provider_txn_id: String,
+    /// Minor units to refund.
+    pub amount: i64,
+    /// Minor units of the original payment (WeChat requires it).
+    pub payment_total: i64,
+    pub currency: Currency,
+    /// Shown to the customer by some providers; short.
+    pub reason: String,
+    /// Where the provider posts its notification, when it takes one per
+    /// request (WeChat `notify_url`, Alipay `notify_url`).
+    pub notify_url: Option<String>,
+}
+
+/// Where a refund stands at the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ProviderState {
+    /// Accepted; the money is on its way (the result comes by notification
+    /// or query).
+    Processing,
+    Succeeded { at: Option<DateTime<Utc>> },
+    /// Will not happen; `reason` is the provider's, for staff.
+    Failed { reason: String },
+}
+
+/// What a provider said about one refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRefund {
+    pub out_refund_no: String,
+    /// The provider's own refund id, once it has one.
+    pub provider_refund_id: Option<String>,
+    pub state: ProviderState,
+    /// Where the money goes back, as the provider names it (e.g. WeChat
+    /// `user_received_account`: "招商银行信用卡0403"), for the timeline.
+    pub received_account: Option<String>,
+}
+
+/// Why a call to a provider did not give an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Try again later (network, timeout, 5xx, rate limit, the provider's
+    /// "system busy"): the same request with the same out-refund number is
+    /// safe to repeat.
+    #[error("temporary provider failure: {0}")]
+    Transient(String),
+    /// The provider refused the request for good (bad parameters, not
+    /// enough balance, the payment is too old to refund...). The reason is
+    /// the provider's, shown to staff.
+    #[error("provider refused: {0}")]
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait RefundProvider: Send + Sync {
+    fn channel(&self) -> PaymentChannel;
+    /// Asks for the refund. Idempotent by `out_refund_no`.
+    async fn refund(&self, req: &RefundRequest) -> Result<ProviderRefund, ProviderError>;
+    /// The refund's state at the provider; None when the provider does not
+    /// know this out-refund number.
+    async fn query(&self, req: &RefundRequest) -> Result<Option<ProviderRefund>, ProviderError>;
+}
+
+/// A webhook as it arrived: headers (lower-case names) and the raw body.
+#[derive(Debug, Clone)]
+pub struct Incoming<'a> {
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl Incoming<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a notification is refused. Nothing is changed for a refused one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotificationError {
+    /// Missing or wrong signature, unknown key or certificate serial.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// Signed too long ago (or in the future): a possible replay.
+    #[error("stale notification: {0}")]
+    Stale(String),
+    /// Signed correctly but not understood (cannot decrypt, bad JSON).
+    #[error("malformed notification: {0}")]
+    Malformed(String),
+    /// A verified notification about something other than a refund result
+    /// (e.g. a payment event); acknowledged and ignored.
+    #[error("not a refund notification: {0}")]
+    NotARefund(String),
+}
+
+/// What the provider expects as the HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// Checks and reads a provider's notifications.
+pub trait NotificationVerifier: Send + Sync {
+    fn channel(&self) -> PaymentChannel;
+    /// Verifies the signature (and freshness) first, then decrypts/parses.
+    fn verify(
+        &self,
+        incoming: &Incoming<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderRefund, NotificationError>;
+    /// The answer for a notification handled (or safely ignored).
+    fn ack(&self) -> Ack;
+    /// The answer for a refused one (the provider will retry).
+    fn nack(&self, e: &NotificationError) -> Ack;
+}
