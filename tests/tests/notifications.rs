@@ -623,3 +623,60 @@ async fn stream_records_from_dynamodb_reach_the_consumer_once() {
         .collect();
     assert_eq!(failed, vec![seq]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_reads_as_the_catalogue_text_in_the_customers_language() {
+    use aftersales::domain::claim::Actor;
+    use aftersales::domain::order::Language;
+    use aftersales::domain::rejections::Catalogue;
+
+    let w = world_on("sqlite").await;
+    push_order(&w.app, "o-1", "bob", "zh-CN", Some("+8613800138001")).await;
+    let claim_id = file_claim(&w.app, "bob", "o-1").await;
+    // A reviewer rejects with a code of the catalogue (as the desk and the
+    // rules do): claim, order ledger and event in one transaction.
+    let t = &*w.services.table;
+    let (mut claim, cv) = repo::claims::get(t, &claim_id).await.unwrap().unwrap();
+    let (mut rec, ov) = repo::orders::get(t, "shop-1", "o-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let now = (w.services.clock)();
+    let ev = claim
+        .reject(
+            "outside_return_window".into(),
+            Actor::Staff { id: "st-1".into() },
+            now,
+        )
+        .unwrap();
+    rec.ledger.release(&claim_id).unwrap();
+    let event = repo::OutboxEvent::for_claim(&claim, &ev, now);
+    t.transact(vec![
+        repo::claims::put(&claim, Some(cv)),
+        repo::orders::put(&rec, Some(ov)),
+        repo::outbox::put(&event),
+    ])
+    .await
+    .unwrap();
+    deliver(&w.services, Consumer::Notifications, &event)
+        .await
+        .unwrap();
+
+    let page = inbox(&w.app, "bob", "").await;
+    let rejected = &page["messages"][0];
+    assert_eq!(rejected["event"], "rejected", "{page}");
+    assert_eq!(rejected["title"], "售后申请未通过");
+    let text = Catalogue::builtin()
+        .text("outside_return_window", Language::ZhCn)
+        .unwrap()
+        .to_string();
+    let body = rejected["body"].as_str().unwrap();
+    assert!(body.contains(&format!("原因：{text}")), "{body}");
+    assert!(!body.contains("outside_return_window"), "{body}");
+    let sms = FileSms::read_all(&w.sms).unwrap();
+    assert!(
+        sms.iter()
+            .any(|l| l.dedupe_id == event.event_id && l.text.contains("未通过")),
+        "{sms:?}"
+    );
+}

@@ -94,15 +94,17 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
     Ok(())
 }
 
-/// The customer-facing text of a rejection reason code in `lang`, when the
-/// shop's rejection catalogue knows it; `None` shows the reason as stored.
+/// The customer-facing text of a rejection reason code in `lang`, from the
+/// shop's rejection catalogue; `None` (a code the catalogue no longer has,
+/// or free text from before codes) shows the reason as stored.
 async fn rejection_text(
-    _s: &Services,
-    _shop_id: &str,
-    _code: &str,
-    _lang: Language,
+    s: &Services,
+    shop_id: &str,
+    code: &str,
+    lang: Language,
 ) -> Result<Option<String>, AppError> {
-    Ok(None)
+    let (catalogue, _) = super::policy::load_catalogue(s, shop_id).await?;
+    Ok(catalogue.text(code, lang).map(str::to_string))
 }
 
 /// Writes the message and counts it unread, unless it is already there.
