@@ -118,6 +118,11 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
         .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut services = Services::new(Arc::new(table));
+    // Refunds go to the sandbox provider: they succeed at once (an amount
+    // ending in .13 is declined), so the whole flow can be seen locally.
+    services.providers = aftersales::providers::ProviderSet::all(Arc::new(
+        aftersales::providers::sandbox::Sandbox::new(),
+    ));
     // Text messages land in a file instead of phones: `tail -f data/sms.jsonl`.
     services.sms = Arc::new(aftersales::adapters::sms_file::FileSms::new(
         o.data.join("sms.jsonl"),

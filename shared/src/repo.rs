@@ -532,3 +532,73 @@ pub mod sms_sent {
         }
     }
 }
+
+pub mod refunds {
+    use super::*;
+    use crate::domain::refund::Refund;
+
+    pub fn key(refund_id: &str) -> (String, String) {
+        (format!("REFUND#{refund_id}"), "REFUND".into())
+    }
+
+    pub async fn get(t: &dyn Table, refund_id: &str) -> Result<Option<(Refund, u64)>, RepoError> {
+        let (pk, sk) = key(refund_id);
+        t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// The shop's refunds, newest first, for staff search and the finance
+    /// export (gsi2, partitioned per shop).
+    pub fn shop_partition(shop_id: &str) -> String {
+        format!("SHOPREFUNDS#{shop_id}")
+    }
+
+    pub fn put(r: &Refund, prev: Option<u64>) -> WriteOp {
+        let (pk, sk) = key(&r.refund_id);
+        let mut item = Item::new(pk, sk, encode(r));
+        item.gsi2 = Some(IndexKey {
+            pk: shop_partition(&r.shop_id),
+            sk: format!("{}#{}", ts(r.created_at), r.refund_id),
+        });
+        item.version = prev.map_or(1, |v| v + 1);
+        WriteOp::Put {
+            item,
+            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        }
+    }
+
+    /// The outbox event that gets a refund executed.
+    pub fn requested(r: &Refund, at: DateTime<Utc>) -> OutboxEvent {
+        OutboxEvent {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            at,
+            shop_id: r.shop_id.clone(),
+            subject: r.refund_id.clone(),
+            event_type: "refund.requested".into(),
+            payload: serde_json::json!({"refund_id": r.refund_id, "amount": r.amount,
+                                        "channel": r.channel}),
+        }
+    }
+
+    /// A page of the shop's refunds, newest first.
+    pub async fn list(
+        t: &dyn Table,
+        shop_id: &str,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<Refund>, Option<Cursor>), RepoError> {
+        let page = t
+            .query(
+                Query::partition(Index::Gsi2, shop_partition(shop_id))
+                    .backward()
+                    .limit(limit)
+                    .after(after),
+            )
+            .await?;
+        let refunds = page
+            .items
+            .into_iter()
+            .map(|i| decode::<Refund>(i).map(|(r, _)| r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((refunds, page.next))
+    }
+}

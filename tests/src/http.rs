@@ -12,6 +12,9 @@ pub struct TestApp {
     pub base: String,
     /// The services behind the API, for driving consumers (`drain`).
     pub services: Services,
+    /// The sandbox payment provider behind every channel (unless the test
+    /// brought its own providers): counts money movements.
+    pub sandbox: Arc<aftersales::providers::sandbox::Sandbox>,
     /// Where local uploads land; removed with the app.
     pub files: Arc<tempfile::TempDir>,
     pub keys: DevKeys,
@@ -29,6 +32,10 @@ pub async fn spawn_app(table: Arc<dyn Table>) -> TestApp {
 /// call [`TestApp::drain`] so that what the consumers did is deterministic.
 pub async fn spawn_app_with(mut services: Services) -> TestApp {
     let table = services.table.clone();
+    let sandbox = Arc::new(aftersales::providers::sandbox::Sandbox::new());
+    if services.providers.is_empty() {
+        services.providers = aftersales::providers::ProviderSet::all(sandbox.clone());
+    }
     let keys = DevKeys::new(b"test-only-secret-not-used-anywhere-else");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -50,6 +57,7 @@ pub async fn spawn_app_with(mut services: Services) -> TestApp {
     TestApp {
         base,
         services,
+        sandbox,
         files,
         keys,
         http: reqwest::Client::builder()

@@ -551,13 +551,9 @@ pub async fn batch(
         for (mut c, cv) in claims {
             let before = (c.clone(), rec.ledger.clone());
             match apply(&mut c, &mut rec, &verdict, actor.clone(), now) {
-                Ok(events) => {
+                Ok(d) => {
                     ops.push(repo::claims::put(&c, Some(cv)));
-                    ops.extend(
-                        events
-                            .iter()
-                            .map(|e| repo::outbox::put(&OutboxEvent::for_claim(&c, e, now))),
-                    );
+                    ops.extend(super::review::claim_ops(&c, &d, now));
                     decided.push(c);
                 }
                 Err(e) => {

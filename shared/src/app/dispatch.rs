@@ -12,9 +12,13 @@ pub enum Consumer {
     Rules,
     /// Customer notifications: inbox and SMS.
     Notifications,
+    /// Refund execution (locally; in the cloud the stream feeds SQS and
+    /// the refund executor).
+    Refunds,
 }
 
-pub const ALL_CONSUMERS: &[Consumer] = &[Consumer::Rules, Consumer::Notifications];
+pub const ALL_CONSUMERS: &[Consumer] =
+    &[Consumer::Rules, Consumer::Notifications, Consumer::Refunds];
 
 /// Hands one event to one consumer.
 pub async fn deliver(
@@ -25,6 +29,7 @@ pub async fn deliver(
     match consumer {
         Consumer::Rules => super::review::on_event(s, event).await,
         Consumer::Notifications => super::notify::on_event(s, event).await,
+        Consumer::Refunds => super::refunds::on_event(s, event).await,
     }
 }
 

@@ -23,6 +23,7 @@ mod facts;
 pub mod notify;
 mod orders;
 pub mod policy;
+pub mod refunds;
 pub mod review;
 pub use claims::*;
 pub use orders::*;
@@ -115,6 +116,8 @@ pub struct Services {
     /// Evidence files; None where uploads are not configured.
     pub evidence: Option<Arc<dyn crate::ports::EvidenceStorage>>,
     pub sms: Arc<dyn crate::ports::SmsSender>,
+    /// Where refunds go, by payment channel.
+    pub providers: crate::providers::ProviderSet,
 }
 
 impl Services {
@@ -124,6 +127,7 @@ impl Services {
             clock: Arc::new(Utc::now),
             evidence: None,
             sms: Arc::new(crate::ports::LogSms),
+            providers: crate::providers::ProviderSet::default(),
         }
     }
     fn now(&self) -> DateTime<Utc> {

@@ -50,6 +50,21 @@ impl Verdict {
     }
 }
 
+/// What deciding a claim produced: its events and, for an approved refund
+/// that needs no return, the refunds to execute (written in the same
+/// transaction as the approval).
+#[derive(Debug, Default)]
+pub struct Decided {
+    pub events: Vec<ClaimEvent>,
+    pub refunds: Vec<crate::domain::refund::Refund>,
+}
+
+impl Decided {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
 /// Applies a verdict to a claim and its order's ledger. Returns the events
 /// (none when there is nothing to do, e.g. manual review of a claim already
 /// under review).
@@ -59,12 +74,34 @@ pub fn apply(
     verdict: &Verdict,
     actor: Actor,
     now: DateTime<Utc>,
-) -> Result<Vec<ClaimEvent>, AppError> {
+) -> Result<Decided, AppError> {
     let ev = match verdict {
         Verdict::Approve { amount, reason } => {
-            let ev = claim.approve(*amount, reason.clone(), actor, now)?;
+            let ev = claim.approve(*amount, reason.clone(), actor.clone(), now)?;
             let approved = claim.approved_amount.unwrap_or(claim.requested_amount);
             rec.ledger.settle(&claim.claim_id, approved)?;
+            // Money goes back at once when no goods travel back; returns
+            // refund once received (and exchanges move no money).
+            if claim.claim_type.refunds() && !claim.claim_type.needs_return() && approved > 0 {
+                let started = claim.start_refund(actor.clone(), now)?;
+                let refunds = match rec.ledger.entry(&claim.claim_id) {
+                    Some(entry) => crate::domain::refund::plan(
+                        &rec.order,
+                        entry,
+                        crate::domain::refund::RefundOrigin::Claim {
+                            claim_id: claim.claim_id.clone(),
+                        },
+                        &claim.claim_id,
+                        &actor,
+                        now,
+                    ),
+                    None => vec![],
+                };
+                return Ok(Decided {
+                    events: vec![ev, started],
+                    refunds,
+                });
+            }
             ev
         }
         Verdict::Reject { reason } => {
@@ -78,12 +115,15 @@ pub fn apply(
         }
         Verdict::ManualReview => {
             if claim.status != ClaimStatus::Submitted {
-                return Ok(vec![]);
+                return Ok(Decided::default());
             }
             claim.start_review(actor, now)?
         }
     };
-    Ok(vec![ev])
+    Ok(Decided {
+        events: vec![ev],
+        refunds: vec![],
+    })
 }
 
 /// The write of one decided claim: claim, order (ledger) and events.
@@ -92,18 +132,29 @@ pub(crate) fn decision_ops(
     claim_version: u64,
     rec: &OrderRecord,
     order_version: u64,
-    events: &[ClaimEvent],
+    decided: &Decided,
     now: DateTime<Utc>,
 ) -> Vec<WriteOp> {
     let mut ops = vec![
         repo::claims::put(claim, Some(claim_version)),
         repo::orders::put(rec, Some(order_version)),
     ];
-    ops.extend(
-        events
-            .iter()
-            .map(|e| repo::outbox::put(&OutboxEvent::for_claim(claim, e, now))),
-    );
+    ops.extend(claim_ops(claim, decided, now));
+    ops
+}
+
+/// The claim's events and its new refunds (with the events that get them
+/// executed), without the claim and order themselves.
+pub(crate) fn claim_ops(claim: &Claim, decided: &Decided, now: DateTime<Utc>) -> Vec<WriteOp> {
+    let mut ops: Vec<WriteOp> = decided
+        .events
+        .iter()
+        .map(|e| repo::outbox::put(&OutboxEvent::for_claim(claim, e, now)))
+        .collect();
+    for r in &decided.refunds {
+        ops.push(repo::refunds::put(r, None));
+        ops.push(repo::outbox::put(&repo::refunds::requested(r, now)));
+    }
     ops
 }
 
@@ -126,13 +177,13 @@ pub(crate) async fn decide_one(
             .await?
             .ok_or(AppError::NotFound("order"))?;
         let now = s.now();
-        let events = apply(&mut claim, &mut rec, verdict, actor.clone(), now)?;
-        if events.is_empty() {
+        let decided = apply(&mut claim, &mut rec, verdict, actor.clone(), now)?;
+        if decided.is_empty() {
             return Ok(claim);
         }
         match s
             .table
-            .transact(decision_ops(&claim, cv, &rec, ov, &events, now))
+            .transact(decision_ops(&claim, cv, &rec, ov, &decided, now))
             .await
         {
             Ok(()) => return Ok(claim),
@@ -202,7 +253,7 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
             },
             v => v,
         };
-        let events = match apply(&mut claim, &mut rec, &verdict, actor, now) {
+        let decided = match apply(&mut claim, &mut rec, &verdict, actor, now) {
             Ok(ev) => ev,
             // A rule that cannot apply (e.g. approving more than is left)
             // sends the claim to a person instead of failing forever.
@@ -218,12 +269,12 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
             }
             Err(e) => return Err(e),
         };
-        if events.is_empty() {
+        if decided.is_empty() {
             return Ok(Some(decision));
         }
         match s
             .table
-            .transact(decision_ops(&claim, cv, &rec, ov, &events, now))
+            .transact(decision_ops(&claim, cv, &rec, ov, &decided, now))
             .await
         {
             Ok(()) => return Ok(Some(decision)),
@@ -303,7 +354,10 @@ async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), Ap
             .ok_or(AppError::NotFound("order"))?;
         let policy = super::policy::policy_for(s, &claim.shop_id).await?;
         let now = s.now();
-        let mut events = vec![claim.escalate(Actor::System, now)?];
+        let mut decided = Decided {
+            events: vec![claim.escalate(Actor::System, now)?],
+            refunds: vec![],
+        };
         let auto = policy.auto_approve_overdue_refund_only
             && claim.claim_type == ClaimType::RefundOnly
             && claim.status != ClaimStatus::SecondReview;
@@ -312,11 +366,13 @@ async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), Ap
                 amount: None,
                 reason: Some("overdue".into()),
             };
-            events.extend(apply(&mut claim, &mut rec, &verdict, Actor::System, now)?);
+            let more = apply(&mut claim, &mut rec, &verdict, Actor::System, now)?;
+            decided.events.extend(more.events);
+            decided.refunds.extend(more.refunds);
         }
         match s
             .table
-            .transact(decision_ops(&claim, cv, &rec, ov, &events, now))
+            .transact(decision_ops(&claim, cv, &rec, ov, &decided, now))
             .await
         {
             Ok(()) => {

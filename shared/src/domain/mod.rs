@@ -6,5 +6,6 @@ pub mod messages;
 pub mod money;
 pub mod order;
 pub mod policy;
+pub mod refund;
 pub mod rejections;
 pub mod rules;

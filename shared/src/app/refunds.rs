@@ -1,0 +1,204 @@
+//! Refund execution: a refund created with its approval is sent to its
+//! provider, and the provider's answer — in the call's response, a later
+//! query or a webhook — is recorded once, in any order. Providers take our
+//! out-refund number as their idempotency key, so a refund sent twice (a
+//! crash between the call and the record, a redelivered message) moves
+//! money once; recording is conditional on the version read, and
+//! [`Refund::observe`] only moves forward, so repeats and reordering change
+//! nothing.
+
+use super::*;
+use crate::domain::claim::ClaimStatus;
+use crate::domain::refund::{Observation, Refund, RefundOrigin, RefundStatus};
+use crate::providers::{ProviderError, ProviderRefund, ProviderState, RefundRequest};
+
+/// The refunds consumer: `refund.requested` events get their refund sent.
+/// A transient provider failure fails the delivery, so the event comes again
+/// (outbox poller locally, SQS with backoff in the cloud).
+pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+    if event.event_type != "refund.requested" {
+        return Ok(());
+    }
+    execute(s, &event.subject).await.map(|_| ())
+}
+
+fn request(r: &Refund) -> RefundRequest {
+    RefundRequest {
+        out_refund_no: r.refund_id.clone(),
+        provider_txn_id: r.provider_txn_id.clone(),
+        amount: r.amount,
+        payment_total: r.payment_total,
+        currency: r.currency,
+        reason: match &r.origin {
+            RefundOrigin::Claim { .. } => "after-sales refund".into(),
+            RefundOrigin::Merchant { note, .. } => note.chars().take(80).collect(),
+        },
+        notify_url: None,
+    }
+}
+
+fn observation(state: &ProviderState, now: DateTime<Utc>) -> Observation {
+    match state {
+        ProviderState::Processing => Observation::Processing,
+        ProviderState::Succeeded { at } => Observation::Succeeded {
+            at: at.unwrap_or(now),
+        },
+        ProviderState::Failed { reason } => Observation::Failed {
+            reason: reason.clone(),
+        },
+    }
+}
+
+/// Sends one refund to its provider and records the answer. Returns the
+/// refund's status afterwards. Safe to run any number of times, at once.
+pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppError> {
+    let Some((r, _)) = repo::refunds::get(&*s.table, refund_id).await? else {
+        return Err(AppError::NotFound("refund"));
+    };
+    if r.status.is_final() {
+        return Ok(r.status);
+    }
+    let provider = s.providers.get(r.channel).ok_or_else(|| {
+        AppError::Unavailable(format!("no refund provider configured for {:?}", r.channel))
+    })?;
+    match provider.refund(&request(&r)).await {
+        Ok(answer) => record(s, &answer, "provider_answer").await,
+        Err(ProviderError::Transient(m)) => {
+            tracing::warn!(refund_id, error = %m, "refund: transient provider failure; will retry");
+            Err(AppError::Unavailable(m))
+        }
+        Err(ProviderError::Permanent(reason)) => {
+            let answer = ProviderRefund {
+                out_refund_no: r.refund_id.clone(),
+                provider_refund_id: None,
+                state: ProviderState::Failed { reason },
+                received_account: None,
+            };
+            record(s, &answer, "provider_refused").await
+        }
+    }
+}
+
+/// Records what a provider says about a refund (an answer, a query or a
+/// verified notification). Unknown out-refund numbers are ignored (logged):
+/// a provider retrying a notification for something we never sent must not
+/// be told to keep retrying.
+pub async fn record(
+    s: &Services,
+    answer: &ProviderRefund,
+    source: &str,
+) -> Result<RefundStatus, AppError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Some((mut r, v)) = repo::refunds::get(&*s.table, &answer.out_refund_no).await? else {
+            tracing::warn!(out_refund_no = %answer.out_refund_no, source, "news about an unknown refund; ignored");
+            return Err(AppError::NotFound("refund"));
+        };
+        let now = s.now();
+        let changed = r.observe(
+            &observation(&answer.state, now),
+            answer.provider_refund_id.as_deref(),
+            answer.received_account.as_deref(),
+            source,
+            now,
+        );
+        if !changed {
+            return Ok(r.status);
+        }
+        let mut ops = vec![repo::refunds::put(&r, Some(v))];
+        if r.status.is_final() {
+            if let RefundOrigin::Claim { claim_id } = &r.origin {
+                ops.extend(settle_claim(s, &r, claim_id, now).await?);
+            }
+        }
+        match s.table.transact(ops).await {
+            Ok(()) => {
+                tracing::info!(refund_id = %r.refund_id, status = r.status.as_str(), source, "refund recorded");
+                return Ok(r.status);
+            }
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict("busy", "the refund kept changing"))
+}
+
+/// When a claim's refund reaches its end: the claim completes once all its
+/// refunds succeeded (the ledger marks the money as refunded for good), or
+/// shows the failure to staff when one failed.
+async fn settle_claim(
+    s: &Services,
+    r: &Refund,
+    claim_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<WriteOp>, AppError> {
+    let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
+        return Ok(vec![]);
+    };
+    if claim.status != ClaimStatus::Refunding {
+        return Ok(vec![]);
+    }
+    let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let event = if r.status == RefundStatus::Failed {
+        claim.refund_failed(
+            r.failure.clone().unwrap_or_else(|| "refund failed".into()),
+            Actor::System,
+            now,
+        )?
+    } else {
+        // The claim's other refunds, named by its ledger entry's payments.
+        let siblings: Vec<String> = rec
+            .ledger
+            .entry(claim_id)
+            .map(|e| {
+                e.payments
+                    .iter()
+                    .filter(|d| d.amount > 0)
+                    .filter_map(|d| {
+                        rec.order
+                            .facts
+                            .payments
+                            .iter()
+                            .position(|p| p.payment_id == d.payment_id)
+                    })
+                    .map(|j| crate::domain::refund::refund_id_for(claim_id, j + 1))
+                    .filter(|id| *id != r.refund_id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in siblings {
+            let done = repo::refunds::get(&*s.table, &id)
+                .await?
+                .is_some_and(|(o, _)| o.status == RefundStatus::Succeeded);
+            if !done {
+                return Ok(vec![]);
+            }
+        }
+        rec.ledger.mark_refunded(claim_id)?;
+        claim.refund_succeeded(Actor::System, now)?
+    };
+    let mut ops = vec![
+        repo::claims::put(&claim, Some(cv)),
+        repo::outbox::put(&OutboxEvent::for_claim(&claim, &event, now)),
+    ];
+    if r.status == RefundStatus::Succeeded {
+        ops.push(repo::orders::put(&rec, Some(ov)));
+    }
+    Ok(ops)
+}
+
+/// A refund as staff and finance see it.
+#[derive(Debug, Serialize)]
+pub struct RefundView {
+    #[serde(flatten)]
+    pub refund: Refund,
+    pub amount_money: Money,
+}
+
+pub fn refund_view(r: Refund) -> RefundView {
+    RefundView {
+        amount_money: Money::from_minor(r.amount, r.currency),
+        refund: r,
+    }
+}

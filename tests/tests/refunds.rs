@@ -1,0 +1,337 @@
+//! Refunds exactly once, on both engines: an approved refund-only claim
+//! gets its money back through the sandbox provider ("refund sent", then
+//! "refund arrived"), a pre-sale order refunds deposit and balance as two
+//! payments, a declined refund shows its reason, and — the proof — refund
+//! execution run many times at once, with crashes injected between "the
+//! provider moved the money" and "we recorded it", plus duplicated and
+//! reordered provider news, moves every refund's money exactly once.
+
+use aftersales::domain::refund::RefundStatus;
+use aftersales::providers::sandbox::Sandbox;
+use aftersales::providers::{
+    ProviderError, ProviderRefund, ProviderSet, ProviderState, RefundProvider, RefundRequest,
+};
+use aftersales::store::Table;
+use aftersales_tests::http::{sample_order, spawn_app_at, TestApp, TestClock};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const NOW: &str = "2026-11-23T10:00:00Z";
+
+async fn table(engine: &str) -> Arc<dyn Table> {
+    match engine {
+        "sqlite" => Arc::new(aftersales_tests::sqlite_table()),
+        _ => Arc::new(aftersales_tests::dynamo_table_without_stream().await),
+    }
+}
+
+async fn app_on(engine: &str) -> TestApp {
+    spawn_app_at(table(engine).await, &TestClock::at(NOW)).await
+}
+
+/// Paid, not shipped: the default rules approve a refund-only claim.
+fn unshipped(customer: &str) -> Value {
+    let mut o = sample_order(customer);
+    o["fulfilment"] = json!({"state": "paid_unshipped"});
+    o
+}
+
+async fn push(app: &TestApp, order_id: &str, order: &Value) {
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/v1/shops/shop-1/orders/{order_id}"),
+            Some(&app.storefront("shop-1")),
+            Some(order),
+            &[],
+        )
+        .await;
+    assert!(s == 201 || s == 200, "{v}");
+}
+
+async fn refund_only(app: &TestApp, customer: &str, order: &str, amount: Option<&str>) -> String {
+    let mut body = json!({"shop_id": "shop-1", "order_id": order, "type": "refund_only",
+                          "reason": "no_longer_wanted", "lines": [{"line_id": "L1", "quantity": 2}]});
+    if let Some(a) = amount {
+        body["amount"] = json!(a);
+    }
+    let (s, v) = app
+        .call(
+            "POST",
+            "/v1/claims",
+            Some(&app.customer(customer)),
+            Some(&body),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    v["claim_id"].as_str().unwrap().to_owned()
+}
+
+async fn claim(app: &TestApp, customer: &str, id: &str) -> Value {
+    let (s, v) = app
+        .call(
+            "GET",
+            &format!("/v1/claims/{id}"),
+            Some(&app.customer(customer)),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+fn events(c: &Value) -> Vec<String> {
+    c["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn approved_claim_is_refunded_once(engine: &str) {
+    let app = app_on(engine).await;
+    push(&app, "o-1", &unshipped("alice")).await;
+    let id = refund_only(&app, "alice", "o-1", None).await;
+    app.drain().await;
+    let c = claim(&app, "alice", &id).await;
+    assert_eq!(c["status"], "completed", "{c}");
+    assert_eq!(
+        events(&c)[1..],
+        ["approved", "refund_started", "refund_succeeded"]
+    );
+    let refund_id = aftersales::domain::refund::refund_id_for(&id, 1);
+    assert_eq!(app.sandbox.movements(&refund_id), 1);
+    let (r, _) = aftersales::repo::refunds::get(&*app.table, &refund_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, RefundStatus::Succeeded);
+    assert_eq!(
+        r.amount,
+        c["approved_amount"]["amount"]
+            .as_str()
+            .unwrap()
+            .replace('.', "")
+            .parse::<i64>()
+            .unwrap()
+    );
+    // Everything again: nothing moves twice.
+    aftersales::app::refunds::execute(&app.services, &refund_id)
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(app.sandbox.movements(&refund_id), 1);
+    // The ledger keeps the refunded units for good.
+    let (_, o) = app
+        .call(
+            "GET",
+            "/v1/shops/shop-1/orders/o-1",
+            Some(&app.storefront("shop-1")),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(o["lines_refundable"][0]["units_free"], 0, "{o}");
+}
+
+async fn presale_refunds_deposit_and_balance_separately(engine: &str) {
+    let app = app_on(engine).await;
+    let mut o = unshipped("bob");
+    o["payments"] = json!([
+        {"payment_id": "DEP", "channel": "alipay", "provider_txn_id": "2026112022001",
+         "amount": "50.00", "kind": "deposit", "paid_at": "2026-11-01T08:00:00Z"},
+        {"payment_id": "BAL", "channel": "wechat_pay", "provider_txn_id": "4200000002",
+         "amount": "161.00", "kind": "balance", "paid_at": "2026-11-20T08:01:00Z"}
+    ]);
+    push(&app, "o-2", &o).await;
+    let id = refund_only(&app, "bob", "o-2", None).await;
+    app.drain().await;
+    assert_eq!(claim(&app, "bob", &id).await["status"], "completed");
+    let mut total = 0;
+    for n in 1..=2 {
+        let rid = aftersales::domain::refund::refund_id_for(&id, n);
+        let (r, _) = aftersales::repo::refunds::get(&*app.table, &rid)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, RefundStatus::Succeeded);
+        assert!(r.amount <= r.payment_total, "{r:?}");
+        assert_eq!(app.sandbox.movements(&rid), 1);
+        total += r.amount;
+    }
+    let c = claim(&app, "bob", &id).await;
+    let approved: rust_decimal::Decimal = c["approved_amount"]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(rust_decimal::Decimal::new(total, 2), approved);
+}
+
+async fn declined_refund_shows_its_reason(engine: &str) {
+    let app = app_on(engine).await;
+    push(&app, "o-3", &unshipped("carol")).await;
+    let id = refund_only(&app, "carol", "o-3", Some("20.13")).await;
+    app.drain().await;
+    let c = claim(&app, "carol", &id).await;
+    assert_eq!(c["status"], "refund_failed", "{c}");
+    let last = c["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("SANDBOX_DECLINED"),
+        "{last}"
+    );
+    assert_eq!(app.sandbox.total_movements(), 0);
+}
+
+/// Calls the real (sandbox) provider, then "crashes" before the answer is
+/// recorded every other time: the provider moved the money, we never heard.
+struct CrashAfterCall {
+    inner: Arc<Sandbox>,
+    calls: AtomicU64,
+}
+
+#[async_trait]
+impl RefundProvider for CrashAfterCall {
+    fn channel(&self) -> aftersales::domain::order::PaymentChannel {
+        self.inner.channel()
+    }
+    async fn refund(&self, req: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
+        let answer = self.inner.refund(req).await?;
+        if self.calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            return Err(ProviderError::Transient(
+                "crashed after the provider call".into(),
+            ));
+        }
+        Ok(answer)
+    }
+    async fn query(&self, req: &RefundRequest) -> Result<Option<ProviderRefund>, ProviderError> {
+        self.inner.query(req).await
+    }
+}
+
+async fn concurrent_retries_crashes_and_reordered_news_move_money_once(engine: &str) {
+    let sandbox = Arc::new(Sandbox::new());
+    let crashing = Arc::new(CrashAfterCall {
+        inner: sandbox.clone(),
+        calls: AtomicU64::new(0),
+    });
+    let mut services = aftersales::app::Services::new(table(engine).await);
+    services.clock = TestClock::at(NOW).clock();
+    services.providers = ProviderSet::all(crashing);
+    let app = aftersales_tests::http::spawn_app_with(services).await;
+
+    const CLAIMS: usize = 6;
+    let mut claims = Vec::new();
+    for i in 0..CLAIMS {
+        let customer = format!("c{i}");
+        push(&app, &format!("x-{i}"), &unshipped(&customer)).await;
+        claims.push((
+            customer.clone(),
+            refund_only(&app, &customer, &format!("x-{i}"), None).await,
+        ));
+    }
+    // Rules only: the refunds are created, none executed yet.
+    for (_, id) in &claims {
+        aftersales::app::review::evaluate_claim(&app.services, id)
+            .await
+            .unwrap();
+    }
+    let refund_ids: Vec<String> = claims
+        .iter()
+        .map(|(_, id)| aftersales::domain::refund::refund_id_for(id, 1))
+        .collect();
+
+    // Every refund message delivered 4 times, all at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..4 {
+        for rid in &refund_ids {
+            let s = app.services.clone();
+            let rid = rid.clone();
+            tasks.spawn(async move {
+                if round % 2 == 1 {
+                    tokio::task::yield_now().await;
+                }
+                aftersales::app::refunds::execute(&s, &rid).await
+            });
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        // Crashes and lost races are errors the queue would retry.
+        let _ = r.unwrap();
+    }
+    // Duplicated and reordered provider news (as webhooks would bring):
+    // success, success again, then a stale "processing".
+    for rid in &refund_ids {
+        for state in [
+            ProviderState::Succeeded { at: None },
+            ProviderState::Succeeded { at: None },
+            ProviderState::Processing,
+        ] {
+            let news = ProviderRefund {
+                out_refund_no: rid.clone(),
+                provider_refund_id: Some(format!("sbx-{rid}")),
+                state,
+                received_account: None,
+            };
+            aftersales::app::refunds::record(&app.services, &news, "notification")
+                .await
+                .unwrap();
+        }
+    }
+    // The queue retries whatever is left until nothing is.
+    for _ in 0..10 {
+        for rid in &refund_ids {
+            let _ = aftersales::app::refunds::execute(&app.services, rid).await;
+        }
+        app.drain().await;
+    }
+
+    for ((customer, id), rid) in claims.iter().zip(&refund_ids) {
+        assert_eq!(sandbox.movements(rid), 1, "{rid}: money moved once");
+        let (r, _) = aftersales::repo::refunds::get(&*app.table, rid)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, RefundStatus::Succeeded, "{rid} is not stuck");
+        let c = claim(&app, customer, id).await;
+        assert_eq!(c["status"], "completed", "{c}");
+        assert_eq!(
+            events(&c)
+                .iter()
+                .filter(|e| *e == "refund_succeeded")
+                .count(),
+            1
+        );
+    }
+    assert_eq!(sandbox.total_movements() as usize, CLAIMS);
+    // No order refunded more than was paid.
+    for i in 0..CLAIMS {
+        let (o, _) = aftersales::repo::orders::get(&*app.table, "shop-1", &format!("x-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(o.ledger.order_free(&o.order) >= 0);
+    }
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $name() { super::$name("sqlite").await } )* }
+        mod dynamodb { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name("dynamodb").await } )* }
+    };
+}
+
+on_both_engines!(
+    approved_claim_is_refunded_once,
+    presale_refunds_deposit_and_balance_separately,
+    declined_refund_shows_its_reason,
+    concurrent_retries_crashes_and_reordered_news_move_money_once,
+);
