@@ -218,7 +218,7 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             };
             (
                 "Claim received",
-                format!("{first} {review} We will keep you posted here at every step."),
+                format!("{first} {review} We will keep you posted at every step."),
             )
         }
         ClaimEvent::ReviewStarted => (
@@ -408,7 +408,7 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             };
             (
                 "售后申请已提交",
-                format!("{first}{review}每一步进展都会在这里通知您。"),
+                format!("{first}{review}每一步进展我们都会通知您。"),
             )
         }
         ClaimEvent::ReviewStarted => (
@@ -686,13 +686,13 @@ mod tests {
         assert_eq!(
             m.body,
             "We have received your claim #3E4F5A6B for CNY 103.00. The shop will review it \
-             within 2 hours. We will keep you posted here at every step."
+             within 2 hours. We will keep you posted at every step."
         );
         let m = render(&ClaimEvent::Submitted { amount: 10300 }, &f, Language::ZhCn);
         assert_eq!(m.title, "售后申请已提交");
         assert_eq!(
             m.body,
-            "我们已收到您的售后申请 #3E4F5A6B，申请金额 ¥103.00。商家将在 2 小时内完成审核。每一步进展都会在这里通知您。"
+            "我们已收到您的售后申请 #3E4F5A6B，申请金额 ¥103.00。商家将在 2 小时内完成审核。每一步进展我们都会通知您。"
         );
         let shipped = ClaimEvent::ReplacementShipped {
             carrier: "SF Express".into(),
