@@ -23,7 +23,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "providers")]
+pub mod alipay;
 pub mod sandbox;
+#[cfg(feature = "providers")]
+pub mod stripe;
 pub use sandbox::ProviderSet;
 
 /// One refund, as a provider needs it.

@@ -1,0 +1,551 @@
+//! Stripe card refunds: `POST /v1/refunds`, the refund list of a payment
+//! intent, and `Stripe-Signature` webhooks.
+//!
+//! **Idempotency.** Each create carries `Idempotency-Key: <out_refund_no>`, so
+//! a retry within Stripe's key lifetime replays the first answer. Stripe may
+//! prune a key once it is 24 hours old, after which the same key starts a new
+//! refund; a refund retried after a day would then move money twice. So
+//! [`RefundProvider::refund`] first looks for an existing refund carrying our
+//! number in `metadata[out_refund_no]` and only creates one when there is
+//! none; the key still covers two concurrent first attempts.
+//!
+//! **Finding a refund.** Stripe addresses refunds by its own id (`re_...`),
+//! which we only learn from a create answer that may have been lost. What we
+//! always know is the payment intent and our number, so the query lists the
+//! intent's refunds (`GET /v1/refunds?payment_intent=...`, paged) and picks
+//! ours by `metadata.out_refund_no`. Refunds made in the Dashboard carry no such
+//! metadata and are never mistaken for ours.
+//!
+//! **Webhooks.** `Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]`: HMAC-SHA256 of
+//! `t + "." + raw body` keyed with the whole `whsec_...` secret; any `v1` may
+//! match (several are sent while a secret is rolled), compared in constant
+//! time; the signature is checked before the time, and `t` must be within
+//! [`TOLERANCE_SECS`] of now either way. Delivery is at least once and
+//! unordered (a `refund.created` with `pending` can arrive after the
+//! `refund.updated` with `succeeded`), so the consumer applies states forward
+//! only.
+
+use super::*;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+pub const API_BASE: &str = "https://api.stripe.com";
+/// The SDKs' default tolerance for webhook timestamps.
+pub const TOLERANCE_SECS: i64 = 300;
+/// Stripe's maximum page size.
+const PAGE_SIZE: u32 = 100;
+/// Far more refunds than one payment can have; bounds a misbehaving server.
+const MAX_PAGES: usize = 20;
+/// Stripe refuses metadata values longer than this.
+const METADATA_VALUE_MAX: usize = 500;
+
+/// What is needed to talk to Stripe as one account.
+#[derive(Clone)]
+pub struct StripeConfig {
+    /// `https://api.stripe.com` ([`API_BASE`]), no trailing `/v1`.
+    pub api_base: String,
+    /// `sk_live_...` / `sk_test_...` or a restricted `rk_...` key with refund
+    /// write access.
+    pub secret_key: String,
+    /// The endpoint's signing secret, `whsec_...`, used whole as the HMAC key.
+    pub webhook_secret: String,
+}
+
+impl fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("api_base", &self.api_base)
+            .field("secret_key", &"<redacted>")
+            .field("webhook_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stripe configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// The Stripe adapter: [`RefundProvider`] and [`NotificationVerifier`].
+pub struct Stripe {
+    api_base: String,
+    secret_key: String,
+    webhook_secret: String,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for Stripe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stripe")
+            .field("api_base", &self.api_base)
+            .field("secret_key", &"<redacted>")
+            .field("webhook_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Stripe {
+    pub fn new(config: StripeConfig) -> Result<Self, ConfigError> {
+        if config.secret_key.is_empty() {
+            return Err(ConfigError("secret_key is empty".into()));
+        }
+        if config.webhook_secret.is_empty() {
+            return Err(ConfigError("webhook_secret is empty".into()));
+        }
+        // reqwest is built without a TLS crypto provider of its own so that it
+        // uses the aws-lc-rs the AWS SDK already links; it has to be the
+        // process default.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ConfigError(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            api_base: config.api_base.trim_end_matches('/').to_string(),
+            secret_key: config.secret_key,
+            webhook_secret: config.webhook_secret,
+            http,
+        })
+    }
+
+    async fn create(&self, req: &RefundRequest) -> Result<RefundObject, ProviderError> {
+        let amount = req.amount.to_string();
+        let reason = truncate(&req.reason, METADATA_VALUE_MAX);
+        let mut form = vec![
+            ("payment_intent", req.provider_txn_id.as_str()),
+            ("amount", amount.as_str()),
+            ("metadata[out_refund_no]", req.out_refund_no.as_str()),
+        ];
+        // Stripe's own `reason` is an enum (duplicate, fraudulent,
+        // requested_by_customer); the customer's words go to metadata.
+        if !reason.is_empty() {
+            form.push(("metadata[reason]", reason));
+        }
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
+        let response = self
+            .http
+            .post(format!("{}/v1/refunds", self.api_base))
+            .bearer_auth(&self.secret_key)
+            .header("Idempotency-Key", &req.out_refund_no)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        read(response).await
+    }
+
+    /// Our refund among the payment intent's, by `metadata.out_refund_no`.
+    async fn find(&self, req: &RefundRequest) -> Result<Option<RefundObject>, ProviderError> {
+        let limit = PAGE_SIZE.to_string();
+        let mut starting_after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![
+                ("payment_intent", req.provider_txn_id.as_str()),
+                ("limit", limit.as_str()),
+            ];
+            if let Some(after) = starting_after.as_deref() {
+                query.push(("starting_after", after));
+            }
+            let response = self
+                .http
+                .get(format!("{}/v1/refunds", self.api_base))
+                .bearer_auth(&self.secret_key)
+                .query(&query)
+                .send()
+                .await
+                .map_err(transport)?;
+            let page: RefundList = read(response).await?;
+            if let Some(found) = page
+                .data
+                .iter()
+                .find(|r| r.out_refund_no() == Some(req.out_refund_no.as_str()))
+            {
+                return Ok(Some(found.clone()));
+            }
+            match page.data.last() {
+                Some(last) if page.has_more => starting_after = Some(last.id.clone()),
+                _ => return Ok(None),
+            }
+        }
+        Err(ProviderError::Transient(format!(
+            "more than {} refunds listed for {}",
+            MAX_PAGES * PAGE_SIZE as usize,
+            req.provider_txn_id
+        )))
+    }
+}
+
+fn truncate(s: &str, max_bytes: usize) -> &str {
+    if s.len() <= max_bytes {
+        return s;
+    }
+    let mut end = max_bytes;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn transport(e: reqwest::Error) -> ProviderError {
+    // Connection refused, reset, timeout: the request may or may not have
+    // reached Stripe; the same key and the lookup make a retry safe.
+    ProviderError::Transient(format!("stripe unreachable: {e}"))
+}
+
+/// A Stripe answer: the object on 2xx, the classified error otherwise.
+async fn read<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, ProviderError> {
+    let status = response.status();
+    let should_retry = response
+        .headers()
+        .get("stripe-should-retry")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.eq_ignore_ascii_case("true"));
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| ProviderError::Transient(format!("stripe answer unreadable: {e}")))?;
+    if status.is_success() {
+        return serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Transient(format!("stripe answer unreadable: {e}")));
+    }
+    let error = serde_json::from_slice::<ErrorBody>(&body)
+        .map(|b| b.error)
+        .unwrap_or_default();
+    let text = format!(
+        "HTTP {} {}{}: {}",
+        status.as_u16(),
+        error.kind.as_deref().unwrap_or("error"),
+        error
+            .code
+            .as_deref()
+            .or(error.decline_code.as_deref())
+            .map(|c| format!("/{c}"))
+            .unwrap_or_default(),
+        error.message.as_deref().unwrap_or("")
+    );
+    Err(
+        match classify(status.as_u16(), error.kind.as_deref(), should_retry) {
+            true => ProviderError::Transient(text),
+            false => ProviderError::Permanent(text),
+        },
+    )
+}
+
+/// Whether a failed call may be repeated: Stripe's own `Stripe-Should-Retry`
+/// when it sends one; otherwise 409 (a concurrent request with the same key),
+/// 429, 5xx and `api_error` are temporary, and the other 4xx (`card_error`,
+/// `invalid_request_error`, `idempotency_error`, authentication) will not
+/// change on a retry.
+fn classify(status: u16, kind: Option<&str>, should_retry: Option<bool>) -> bool {
+    if let Some(retry) = should_retry {
+        return retry;
+    }
+    if matches!(status, 409 | 429) || status >= 500 || kind == Some("api_error") {
+        return true;
+    }
+    !(400..500).contains(&status)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error: StripeError,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StripeError {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundList {
+    #[serde(default)]
+    data: Vec<RefundObject>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+/// The parts of Stripe's Refund object that matter here.
+#[derive(Debug, Clone, Deserialize)]
+struct RefundObject {
+    id: String,
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    failure_reason: Option<String>,
+    #[serde(default)]
+    metadata: HashMap<String, String>,
+}
+
+impl RefundObject {
+    fn out_refund_no(&self) -> Option<&str> {
+        self.metadata.get("out_refund_no").map(String::as_str)
+    }
+
+    fn to_provider(&self, out_refund_no: &str) -> ProviderRefund {
+        let state = match self.status.as_deref() {
+            Some("succeeded") => ProviderState::Succeeded { at: None },
+            Some("failed") | Some("canceled") => ProviderState::Failed {
+                reason: self
+                    .failure_reason
+                    .clone()
+                    .or_else(|| self.status.clone())
+                    .unwrap_or_default(),
+            },
+            // pending, requires_action, and any status Stripe adds later: not
+            // final, so a later event or query decides.
+            _ => ProviderState::Processing,
+        };
+        ProviderRefund {
+            out_refund_no: out_refund_no.to_string(),
+            provider_refund_id: Some(self.id.clone()),
+            state,
+            received_account: None,
+        }
+    }
+}
+
+#[async_trait]
+impl RefundProvider for Stripe {
+    fn channel(&self) -> PaymentChannel {
+        PaymentChannel::Card
+    }
+
+    async fn refund(&self, req: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
+        if req.amount <= 0 {
+            return Err(ProviderError::Permanent(format!(
+                "refund amount must be positive, got {}",
+                req.amount
+            )));
+        }
+        if let Some(existing) = self.find(req).await? {
+            return Ok(existing.to_provider(&req.out_refund_no));
+        }
+        let created = self.create(req).await?;
+        // A replayed key answers with the refund it first created; if that is
+        // not ours, the key was reused for something else.
+        match created.out_refund_no() {
+            Some(no) if no != req.out_refund_no => Err(ProviderError::Permanent(format!(
+                "Idempotency-Key {} answered with refund {} of {no}",
+                req.out_refund_no, created.id
+            ))),
+            _ => Ok(created.to_provider(&req.out_refund_no)),
+        }
+    }
+
+    async fn query(&self, req: &RefundRequest) -> Result<Option<ProviderRefund>, ProviderError> {
+        Ok(self
+            .find(req)
+            .await?
+            .map(|r| r.to_provider(&req.out_refund_no)))
+    }
+}
+
+/// The parsed `Stripe-Signature` header: the timestamp and every `v1`.
+fn parse_signature_header(header: &str) -> Result<(i64, Vec<Vec<u8>>), NotificationError> {
+    let mut t = None;
+    let mut v1 = Vec::new();
+    for item in header.split(',') {
+        let Some((key, value)) = item.trim().split_once('=') else {
+            continue;
+        };
+        match key {
+            "t" => {
+                let parsed = value.parse::<i64>().map_err(|_| {
+                    NotificationError::BadSignature(format!("timestamp {value} unreadable"))
+                })?;
+                if t.replace(parsed).is_some() {
+                    return Err(NotificationError::BadSignature("two timestamps".into()));
+                }
+            }
+            // A v1 that is not hex can never match; the others still may.
+            "v1" => v1.extend(hex::decode(value).ok()),
+            // v0 and future schemes are not accepted: v1 is the only HMAC-SHA256.
+            _ => {}
+        }
+    }
+    let t = t.ok_or_else(|| NotificationError::BadSignature("no timestamp".into()))?;
+    if v1.is_empty() {
+        return Err(NotificationError::BadSignature("no v1 signature".into()));
+    }
+    Ok((t, v1))
+}
+
+/// hex(HMAC-SHA256(secret, "t.body")), as Stripe computes `v1`.
+pub fn signature(webhook_secret: &str, t: i64, body: &[u8]) -> String {
+    hex::encode(mac(webhook_secret, t, body).finalize().into_bytes())
+}
+
+fn mac(webhook_secret: &str, t: i64, body: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(webhook_secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(default)]
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: EventData,
+}
+
+#[derive(Deserialize)]
+struct EventData {
+    object: serde_json::Value,
+}
+
+impl NotificationVerifier for Stripe {
+    fn channel(&self) -> PaymentChannel {
+        PaymentChannel::Card
+    }
+
+    fn verify(
+        &self,
+        incoming: &Incoming<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderRefund, NotificationError> {
+        let header = incoming
+            .header("stripe-signature")
+            .ok_or_else(|| NotificationError::BadSignature("no Stripe-Signature".into()))?;
+        let (t, candidates) = parse_signature_header(header)?;
+        let expected = mac(&self.webhook_secret, t, incoming.body);
+        // verify_slice compares in constant time.
+        if !candidates
+            .iter()
+            .any(|c| expected.clone().verify_slice(c).is_ok())
+        {
+            return Err(NotificationError::BadSignature(
+                "no v1 signature matches".into(),
+            ));
+        }
+        let age = now.timestamp().saturating_sub(t);
+        if age.abs() > TOLERANCE_SECS {
+            return Err(NotificationError::Stale(format!(
+                "signed at {t}, {age} s from now"
+            )));
+        }
+
+        let event: Event = serde_json::from_slice(incoming.body)
+            .map_err(|e| NotificationError::Malformed(format!("event: {e}")))?;
+        match event.kind.as_str() {
+            "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {}
+            // charge.refunded carries the charge, not which refund changed;
+            // the refund.* events for the same change carry the refund.
+            other => {
+                return Err(NotificationError::NotARefund(format!(
+                    "{other} ({})",
+                    event.id
+                )))
+            }
+        }
+        let refund: RefundObject = serde_json::from_value(event.data.object)
+            .map_err(|e| NotificationError::Malformed(format!("{}: refund: {e}", event.id)))?;
+        if refund.object.as_deref().is_some_and(|o| o != "refund") {
+            return Err(NotificationError::Malformed(format!(
+                "{}: {} carries a {}",
+                event.id,
+                event.kind,
+                refund.object.as_deref().unwrap_or("")
+            )));
+        }
+        let Some(out_refund_no) = refund.out_refund_no().map(str::to_string) else {
+            return Err(NotificationError::NotARefund(format!(
+                "{}: refund {} was not made by this service",
+                event.id, refund.id
+            )));
+        };
+        Ok(refund.to_provider(&out_refund_no))
+    }
+
+    fn ack(&self) -> Ack {
+        Ack {
+            status: 200,
+            content_type: "application/json",
+            body: r#"{"received":true}"#.into(),
+        }
+    }
+
+    fn nack(&self, e: &NotificationError) -> Ack {
+        if matches!(e, NotificationError::NotARefund(_)) {
+            return self.ack();
+        }
+        Ack {
+            status: 400,
+            content_type: "application/json",
+            body: serde_json::json!({ "error": e.to_string() }).to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_the_protocols_vector() {
+        assert_eq!(
+            signature(
+                "whsec_test_secret",
+                1_700_000_000,
+                br#"{"id":"evt_1","object":"event"}"#
+            ),
+            "0c8670ed117751cc551a20e35839447075c42800ea3cf3e8a2fbda99cd1e6edd"
+        );
+    }
+
+    #[test]
+    fn header_parsing() {
+        let (t, v) = parse_signature_header("t=12,v1=00ff,v0=abcd,v1=zz,v1=01").unwrap();
+        assert_eq!(t, 12);
+        assert_eq!(v, vec![vec![0, 255], vec![1]]);
+        assert!(parse_signature_header("v1=00").is_err());
+        assert!(parse_signature_header("t=1,v0=00").is_err());
+        assert!(parse_signature_header("t=x,v1=00").is_err());
+        assert!(parse_signature_header("t=1,t=2,v1=00").is_err());
+    }
+
+    #[test]
+    fn error_classes() {
+        assert!(classify(500, Some("api_error"), None));
+        assert!(classify(429, Some("rate_limit_error"), None));
+        assert!(classify(409, Some("idempotency_error"), None));
+        assert!(!classify(402, Some("card_error"), None));
+        assert!(!classify(400, Some("invalid_request_error"), None));
+        assert!(!classify(400, Some("idempotency_error"), None));
+        assert!(!classify(500, None, Some(false)));
+        assert!(classify(400, None, Some(true)));
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("退货退款", 7), "退货");
+        assert_eq!(truncate("abc", 7), "abc");
+    }
+}
