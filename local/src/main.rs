@@ -123,6 +123,14 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
     services.providers = aftersales::providers::ProviderSet::all(Arc::new(
         aftersales::providers::sandbox::Sandbox::new(),
     ));
+    // Sandbox notifications (POST /v1/webhooks/sandbox) are signed with a
+    // key derived from the dev secret.
+    services.verifiers.push((
+        "sandbox".into(),
+        Arc::new(aftersales::providers::sandbox::SandboxNotifications::new(
+            &[b"webhooks:".as_slice(), secret].concat(),
+        )),
+    ));
     // Text messages land in a file instead of phones: `tail -f data/sms.jsonl`.
     services.sms = Arc::new(aftersales::adapters::sms_file::FileSms::new(
         o.data.join("sms.jsonl"),

@@ -27,6 +27,9 @@ pub async fn spawn_app(table: Arc<dyn Table>) -> TestApp {
     spawn_app_with(Services::new(table)).await
 }
 
+/// The sandbox provider's webhook secret in tests.
+pub const SANDBOX_WEBHOOK_SECRET: &[u8] = b"test-sandbox-webhook-secret";
+
 /// Serves the one-machine assembly (API, local uploads) over the given
 /// services (their clock, SMS sender...). The outbox is not polled: tests
 /// call [`TestApp::drain`] so that what the consumers did is deterministic.
@@ -35,6 +38,14 @@ pub async fn spawn_app_with(mut services: Services) -> TestApp {
     let sandbox = Arc::new(aftersales::providers::sandbox::Sandbox::new());
     if services.providers.is_empty() {
         services.providers = aftersales::providers::ProviderSet::all(sandbox.clone());
+    }
+    if services.verifiers.is_empty() {
+        services.verifiers.push((
+            "sandbox".into(),
+            Arc::new(aftersales::providers::sandbox::SandboxNotifications::new(
+                SANDBOX_WEBHOOK_SECRET,
+            )),
+        ));
     }
     let keys = DevKeys::new(b"test-only-secret-not-used-anywhere-else");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -205,7 +205,7 @@ impl RefundProvider for CrashAfterCall {
     }
     async fn refund(&self, req: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
         let answer = self.inner.refund(req).await?;
-        if self.calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             return Err(ProviderError::Transient(
                 "crashed after the provider call".into(),
             ));
@@ -251,12 +251,12 @@ async fn concurrent_retries_crashes_and_reordered_news_move_money_once(engine: &
 
     // Every refund message delivered 4 times, all at once.
     let mut tasks = tokio::task::JoinSet::new();
-    for round in 0..4 {
+    for round in 0u32..4 {
         for rid in &refund_ids {
             let s = app.services.clone();
             let rid = rid.clone();
             tasks.spawn(async move {
-                if round % 2 == 1 {
+                if !round.is_multiple_of(2) {
                     tokio::task::yield_now().await;
                 }
                 aftersales::app::refunds::execute(&s, &rid).await
@@ -335,3 +335,106 @@ on_both_engines!(
     declined_refund_shows_its_reason,
     concurrent_retries_crashes_and_reordered_news_move_money_once,
 );
+
+/// Accepts refunds and moves the money, but only says "processing": the
+/// result comes by webhook.
+struct SaysProcessing(Arc<Sandbox>);
+
+#[async_trait]
+impl RefundProvider for SaysProcessing {
+    fn channel(&self) -> aftersales::domain::order::PaymentChannel {
+        self.0.channel()
+    }
+    async fn refund(&self, req: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
+        let mut a = self.0.refund(req).await?;
+        a.state = ProviderState::Processing;
+        Ok(a)
+    }
+    async fn query(&self, req: &RefundRequest) -> Result<Option<ProviderRefund>, ProviderError> {
+        self.0.query(req).await
+    }
+}
+
+async fn webhooks_are_verified_then_recorded_once(engine: &str) {
+    use aftersales::providers::sandbox::SandboxNotifications;
+    let sandbox = Arc::new(Sandbox::new());
+    let mut services = aftersales::app::Services::new(table(engine).await);
+    let clock = TestClock::at(NOW);
+    services.clock = clock.clock();
+    services.providers = ProviderSet::all(Arc::new(SaysProcessing(sandbox.clone())));
+    let app = aftersales_tests::http::spawn_app_with(services).await;
+    push(&app, "w-1", &unshipped("dora")).await;
+    let id = refund_only(&app, "dora", "w-1", None).await;
+    app.drain().await;
+    assert_eq!(claim(&app, "dora", &id).await["status"], "refunding");
+    let rid = aftersales::domain::refund::refund_id_for(&id, 1);
+
+    let signer = SandboxNotifications::new(aftersales_tests::http::SANDBOX_WEBHOOK_SECRET);
+    let now = chrono::DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .timestamp();
+    let news = |out: &str| {
+        serde_json::to_vec(&json!({"out_refund_no": out, "provider_refund_id": "sbx-1",
+                                   "state": {"state": "succeeded", "at": NOW},
+                                   "received_account": "sandbox balance"}))
+        .unwrap()
+    };
+    let post = |sig: String, body: Vec<u8>| {
+        app.http
+            .post(format!("{}/v1/webhooks/sandbox", app.base))
+            .header("sandbox-signature", sig)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Tampered body, wrong key, stale: refused, nothing changes.
+    let body = news(&rid);
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    let forged = SandboxNotifications::new(b"not the secret").sign(now, &body);
+    for (sig, b) in [
+        (signer.sign(now, &body), tampered),
+        (forged, body.clone()),
+        (signer.sign(now - 3600, &body), body.clone()),
+        (String::new(), body.clone()),
+    ] {
+        let r = post(sig, b).await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    assert_eq!(claim(&app, "dora", &id).await["status"], "refunding");
+    // The real one, twice: recorded once; the claim completes.
+    for _ in 0..2 {
+        let r = post(signer.sign(now, &body), body.clone()).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    app.drain().await;
+    let c = claim(&app, "dora", &id).await;
+    assert_eq!(c["status"], "completed", "{c}");
+    assert_eq!(
+        events(&c)
+            .iter()
+            .filter(|e| *e == "refund_succeeded")
+            .count(),
+        1
+    );
+    assert_eq!(sandbox.movements(&rid), 1);
+    // News about a refund we never made: acknowledged, nothing written.
+    let unknown = news("RFnothingP1");
+    let r = post(signer.sign(now, &unknown), unknown).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(aftersales::repo::refunds::get(&*app.table, "RFnothingP1")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+mod webhooks {
+    #[tokio::test]
+    async fn sqlite() {
+        super::webhooks_are_verified_then_recorded_once("sqlite").await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dynamodb() {
+        super::webhooks_are_verified_then_recorded_once("dynamodb").await
+    }
+}

@@ -19,6 +19,7 @@ mod inbox;
 pub mod local_uploads;
 mod orders;
 mod shop;
+mod webhooks;
 
 /// Every route the API serves, as (method, path) in OpenAPI's path syntax.
 /// `infra/openapi.yaml` and the SAM template's HttpApi events are checked
@@ -47,6 +48,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/v1/shops/{shop_id}/desk/claims/{claim_id}/decision",
     ),
     ("POST", "/v1/shops/{shop_id}/desk/batch"),
+    ("POST", "/v1/webhooks/{provider}"),
 ];
 
 /// Routes served without a token: what the shop promises publicly (product
@@ -56,6 +58,8 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/health"),
     ("GET", "/v1/shops/{shop_id}/policy"),
     ("GET", "/v1/shops/{shop_id}/rejection-reasons"),
+    // Authenticated by the provider's signature instead.
+    ("POST", "/v1/webhooks/{provider}"),
 ];
 
 /// Request bodies larger than this are refused with 413.
@@ -75,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(inbox::routes())
         .merge(shop::routes())
         .merge(desk::routes())
+        .merge(webhooks::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -8,6 +8,10 @@ use crate::store::{Index, Query};
 /// Claims of the customer within this many days count as history.
 pub const HISTORY_DAYS: i64 = 90;
 
+/// History counts stop here: enough to tell a serial claimant, and the read
+/// per evaluation stays small (one page of the customer's newest claims).
+pub const HISTORY_CAP: u32 = 50;
+
 /// The customer's recent claims (other than this one).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct History {
@@ -33,7 +37,7 @@ pub async fn customer_history(s: &Services, claim: &Claim) -> Result<History, Ap
         .query(
             Query::partition(Index::Gsi1, format!("CUSTOMER#{}", claim.customer_id))
                 .backward()
-                .limit(200),
+                .limit(HISTORY_CAP + 1),
         )
         .await?;
     let mut h = History::default();

@@ -118,6 +118,9 @@ pub struct Services {
     pub sms: Arc<dyn crate::ports::SmsSender>,
     /// Where refunds go, by payment channel.
     pub providers: crate::providers::ProviderSet,
+    /// Webhook verifiers by provider name (`wechat_pay`, `alipay`,
+    /// `stripe`, `sandbox`): the name is the webhook path's last segment.
+    pub verifiers: Vec<(String, Arc<dyn crate::providers::NotificationVerifier>)>,
 }
 
 impl Services {
@@ -128,6 +131,7 @@ impl Services {
             evidence: None,
             sms: Arc::new(crate::ports::LogSms),
             providers: crate::providers::ProviderSet::default(),
+            verifiers: Vec::new(),
         }
     }
     fn now(&self) -> DateTime<Utc> {

@@ -202,3 +202,51 @@ pub fn refund_view(r: Refund) -> RefundView {
         refund: r,
     }
 }
+
+/// What became of a webhook call.
+pub enum Notified {
+    /// Verified and recorded (or already known, or about a refund we never
+    /// made: logged, acknowledged so the provider stops retrying).
+    Handled(crate::providers::Ack),
+    /// Refused (bad signature, stale, malformed): nothing changed.
+    Refused(crate::providers::Ack),
+    /// Verified, but recording failed on our side: the provider retries.
+    Failed(crate::providers::Ack),
+}
+
+/// A provider's webhook: signature first, then an idempotent, order-free
+/// state update. `provider` names the verifier (the webhook path).
+pub async fn notified(
+    s: &Services,
+    provider: &str,
+    incoming: &crate::providers::Incoming<'_>,
+) -> Result<Notified, AppError> {
+    use crate::providers::NotificationError;
+    let Some((_, verifier)) = s.verifiers.iter().find(|(n, _)| n == provider) else {
+        return Err(AppError::NotFound("webhook"));
+    };
+    let notice = match verifier.verify(incoming, s.now()) {
+        Ok(n) => n,
+        Err(NotificationError::NotARefund(what)) => {
+            tracing::info!(
+                provider,
+                what,
+                "notification about something else; acknowledged"
+            );
+            return Ok(Notified::Handled(verifier.ack()));
+        }
+        Err(e) => {
+            tracing::warn!(provider, error = %e, "notification refused");
+            return Ok(Notified::Refused(verifier.nack(&e)));
+        }
+    };
+    match record(s, &notice, "notification").await {
+        Ok(_) | Err(AppError::NotFound(_)) => Ok(Notified::Handled(verifier.ack())),
+        Err(e) => {
+            tracing::error!(provider, error = %e, "notification verified but not recorded; the provider will retry");
+            Ok(Notified::Failed(verifier.nack(
+                &NotificationError::Malformed("temporarily unable to record".into()),
+            )))
+        }
+    }
+}
