@@ -90,6 +90,11 @@ impl SqliteTable {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(engine)?;
+        // 16 MiB of page cache (the default is 2 MiB): the hot orders,
+        // claims and index pages stay in memory instead of being re-read on
+        // every request (measured: ~70 preads per claim with the default).
+        conn.pragma_update(None, "cache_size", -16384)
+            .map_err(engine)?;
         Self::init(conn)
     }
 
