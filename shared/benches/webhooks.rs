@@ -27,7 +27,7 @@ fn alipay_notification(c: &mut Criterion) {
     use rsa::signature::Signer;
     let app = RsaPrivateKey::new(&mut OsRng, 2048).expect("key");
     let platform = RsaPrivateKey::new(&mut OsRng, 2048).expect("key");
-    let adapter = Alipay::new(AlipayConfig {
+    let adapter = Alipay::new(&AlipayConfig {
         gateway_url: alipay::PRODUCTION_GATEWAY.into(),
         app_id: "2021000123456789".into(),
         app_private_key: app.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
@@ -88,7 +88,7 @@ fn alipay_notification(c: &mut Criterion) {
 fn stripe_notification(c: &mut Criterion) {
     use aftersales::providers::stripe::{self, Stripe, StripeConfig};
     let secret = "whsec_bench_0123456789abcdef0123456789";
-    let adapter = Stripe::new(StripeConfig {
+    let adapter = Stripe::new(&StripeConfig {
         api_base: stripe::API_BASE.into(),
         secret_key: "sk_test_bench".into(),
         webhook_secret: secret.into(),

@@ -429,7 +429,7 @@ impl Double {
     }
 
     fn client(&self) -> Alipay {
-        Alipay::new(self.config()).expect("alipay")
+        Alipay::new(&self.config()).expect("alipay")
     }
 
     fn fail_next(&self, failures: impl IntoIterator<Item = Failure>) {
@@ -565,7 +565,7 @@ async fn system_failures_are_transient_and_a_retry_moves_money_once() {
     let mut gone = d.config();
     gone.gateway_url = "http://127.0.0.1:9/gateway.do".into();
     assert!(matches!(
-        Alipay::new(gone)
+        Alipay::new(&gone)
             .expect("alipay")
             .refund(&request("R4-2", 1))
             .await,
@@ -604,7 +604,7 @@ async fn the_gateway_refuses_a_request_signed_with_another_key() {
     let d = Double::start().await;
     let mut config = d.config();
     config.app_private_key = private_pem(&keys().stranger);
-    let impostor = Alipay::new(config).expect("alipay");
+    let impostor = Alipay::new(&config).expect("alipay");
     match impostor.refund(&request("R6-1", 500)).await {
         Err(ProviderError::Permanent(m)) => assert!(m.contains("isv.invalid-signature"), "{m}"),
         other => panic!("expected the gateway's refusal, got {other:?}"),
@@ -651,7 +651,7 @@ async fn answers_that_do_not_verify_are_transient_and_resolved_by_retry_or_query
     // Configured with the wrong Alipay public key: nothing verifies.
     let mut config = d.config();
     config.alipay_public_key = public_pem(&keys().stranger);
-    let misconfigured = Alipay::new(config).expect("alipay");
+    let misconfigured = Alipay::new(&config).expect("alipay");
     assert!(matches!(
         misconfigured.query(&request("R7-1", 700)).await,
         Err(ProviderError::Transient(_))
@@ -691,15 +691,15 @@ fn keys_are_read_in_every_form_alipay_hands_out_and_never_printed() {
             alipay_public_key: public,
             ..base.clone()
         };
-        Alipay::new(config).expect("key form accepted");
+        Alipay::new(&config).expect("key form accepted");
     }
     let broken = AlipayConfig {
         app_private_key: "not a key".into(),
         ..base.clone()
     };
-    assert!(Alipay::new(broken).is_err());
+    assert!(Alipay::new(&broken).is_err());
 
-    let shown = format!("{base:?} {:?}", Alipay::new(base.clone()).expect("alipay"));
+    let shown = format!("{base:?} {:?}", Alipay::new(&base).expect("alipay"));
     let secret_line = private_pem(&k.app)
         .lines()
         .nth(1)
@@ -857,7 +857,7 @@ async fn tampered_unsigned_foreign_and_stale_notifications_are_refused() {
     // Alipay-signed, but for another app: not ours to act on.
     let mut config = d.config();
     config.app_id = "2021000999999999".into();
-    let other_app = Alipay::new(config).expect("alipay");
+    let other_app = Alipay::new(&config).expect("alipay");
     assert!(matches!(
         verify(&other_app, &encode(&good), now),
         Err(NotificationError::BadSignature(m)) if m.contains("app_id")

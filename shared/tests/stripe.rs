@@ -295,7 +295,7 @@ impl Double {
     }
 
     fn client(&self) -> Stripe {
-        Stripe::new(self.config()).expect("stripe")
+        Stripe::new(&self.config()).expect("stripe")
     }
 
     fn fail_next(&self, failures: impl IntoIterator<Item = Failure>) {
@@ -529,7 +529,7 @@ async fn server_errors_rate_limits_and_lost_connections_are_transient() {
     let mut gone = d.config();
     gone.api_base = "http://127.0.0.1:9".into();
     assert!(matches!(
-        Stripe::new(gone)
+        Stripe::new(&gone)
             .expect("stripe")
             .refund(&request("R7-2", 1))
             .await,
@@ -559,7 +559,7 @@ async fn card_request_and_authentication_errors_are_permanent() {
     let mut wrong_key = d.config();
     wrong_key.secret_key = "sk_test_wrong".into();
     assert!(matches!(
-        Stripe::new(wrong_key).expect("stripe").refund(&request("R8-4", 100)).await,
+        Stripe::new(&wrong_key).expect("stripe").refund(&request("R8-4", 100)).await,
         Err(ProviderError::Permanent(m)) if m.contains("401")
     ));
     assert!(d.api.account().unauthorized >= 1);
@@ -769,7 +769,7 @@ async fn the_protocols_vector_verifies() {
         stripe::signature("whsec_test_secret", 1_700_000_000, body.as_bytes()),
         vector
     );
-    let verifier = Stripe::new(StripeConfig {
+    let verifier = Stripe::new(&StripeConfig {
         api_base: stripe::API_BASE.into(),
         secret_key: "sk_test_x".into(),
         webhook_secret: "whsec_test_secret".into(),
@@ -791,12 +791,9 @@ fn secrets_are_never_printed() {
         secret_key: "sk_live_0123456789abcdef".into(),
         webhook_secret: "whsec_0123456789abcdef".into(),
     };
-    let shown = format!(
-        "{config:?} {:?}",
-        Stripe::new(config.clone()).expect("stripe")
-    );
+    let shown = format!("{config:?} {:?}", Stripe::new(&config).expect("stripe"));
     assert!(!shown.contains("0123456789abcdef"), "{shown}");
-    assert!(Stripe::new(StripeConfig {
+    assert!(Stripe::new(&StripeConfig {
         secret_key: String::new(),
         ..config
     })

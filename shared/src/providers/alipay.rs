@@ -127,7 +127,7 @@ impl fmt::Debug for Alipay {
 }
 
 impl Alipay {
-    pub fn new(config: AlipayConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: &AlipayConfig) -> Result<Self, ConfigError> {
         let private = parse_private_key(&config.app_private_key)?;
         let public = parse_public_key(&config.alipay_public_key)?;
         // RSA2 is defined for 2048-bit keys; a shorter key is a configuration
@@ -137,12 +137,12 @@ impl Alipay {
         }
         let http = http_client().map_err(ConfigError)?;
         Ok(Self {
-            gateway_url: config.gateway_url,
-            app_id: config.app_id,
+            gateway_url: config.gateway_url.clone(),
+            app_id: config.app_id.clone(),
             signing_key: SigningKey::new(private),
             verifying_key: VerifyingKey::new(public),
-            notify_url: config.notify_url.filter(|u| !u.is_empty()),
-            seller_id: config.seller_id.filter(|s| !s.is_empty()),
+            notify_url: config.notify_url.clone().filter(|u| !u.is_empty()),
+            seller_id: config.seller_id.clone().filter(|s| !s.is_empty()),
             http,
         })
     }
@@ -514,8 +514,10 @@ impl RefundProvider for Alipay {
             "trade_no": req.provider_txn_id,
             "refund_amount": format_amount(req.amount, req.currency),
             "out_request_no": req.out_refund_no,
-            "refund_reason": req.reason,
         });
+        if !req.reason.is_empty() {
+            biz["refund_reason"] = req.reason.as_str().into();
+        }
         // refund_amount is in the trade's currency; only a foreign-currency
         // trade needs to name it.
         if req.currency != Currency::Cny {

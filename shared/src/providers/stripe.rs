@@ -88,7 +88,7 @@ impl fmt::Debug for Stripe {
 }
 
 impl Stripe {
-    pub fn new(config: StripeConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: &StripeConfig) -> Result<Self, ConfigError> {
         if config.secret_key.is_empty() {
             return Err(ConfigError("secret_key is empty".into()));
         }
@@ -106,8 +106,8 @@ impl Stripe {
             .map_err(|e| ConfigError(format!("HTTP client: {e}")))?;
         Ok(Self {
             api_base: config.api_base.trim_end_matches('/').to_string(),
-            secret_key: config.secret_key,
-            webhook_secret: config.webhook_secret,
+            secret_key: config.secret_key.clone(),
+            webhook_secret: config.webhook_secret.clone(),
             http,
         })
     }
@@ -446,7 +446,7 @@ impl NotificationVerifier for Stripe {
             ));
         }
         let age = now.timestamp().saturating_sub(t);
-        if age.abs() > TOLERANCE_SECS {
+        if age.unsigned_abs() > TOLERANCE_SECS.unsigned_abs() {
             return Err(NotificationError::Stale(format!(
                 "signed at {t}, {age} s from now"
             )));
