@@ -28,6 +28,8 @@ pub mod alipay;
 pub mod sandbox;
 #[cfg(feature = "providers")]
 pub mod stripe;
+#[cfg(feature = "providers")]
+pub mod wechat;
 pub use sandbox::ProviderSet;
 
 /// One refund, as a provider needs it.
