@@ -44,7 +44,7 @@ use chrono::{FixedOffset, NaiveDateTime, TimeZone};
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::value::RawValue;
@@ -168,7 +168,11 @@ impl Alipay {
         }
         params.insert("biz_content", biz_content);
         let content = sign_content(params.iter().map(|(k, v)| (*k, v.as_str())));
-        let signature = self.signing_key.sign(content.as_bytes());
+        // Blinded: the private-key operation's timing must not depend on the key
+        // (RUSTSEC-2023-0071); PKCS#1 v1.5 signatures come out the same.
+        let signature = self
+            .signing_key
+            .sign_with_rng(&mut rsa::rand_core::OsRng, content.as_bytes());
         params.insert("sign", B64.encode(signature.to_bytes()));
         params
     }
@@ -196,10 +200,13 @@ impl Alipay {
             .await
             .map_err(|e| ProviderError::Transient(format!("alipay gateway unreachable: {e}")))?;
         let status = response.status();
+        // The exact bytes: the signature covers them, so no charset guessing.
         let body = response
-            .text()
+            .bytes()
             .await
             .map_err(|e| ProviderError::Transient(format!("alipay response unreadable: {e}")))?;
+        let body = std::str::from_utf8(&body)
+            .map_err(|_| ProviderError::Transient("alipay response is not UTF-8".into()))?;
         if !status.is_success() {
             let text = format!("alipay gateway answered HTTP {status}");
             // Retrying is safe (same out_request_no); only an answer that can
@@ -213,7 +220,7 @@ impl Alipay {
             );
         }
         let node = response_node(method);
-        let opened = open_response(&body, &node, &self.verifying_key)
+        let opened = open_response(body, &node, &self.verifying_key)
             .map_err(|e| ProviderError::Transient(format!("alipay response refused: {e}")))?;
         let answer: Answer = serde_json::from_str(opened.content)
             .map_err(|e| ProviderError::Transient(format!("alipay response unreadable: {e}")))?;
@@ -785,7 +792,7 @@ mod tests {
         let key = VerifyingKey::<Sha256>::new(private.to_public_key());
         // Spacing and member order as sent: re-serializing would change both.
         let node = r#"{ "code":"10000","msg":"Success", "fund_change":"Y" }"#;
-        let sign = B64.encode(signer.sign(node.as_bytes()).to_bytes());
+        let sign = B64.encode(signer.sign_with_rng(&mut OsRng, node.as_bytes()).to_bytes());
         let body = format!(r#"{{"alipay_trade_refund_response":{node},"sign":"{sign}"}}"#);
         let opened = open_response(&body, "alipay_trade_refund_response", &key).unwrap();
         assert_eq!(opened.content, node);
