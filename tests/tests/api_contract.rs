@@ -9,7 +9,7 @@ use aftersales::app::SubmitClaim;
 use aftersales::auth::StaffRole;
 use aftersales::domain::money::Money;
 use aftersales::domain::order::OrderDraft;
-use aftersales_tests::http::{sample_order, spawn_app, TestApp};
+use aftersales_tests::http::{sample_order, spawn_app, spawn_app_at, TestApp, TestClock};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
@@ -226,8 +226,16 @@ async fn every_route_answers_through_the_router() {
                 (200, &json!({"status": "ok"})),
                 "{method} {path}"
             );
+        } else if path.starts_with("/v1/webhooks/") {
+            // Signed by the provider instead of a token: an unknown provider
+            // is not found, never unauthorized.
+            assert_eq!(status, 404, "{method} {path} without a token: {body}");
+            assert_eq!(body["error"]["message"], "webhook not found", "{body}");
         } else if PUBLIC_ROUTES.contains(&(method, path)) {
-            assert_eq!(status, 200, "public {method} {path} without a token: {body}");
+            assert_eq!(
+                status, 200,
+                "public {method} {path} without a token: {body}"
+            );
         } else {
             assert_eq!(status, 401, "{method} {path} without a token: {body}");
             assert_eq!(
@@ -270,9 +278,72 @@ struct Function {
     logical_id: String,
     binary: Option<String>,
     routes: Vec<(Route, String)>,
+    /// Its other event sources (S3, DynamoDB, Schedule...).
+    sources: Vec<Source>,
 }
 
-/// Every AWS::Serverless::Function of the template with its HttpApi events.
+/// An event source of a function other than API Gateway.
+struct Source {
+    /// The SAM event type: `S3`, `DynamoDB`, `SQS`, `Schedule`, `ScheduleV2`...
+    kind: String,
+    /// S3: the event types subscribed to (`s3:ObjectCreated:*`).
+    s3_events: Vec<String>,
+    /// S3: the bucket's name as the template writes it (a literal, or a
+    /// `!Sub` pattern such as `${AWS::StackName}-evidence-${AWS::AccountId}`).
+    s3_bucket: Option<String>,
+}
+
+/// A string, or the string of a `!Sub`.
+fn literal_or_sub(v: &Yaml) -> Option<String> {
+    match v {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Tagged(t) if t.tag == "!Sub" => t.value.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The bucket name an S3 event source refers to (`Bucket: !Ref X` → the
+/// `BucketName` of resource X).
+fn s3_bucket_name(resources: &serde_yaml::Mapping, bucket: &Yaml) -> Option<String> {
+    let Yaml::Tagged(t) = bucket else {
+        return None;
+    };
+    if t.tag != "!Ref" {
+        return None;
+    }
+    let id = t.value.as_str()?;
+    let res = resources.get(id)?;
+    literal_or_sub(yfield(yfield(res, "Properties")?, "BucketName")?)
+}
+
+/// Whether `name` is what the (`!Sub`) pattern makes with some non-empty
+/// values for its `${...}` variables.
+fn matches_sub(pattern: &str, name: &str) -> bool {
+    let mut literals = Vec::new();
+    let mut rest = pattern;
+    while let Some((lit, after)) = rest.split_once("${") {
+        literals.push(lit);
+        rest = after.split_once('}').map_or("", |(_, r)| r);
+    }
+    literals.push(rest);
+    let (first, last) = (literals[0], literals[literals.len() - 1]);
+    if literals.len() == 1 {
+        return name == first;
+    }
+    let Some(mut left) = name.strip_prefix(first) else {
+        return false;
+    };
+    for lit in &literals[1..literals.len() - 1] {
+        match left.get(1..).and_then(|l| l.find(lit)) {
+            Some(i) => left = &left[1 + i + lit.len()..],
+            None => return false,
+        }
+    }
+    left.len() > last.len() && left.ends_with(last)
+}
+
+/// Every AWS::Serverless::Function of the template with its HttpApi events
+/// and its other event sources.
 fn template_functions() -> Vec<Function> {
     let template: Yaml = serde_yaml::from_str(&read("infra/template.yaml"))
         .unwrap_or_else(|e| panic!("infra/template.yaml is not valid YAML: {e}"));
@@ -291,6 +362,7 @@ fn template_functions() -> Vec<Function> {
             .and_then(|b| yfield(b, "Binary"))
             .map(|b| ystr(b, &format!("{id}.Metadata.BuildProperties.Binary")));
         let mut routes = Vec::new();
+        let mut sources = Vec::new();
         let events = yfield(res, "Properties").and_then(|p| yfield(p, "Events"));
         for (name, ev) in events
             .and_then(|e| untag(e).as_mapping())
@@ -299,7 +371,27 @@ fn template_functions() -> Vec<Function> {
         {
             let name = ystr(name, &format!("{id}.Events"));
             let at = format!("{id}.Events.{name}");
-            if yfield(ev, "Type").map(|t| ystr(t, &at)).as_deref() != Some("HttpApi") {
+            let kind = yfield(ev, "Type")
+                .map(|t| ystr(t, &at))
+                .unwrap_or_else(|| panic!("{at}: no Type"));
+            if kind != "HttpApi" {
+                let props = yfield(ev, "Properties");
+                let s3_events = match props.and_then(|p| yfield(p, "Events")).map(untag) {
+                    Some(Yaml::Sequence(list)) => list
+                        .iter()
+                        .map(|e| ystr(e, &format!("{at}.Properties.Events")))
+                        .collect(),
+                    Some(one) => vec![ystr(one, &format!("{at}.Properties.Events"))],
+                    None => vec![],
+                };
+                let s3_bucket = props
+                    .and_then(|p| yfield(p, "Bucket"))
+                    .and_then(|b| s3_bucket_name(resources, b));
+                sources.push(Source {
+                    kind,
+                    s3_events,
+                    s3_bucket,
+                });
                 continue;
             }
             let props = yfield(ev, "Properties").unwrap_or_else(|| {
@@ -327,6 +419,7 @@ fn template_functions() -> Vec<Function> {
             logical_id: id,
             binary,
             routes,
+            sources,
         });
     }
     functions
@@ -371,8 +464,12 @@ fn template_routes_every_route_to_a_function() {
 }
 
 /// `events/<binary>/x.json` is an event for the function built from
-/// `<binary>`: its routeKey is one of that function's HttpApi events, so
-/// `sam local invoke <Function> -e events/<binary>/x.json` is the real thing.
+/// `<binary>`, so `sam local invoke <Function> -e events/<binary>/x.json` is
+/// the real thing: an API Gateway event's routeKey is one of that function's
+/// HttpApi events; a batch of records comes from one of its other event
+/// sources (an S3 record names the template's bucket and an event type the
+/// function subscribes to); an event without records is for a scheduled
+/// function. (events_replay.rs replays them all.)
 #[test]
 fn sample_events_belong_to_the_function_of_their_folder() {
     let functions = template_functions();
@@ -389,30 +486,79 @@ fn sample_events_belong_to_the_function_of_their_folder() {
             .iter()
             .find(|f| f.binary.as_deref() == Some(binary.as_str()))
             .unwrap_or_else(|| panic!("events/{binary}/: no function in infra/template.yaml builds the binary {binary}"));
-        // Stream consumers get stream batches, not HTTP events (checked by
-        // events_replay.rs).
-        if f.routes.is_empty() {
-            continue;
-        }
         for file in std::fs::read_dir(&folder).expect("events folder") {
             let file = file.expect("entry").path();
             if file.extension().is_none_or(|x| x != "json") {
                 continue;
             }
+            let at = format!("{} (for {})", file.display(), f.logical_id);
             let ev: Value =
                 serde_json::from_str(&std::fs::read_to_string(&file).expect("read event"))
                     .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            let key = ev["routeKey"].as_str().unwrap_or_default();
-            let (m, p) = key.split_once(' ').unwrap_or_default();
-            assert!(
-                f.routes.iter().any(|((rm, rp), _)| rm == m && rp == p),
-                "{}: routeKey {key:?} is not an HttpApi event of {}",
-                file.display(),
-                f.logical_id
-            );
+            if let Some(key) = ev.get("routeKey") {
+                let key = key.as_str().unwrap_or_default();
+                let (m, p) = key.split_once(' ').unwrap_or_default();
+                assert!(
+                    f.routes.iter().any(|((rm, rp), _)| rm == m && rp == p),
+                    "{at}: routeKey {key:?} is not one of its HttpApi events"
+                );
+            } else if let Some(records) = ev.get("Records") {
+                let records = records.as_array().expect("Records is a list");
+                assert!(!records.is_empty(), "{at}: no records");
+                for r in records {
+                    check_record(f, r, &at);
+                }
+            } else {
+                assert!(
+                    f.sources
+                        .iter()
+                        .any(|s| s.kind == "Schedule" || s.kind == "ScheduleV2"),
+                    "{at}: neither an API Gateway event nor records, and no schedule invokes it"
+                );
+            }
         }
     }
     assert!(folders > 0, "no event folders under events/");
+}
+
+/// One record of a sample batch comes from one of the function's sources.
+fn check_record(f: &Function, r: &Value, at: &str) {
+    let origin = r["eventSource"].as_str().unwrap_or_default();
+    let kind = match origin {
+        "aws:s3" => "S3",
+        "aws:dynamodb" => "DynamoDB",
+        "aws:sqs" => "SQS",
+        "aws:kinesis" => "Kinesis",
+        other => panic!("{at}: a record from {other:?}"),
+    };
+    let sources: Vec<&Source> = f.sources.iter().filter(|s| s.kind == kind).collect();
+    assert!(
+        !sources.is_empty(),
+        "{at}: a record from {origin}, but the function has no {kind} event source"
+    );
+    if kind != "S3" {
+        return;
+    }
+    let name = r["eventName"].as_str().unwrap_or_default();
+    let bucket = r["s3"]["bucket"]["name"].as_str().unwrap_or_default();
+    let subscribed = sources.iter().any(|s| {
+        let events_ok = s.s3_events.iter().any(|pattern| {
+            let pattern = pattern.strip_prefix("s3:").unwrap_or(pattern);
+            match pattern.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == pattern,
+            }
+        });
+        let bucket_ok = s
+            .s3_bucket
+            .as_deref()
+            .is_none_or(|pattern| matches_sub(pattern, bucket));
+        events_ok && bucket_ok
+    });
+    assert!(
+        subscribed,
+        "{at}: {name} in bucket {bucket:?} is not what its S3 event source subscribes to"
+    );
 }
 
 // ------------------------------------------------------------------ schemas
@@ -609,6 +755,89 @@ fn openapi_examples_match_their_schemas_and_the_rust_types() {
         serde_json::from_value(spec["components"]["schemas"]["Money"]["example"].clone())
             .expect("the Money example is Money");
     assert_eq!(money.minor(), 8894);
+    merchant_examples_are_the_rust_types(&spec);
+}
+
+/// The merchant routes' examples read as the Rust types, and the examples
+/// of defaults are the defaults.
+fn merchant_examples_are_the_rust_types(spec: &Value) {
+    use aftersales::app::desk::{BatchRequest, StaffDecision};
+    use aftersales::domain::policy::ShopPolicy;
+    use aftersales::domain::rejections::Catalogue;
+    use aftersales::domain::rules::{default_rules, RuleSet};
+
+    let at = |pointer: &str| -> Value {
+        spec.pointer(pointer)
+            .unwrap_or_else(|| panic!("openapi: nothing at {pointer}"))
+            .clone()
+    };
+    let body = |path: &str, method: &str| {
+        format!(
+            "/paths/{}/{method}/requestBody/content/application~1json",
+            path.replace('/', "~1")
+        )
+    };
+
+    let policy: ShopPolicy = serde_json::from_value(at(&format!(
+        "{}/example",
+        body("/v1/shops/{shop_id}/policy", "put")
+    )))
+    .expect("the PUT policy example is a ShopPolicy");
+    assert_eq!(policy.validate(), Ok(()), "the PUT policy example is valid");
+    assert_eq!(
+        at("/components/examples/DefaultShopPolicy/value"),
+        serde_json::to_value(ShopPolicy::default()).unwrap(),
+        "the default policy example"
+    );
+
+    let extras: Catalogue = serde_json::from_value(at(&format!(
+        "{}/example",
+        body("/v1/shops/{shop_id}/rejection-reasons", "put")
+    )))
+    .expect("the PUT rejection reasons example is a catalogue");
+    assert_eq!(
+        at("/components/examples/RejectionReasons/value"),
+        json!({"reasons": extras.all(), "extras": extras.extras()}),
+        "the rejection reasons example: the built-ins and the PUT example"
+    );
+
+    let rules = at(&format!(
+        "{}/example",
+        body("/v1/shops/{shop_id}/rules", "put")
+    ));
+    RuleSet::parse(&rules, &Catalogue::builtin())
+        .unwrap_or_else(|e| panic!("the PUT rules example does not validate: {e:?}"));
+    let mut defaults = serde_json::to_value(default_rules()).unwrap();
+    defaults["version"] = json!(0);
+    assert_eq!(
+        at("/components/examples/DefaultRuleSet/value"),
+        defaults,
+        "the default rule set example"
+    );
+    let when = at("/components/schemas/RuleConditions/example");
+    let one = json!({"rules": [{"id": "x", "when": when, "then": {"decision": "approve"}}]});
+    RuleSet::parse(&one, &Catalogue::builtin())
+        .unwrap_or_else(|e| panic!("the RuleConditions example does not validate: {e:?}"));
+
+    let decisions = at(&format!(
+        "{}/examples",
+        body(
+            "/v1/shops/{shop_id}/desk/claims/{claim_id}/decision",
+            "post"
+        )
+    ));
+    for (name, e) in decisions.as_object().expect("decision examples") {
+        serde_json::from_value::<StaffDecision>(e["value"].clone())
+            .unwrap_or_else(|err| panic!("decision example {name}: {err}"));
+    }
+    let batches = at(&format!(
+        "{}/examples",
+        body("/v1/shops/{shop_id}/desk/batch", "post")
+    ));
+    for (name, e) in batches.as_object().expect("batch examples") {
+        serde_json::from_value::<BatchRequest>(e["value"].clone())
+            .unwrap_or_else(|err| panic!("batch example {name}: {err}"));
+    }
 }
 
 /// The variants of a Rust enum, read from serde's "unknown variant"
@@ -637,6 +866,7 @@ fn rust_variants<T: serde::de::DeserializeOwned + std::fmt::Debug>(
 /// so a new status, reason or event cannot slip past the document.
 #[test]
 fn openapi_enums_are_the_rust_enums() {
+    use aftersales::app::desk::{BatchDecision, StaffDecision};
     use aftersales::domain::claim::{
         Actor, ClaimEvent, ClaimStatus, ClaimType, ReasonCode, SpecialKind,
     };
@@ -644,6 +874,8 @@ fn openapi_enums_are_the_rust_enums() {
     use aftersales::domain::order::{
         FulfilmentState, Language, MemberTier, PaymentChannel, PaymentKind, ProductKind,
     };
+    use aftersales::domain::policy::Payer;
+    use aftersales::domain::rules::{CourierStatus, Outcome};
 
     let spec = openapi();
     let zzz = json!("zzz");
@@ -708,6 +940,23 @@ fn openapi_enums_are_the_rust_enums() {
             "/components/schemas/Actor/properties/kind",
             rust_variants::<Actor>(json!({"kind": "zzz"})),
         ),
+        (
+            "/components/schemas/Payer",
+            rust_variants::<Payer>(zzz.clone()),
+        ),
+        (
+            "/components/schemas/BatchDecision",
+            rust_variants::<BatchDecision>(zzz.clone()),
+        ),
+        // The rule language's values: the Rust enums plus "none".
+        (
+            "/components/schemas/RuleSpecialKind",
+            with_none(rust_variants::<SpecialKind>(zzz.clone())),
+        ),
+        (
+            "/components/schemas/RuleCourierStatus",
+            with_none(rust_variants::<CourierStatus>(zzz.clone())),
+        ),
     ];
     for (pointer, rust) in cases {
         let documented: BTreeSet<String> = spec
@@ -722,6 +971,143 @@ fn openapi_enums_are_the_rust_enums() {
             "openapi enum at {pointer} vs the Rust type"
         );
     }
+
+    // Tagged unions: the `decision` of each oneOf member, and the
+    // discriminator's mapping, are the Rust variants.
+    for (pointer, rust) in [
+        (
+            "/components/schemas/StaffDecision",
+            rust_variants::<StaffDecision>(json!({"decision": "zzz"})),
+        ),
+        (
+            "/components/schemas/RuleOutcome",
+            rust_variants::<Outcome>(json!({"decision": "zzz"})),
+        ),
+    ] {
+        let union = &spec.pointer(pointer).expect(pointer);
+        let tags: BTreeSet<String> = union["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("openapi: {pointer} is a oneOf"))
+            .iter()
+            .flat_map(|member| {
+                resolve(&spec, member)["properties"]["decision"]["enum"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|v| v.as_str().expect("a tag").to_string())
+            .collect();
+        assert_eq!(tags, rust, "openapi {pointer}: decisions vs the Rust type");
+        let mapped: BTreeSet<String> = union["discriminator"]["mapping"]
+            .as_object()
+            .unwrap_or_else(|| panic!("openapi: {pointer} has a discriminator mapping"))
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(mapped, rust, "openapi {pointer}: discriminator mapping");
+    }
+
+    // The queue counts claims per status, by the status's name.
+    let counts: BTreeSet<String> = spec["components"]["schemas"]["QueueCounts"]["properties"]
+        .as_object()
+        .expect("QueueCounts properties")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(counts, rust_variants::<ClaimStatus>(zzz), "QueueCounts");
+}
+
+fn with_none(mut values: BTreeSet<String>) -> BTreeSet<String> {
+    values.insert("none".into());
+    values
+}
+
+/// The rule language in the document is the parser's: the facts a
+/// condition may name, each fact's operators and values, and the
+/// decisions, all read from the parser's own error messages.
+#[test]
+fn openapi_rule_language_is_the_parsers() {
+    use aftersales::domain::rejections::Catalogue;
+    use aftersales::domain::rules::RuleSet;
+
+    let spec = openapi();
+    // The message of the one problem of a one-rule set.
+    let problem = |when: Value, then: Value| -> String {
+        let doc = json!({"rules": [{"id": "probe", "when": when, "then": then}]});
+        let errors =
+            RuleSet::from_value(&doc, &Catalogue::builtin()).expect_err("the probe is refused");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].message.clone()
+    };
+    // "... (<marker> a, b, c)" → {a, b, c}
+    let listed = |message: &str, marker: &str| -> BTreeSet<String> {
+        let rest = message
+            .split_once(marker)
+            .unwrap_or_else(|| panic!("{marker:?} not in {message:?}"))
+            .1;
+        rest.split_once(')')
+            .map_or(rest, |(list, _)| list)
+            .split(", ")
+            .map(str::to_string)
+            .collect()
+    };
+    let approve = json!({"decision": "approve"});
+
+    let conditions = &spec["components"]["schemas"]["RuleConditions"]["properties"];
+    let documented: BTreeSet<String> = conditions
+        .as_object()
+        .expect("RuleConditions properties")
+        .keys()
+        .cloned()
+        .collect();
+    let m = problem(json!({"zzz": {"eq": 1}}), approve.clone());
+    assert_eq!(documented, listed(&m, "known facts: "), "the facts");
+
+    for fact in &documented {
+        let schema = resolve(&spec, &conditions[fact]);
+        let ops: BTreeSet<String> = schema["properties"]
+            .as_object()
+            .expect("operators")
+            .keys()
+            .cloned()
+            .collect();
+        let m = problem(json!({ fact: {"zzz": 1} }), approve.clone());
+        assert_eq!(ops, listed(&m, "this fact takes "), "operators of {fact}");
+
+        // Enumerated facts: the values of their operators.
+        let op = if ops.contains("eq") { "eq" } else { "any_in" };
+        let value_schema = match op {
+            "eq" => resolve(&spec, &schema["properties"]["eq"]),
+            _ => resolve(&spec, &schema["properties"][op]["items"]),
+        };
+        let Some(values) = value_schema["enum"].as_array() else {
+            continue;
+        };
+        if values.iter().all(Value::is_boolean) {
+            continue;
+        }
+        let values: BTreeSet<String> = values
+            .iter()
+            .map(|v| v.as_str().expect("a value").to_string())
+            .collect();
+        let arg = if op == "eq" {
+            json!("zzz")
+        } else {
+            json!(["zzz"])
+        };
+        let m = problem(json!({ fact: { op: arg } }), approve.clone());
+        assert_eq!(values, listed(&m, "expected one of "), "values of {fact}");
+    }
+
+    let outcomes: BTreeSet<String> = spec["components"]["schemas"]["RuleOutcome"]["discriminator"]
+        ["mapping"]
+        .as_object()
+        .expect("RuleOutcome mapping")
+        .keys()
+        .cloned()
+        .collect();
+    let m = problem(json!({}), json!({"decision": "zzz"}));
+    assert_eq!(outcomes, listed(&m, "expected one of "), "the decisions");
 }
 
 /// Calls the app and checks the answer against the document: the status is
@@ -1058,4 +1444,734 @@ async fn inbox_responses_match_the_openapi_schemas() {
     assert_eq!(done["unread"], unread - 1, "{done}");
     checked(&spec, &app, ("POST", READ, &read), Some(&bob), None, 404).await;
     checked(&spec, &app, ("POST", READ, &read), Some(&staff), None, 403).await;
+}
+
+/// The merchant routes (shop settings and the desk) and evidence upload
+/// URLs, each in success and in its main errors, against the document. The
+/// clock is the test's, so ages and deadlines do not depend on the day.
+#[tokio::test]
+async fn merchant_responses_match_the_openapi_schemas() {
+    let spec = openapi();
+    let clock = TestClock::at("2026-11-23T10:00:00Z");
+    let app = spawn_app_at(Arc::new(aftersales_tests::sqlite_table()), &clock).await;
+    let (sf, alice) = (app.storefront("shop-1"), app.customer("cust-100"));
+    let admin = app.staff("boss", "shop-1", &[StaffRole::Admin]);
+    let reviewer = app.staff("rev-1", "shop-1", &[StaffRole::Reviewer]);
+    let other_admin = app.staff("boss-2", "shop-2", &[StaffRole::Admin]);
+    let (admin, reviewer, other_admin) = (
+        Some(admin.as_str()),
+        Some(reviewer.as_str()),
+        Some(other_admin.as_str()),
+    );
+    let (sf, alice) = (Some(sf.as_str()), Some(alice.as_str()));
+    let example = |pointer: &str| -> Value {
+        spec.pointer(pointer)
+            .unwrap_or_else(|| panic!("openapi: no example at {pointer}"))
+            .clone()
+    };
+
+    // ---------------------------------------------------------- policy
+    const POLICY: &str = "/v1/shops/{shop_id}/policy";
+    let policy = "/v1/shops/shop-1/policy";
+    let p = checked(&spec, &app, ("GET", POLICY, policy), None, None, 200).await;
+    assert_eq!(
+        p,
+        example("/components/examples/DefaultShopPolicy/value"),
+        "a new shop has the default policy"
+    );
+    checked(
+        &spec,
+        &app,
+        ("GET", POLICY, "/v1/shops/shop%201/policy"),
+        None,
+        None,
+        400,
+    )
+    .await;
+    let new_policy = example(
+        "/paths/~1v1~1shops~1{shop_id}~1policy/put/requestBody/content/application~1json/example",
+    );
+    let put = |token, body: &Value, status| {
+        let body = body.clone();
+        let (spec, app) = (&spec, &app);
+        async move {
+            checked(
+                spec,
+                app,
+                ("PUT", POLICY, policy),
+                token,
+                Some(&body),
+                status,
+            )
+            .await
+        }
+    };
+    put(reviewer, &new_policy, 403).await;
+    put(other_admin, &new_policy, 403).await;
+    put(None, &new_policy, 401).await;
+    let mut bad = new_policy.clone();
+    bad["max_claims_per_line"] = json!(0);
+    let e = put(admin, &bad, 422).await;
+    assert_eq!(e["error"]["code"], "invalid_policy");
+    bad["max_claims_per_line"] = json!(3);
+    bad["surprise"] = json!(true);
+    put(admin, &bad, 400).await;
+    assert_eq!(put(admin, &new_policy, 200).await, new_policy);
+    let p = checked(&spec, &app, ("GET", POLICY, policy), None, None, 200).await;
+    assert_eq!(p, new_policy, "the saved policy is the public one");
+
+    // ---------------------------------------------------------- rejection reasons
+    const REASONS: &str = "/v1/shops/{shop_id}/rejection-reasons";
+    let reasons = "/v1/shops/shop-1/rejection-reasons";
+    let r = checked(&spec, &app, ("GET", REASONS, reasons), None, None, 200).await;
+    assert_eq!(r["extras"], json!([]), "{r}");
+    checked(
+        &spec,
+        &app,
+        ("GET", REASONS, "/v1/shops/shop%231/rejection-reasons"),
+        None,
+        None,
+        400,
+    )
+    .await;
+    let extras = example(
+        "/paths/~1v1~1shops~1{shop_id}~1rejection-reasons/put/requestBody/content/application~1json/example",
+    );
+    for (token, status) in [(reviewer, 403), (None, 401)] {
+        checked(
+            &spec,
+            &app,
+            ("PUT", REASONS, reasons),
+            token,
+            Some(&extras),
+            status,
+        )
+        .await;
+    }
+    let builtin_again =
+        json!({"extras": [{"code": "other", "text_zh": "其他", "text_en": "Other"}]});
+    let e = checked(
+        &spec,
+        &app,
+        ("PUT", REASONS, reasons),
+        admin,
+        Some(&builtin_again),
+        422,
+    )
+    .await;
+    assert_eq!(e["error"]["code"], "invalid_rejection_reasons");
+    let r = checked(
+        &spec,
+        &app,
+        ("PUT", REASONS, reasons),
+        admin,
+        Some(&extras),
+        200,
+    )
+    .await;
+    assert_eq!(r["extras"], extras["extras"]);
+    let r = checked(&spec, &app, ("GET", REASONS, reasons), None, None, 200).await;
+    assert_eq!(
+        r,
+        example("/components/examples/RejectionReasons/value"),
+        "the example is the built-ins plus the PUT example"
+    );
+
+    // ---------------------------------------------------------- rules (read)
+    const RULES: &str = "/v1/shops/{shop_id}/rules";
+    let rules = "/v1/shops/shop-1/rules";
+    let r = checked(&spec, &app, ("GET", RULES, rules), reviewer, None, 200).await;
+    assert_eq!(
+        r,
+        example("/components/examples/DefaultRuleSet/value"),
+        "a new shop runs the default rule set"
+    );
+    checked(&spec, &app, ("GET", RULES, rules), alice, None, 403).await;
+    checked(&spec, &app, ("GET", RULES, rules), sf, None, 403).await;
+    checked(&spec, &app, ("GET", RULES, rules), None, None, 401).await;
+
+    // ---------------------------------------------------------- claims to review
+    // Under the default rules: a damaged item without photos waits for
+    // evidence, a missing part of a 1200.00 order goes to an admin, a wrong
+    // size goes to a person, a small refund is approved.
+    let (s, _) = app
+        .call(
+            "PUT",
+            "/v1/shops/shop-1/orders/o-100",
+            sf,
+            Some(&sample_order("cust-100")),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201);
+    let mut big = sample_order("cust-100");
+    big["lines"][0]["unit_price"] = json!("600.00");
+    big["payments"][0]["amount"] = json!("1213.00");
+    let (s, _) = app
+        .call("PUT", "/v1/shops/shop-1/orders/o-200", sf, Some(&big), &[])
+        .await;
+    assert_eq!(s, 201);
+    let mut ids = Vec::new();
+    for body in [
+        json!({"shop_id": "shop-1", "order_id": "o-100", "type": "return_refund",
+               "reason": "damaged", "lines": [{"line_id": "L1", "quantity": 1}]}),
+        json!({"shop_id": "shop-1", "order_id": "o-200", "type": "special_claim",
+               "kind": "missing_item", "reason": "missing_parts", "evidence": ["upload/1.jpg"],
+               "lines": [{"line_id": "L1", "quantity": 1}]}),
+        json!({"shop_id": "shop-1", "order_id": "o-100", "type": "return_refund",
+               "reason": "wrong_size", "lines": [{"line_id": "L1", "quantity": 1}]}),
+        json!({"shop_id": "shop-1", "order_id": "o-100", "type": "refund_only",
+               "reason": "no_longer_wanted", "lines": [{"line_id": "L2", "quantity": 1}]}),
+    ] {
+        let (s, c) = app
+            .call("POST", "/v1/claims", alice, Some(&body), &[])
+            .await;
+        assert_eq!(s, 201, "{c}");
+        ids.push(c["claim_id"].as_str().expect("claim_id").to_string());
+    }
+    let [damaged, missing, wrong_size, small] = <[String; 4]>::try_from(ids).unwrap();
+    assert!(app.drain().await >= 4);
+    clock.advance_hours(5);
+
+    // ---------------------------------------------------------- evidence upload URLs
+    const UPLOADS: &str = "/v1/claims/{claim_id}/evidence-uploads";
+    let uploads = format!("/v1/claims/{damaged}/evidence-uploads");
+    let jpeg = json!({"content_type": "image/jpeg", "content_length": 482113});
+    let t = checked(
+        &spec,
+        &app,
+        ("POST", UPLOADS, &uploads),
+        alice,
+        Some(&jpeg),
+        201,
+    )
+    .await;
+    assert!(
+        t["evidence_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with(&format!("evidence/{damaged}/"))),
+        "{t}"
+    );
+    checked(
+        &spec,
+        &app,
+        ("POST", UPLOADS, &uploads),
+        reviewer,
+        Some(&jpeg),
+        403,
+    )
+    .await;
+    checked(
+        &spec,
+        &app,
+        ("POST", UPLOADS, "/v1/claims/clm_nope/evidence-uploads"),
+        alice,
+        Some(&jpeg),
+        404,
+    )
+    .await;
+    let pdf = json!({"content_type": "application/pdf", "content_length": 1000});
+    let e = checked(
+        &spec,
+        &app,
+        ("POST", UPLOADS, &uploads),
+        alice,
+        Some(&pdf),
+        422,
+    )
+    .await;
+    assert_eq!(e["error"]["code"], "unsupported_content_type");
+    checked(
+        &spec,
+        &app,
+        ("POST", UPLOADS, &uploads),
+        alice,
+        Some(&json!({"content_type": "image/jpeg"})),
+        400,
+    )
+    .await;
+
+    // ---------------------------------------------------------- the queue
+    const QUEUE: &str = "/v1/shops/{shop_id}/desk/claims";
+    let q = checked(
+        &spec,
+        &app,
+        ("GET", QUEUE, "/v1/shops/shop-1/desk/claims"),
+        reviewer,
+        None,
+        200,
+    )
+    .await;
+    let statuses: BTreeMap<&str, &str> = q["claims"]
+        .as_array()
+        .expect("claims")
+        .iter()
+        .map(|c| {
+            (
+                c["claim_id"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        BTreeMap::from([
+            (damaged.as_str(), "awaiting_evidence"),
+            (missing.as_str(), "second_review"),
+            (wrong_size.as_str(), "under_review"),
+        ]),
+        "the waiting claims: {q}"
+    );
+    let counted: u64 = q["counts"]
+        .as_object()
+        .expect("counts")
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(counted, 4, "counts cover every claim of the shop: {q}");
+    assert_eq!(q["claims"][0]["age_hours"], 5, "{q}");
+    let page = checked(
+        &spec,
+        &app,
+        (
+            "GET",
+            QUEUE,
+            "/v1/shops/shop-1/desk/claims?limit=1&type=return_refund",
+        ),
+        reviewer,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(page["total"], 2, "{page}");
+    let cursor = page["next_cursor"].as_str().expect("a second page");
+    checked(
+        &spec,
+        &app,
+        (
+            "GET",
+            QUEUE,
+            &format!("/v1/shops/shop-1/desk/claims?limit=1&type=return_refund&cursor={cursor}"),
+        ),
+        reviewer,
+        None,
+        200,
+    )
+    .await;
+    let q = checked(
+        &spec,
+        &app,
+        (
+            "GET",
+            QUEUE,
+            "/v1/shops/shop-1/desk/claims?status=second_review&product_kind=physical\
+             &evidence_complete=true&min_amount=500&max_amount=600.00&min_age_hours=5\
+             &member_tier=gold&escalated=false",
+        ),
+        reviewer,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(q["total"], 1, "every filter at once: {q}");
+    for bad in [
+        "?colour=red",
+        "?limit=abc",
+        "?escalated=yes",
+        "?status=pending",
+        "?min_amount=lots",
+    ] {
+        let path = format!("/v1/shops/shop-1/desk/claims{bad}");
+        let e = checked(&spec, &app, ("GET", QUEUE, &path), reviewer, None, 400).await;
+        assert_eq!(e["error"]["code"], "invalid_query", "{bad}: {e}");
+    }
+    for bad in ["?limit=0", "?limit=201", "?cursor=nonsense"] {
+        let path = format!("/v1/shops/shop-1/desk/claims{bad}");
+        checked(&spec, &app, ("GET", QUEUE, &path), reviewer, None, 422).await;
+    }
+    let queue = "/v1/shops/shop-1/desk/claims";
+    for (token, status) in [(alice, 403), (sf, 403), (other_admin, 403), (None, 401)] {
+        checked(&spec, &app, ("GET", QUEUE, queue), token, None, status).await;
+    }
+
+    // ---------------------------------------------------------- one claim
+    const DETAIL: &str = "/v1/shops/{shop_id}/desk/claims/{claim_id}";
+    let detail = format!("/v1/shops/shop-1/desk/claims/{missing}");
+    let d = checked(&spec, &app, ("GET", DETAIL, &detail), reviewer, None, 200).await;
+    assert_eq!(
+        (&d["claim"]["claim_id"], &d["order"]["order_id"]),
+        (&json!(missing), &json!("o-200")),
+        "{d}"
+    );
+    checked(
+        &spec,
+        &app,
+        ("GET", DETAIL, "/v1/shops/shop-1/desk/claims/clm_nope"),
+        reviewer,
+        None,
+        404,
+    )
+    .await;
+    checked(&spec, &app, ("GET", DETAIL, &detail), alice, None, 403).await;
+    checked(&spec, &app, ("GET", DETAIL, &detail), None, None, 401).await;
+
+    // ---------------------------------------------------------- decisions
+    const DECIDE: &str = "/v1/shops/{shop_id}/desk/claims/{claim_id}/decision";
+    let decide = |id: &str| format!("/v1/shops/shop-1/desk/claims/{id}/decision");
+    let call = |path: String, token, body: Value, status| {
+        let (spec, app) = (&spec, &app);
+        async move {
+            checked(
+                spec,
+                app,
+                ("POST", DECIDE, &path),
+                token,
+                Some(&body),
+                status,
+            )
+            .await
+        }
+    };
+    let e = call(
+        decide(&missing),
+        reviewer,
+        json!({"decision": "approve"}),
+        403,
+    )
+    .await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("second review")),
+        "{e}"
+    );
+    call(
+        decide(&missing),
+        reviewer,
+        json!({"decision": "maybe"}),
+        400,
+    )
+    .await;
+    call(
+        decide(&missing),
+        reviewer,
+        json!({"decision": "reject", "reason": "other", "note": "x"}),
+        400,
+    )
+    .await;
+    for (body, code) in [
+        (
+            json!({"decision": "reject", "reason": "nah"}),
+            "unknown_rejection_reason",
+        ),
+        (
+            json!({"decision": "request_evidence", "note": " "}),
+            "invalid_decision",
+        ),
+        (
+            json!({"decision": "approve", "amount": "1.001"}),
+            "invalid_amount",
+        ),
+        (
+            json!({"decision": "approve", "amount": "1000.00"}),
+            "invalid_claim",
+        ),
+    ] {
+        let e = call(decide(&wrong_size), reviewer, body, 422).await;
+        assert_eq!(e["error"]["code"], code, "{e}");
+    }
+    let c = call(
+        decide(&wrong_size),
+        reviewer,
+        json!({"decision": "approve", "amount": "50.00", "reason": "Only one sleeve"}),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (&c["status"], &c["approved_amount"]),
+        (
+            &json!("awaiting_return"),
+            &json!({"amount": "50.00", "currency": "CNY"})
+        )
+    );
+    let e = call(
+        decide(&wrong_size),
+        reviewer,
+        json!({"decision": "reject", "reason": "other"}),
+        409,
+    )
+    .await;
+    assert_eq!(e["error"]["code"], "illegal_transition");
+    let c = call(decide(&missing), admin, json!({"decision": "approve"}), 200).await;
+    assert_eq!(c["status"], "refunding", "money goes back at once: {c}");
+    call(
+        decide("clm_nope"),
+        reviewer,
+        json!({"decision": "approve"}),
+        404,
+    )
+    .await;
+    call(decide(&damaged), alice, json!({"decision": "approve"}), 403).await;
+    call(decide(&damaged), None, json!({"decision": "approve"}), 401).await;
+    for ex in ["approve", "reject", "request_evidence", "second_review"] {
+        let body = example(&format!(
+            "/paths/~1v1~1shops~1{{shop_id}}~1desk~1claims~1{{claim_id}}~1decision/post/requestBody/content/application~1json/examples/{ex}/value"
+        ));
+        let path = decide("clm_nope");
+        let (status, got) = app.call("POST", &path, reviewer, Some(&body), &[]).await;
+        assert_eq!(status, 404, "the {ex} example is a decision: {got}");
+    }
+
+    // ---------------------------------------------------------- batch
+    const BATCH: &str = "/v1/shops/{shop_id}/desk/batch";
+    let batch = "/v1/shops/shop-1/desk/batch";
+    let body = json!({"decision": "reject", "reason": "seal_broken",
+                      "claim_ids": [damaged, small, "clm_nope", damaged]});
+    let r = checked(
+        &spec,
+        &app,
+        ("POST", BATCH, batch),
+        reviewer,
+        Some(&body),
+        200,
+    )
+    .await;
+    assert_eq!((&r["decided"], &r["failed"]), (&json!(1), &json!(2)), "{r}");
+    let codes: Vec<&Value> = r["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|x| {
+            if x["ok"] == true {
+                &x["status"]
+            } else {
+                &x["error"]["code"]
+            }
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            &json!("rejected"),
+            &json!("illegal_transition"),
+            &json!("not_found")
+        ],
+        "in the order given, repeats once: {r}"
+    );
+    for (body, status, code) in [
+        (json!({"decision": "approve"}), 422, "invalid_batch"),
+        (
+            json!({"decision": "approve", "claim_ids": []}),
+            422,
+            "batch_too_large",
+        ),
+        (
+            json!({"decision": "reject", "claim_ids": [small]}),
+            422,
+            "unknown_rejection_reason",
+        ),
+        (
+            json!({"decision": "maybe", "claim_ids": [small]}),
+            400,
+            "malformed_json",
+        ),
+        (
+            json!({"decision": "approve", "filter": {"min_age_hours": "3"}}),
+            400,
+            "malformed_json",
+        ),
+    ] {
+        let e = checked(
+            &spec,
+            &app,
+            ("POST", BATCH, batch),
+            reviewer,
+            Some(&body),
+            status,
+        )
+        .await;
+        assert_eq!(e["error"]["code"], code, "{body}: {e}");
+    }
+    let by_filter = example(
+        "/paths/~1v1~1shops~1{shop_id}~1desk~1batch/post/requestBody/content/application~1json/examples/by_filter/value",
+    );
+    let e = checked(
+        &spec,
+        &app,
+        ("POST", BATCH, batch),
+        reviewer,
+        Some(&by_filter),
+        422,
+    )
+    .await;
+    assert_eq!(
+        e["error"]["code"], "batch_too_large",
+        "the filter selects nothing: {e}"
+    );
+    checked(&spec, &app, ("POST", BATCH, batch), alice, Some(&body), 403).await;
+    checked(&spec, &app, ("POST", BATCH, batch), None, Some(&body), 401).await;
+    // A rejected claim takes no more evidence.
+    let e = checked(
+        &spec,
+        &app,
+        ("POST", UPLOADS, &uploads),
+        alice,
+        Some(&jpeg),
+        409,
+    )
+    .await;
+    assert_eq!(e["error"]["code"], "claim_closed_for_evidence", "{e}");
+
+    // ---------------------------------------------------------- rules (write)
+    let new_rules = example(
+        "/paths/~1v1~1shops~1{shop_id}~1rules/put/requestBody/content/application~1json/example",
+    );
+    for (token, status) in [(reviewer, 403), (None, 401)] {
+        checked(
+            &spec,
+            &app,
+            ("PUT", RULES, rules),
+            token,
+            Some(&new_rules),
+            status,
+        )
+        .await;
+    }
+    let broken = json!({"rules": [
+        {"id": "a", "when": {"amount": {"lessthan": "5"}}, "then": {"decision": "approve"}},
+        {"id": "b", "then": {"decision": "manual_review"}},
+        {"id": "c", "when": {"colour": {"eq": "red"}}, "then": {"decision": "reject", "reason": "nope"}}
+    ]});
+    let e = checked(
+        &spec,
+        &app,
+        ("PUT", RULES, rules),
+        admin,
+        Some(&broken),
+        422,
+    )
+    .await;
+    assert_eq!(e["error"]["code"], "invalid_rules");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    for part in [
+        "rules[0].when.amount",
+        "rules[2].when",
+        "rules[2].then.reason",
+    ] {
+        assert!(
+            message.contains(part),
+            "every problem is named ({part}): {message}"
+        );
+    }
+    let (status, e) = app
+        .raw(
+            "PUT",
+            rules,
+            admin.unwrap(),
+            "application/json",
+            b"{\"rules\": [".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_valid(
+        &spec,
+        response_schema(&spec, "PUT", RULES, 400),
+        &e,
+        "PUT rules → 400",
+    );
+    let r = checked(
+        &spec,
+        &app,
+        ("PUT", RULES, rules),
+        admin,
+        Some(&new_rules),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (&r["version"], &r["rules"][1]["description"]),
+        (&json!(1), &json!("")),
+        "{r}"
+    );
+    let mut sent_back = r.clone();
+    sent_back["rules"][0]["then"]["reason"] = json!("seal_broken");
+    let r = checked(
+        &spec,
+        &app,
+        ("PUT", RULES, rules),
+        admin,
+        Some(&sent_back),
+        200,
+    )
+    .await;
+    assert_eq!(r["version"], 2, "the version sent is ignored: {r}");
+    let r = checked(&spec, &app, ("GET", RULES, rules), reviewer, None, 200).await;
+    assert_eq!(r["rules"][0]["then"]["reason"], "seal_broken");
+    // The active rules reject with seal_broken: it cannot go.
+    let e = checked(
+        &spec,
+        &app,
+        ("PUT", REASONS, reasons),
+        admin,
+        Some(&json!({})),
+        422,
+    )
+    .await;
+    assert_eq!(e["error"]["code"], "reason_in_use", "{e}");
+}
+
+/// The payment webhook answers what the document says: this API's error
+/// shape for an unknown provider, the provider's own answers otherwise
+/// (here the sandbox provider's, signed as the runner and the tests
+/// configure it).
+#[tokio::test]
+async fn webhook_responses_match_the_openapi_schemas() {
+    use aftersales::providers::sandbox::{SandboxNotifications, SIGNATURE_HEADER};
+    use aftersales::providers::{ProviderRefund, ProviderState};
+    use aftersales_tests::http::SANDBOX_WEBHOOK_SECRET;
+
+    let spec = openapi();
+    let app = spawn_app(Arc::new(aftersales_tests::sqlite_table())).await;
+    const HOOK: &str = "/v1/webhooks/{provider}";
+    let sandbox = "/v1/webhooks/sandbox";
+    let notice = serde_json::to_value(ProviderRefund {
+        out_refund_no: "rf_not_one_of_ours".into(),
+        provider_refund_id: Some("sbx_0001".into()),
+        state: ProviderState::Succeeded { at: None },
+        received_account: None,
+    })
+    .unwrap();
+    // What the client sends is exactly these bytes (reqwest's JSON).
+    let bytes = serde_json::to_vec(&notice).unwrap();
+    let signer = SandboxNotifications::new(SANDBOX_WEBHOOK_SECRET);
+    let now = chrono::Utc::now().timestamp();
+    let send = |path: &'static str, signature: Option<String>, expect: u16| {
+        let (spec, app, notice) = (&spec, &app, &notice);
+        async move {
+            let headers: Vec<(&str, &str)> = signature
+                .as_deref()
+                .map(|s| (SIGNATURE_HEADER, s))
+                .into_iter()
+                .collect();
+            let (status, got) = app.call("POST", path, None, Some(notice), &headers).await;
+            assert_eq!(status, expect, "POST {path}: {got}");
+            let schema = response_schema(spec, "POST", HOOK, status);
+            assert_valid(spec, schema, &got, &format!("POST {HOOK} → {status}"));
+            got
+        }
+    };
+
+    let e = send("/v1/webhooks/paypal", None, 404).await;
+    assert_eq!(e["error"]["message"], "webhook not found", "{e}");
+    for signature in [
+        None,
+        Some(format!("t={now},v1={}", "00".repeat(32))),
+        Some(signer.sign(now - 3600, &bytes)),
+    ] {
+        let got = send(sandbox, signature, 400).await;
+        assert_eq!(got["received"], false, "refused: {got}");
+    }
+    // Verified, about a refund this service did not make: acknowledged.
+    let got = send(sandbox, Some(signer.sign(now, &bytes)), 200).await;
+    assert_eq!(got, json!({"received": true}));
 }

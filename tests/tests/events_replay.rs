@@ -8,6 +8,11 @@
 //! sends (and `sam local invoke -e` / `cargo lambda invoke --data-file` pass
 //! on unchanged): version, routeKey, rawPath, headers, requestContext,
 //! authorizer claims as strings, body as a string.
+//!
+//! The functions that API Gateway does not call have their own replays
+//! below: DynamoDB stream batches through the stream glue (notifications),
+//! and S3 object-created events through the evidence glue, against moto's
+//! S3 with the objects really uploaded (evidence-events).
 
 use aftersales::api::{router, AppState, ROUTES};
 use aftersales::app::Services;
@@ -176,7 +181,165 @@ const REPLAY: &[Expect] = &[
         // Gateway only the authorizer's claims count.
         check: |b, _| error_code("unauthorized")(b),
     },
+    // The merchant events: replayed after [`seed_desk_claims`] filed the
+    // claims they name (see there).
+    Expect {
+        file: "merchant-api/get-policy-public.json",
+        status: 200,
+        // No token, no authorizer: the policy is public.
+        check: |b, _| {
+            let default = aftersales::domain::policy::ShopPolicy::default();
+            assert_eq!(b, &serde_json::to_value(default).unwrap(), "{b}");
+        },
+    },
+    Expect {
+        file: "merchant-api/desk-queue.json",
+        status: 200,
+        check: |b, seen| {
+            let ids: BTreeSet<&str> = b["claims"]
+                .as_array()
+                .expect("claims")
+                .iter()
+                .filter_map(|c| c["claim_id"].as_str())
+                .collect();
+            assert_eq!(
+                ids,
+                BTreeSet::from([seen.claim_id(), DESK_CLAIM, BATCH_CLAIM]),
+                "the shop's submitted claims: {b}"
+            );
+            assert_eq!(b["total"], 3, "{b}");
+            assert_eq!(b["counts"], json!({"submitted": 3}), "{b}");
+            for c in b["claims"].as_array().unwrap() {
+                assert_eq!(c["status"], "submitted", "{b}");
+                assert_eq!(c["requested_amount"], cny("88.94"), "{b}");
+            }
+        },
+    },
+    Expect {
+        file: "merchant-api/desk-queue-bad-filter.json",
+        status: 400,
+        check: |b, _| error_code("invalid_query")(b),
+    },
+    Expect {
+        file: "merchant-api/decide-claim.json",
+        status: 200,
+        check: |b, _| {
+            assert_eq!(b["claim_id"], DESK_CLAIM, "{b}");
+            assert_eq!(b["status"], "awaiting_return", "{b}");
+            assert_eq!(b["approved_amount"], cny("60.00"), "{b}");
+            let last = b["timeline"]
+                .as_array()
+                .and_then(|t| t.last())
+                .expect("timeline");
+            assert_eq!(
+                (&last["event"], &last["actor"], &last["reason"]),
+                (
+                    &json!("approved"),
+                    &json!({"kind": "staff", "id": "staff-7"}),
+                    &json!("Worn once: partial refund as agreed with the customer")
+                ),
+                "{b}"
+            );
+        },
+    },
+    Expect {
+        file: "merchant-api/batch-reject.json",
+        status: 200,
+        check: |b, _| {
+            assert_eq!(
+                b,
+                &json!({"decided": 1, "failed": 1, "results": [
+                    {"claim_id": BATCH_CLAIM, "ok": true, "status": "rejected"},
+                    {"claim_id": "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5aff", "ok": false,
+                     "error": {"code": "not_found", "message": "claim not found"}}
+                ]}),
+            );
+        },
+    },
 ];
+
+/// The claims the merchant events decide, by the fixed ids the events name.
+const DESK_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a70";
+const BATCH_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a71";
+
+/// Moves a claim filed through the use cases to the fixed id a sample event
+/// names: the claim item and its order's ledger entry, in one transaction,
+/// so the claim can be decided (its money is found under the new id).
+async fn rekey_claim(s: &Services, claim_id: &str, fixed_id: &str) {
+    use aftersales::repo::{claims, orders};
+    use aftersales::store::{Condition, WriteOp};
+    let (mut claim, _) = claims::get(&*s.table, claim_id)
+        .await
+        .unwrap()
+        .expect("the claim just filed");
+    let (mut rec, ov) = orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+        .await
+        .unwrap()
+        .expect("its order");
+    for entry in &mut rec.ledger.entries {
+        if entry.claim_id == claim_id {
+            entry.claim_id = fixed_id.to_string();
+        }
+    }
+    claim.claim_id = fixed_id.to_string();
+    let (pk, sk) = claims::key(claim_id);
+    s.table
+        .transact(vec![
+            orders::put(&rec, Some(ov)),
+            claims::put(&claim, None),
+            WriteOp::Delete {
+                pk,
+                sk,
+                condition: Condition::Exists,
+            },
+        ])
+        .await
+        .expect("claim moved to the sample id");
+}
+
+/// Files a claim through the use cases (a customer's return of one T-shirt,
+/// 88.94) on `order_id` of shop-1, then moves it to `fixed_id`.
+async fn file_claim_as(s: &Services, customer: &str, order_id: &str, reason: &str, fixed_id: &str) {
+    use aftersales::app::{submit_claim, SubmitClaim};
+    use aftersales::auth::Principal;
+    let body: SubmitClaim = serde_json::from_value(json!({
+        "shop_id": "shop-1", "order_id": order_id, "type": "return_refund",
+        "reason": reason, "lines": [{"line_id": "L1", "quantity": 1}]}))
+    .unwrap();
+    let customer = Principal::Customer {
+        customer_id: customer.into(),
+    };
+    let (view, _) = submit_claim(s, &customer, body, None)
+        .await
+        .expect("claim filed");
+    rekey_claim(s, &view.claim_id, fixed_id).await;
+}
+
+/// Stores the sample order for `customer` as `order_id` of shop-1.
+async fn put_sample_order(s: &Services, customer: &str, order_id: &str) {
+    let storefront = aftersales::auth::Principal::Storefront {
+        shop_id: "shop-1".into(),
+    };
+    let order = aftersales_tests::http::sample_order(customer);
+    aftersales::app::put_order(
+        s,
+        &storefront,
+        "shop-1",
+        order_id,
+        serde_json::from_value(order).unwrap(),
+    )
+    .await
+    .expect("order stored");
+}
+
+/// The claims the merchant events decide: two returns of one T-shirt each
+/// by another customer of shop-1, still `submitted` (the rules consumer does
+/// not run in this replay).
+async fn seed_desk_claims(s: &Services) {
+    put_sample_order(s, "cust-400", "o-400").await;
+    file_claim_as(s, "cust-400", "o-400", "wrong_size", DESK_CLAIM).await;
+    file_claim_as(s, "cust-400", "o-400", "wrong_size", BATCH_CLAIM).await;
+}
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -404,7 +567,7 @@ async fn replay(app: &axum::Router, file: &str) -> (u16, Value) {
 fn every_event_file_has_an_expectation() {
     let mut on_disk = BTreeSet::new();
     json_files(&events_dir(), &mut on_disk);
-    on_disk.retain(|f| !is_stream_event(f));
+    on_disk.retain(|f| is_http_event(f));
     let expected: BTreeSet<String> = REPLAY.iter().map(|e| e.file.to_string()).collect();
     assert_eq!(
         REPLAY.len(),
@@ -427,7 +590,7 @@ fn every_event_file_has_an_expectation() {
 fn every_event_has_api_gateway_v2_shape() {
     let mut on_disk = BTreeSet::new();
     json_files(&events_dir(), &mut on_disk);
-    on_disk.retain(|f| !is_stream_event(f));
+    on_disk.retain(|f| is_http_event(f));
     assert!(!on_disk.is_empty(), "no events found under events/");
     for file in &on_disk {
         check_shape(file, &read_event(file));
@@ -437,12 +600,18 @@ fn every_event_has_api_gateway_v2_shape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_replay_through_the_lambda_glue_on_dynamodb() {
     let table = aftersales_tests::dynamo_table().await;
+    let services = Services::new(Arc::new(table));
     let app = router(AppState {
-        services: Services::new(Arc::new(table)),
+        services: services.clone(),
         auth: AuthMode::Gateway,
     });
     let mut seen = Seen::default();
+    let mut seeded = false;
     for e in REPLAY {
+        if e.file.starts_with("merchant-api/") && !seeded {
+            seed_desk_claims(&services).await;
+            seeded = true;
+        }
         let (status, body) = replay(&app, e.file).await;
         assert_eq!(status, e.status, "{}: {body}", e.file);
         (e.check)(&body, &mut seen);
@@ -466,11 +635,27 @@ async fn events_replay_through_the_lambda_glue_on_dynamodb() {
 /// glue below instead of the HTTP checks above.
 const STREAM_FOLDERS: &[&str] = &["notifications"];
 
-fn is_stream_event(file: &str) -> bool {
-    STREAM_FOLDERS.iter().any(|folder| {
+/// Folders of functions fed by S3 event notifications.
+const S3_FOLDERS: &[&str] = &["evidence-events"];
+
+fn in_folders(file: &str, folders: &[&str]) -> bool {
+    folders.iter().any(|folder| {
         file.strip_prefix(folder)
             .is_some_and(|r| r.starts_with('/'))
     })
+}
+
+fn is_stream_event(file: &str) -> bool {
+    in_folders(file, STREAM_FOLDERS)
+}
+
+fn is_s3_event(file: &str) -> bool {
+    in_folders(file, S3_FOLDERS)
+}
+
+/// An API Gateway event (every folder not listed as another source).
+fn is_http_event(file: &str) -> bool {
+    !is_stream_event(file) && !is_s3_event(file)
 }
 
 /// The claim the sample stream events are about, and its customer.
@@ -624,4 +809,236 @@ async fn stream_events_replay_through_the_stream_glue_on_dynamodb() {
             &FileSms::read_all(&sms).unwrap(),
         );
     }
+}
+
+// ---------------------------------------------------------------- S3 events
+
+/// The bucket the samples name: `${AWS::StackName}-evidence-${AWS::AccountId}`
+/// of infra/template.yaml, for the stack `aftersales-dev` of samconfig.toml.
+const EVIDENCE_BUCKET: &str = "aftersales-dev-evidence-123456789012";
+/// The claim the sample evidence belongs to, and its customer.
+const EVIDENCE_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a72";
+const EVIDENCE_CUSTOMER: &str = "cust-500";
+
+struct S3Expect {
+    file: &'static str,
+    /// What became of each record's object, given its key.
+    check: fn(&[(String, Recorded)]),
+}
+
+/// The S3 replay, in order. Every `.json` file under an S3 folder must be here.
+const S3_REPLAY: &[S3Expect] = &[
+    S3Expect {
+        // A photo uploaded with an upload URL of the claim.
+        file: "evidence-events/object-created.json",
+        check: |out| {
+            assert_eq!(
+                out,
+                [(
+                    out[0].0.clone(),
+                    Recorded::Added {
+                        claim_id: EVIDENCE_CLAIM.into()
+                    }
+                )],
+                "{out:?}"
+            );
+        },
+    },
+    S3Expect {
+        // Not an evidence key (the bucket's notification filters on the
+        // prefix; this is the function's own check): refused, and the
+        // invocation succeeds, so S3 does not retry it.
+        file: "evidence-events/object-created-outside-evidence.json",
+        check: |out| {
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert_eq!(out[0].0, "exports/claims-2026-11.csv");
+            assert!(
+                matches!(&out[0].1, Recorded::Refused(why) if why.contains("not an evidence key")),
+                "{out:?}"
+            );
+        },
+    },
+];
+
+use aftersales::app::evidence::Recorded;
+
+#[test]
+fn every_s3_event_has_an_expectation_and_the_s3_shape() {
+    let mut on_disk = BTreeSet::new();
+    json_files(&events_dir(), &mut on_disk);
+    on_disk.retain(|f| is_s3_event(f));
+    let expected: BTreeSet<String> = S3_REPLAY.iter().map(|e| e.file.to_string()).collect();
+    assert_eq!(
+        on_disk, expected,
+        "S3 events on disk vs S3_REPLAY in tests/tests/events_replay.rs"
+    );
+    for file in &on_disk {
+        let ev: Value = serde_json::from_str(&read_event(file))
+            .unwrap_or_else(|e| panic!("{file}: not JSON: {e}"));
+        let records = ev["Records"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{file}: Records"));
+        assert!(!records.is_empty(), "{file}: no records");
+        for r in records {
+            assert_eq!(r["eventSource"], "aws:s3", "{file}");
+            assert_eq!(r["s3"]["s3SchemaVersion"], "1.0", "{file}");
+            for key in ["eventVersion", "awsRegion", "eventTime", "eventName"] {
+                assert!(r[key].is_string(), "{file}: {key}");
+            }
+            assert!(
+                r["eventName"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("ObjectCreated:")),
+                "{file}: the function subscribes to s3:ObjectCreated:*"
+            );
+            let bucket = &r["s3"]["bucket"];
+            assert_eq!(bucket["name"], EVIDENCE_BUCKET, "{file}");
+            assert_eq!(
+                bucket["arn"],
+                format!("arn:aws:s3:::{EVIDENCE_BUCKET}"),
+                "{file}"
+            );
+            let object = &r["s3"]["object"];
+            assert!(
+                object["key"].as_str().is_some_and(|k| !k.is_empty()),
+                "{file}: object.key"
+            );
+            assert!(object["size"].is_u64(), "{file}: object.size");
+            assert!(object["eTag"].is_string(), "{file}: object.eTag");
+        }
+        // What the function's runtime reads.
+        serde_json::from_value::<lambda_http::aws_lambda_events::event::s3::S3Event>(ev)
+            .unwrap_or_else(|e| panic!("{file}: not an S3Event: {e}"));
+    }
+}
+
+/// An S3 client for moto: path-style addressing, as moto serves buckets
+/// under its own host name only.
+async fn s3_client() -> aws_sdk_s3::Client {
+    let config = aftersales_tests::moto::sdk_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A content type for an uploaded key, as the upload URL signed it.
+fn content_type_of(key: &str) -> &'static str {
+    match key.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("jpg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("mp4") => "video/mp4",
+        Some("csv") => "text/csv",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Uploads every object an event tells of, with the size it says, so the
+/// replay finds what the real bucket would hold.
+async fn upload_objects_of(s3: &aws_sdk_s3::Client, file: &str) {
+    let ev: Value = serde_json::from_str(&read_event(file)).expect("JSON");
+    for r in ev["Records"].as_array().expect("Records") {
+        let key = r["s3"]["object"]["key"].as_str().expect("key");
+        let size = r["s3"]["object"]["size"].as_u64().expect("size") as usize;
+        s3.put_object()
+            .bucket(EVIDENCE_BUCKET)
+            .key(key)
+            .content_type(content_type_of(key))
+            .body(vec![0xd8u8; size].into())
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{file}: PutObject {key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_events_replay_through_the_evidence_glue_on_s3_and_dynamodb() {
+    use aftersales::adapters::s3_evidence::S3EvidenceStorage;
+
+    let s3 = s3_client().await;
+    match s3.create_bucket().bucket(EVIDENCE_BUCKET).send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
+        Err(e) => panic!(
+            "CreateBucket: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&e)
+        ),
+    }
+    let mut services = Services::new(Arc::new(aftersales_tests::dynamo_table().await));
+    services.evidence = Some(Arc::new(S3EvidenceStorage::new(
+        s3.clone(),
+        EVIDENCE_BUCKET,
+    )));
+    // The claim the photo is for: a damaged T-shirt, waiting for photos.
+    put_sample_order(&services, EVIDENCE_CUSTOMER, "o-500").await;
+    file_claim_as(
+        &services,
+        EVIDENCE_CUSTOMER,
+        "o-500",
+        "damaged",
+        EVIDENCE_CLAIM,
+    )
+    .await;
+
+    for e in S3_REPLAY {
+        upload_objects_of(&s3, e.file).await;
+        let out = aftersales::lambda::handle_s3_event(
+            &services,
+            serde_json::from_str(&read_event(e.file))
+                .unwrap_or_else(|err| panic!("{}: not an S3 event: {err}", e.file)),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{}: the invocation failed: {err}", e.file));
+        (e.check)(&out);
+    }
+
+    // The photo is on the claim, told on its timeline as the customer's.
+    let (claim, _) = aftersales::repo::claims::get(&*services.table, EVIDENCE_CLAIM)
+        .await
+        .unwrap()
+        .expect("the claim");
+    let claim = serde_json::to_value(&claim).unwrap();
+    let ev: Value =
+        serde_json::from_str(&read_event("evidence-events/object-created.json")).unwrap();
+    let key = ev["Records"][0]["s3"]["object"]["key"].clone();
+    assert_eq!(claim["evidence"], json!([key]), "{claim}");
+    let last = claim["timeline"]
+        .as_array()
+        .and_then(|t| t.last())
+        .expect("timeline");
+    assert_eq!(
+        (&last["event"], &last["evidence"], &last["actor"]),
+        (
+            &json!("evidence_added"),
+            &json!([key]),
+            &json!({"kind": "customer", "id": EVIDENCE_CUSTOMER})
+        ),
+        "{claim}"
+    );
+
+    // S3 delivers at least once: the same event again changes nothing.
+    let out = aftersales::lambda::handle_s3_event(&services, serde_json::from_value(ev).unwrap())
+        .await
+        .expect("a redelivery succeeds");
+    assert!(
+        matches!(out.as_slice(), [(_, Recorded::AlreadyThere)]),
+        "{out:?}"
+    );
+    let (again, _) = aftersales::repo::claims::get(&*services.table, EVIDENCE_CLAIM)
+        .await
+        .unwrap()
+        .expect("the claim");
+    assert_eq!(again.evidence.len(), 1, "recorded once");
+    assert_eq!(
+        serde_json::to_value(&again).unwrap()["timeline"],
+        claim["timeline"]
+    );
 }
