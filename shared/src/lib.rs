@@ -10,6 +10,8 @@ pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]
+pub mod lambda_sqs;
+#[cfg(all(feature = "lambda", feature = "dynamodb"))]
 pub mod lambda_stream;
 pub mod onebox;
 pub mod ports;

@@ -579,6 +579,58 @@ pub mod refunds {
         }
     }
 
+    /// Refunds the provider accepted but has not finished: one marker each,
+    /// so reconciliation reads a small partition instead of every refund.
+    pub const PROCESSING: &str = "REFUNDS_PROCESSING";
+
+    pub fn processing_marker(r: &Refund) -> WriteOp {
+        let item = Item::new(
+            PROCESSING,
+            r.refund_id.clone(),
+            serde_json::json!({"refund_id": r.refund_id, "since": r.updated_at}),
+        );
+        WriteOp::Put {
+            item,
+            condition: Condition::None,
+        }
+    }
+
+    pub fn clear_processing(r: &Refund) -> WriteOp {
+        WriteOp::Delete {
+            pk: PROCESSING.into(),
+            sk: r.refund_id.clone(),
+            condition: Condition::None,
+        }
+    }
+
+    /// Refund ids in processing with the time they got there.
+    pub async fn processing(t: &dyn Table) -> Result<Vec<(String, DateTime<Utc>)>, RepoError> {
+        #[derive(Deserialize)]
+        struct Marker {
+            refund_id: String,
+            since: DateTime<Utc>,
+        }
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = t
+                .query(
+                    Query::partition(Index::Primary, PROCESSING)
+                        .limit(500)
+                        .after(after),
+                )
+                .await?;
+            for i in page.items {
+                let m: Marker = decode(i)?.0;
+                out.push((m.refund_id, m.since));
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// A page of the shop's refunds, newest first.
     pub async fn list(
         t: &dyn Table,

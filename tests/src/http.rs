@@ -71,10 +71,13 @@ pub async fn spawn_app_with(mut services: Services) -> TestApp {
         sandbox,
         files,
         keys,
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("client"),
+        http: {
+            aftersales::providers::install_crypto_provider();
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("client")
+        },
         table,
     }
 }

@@ -460,6 +460,7 @@ fn unique_phone() -> String {
 
 async fn sms_in_moto(phone: &str) -> Vec<String> {
     let url = format!("{}/moto-api/data.json", aftersales_tests::moto::endpoint());
+    aftersales::providers::install_crypto_provider();
     let data: Value = reqwest::get(&url)
         .await
         .expect("moto answers")
@@ -504,6 +505,7 @@ async fn sns_adapter_publishes_to_the_phone_number() {
 /// Calls the emulator's DynamoDB Streams API (no SDK crate for it here:
 /// three JSON calls are all the test needs).
 async fn streams(target: &str, body: Value) -> Value {
+    aftersales::providers::install_crypto_provider();
     let resp = reqwest::Client::new()
         .post(aftersales_tests::moto::endpoint())
         .header("content-type", "application/x-amz-json-1.0")

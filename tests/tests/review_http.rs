@@ -752,14 +752,21 @@ async fn deadlines_escalate_and_auto_approve(engine: &str) {
         (2, 1, 1)
     );
     let c = get(&app, "alice", refund["claim_id"].as_str().unwrap()).await;
-    assert_eq!(c["status"], "approved", "{c}");
+    // Approved by the deadline, and the refund starts at once.
+    assert_eq!(c["status"], "refunding", "{c}");
     let events: Vec<&str> = c["timeline"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
-    assert_eq!(events[events.len() - 2..], ["escalated", "approved"]);
+    assert_eq!(
+        events[events.len() - 3..],
+        ["escalated", "approved", "refund_started"]
+    );
+    app.drain().await;
+    let c = get(&app, "alice", refund["claim_id"].as_str().unwrap()).await;
+    assert_eq!(c["status"], "completed", "{c}");
     let c = get(&app, "alice", ret["claim_id"].as_str().unwrap()).await;
     assert_eq!(c["status"], "under_review");
     assert_eq!(last_event(&c)["event"], "escalated");

@@ -94,6 +94,7 @@ pub async fn record(
             return Err(AppError::NotFound("refund"));
         };
         let now = s.now();
+        let was_processing = r.status == RefundStatus::Processing;
         let changed = r.observe(
             &observation(&answer.state, now),
             answer.provider_refund_id.as_deref(),
@@ -105,6 +106,14 @@ pub async fn record(
             return Ok(r.status);
         }
         let mut ops = vec![repo::refunds::put(&r, Some(v))];
+        match r.status {
+            RefundStatus::Processing => ops.push(repo::refunds::processing_marker(&r)),
+            RefundStatus::Succeeded | RefundStatus::Failed if was_processing => {
+                ops.push(repo::refunds::clear_processing(&r))
+            }
+            RefundStatus::Succeeded | RefundStatus::Failed => {}
+            RefundStatus::Pending => {}
+        }
         if r.status.is_final() {
             if let RefundOrigin::Claim { claim_id } = &r.origin {
                 ops.extend(settle_claim(s, &r, claim_id, now).await?);
@@ -249,4 +258,47 @@ pub async fn notified(
             )))
         }
     }
+}
+
+/// What a reconciliation round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub checked: usize,
+    pub settled: usize,
+}
+
+/// Asks the providers about refunds left processing longer than `older_than`
+/// (a lost notification, a provider that never calls back) and records what
+/// they say. Runs on a schedule in the cloud and in tests.
+pub async fn reconcile(s: &Services, older_than: chrono::Duration) -> Result<Reconciled, AppError> {
+    let now = s.now();
+    let mut out = Reconciled::default();
+    for (refund_id, since) in repo::refunds::processing(&*s.table).await? {
+        if now - since < older_than {
+            continue;
+        }
+        let Some((r, _)) = repo::refunds::get(&*s.table, &refund_id).await? else {
+            continue;
+        };
+        let Some(provider) = s.providers.get(r.channel) else {
+            continue;
+        };
+        out.checked += 1;
+        match provider.query(&request(&r)).await {
+            Ok(Some(answer)) => {
+                let status = record(s, &answer, "reconciliation").await?;
+                if status.is_final() {
+                    out.settled += 1;
+                }
+            }
+            // The provider never heard of it: send it again (idempotent).
+            Ok(None) => {
+                if execute(s, &refund_id).await?.is_final() {
+                    out.settled += 1;
+                }
+            }
+            Err(e) => tracing::warn!(refund_id, error = %e, "reconciliation query failed"),
+        }
+    }
+    Ok(out)
 }

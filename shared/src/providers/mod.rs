@@ -32,6 +32,14 @@ pub mod stripe;
 pub mod wechat;
 pub use sandbox::ProviderSet;
 
+/// reqwest is built here without a TLS crypto provider of its own, so that
+/// it uses the aws-lc-rs the AWS SDK already links; that provider has to be
+/// the process default before any reqwest client is built. Idempotent.
+#[cfg(feature = "providers")]
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// One refund, as a provider needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundRequest {
@@ -61,9 +69,13 @@ pub enum ProviderState {
     /// Accepted; the money is on its way (the result comes by notification
     /// or query).
     Processing,
-    Succeeded { at: Option<DateTime<Utc>> },
+    Succeeded {
+        at: Option<DateTime<Utc>>,
+    },
     /// Will not happen; `reason` is the provider's, for staff.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// What a provider said about one refund.

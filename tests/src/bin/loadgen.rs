@@ -299,6 +299,7 @@ fn report(name: &str, o: &mut Outcome, elapsed: Duration, expect: &[u16]) -> usi
 }
 
 async fn run(a: Args) -> Result<usize, String> {
+    aftersales::providers::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
         .timeout(Duration::from_secs(30))

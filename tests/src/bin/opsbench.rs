@@ -1,0 +1,297 @@
+//! Benchmarks of whole use cases on the embedded engine (release build):
+//!
+//! - batch review: 1,000 claims waiting for a person, approved in one batch
+//!   request, with the number of table calls it made (the same calls go to
+//!   DynamoDB in the cloud: one transaction is one TransactWriteItems);
+//! - refund execution: N approved refunds sent through the sandbox provider
+//!   with 32 in flight, refunds per second, and table calls per refund.
+//!
+//! ```text
+//! cargo run --release -p aftersales-tests --bin opsbench [-- --claims 1000 --refunds 5000]
+//! ```
+//!
+//! The database is a temporary file (WAL, as the runner uses), not memory.
+
+use aftersales::app::desk::{batch, BatchDecision, BatchRequest};
+use aftersales::app::{Services, SubmitClaim};
+use aftersales::auth::{Principal, StaffRole};
+use aftersales::domain::order::OrderDraft;
+use aftersales::providers::sandbox::Sandbox;
+use aftersales::providers::ProviderSet;
+use aftersales::store::sqlite::SqliteTable;
+use aftersales::store::{Condition, Item, Page, Query, StoreError, Table, WriteOp};
+use async_trait::async_trait;
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Counts calls per kind on the way to the real engine.
+struct Counting {
+    inner: Arc<dyn Table>,
+    gets: AtomicU64,
+    puts: AtomicU64,
+    deletes: AtomicU64,
+    transacts: AtomicU64,
+    transact_items: AtomicU64,
+    queries: AtomicU64,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn Table>) -> Self {
+        Counting {
+            inner,
+            gets: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            deletes: AtomicU64::new(0),
+            transacts: AtomicU64::new(0),
+            transact_items: AtomicU64::new(0),
+            queries: AtomicU64::new(0),
+        }
+    }
+    fn reset(&self) {
+        for c in [
+            &self.gets,
+            &self.puts,
+            &self.deletes,
+            &self.transacts,
+            &self.transact_items,
+            &self.queries,
+        ] {
+            c.store(0, Ordering::SeqCst);
+        }
+    }
+    fn report(&self, per: u64, what: &str) -> String {
+        let g = |c: &AtomicU64| c.load(Ordering::SeqCst);
+        let calls = g(&self.gets)
+            + g(&self.puts)
+            + g(&self.deletes)
+            + g(&self.transacts)
+            + g(&self.queries);
+        format!(
+            "table calls: {calls} ({:.2} per {what}): GetItem {}, PutItem {}, DeleteItem {}, Query {}, TransactWriteItems {} carrying {} writes ({:.2} writes per {what})",
+            calls as f64 / per as f64,
+            g(&self.gets),
+            g(&self.puts),
+            g(&self.deletes),
+            g(&self.queries),
+            g(&self.transacts),
+            g(&self.transact_items),
+            (g(&self.transact_items) + g(&self.puts) + g(&self.deletes)) as f64 / per as f64,
+        )
+    }
+}
+
+#[async_trait]
+impl Table for Counting {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.inner.get(pk, sk).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.deletes.fetch_add(1, Ordering::Relaxed);
+        self.inner.delete(pk, sk, condition).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.transacts.fetch_add(1, Ordering::Relaxed);
+        self.transact_items
+            .fetch_add(ops.len() as u64, Ordering::Relaxed);
+        self.inner.transact(ops).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.inner.query(query).await
+    }
+}
+
+fn order(customer: &str, lines: usize, fulfilment: serde_json::Value) -> OrderDraft {
+    let ls: Vec<_> = (1..=lines)
+        .map(|i| {
+            json!({"line_id": format!("L{i}"), "sku": format!("S{i}"), "title": "Jacket",
+                        "kind": "physical", "quantity": 1, "unit_price": "120.00"})
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "customer_id": customer, "member_tier": "gold", "language": "en", "currency": "CNY",
+        "placed_at": "2026-11-20T08:00:00Z", "lines": ls,
+        "payments": [{"payment_id": "P1", "channel": "wechat_pay", "provider_txn_id": "42",
+                      "amount": format!("{}.00", 120 * lines), "paid_at": "2026-11-20T08:01:00Z"}],
+        "fulfilment": fulfilment
+    }))
+    .expect("order")
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn services(dir: &std::path::Path, name: &str) -> (Services, Arc<Counting>, Arc<Sandbox>) {
+    let table: Arc<dyn Table> = Arc::new(SqliteTable::open(&dir.join(name)).expect("sqlite file"));
+    let counting = Arc::new(Counting::new(table));
+    let mut s = Services::new(counting.clone());
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    s.clock = Arc::new(move || at);
+    let sandbox = Arc::new(Sandbox::new());
+    s.providers = ProviderSet::all(sandbox.clone());
+    (s, counting, sandbox)
+}
+
+async fn file_claims(
+    s: &Services,
+    orders: usize,
+    lines: usize,
+    fulfilment: serde_json::Value,
+    kind: &str,
+) -> Vec<String> {
+    let sf = Principal::Storefront {
+        shop_id: "shop-1".into(),
+    };
+    let mut ids = Vec::new();
+    for o in 0..orders {
+        let customer = format!("c{}", o % 50);
+        aftersales::app::put_order(
+            s,
+            &sf,
+            "shop-1",
+            &format!("o{o}"),
+            order(&customer, lines, fulfilment.clone()),
+        )
+        .await
+        .expect("order");
+        let p = Principal::Customer {
+            customer_id: customer,
+        };
+        for l in 1..=lines {
+            let body: SubmitClaim = serde_json::from_value(json!({
+                "shop_id": "shop-1", "order_id": format!("o{o}"), "type": kind,
+                "reason": "wrong_size", "lines": [{"line_id": format!("L{l}"), "quantity": 1}]
+            }))
+            .unwrap();
+            let (c, _) = aftersales::app::submit_claim(s, &p, body, None)
+                .await
+                .expect("claim");
+            ids.push(c.claim_id);
+        }
+    }
+    ids
+}
+
+async fn bench_batch(dir: &std::path::Path, claims: usize) {
+    let (s, counting, _) = services(dir, "batch.db").await;
+    let lines = 10;
+    let ids = file_claims(
+        &s,
+        claims / lines,
+        lines,
+        json!({"state": "shipped", "shipped_at": "2026-11-21T09:00:00Z"}),
+        "return_refund",
+    )
+    .await;
+    for id in &ids {
+        aftersales::app::review::evaluate_claim(&s, id)
+            .await
+            .expect("rules");
+    }
+    let staff = Principal::Staff {
+        staff_id: "rev".into(),
+        shop_id: "shop-1".into(),
+        roles: vec![StaffRole::Reviewer],
+    };
+    counting.reset();
+    let t = Instant::now();
+    let report = batch(
+        &s,
+        &staff,
+        "shop-1",
+        BatchRequest {
+            decision: BatchDecision::Approve,
+            reason: None,
+            claim_ids: Some(ids.clone()),
+            filter: None,
+        },
+    )
+    .await
+    .expect("batch");
+    let took = t.elapsed();
+    assert_eq!(report.decided, ids.len(), "every claim decided");
+    println!(
+        "batch review: {} claims approved in {:.1} ms ({:.0} claims/s)",
+        ids.len(),
+        took.as_secs_f64() * 1e3,
+        ids.len() as f64 / took.as_secs_f64()
+    );
+    println!("  {}", counting.report(ids.len() as u64, "claim"));
+}
+
+async fn bench_refunds(dir: &std::path::Path, refunds: usize) {
+    let (s, counting, sandbox) = services(dir, "refunds.db").await;
+    let lines = 10;
+    let ids = file_claims(
+        &s,
+        refunds / lines,
+        lines,
+        json!({"state": "paid_unshipped"}),
+        "refund_only",
+    )
+    .await;
+    for id in &ids {
+        aftersales::app::review::evaluate_claim(&s, id)
+            .await
+            .expect("rules");
+    }
+    let refund_ids: Vec<String> = ids
+        .iter()
+        .map(|c| aftersales::domain::refund::refund_id_for(c, 1))
+        .collect();
+    counting.reset();
+    let t = Instant::now();
+    let queue = Arc::new(std::sync::Mutex::new(refund_ids.clone()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let s = s.clone();
+        let q = queue.clone();
+        workers.spawn(async move {
+            loop {
+                let next = q.lock().unwrap().pop();
+                let Some(id) = next else { return };
+                aftersales::app::refunds::execute(&s, &id)
+                    .await
+                    .expect("refund");
+            }
+        });
+    }
+    while let Some(r) = workers.join_next().await {
+        r.expect("worker");
+    }
+    let took = t.elapsed();
+    assert_eq!(sandbox.total_movements() as usize, refund_ids.len());
+    println!(
+        "refund execution: {} refunds in {:.1} ms ({:.0} refunds/s, 32 in flight)",
+        refund_ids.len(),
+        took.as_secs_f64() * 1e3,
+        refund_ids.len() as f64 / took.as_secs_f64()
+    );
+    println!("  {}", counting.report(refund_ids.len() as u64, "refund"));
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    bench_batch(dir.path(), arg("--claims", 1000)).await;
+    bench_refunds(dir.path(), arg("--refunds", 5000)).await;
+}
