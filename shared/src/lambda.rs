@@ -89,6 +89,12 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
     }
     let mut services = Services::new(Arc::new(table));
     services.evidence = evidence_from_env().await;
+    #[cfg(feature = "providers")]
+    {
+        let (providers, verifiers) = crate::providers::from_env()?;
+        services.providers = providers;
+        services.verifiers = verifiers;
+    }
     Ok(services)
 }
 

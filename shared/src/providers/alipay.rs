@@ -67,7 +67,8 @@ pub const NOTIFY_MAX_AGE: chrono::Duration = chrono::Duration::days(3);
 const NOTIFY_MAX_AHEAD: chrono::Duration = chrono::Duration::minutes(10);
 
 /// What is needed to talk to Alipay as one app.
-#[derive(Clone)]
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlipayConfig {
     /// `https://openapi.alipay.com/gateway.do` ([`PRODUCTION_GATEWAY`]).
     pub gateway_url: String,
@@ -79,9 +80,11 @@ pub struct AlipayConfig {
     /// base64 the open platform console shows.
     pub alipay_public_key: String,
     /// Default `notify_url` when the request carries none.
+    #[serde(default)]
     pub notify_url: Option<String>,
     /// The merchant's PID (`2088...`); when set, notifications for another
     /// seller are refused.
+    #[serde(default)]
     pub seller_id: Option<String>,
 }
 

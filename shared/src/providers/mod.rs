@@ -171,3 +171,48 @@ pub trait NotificationVerifier: Send + Sync {
     /// The answer for a refused one (the provider will retry).
     fn nack(&self, e: &NotificationError) -> Ack;
 }
+
+/// The real providers a deployment is configured with, from environment
+/// variables holding each provider's JSON configuration:
+/// `WECHATPAY_CONFIG` ([`wechat::WechatPayConfig`]), `ALIPAY_CONFIG`
+/// ([`alipay::AlipayConfig`]), `STRIPE_CONFIG` ([`stripe::StripeConfig`]).
+/// In the cloud the template fills them from Secrets Manager; locally they
+/// can come from a file (`export WECHATPAY_CONFIG="$(cat wechat.json)"`).
+/// A provider that is not configured is simply absent; one that is
+/// configured wrongly is an error at cold start, not at the first refund.
+#[cfg(feature = "providers")]
+pub fn from_env() -> Result<
+    (
+        ProviderSet,
+        Vec<(String, std::sync::Arc<dyn NotificationVerifier>)>,
+    ),
+    String,
+> {
+    use std::sync::Arc;
+    fn config<T: serde::de::DeserializeOwned>(var: &str) -> Result<Option<T>, String> {
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => serde_json::from_str(&v)
+                .map(Some)
+                .map_err(|e| format!("{var}: {e}")),
+            _ => Ok(None),
+        }
+    }
+    let mut set = ProviderSet::default();
+    let mut verifiers: Vec<(String, Arc<dyn NotificationVerifier>)> = Vec::new();
+    if let Some(c) = config::<wechat::WechatPayConfig>("WECHATPAY_CONFIG")? {
+        let p = Arc::new(wechat::WechatPay::new(&c).map_err(|e| format!("WECHATPAY_CONFIG: {e}"))?);
+        set = set.with(PaymentChannel::WechatPay, p.clone());
+        verifiers.push(("wechat_pay".into(), p));
+    }
+    if let Some(c) = config::<alipay::AlipayConfig>("ALIPAY_CONFIG")? {
+        let p = Arc::new(alipay::Alipay::new(&c).map_err(|e| format!("ALIPAY_CONFIG: {e}"))?);
+        set = set.with(PaymentChannel::Alipay, p.clone());
+        verifiers.push(("alipay".into(), p));
+    }
+    if let Some(c) = config::<stripe::StripeConfig>("STRIPE_CONFIG")? {
+        let p = Arc::new(stripe::Stripe::new(&c).map_err(|e| format!("STRIPE_CONFIG: {e}"))?);
+        set = set.with(PaymentChannel::Card, p.clone());
+        verifiers.push(("stripe".into(), p));
+    }
+    Ok((set, verifiers))
+}

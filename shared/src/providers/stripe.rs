@@ -43,7 +43,8 @@ const MAX_PAGES: usize = 20;
 const METADATA_VALUE_MAX: usize = 500;
 
 /// What is needed to talk to Stripe as one account.
-#[derive(Clone)]
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StripeConfig {
     /// `https://api.stripe.com` ([`API_BASE`]), no trailing `/v1`.
     pub api_base: String,
