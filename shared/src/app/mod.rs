@@ -120,7 +120,7 @@ pub struct Services {
     pub providers: crate::providers::ProviderSet,
     /// Webhook verifiers by provider name (`wechat_pay`, `alipay`,
     /// `stripe`, `sandbox`): the name is the webhook path's last segment.
-    pub verifiers: Vec<(String, Arc<dyn crate::providers::NotificationVerifier>)>,
+    pub verifiers: crate::providers::Verifiers,
 }
 
 impl Services {

@@ -172,6 +172,9 @@ pub trait NotificationVerifier: Send + Sync {
     fn nack(&self, e: &NotificationError) -> Ack;
 }
 
+/// Webhook verifiers by provider name (the webhook path's last segment).
+pub type Verifiers = Vec<(String, std::sync::Arc<dyn NotificationVerifier>)>;
+
 /// The real providers a deployment is configured with, from environment
 /// variables holding each provider's JSON configuration:
 /// `WECHATPAY_CONFIG` ([`wechat::WechatPayConfig`]), `ALIPAY_CONFIG`
@@ -181,13 +184,7 @@ pub trait NotificationVerifier: Send + Sync {
 /// A provider that is not configured is simply absent; one that is
 /// configured wrongly is an error at cold start, not at the first refund.
 #[cfg(feature = "providers")]
-pub fn from_env() -> Result<
-    (
-        ProviderSet,
-        Vec<(String, std::sync::Arc<dyn NotificationVerifier>)>,
-    ),
-    String,
-> {
+pub fn from_env() -> Result<(ProviderSet, Verifiers), String> {
     use std::sync::Arc;
     fn config<T: serde::de::DeserializeOwned>(var: &str) -> Result<Option<T>, String> {
         match std::env::var(var) {
