@@ -496,10 +496,26 @@ pub async fn batch(
             ))
         }
     };
-    if ids.is_empty() || ids.len() > MAX_BATCH {
+    if ids.is_empty() {
+        if req.filter.is_some() {
+            // Nothing matches the filter: nothing to do, not an error.
+            return Ok(BatchReport {
+                decided: 0,
+                failed: 0,
+                results: vec![],
+            });
+        }
         return Err(AppError::invalid(
-            "batch_too_large",
-            format!("a batch decides 1 to {MAX_BATCH} claims"),
+            "invalid_batch",
+            "claim_ids names no claim",
+        ));
+    }
+    if req.decision == BatchDecision::Reject
+        && req.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(AppError::invalid(
+            "invalid_batch",
+            "a rejection needs a reason: a code of the shop's rejection reasons",
         ));
     }
     let decision = match req.decision {

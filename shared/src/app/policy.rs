@@ -127,15 +127,34 @@ pub async fn put_catalogue(
     }
     let (_, v) = load_catalogue(s, shop_id).await?;
     let (pk, sk) = catalogue_key(shop_id);
-    save_versioned(
-        s,
+    let mut item = Item::new(
         pk,
         sk,
         serde_json::to_value(&catalogue).expect("catalogue serializes"),
-        v,
-    )
-    .await?;
-    Ok(catalogue)
+    );
+    item.version = v + 1;
+    // The rule set checked above must still be the active one: otherwise a
+    // rule saved meanwhile could name a reason this write removes.
+    let (rpk, rsk) = rules_key(shop_id);
+    let ops = vec![
+        WriteOp::Put {
+            item,
+            condition: version_condition(v),
+        },
+        WriteOp::Check {
+            pk: rpk,
+            sk: rsk,
+            condition: version_condition(rules_version),
+        },
+    ];
+    match s.table.transact(ops).await {
+        Ok(()) => Ok(catalogue),
+        Err(StoreError::TransactionCancelled { .. }) => Err(AppError::conflict(
+            "busy",
+            "the reasons or the rules changed meanwhile; try again",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn join_errors<E: std::fmt::Display>(errors: &[E]) -> String {
@@ -146,27 +165,12 @@ fn join_errors<E: std::fmt::Display>(errors: &[E]) -> String {
         .join("; ")
 }
 
-async fn save_versioned(
-    s: &Services,
-    pk: String,
-    sk: String,
-    body: serde_json::Value,
-    v: u64,
-) -> Result<(), AppError> {
-    let mut item = Item::new(pk, sk, body);
-    item.version = v + 1;
-    let cond = if v == 0 {
+/// "Still at the version read" (0: never written).
+fn version_condition(v: u64) -> Condition {
+    if v == 0 {
         Condition::NotExists
     } else {
         Condition::VersionIs(v)
-    };
-    match s.table.put(item, cond).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed { .. }) => Err(AppError::conflict(
-            "busy",
-            "it changed meanwhile; try again",
-        )),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -222,7 +226,7 @@ pub async fn put_rules(
 ) -> Result<serde_json::Value, AppError> {
     require_admin(p, shop_id)?;
     check_id("shop_id", shop_id).map_err(|m| AppError::invalid("invalid_request", m))?;
-    let catalogue = load_catalogue(s, shop_id).await?.0;
+    let (catalogue, catalogue_version) = load_catalogue(s, shop_id).await?;
     let mut rules = RuleSet::parse(&body, &catalogue)
         .map_err(|errors| AppError::invalid("invalid_rules", join_errors(&errors)))?;
     let (_, v) = load_rules(s, shop_id).await?;
@@ -237,15 +241,20 @@ pub async fn put_rules(
     let ops = vec![
         WriteOp::Put {
             item: active,
-            condition: if v == 0 {
-                Condition::NotExists
-            } else {
-                Condition::VersionIs(v)
-            },
+            condition: version_condition(v),
         },
         WriteOp::Put {
             item: history,
             condition: Condition::NotExists,
+        },
+        // The reasons validated against must still be the shop's.
+        {
+            let (cpk, csk) = catalogue_key(shop_id);
+            WriteOp::Check {
+                pk: cpk,
+                sk: csk,
+                condition: version_condition(catalogue_version),
+            }
         },
     ];
     match s.table.transact(ops).await {

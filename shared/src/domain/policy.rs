@@ -142,9 +142,11 @@ impl ShopPolicy {
         {
             return Err("evidence.content_types: image/* or video/* types only".into());
         }
+        const MAX: u64 = 5 * 1024 * 1024 * 1024;
         if e.max_image_bytes == 0
             || e.max_video_bytes == 0
-            || e.max_video_bytes > 5 * 1024 * 1024 * 1024
+            || e.max_image_bytes > MAX
+            || e.max_video_bytes > MAX
         {
             return Err("evidence sizes: above 0 and at most 5 GiB".into());
         }
