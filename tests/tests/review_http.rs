@@ -271,6 +271,49 @@ async fn rules_decide_claims(engine: &str) {
         .await;
     assert_eq!(o["refundable"]["amount"], "100.00", "{o}");
 
+    // Every step reached the customers' inboxes, once, in their language.
+    app.drain().await;
+    let inbox = |customer: &'static str, claim_id: String| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .call(
+                    "GET",
+                    "/v1/inbox?limit=100",
+                    Some(&app.customer(customer)),
+                    None,
+                    &[],
+                )
+                .await;
+            assert_eq!(s, 200, "{v}");
+            let mut steps: Vec<String> = v["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["claim_id"] == claim_id.as_str())
+                .map(|m| m["event"].as_str().unwrap().to_owned())
+                .collect();
+            steps.reverse();
+            steps
+        }
+    };
+    assert_eq!(
+        inbox("alice", small["claim_id"].as_str().unwrap().into()).await,
+        ["submitted", "approved"]
+    );
+    assert_eq!(
+        inbox("alice", damaged["claim_id"].as_str().unwrap().into()).await,
+        ["submitted", "evidence_requested"]
+    );
+    assert_eq!(
+        inbox("bob", rejected["claim_id"].as_str().unwrap().into()).await,
+        ["submitted", "rejected"]
+    );
+    assert_eq!(
+        inbox("carol", big_id.into()).await,
+        ["submitted", "second_review_required", "approved"]
+    );
+
     // Redelivering every event decides nothing twice.
     let before = get(&app, "carol", big_id).await["timeline"]
         .as_array()
