@@ -137,6 +137,115 @@ async fn approved_claim_is_refunded_once(engine: &str) {
         )
         .await;
     assert_eq!(o["lines_refundable"][0]["units_free"], 0, "{o}");
+
+    // Staff find it by order, with its audit trail.
+    let staff = app.staff("st", "shop-1", &[aftersales::auth::StaffRole::Reviewer]);
+    let (s, found) = app
+        .call(
+            "GET",
+            "/v1/shops/shop-1/refunds?order_id=o-1",
+            Some(&staff),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{found}");
+    let r = &found["refunds"][0];
+    assert_eq!(found["refunds"].as_array().unwrap().len(), 1);
+    assert_eq!(r["refund_id"], refund_id.as_str());
+    assert_eq!(r["claim_id"], id.as_str());
+    assert_eq!(r["status"], "succeeded");
+    assert_eq!(r["amount"], c["approved_amount"]);
+    let steps: Vec<&str> = r["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["created", "provider_answer"]);
+    let (_, none) = app
+        .call(
+            "GET",
+            "/v1/shops/shop-1/refunds?order_id=o-2",
+            Some(&staff),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(none["refunds"], json!([]));
+
+    // Finance exports the month, exact to the fen; reviewers may not.
+    let finance = app.staff("fi", "shop-1", &[aftersales::auth::StaffRole::Finance]);
+    let (s, _) = app
+        .call(
+            "GET",
+            "/v1/shops/shop-1/refunds/export?month=2026-11",
+            Some(&staff),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, e) = app
+        .call(
+            "GET",
+            "/v1/shops/shop-1/refunds/export?month=11-2026",
+            Some(&finance),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("invalid_month"))
+    );
+    let resp = app
+        .http
+        .get(format!(
+            "{}/v1/shops/shop-1/refunds/export?month=2026-11",
+            app.base
+        ))
+        .bearer_auth(&finance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = resp.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("refund_id,created_at,order_id,claim_id"),
+        "{csv}"
+    );
+    let amount = c["approved_amount"]["amount"].as_str().unwrap();
+    assert!(lines[1].starts_with(&format!("{refund_id},")), "{csv}");
+    assert!(
+        lines[1].contains(&format!(",{amount},CNY,succeeded,")),
+        "{csv}"
+    );
+    assert!(
+        lines.contains(&format!("total,wechat_pay,CNY,succeeded,{amount}").as_str()),
+        "{csv}"
+    );
+    let resp = app
+        .http
+        .get(format!(
+            "{}/v1/shops/shop-1/refunds/export?month=2026-10",
+            app.base
+        ))
+        .bearer_auth(&finance)
+        .send()
+        .await
+        .unwrap();
+    let october = resp.text().await.unwrap();
+    assert_eq!(
+        october.lines().filter(|l| l.starts_with("RF")).count(),
+        0,
+        "{october}"
+    );
 }
 
 async fn presale_refunds_deposit_and_balance_separately(engine: &str) {

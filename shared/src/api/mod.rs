@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 mod claims;
 mod desk;
+mod finance;
 mod inbox;
 pub mod local_uploads;
 mod orders;
@@ -49,6 +50,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
     ("POST", "/v1/shops/{shop_id}/desk/batch"),
     ("POST", "/v1/webhooks/{provider}"),
+    ("GET", "/v1/shops/{shop_id}/refunds"),
+    ("GET", "/v1/shops/{shop_id}/refunds/export"),
 ];
 
 /// Routes served without a token: what the shop promises publicly (product
@@ -80,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shop::routes())
         .merge(desk::routes())
         .merge(webhooks::routes())
+        .merge(finance::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

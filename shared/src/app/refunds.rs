@@ -197,18 +197,52 @@ async fn settle_claim(
     Ok(ops)
 }
 
-/// A refund as staff and finance see it.
+/// A refund as staff and finance see it: money as money, the audit trail.
 #[derive(Debug, Serialize)]
 pub struct RefundView {
-    #[serde(flatten)]
-    pub refund: Refund,
-    pub amount_money: Money,
+    pub refund_id: String,
+    pub order_id: String,
+    /// The claim it pays back; None for merchant-initiated refunds.
+    pub claim_id: Option<String>,
+    pub customer_id: String,
+    pub channel: crate::domain::order::PaymentChannel,
+    pub payment_id: String,
+    pub provider_txn_id: String,
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub attempts: u32,
+    pub provider_refund_id: Option<String>,
+    pub received_account: Option<String>,
+    pub failure: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub succeeded_at: Option<DateTime<Utc>>,
+    /// Every step, oldest first (append-only).
+    pub history: Vec<crate::domain::refund::RefundStep>,
 }
 
 pub fn refund_view(r: Refund) -> RefundView {
     RefundView {
-        amount_money: Money::from_minor(r.amount, r.currency),
-        refund: r,
+        claim_id: match &r.origin {
+            RefundOrigin::Claim { claim_id } => Some(claim_id.clone()),
+            RefundOrigin::Merchant { .. } => None,
+        },
+        amount: Money::from_minor(r.amount, r.currency),
+        refund_id: r.refund_id,
+        order_id: r.order_id,
+        customer_id: r.customer_id,
+        channel: r.channel,
+        payment_id: r.payment_id,
+        provider_txn_id: r.provider_txn_id,
+        status: r.status,
+        attempts: r.attempts,
+        provider_refund_id: r.provider_refund_id,
+        received_account: r.received_account,
+        failure: r.failure,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        succeeded_at: r.succeeded_at,
+        history: r.history,
     }
 }
 
@@ -301,4 +335,198 @@ pub async fn reconcile(s: &Services, older_than: chrono::Duration) -> Result<Rec
         }
     }
     Ok(out)
+}
+
+/// Staff search their shop's refunds: by order, claim or customer (phone
+/// numbers live on orders, so a phone search is an order search upstream).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundSearch {
+    pub order_id: Option<String>,
+    pub claim_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub status: Option<RefundStatus>,
+    pub limit: Option<u32>,
+}
+
+/// Searching reads at most this many of the shop's newest refunds.
+pub const SEARCH_SCAN_LIMIT: usize = 20_000;
+
+pub async fn search(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    q: &RefundSearch,
+) -> Result<Vec<RefundView>, AppError> {
+    require_staff(p, shop_id)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::invalid("invalid_limit", "limit must be 1 to 200"));
+    }
+    let matches = |r: &Refund| {
+        q.order_id.as_deref().is_none_or(|o| r.order_id == o)
+            && q.customer_id.as_deref().is_none_or(|c| r.customer_id == c)
+            && q.status.is_none_or(|st| r.status == st)
+            && q.claim_id.as_deref().is_none_or(
+                |c| matches!(&r.origin, RefundOrigin::Claim { claim_id } if claim_id == c),
+            )
+    };
+    let mut out = Vec::new();
+    let mut after = None;
+    let mut scanned = 0;
+    loop {
+        let (page, next) = repo::refunds::list(&*s.table, shop_id, 500, after).await?;
+        scanned += page.len();
+        out.extend(page.into_iter().filter(|r| matches(r)).map(refund_view));
+        match next {
+            Some(n) if out.len() < limit as usize && scanned < SEARCH_SCAN_LIMIT => after = Some(n),
+            _ => break,
+        }
+    }
+    out.truncate(limit as usize);
+    Ok(out)
+}
+
+/// The finance export of one month (`YYYY-MM`, by creation time, UTC): one
+/// CSV row per refund, then totals per channel and status, amounts exact to
+/// the minor unit. Produced page by page, so a big month never sits in
+/// memory whole. Finance and admins only.
+pub async fn export_month(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    month: &str,
+) -> Result<impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>>, AppError> {
+    use crate::auth::StaffRole;
+    require_staff(p, shop_id)?;
+    if !(p.has_role(StaffRole::Finance) || p.has_role(StaffRole::Admin)) {
+        return Err(AppError::Forbidden(
+            "the finance export is for finance staff and admins".into(),
+        ));
+    }
+    let start = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .map_err(|_| AppError::invalid("invalid_month", "month is YYYY-MM"))?;
+    let end = start
+        .checked_add_months(chrono::Months::new(1))
+        .ok_or_else(|| AppError::invalid("invalid_month", "month out of range"))?;
+    let (start, end) = (
+        start.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+        end.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+    );
+    struct State {
+        s: Services,
+        shop_id: String,
+        after: Option<crate::store::Cursor>,
+        header_done: bool,
+        finished: bool,
+        totals: std::collections::BTreeMap<(String, String, &'static str), i64>,
+    }
+    let state = State {
+        s: s.clone(),
+        shop_id: shop_id.to_owned(),
+        after: None,
+        header_done: false,
+        finished: false,
+        totals: Default::default(),
+    };
+    Ok(futures_util::stream::unfold(
+        state,
+        move |mut st| async move {
+            if st.finished {
+                return None;
+            }
+            let mut w = csv::Writer::from_writer(Vec::new());
+            if !st.header_done {
+                st.header_done = true;
+                let _ = w.write_record([
+                    "refund_id",
+                    "created_at",
+                    "order_id",
+                    "claim_id",
+                    "customer_id",
+                    "channel",
+                    "payment_id",
+                    "provider_txn_id",
+                    "amount",
+                    "currency",
+                    "status",
+                    "provider_refund_id",
+                    "succeeded_at",
+                    "failure",
+                ]);
+            }
+            let page = repo::refunds::list(&*st.s.table, &st.shop_id, 500, st.after.take()).await;
+            let (refunds, next) = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    st.finished = true;
+                    return Some((Err(std::io::Error::other(e.to_string())), st));
+                }
+            };
+            let mut past_month = false;
+            for r in refunds {
+                if r.created_at >= end {
+                    continue;
+                }
+                if r.created_at < start {
+                    past_month = true;
+                    break;
+                }
+                let amount = Money::from_minor(r.amount, r.currency).amount().to_string();
+                let currency = serde_json::to_value(r.currency)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let channel = serde_json::to_value(r.channel)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                *st.totals
+                    .entry((channel.clone(), currency.clone(), r.status.as_str()))
+                    .or_insert(0) += r.amount;
+                let claim = match &r.origin {
+                    RefundOrigin::Claim { claim_id } => claim_id.clone(),
+                    RefundOrigin::Merchant { .. } => String::new(),
+                };
+                let _ = w.write_record([
+                    r.refund_id.as_str(),
+                    &r.created_at.to_rfc3339(),
+                    &r.order_id,
+                    &claim,
+                    &r.customer_id,
+                    &channel,
+                    &r.payment_id,
+                    &r.provider_txn_id,
+                    &amount,
+                    &currency,
+                    r.status.as_str(),
+                    r.provider_refund_id.as_deref().unwrap_or(""),
+                    &r.succeeded_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    r.failure.as_deref().unwrap_or(""),
+                ]);
+            }
+            let mut bytes = w.into_inner().unwrap_or_default();
+            match next {
+                Some(n) if !past_month => st.after = Some(n),
+                _ => {
+                    st.finished = true;
+                    // An empty line, then the totals (their own columns).
+                    bytes.push(b'\n');
+                    let mut t = csv::Writer::from_writer(bytes);
+                    let _ = t.write_record(["total", "channel", "currency", "status", "amount"]);
+                    for ((channel, currency, status), minor) in &st.totals {
+                        let cur = serde_json::from_value::<crate::domain::money::Currency>(
+                            serde_json::Value::String(currency.clone()),
+                        );
+                        let amount = cur
+                            .map(|c| Money::from_minor(*minor, c).amount().to_string())
+                            .unwrap_or_else(|_| minor.to_string());
+                        let _ = t.write_record(["total", channel, currency, status, &amount]);
+                    }
+                    bytes = t.into_inner().unwrap_or_default();
+                }
+            }
+            Some((Ok(bytes), st))
+        },
+    ))
 }
