@@ -1,0 +1,155 @@
+//! Evidence through S3 for real (moto): the customer asks the API for an
+//! upload URL, PUTs the bytes to the presigned URL over HTTP with exactly
+//! the headers handed out, and the object-created event records the file on
+//! the claim. The bucket does not check content type, length or expiry
+//! (moto accepts any presigned PUT), so recording checks what landed.
+
+use aftersales::adapters::s3_evidence::S3EvidenceStorage;
+use aftersales::app::evidence::Recorded;
+use aftersales_tests::http::{sample_order, spawn_app_with, TestClock};
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use serde_json::json;
+use std::sync::Arc;
+
+async fn s3_client() -> aws_sdk_s3::Client {
+    let config = aftersales_tests::moto::sdk_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presigned_put_lands_on_the_claim() {
+    let s3 = s3_client().await;
+    let bucket = aftersales_tests::moto::unique_table_name("evidence").to_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+    let mut services = aftersales::app::Services::new(Arc::new(
+        aftersales_tests::dynamo_table_without_stream().await,
+    ));
+    services.clock = TestClock::at("2026-11-23T10:00:00Z").clock();
+    let app = spawn_app_with(services).await;
+    // spawn_app_with wires local evidence storage; the cloud wiring is S3.
+    let mut services = app.services.clone();
+    services.evidence = Some(Arc::new(S3EvidenceStorage::new(s3.clone(), bucket.clone())));
+
+    let (s, _) = app
+        .call(
+            "PUT",
+            "/v1/shops/shop-1/orders/o-1",
+            Some(&app.storefront("shop-1")),
+            Some(&sample_order("alice")),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, c) = app
+        .call(
+            "POST",
+            "/v1/claims",
+            Some(&app.customer("alice")),
+            Some(
+                &json!({"shop_id": "shop-1", "order_id": "o-1", "type": "return_refund",
+                         "reason": "damaged", "lines": [{"line_id": "L1", "quantity": 1}]}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let claim_id = c["claim_id"].as_str().unwrap();
+    let alice = aftersales::auth::Principal::Customer {
+        customer_id: "alice".into(),
+    };
+
+    let photo = vec![0xffu8; 4096];
+    let ticket = aftersales::app::evidence::create_upload(
+        &services,
+        &alice,
+        claim_id,
+        serde_json::from_value(
+            json!({"content_type": "image/jpeg", "content_length": photo.len()}),
+        )
+        .unwrap(),
+    )
+    .await
+    .expect("upload URL");
+    assert!(ticket.url.contains("X-Amz-Signature="), "{}", ticket.url);
+    assert!(ticket.url.contains(&bucket), "{}", ticket.url);
+    // The client's HTTP PUT, exactly as the ticket says.
+    aftersales::providers::install_crypto_provider();
+    let mut put = reqwest::Client::new().put(&ticket.url).body(photo.clone());
+    for (k, v) in &ticket.headers {
+        put = put.header(k.as_str(), v.as_str());
+    }
+    let resp = put.send().await.expect("PUT reaches S3");
+    assert!(
+        resp.status().is_success(),
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&ticket.evidence_key)
+        .send()
+        .await
+        .expect("the object is there");
+    assert_eq!(got.content_type(), Some("image/jpeg"));
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        photo.as_slice()
+    );
+
+    // S3's event, as the evidence function receives it.
+    let mut record = S3EventRecord::default();
+    record.event_name = Some("ObjectCreated:Put".into());
+    record.s3.bucket.name = Some(bucket.clone());
+    record.s3.object.key = Some(ticket.evidence_key.clone());
+    let mut event = S3Event::default();
+    event.records = vec![record.clone(), record];
+    let out = aftersales::lambda::handle_s3_event(&services, event)
+        .await
+        .expect("recorded");
+    assert_eq!(
+        out.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        [
+            Recorded::Added {
+                claim_id: claim_id.into()
+            },
+            Recorded::AlreadyThere
+        ]
+    );
+    let (_, c) = app
+        .call(
+            "GET",
+            &format!("/v1/claims/{claim_id}"),
+            Some(&app.customer("alice")),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(c["evidence"], json!([ticket.evidence_key]));
+
+    // An object the customer put there bypassing the limits is not recorded.
+    let key = format!("evidence/{claim_id}/big.jpg");
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .content_type("application/pdf")
+        .body(vec![1u8; 10].into())
+        .send()
+        .await
+        .unwrap();
+    let r = aftersales::app::evidence::record_upload(&services, &key)
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Recorded::Refused(ref why) if why.contains("not accepted")),
+        "{r:?}"
+    );
+}
