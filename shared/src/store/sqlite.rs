@@ -7,7 +7,7 @@
 //! held for long and never across an `.await`.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,8 +63,13 @@ const DELETE: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2";
 const DELETE_VERSION: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2 AND ver = ?3";
 
 /// The SQLite implementation of [`Table`].
+///
+/// Cloning is cheap and shares the connection. Every call runs on tokio's
+/// blocking threads, so a request waiting for the connection never holds an
+/// async worker (which would starve the HTTP accept loop under load).
+#[derive(Clone)]
 pub struct SqliteTable {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for SqliteTable {
@@ -109,7 +114,7 @@ impl SqliteTable {
         // directions x prefix or not x cursor or not).
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteTable {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
@@ -311,24 +316,37 @@ impl SqliteTable {
 #[async_trait]
 impl Table for SqliteTable {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.get_sync(pk, sk)
+        let (this, pk, sk) = (self.clone(), pk.to_owned(), sk.to_owned());
+        blocking(move || this.get_sync(&pk, &sk)).await
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.put_sync(&item, condition)
+        let this = self.clone();
+        blocking(move || this.put_sync(&item, condition)).await
     }
 
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        self.delete_sync(pk, sk, condition)
+        let (this, pk, sk) = (self.clone(), pk.to_owned(), sk.to_owned());
+        blocking(move || this.delete_sync(&pk, &sk, condition)).await
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.transact_sync(&ops)
+        let this = self.clone();
+        blocking(move || this.transact_sync(&ops)).await
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.query_sync(&query)
+        let this = self.clone();
+        blocking(move || this.query_sync(&query)).await
     }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Engine(format!("storage task failed: {e}")))?
 }
 
 /// An item as bound to the statements.
