@@ -638,6 +638,11 @@ const STREAM_FOLDERS: &[&str] = &["notifications"];
 /// Folders of functions fed by S3 event notifications.
 const S3_FOLDERS: &[&str] = &["evidence-events"];
 
+/// The rule-evaluation function: stream batches (claim events) and the
+/// review-deadline schedule, replayed by
+/// `rule_evaluation_events_replay_on_dynamodb`.
+const RULES_FOLDERS: &[&str] = &["rule-evaluation"];
+
 fn in_folders(file: &str, folders: &[&str]) -> bool {
     folders.iter().any(|folder| {
         file.strip_prefix(folder)
@@ -655,7 +660,7 @@ fn is_s3_event(file: &str) -> bool {
 
 /// An API Gateway event (every folder not listed as another source).
 fn is_http_event(file: &str) -> bool {
-    !is_stream_event(file) && !is_s3_event(file)
+    !is_stream_event(file) && !is_s3_event(file) && !in_folders(file, RULES_FOLDERS)
 }
 
 /// The claim the sample stream events are about, and its customer.
@@ -1041,4 +1046,57 @@ async fn s3_events_replay_through_the_evidence_glue_on_s3_and_dynamodb() {
         serde_json::to_value(&again).unwrap()["timeline"],
         claim["timeline"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_evaluation_events_replay_on_dynamodb() {
+    use aftersales::app::dispatch::Consumer;
+    use lambda_http::aws_lambda_events::event::dynamodb::Event;
+
+    let mut on_disk = BTreeSet::new();
+    json_files(&events_dir(), &mut on_disk);
+    on_disk.retain(|f| in_folders(f, RULES_FOLDERS));
+    assert_eq!(
+        on_disk,
+        BTreeSet::from([
+            "rule-evaluation/claim-submitted.json".to_string(),
+            "rule-evaluation/review-deadlines-schedule.json".to_string(),
+        ]),
+        "rule-evaluation events on disk vs this test"
+    );
+
+    let services = Services::new(Arc::new(aftersales_tests::dynamo_table().await));
+    seed_stream_claim(&services).await;
+    let claim = || async {
+        aftersales::repo::claims::get(&*services.table, STREAM_CLAIM)
+            .await
+            .unwrap()
+            .expect("claim")
+            .0
+    };
+    assert_eq!(claim().await.status.as_str(), "submitted");
+    // The stream batch (what the function's "Records" branch handles), twice:
+    // the claim is decided by the shop's rules once.
+    for _ in 0..2 {
+        let event: Event =
+            serde_json::from_str(&read_event("rule-evaluation/claim-submitted.json")).unwrap();
+        let answer = aftersales::lambda_stream::handle(&services, Consumer::Rules, event).await;
+        assert!(answer.batch_item_failures.is_empty());
+    }
+    let decided = claim().await;
+    // A return asked 2+ days after shipment, 88.94: no default rule applies,
+    // so a person reviews it.
+    assert_eq!(decided.status.as_str(), "under_review", "{decided:?}");
+    assert_eq!(decided.timeline.len(), 2, "decided once: {decided:?}");
+
+    // The schedule's event carries no records: the function sweeps deadlines.
+    let schedule: Value = serde_json::from_str(&read_event(
+        "rule-evaluation/review-deadlines-schedule.json",
+    ))
+    .unwrap();
+    assert!(schedule.get("Records").is_none());
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    aftersales::app::review::sweep_deadlines(&services)
+        .await
+        .expect("sweep");
 }
