@@ -20,54 +20,56 @@ import copy
 import sys
 import threading
 
-import moto.dynamodb.models as models
-import moto.dynamodb.responses as responses
-from moto.dynamodb.models.table import Table
 from moto.server import main
 
-_local = threading.local()
+
+def _patch():
+    import moto.dynamodb.models as models
+    import moto.dynamodb.responses as responses
+    from moto.dynamodb.models.table import Table
+
+    local = threading.local()
+
+    class CopyOncePerTransaction:
+        """Stands in for the `copy` module inside moto.dynamodb.models."""
+
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+        def deepcopy(self, obj, memo=None):
+            cache = getattr(local, "tables", None)
+            if cache is None or memo is not None or not isinstance(obj, Table):
+                return copy.deepcopy(obj, memo)
+            key = id(obj)
+            if key not in cache:
+                cache[key] = copy.deepcopy(obj)
+            return cache[key]
+
+    transact = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        local.tables = {}
+        try:
+            return transact(self, transact_items)
+        finally:
+            local.tables = None
+
+    lock = threading.RLock()
+    call_action = responses.DynamoHandler.call_action
+
+    def serialized_call_action(self, *args, **kwargs):
+        with lock:
+            return call_action(self, *args, **kwargs)
+
+    models.copy = CopyOncePerTransaction()
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+    responses.DynamoHandler.call_action = serialized_call_action
 
 
-class _CopyOncePerTransaction:
-    """Stands in for the `copy` module inside moto.dynamodb.models."""
-
-    def __getattr__(self, name):
-        return getattr(copy, name)
-
-    def deepcopy(self, obj, memo=None):
-        cache = getattr(_local, "tables", None)
-        if cache is None or memo is not None or not isinstance(obj, Table):
-            return copy.deepcopy(obj, memo)
-        key = id(obj)
-        if key not in cache:
-            cache[key] = copy.deepcopy(obj)
-        return cache[key]
-
-
-models.copy = _CopyOncePerTransaction()
-_transact = models.DynamoDBBackend.transact_write_items
-
-
-def _transact_write_items(self, transact_items):
-    _local.tables = {}
-    try:
-        return _transact(self, transact_items)
-    finally:
-        _local.tables = None
-
-
-models.DynamoDBBackend.transact_write_items = _transact_write_items
-
-_dynamodb_lock = threading.RLock()
-_call_action = responses.DynamoHandler.call_action
-
-
-def _serialized_call_action(self, *args, **kwargs):
-    with _dynamodb_lock:
-        return _call_action(self, *args, **kwargs)
-
-
-responses.DynamoHandler.call_action = _serialized_call_action
+try:
+    _patch()
+except (ImportError, AttributeError) as e:  # another moto than the 5.x tested
+    print(f"moto_server.py: moto internals differ ({e}); running moto unpatched", file=sys.stderr)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
