@@ -51,6 +51,28 @@ fn encode<T: Serialize>(t: &T) -> serde_json::Value {
     serde_json::to_value(t).expect("domain types serialize to JSON")
 }
 
+/// Every item of a (small) partition of the table, in sort key order, read
+/// page by page.
+async fn whole_partition<T: DeserializeOwned>(
+    t: &dyn Table,
+    pk: &str,
+) -> Result<Vec<T>, RepoError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = t
+            .query(Query::partition(Index::Primary, pk).limit(500).after(after))
+            .await?;
+        for i in page.items {
+            out.push(decode::<T>(i)?.0);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
 fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -287,24 +309,7 @@ pub mod deadlines {
 
     /// The timers of one hour, in deadline order.
     pub async fn in_bucket(t: &dyn Table, bucket: &str) -> Result<Vec<Timer>, RepoError> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = t
-                .query(
-                    Query::partition(Index::Primary, bucket)
-                        .limit(500)
-                        .after(after),
-                )
-                .await?;
-            for i in page.items {
-                out.push(decode::<Timer>(i)?.0);
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
-            }
-        }
+        whole_partition(t, bucket).await
     }
 
     pub async fn done(t: &dyn Table, timer: &Timer) -> Result<(), RepoError> {
@@ -610,25 +615,11 @@ pub mod refunds {
             refund_id: String,
             since: DateTime<Utc>,
         }
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = t
-                .query(
-                    Query::partition(Index::Primary, PROCESSING)
-                        .limit(500)
-                        .after(after),
-                )
-                .await?;
-            for i in page.items {
-                let m: Marker = decode(i)?.0;
-                out.push((m.refund_id, m.since));
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
-            }
-        }
+        let markers: Vec<Marker> = whole_partition(t, PROCESSING).await?;
+        Ok(markers
+            .into_iter()
+            .map(|m| (m.refund_id, m.since))
+            .collect())
     }
 
     /// A page of the shop's refunds, newest first.

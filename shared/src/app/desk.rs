@@ -331,6 +331,15 @@ fn check_authority(p: &Principal, claim: &Claim, v: &Verdict) -> Result<(), AppE
     Ok(())
 }
 
+/// What `decide_one` checks on the freshly loaded claim: still this shop's,
+/// and the person may decide it in its current status.
+fn check_decidable(p: &Principal, shop_id: &str, c: &Claim, v: &Verdict) -> Result<(), AppError> {
+    if c.shop_id != shop_id {
+        return Err(AppError::NotFound("claim"));
+    }
+    check_authority(p, c, v)
+}
+
 /// A person decides one claim.
 pub async fn decide(
     s: &Services,
@@ -343,15 +352,7 @@ pub async fn decide(
     let claim = shop_claim(s, shop_id, claim_id).await?;
     let catalogue = super::review::catalogue_for(s, shop_id).await?;
     let verdict = staff_verdict(&d, claim.currency, &catalogue)?;
-    let shop = shop_id.to_owned();
-    let p2 = p.clone();
-    let v2 = verdict.clone();
-    let check = move |c: &Claim| {
-        if c.shop_id != shop {
-            return Err(AppError::NotFound("claim"));
-        }
-        check_authority(&p2, c, &v2)
-    };
+    let check = |c: &Claim| check_decidable(p, shop_id, c, &verdict);
     let claim = decide_one(s, claim_id, &verdict, &actor_of(p), &check).await?;
     Ok(claim_view(&claim))
 }
@@ -620,15 +621,7 @@ pub async fn batch(
         }
     }
     for id in fallback {
-        let p2 = p.clone();
-        let v2 = verdict.clone();
-        let shop = shop_id.to_owned();
-        let check = move |c: &Claim| {
-            if c.shop_id != shop {
-                return Err(AppError::NotFound("claim"));
-            }
-            check_authority(&p2, c, &v2)
-        };
+        let check = |c: &Claim| check_decidable(p, shop_id, c, &verdict);
         let r = match decide_one(s, &id, &verdict, &actor, &check).await {
             Ok(c) => BatchResult {
                 claim_id: id.clone(),

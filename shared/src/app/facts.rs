@@ -3,7 +3,6 @@
 //! evaluation so the rule engine itself stays pure.
 
 use super::*;
-use crate::store::{Index, Query};
 
 /// Claims of the customer within this many days count as history.
 pub const HISTORY_DAYS: i64 = 90;
@@ -32,19 +31,15 @@ pub fn evidence_complete(c: &Claim) -> bool {
 
 pub async fn customer_history(s: &Services, claim: &Claim) -> Result<History, AppError> {
     let since = claim.created_at - chrono::Duration::days(HISTORY_DAYS);
-    let page = s
-        .table
-        .query(
-            Query::partition(Index::Gsi1, format!("CUSTOMER#{}", claim.customer_id))
-                .backward()
-                .limit(HISTORY_CAP + 1),
-        )
-        .await?;
+    let (recent, _) = repo::claims::list(
+        &*s.table,
+        Owner::Customer(&claim.customer_id),
+        HISTORY_CAP + 1,
+        None,
+    )
+    .await?;
     let mut h = History::default();
-    for item in page.items {
-        let Ok(c) = serde_json::from_value::<Claim>(item.body) else {
-            continue;
-        };
+    for c in recent {
         if c.claim_id == claim.claim_id || c.created_at < since {
             continue;
         }

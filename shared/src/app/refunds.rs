@@ -160,22 +160,11 @@ async fn settle_claim(
         let siblings: Vec<String> = rec
             .ledger
             .entry(claim_id)
-            .map(|e| {
-                e.payments
-                    .iter()
-                    .filter(|d| d.amount > 0)
-                    .filter_map(|d| {
-                        rec.order
-                            .facts
-                            .payments
-                            .iter()
-                            .position(|p| p.payment_id == d.payment_id)
-                    })
-                    .map(|j| crate::domain::refund::refund_id_for(claim_id, j + 1))
-                    .filter(|id| *id != r.refund_id)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .map(|e| crate::domain::refund::refund_ids(&rec.order, e, claim_id))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| *id != r.refund_id)
+            .collect();
         for id in siblings {
             let done = repo::refunds::get(&*s.table, &id)
                 .await?
@@ -387,6 +376,15 @@ pub async fn search(
     Ok(out)
 }
 
+/// How a unit enum is written in JSON (`wechat_pay`, `CNY`): the CSV uses
+/// the same names as the API.
+fn wire_name<T: Serialize>(t: &T) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// The finance export of one month (`YYYY-MM`, by creation time, UTC): one
 /// CSV row per refund, then totals per channel and status, amounts exact to
 /// the minor unit. Produced page by page, so a big month never sits in
@@ -419,7 +417,12 @@ pub async fn export_month(
         after: Option<crate::store::Cursor>,
         header_done: bool,
         finished: bool,
-        totals: std::collections::BTreeMap<(String, String, &'static str), i64>,
+        /// Per (channel, currency, status) as written: the currency and
+        /// the sum in its minor units.
+        totals: std::collections::BTreeMap<
+            (String, String, &'static str),
+            (crate::domain::money::Currency, i64),
+        >,
     }
     let state = State {
         s: s.clone(),
@@ -473,17 +476,12 @@ pub async fn export_month(
                     break;
                 }
                 let amount = Money::from_minor(r.amount, r.currency).amount().to_string();
-                let currency = serde_json::to_value(r.currency)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                let channel = serde_json::to_value(r.channel)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                *st.totals
+                let currency = wire_name(&r.currency);
+                let channel = wire_name(&r.channel);
+                st.totals
                     .entry((channel.clone(), currency.clone(), r.status.as_str()))
-                    .or_insert(0) += r.amount;
+                    .or_insert((r.currency, 0))
+                    .1 += r.amount;
                 let claim = match &r.origin {
                     RefundOrigin::Claim { claim_id } => claim_id.clone(),
                     RefundOrigin::Merchant { .. } => String::new(),
@@ -514,13 +512,8 @@ pub async fn export_month(
                     bytes.push(b'\n');
                     let mut t = csv::Writer::from_writer(bytes);
                     let _ = t.write_record(["total", "channel", "currency", "status", "amount"]);
-                    for ((channel, currency, status), minor) in &st.totals {
-                        let cur = serde_json::from_value::<crate::domain::money::Currency>(
-                            serde_json::Value::String(currency.clone()),
-                        );
-                        let amount = cur
-                            .map(|c| Money::from_minor(*minor, c).amount().to_string())
-                            .unwrap_or_else(|_| minor.to_string());
+                    for ((channel, currency, status), (cur, minor)) in &st.totals {
+                        let amount = Money::from_minor(*minor, *cur).amount().to_string();
                         let _ = t.write_record(["total", channel, currency, status, &amount]);
                     }
                     bytes = t.into_inner().unwrap_or_default();

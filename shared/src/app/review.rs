@@ -237,13 +237,7 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
         let now = s.now();
         let facts = super::facts::facts(&claim, &rec.order, &policy, history, now);
         let decision = rules.evaluate(&facts);
-        let actor = match &decision.rule_id {
-            Some(id) => Actor::Rule {
-                rule_id: id.clone(),
-                version: decision.rule_version,
-            },
-            None => Actor::System,
-        };
+        let actor = decision.actor();
         let verdict = match Verdict::from_outcome(&decision.outcome) {
             Verdict::SecondReview { .. } => Verdict::SecondReview {
                 reason: decision
@@ -349,9 +343,6 @@ async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), Ap
             out.cleared += 1;
             return Ok(());
         }
-        let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
-            .await?
-            .ok_or(AppError::NotFound("order"))?;
         let policy = super::policy::policy_for(s, &claim.shop_id).await?;
         let now = s.now();
         let mut decided = Decided {
@@ -361,7 +352,13 @@ async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), Ap
         let auto = policy.auto_approve_overdue_refund_only
             && claim.claim_type == ClaimType::RefundOnly
             && claim.status != ClaimStatus::SecondReview;
+        // Only an approval touches the order's ledger; an escalation alone
+        // neither reads nor writes the order.
+        let mut order_op = None;
         if auto {
+            let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+                .await?
+                .ok_or(AppError::NotFound("order"))?;
             let verdict = Verdict::Approve {
                 amount: None,
                 reason: Some("overdue".into()),
@@ -369,12 +366,12 @@ async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), Ap
             let more = apply(&mut claim, &mut rec, &verdict, Actor::System, now)?;
             decided.events.extend(more.events);
             decided.refunds.extend(more.refunds);
+            order_op = Some(repo::orders::put(&rec, Some(ov)));
         }
-        match s
-            .table
-            .transact(decision_ops(&claim, cv, &rec, ov, &decided, now))
-            .await
-        {
+        let mut ops = vec![repo::claims::put(&claim, Some(cv))];
+        ops.extend(order_op);
+        ops.extend(claim_ops(&claim, &decided, now));
+        match s.table.transact(ops).await {
             Ok(()) => {
                 out.escalated += 1;
                 if auto {

@@ -130,18 +130,10 @@ pub fn plan(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Vec<Refund> {
-    entry
-        .payments
-        .iter()
-        .filter(|d| d.amount > 0)
-        .filter_map(|d| {
-            let j = order
-                .facts
-                .payments
-                .iter()
-                .position(|p| p.payment_id == d.payment_id)?;
+    drawn_payments(order, entry)
+        .map(|(j, amount)| {
             let p = &order.facts.payments[j];
-            Some(Refund {
+            Refund {
                 refund_id: refund_id_for(origin_id, j + 1),
                 shop_id: order.shop_id.clone(),
                 order_id: order.order_id.clone(),
@@ -151,7 +143,7 @@ pub fn plan(
                 channel: p.channel,
                 provider_txn_id: p.provider_txn_id.clone(),
                 payment_total: order.payment_minor(j),
-                amount: d.amount,
+                amount,
                 currency: order.currency(),
                 status: RefundStatus::Pending,
                 attempts: 0,
@@ -168,8 +160,35 @@ pub fn plan(
                     what: "created".into(),
                     detail: None,
                 }],
-            })
+            }
         })
+        .collect()
+}
+
+/// The payments a ledger entry draws money from: (index in the order's
+/// payments, minor units). One refund each, numbered by that index.
+fn drawn_payments<'a>(
+    order: &'a Order,
+    entry: &'a LedgerEntry,
+) -> impl Iterator<Item = (usize, i64)> + 'a {
+    entry
+        .payments
+        .iter()
+        .filter(|d| d.amount > 0)
+        .filter_map(|d| {
+            let j = order
+                .facts
+                .payments
+                .iter()
+                .position(|p| p.payment_id == d.payment_id)?;
+            Some((j, d.amount))
+        })
+}
+
+/// The out-refund numbers [`plan`] gives the refunds of this entry.
+pub fn refund_ids(order: &Order, entry: &LedgerEntry, origin_id: &str) -> Vec<String> {
+    drawn_payments(order, entry)
+        .map(|(j, _)| refund_id_for(origin_id, j + 1))
         .collect()
 }
 
