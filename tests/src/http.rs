@@ -97,6 +97,35 @@ impl TestApp {
             total += n;
         }
     }
+    /// The storefront of shop-1 pushes (creates or replaces) an order.
+    pub async fn push_order(&self, order_id: &str, order: &serde_json::Value) {
+        let (s, v) = self
+            .call(
+                "PUT",
+                &format!("/v1/shops/shop-1/orders/{order_id}"),
+                Some(&self.storefront("shop-1")),
+                Some(order),
+                &[],
+            )
+            .await;
+        assert!(s == 201 || s == 200, "{v}");
+    }
+
+    /// A claim as its customer reads it (must be 200).
+    pub async fn claim_of(&self, customer: &str, claim_id: &str) -> serde_json::Value {
+        let (s, v) = self
+            .call(
+                "GET",
+                &format!("/v1/claims/{claim_id}"),
+                Some(&self.customer(customer)),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
     pub fn customer(&self, id: &str) -> String {
         self.keys.mint("customer", id, None, &[], 600)
     }

@@ -39,16 +39,7 @@ fn unshipped(customer: &str) -> Value {
 }
 
 async fn push(app: &TestApp, order_id: &str, order: &Value) {
-    let (s, v) = app
-        .call(
-            "PUT",
-            &format!("/v1/shops/shop-1/orders/{order_id}"),
-            Some(&app.storefront("shop-1")),
-            Some(order),
-            &[],
-        )
-        .await;
-    assert!(s == 201 || s == 200, "{v}");
+    app.push_order(order_id, order).await
 }
 
 async fn refund_only(app: &TestApp, customer: &str, order: &str, amount: Option<&str>) -> String {
@@ -71,17 +62,7 @@ async fn refund_only(app: &TestApp, customer: &str, order: &str, amount: Option<
 }
 
 async fn claim(app: &TestApp, customer: &str, id: &str) -> Value {
-    let (s, v) = app
-        .call(
-            "GET",
-            &format!("/v1/claims/{id}"),
-            Some(&app.customer(customer)),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    v
+    app.claim_of(customer, id).await
 }
 
 fn events(c: &Value) -> Vec<String> {

@@ -26,16 +26,7 @@ async fn app_on(engine: &str) -> (TestApp, TestClock) {
 }
 
 async fn push(app: &TestApp, order_id: &str, order: &Value) {
-    let (s, v) = app
-        .call(
-            "PUT",
-            &format!("/v1/shops/shop-1/orders/{order_id}"),
-            Some(&app.storefront("shop-1")),
-            Some(order),
-            &[],
-        )
-        .await;
-    assert!(s == 201 || s == 200, "{v}");
+    app.push_order(order_id, order).await
 }
 
 /// An order of one line of `quantity` units at `price` each.
@@ -75,17 +66,7 @@ fn claim(order: &str, kind: &str, reason: &str, lines: Value) -> Value {
 }
 
 async fn get(app: &TestApp, customer: &str, claim_id: &str) -> Value {
-    let (s, v) = app
-        .call(
-            "GET",
-            &format!("/v1/claims/{claim_id}"),
-            Some(&app.customer(customer)),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    v
+    app.claim_of(customer, claim_id).await
 }
 
 fn last_event(c: &Value) -> &Value {
