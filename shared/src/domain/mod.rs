@@ -9,3 +9,4 @@ pub mod policy;
 pub mod refund;
 pub mod rejections;
 pub mod rules;
+pub mod tracking;
