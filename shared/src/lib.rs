@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod couriers;
 pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;
