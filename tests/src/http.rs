@@ -33,7 +33,24 @@ pub const SANDBOX_WEBHOOK_SECRET: &[u8] = b"test-sandbox-webhook-secret";
 /// Serves the one-machine assembly (API, local uploads) over the given
 /// services (their clock, SMS sender...). The outbox is not polled: tests
 /// call [`TestApp::drain`] so that what the consumers did is deterministic.
-pub async fn spawn_app_with(mut services: Services) -> TestApp {
+pub async fn spawn_app_with(services: Services) -> TestApp {
+    let (listener, _) = bind_loopback().await;
+    spawn_app_on(listener, services).await
+}
+
+/// A free loopback port for an app not built yet, and the base URL it will
+/// serve: for services that must know the app's own URL before it starts
+/// (a payment provider adapter's `notify_url` points at its webhook).
+pub async fn bind_loopback() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, format!("http://{addr}"))
+}
+
+/// Like [`spawn_app_with`], on a listener from [`bind_loopback`].
+pub async fn spawn_app_on(listener: tokio::net::TcpListener, mut services: Services) -> TestApp {
     let table = services.table.clone();
     let sandbox = Arc::new(aftersales::providers::sandbox::Sandbox::new());
     if services.providers.is_empty() {
@@ -48,9 +65,6 @@ pub async fn spawn_app_with(mut services: Services) -> TestApp {
         ));
     }
     let keys = DevKeys::new(b"test-only-secret-not-used-anywhere-else");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     let base = format!("http://{addr}");
     let files = Arc::new(tempfile::tempdir().expect("temp dir"));

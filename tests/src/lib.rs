@@ -1,6 +1,7 @@
 //! Test harness shared by the integration tests: local AWS emulator, apps on loopback.
 
 pub mod http;
+pub mod provider_servers;
 
 use aftersales::store::sqlite::SqliteTable;
 

@@ -1,0 +1,242 @@
+//! From claim to "refund arrived" over HTTP, once per real payment provider
+//! (WeChat Pay API v3, Alipay, Stripe-style cards): the real adapter talks
+//! to a local server that speaks the provider's protocol with real
+//! cryptography (`aftersales_tests::provider_servers`), and the provider's
+//! signed notification comes back through our webhook.
+//!
+//! Per provider: the approved refund is sent once, correctly signed, with
+//! our out-refund number as the idempotency key; the claim waits in
+//! `refunding` while the provider says "processing"; a forged notification
+//! is refused with the provider's failure answer and changes nothing; the
+//! real one is acknowledged the way the provider expects and completes the
+//! claim; the same notification again changes nothing.
+
+use aftersales::app::Services;
+use aftersales::auth::StaffRole;
+use aftersales::providers::ProviderSet;
+use aftersales_tests::http::{bind_loopback, sample_order, spawn_app_on, TestApp};
+use aftersales_tests::provider_servers::{
+    AlipayServer, ProviderServer, SeenRefund, StripeServer, WechatPayServer,
+};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// What our webhook answers each provider, as its documentation asks:
+/// (status, body) for a handled notification and for a refused one.
+struct Answers {
+    ok: (u16, &'static str),
+    refused: (u16, &'static str),
+}
+
+fn events(claim: &Value) -> Vec<String> {
+    claim["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .map(|e| e["event"].as_str().expect("an event name").to_owned())
+        .collect()
+}
+
+fn minor_units(money: &Value) -> i64 {
+    let amount: rust_decimal::Decimal = money["amount"]
+        .as_str()
+        .expect("an amount")
+        .parse()
+        .expect("a decimal amount");
+    (amount * rust_decimal::Decimal::ONE_HUNDRED)
+        .try_into()
+        .expect("whole minor units")
+}
+
+/// The staff refund search for the order: its only refund.
+async fn staff_view(app: &TestApp, order_id: &str) -> Value {
+    let staff = app.staff("st-1", "shop-1", &[StaffRole::Reviewer]);
+    let (s, found) = app
+        .call(
+            "GET",
+            &format!("/v1/shops/shop-1/refunds?order_id={order_id}"),
+            Some(&staff),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{found}");
+    let refunds = found["refunds"].as_array().expect("a refund list");
+    assert_eq!(refunds.len(), 1, "{found}");
+    refunds[0].clone()
+}
+
+async fn claim_to_refund_arrived(server: Box<dyn ProviderServer>, txn: &str, answers: Answers) {
+    let name = server.webhook_name();
+    // The adapter must know our webhook URL before the app starts.
+    let (listener, base) = bind_loopback().await;
+    let webhook = format!("{base}/v1/webhooks/{name}");
+    let adapter = server.adapter(&webhook);
+    let mut services = Services::new(Arc::new(aftersales_tests::sqlite_table()));
+    // Only this provider: a refund routed anywhere else fails loudly.
+    services.providers = ProviderSet::default().with(server.channel(), adapter.provider);
+    services.verifiers.push((name.to_owned(), adapter.verifier));
+    let app = spawn_app_on(listener, services).await;
+
+    // Paid an hour ago with this provider, not shipped: the shop's default
+    // rules approve a refund-only claim at once.
+    let customer = format!("cust-{name}");
+    let order_id = format!("ord-{name}");
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let mut order = sample_order(&customer);
+    order["placed_at"] = json!(hour_ago);
+    order["payments"][0]["channel"] = json!(server.channel());
+    order["payments"][0]["provider_txn_id"] = json!(txn);
+    order["payments"][0]["paid_at"] = json!(hour_ago);
+    order["fulfilment"] = json!({"state": "paid_unshipped"});
+    server.paid(
+        txn,
+        minor_units(&json!({"amount": order["payments"][0]["amount"]})),
+    );
+    app.push_order(&order_id, &order).await;
+
+    let (s, submitted) = app
+        .call(
+            "POST",
+            "/v1/claims",
+            Some(&app.customer(&customer)),
+            Some(&json!({"shop_id": "shop-1", "order_id": order_id, "type": "refund_only",
+                         "reason": "no_longer_wanted", "lines": [{"line_id": "L1", "quantity": 2}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201, "{submitted}");
+    let claim_id = submitted["claim_id"]
+        .as_str()
+        .expect("a claim id")
+        .to_owned();
+
+    // Rules approve, the executor sends the refund; the provider accepts
+    // it as processing.
+    app.drain().await;
+    let claim = app.claim_of(&customer, &claim_id).await;
+    assert_eq!(claim["status"], "refunding", "{claim}");
+    assert!(events(&claim).contains(&"approved".to_owned()), "{claim}");
+    let refund_id = aftersales::domain::refund::refund_id_for(&claim_id, 1);
+    let amount = minor_units(&claim["approved_amount"]);
+    assert!(amount > 0, "{claim}");
+    assert_eq!(
+        server.refund_requests(),
+        [SeenRefund {
+            idempotency_key: refund_id.clone(),
+            out_refund_no: refund_id.clone(),
+            provider_txn_id: txn.to_owned(),
+            amount,
+            // Stripe's endpoint is registered, not sent per request.
+            notify_url: (name != "stripe").then(|| webhook.clone()),
+        }],
+        "one correctly signed refund request"
+    );
+    assert_eq!(server.refused_requests(), 0, "every request verified");
+    assert_eq!(server.movements(&refund_id), 1);
+    let before = staff_view(&app, &order_id).await;
+    assert_eq!(before["status"], "processing", "{before}");
+
+    // The refund message delivered again (the queue is at-least-once):
+    // the same out-refund number goes out, no more money moves.
+    aftersales::app::refunds::execute(&app.services, &refund_id)
+        .await
+        .expect("a repeat is answered");
+    let sent = server.refund_requests();
+    assert!(sent.iter().all(|r| *r == sent[0]), "{sent:?}");
+    assert_eq!(server.movements(&refund_id), 1);
+    assert_eq!(server.refused_requests(), 0);
+    assert_eq!(app.claim_of(&customer, &claim_id).await, claim);
+
+    // A notification the provider did not sign: refused, nothing changes
+    // (were it believed, the claim would complete without the money).
+    let forged = server.forged(&refund_id).post(&webhook).await;
+    assert_eq!(
+        (forged.status, forged.body.contains(answers.refused.1)),
+        (answers.refused.0, true),
+        "{forged:?}"
+    );
+    assert!(!forged.acknowledged, "the provider would retry: {forged:?}");
+    app.drain().await;
+    assert_eq!(app.claim_of(&customer, &claim_id).await, claim);
+    assert_eq!(staff_view(&app, &order_id).await, before);
+
+    // The money arrives; the provider says so, signed.
+    let news = server.succeed(&refund_id);
+    let delivered = news.post(&webhook).await;
+    assert_eq!(
+        (delivered.status, delivered.body.contains(answers.ok.1)),
+        (answers.ok.0, true),
+        "{delivered:?}"
+    );
+    assert!(delivered.acknowledged, "{delivered:?}");
+    app.drain().await;
+    let done = app.claim_of(&customer, &claim_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let names = events(&done);
+    assert_eq!(
+        names.iter().filter(|e| *e == "refund_succeeded").count(),
+        1,
+        "{done}"
+    );
+    assert_eq!(names.last().map(String::as_str), Some("refund_succeeded"));
+    let settled = staff_view(&app, &order_id).await;
+    assert_eq!(settled["refund_id"], refund_id.as_str(), "{settled}");
+    assert_eq!(settled["claim_id"], claim_id.as_str(), "{settled}");
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(minor_units(&settled["amount"]), amount, "{settled}");
+    assert_eq!(
+        settled["provider_refund_id"].as_str(),
+        server.provider_refund_id(&refund_id).as_deref(),
+        "{settled}"
+    );
+
+    // The provider retries the same notification: acknowledged again,
+    // nothing moves or changes.
+    let again = news.post(&webhook).await;
+    assert!(again.acknowledged, "{again:?}");
+    app.drain().await;
+    assert_eq!(app.claim_of(&customer, &claim_id).await, done);
+    assert_eq!(staff_view(&app, &order_id).await, settled);
+    assert_eq!(server.movements(&refund_id), 1);
+    assert_eq!(server.refund_requests().len(), sent.len());
+}
+
+#[tokio::test]
+async fn wechat_pay_claim_to_refund_arrived() {
+    claim_to_refund_arrived(
+        Box::new(WechatPayServer::start().await),
+        "4200002026112500000000000001",
+        Answers {
+            ok: (200, r#""code":"SUCCESS""#),
+            refused: (401, r#""code":"FAIL""#),
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn alipay_claim_to_refund_arrived() {
+    claim_to_refund_arrived(
+        Box::new(AlipayServer::start().await),
+        "2026112522001412345678901234",
+        Answers {
+            ok: (200, "success"),
+            refused: (400, "fail"),
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn stripe_claim_to_refund_arrived() {
+    claim_to_refund_arrived(
+        Box::new(StripeServer::start().await),
+        "pi_3QaBcDeFgHiJkLmN0aBcDeFg",
+        Answers {
+            ok: (200, r#""received":true"#),
+            refused: (400, "error"),
+        },
+    )
+    .await
+}
