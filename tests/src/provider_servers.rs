@@ -383,6 +383,8 @@ impl WechatPayServer {
         }
     }
 
+    /// A `REFUND.SUCCESS` notification as WeChat posts it to the notify_url.
+    ///
     /// `genuine`: signed with the platform key and settled in the books;
     /// otherwise signed with the merchant's own key, books untouched.
     fn notification(&self, out_refund_no: &str, genuine: bool) -> Notification {
@@ -976,6 +978,7 @@ impl StripeServer {
 
     /// A `refund.updated` event, `Stripe-Signature: t=<unix>,v1=<hex
     /// HMAC-SHA256(secret, "t.body")>`.
+    ///
     /// `genuine`: signed with the endpoint's secret and settled in the
     /// books; otherwise signed with another secret, books untouched.
     fn notification(&self, out_refund_no: &str, genuine: bool) -> Notification {
