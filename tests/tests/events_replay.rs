@@ -11,8 +11,11 @@
 //!
 //! The functions that API Gateway does not call have their own replays
 //! below: DynamoDB stream batches through the stream glue (notifications),
-//! and S3 object-created events through the evidence glue, against moto's
-//! S3 with the objects really uploaded (evidence-events).
+//! S3 object-created events through the evidence glue, against moto's
+//! S3 with the objects really uploaded (evidence-events), and SQS batches
+//! from the refund queue through the SQS glue (refund-executor). The
+//! payment webhooks are API Gateway events too, replayed on their own: they
+//! are signed at replay time with the test's secret.
 
 use aftersales::api::{router, AppState, ROUTES};
 use aftersales::app::Services;
@@ -543,8 +546,12 @@ async fn body_json(resp: axum::response::Response, file: &str) -> (u16, Value) {
 }
 
 async fn replay(app: &axum::Router, file: &str) -> (u16, Value) {
-    let text = read_event(file);
-    let req = lambda_http::request::from_str(&text)
+    replay_text(app, file, &read_event(file)).await
+}
+
+/// Replays `text`, the event of `file` (as read, or as the replay changed it).
+async fn replay_text(app: &axum::Router, file: &str, text: &str) -> (u16, Value) {
+    let req = lambda_http::request::from_str(text)
         .unwrap_or_else(|e| panic!("{file}: lambda_http cannot read it: {e}"));
     assert!(
         matches!(
@@ -553,7 +560,7 @@ async fn replay(app: &axum::Router, file: &str) -> (u16, Value) {
         ),
         "{file}: lambda_http did not read it as an HTTP API (v2) event"
     );
-    let ev: Value = serde_json::from_str(&text).expect("JSON");
+    let ev: Value = serde_json::from_str(text).expect("JSON");
     assert_eq!(
         req.method().as_str(),
         ev["requestContext"]["http"]["method"],
@@ -567,7 +574,8 @@ async fn replay(app: &axum::Router, file: &str) -> (u16, Value) {
 fn every_event_file_has_an_expectation() {
     let mut on_disk = BTreeSet::new();
     json_files(&events_dir(), &mut on_disk);
-    on_disk.retain(|f| is_http_event(f));
+    // The webhooks are checked by their own replay (signed at replay time).
+    on_disk.retain(|f| is_http_event(f) && !in_folders(f, WEBHOOK_FOLDERS));
     let expected: BTreeSet<String> = REPLAY.iter().map(|e| e.file.to_string()).collect();
     assert_eq!(
         REPLAY.len(),
@@ -658,9 +666,23 @@ fn is_s3_event(file: &str) -> bool {
     in_folders(file, S3_FOLDERS)
 }
 
+/// The refund executor: SQS batches from the refund queue and the
+/// reconciliation schedule, replayed by
+/// `refund_executor_events_replay_on_dynamodb`.
+const REFUND_FOLDERS: &[&str] = &["refund-executor"];
+
+/// The payment-webhooks function: API Gateway events (shape-checked like
+/// every other), whose signatures are made at replay time with the test's
+/// secret, so no secret is committed; replayed by
+/// `payment_webhook_events_replay_through_the_lambda_glue_on_dynamodb`.
+const WEBHOOK_FOLDERS: &[&str] = &["payment-webhooks"];
+
 /// An API Gateway event (every folder not listed as another source).
 fn is_http_event(file: &str) -> bool {
-    !is_stream_event(file) && !is_s3_event(file) && !in_folders(file, RULES_FOLDERS)
+    !is_stream_event(file)
+        && !is_s3_event(file)
+        && !in_folders(file, RULES_FOLDERS)
+        && !in_folders(file, REFUND_FOLDERS)
 }
 
 /// The claim the sample stream events are about, and its customer.
@@ -1099,4 +1121,513 @@ async fn rule_evaluation_events_replay_on_dynamodb() {
     aftersales::app::review::sweep_deadlines(&services)
         .await
         .expect("sweep");
+}
+
+// ------------------------------------------------------- refund executor
+
+const REFUND_BATCH: &str = "refund-executor/refund-queue-batch.json";
+const RECONCILIATION_SCHEDULE: &str = "refund-executor/reconciliation-schedule.json";
+/// The queue the batch comes from: `RefundQueue` of infra/template.yaml
+/// (`${AWS::StackName}-refunds`) for the stack `aftersales-dev`.
+const REFUND_QUEUE_ARN: &str = "arn:aws:sqs:ap-southeast-1:123456789012:aftersales-dev-refunds";
+/// The batch's poison message (a body cut off in the middle).
+const POISON_MESSAGE: &str = "5a0c1f3e-8d2b-4c6a-9e7f-0b1d2c3e4f51";
+/// The claim whose refund the batch executes, and its customer.
+const REFUND_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a73";
+const REFUND_CUSTOMER: &str = "cust-600";
+/// What functions/refund-executor asks reconciliation to look at: refunds
+/// left processing for over an hour.
+const RECONCILE_AFTER_HOURS: i64 = 1;
+
+/// An approved refund-only claim whose refund is still pending, under a
+/// sample's fixed claim id: an unshipped order, the customer's claim for
+/// the mug filed through the use cases and moved to `fixed_id`, then
+/// decided by the shop's default rules (what the rule-evaluation function
+/// does), which approve it and create the refund with its
+/// `refund.requested` event. Returns the refund's id.
+async fn seed_pending_refund(
+    s: &Services,
+    customer: &str,
+    order_id: &str,
+    fixed_id: &str,
+) -> String {
+    use aftersales::app::{put_order, submit_claim, SubmitClaim};
+    use aftersales::auth::Principal;
+    use aftersales::domain::refund::RefundStatus;
+    let mut order = aftersales_tests::http::sample_order(customer);
+    order["fulfilment"] = json!({"state": "paid_unshipped"});
+    let storefront = Principal::Storefront {
+        shop_id: "shop-1".into(),
+    };
+    put_order(
+        s,
+        &storefront,
+        "shop-1",
+        order_id,
+        serde_json::from_value(order).unwrap(),
+    )
+    .await
+    .expect("order stored");
+    let body: SubmitClaim = serde_json::from_value(json!({
+        "shop_id": "shop-1", "order_id": order_id, "type": "refund_only",
+        "reason": "no_longer_wanted", "lines": [{"line_id": "L2", "quantity": 1}]}))
+    .unwrap();
+    let customer = Principal::Customer {
+        customer_id: customer.into(),
+    };
+    let (view, _) = submit_claim(s, &customer, body, None)
+        .await
+        .expect("claim filed");
+    rekey_claim(s, &view.claim_id, fixed_id).await;
+    aftersales::app::review::evaluate_claim(s, fixed_id)
+        .await
+        .expect("rules ran")
+        .expect("the submitted claim was decided");
+    assert_eq!(claim_status(s, fixed_id).await, "refunding");
+    let refund_id = aftersales::domain::refund::refund_id_for(fixed_id, 1);
+    let (refund, _) = refund_of(s, &refund_id).await;
+    assert_eq!(refund.status, RefundStatus::Pending, "{refund:?}");
+    refund_id
+}
+
+async fn refund_of(s: &Services, refund_id: &str) -> (aftersales::domain::refund::Refund, u64) {
+    aftersales::repo::refunds::get(&*s.table, refund_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("refund {refund_id}"))
+}
+
+async fn claim_json(s: &Services, claim_id: &str) -> Value {
+    let (claim, _) = aftersales::repo::claims::get(&*s.table, claim_id)
+        .await
+        .unwrap()
+        .expect("the claim");
+    serde_json::to_value(&claim).unwrap()
+}
+
+async fn claim_status(s: &Services, claim_id: &str) -> String {
+    claim_json(s, claim_id).await["status"]
+        .as_str()
+        .expect("status")
+        .to_owned()
+}
+
+/// How often `event` is on the claim's timeline.
+fn timeline_count(claim: &Value, event: &str) -> usize {
+    claim["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|t| t["event"] == event)
+        .count()
+}
+
+/// The refund and its claim as stored (with the refund's version), to show
+/// that a replay changed nothing.
+async fn refund_state(s: &Services, refund_id: &str, claim_id: &str) -> (Value, Value) {
+    let (refund, version) = refund_of(s, refund_id).await;
+    (
+        json!({"version": version, "refund": refund}),
+        claim_json(s, claim_id).await,
+    )
+}
+
+fn failed_ids(answer: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<&str> {
+    answer
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+fn refund_batch() -> aws_lambda_events::event::sqs::SqsEvent {
+    serde_json::from_str(&read_event(REFUND_BATCH))
+        .unwrap_or_else(|e| panic!("{REFUND_BATCH}: not an SQS event: {e}"))
+}
+
+/// The batch is what Lambda's SQS event source hands the function for the
+/// refund queue, its messages what the EventBridge pipe sends (the pipe has
+/// no input template, so a message body is the table stream's record as
+/// JSON); the schedule's event carries no records, which is how the
+/// function tells it from a batch.
+#[test]
+fn refund_executor_events_have_the_sqs_and_schedule_shapes() {
+    let mut on_disk = BTreeSet::new();
+    json_files(&events_dir(), &mut on_disk);
+    on_disk.retain(|f| in_folders(f, REFUND_FOLDERS));
+    assert_eq!(
+        on_disk,
+        BTreeSet::from([
+            REFUND_BATCH.to_string(),
+            RECONCILIATION_SCHEDULE.to_string()
+        ]),
+        "refund-executor events on disk vs this test"
+    );
+
+    let ev: Value = serde_json::from_str(&read_event(REFUND_BATCH)).unwrap();
+    let records = ev["Records"].as_array().expect("Records");
+    let mut ids = BTreeSet::new();
+    let mut refunds = Vec::new();
+    for r in records {
+        let id = r["messageId"].as_str().expect("messageId");
+        assert!(ids.insert(id), "{id}: message ids are unique in a batch");
+        assert_eq!(r["eventSource"], "aws:sqs", "{id}");
+        assert_eq!(r["eventSourceARN"], REFUND_QUEUE_ARN, "{id}");
+        assert_eq!(r["awsRegion"], "ap-southeast-1", "{id}");
+        assert!(r["receiptHandle"].is_string(), "{id}: receiptHandle");
+        assert!(
+            r["md5OfBody"]
+                .as_str()
+                .is_some_and(|m| m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{id}: md5OfBody"
+        );
+        for key in [
+            "ApproximateReceiveCount",
+            "SentTimestamp",
+            "SenderId",
+            "ApproximateFirstReceiveTimestamp",
+        ] {
+            assert!(r["attributes"][key].is_string(), "{id}: attributes.{key}");
+        }
+        let body = r["body"].as_str().expect("body is a string");
+        match aftersales::lambda_sqs::refund_id_of(body) {
+            Ok(Some(refund_id)) => {
+                // The pipe's message: one stream record, an INSERT of a
+                // refund.requested outbox item (the pipe's filter).
+                let record: Value = serde_json::from_str(body).unwrap();
+                assert_eq!(record["eventSource"], "aws:dynamodb", "{id}");
+                assert_eq!(record["eventName"], "INSERT", "{id}");
+                assert_eq!(record["dynamodb"]["Keys"]["pk"]["S"], "OUTBOX", "{id}");
+                assert_eq!(
+                    record["dynamodb"]["NewImage"]["body"]["M"]["type"]["S"], "refund.requested",
+                    "{id}"
+                );
+                assert!(
+                    record["eventSourceARN"]
+                        .as_str()
+                        .is_some_and(|a| a.contains(":table/aftersales-dev-AftersalesTable-")
+                            && a.contains("/stream/")),
+                    "{id}: from the table's stream"
+                );
+                refunds.push(refund_id);
+            }
+            Ok(None) => panic!("{id}: a message the executor ignores"),
+            Err(_) => assert_eq!(id, POISON_MESSAGE, "only the poison message is undecodable"),
+        }
+    }
+    assert!(
+        ids.contains(POISON_MESSAGE),
+        "the batch holds the poison message"
+    );
+    let want = aftersales::domain::refund::refund_id_for(REFUND_CLAIM, 1);
+    assert_eq!(
+        refunds,
+        [want.clone(), want],
+        "the same refund, delivered twice"
+    );
+    // What the function's runtime reads.
+    refund_batch();
+
+    let schedule: Value = serde_json::from_str(&read_event(RECONCILIATION_SCHEDULE)).unwrap();
+    assert!(schedule.get("Records").is_none(), "{schedule}");
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    assert_eq!(schedule["source"], "aws.scheduler");
+    assert!(
+        schedule["resources"][0]
+            .as_str()
+            .is_some_and(|r| r.ends_with("RefundExecutorFunctionReconciliation")),
+        "{schedule}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_executor_events_replay_on_dynamodb() {
+    use aftersales::domain::refund::RefundStatus;
+    use aftersales::lambda_sqs::handle_refund_messages;
+    use aftersales::providers::{sandbox::Sandbox, ProviderSet};
+
+    let clock = aftersales_tests::http::TestClock::at("2026-11-23T10:15:00Z");
+    let sandbox = Arc::new(Sandbox::new());
+    let mut services = Services::new(Arc::new(
+        aftersales_tests::dynamo_table_without_stream().await,
+    ));
+    services.clock = clock.clock();
+    services.providers = ProviderSet::all(sandbox.clone());
+    let refund_id = seed_pending_refund(&services, REFUND_CUSTOMER, "o-600", REFUND_CLAIM).await;
+
+    // The sample's message carries the event the approval wrote to the
+    // outbox (what the stream gives the pipe): same type, refund and shop,
+    // and every payload field the sample names has the value written.
+    let written = aftersales::repo::outbox::pending(&*services.table, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.event_type == "refund.requested")
+        .expect("the approval wrote refund.requested");
+    let batch = refund_batch();
+    let body = batch
+        .records
+        .iter()
+        .filter_map(|m| m.body.as_deref())
+        .find(|b| aftersales::lambda_sqs::refund_id_of(b).is_ok())
+        .expect("a pipe message");
+    let record: aws_lambda_events::event::dynamodb::EventRecord =
+        serde_json::from_str(body).expect("a stream record");
+    let sample = aftersales::lambda_stream::outbox_event(&record)
+        .expect("decodes")
+        .expect("an outbox event");
+    assert_eq!(
+        (&sample.event_type, &sample.subject, &sample.shop_id),
+        (&written.event_type, &refund_id, &written.shop_id)
+    );
+    for (k, v) in sample.payload.as_object().expect("payload") {
+        assert_eq!(&written.payload[k], v, "payload.{k}: {}", written.payload);
+    }
+    assert_eq!(sandbox.total_movements(), 0, "nothing sent yet");
+
+    // The batch: the poison message alone is reported (retried until the
+    // DLQ takes it); the refund after it is sent, once for both deliveries.
+    let answer = handle_refund_messages(&services, refund_batch(), None).await;
+    assert_eq!(failed_ids(&answer), [POISON_MESSAGE]);
+    assert_eq!(sandbox.movements(&refund_id), 1);
+    assert_eq!(sandbox.total_movements(), 1);
+    let (refund, _) = refund_of(&services, &refund_id).await;
+    assert!(
+        matches!(
+            refund.status,
+            RefundStatus::Processing | RefundStatus::Succeeded
+        ),
+        "the provider took the refund: {refund:?}"
+    );
+
+    // The schedule (no records: the function reconciles), an hour and more
+    // later: whatever the provider said at first, the refund is settled now.
+    let schedule: Value = serde_json::from_str(&read_event(RECONCILIATION_SCHEDULE)).unwrap();
+    assert!(schedule.get("Records").is_none());
+    clock.advance_hours(RECONCILE_AFTER_HOURS + 1);
+    let done = aftersales::app::refunds::reconcile(
+        &services,
+        chrono::Duration::hours(RECONCILE_AFTER_HOURS),
+    )
+    .await
+    .expect("reconciliation runs");
+    assert!(done.settled <= done.checked, "{done:?}");
+    let (refund, _) = refund_of(&services, &refund_id).await;
+    assert_eq!(refund.status, RefundStatus::Succeeded, "{refund:?}");
+    let claim = claim_json(&services, REFUND_CLAIM).await;
+    assert_eq!(claim["status"], "completed", "{claim}");
+    assert_eq!(timeline_count(&claim, "refund_succeeded"), 1, "{claim}");
+    assert_eq!(sandbox.movements(&refund_id), 1);
+
+    // SQS delivers at least once: the whole batch again moves no money and
+    // changes nothing; the poison message is reported again.
+    let before = refund_state(&services, &refund_id, REFUND_CLAIM).await;
+    let answer = handle_refund_messages(&services, refund_batch(), None).await;
+    assert_eq!(failed_ids(&answer), [POISON_MESSAGE]);
+    assert_eq!(sandbox.total_movements(), 1);
+    assert_eq!(
+        refund_state(&services, &refund_id, REFUND_CLAIM).await,
+        before
+    );
+    // And another reconciliation finds nothing left to do.
+    let again = aftersales::app::refunds::reconcile(
+        &services,
+        chrono::Duration::hours(RECONCILE_AFTER_HOURS),
+    )
+    .await
+    .expect("reconciliation runs");
+    assert_eq!(again.checked, 0, "{again:?}");
+    assert_eq!(sandbox.total_movements(), 1);
+}
+
+// ------------------------------------------------------- payment webhooks
+
+const WEBHOOK_GOOD: &str = "payment-webhooks/sandbox-refund-succeeded.json";
+const WEBHOOK_BAD_SIGNATURE: &str = "payment-webhooks/sandbox-bad-signature.json";
+const WEBHOOK_UNKNOWN_PROVIDER: &str = "payment-webhooks/unknown-provider.json";
+/// The claim whose refund the notifications are about, and its customer.
+const WEBHOOK_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a74";
+const WEBHOOK_CUSTOMER: &str = "cust-700";
+
+/// What the replay does to a sandbox event's signature header.
+enum Signing {
+    /// The file holds a placeholder: sign the body now with the test's
+    /// secret (`SANDBOX_WEBHOOK_SECRET`), as the provider would.
+    WithTestSecret,
+    /// Keep the file's signature, with its timestamp moved to now, so the
+    /// event is refused for its signature, not for its age.
+    KeptButFresh,
+}
+
+/// The event of `file` with its `sandbox-signature` header made as `how`
+/// says, at `now` (seconds).
+fn signed_event(file: &str, how: Signing, now: i64) -> String {
+    use aftersales::providers::sandbox::{SandboxNotifications, SIGNATURE_HEADER};
+    let mut ev: Value = serde_json::from_str(&read_event(file)).unwrap();
+    let body = ev["body"].as_str().expect("body").to_owned();
+    let header = &mut ev["headers"][SIGNATURE_HEADER];
+    let kept = header
+        .as_str()
+        .unwrap_or_else(|| panic!("{file}: no {SIGNATURE_HEADER} header"))
+        .to_owned();
+    *header = json!(match how {
+        Signing::WithTestSecret => {
+            SandboxNotifications::new(aftersales_tests::http::SANDBOX_WEBHOOK_SECRET)
+                .sign(now, body.as_bytes())
+        }
+        Signing::KeptButFresh => kept
+            .split(',')
+            .map(|part| match part.split_once('=') {
+                Some(("t", _)) => format!("t={now}"),
+                _ => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    });
+    serde_json::to_string(&ev).unwrap()
+}
+
+/// Accepts refunds and moves the money (the sandbox underneath), but only
+/// says "processing": the result comes by webhook.
+struct SaysProcessing(Arc<aftersales::providers::sandbox::Sandbox>);
+
+#[async_trait::async_trait]
+impl aftersales::providers::RefundProvider for SaysProcessing {
+    fn channel(&self) -> aftersales::domain::order::PaymentChannel {
+        self.0.channel()
+    }
+    async fn refund(
+        &self,
+        req: &aftersales::providers::RefundRequest,
+    ) -> Result<aftersales::providers::ProviderRefund, aftersales::providers::ProviderError> {
+        let mut answer = self.0.refund(req).await?;
+        answer.state = aftersales::providers::ProviderState::Processing;
+        Ok(answer)
+    }
+    async fn query(
+        &self,
+        req: &aftersales::providers::RefundRequest,
+    ) -> Result<Option<aftersales::providers::ProviderRefund>, aftersales::providers::ProviderError>
+    {
+        self.0.query(req).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_webhook_events_replay_through_the_lambda_glue_on_dynamodb() {
+    use aftersales::domain::refund::RefundStatus;
+    use aftersales::providers::sandbox::{Sandbox, SandboxNotifications};
+    use aftersales::providers::ProviderSet;
+
+    let mut on_disk = BTreeSet::new();
+    json_files(&events_dir(), &mut on_disk);
+    on_disk.retain(|f| in_folders(f, WEBHOOK_FOLDERS));
+    assert_eq!(
+        on_disk,
+        BTreeSet::from([
+            WEBHOOK_GOOD.to_string(),
+            WEBHOOK_BAD_SIGNATURE.to_string(),
+            WEBHOOK_UNKNOWN_PROVIDER.to_string(),
+        ]),
+        "payment-webhooks events on disk vs this test"
+    );
+
+    let sandbox = Arc::new(Sandbox::new());
+    let mut services = Services::new(Arc::new(
+        aftersales_tests::dynamo_table_without_stream().await,
+    ));
+    services.providers = ProviderSet::all(Arc::new(SaysProcessing(sandbox.clone())));
+    services.verifiers.push((
+        "sandbox".into(),
+        Arc::new(SandboxNotifications::new(
+            aftersales_tests::http::SANDBOX_WEBHOOK_SECRET,
+        )),
+    ));
+    let refund_id = seed_pending_refund(&services, WEBHOOK_CUSTOMER, "o-700", WEBHOOK_CLAIM).await;
+    for file in [WEBHOOK_GOOD, WEBHOOK_BAD_SIGNATURE] {
+        let ev: Value = serde_json::from_str(&read_event(file)).unwrap();
+        let news: Value = serde_json::from_str(ev["body"].as_str().unwrap()).unwrap();
+        assert_eq!(news["out_refund_no"], refund_id.as_str(), "{file}");
+    }
+    // The executor sends the refund; the provider moves the money and
+    // answers "processing".
+    let status = aftersales::app::refunds::execute(&services, &refund_id)
+        .await
+        .expect("refund sent");
+    assert_eq!(status, RefundStatus::Processing);
+    assert_eq!(sandbox.movements(&refund_id), 1);
+
+    let app = router(AppState {
+        services: services.clone(),
+        auth: AuthMode::Gateway,
+    });
+    let now = || chrono::Utc::now().timestamp();
+
+    // A forged notification saying the refund succeeded: refused before
+    // anything is read, nothing changes.
+    let before = refund_state(&services, &refund_id, WEBHOOK_CLAIM).await;
+    let text = signed_event(WEBHOOK_BAD_SIGNATURE, Signing::KeptButFresh, now());
+    let (status, body) = replay_text(&app, WEBHOOK_BAD_SIGNATURE, &text).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["received"], false, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("signature")),
+        "{body}"
+    );
+    assert_eq!(
+        refund_state(&services, &refund_id, WEBHOOK_CLAIM).await,
+        before
+    );
+
+    // The provider's notification, signed with the secret: acknowledged,
+    // the refund's result recorded, the claim completed.
+    let text = signed_event(WEBHOOK_GOOD, Signing::WithTestSecret, now());
+    let (status, body) = replay_text(&app, WEBHOOK_GOOD, &text).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"], true, "{body}");
+    let (refund, _) = refund_of(&services, &refund_id).await;
+    assert_eq!(refund.status, RefundStatus::Succeeded, "{refund:?}");
+    assert_eq!(
+        refund
+            .history
+            .iter()
+            .filter(|h| h.status == RefundStatus::Succeeded)
+            .count(),
+        1,
+        "{refund:?}"
+    );
+    let claim = claim_json(&services, WEBHOOK_CLAIM).await;
+    assert_eq!(claim["status"], "completed", "{claim}");
+    assert_eq!(timeline_count(&claim, "refund_succeeded"), 1, "{claim}");
+
+    // Providers retry notifications: the same one again (signed anew) is
+    // acknowledged and changes nothing.
+    let after = refund_state(&services, &refund_id, WEBHOOK_CLAIM).await;
+    let text = signed_event(WEBHOOK_GOOD, Signing::WithTestSecret, now());
+    let (status, body) = replay_text(&app, WEBHOOK_GOOD, &text).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"], true, "{body}");
+    assert_eq!(
+        refund_state(&services, &refund_id, WEBHOOK_CLAIM).await,
+        after
+    );
+
+    // A provider the deployment does not know: a JSON 404, nothing read.
+    let (status, body) = replay(&app, WEBHOOK_UNKNOWN_PROVIDER).await;
+    assert_eq!(status, 404, "{body}");
+    error_code("not_found")(&body);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("webhook")),
+        "{body}"
+    );
+    assert_eq!(
+        refund_state(&services, &refund_id, WEBHOOK_CLAIM).await,
+        after
+    );
+    // Money moved once, by the executor; notifications only told of it.
+    assert_eq!(sandbox.total_movements(), 1);
 }
