@@ -118,19 +118,16 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
         .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut services = Services::new(Arc::new(table));
-    // Refunds go to the sandbox provider: they succeed at once (an amount
-    // ending in .13 is declined), so the whole flow can be seen locally.
-    services.providers = aftersales::providers::ProviderSet::all(Arc::new(
-        aftersales::providers::sandbox::Sandbox::new(),
-    ));
-    // Sandbox notifications (POST /v1/webhooks/sandbox) are signed with a
-    // key derived from the dev secret.
-    services.verifiers.push((
-        "sandbox".into(),
-        Arc::new(aftersales::providers::sandbox::SandboxNotifications::new(
-            &[b"webhooks:".as_slice(), secret].concat(),
-        )),
-    ));
+    // Refunds go to the sandbox provider: it accepts them ("refund sent"),
+    // then posts its signed result to our own webhook a second later
+    // ("refund arrived"); an amount ending in .13 is declined. The webhook
+    // key is derived from the dev secret.
+    onebox::with_notifying_sandbox(
+        &mut services,
+        &format!("http://{addr}"),
+        &[b"webhooks:".as_slice(), secret].concat(),
+        Duration::from_secs(1),
+    )?;
     // Text messages land in a file instead of phones: `tail -f data/sms.jsonl`.
     services.sms = Arc::new(aftersales::adapters::sms_file::FileSms::new(
         o.data.join("sms.jsonl"),

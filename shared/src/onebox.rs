@@ -7,6 +7,8 @@ use crate::adapters::local_evidence::LocalEvidenceStorage;
 use crate::api::{router, AppState};
 use crate::app::dispatch::drain_outbox;
 use crate::app::Services;
+use crate::providers::sandbox::{HttpSink, Sandbox, SandboxNotifications};
+use crate::providers::ProviderSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +26,25 @@ pub fn with_local_evidence(
     storage
 }
 
+/// Sends every refund to one sandbox provider that answers "processing"
+/// and then posts its signed result to this process's own webhook
+/// (`{base_url}/v1/webhooks/sandbox`), as real providers do; installs the
+/// matching verifier. Returns the sandbox (tests count its movements).
+pub fn with_notifying_sandbox(
+    services: &mut Services,
+    base_url: &str,
+    secret: &[u8],
+    delay: Duration,
+) -> Result<Arc<Sandbox>, String> {
+    let signer = Arc::new(SandboxNotifications::new(secret));
+    let sink = Arc::new(HttpSink::new(&format!("{base_url}/v1/webhooks/sandbox"))?);
+    let sandbox = Arc::new(Sandbox::notifying(sink, signer.clone(), delay));
+    services.providers = ProviderSet::all(sandbox.clone());
+    services.verifiers.retain(|(name, _)| name != "sandbox");
+    services.verifiers.push(("sandbox".into(), signer));
+    Ok(sandbox)
+}
+
 /// The API and, when given, the local upload route.
 pub fn app(state: AppState, uploads: Option<Arc<LocalEvidenceStorage>>) -> axum::Router {
     let services = state.services.clone();
@@ -34,8 +55,10 @@ pub fn app(state: AppState, uploads: Option<Arc<LocalEvidenceStorage>>) -> axum:
     }
 }
 
-/// How often the runner looks for overdue claims.
+/// How often the runner looks for overdue claims and unfinished refunds.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// A refund unfinished this long is sent again or asked about.
+const RECONCILE_AFTER_MINUTES: i64 = 2;
 
 /// Delivers outbox events to every consumer until the process ends: drains
 /// while there is work, then looks again every `idle` interval. A failing
@@ -52,6 +75,17 @@ pub async fn run_outbox_poller(services: Services, idle: Duration) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "deadline sweep failed"),
+            }
+            // Refund reconciliation, as its schedule does in the cloud.
+            match crate::app::refunds::reconcile(
+                &services,
+                chrono::Duration::minutes(RECONCILE_AFTER_MINUTES),
+            )
+            .await
+            {
+                Ok(r) if r.checked > 0 => tracing::info!(?r, "refunds reconciled"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "refund reconciliation failed"),
             }
         }
         match drain_outbox(&services, 100).await {

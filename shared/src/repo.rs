@@ -11,6 +11,7 @@
 //! | inbox message   | `INBOX#{customer}`         | `MSG#{message id}` | –                            | –                              |
 //! | unread count    | `INBOX#{customer}`         | `UNREAD`    | –                                   | –                              |
 //! | SMS sent marker | `NOTIFY#{event id}`        | `SMS`       | –                                   | –                              |
+//! | refund          | `REFUND#{refund}`          | `REFUND`    | unfinished: `REFUNDS_OPEN` / `{updated}#{refund}`; store-balance credit: `BALANCE#{shop}#{customer}` / `{expires}#{refund}` | `SHOPREFUNDS#{shop}` / `{created}#{refund}` |
 
 use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::ledger::Ledger;
@@ -540,7 +541,8 @@ pub mod sms_sent {
 
 pub mod refunds {
     use super::*;
-    use crate::domain::refund::Refund;
+    use crate::domain::order::PaymentChannel;
+    use crate::domain::refund::{Refund, RefundStatus};
 
     pub fn key(refund_id: &str) -> (String, String) {
         (format!("REFUND#{refund_id}"), "REFUND".into())
@@ -557,6 +559,11 @@ pub mod refunds {
         format!("SHOPREFUNDS#{shop_id}")
     }
 
+    /// gsi1 holds a refund in one of two small partitions, or in neither:
+    /// while unfinished, in [`OPEN`] by last change (what reconciliation
+    /// reads, oldest first); once a store-balance credit, in the customer's
+    /// balance partition by expiry. So no marker item is written beside the
+    /// refund: every step of a refund is one item write.
     pub fn put(r: &Refund, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&r.refund_id);
         let mut item = Item::new(pk, sk, encode(r));
@@ -564,6 +571,23 @@ pub mod refunds {
             pk: shop_partition(&r.shop_id),
             sk: format!("{}#{}", ts(r.created_at), r.refund_id),
         });
+        item.gsi1 = if !r.status.is_final() {
+            Some(IndexKey {
+                pk: OPEN.into(),
+                sk: format!("{}#{}", ts(r.updated_at), r.refund_id),
+            })
+        } else if r.status == RefundStatus::Succeeded && r.channel == PaymentChannel::Balance {
+            Some(IndexKey {
+                pk: balance_partition(&r.shop_id, &r.customer_id),
+                sk: format!(
+                    "{}#{}",
+                    r.expires_at.map_or_else(|| "never".into(), ts),
+                    r.refund_id
+                ),
+            })
+        } else {
+            None
+        };
         item.version = prev.map_or(1, |v| v + 1);
         WriteOp::Put {
             item,
@@ -584,42 +608,66 @@ pub mod refunds {
         }
     }
 
-    /// Refunds the provider accepted but has not finished: one marker each,
-    /// so reconciliation reads a small partition instead of every refund.
-    pub const PROCESSING: &str = "REFUNDS_PROCESSING";
+    /// The gsi1 partition of unfinished (pending or processing) refunds.
+    pub const OPEN: &str = "REFUNDS_OPEN";
 
-    pub fn processing_marker(r: &Refund) -> WriteOp {
-        let item = Item::new(
-            PROCESSING,
-            r.refund_id.clone(),
-            serde_json::json!({"refund_id": r.refund_id, "since": r.updated_at}),
-        );
-        WriteOp::Put {
-            item,
-            condition: Condition::None,
+    /// The gsi1 partition of a customer's store-balance credits.
+    pub fn balance_partition(shop_id: &str, customer_id: &str) -> String {
+        format!("BALANCE#{shop_id}#{customer_id}")
+    }
+
+    /// Unfinished refunds whose last change is before `before`, oldest
+    /// first, at most `limit`.
+    pub async fn open_since(
+        t: &dyn Table,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Refund>, RepoError> {
+        let cutoff = ts(before);
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = t
+                .query(Query::partition(Index::Gsi1, OPEN).limit(100).after(after))
+                .await?;
+            for i in page.items {
+                if i.gsi1.as_ref().is_some_and(|k| k.sk >= cutoff) || out.len() >= limit {
+                    return Ok(out);
+                }
+                out.push(decode::<Refund>(i)?.0);
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
         }
     }
 
-    pub fn clear_processing(r: &Refund) -> WriteOp {
-        WriteOp::Delete {
-            pk: PROCESSING.into(),
-            sk: r.refund_id.clone(),
-            condition: Condition::None,
+    /// A customer's store-balance credits at one shop, soonest to lapse
+    /// first (those that never lapse last).
+    pub async fn balance_credits(
+        t: &dyn Table,
+        shop_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<Refund>, RepoError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = t
+                .query(
+                    Query::partition(Index::Gsi1, balance_partition(shop_id, customer_id))
+                        .limit(200)
+                        .after(after),
+                )
+                .await?;
+            for i in page.items {
+                out.push(decode::<Refund>(i)?.0);
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
         }
-    }
-
-    /// Refund ids in processing with the time they got there.
-    pub async fn processing(t: &dyn Table) -> Result<Vec<(String, DateTime<Utc>)>, RepoError> {
-        #[derive(Deserialize)]
-        struct Marker {
-            refund_id: String,
-            since: DateTime<Utc>,
-        }
-        let markers: Vec<Marker> = whole_partition(t, PROCESSING).await?;
-        Ok(markers
-            .into_iter()
-            .map(|m| (m.refund_id, m.since))
-            .collect())
     }
 
     /// A page of the shop's refunds, newest first.

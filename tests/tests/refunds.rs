@@ -83,9 +83,23 @@ async fn approved_claim_is_refunded_once(engine: &str) {
     assert_eq!(c["status"], "completed", "{c}");
     assert_eq!(
         events(&c)[1..],
-        ["approved", "refund_started", "refund_succeeded"]
+        [
+            "approved",
+            "refund_started",
+            "refund_sent",
+            "refund_arrived",
+            "refund_succeeded"
+        ]
     );
     let refund_id = aftersales::domain::refund::refund_id_for(&id, 1);
+    // Where the money went and by when, then that it arrived.
+    let sent = &c["timeline"][3];
+    assert_eq!(sent["channel"], "wechat_pay", "{sent}");
+    assert_eq!(sent["refund_id"], refund_id.as_str());
+    assert_eq!(sent["expected_arrival"], "2026-11-26T10:00:00Z", "{sent}");
+    let arrived = &c["timeline"][4];
+    assert_eq!(arrived["channel"], "wechat_pay", "{arrived}");
+    assert_eq!(arrived["amount"], sent["amount"]);
     assert_eq!(app.sandbox.movements(&refund_id), 1);
     let (r, _) = aftersales::repo::refunds::get(&*app.table, &refund_id)
         .await

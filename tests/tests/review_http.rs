@@ -785,8 +785,8 @@ async fn deadlines_escalate_and_auto_approve(engine: &str) {
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     assert_eq!(
-        events[events.len() - 3..],
-        ["escalated", "approved", "refund_started"]
+        events[events.len() - 4..],
+        ["escalated", "approved", "refund_started", "refund_sent"]
     );
     app.drain().await;
     let c = get(&app, "alice", refund["claim_id"].as_str().unwrap()).await;

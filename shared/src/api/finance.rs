@@ -1,12 +1,14 @@
-//! Refunds for staff and finance: search, and the monthly CSV export.
+//! Refunds for staff and finance: search, the monthly CSV export, refunds
+//! without a claim; and a customer's store balance.
 
 use super::{ApiError, AppState, Params};
 use crate::app::refunds::{self, RefundSearch};
 use crate::auth::Principal;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -14,6 +16,62 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/shops/{shop_id}/refunds", get(search))
         .route("/v1/shops/{shop_id}/refunds/export", get(export))
+        .route(
+            "/v1/shops/{shop_id}/orders/{order_id}/refunds",
+            post(refund_without_claim),
+        )
+        .route("/v1/shops/{shop_id}/balance", get(balance))
+}
+
+async fn refund_without_claim(
+    State(st): State<AppState>,
+    p: Principal,
+    Params((shop_id, order_id)): Params<(String, String)>,
+    headers: HeaderMap,
+    super::Body(body): super::Body<crate::app::merchant_refunds::MerchantRefundRequest>,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?),
+        None => None,
+    };
+    let (view, created) = crate::app::merchant_refunds::refund_without_claim(
+        &st.services,
+        &p,
+        &shop_id,
+        &order_id,
+        body,
+        key,
+    )
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BalanceParams {
+    customer_id: Option<String>,
+}
+
+async fn balance(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(shop_id): Params<String>,
+    q: Result<Query<BalanceParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let view = refunds::balance(&st.services, &p, &shop_id, q.customer_id.as_deref()).await?;
+    Ok(Json(view).into_response())
 }
 
 fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {

@@ -52,6 +52,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/webhooks/{provider}"),
     ("GET", "/v1/shops/{shop_id}/refunds"),
     ("GET", "/v1/shops/{shop_id}/refunds/export"),
+    ("POST", "/v1/shops/{shop_id}/orders/{order_id}/refunds"),
+    ("GET", "/v1/shops/{shop_id}/balance"),
 ];
 
 /// Routes served without a token: what the shop promises publicly (product

@@ -18,6 +18,10 @@ pub struct SubmitClaim {
     /// Defaults to everything the lines can give back.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub amount: Option<Decimal>,
+    /// Where approved money goes: the original payment route unless the
+    /// customer picks their store balance or confirms a bank card.
+    #[serde(default)]
+    pub refund_to: crate::domain::refund::RefundRoute,
 }
 
 /// What a caller sees of a claim: money as `{amount, currency}` objects.
@@ -38,6 +42,7 @@ pub struct ClaimView {
     pub status: crate::domain::claim::ClaimStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub refund_to: crate::domain::refund::RefundRoute,
     /// Each step as stored, with event amounts shown as money.
     pub timeline: Vec<serde_json::Value>,
 }
@@ -74,6 +79,7 @@ pub fn claim_view(c: &Claim) -> ClaimView {
         status: c.status,
         created_at: c.created_at,
         updated_at: c.updated_at,
+        refund_to: c.refund_to.clone(),
         timeline: c
             .timeline
             .iter()
@@ -124,6 +130,9 @@ pub async fn submit_claim(
     if let Some(k) = idempotency_key {
         check_idempotency_key(k)?;
     }
+    body.refund_to
+        .validate()
+        .map_err(|m| AppError::invalid("invalid_refund_route", m))?;
     let hash = request_hash(&body);
     if let Some(k) = idempotency_key {
         if let Some(found) = replay(s, customer_id, k, &hash).await? {
@@ -206,6 +215,7 @@ pub async fn submit_claim(
             now,
         )?;
         claim.review = review_info(&rec.order, &claim, &policy, now);
+        claim.refund_to = body.refund_to.clone();
         let mut ops: Vec<WriteOp> = vec![
             repo::orders::put(&rec, Some(v)),
             repo::claims::put(&claim, None),

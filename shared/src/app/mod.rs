@@ -20,6 +20,7 @@ pub mod desk;
 pub mod dispatch;
 pub mod evidence;
 mod facts;
+pub mod merchant_refunds;
 pub mod notify;
 mod orders;
 pub mod policy;
@@ -89,6 +90,7 @@ impl From<LedgerError> for AppError {
             LedgerError::DuplicateLine(_) | LedgerError::NoLines => "invalid_lines",
             LedgerError::FinalSale(_) => "final_sale",
             LedgerError::AmountTooHigh { .. } => "amount_exceeds_refundable",
+            LedgerError::NothingToRefund => "invalid_amount",
             LedgerError::Conflict(_) => {
                 return AppError::conflict("order_conflicts_with_claims", e.to_string())
             }

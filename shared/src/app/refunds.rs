@@ -8,7 +8,8 @@
 //! nothing.
 
 use super::*;
-use crate::domain::claim::ClaimStatus;
+use crate::domain::claim::{ClaimEvent, ClaimStatus};
+use crate::domain::order::PaymentChannel;
 use crate::domain::refund::{Observation, Refund, RefundOrigin, RefundStatus};
 use crate::providers::{ProviderError, ProviderRefund, ProviderState, RefundRequest};
 
@@ -51,12 +52,24 @@ fn observation(state: &ProviderState, now: DateTime<Utc>) -> Observation {
 
 /// Sends one refund to its provider and records the answer. Returns the
 /// refund's status afterwards. Safe to run any number of times, at once.
+/// A store-balance refund needs no provider: the shop's balance ledger is
+/// ours, and the refund item's success is the credit (see
+/// `repo::refunds::put`), so credit and success are one write.
 pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppError> {
     let Some((r, _)) = repo::refunds::get(&*s.table, refund_id).await? else {
         return Err(AppError::NotFound("refund"));
     };
     if r.status.is_final() {
         return Ok(r.status);
+    }
+    if r.channel == PaymentChannel::Balance {
+        let credit = ProviderRefund {
+            out_refund_no: r.refund_id.clone(),
+            provider_refund_id: Some(format!("balance-{}", r.refund_id)),
+            state: ProviderState::Succeeded { at: None },
+            received_account: Some("store balance".into()),
+        };
+        return record(s, &credit, "store_balance_credited").await;
     }
     let provider = s.providers.get(r.channel).ok_or_else(|| {
         AppError::Unavailable(format!("no refund provider configured for {:?}", r.channel))
@@ -83,6 +96,9 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
 /// verified notification). Unknown out-refund numbers are ignored (logged):
 /// a provider retrying a notification for something we never sent must not
 /// be told to keep retrying.
+///
+/// Writes on the happy path: the refund item, and when its money arrived,
+/// the claim (timeline) and one outbox event for the customer: three.
 pub async fn record(
     s: &Services,
     answer: &ProviderRefund,
@@ -94,7 +110,6 @@ pub async fn record(
             return Err(AppError::NotFound("refund"));
         };
         let now = s.now();
-        let was_processing = r.status == RefundStatus::Processing;
         let changed = r.observe(
             &observation(&answer.state, now),
             answer.provider_refund_id.as_deref(),
@@ -105,19 +120,19 @@ pub async fn record(
         if !changed {
             return Ok(r.status);
         }
-        let mut ops = vec![repo::refunds::put(&r, Some(v))];
-        match r.status {
-            RefundStatus::Processing => ops.push(repo::refunds::processing_marker(&r)),
-            RefundStatus::Succeeded | RefundStatus::Failed if was_processing => {
-                ops.push(repo::refunds::clear_processing(&r))
-            }
-            RefundStatus::Succeeded | RefundStatus::Failed => {}
-            RefundStatus::Pending => {}
+        if r.status == RefundStatus::Succeeded && r.channel == PaymentChannel::Balance {
+            // Credits lapse by the shop's policy at the time they are made.
+            let policy = super::policy::policy_for(s, &r.shop_id).await?;
+            r.expires_at = policy.balance_lifetime().map(|d| now + d);
         }
+        let mut ops = vec![repo::refunds::put(&r, Some(v))];
         if r.status.is_final() {
-            if let RefundOrigin::Claim { claim_id } = &r.origin {
-                ops.extend(settle_claim(s, &r, claim_id, now).await?);
-            }
+            ops.extend(match &r.origin {
+                RefundOrigin::Claim { claim_id } => settle_claim(s, &r, claim_id, now).await?,
+                RefundOrigin::Merchant {
+                    merchant_refund_id, ..
+                } => settle_merchant(s, &r, merchant_refund_id).await?,
+            });
         }
         match s.table.transact(ops).await {
             Ok(()) => {
@@ -131,9 +146,12 @@ pub async fn record(
     Err(AppError::conflict("busy", "the refund kept changing"))
 }
 
-/// When a claim's refund reaches its end: the claim completes once all its
-/// refunds succeeded (the ledger marks the money as refunded for good), or
-/// shows the failure to staff when one failed.
+/// When a claim's refund reaches its end: its arrival goes on the claim's
+/// timeline, and the claim completes once every refund sent for it has
+/// arrived (the claim's own timeline says which were sent, and the claim
+/// write is conditional, so two refunds arriving at once cannot both miss
+/// the other). A failure shows the claim to staff. The ledger needs no
+/// write: a completed claim keeps its entry for good.
 async fn settle_claim(
     s: &Services,
     r: &Refund,
@@ -143,47 +161,76 @@ async fn settle_claim(
     let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
         return Ok(vec![]);
     };
-    if claim.status != ClaimStatus::Refunding {
+    if !matches!(
+        claim.status,
+        ClaimStatus::Refunding | ClaimStatus::RefundFailed
+    ) {
         return Ok(vec![]);
     }
-    let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+    let mut events = Vec::new();
+    if r.status == RefundStatus::Failed {
+        if claim.status == ClaimStatus::Refunding {
+            events.push(claim.refund_failed(
+                r.failure.clone().unwrap_or_else(|| "refund failed".into()),
+                Actor::System,
+                now,
+            )?);
+        }
+    } else {
+        claim.note_refund(
+            ClaimEvent::RefundArrived {
+                refund_id: r.refund_id.clone(),
+                channel: r.channel,
+                amount: r.amount,
+                arrived_at: r.succeeded_at.unwrap_or(now),
+                received_account: r.received_account.clone(),
+            },
+            now,
+        )?;
+        if claim.status == ClaimStatus::Refunding && all_arrived(&claim) {
+            events.push(claim.refund_succeeded(Actor::System, now)?);
+        }
+    }
+    let mut ops = vec![repo::claims::put(&claim, Some(cv))];
+    ops.extend(
+        events
+            .iter()
+            .map(|e| repo::outbox::put(&OutboxEvent::for_claim(&claim, e, now))),
+    );
+    Ok(ops)
+}
+
+/// Whether every refund sent for a claim has arrived, by its timeline.
+fn all_arrived(claim: &Claim) -> bool {
+    let mut sent = Vec::new();
+    let mut arrived = Vec::new();
+    for t in &claim.timeline {
+        match &t.event {
+            ClaimEvent::RefundSent { refund_id, .. } => sent.push(refund_id),
+            ClaimEvent::RefundArrived { refund_id, .. } => arrived.push(refund_id),
+            _ => {}
+        }
+    }
+    sent.iter().all(|id| arrived.contains(id))
+}
+
+/// A merchant refund that failed gives its payment's share back to the
+/// order's ledger, so the money can be refunded again; one that succeeded
+/// keeps it (no write).
+async fn settle_merchant(
+    s: &Services,
+    r: &Refund,
+    merchant_refund_id: &str,
+) -> Result<Vec<WriteOp>, AppError> {
+    if r.status != RefundStatus::Failed {
+        return Ok(vec![]);
+    }
+    let (mut rec, ov) = repo::orders::get(&*s.table, &r.shop_id, &r.order_id)
         .await?
         .ok_or(AppError::NotFound("order"))?;
-    let event = if r.status == RefundStatus::Failed {
-        claim.refund_failed(
-            r.failure.clone().unwrap_or_else(|| "refund failed".into()),
-            Actor::System,
-            now,
-        )?
-    } else {
-        // The claim's other refunds, named by its ledger entry's payments.
-        let siblings: Vec<String> = rec
-            .ledger
-            .entry(claim_id)
-            .map(|e| crate::domain::refund::refund_ids(&rec.order, e, claim_id))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|id| *id != r.refund_id)
-            .collect();
-        for id in siblings {
-            let done = repo::refunds::get(&*s.table, &id)
-                .await?
-                .is_some_and(|(o, _)| o.status == RefundStatus::Succeeded);
-            if !done {
-                return Ok(vec![]);
-            }
-        }
-        rec.ledger.mark_refunded(claim_id)?;
-        claim.refund_succeeded(Actor::System, now)?
-    };
-    let mut ops = vec![
-        repo::claims::put(&claim, Some(cv)),
-        repo::outbox::put(&OutboxEvent::for_claim(&claim, &event, now)),
-    ];
-    if r.status == RefundStatus::Succeeded {
-        ops.push(repo::orders::put(&rec, Some(ov)));
-    }
-    Ok(ops)
+    rec.ledger
+        .give_back(merchant_refund_id, &r.payment_id, r.amount)?;
+    Ok(vec![repo::orders::put(&rec, Some(ov))])
 }
 
 /// A refund as staff and finance see it: money as money, the audit trail.
@@ -206,12 +253,43 @@ pub struct RefundView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub succeeded_at: Option<DateTime<Utc>>,
+    pub expected_arrival: Option<DateTime<Utc>>,
+    /// Why a refund without a claim was made (goodwill, price difference,
+    /// missing item), with the staff note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<MerchantInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee: Option<crate::domain::refund::BankCard>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
     /// Every step, oldest first (append-only).
     pub history: Vec<crate::domain::refund::RefundStep>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct MerchantInfo {
+    pub merchant_refund_id: String,
+    pub reason: crate::domain::refund::MerchantReason,
+    pub note: String,
+}
+
 pub fn refund_view(r: Refund) -> RefundView {
     RefundView {
+        merchant: match &r.origin {
+            RefundOrigin::Merchant {
+                merchant_refund_id,
+                reason,
+                note,
+            } => Some(MerchantInfo {
+                merchant_refund_id: merchant_refund_id.clone(),
+                reason: *reason,
+                note: note.clone(),
+            }),
+            RefundOrigin::Claim { .. } => None,
+        },
+        expected_arrival: r.expected_arrival,
+        payee: r.payee.clone(),
+        expires_at: r.expires_at,
         claim_id: match &r.origin {
             RefundOrigin::Claim { claim_id } => Some(claim_id.clone()),
             RefundOrigin::Merchant { .. } => None,
@@ -290,37 +368,35 @@ pub struct Reconciled {
     pub settled: usize,
 }
 
-/// Asks the providers about refunds left processing longer than `older_than`
-/// (a lost notification, a provider that never calls back) and records what
-/// they say. Runs on a schedule in the cloud and in tests.
+/// Looks after refunds left unfinished longer than `older_than`: a pending
+/// one (its queue message lost, or still failing) is sent again, which is
+/// idempotent; a processing one (a lost notification, a provider that never
+/// calls back) is asked about, and what the provider says is recorded.
+/// Runs on a schedule in the cloud and with the runner's sweeps locally.
 pub async fn reconcile(s: &Services, older_than: chrono::Duration) -> Result<Reconciled, AppError> {
-    let now = s.now();
+    const ROUND: usize = 500;
     let mut out = Reconciled::default();
-    for (refund_id, since) in repo::refunds::processing(&*s.table).await? {
-        if now - since < older_than {
-            continue;
-        }
-        let Some((r, _)) = repo::refunds::get(&*s.table, &refund_id).await? else {
-            continue;
-        };
-        let Some(provider) = s.providers.get(r.channel) else {
-            continue;
-        };
+    for r in repo::refunds::open_since(&*s.table, s.now() - older_than, ROUND).await? {
         out.checked += 1;
-        match provider.query(&request(&r)).await {
-            Ok(Some(answer)) => {
-                let status = record(s, &answer, "reconciliation").await?;
-                if status.is_final() {
-                    out.settled += 1;
-                }
+        let status = if r.status == RefundStatus::Pending || r.channel == PaymentChannel::Balance {
+            execute(s, &r.refund_id).await
+        } else {
+            let Some(provider) = s.providers.get(r.channel) else {
+                continue;
+            };
+            match provider.query(&request(&r)).await {
+                Ok(Some(answer)) => record(s, &answer, "reconciliation").await,
+                // The provider never heard of it: send it again (idempotent).
+                Ok(None) => execute(s, &r.refund_id).await,
+                Err(e) => Err(AppError::Unavailable(e.to_string())),
             }
-            // The provider never heard of it: send it again (idempotent).
-            Ok(None) => {
-                if execute(s, &refund_id).await?.is_final() {
-                    out.settled += 1;
-                }
+        };
+        match status {
+            Ok(st) if st.is_final() => out.settled += 1,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(refund_id = %r.refund_id, error = %e, "reconciliation left it for the next round")
             }
-            Err(e) => tracing::warn!(refund_id, error = %e, "reconciliation query failed"),
         }
     }
     Ok(out)
@@ -522,4 +598,80 @@ pub async fn export_month(
             Some((Ok(bytes), st))
         },
     ))
+}
+
+/// A customer's store balance at one shop: the credits refunds made, the
+/// ones still good summed per currency.
+#[derive(Debug, Serialize)]
+pub struct BalanceView {
+    pub shop_id: String,
+    pub customer_id: String,
+    pub available: Vec<Money>,
+    pub credits: Vec<CreditView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreditView {
+    pub refund_id: String,
+    pub order_id: String,
+    pub amount: Money,
+    pub credited_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub expired: bool,
+}
+
+/// The balance of the calling customer, or (for the shop's staff) of
+/// `customer_id`.
+pub async fn balance(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    customer_id: Option<&str>,
+) -> Result<BalanceView, AppError> {
+    let customer = match (p, customer_id) {
+        (Principal::Customer { customer_id: me }, None) => me.clone(),
+        (Principal::Customer { customer_id: me }, Some(c)) if c == me => me.clone(),
+        (Principal::Customer { .. }, Some(_)) => {
+            return Err(AppError::Forbidden(
+                "customers see their own balance only".into(),
+            ))
+        }
+        (_, Some(c)) => {
+            require_staff(p, shop_id)?;
+            c.to_owned()
+        }
+        (_, None) => {
+            return Err(AppError::invalid(
+                "invalid_query",
+                "staff name the customer: ?customer_id=",
+            ))
+        }
+    };
+    let now = s.now();
+    let mut available: Vec<Money> = Vec::new();
+    let mut credits = Vec::new();
+    for r in repo::refunds::balance_credits(&*s.table, shop_id, &customer).await? {
+        let expired = r.expires_at.is_some_and(|t| t <= now);
+        let amount = Money::from_minor(r.amount, r.currency);
+        if !expired {
+            match available.iter_mut().find(|m| m.currency() == r.currency) {
+                Some(m) => *m = Money::from_minor(m.minor() + r.amount, r.currency),
+                None => available.push(amount),
+            }
+        }
+        credits.push(CreditView {
+            refund_id: r.refund_id,
+            order_id: r.order_id,
+            amount,
+            credited_at: r.succeeded_at,
+            expires_at: r.expires_at,
+            expired,
+        });
+    }
+    Ok(BalanceView {
+        shop_id: shop_id.to_owned(),
+        customer_id: customer,
+        available,
+        credits,
+    })
 }

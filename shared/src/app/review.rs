@@ -88,15 +88,31 @@ pub fn apply(
                     Some(entry) => crate::domain::refund::plan(
                         &rec.order,
                         entry,
-                        crate::domain::refund::RefundOrigin::Claim {
-                            claim_id: claim.claim_id.clone(),
+                        &crate::domain::refund::Issue {
+                            origin: crate::domain::refund::RefundOrigin::Claim {
+                                claim_id: claim.claim_id.clone(),
+                            },
+                            origin_id: &claim.claim_id,
+                            route: &claim.refund_to.clone(),
+                            actor: &actor,
+                            now,
                         },
-                        &claim.claim_id,
-                        &actor,
-                        now,
                     ),
                     None => vec![],
                 };
+                // Where each refund goes and by when, on the customer's
+                // timeline (written with the approval; no event of its own).
+                for r in &refunds {
+                    claim.note_refund(
+                        ClaimEvent::RefundSent {
+                            refund_id: r.refund_id.clone(),
+                            channel: r.channel,
+                            amount: r.amount,
+                            expected_arrival: r.expected_arrival,
+                        },
+                        now,
+                    )?;
+                }
                 return Ok(Decided {
                     events: vec![ev, started],
                     refunds,

@@ -197,6 +197,23 @@ pub enum ClaimEvent {
     },
     ReturnReceived,
     RefundStarted,
+    /// One refund issued to its channel (the out-refund number is fixed and
+    /// queued to the provider): the customer sees where the money goes and
+    /// by when to expect it.
+    RefundSent {
+        refund_id: String,
+        channel: super::order::PaymentChannel,
+        amount: i64,
+        expected_arrival: Option<DateTime<Utc>>,
+    },
+    /// One refund's money reached the customer, as its provider confirmed.
+    RefundArrived {
+        refund_id: String,
+        channel: super::order::PaymentChannel,
+        amount: i64,
+        arrived_at: DateTime<Utc>,
+        received_account: Option<String>,
+    },
     RefundFailed {
         reason: String,
     },
@@ -229,6 +246,8 @@ impl ClaimEvent {
             ClaimEvent::ReturnShipped { .. } => "return_shipped",
             ClaimEvent::ReturnReceived => "return_received",
             ClaimEvent::RefundStarted => "refund_started",
+            ClaimEvent::RefundSent { .. } => "refund_sent",
+            ClaimEvent::RefundArrived { .. } => "refund_arrived",
             ClaimEvent::RefundFailed { .. } => "refund_failed",
             ClaimEvent::RefundSucceeded => "refund_succeeded",
             ClaimEvent::ReplacementShipped { .. } => "replacement_shipped",
@@ -303,6 +322,9 @@ pub struct Claim {
     /// What the merchant queue sorts and filters by, fixed at submission.
     #[serde(default)]
     pub review: ReviewInfo,
+    /// Where approved money goes (the customer's choice when filing).
+    #[serde(default)]
+    pub refund_to: super::refund::RefundRoute,
 }
 
 /// A snapshot of the order facts the merchant queue needs, and the review
@@ -368,6 +390,7 @@ impl Claim {
             updated_at: now,
             timeline: Vec::new(),
             review: ReviewInfo::default(),
+            refund_to: Default::default(),
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);
@@ -636,6 +659,33 @@ impl Claim {
             Refunding,
             ClaimEvent::RefundStarted,
             actor,
+            now,
+        )
+    }
+
+    /// Notes a refund's progress ([`ClaimEvent::RefundSent`] or
+    /// [`ClaimEvent::RefundArrived`]) on the timeline of a claim whose money
+    /// is moving; the status stays.
+    pub fn note_refund(
+        &mut self,
+        event: ClaimEvent,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
+        if !matches!(
+            event,
+            ClaimEvent::RefundSent { .. } | ClaimEvent::RefundArrived { .. }
+        ) {
+            return Err(ClaimError::Invalid(format!(
+                "{} is not refund progress",
+                event.name()
+            )));
+        }
+        self.go(
+            "note a refund on",
+            &[ClaimStatus::Refunding],
+            ClaimStatus::Refunding,
+            event,
+            Actor::System,
             now,
         )
     }

@@ -13,8 +13,13 @@
 //!   each payment still has, both by the largest-remainder method. Because
 //!   lines and payments always lose the same total, what the payments still
 //!   have equals what the lines still have, so no payment is ever overdrawn.
-//! - A cancelled, rejected or closed claim releases what it took; a refunded
-//!   one keeps it for good.
+//! - A cancelled, rejected or closed claim releases what it took. A claim
+//!   whose money went back keeps it for good: it is completed, and nothing
+//!   leaves that state, so its entry is never released and needs no write
+//!   when the money arrives.
+//! - A merchant refund (goodwill, price difference) takes money without
+//!   units, from one line or spread over all; a refund that failed gives its
+//!   payment's share back.
 
 use super::money::allocate;
 use super::order::Order;
@@ -38,11 +43,10 @@ pub struct PaymentDraw {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryState {
-    /// Taken by an open claim.
+    /// Taken by a claim or merchant refund: open, on its way, or paid back.
     Reserved,
-    /// Paid back: kept for good.
-    Refunded,
-    /// Given back by a cancelled, rejected or closed claim.
+    /// Given back by a cancelled, rejected or closed claim (or a merchant
+    /// refund that failed).
     Released,
 }
 
@@ -82,6 +86,8 @@ pub enum LedgerError {
     AmountTooHigh { requested: i64, refundable: i64 },
     #[error("claim {0} already has a ledger entry")]
     DuplicateClaim(String),
+    #[error("the amount must be above zero")]
+    NothingToRefund,
     #[error("claim {0} has no open ledger entry")]
     NoOpenEntry(String),
     #[error("the order change conflicts with existing claims: {0}")]
@@ -260,9 +266,90 @@ impl Ledger {
         Ok(())
     }
 
-    /// Marks an open claim's money as paid back, for good.
-    pub fn mark_refunded(&mut self, claim_id: &str) -> Result<(), LedgerError> {
-        self.open_entry(claim_id)?.state = EntryState::Refunded;
+    /// Takes money without units for a merchant refund: from line
+    /// `line_id` (a price difference) or, without one, from the whole order
+    /// (goodwill), split over the lines by what each still has and over the
+    /// payments as for claims.
+    pub fn reserve_money(
+        &mut self,
+        order: &Order,
+        entry_id: &str,
+        line_id: Option<&str>,
+        amount: i64,
+    ) -> Result<&LedgerEntry, LedgerError> {
+        if self.entries.iter().any(|e| e.claim_id == entry_id) {
+            return Err(LedgerError::DuplicateClaim(entry_id.to_string()));
+        }
+        if amount <= 0 {
+            return Err(LedgerError::NothingToRefund);
+        }
+        let scope: Vec<usize> = match line_id {
+            Some(id) => vec![order
+                .line_index(id)
+                .ok_or_else(|| LedgerError::UnknownLine(id.to_string()))?],
+            None => (0..order.facts.lines.len()).collect(),
+        };
+        let free: Vec<i64> = scope
+            .iter()
+            .map(|&i| order.line_paid(i) - self.line_taken(&order.facts.lines[i].line_id).1)
+            .collect();
+        let refundable: i64 = free.iter().sum();
+        if amount > refundable {
+            return Err(LedgerError::AmountTooHigh {
+                requested: amount,
+                refundable,
+            });
+        }
+        let lines = scope
+            .iter()
+            .zip(allocate(amount, &free))
+            .filter(|(_, a)| *a > 0)
+            .map(|(&i, a)| LineDraw {
+                line_id: order.facts.lines[i].line_id.clone(),
+                units: 0,
+                amount: a,
+            })
+            .collect();
+        let payments = self.split_over_payments(order, amount);
+        self.entries.push(LedgerEntry {
+            claim_id: entry_id.to_string(),
+            lines,
+            payments,
+            state: EntryState::Reserved,
+        });
+        Ok(self.entries.last().expect("just pushed"))
+    }
+
+    /// Gives back what a failed refund was to take from one payment: the
+    /// payment's draw and the lines shrink by `amount` (the lines in
+    /// proportion to what they took); an entry left with nothing is released.
+    pub fn give_back(
+        &mut self,
+        entry_id: &str,
+        payment_id: &str,
+        amount: i64,
+    ) -> Result<(), LedgerError> {
+        let e = self.open_entry(entry_id)?;
+        let Some(p) = e.payments.iter_mut().find(|p| p.payment_id == payment_id) else {
+            return Err(LedgerError::NoOpenEntry(format!(
+                "{entry_id} (payment {payment_id})"
+            )));
+        };
+        if amount <= 0 || amount > p.amount {
+            return Err(LedgerError::AmountTooHigh {
+                requested: amount,
+                refundable: p.amount,
+            });
+        }
+        p.amount -= amount;
+        e.payments.retain(|p| p.amount > 0);
+        let lw: Vec<i64> = e.lines.iter().map(|l| l.amount).collect();
+        for (l, a) in e.lines.iter_mut().zip(allocate(amount, &lw)) {
+            l.amount -= a;
+        }
+        if e.amount() == 0 && e.lines.iter().all(|l| l.units == 0) {
+            e.state = EntryState::Released;
+        }
         Ok(())
     }
 
@@ -387,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn release_gives_back_and_refunded_keeps() {
+    fn release_gives_back_and_paid_back_keeps() {
         let o = order(&[(2, 1000, 0)], 0, 0, 2);
         let mut l = Ledger::default();
         l.reserve(&o, "a", &req("L0", 2), Some(1500)).unwrap();
@@ -397,7 +484,6 @@ mod tests {
         assert!(l.release("a").is_err());
         l.reserve(&o, "b", &req("L0", 1), None).unwrap();
         l.settle("b", 400).unwrap();
-        l.mark_refunded("b").unwrap();
         assert_eq!(l.order_free(&o), 1600);
         assert_eq!(l.payment_taken("P0") + l.payment_taken("P1"), 400);
     }
@@ -421,7 +507,8 @@ mod tests {
     enum Op {
         Claim { line: usize, units: u32, share: u8 },
         Cancel(usize),
-        Refund(usize),
+        Money { line: Option<usize>, share: u8 },
+        GiveBack(usize, u8),
         Settle(usize, u8),
     }
 
@@ -434,7 +521,9 @@ mod tests {
                     share
                 }),
                 (0usize..10).prop_map(Op::Cancel),
-                (0usize..10).prop_map(Op::Refund),
+                (prop::option::of(0usize..4), 0u8..=100)
+                    .prop_map(|(line, share)| Op::Money { line, share }),
+                (0usize..10, 0u8..=100).prop_map(|(c, s)| Op::GiveBack(c, s)),
                 (0usize..10, 0u8..=100).prop_map(|(c, s)| Op::Settle(c, s)),
             ],
             0..40,
@@ -466,7 +555,17 @@ mod tests {
                         }
                     }
                     Op::Cancel(i) => if let Some(c) = claims.get(i) { let _ = l.release(c); },
-                    Op::Refund(i) => if let Some(c) = claims.get(i) { let _ = l.mark_refunded(c); },
+                    Op::Money { line, share } => {
+                        let id = format!("c{}", claims.len());
+                        let line = line.map(|i| format!("L{}", i % lines.len()));
+                        let free = l.order_free(&o);
+                        if l.reserve_money(&o, &id, line.as_deref(), free * share as i64 / 100).is_ok() { claims.push(id); }
+                    }
+                    Op::GiveBack(i, s) => if let Some(c) = claims.get(i) {
+                        if let Some(p) = l.entry(c).and_then(|e| e.payments.first()).cloned() {
+                            let _ = l.give_back(c, &p.payment_id, (p.amount * s as i64 / 100).max(1));
+                        }
+                    },
                     Op::Settle(i, s) => if let Some(c) = claims.get(i) {
                         if let Some(e) = l.entry(c) { let a = e.amount() * s as i64 / 100; let _ = l.settle(c, a); }
                     },
@@ -507,7 +606,6 @@ mod tests {
             for line in &o.facts.lines {
                 for _ in 0..line.quantity {
                     l.reserve(&o, &format!("c{n}"), &req(&line.line_id, 1), None).unwrap();
-                    l.mark_refunded(&format!("c{n}")).unwrap();
                     n += 1;
                 }
             }

@@ -73,6 +73,8 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::ReturnShipped { .. }
         | ClaimEvent::ReturnReceived
         | ClaimEvent::RefundStarted
+        | ClaimEvent::RefundSent { .. }
+        | ClaimEvent::RefundArrived { .. }
         | ClaimEvent::RefundFailed { .. }
         | ClaimEvent::Completed
         | ClaimEvent::Escalated { .. } => false,
@@ -185,6 +187,23 @@ pub fn render(event: &ClaimEvent, f: &ClaimFacts<'_>, lang: Language) -> Message
     };
     let sms = sends_sms(event).then(|| sms_text(&title, &body, lang));
     Message { title, body, sms }
+}
+
+/// A payment channel as the customer knows it.
+pub fn channel_name(c: crate::domain::order::PaymentChannel, lang: Language) -> &'static str {
+    use crate::domain::order::PaymentChannel::*;
+    match (c, lang) {
+        (WechatPay, Language::En) => "WeChat Pay",
+        (WechatPay, Language::ZhCn) => "微信支付",
+        (Alipay, Language::En) => "Alipay",
+        (Alipay, Language::ZhCn) => "支付宝",
+        (BankCard, Language::En) => "your bank card",
+        (BankCard, Language::ZhCn) => "银行卡",
+        (Card, Language::En) => "your card",
+        (Card, Language::ZhCn) => "银行卡（国际卡）",
+        (Balance, Language::En) => "your store balance",
+        (Balance, Language::ZhCn) => "店铺余额",
+    }
 }
 
 fn sms_text(title: &str, body: &str, lang: Language) -> String {
@@ -335,6 +354,33 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                      We will tell you when it has arrived."
                 ),
             },
+        ),
+        ClaimEvent::RefundSent {
+            channel,
+            amount,
+            expected_arrival,
+            ..
+        } => (
+            "Refund sent",
+            format!(
+                "The refund of {} for your claim {id} was sent to {}{}.",
+                money(*amount),
+                channel_name(*channel, lang),
+                match expected_arrival {
+                    Some(t) => format!("; expect it by {}", t.format("%Y-%m-%d")),
+                    None => String::new(),
+                }
+            ),
+        ),
+        ClaimEvent::RefundArrived {
+            channel, amount, ..
+        } => (
+            "Refund arrived",
+            format!(
+                "The refund of {} for your claim {id} has arrived in {}.",
+                money(*amount),
+                channel_name(*channel, lang)
+            ),
         ),
         ClaimEvent::RefundFailed { .. } => (
             "Refund delayed",
@@ -509,6 +555,33 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                 None => format!("您的售后申请 {id} 的退款已发起，到账后我们会再通知您。"),
             },
         ),
+        ClaimEvent::RefundSent {
+            channel,
+            amount,
+            expected_arrival,
+            ..
+        } => (
+            "退款已发出",
+            format!(
+                "您的售后申请 {id} 的退款 {} 已退回{}{}。",
+                money(*amount),
+                channel_name(*channel, lang),
+                match expected_arrival {
+                    Some(t) => format!("，预计 {} 前到账", t.format("%Y-%m-%d")),
+                    None => String::new(),
+                }
+            ),
+        ),
+        ClaimEvent::RefundArrived {
+            channel, amount, ..
+        } => (
+            "退款已到账",
+            format!(
+                "您的售后申请 {id} 的退款 {} 已到账（{}）。",
+                money(*amount),
+                channel_name(*channel, lang)
+            ),
+        ),
         ClaimEvent::RefundFailed { .. } => (
             "退款处理中",
             format!(
@@ -598,6 +671,19 @@ mod tests {
             },
             ClaimEvent::ReturnReceived,
             ClaimEvent::RefundStarted,
+            ClaimEvent::RefundSent {
+                refund_id: s("RF1P1"),
+                channel: crate::domain::order::PaymentChannel::WechatPay,
+                amount: 1000,
+                expected_arrival: Some(chrono::Utc::now()),
+            },
+            ClaimEvent::RefundArrived {
+                refund_id: s("RF1P1"),
+                channel: crate::domain::order::PaymentChannel::Alipay,
+                amount: 1000,
+                arrived_at: chrono::Utc::now(),
+                received_account: None,
+            },
             ClaimEvent::RefundFailed {
                 reason: s("provider: NOT_ENOUGH_BALANCE"),
             },
@@ -627,7 +713,7 @@ mod tests {
         let mut names: Vec<&str> = all.iter().map(ClaimEvent::name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 17, "every ClaimEvent variant once");
+        assert_eq!(names.len(), 19, "every ClaimEvent variant once");
         let types = [
             ClaimType::RefundOnly,
             ClaimType::ReturnRefund,

@@ -76,6 +76,10 @@ pub struct ShopPolicy {
     /// At most this many claims (open or finished) per order line.
     pub max_claims_per_line: u32,
     pub evidence: EvidenceLimits,
+    /// Store-balance credits from refunds lapse this many days after they
+    /// are credited; None: they never lapse.
+    #[serde(default)]
+    pub store_balance_expiry_days: Option<u32>,
 }
 
 impl Default for ShopPolicy {
@@ -108,11 +112,18 @@ impl Default for ShopPolicy {
                 .map(String::from)
                 .to_vec(),
             },
+            store_balance_expiry_days: None,
         }
     }
 }
 
 impl ShopPolicy {
+    /// How long a store-balance credit lasts.
+    pub fn balance_lifetime(&self) -> Option<chrono::Duration> {
+        self.store_balance_expiry_days
+            .map(|d| chrono::Duration::days(i64::from(d)))
+    }
+
     /// Checks the values make sense together; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         let d = &self.review_deadline_hours;
@@ -130,6 +141,12 @@ impl ShopPolicy {
         }
         if self.max_claims_per_line == 0 || self.max_claims_per_line > 20 {
             return Err("max_claims_per_line: between 1 and 20".into());
+        }
+        if self
+            .store_balance_expiry_days
+            .is_some_and(|d| d == 0 || d > 3650)
+        {
+            return Err("store_balance_expiry_days: between 1 and 3650, or null".into());
         }
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {
@@ -177,6 +194,11 @@ mod tests {
         let mut p = ShopPolicy::default();
         p.evidence.content_types = vec!["text/html".into()];
         assert!(p.validate().is_err());
+        let p = ShopPolicy {
+            store_balance_expiry_days: Some(0),
+            ..Default::default()
+        };
+        assert!(p.validate().unwrap_err().contains("store_balance"));
         let j = serde_json::json!({"no_reason_return_days": 7, "surprise": true});
         assert!(serde_json::from_value::<ShopPolicy>(j).is_err());
     }

@@ -55,6 +55,8 @@ pub enum RefundOrigin {
     Claim { claim_id: String },
     /// Staff refunding without a claim.
     Merchant {
+        /// Its ledger entry on the order (`mrf_...`).
+        merchant_refund_id: String,
         reason: MerchantReason,
         note: String,
     },
@@ -66,6 +68,93 @@ pub enum MerchantReason {
     Goodwill,
     PriceDifference,
     MissingItem,
+}
+
+/// Where a refund's money goes. The original payment route unless the
+/// customer chose otherwise when filing (or staff, for a merchant refund).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "route", rename_all = "snake_case")]
+pub enum RefundRoute {
+    /// Back along each payment's own channel.
+    #[default]
+    Original,
+    /// Credited to the customer's balance with the shop (our own ledger).
+    StoreBalance,
+    /// Paid out to a bank card the customer named and confirmed.
+    BankCard(BankCard),
+}
+
+/// A payout card as the customer confirmed it. Only what the payout
+/// provider needs to find the card (`card_token`, from the storefront's
+/// card vault) and what staff and the customer recognise it by; never the
+/// full card number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankCard {
+    pub bank: String,
+    pub holder: String,
+    pub last4: String,
+    pub card_token: String,
+    /// The customer confirmed this card on the storefront.
+    pub confirmed: bool,
+}
+
+impl RefundRoute {
+    /// Checks what the customer (or staff) sent; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let RefundRoute::BankCard(c) = self else {
+            return Ok(());
+        };
+        let text = |name: &str, v: &str| {
+            if v.trim().is_empty() || v.chars().count() > 64 {
+                Err(format!("refund_to.{name} must be 1 to 64 characters"))
+            } else {
+                Ok(())
+            }
+        };
+        text("bank", &c.bank)?;
+        text("holder", &c.holder)?;
+        if c.last4.len() != 4 || !c.last4.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("refund_to.last4 must be the card's last 4 digits".into());
+        }
+        if c.card_token.is_empty()
+            || c.card_token.len() > 128
+            || !c
+                .card_token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err("refund_to.card_token must be 1 to 128 of [A-Za-z0-9_-]".into());
+        }
+        if !c.confirmed {
+            return Err("refund_to.confirmed: the customer must confirm the bank card".into());
+        }
+        Ok(())
+    }
+
+    /// The channel the money of a payment made through `paid_with` takes.
+    pub fn channel_for(&self, paid_with: PaymentChannel) -> PaymentChannel {
+        match self {
+            RefundRoute::Original => paid_with,
+            RefundRoute::StoreBalance => PaymentChannel::Balance,
+            RefundRoute::BankCard(_) => PaymentChannel::BankCard,
+        }
+    }
+}
+
+/// How long money takes to reach the customer on a channel, by the
+/// providers' own published upper bounds: WeChat Pay and Alipay refunds to
+/// a bank card behind the payment take up to 3 working days (their wallet
+/// balances are instant), card refunds 5-10 working days, bank payouts up
+/// to 3 days; the store balance is ours and instant.
+pub fn arrival_window(channel: PaymentChannel) -> chrono::Duration {
+    match channel {
+        PaymentChannel::WechatPay | PaymentChannel::Alipay | PaymentChannel::BankCard => {
+            chrono::Duration::days(3)
+        }
+        PaymentChannel::Card => chrono::Duration::days(10),
+        PaymentChannel::Balance => chrono::Duration::zero(),
+    }
 }
 
 /// One step of a refund's history: the audit trail (append-only).
@@ -108,6 +197,16 @@ pub struct Refund {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub succeeded_at: Option<DateTime<Utc>>,
+    /// When the customer can expect the money, from the channel's window.
+    #[serde(default)]
+    pub expected_arrival: Option<DateTime<Utc>>,
+    /// The payout card, for the bank-card route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee: Option<BankCard>,
+    /// A store-balance credit lapses then (the shop's policy when it was
+    /// credited); None: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
     pub history: Vec<RefundStep>,
 }
 
@@ -120,27 +219,33 @@ pub fn refund_id_for(origin_id: &str, n: usize) -> String {
     format!("RF{core}P{n}")
 }
 
+/// What a set of refunds is for and where it goes.
+#[derive(Debug, Clone)]
+pub struct Issue<'a> {
+    pub origin: RefundOrigin,
+    /// The claim or merchant-refund id the out-refund numbers derive from.
+    pub origin_id: &'a str,
+    pub route: &'a RefundRoute,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+}
+
 /// The refunds of an approved amount: one per payment the ledger entry
 /// draws on (zero-amount draws make no refund).
-pub fn plan(
-    order: &Order,
-    entry: &LedgerEntry,
-    origin: RefundOrigin,
-    origin_id: &str,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Vec<Refund> {
+pub fn plan(order: &Order, entry: &LedgerEntry, issue: &Issue<'_>) -> Vec<Refund> {
+    let now = issue.now;
     drawn_payments(order, entry)
         .map(|(j, amount)| {
             let p = &order.facts.payments[j];
+            let channel = issue.route.channel_for(p.channel);
             Refund {
-                refund_id: refund_id_for(origin_id, j + 1),
+                refund_id: refund_id_for(issue.origin_id, j + 1),
                 shop_id: order.shop_id.clone(),
                 order_id: order.order_id.clone(),
                 customer_id: order.facts.customer_id.clone(),
-                origin: origin.clone(),
+                origin: issue.origin.clone(),
                 payment_id: p.payment_id.clone(),
-                channel: p.channel,
+                channel,
                 provider_txn_id: p.provider_txn_id.clone(),
                 payment_total: order.payment_minor(j),
                 amount,
@@ -153,12 +258,24 @@ pub fn plan(
                 created_at: now,
                 updated_at: now,
                 succeeded_at: None,
+                expected_arrival: Some(now + arrival_window(channel)),
+                payee: match issue.route {
+                    RefundRoute::BankCard(c) => Some(c.clone()),
+                    _ => None,
+                },
+                expires_at: None,
                 history: vec![RefundStep {
                     at: now,
                     status: RefundStatus::Pending,
-                    actor: actor.clone(),
+                    actor: issue.actor.clone(),
                     what: "created".into(),
-                    detail: None,
+                    detail: match issue.route {
+                        RefundRoute::Original => None,
+                        RefundRoute::StoreBalance => Some("to store balance".into()),
+                        RefundRoute::BankCard(c) => {
+                            Some(format!("to bank card {} ****{}", c.bank, c.last4))
+                        }
+                    },
                 }],
             }
         })
@@ -297,6 +414,9 @@ mod tests {
             created_at: now,
             updated_at: now,
             succeeded_at: None,
+            expected_arrival: None,
+            payee: None,
+            expires_at: None,
             history: vec![],
         }
     }

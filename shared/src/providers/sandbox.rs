@@ -1,23 +1,120 @@
-//! The sandbox provider of the one-machine runner and the tests: refunds
-//! succeed at once, idempotently by out-refund number, and every money
-//! movement is counted, so a test can prove that money moved once. An
-//! amount ending in .13 (13 minor units modulo 100) is declined for good,
-//! so a newcomer can see a failure too.
+//! The sandbox provider of the one-machine runner and the tests. It moves
+//! money idempotently by out-refund number and counts every movement, so a
+//! test can prove that money moved once. An amount ending in .13 (13 minor
+//! units modulo 100) is declined for good, so a newcomer can see a failure
+//! too.
+//!
+//! Two ways to answer, as real providers do:
+//! - [`Sandbox::new`]: the refund's result comes in the call's answer
+//!   (synchronous providers; the fast path of the tests);
+//! - [`Sandbox::notifying`]: the call answers "processing", and a moment
+//!   later the sandbox posts its own signed notification to the webhook
+//!   (`POST /v1/webhooks/sandbox`), re-posting until it is acknowledged, as
+//!   WeChat Pay and Alipay do. The runner uses this one, so a newcomer sees
+//!   "refund sent", then "refund arrived".
 
 use super::*;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct Sandbox {
     refunds: Mutex<HashMap<String, ProviderRefund>>,
     movements: Mutex<HashMap<String, u32>>,
+    notify: Option<Notify>,
+}
+
+/// Where and how the notifying sandbox posts its results.
+struct Notify {
+    sink: Arc<dyn NotificationSink>,
+    signer: Arc<SandboxNotifications>,
+    delay: Duration,
+}
+
+/// Delivers a signed notification (headers, body); returns the HTTP status
+/// the webhook answered.
+#[async_trait]
+pub trait NotificationSink: Send + Sync {
+    async fn deliver(&self, headers: &[(String, String)], body: &[u8]) -> Result<u16, String>;
+}
+
+/// Posts notifications over HTTP/1.1 to a plain `http://host:port/path`
+/// URL: the runner's own webhook on 127.0.0.1.
+pub struct HttpSink {
+    authority: String,
+    path: String,
+}
+
+impl HttpSink {
+    /// `url`: `http://host:port/path` (no TLS: loopback only).
+    pub fn new(url: &str) -> Result<Self, String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!("{url}: the sandbox posts to http:// URLs only"));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("{url}: no host"))?
+            .to_string();
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| "/".into(), |p| p.to_string());
+        Ok(HttpSink { authority, path })
+    }
+}
+
+#[async_trait]
+impl NotificationSink for HttpSink {
+    async fn deliver(&self, headers: &[(String, String)], body: &[u8]) -> Result<u16, String> {
+        use http_body_util::{BodyExt, Full};
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| format!("connect {}: {e}", self.authority))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut req = http::Request::post(&self.path)
+            .header(http::header::HOST, &self.authority)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req
+            .body(Full::new(axum::body::Bytes::copy_from_slice(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        // Read the answer to the end so the connection closes cleanly.
+        let _ = resp.into_body().collect().await;
+        Ok(status)
+    }
 }
 
 impl Sandbox {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// A sandbox that answers "processing" and posts each result, signed
+    /// by `signer`, to `sink` after `delay`.
+    pub fn notifying(
+        sink: Arc<dyn NotificationSink>,
+        signer: Arc<SandboxNotifications>,
+        delay: Duration,
+    ) -> Self {
+        Sandbox {
+            notify: Some(Notify {
+                sink,
+                signer,
+                delay,
+            }),
+            ..Self::default()
+        }
+    }
+
     /// How many times money moved for this out-refund number.
     pub fn movements(&self, out_refund_no: &str) -> u32 {
         self.movements
@@ -28,6 +125,57 @@ impl Sandbox {
     pub fn total_movements(&self) -> u32 {
         self.movements.lock().map(|m| m.values().sum()).unwrap_or(0)
     }
+
+    /// The result of a new refund request (money moves here, once).
+    fn decide(&self, req: &RefundRequest) -> ProviderRefund {
+        let state = if req.amount % 100 == 13 {
+            ProviderState::Failed {
+                reason: "SANDBOX_DECLINED: amounts ending in .13 are declined".into(),
+            }
+        } else {
+            if let Ok(mut m) = self.movements.lock() {
+                *m.entry(req.out_refund_no.clone()).or_default() += 1;
+            }
+            ProviderState::Succeeded {
+                at: Some(Utc::now()),
+            }
+        };
+        ProviderRefund {
+            out_refund_no: req.out_refund_no.clone(),
+            provider_refund_id: Some(format!("sbx-{}", req.out_refund_no)),
+            received_account: matches!(state, ProviderState::Succeeded { .. })
+                .then(|| "sandbox account".into()),
+            state,
+        }
+    }
+}
+
+/// Posts `result` until the webhook acknowledges it (2xx), backing off
+/// like a real provider; gives up after a few tries (reconciliation then
+/// finds the refund through [`Sandbox::query`]).
+async fn post_until_acknowledged(n: &Notify, result: ProviderRefund) {
+    let Ok(body) = serde_json::to_vec(&result) else {
+        return;
+    };
+    tokio::time::sleep(n.delay).await;
+    let mut wait = Duration::from_millis(200);
+    for _ in 0..6 {
+        let headers = [(
+            SIGNATURE_HEADER.to_owned(),
+            n.signer.sign(Utc::now().timestamp(), &body),
+        )];
+        match n.sink.deliver(&headers, &body).await {
+            Ok(status) if (200..300).contains(&status) => return,
+            Ok(status) => {
+                tracing::warn!(out_refund_no = %result.out_refund_no, status, "sandbox notification not acknowledged")
+            }
+            Err(e) => {
+                tracing::warn!(out_refund_no = %result.out_refund_no, error = %e, "sandbox notification not delivered")
+            }
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
 }
 
 #[async_trait]
@@ -37,40 +185,39 @@ impl RefundProvider for Sandbox {
     }
 
     async fn refund(&self, req: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
-        let mut refunds = self
-            .refunds
-            .lock()
-            .map_err(|_| ProviderError::Transient("sandbox poisoned".into()))?;
-        if let Some(known) = refunds.get(&req.out_refund_no) {
-            return Ok(known.clone());
-        }
-        if req.amount <= 0 || req.amount > req.payment_total {
-            return Err(ProviderError::Permanent("SANDBOX_BAD_AMOUNT".into()));
-        }
-        let answer = if req.amount % 100 == 13 {
-            ProviderRefund {
-                out_refund_no: req.out_refund_no.clone(),
-                provider_refund_id: Some(format!("sbx-{}", req.out_refund_no)),
-                state: ProviderState::Failed {
-                    reason: "SANDBOX_DECLINED: amounts ending in .13 are declined".into(),
-                },
-                received_account: None,
-            }
-        } else {
-            if let Ok(mut m) = self.movements.lock() {
-                *m.entry(req.out_refund_no.clone()).or_default() += 1;
-            }
-            ProviderRefund {
-                out_refund_no: req.out_refund_no.clone(),
-                provider_refund_id: Some(format!("sbx-{}", req.out_refund_no)),
-                state: ProviderState::Succeeded {
-                    at: Some(Utc::now()),
-                },
-                received_account: Some("sandbox balance".into()),
+        let (result, new) = {
+            let mut refunds = self
+                .refunds
+                .lock()
+                .map_err(|_| ProviderError::Transient("sandbox poisoned".into()))?;
+            match refunds.get(&req.out_refund_no) {
+                Some(known) => (known.clone(), false),
+                None => {
+                    if req.amount <= 0 || req.amount > req.payment_total {
+                        return Err(ProviderError::Permanent("SANDBOX_BAD_AMOUNT".into()));
+                    }
+                    let result = self.decide(req);
+                    refunds.insert(req.out_refund_no.clone(), result.clone());
+                    (result, true)
+                }
             }
         };
-        refunds.insert(req.out_refund_no.clone(), answer.clone());
-        Ok(answer)
+        // A repeated request learns the result, as at real providers.
+        let (Some(n), true) = (&self.notify, new) else {
+            return Ok(result);
+        };
+        let n = Notify {
+            sink: n.sink.clone(),
+            signer: n.signer.clone(),
+            delay: n.delay,
+        };
+        let posted = result.clone();
+        tokio::spawn(async move { post_until_acknowledged(&n, posted).await });
+        Ok(ProviderRefund {
+            state: ProviderState::Processing,
+            received_account: None,
+            ..result
+        })
     }
 
     async fn query(&self, req: &RefundRequest) -> Result<Option<ProviderRefund>, ProviderError> {

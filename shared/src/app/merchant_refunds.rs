@@ -1,0 +1,253 @@
+//! Refunds staff make without a customer claim: goodwill, the difference
+//! after a price drop, an item missing from the parcel. They take their
+//! money through the same order ledger as claims (so nothing is ever
+//! refunded twice), go to the same executor and leave the same audit trail.
+
+use super::*;
+use crate::domain::ledger::LedgerEntry;
+use crate::domain::refund::{self, Issue, MerchantReason, RefundOrigin, RefundRoute};
+
+/// The body of `POST /v1/shops/{shop}/orders/{order}/refunds`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantRefundRequest {
+    pub reason: MerchantReason,
+    /// Required for goodwill and price differences; for a missing item it
+    /// defaults to what the missing units were paid.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub amount: Option<Decimal>,
+    /// The line a price difference or a missing item is about.
+    #[serde(default)]
+    pub line_id: Option<String>,
+    /// Missing units (missing item only).
+    #[serde(default)]
+    pub quantity: Option<u32>,
+    /// Why, for the audit trail (and shown to some providers' customers).
+    pub note: String,
+    #[serde(default)]
+    pub refund_to: RefundRoute,
+}
+
+/// What a merchant refund became: its refunds, one per payment drawn on.
+#[derive(Debug, Serialize)]
+pub struct MerchantRefundView {
+    pub merchant_refund_id: String,
+    pub order_id: String,
+    pub reason: MerchantReason,
+    pub amount: Money,
+    pub refunds: Vec<super::refunds::RefundView>,
+}
+
+const MAX_NOTE: usize = 500;
+
+/// Refunds money on an order without a claim. Staff with the admin or
+/// finance role only: this moves money on a person's word alone. The
+/// Idempotency-Key is required, so a double click refunds once.
+pub async fn refund_without_claim(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    order_id: &str,
+    body: MerchantRefundRequest,
+    idempotency_key: Option<&str>,
+) -> Result<(MerchantRefundView, bool), AppError> {
+    require_staff(p, shop_id)?;
+    if !(p.has_role(StaffRole::Admin) || p.has_role(StaffRole::Finance)) {
+        return Err(AppError::Forbidden(
+            "refunds without a claim need the admin or finance role".into(),
+        ));
+    }
+    let key = idempotency_key.ok_or_else(|| {
+        AppError::invalid(
+            "idempotency_key_required",
+            "send an Idempotency-Key header: a refund must not happen twice",
+        )
+    })?;
+    check_id("Idempotency-Key", key)
+        .map_err(|m| AppError::invalid("invalid_idempotency_key", m))?;
+    check_id("order_id", order_id).map_err(|m| AppError::invalid("invalid_request", m))?;
+    check_request(&body)?;
+    let scope = format!("shop:{shop_id}");
+    let hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&(order_id, &body)).expect("request serializes"),
+    ));
+    if let Some(found) = replay(s, &scope, key, &hash, shop_id, order_id).await? {
+        return Ok((found, false));
+    }
+    for _ in 0..MAX_ATTEMPTS {
+        let (mut rec, v) = repo::orders::get(&*s.table, shop_id, order_id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        let amount = body
+            .amount
+            .map(|a| to_minor(a, rec.order.currency()))
+            .transpose()
+            .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+        let id = format!("mrf_{}", uuid::Uuid::now_v7().simple());
+        let entry = take(&mut rec.ledger, &rec.order, &id, &body, amount)?.clone();
+        let now = s.now();
+        let actor = actor_of(p);
+        let refunds = refund::plan(
+            &rec.order,
+            &entry,
+            &Issue {
+                origin: RefundOrigin::Merchant {
+                    merchant_refund_id: id.clone(),
+                    reason: body.reason,
+                    note: body.note.clone(),
+                },
+                origin_id: &id,
+                route: &body.refund_to,
+                actor: &actor,
+                now,
+            },
+        );
+        let mut ops = vec![repo::orders::put(&rec, Some(v))];
+        for r in &refunds {
+            ops.push(repo::refunds::put(r, None));
+            ops.push(repo::outbox::put(&repo::refunds::requested(r, now)));
+        }
+        let key_at = ops.len();
+        ops.push(repo::idempotency::put(
+            &scope,
+            key,
+            &IdempotencyRecord {
+                request_hash: hash.clone(),
+                resource_id: id.clone(),
+            },
+            now,
+        ));
+        match s.table.transact(ops).await {
+            Ok(()) => {
+                tracing::info!(merchant_refund_id = %id, order_id, amount = entry.amount(), "merchant refund issued");
+                return Ok((view(&id, &rec, &entry, body.reason, refunds), true));
+            }
+            Err(StoreError::TransactionCancelled { failed }) => {
+                if failed.contains(&key_at) {
+                    if let Some(found) = replay(s, &scope, key, &hash, shop_id, order_id).await? {
+                        return Ok((found, false));
+                    }
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "the order is being changed by others; try again",
+    ))
+}
+
+fn check_request(b: &MerchantRefundRequest) -> Result<(), AppError> {
+    let bad = |m: &str| Err(AppError::invalid("invalid_request", m));
+    if b.note.trim().is_empty() || b.note.chars().count() > MAX_NOTE {
+        return bad("note: say why, in 1 to 500 characters");
+    }
+    b.refund_to
+        .validate()
+        .map_err(|m| AppError::invalid("invalid_refund_route", m))?;
+    match b.reason {
+        MerchantReason::Goodwill if b.line_id.is_some() || b.quantity.is_some() => {
+            bad("a goodwill refund is for the whole order: leave line_id and quantity out")
+        }
+        MerchantReason::Goodwill | MerchantReason::PriceDifference if b.amount.is_none() => {
+            bad("amount is required")
+        }
+        MerchantReason::PriceDifference if b.line_id.is_none() || b.quantity.is_some() => {
+            bad("a price difference names line_id (and no quantity)")
+        }
+        MerchantReason::MissingItem if b.line_id.is_none() || b.quantity.is_none() => {
+            bad("a missing item names line_id and quantity")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Takes the money (and, for a missing item, the units) from the ledger.
+fn take<'l>(
+    ledger: &'l mut Ledger,
+    order: &Order,
+    id: &str,
+    b: &MerchantRefundRequest,
+    amount: Option<i64>,
+) -> Result<&'l LedgerEntry, AppError> {
+    let entry = match (b.reason, amount) {
+        (MerchantReason::MissingItem, _) => {
+            let lines = [LineRequest {
+                line_id: b.line_id.clone().unwrap_or_default(),
+                quantity: b.quantity.unwrap_or(0),
+            }];
+            ledger.reserve(order, id, &lines, amount)?
+        }
+        (_, Some(a)) => ledger.reserve_money(order, id, b.line_id.as_deref(), a)?,
+        (_, None) => return Err(AppError::invalid("invalid_request", "amount is required")),
+    };
+    if entry.amount() == 0 {
+        return Err(AppError::invalid(
+            "invalid_amount",
+            "nothing to refund: the amount is zero",
+        ));
+    }
+    Ok(entry)
+}
+
+fn view(
+    id: &str,
+    rec: &OrderRecord,
+    entry: &LedgerEntry,
+    reason: MerchantReason,
+    refunds: Vec<crate::domain::refund::Refund>,
+) -> MerchantRefundView {
+    MerchantRefundView {
+        merchant_refund_id: id.to_owned(),
+        order_id: rec.order.order_id.clone(),
+        reason,
+        amount: Money::from_minor(entry.amount(), rec.order.currency()),
+        refunds: refunds
+            .into_iter()
+            .map(super::refunds::refund_view)
+            .collect(),
+    }
+}
+
+/// The answer of an earlier request with this key, read back as it is now.
+async fn replay(
+    s: &Services,
+    scope: &str,
+    key: &str,
+    hash: &str,
+    shop_id: &str,
+    order_id: &str,
+) -> Result<Option<MerchantRefundView>, AppError> {
+    let Some(done) = repo::idempotency::get(&*s.table, scope, key).await? else {
+        return Ok(None);
+    };
+    if done.request_hash != hash {
+        return Err(AppError::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    let (rec, _) = repo::orders::get(&*s.table, shop_id, order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let id = done.resource_id;
+    let Some(entry) = rec.ledger.entry(&id) else {
+        return Err(AppError::NotFound("merchant refund"));
+    };
+    let mut refunds = Vec::new();
+    for rid in refund::refund_ids(&rec.order, entry, &id) {
+        if let Some((r, _)) = repo::refunds::get(&*s.table, &rid).await? {
+            refunds.push(r);
+        }
+    }
+    let reason = refunds
+        .iter()
+        .find_map(|r| match &r.origin {
+            RefundOrigin::Merchant { reason, .. } => Some(*reason),
+            RefundOrigin::Claim { .. } => None,
+        })
+        .unwrap_or(MerchantReason::Goodwill);
+    Ok(Some(view(&id, &rec, entry, reason, refunds)))
+}
