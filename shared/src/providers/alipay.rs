@@ -279,8 +279,25 @@ fn classify(a: &Answer) -> ProviderError {
     if a.code == "20000" || sub.ends_with("SYSTEM_ERROR") || sub.starts_with("isp.") {
         return ProviderError::Transient(text);
     }
+    // Our own configuration (keys, app id, permissions) refused: nothing is
+    // wrong with the refund. Retried until operators fix the configuration
+    // (then replay the dead-letter queue) instead of failing customers'
+    // refunds for good.
+    if a.code == "20001"
+        || a.code == "40006"
+        || matches!(
+            sub,
+            "isv.invalid-signature"
+                | "isv.missing-signature"
+                | "isv.invalid-signature-type"
+                | "isv.invalid-app-id"
+                | "isv.insufficient-isv-permissions"
+        )
+    {
+        return ProviderError::Transient(format!("configuration: {text}"));
+    }
     match a.code.as_str() {
-        "20001" | "40001" | "40002" | "40003" | "40004" | "40006" => ProviderError::Permanent(text),
+        "40001" | "40002" | "40003" | "40004" => ProviderError::Permanent(text),
         // An unknown code says nothing about whether money moved: retry/query.
         _ => ProviderError::Transient(text),
     }
@@ -777,8 +794,13 @@ mod tests {
             classify(&a("40004", "ACQ.TRADE_HAS_FINISHED")),
             ProviderError::Permanent(m) if m.contains("ACQ.TRADE_HAS_FINISHED") && m.contains("sm")
         ));
+        // Our keys refused: configuration, retried until fixed.
         assert!(matches!(
             classify(&a("40002", "isv.invalid-signature")),
+            ProviderError::Transient(m) if m.starts_with("configuration")
+        ));
+        assert!(matches!(
+            classify(&a("40002", "isv.invalid-refund-amount")),
             ProviderError::Permanent(_)
         ));
         assert!(matches!(

@@ -246,14 +246,16 @@ async fn read<T: serde::de::DeserializeOwned>(
 
 /// Whether a failed call may be repeated: Stripe's own `Stripe-Should-Retry`
 /// when it sends one; otherwise 409 (a concurrent request with the same key),
-/// 429, 5xx and `api_error` are temporary, and the other 4xx (`card_error`,
-/// `invalid_request_error`, `idempotency_error`, authentication) will not
-/// change on a retry.
+/// 429, 5xx and `api_error` are temporary, so are 401/403 (our configuration,
+/// fixed by operators), and the other 4xx (`card_error`,
+/// `invalid_request_error`, `idempotency_error`) will not change on a retry.
 fn classify(status: u16, kind: Option<&str>, should_retry: Option<bool>) -> bool {
     if let Some(retry) = should_retry {
         return retry;
     }
-    if matches!(status, 409 | 429) || status >= 500 || kind == Some("api_error") {
+    // 401/403: our key or its permissions, not the refund: retried until
+    // operators fix the configuration, instead of failing refunds for good.
+    if matches!(status, 401 | 403 | 409 | 429) || status >= 500 || kind == Some("api_error") {
         return true;
     }
     !(400..500).contains(&status)
@@ -537,6 +539,7 @@ mod tests {
         assert!(classify(500, Some("api_error"), None));
         assert!(classify(429, Some("rate_limit_error"), None));
         assert!(classify(409, Some("idempotency_error"), None));
+        assert!(classify(401, Some("invalid_request_error"), None));
         assert!(!classify(402, Some("card_error"), None));
         assert!(!classify(400, Some("invalid_request_error"), None));
         assert!(!classify(400, Some("idempotency_error"), None));
