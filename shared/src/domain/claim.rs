@@ -196,6 +196,28 @@ pub enum ClaimEvent {
         tracking_number: String,
     },
     ReturnReceived,
+    /// A door-to-door pickup was booked for the return.
+    PickupBooked {
+        date: chrono::NaiveDate,
+        slot: String,
+    },
+    /// The courier moved a parcel of this claim on (picked up, delivered...).
+    ShipmentUpdated {
+        leg: super::returns::Leg,
+        state: super::tracking::CourierState,
+        delivered_to_destination: bool,
+    },
+    /// A parcel needs staff: never picked up, delivered somewhere else.
+    ShipmentFlagged {
+        leg: super::returns::Leg,
+        reason: String,
+    },
+    /// The goods were received and inspected; the report is on the claim.
+    Inspected {
+        decision: super::returns::InspectionDecision,
+        notes: String,
+        photos: Vec<String>,
+    },
     RefundStarted,
     /// One refund issued to its channel (the out-refund number is fixed and
     /// queued to the provider): the customer sees where the money goes and
@@ -245,6 +267,10 @@ impl ClaimEvent {
             ClaimEvent::Cancelled => "cancelled",
             ClaimEvent::ReturnShipped { .. } => "return_shipped",
             ClaimEvent::ReturnReceived => "return_received",
+            ClaimEvent::PickupBooked { .. } => "pickup_booked",
+            ClaimEvent::ShipmentUpdated { .. } => "shipment_updated",
+            ClaimEvent::ShipmentFlagged { .. } => "shipment_flagged",
+            ClaimEvent::Inspected { .. } => "inspected",
             ClaimEvent::RefundStarted => "refund_started",
             ClaimEvent::RefundSent { .. } => "refund_sent",
             ClaimEvent::RefundArrived { .. } => "refund_arrived",
@@ -325,6 +351,9 @@ pub struct Claim {
     /// Where approved money goes (the customer's choice when filing).
     #[serde(default)]
     pub refund_to: super::refund::RefundRoute,
+    /// Goods travelling for a return or an exchange.
+    #[serde(default)]
+    pub returns: super::returns::ReturnInfo,
 }
 
 /// A snapshot of the order facts the merchant queue needs, and the review
@@ -391,6 +420,7 @@ impl Claim {
             timeline: Vec::new(),
             review: ReviewInfo::default(),
             refund_to: Default::default(),
+            returns: Default::default(),
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);
@@ -661,6 +691,120 @@ impl Claim {
             actor,
             now,
         )
+    }
+
+    /// Books the return's door-to-door pickup (while the goods are still
+    /// with the customer); rebooking replaces the earlier booking.
+    pub fn book_pickup(
+        &mut self,
+        booking: super::returns::PickupBooking,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
+        let ev = self.go(
+            "book a pickup for",
+            &[ClaimStatus::AwaitingReturn],
+            ClaimStatus::AwaitingReturn,
+            ClaimEvent::PickupBooked {
+                date: booking.date,
+                slot: booking.slot.clone(),
+            },
+            actor,
+            now,
+        )?;
+        self.returns.pickup = Some(booking);
+        Ok(ev)
+    }
+
+    /// Notes what the courier said about a parcel ([`ClaimEvent::ShipmentUpdated`]
+    /// or [`ClaimEvent::ShipmentFlagged`]); the status stays.
+    pub fn note_shipment(
+        &mut self,
+        event: ClaimEvent,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
+        if !matches!(
+            event,
+            ClaimEvent::ShipmentUpdated { .. } | ClaimEvent::ShipmentFlagged { .. }
+        ) {
+            return Err(ClaimError::Invalid(format!(
+                "{} is not courier news",
+                event.name()
+            )));
+        }
+        if !self.status.is_open() {
+            return Err(ClaimError::IllegalTransition {
+                action: "note a parcel on",
+                status: self.status,
+            });
+        }
+        let from = self.status;
+        self.go("note a parcel on", &[from], from, event, Actor::System, now)
+    }
+
+    /// Records the receipt and inspection of returned goods (receiving them
+    /// first if nobody has yet).
+    pub fn inspect(
+        &mut self,
+        report: super::returns::Inspection,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimEvent>, ClaimError> {
+        use ClaimStatus::*;
+        if self.returns.inspection.is_some() {
+            return Err(ClaimError::Invalid(
+                "this claim's goods were already inspected".into(),
+            ));
+        }
+        let mut events = Vec::new();
+        if self.status != ReturnReceived {
+            events.push(self.receive_return(actor.clone(), now)?);
+        }
+        events.push(self.go(
+            "inspect",
+            &[ReturnReceived],
+            ReturnReceived,
+            ClaimEvent::Inspected {
+                decision: report.decision.clone(),
+                notes: report.notes.clone(),
+                photos: report.photos.clone(),
+            },
+            actor,
+            now,
+        )?);
+        self.returns.inspection = Some(report);
+        Ok(events)
+    }
+
+    /// Rejects returned goods that failed inspection.
+    pub fn reject_after_inspection(
+        &mut self,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        self.go(
+            "reject",
+            &[ReturnReceived],
+            Rejected,
+            ClaimEvent::Rejected { reason },
+            actor,
+            now,
+        )
+    }
+
+    /// Lowers the approved amount after an inspection (never raises it).
+    pub fn lower_approved(&mut self, amount: i64) -> Result<(), ClaimError> {
+        let approved = self.approved_amount.unwrap_or(self.requested_amount);
+        if amount < 0 || amount > approved {
+            return Err(ClaimError::Invalid(format!(
+                "the amount must be between 0 and the approved {}",
+                super::money::from_minor(approved, self.currency)
+            )));
+        }
+        self.approved_amount = Some(amount);
+        Ok(())
     }
 
     /// Notes a refund's progress ([`ClaimEvent::RefundSent`] or

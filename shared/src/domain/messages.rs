@@ -11,12 +11,14 @@
 //! must act or money or goods move their way — submitted (a receipt, with
 //! the review promise), evidence requested (they must act), approved (a
 //! return must be shipped; money is coming), rejected and closed (an outcome
-//! they did not choose), refund succeeded (the money arrived) and replacement
-//! shipped (goods are coming, with tracking). The rest stays in the inbox:
-//! steps the customer took themselves (cancelled, return shipped, evidence
-//! added), steps between two texts (review started, second review, return
-//! received, refund started, escalated, completed), and a failed refund,
-//! which staff must fix and the customer cannot.
+//! they did not choose), pickup booked (a courier comes to the door),
+//! inspected (the outcome of the return), refund succeeded (the money
+//! arrived) and replacement shipped (goods are coming, with tracking). The
+//! rest stays in the inbox: steps the customer took themselves (cancelled,
+//! return shipped, evidence added), steps between two texts (review
+//! started, second review, return received, refund started, refund sent and
+//! arrived, parcel updates, escalated, completed), and what staff must fix
+//! and the customer cannot (a failed refund, a flagged parcel).
 
 use super::claim::{ClaimEvent, ClaimType};
 use super::money::Currency;
@@ -64,6 +66,8 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::Approved { .. }
         | ClaimEvent::Rejected { .. }
         | ClaimEvent::RefundSucceeded
+        | ClaimEvent::PickupBooked { .. }
+        | ClaimEvent::Inspected { .. }
         | ClaimEvent::ReplacementShipped { .. }
         | ClaimEvent::Closed { .. } => true,
         ClaimEvent::ReviewStarted
@@ -73,6 +77,8 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::ReturnShipped { .. }
         | ClaimEvent::ReturnReceived
         | ClaimEvent::RefundStarted
+        | ClaimEvent::ShipmentUpdated { .. }
+        | ClaimEvent::ShipmentFlagged { .. }
         | ClaimEvent::RefundSent { .. }
         | ClaimEvent::RefundArrived { .. }
         | ClaimEvent::RefundFailed { .. }
@@ -187,6 +193,27 @@ pub fn render(event: &ClaimEvent, f: &ClaimFacts<'_>, lang: Language) -> Message
     };
     let sms = sends_sms(event).then(|| sms_text(&title, &body, lang));
     Message { title, body, sms }
+}
+
+/// Where a parcel is, as the customer reads it.
+fn courier_text(s: crate::domain::tracking::CourierState, lang: Language) -> &'static str {
+    use crate::domain::tracking::CourierState::*;
+    match (s, lang) {
+        (NoRecord, Language::En) => "registered with the courier",
+        (NoRecord, Language::ZhCn) => "已在快递公司登记",
+        (PickedUp, Language::En) => "picked up by the courier",
+        (PickedUp, Language::ZhCn) => "已揽收",
+        (InTransit, Language::En) => "on its way",
+        (InTransit, Language::ZhCn) => "运输中",
+        (OutForDelivery, Language::En) => "out for delivery",
+        (OutForDelivery, Language::ZhCn) => "派送中",
+        (Delivered, Language::En) => "delivered",
+        (Delivered, Language::ZhCn) => "已签收",
+        (Problem, Language::En) => "held up at the courier",
+        (Problem, Language::ZhCn) => "出现异常",
+        (Refused | Returning | ReturnedToSender, Language::En) => "on its way back to the sender",
+        (Refused | Returning | ReturnedToSender, Language::ZhCn) => "正在退回寄件人",
+    }
 }
 
 /// A payment channel as the customer knows it.
@@ -352,6 +379,53 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                 None => format!(
                     "The refund for your claim {id} is on its way. \
                      We will tell you when it has arrived."
+                ),
+            },
+        ),
+        ClaimEvent::PickupBooked { date, slot } => (
+            "Pickup booked",
+            format!(
+                "A courier will collect the return of your claim {id} on {} between {}. \
+                 Please have the goods packed and ready.",
+                date.format("%Y-%m-%d"),
+                slot.replace('-', " and ")
+            ),
+        ),
+        ClaimEvent::ShipmentUpdated { leg, state, .. } => (
+            "Parcel update",
+            format!(
+                "The {} for your claim {id} is {}.",
+                match leg {
+                    crate::domain::returns::Leg::Return => "return parcel",
+                    crate::domain::returns::Leg::Replacement => "replacement",
+                },
+                courier_text(*state, lang)
+            ),
+        ),
+        ClaimEvent::ShipmentFlagged { .. } => (
+            "Parcel being checked",
+            format!(
+                "The shop is checking on the parcel for your claim {id} with the courier; \
+                 you do not need to do anything for now."
+            ),
+        ),
+        ClaimEvent::Inspected { decision, .. } => (
+            "Goods inspected",
+            match decision {
+                crate::domain::returns::InspectionDecision::Accept => format!(
+                    "The shop has received and checked the goods of your claim {id}; \
+                     everything is in order."
+                ),
+                crate::domain::returns::InspectionDecision::Partial { amount } => format!(
+                    "The shop has received and checked the goods of your claim {id} and will \
+                     refund {}. The inspection report is on the claim; if you disagree, you can \
+                     dispute it from the claim.",
+                    money(*amount)
+                ),
+                crate::domain::returns::InspectionDecision::Reject { .. } => format!(
+                    "The shop has received and checked the goods of your claim {id} and could \
+                     not accept the return. The inspection report is on the claim; if you \
+                     disagree, you can dispute it from the claim."
                 ),
             },
         ),
@@ -555,6 +629,44 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                 None => format!("您的售后申请 {id} 的退款已发起，到账后我们会再通知您。"),
             },
         ),
+        ClaimEvent::PickupBooked { date, slot } => (
+            "已预约上门取件",
+            format!(
+                "快递员将于 {} {} 上门取回您的售后申请 {id} 的商品，请提前打包好。",
+                date.format("%Y-%m-%d"),
+                slot
+            ),
+        ),
+        ClaimEvent::ShipmentUpdated { leg, state, .. } => (
+            "物流更新",
+            format!(
+                "您的售后申请 {id} 的{}{}。",
+                match leg {
+                    crate::domain::returns::Leg::Return => "退货包裹",
+                    crate::domain::returns::Leg::Replacement => "换货包裹",
+                },
+                courier_text(*state, lang)
+            ),
+        ),
+        ClaimEvent::ShipmentFlagged { .. } => (
+            "包裹核查中",
+            format!("商家正在与快递公司核查您的售后申请 {id} 的包裹，您暂时无需任何操作。"),
+        ),
+        ClaimEvent::Inspected { decision, .. } => (
+            "商品已验收",
+            match decision {
+                crate::domain::returns::InspectionDecision::Accept => {
+                    format!("商家已收到并检验您的售后申请 {id} 的商品，一切正常。")
+                }
+                crate::domain::returns::InspectionDecision::Partial { amount } => format!(
+                    "商家已收到并检验您的售后申请 {id} 的商品，将退款 {}。验收报告已附在申请中，如有异议可在申请中发起争议。",
+                    money(*amount)
+                ),
+                crate::domain::returns::InspectionDecision::Reject { .. } => format!(
+                    "商家已收到并检验您的售后申请 {id} 的商品，未能接受此次退货。验收报告已附在申请中，如有异议可在申请中发起争议。"
+                ),
+            },
+        ),
         ClaimEvent::RefundSent {
             channel,
             amount,
@@ -670,6 +782,24 @@ mod tests {
                 tracking_number: s("SF1234567890"),
             },
             ClaimEvent::ReturnReceived,
+            ClaimEvent::PickupBooked {
+                date: chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+                slot: s("09:00-12:00"),
+            },
+            ClaimEvent::ShipmentUpdated {
+                leg: crate::domain::returns::Leg::Return,
+                state: crate::domain::tracking::CourierState::InTransit,
+                delivered_to_destination: false,
+            },
+            ClaimEvent::ShipmentFlagged {
+                leg: crate::domain::returns::Leg::Return,
+                reason: s("not picked up within 7 days"),
+            },
+            ClaimEvent::Inspected {
+                decision: crate::domain::returns::InspectionDecision::Partial { amount: 500 },
+                notes: s("scratched"),
+                photos: vec![],
+            },
             ClaimEvent::RefundStarted,
             ClaimEvent::RefundSent {
                 refund_id: s("RF1P1"),
@@ -713,7 +843,7 @@ mod tests {
         let mut names: Vec<&str> = all.iter().map(ClaimEvent::name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 19, "every ClaimEvent variant once");
+        assert_eq!(names.len(), 23, "every ClaimEvent variant once");
         let types = [
             ClaimType::RefundOnly,
             ClaimType::ReturnRefund,
@@ -918,6 +1048,8 @@ mod tests {
                 "evidence_requested",
                 "approved",
                 "rejected",
+                "pickup_booked",
+                "inspected",
                 "refund_succeeded",
                 "replacement_shipped",
                 "closed"

@@ -8,5 +8,6 @@ pub mod order;
 pub mod policy;
 pub mod refund;
 pub mod rejections;
+pub mod returns;
 pub mod rules;
 pub mod tracking;

@@ -80,6 +80,9 @@ pub struct ShopPolicy {
     /// are credited; None: they never lapse.
     #[serde(default)]
     pub store_balance_expiry_days: Option<u32>,
+    /// Return shipping, fees, pickups and fast exchanges.
+    #[serde(default)]
+    pub returns: super::returns::ReturnPolicy,
 }
 
 impl Default for ShopPolicy {
@@ -113,6 +116,7 @@ impl Default for ShopPolicy {
                 .to_vec(),
             },
             store_balance_expiry_days: None,
+            returns: Default::default(),
         }
     }
 }
@@ -148,6 +152,7 @@ impl ShopPolicy {
         {
             return Err("store_balance_expiry_days: between 1 and 3650, or null".into());
         }
+        self.returns.validate()?;
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {
             return Err("evidence.max_items: between 1 and 20".into());

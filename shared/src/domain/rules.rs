@@ -193,9 +193,9 @@ pub struct Facts {
 
 impl Facts {
     /// The facts that come from the claim, its order and the shop policy at
-    /// `now`. Evidence completeness, the courier's status and the
-    /// customer's history are outside those: they start as false, none and
-    /// zero, for the caller to fill in.
+    /// `now`, with the return parcel's status as the courier last reported
+    /// it. Evidence completeness and the customer's history are outside
+    /// those: they start as false and zero, for the caller to fill in.
     pub fn gather(claim: &Claim, order: &Order, policy: &ShopPolicy, now: DateTime<Utc>) -> Facts {
         // Whole hours, floored; a timestamp in the future (clock skew between
         // the storefront and us) counts as just now.
@@ -221,7 +221,11 @@ impl Facts {
             hours_since_delivery: hours(f.fulfilment.delivered_at),
             evidence_count: u32::try_from(claim.evidence.len()).unwrap_or(u32::MAX),
             evidence_complete: false,
-            courier: None,
+            courier: claim
+                .returns
+                .shipment
+                .as_ref()
+                .and_then(|s| s.rule_status()),
             member_tier: f.member_tier,
             claims_last_90_days: 0,
             rejected_last_90_days: 0,

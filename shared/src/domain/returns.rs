@@ -1,0 +1,461 @@
+//! Goods going back and forth for a claim: what the customer pays or gets
+//! for the return (shipping, restocking fee), how the goods travel (a
+//! tracked parcel or a booked pickup), what the shop received and how it
+//! inspected it, and the replacement of an exchange. Pure: the claim holds
+//! a [`ReturnInfo`]; the use cases decide when each part changes.
+
+use super::claim::ReasonCode;
+use super::order::{MemberTier, ProductKind};
+use super::policy::{Payer, ShopPolicy};
+use super::rules::CourierStatus;
+use super::tracking::{Carrier, CourierState};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which way a parcel travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leg {
+    /// Customer to shop.
+    Return,
+    /// Shop to customer (exchange).
+    Replacement,
+}
+
+/// Who pays the return parcel, as promised before the customer submits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShippingPayer {
+    Customer,
+    /// The shop's fault (a quality issue) or the shop's choice.
+    Shop,
+    /// A member perk: free for the customer, paid by the shop.
+    MemberPerk,
+}
+
+/// What a return costs or gives, fixed when the claim is filed and shown to
+/// the customer before they submit. Minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnTerms {
+    pub shipping_payer: ShippingPayer,
+    /// Added to the refund for a shop-paid return (within what the order
+    /// still has refundable).
+    pub shipping_refund: i64,
+    /// Deducted: the policy's percentage for no-reason returns of opened
+    /// goods.
+    pub restocking_fee: i64,
+}
+
+/// The terms of a return or exchange claim for `reason`, on goods worth
+/// `amount` (minor units) that the customer says were `opened`.
+pub fn terms(
+    policy: &ShopPolicy,
+    reason: ReasonCode,
+    tier: MemberTier,
+    opened: bool,
+    amount: i64,
+) -> ReturnTerms {
+    let r = &policy.returns;
+    let shipping_payer = if reason.is_quality_issue() {
+        ShippingPayer::Shop
+    } else if r.free_return_shipping_tiers.contains(&tier) {
+        ShippingPayer::MemberPerk
+    } else {
+        match policy.non_quality_return_shipping {
+            Payer::Shop => ShippingPayer::Shop,
+            Payer::Customer => ShippingPayer::Customer,
+        }
+    };
+    let shipping_refund = match shipping_payer {
+        ShippingPayer::Customer => 0,
+        ShippingPayer::Shop | ShippingPayer::MemberPerk => r.return_shipping_allowance,
+    };
+    let restocking_fee = if reason == ReasonCode::NoLongerWanted && opened {
+        // Rounded down: the customer never pays a fraction of a fen more.
+        amount * i64::from(r.restocking_fee_percent) / 100
+    } else {
+        0
+    };
+    ReturnTerms {
+        shipping_payer,
+        shipping_refund,
+        restocking_fee,
+    }
+}
+
+/// The return part of a shop's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnPolicy {
+    /// Member tiers whose returns ship free (the shop pays).
+    #[serde(default)]
+    pub free_return_shipping_tiers: Vec<MemberTier>,
+    /// Minor units the shop adds to the refund for a return it pays for.
+    #[serde(default)]
+    pub return_shipping_allowance: i64,
+    /// Deducted from no-reason returns of opened goods (0 to 50).
+    #[serde(default)]
+    pub restocking_fee_percent: u8,
+    /// A return parcel not picked up this many days after the return was
+    /// approved is flagged for staff.
+    #[serde(default = "default_pickup_days")]
+    pub ship_within_days: u32,
+    /// Members of these tiers get a fast exchange: the replacement may ship
+    /// before the return arrives, once the return parcel is moving.
+    #[serde(default)]
+    pub fast_exchange_tiers: Vec<MemberTier>,
+    /// Door-to-door pickup for returns of these kinds (large items).
+    #[serde(default = "default_pickup_kinds")]
+    pub pickup_kinds: Vec<ProductKind>,
+    /// The pickup windows offered each day, `HH:MM-HH:MM`.
+    #[serde(default = "default_pickup_slots")]
+    pub pickup_slots: Vec<String>,
+    /// Pickups can be booked from tomorrow up to this many days ahead.
+    #[serde(default = "default_pickup_days_ahead")]
+    pub pickup_days_ahead: u32,
+    /// The city of the shop's return address: a return parcel delivered
+    /// in another city (by the courier's delivery area) was delivered
+    /// elsewhere. None: any delivery counts as reaching the shop.
+    #[serde(default)]
+    pub return_city: Option<String>,
+}
+
+fn default_pickup_days() -> u32 {
+    7
+}
+fn default_pickup_kinds() -> Vec<ProductKind> {
+    vec![ProductKind::Appliance]
+}
+fn default_pickup_slots() -> Vec<String> {
+    vec!["09:00-12:00".into(), "14:00-18:00".into()]
+}
+fn default_pickup_days_ahead() -> u32 {
+    7
+}
+
+impl Default for ReturnPolicy {
+    fn default() -> Self {
+        ReturnPolicy {
+            free_return_shipping_tiers: vec![MemberTier::Platinum],
+            return_shipping_allowance: 1200,
+            restocking_fee_percent: 0,
+            ship_within_days: default_pickup_days(),
+            fast_exchange_tiers: vec![MemberTier::Gold, MemberTier::Platinum],
+            pickup_kinds: default_pickup_kinds(),
+            pickup_slots: default_pickup_slots(),
+            pickup_days_ahead: default_pickup_days_ahead(),
+            return_city: None,
+        }
+    }
+}
+
+impl ReturnPolicy {
+    /// Whether a delivery reported in `area` (the courier's words) reached
+    /// the shop.
+    pub fn delivered_to_shop(&self, area: Option<&str>) -> bool {
+        match (&self.return_city, area) {
+            (None, _) => true,
+            (Some(city), Some(area)) => area.contains(city.as_str()),
+            (Some(_), None) => false,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0..=100_000).contains(&self.return_shipping_allowance) {
+            return Err("returns.return_shipping_allowance: 0 to 100000 (minor units)".into());
+        }
+        if self.restocking_fee_percent > 50 {
+            return Err("returns.restocking_fee_percent: 0 to 50".into());
+        }
+        if self.ship_within_days == 0 || self.ship_within_days > 60 {
+            return Err("returns.ship_within_days: 1 to 60".into());
+        }
+        if self.pickup_days_ahead == 0 || self.pickup_days_ahead > 30 {
+            return Err("returns.pickup_days_ahead: 1 to 30".into());
+        }
+        for s in &self.pickup_slots {
+            if parse_slot(s).is_none() {
+                return Err(format!(
+                    "returns.pickup_slots: {s:?} is not HH:MM-HH:MM with start before end"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_slot(s: &str) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+    let (a, b) = s.split_once('-')?;
+    let a = chrono::NaiveTime::parse_from_str(a, "%H:%M").ok()?;
+    let b = chrono::NaiveTime::parse_from_str(b, "%H:%M").ok()?;
+    (a < b).then_some((a, b))
+}
+
+/// A door-to-door pickup the customer booked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickupBooking {
+    pub date: NaiveDate,
+    /// One of the policy's `pickup_slots`.
+    pub slot: String,
+    pub address: String,
+    pub contact_name: String,
+    pub contact_phone: String,
+}
+
+impl PickupBooking {
+    /// Checks a booking against the policy on `today` (the shop's date).
+    pub fn check(&self, policy: &ReturnPolicy, today: NaiveDate) -> Result<(), String> {
+        if !policy.pickup_slots.contains(&self.slot) {
+            return Err(format!(
+                "slot: choose one of {}",
+                policy.pickup_slots.join(", ")
+            ));
+        }
+        let ahead = (self.date - today).num_days();
+        if ahead < 1 || ahead > i64::from(policy.pickup_days_ahead) {
+            return Err(format!(
+                "date: from tomorrow to {} days ahead",
+                policy.pickup_days_ahead
+            ));
+        }
+        let text = |name: &str, v: &str, max: usize| {
+            if v.trim().is_empty() || v.chars().count() > max {
+                Err(format!("{name}: 1 to {max} characters"))
+            } else {
+                Ok(())
+            }
+        };
+        text("address", &self.address, 300)?;
+        text("contact_name", &self.contact_name, 64)?;
+        let digits = self
+            .contact_phone
+            .chars()
+            .filter(char::is_ascii_digit)
+            .count();
+        if !(6..=20).contains(&digits)
+            || !self
+                .contact_phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-()".contains(c))
+        {
+            return Err("contact_phone: a phone number".into());
+        }
+        Ok(())
+    }
+}
+
+/// A parcel for a claim, as the courier reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub carrier: Carrier,
+    pub tracking_number: String,
+    pub shipped_at: DateTime<Utc>,
+    /// None until the courier said anything.
+    pub state: Option<CourierState>,
+    /// Delivered to the shop's return address (return leg) or the
+    /// customer (replacement leg), as far as the courier says.
+    pub delivered_to_destination: bool,
+    pub updated_at: DateTime<Utc>,
+    /// Why staff should look at it (never picked up, delivered elsewhere).
+    pub flagged: Option<String>,
+}
+
+impl Shipment {
+    pub fn new(carrier: Carrier, tracking_number: String, now: DateTime<Utc>) -> Self {
+        Shipment {
+            carrier,
+            tracking_number,
+            shipped_at: now,
+            state: None,
+            delivered_to_destination: false,
+            updated_at: now,
+            flagged: None,
+        }
+    }
+
+    /// What the review rules see of it.
+    pub fn rule_status(&self) -> Option<CourierStatus> {
+        if self.flagged.is_some() && self.state.is_none() {
+            return Some(CourierStatus::NotPickedUp);
+        }
+        self.state
+            .map(|s| s.to_rule_status(self.delivered_to_destination))
+    }
+
+    /// Whether the parcel is moving (picked up or further, not refused).
+    pub fn is_moving(&self) -> bool {
+        matches!(
+            self.rule_status(),
+            Some(
+                CourierStatus::PickedUp | CourierStatus::InTransit | CourierStatus::DeliveredToShop
+            )
+        )
+    }
+}
+
+/// What arrived of one returned line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptOutcome {
+    Received,
+    /// Fewer units than claimed.
+    ShortShipped,
+    /// Something other than the claimed item came back.
+    WrongItem,
+    /// The courier lost it.
+    LostInTransit,
+}
+
+/// What happens to the returned units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// Sellable: back on sale.
+    Restock,
+    /// Faulty: defective stock, never back on sale.
+    Defective,
+    /// Kept off sale for another reason (opened hygiene goods, damage).
+    NotRestocked,
+}
+
+/// One line of a receipt and inspection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectedLine {
+    pub line_id: String,
+    /// Units that arrived.
+    pub received: u32,
+    pub outcome: ReceiptOutcome,
+    pub disposition: Disposition,
+}
+
+/// What staff decided after inspecting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InspectionDecision {
+    /// As claimed: refund (return) or replacement (exchange).
+    Accept,
+    /// A lower refund than approved, with the report as grounds (minor
+    /// units; returns only).
+    Partial { amount: i64 },
+    /// Nothing, with a catalogue rejection reason and the report.
+    Reject { reason: String },
+}
+
+/// The receipt and inspection report, kept on the claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inspection {
+    pub lines: Vec<InspectedLine>,
+    pub notes: String,
+    /// Evidence keys of the inspection photos.
+    pub photos: Vec<String>,
+    pub decision: InspectionDecision,
+    pub at: DateTime<Utc>,
+    pub by: String,
+}
+
+/// Everything about goods travelling for one claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReturnInfo {
+    /// None for refund-only claims.
+    #[serde(default)]
+    pub terms: Option<ReturnTerms>,
+    #[serde(default)]
+    pub pickup: Option<PickupBooking>,
+    #[serde(default)]
+    pub shipment: Option<Shipment>,
+    #[serde(default)]
+    pub inspection: Option<Inspection>,
+    #[serde(default)]
+    pub replacement: Option<Shipment>,
+    /// The replacement may ship before the return arrives.
+    #[serde(default)]
+    pub fast_exchange: bool,
+}
+
+impl ReturnInfo {
+    pub fn shipment(&self, leg: Leg) -> Option<&Shipment> {
+        match leg {
+            Leg::Return => self.shipment.as_ref(),
+            Leg::Replacement => self.replacement.as_ref(),
+        }
+    }
+    pub fn shipment_mut(&mut self, leg: Leg) -> Option<&mut Shipment> {
+        match leg {
+            Leg::Return => self.shipment.as_mut(),
+            Leg::Replacement => self.replacement.as_mut(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_pays_and_what_is_deducted() {
+        let mut p = ShopPolicy::default();
+        p.returns.restocking_fee_percent = 10;
+        p.returns.return_shipping_allowance = 1000;
+        let quality = terms(&p, ReasonCode::Defective, MemberTier::Regular, true, 9999);
+        assert_eq!(quality.shipping_payer, ShippingPayer::Shop);
+        assert_eq!((quality.shipping_refund, quality.restocking_fee), (1000, 0));
+        let no_reason = terms(
+            &p,
+            ReasonCode::NoLongerWanted,
+            MemberTier::Regular,
+            true,
+            9999,
+        );
+        assert_eq!(no_reason.shipping_payer, ShippingPayer::Customer);
+        assert_eq!(
+            (no_reason.shipping_refund, no_reason.restocking_fee),
+            (0, 999)
+        );
+        let sealed = terms(
+            &p,
+            ReasonCode::NoLongerWanted,
+            MemberTier::Regular,
+            false,
+            9999,
+        );
+        assert_eq!(sealed.restocking_fee, 0);
+        let perk = terms(
+            &p,
+            ReasonCode::NoLongerWanted,
+            MemberTier::Platinum,
+            false,
+            9999,
+        );
+        assert_eq!(perk.shipping_payer, ShippingPayer::MemberPerk);
+        assert_eq!(perk.shipping_refund, 1000);
+    }
+
+    #[test]
+    fn pickups_are_checked_against_the_offer() {
+        let p = ReturnPolicy::default();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let mut b = PickupBooking {
+            date: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+            slot: "09:00-12:00".into(),
+            address: "1 Road, Hangzhou".into(),
+            contact_name: "Li".into(),
+            contact_phone: "+86 138 0000 0000".into(),
+        };
+        assert_eq!(b.check(&p, today), Ok(()));
+        b.slot = "06:00-07:00".into();
+        assert!(b.check(&p, today).unwrap_err().starts_with("slot"));
+        b.slot = "14:00-18:00".into();
+        b.date = today;
+        assert!(b.check(&p, today).unwrap_err().starts_with("date"));
+        b.date = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
+        assert!(b.check(&p, today).is_err());
+        b.date = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        b.contact_phone = "call me".into();
+        assert!(b.check(&p, today).unwrap_err().starts_with("contact_phone"));
+        let mut bad = ReturnPolicy::default();
+        bad.pickup_slots = vec!["12:00-09:00".into()];
+        assert!(bad.validate().is_err());
+    }
+}
