@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/claims", post(submit_claim).get(list_claims))
+        .route("/v1/claims/quote", post(quote_claim))
         .route("/v1/claims/{claim_id}", get(get_claim))
         .route("/v1/claims/{claim_id}/cancel", post(cancel_claim))
         .route(
@@ -32,6 +33,15 @@ async fn create_evidence_upload(
 ) -> Result<Response, ApiError> {
     let view = app::evidence::create_upload(&st.services, &p, &claim_id, body).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn quote_claim(
+    State(st): State<AppState>,
+    p: Principal,
+    Body(body): Body<SubmitClaim>,
+) -> Result<Response, ApiError> {
+    let quote = app::quote_claim(&st.services, &p, body).await?;
+    Ok(Json(quote).into_response())
 }
 
 async fn submit_claim(

@@ -19,6 +19,7 @@ mod finance;
 mod inbox;
 pub mod local_uploads;
 mod orders;
+mod returns;
 mod shop;
 mod webhooks;
 
@@ -54,6 +55,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/shops/{shop_id}/refunds/export"),
     ("POST", "/v1/shops/{shop_id}/orders/{order_id}/refunds"),
     ("GET", "/v1/shops/{shop_id}/balance"),
+    ("POST", "/v1/claims/quote"),
+    ("POST", "/v1/claims/{claim_id}/return-shipment"),
+    ("POST", "/v1/claims/{claim_id}/pickup"),
+    (
+        "POST",
+        "/v1/shops/{shop_id}/desk/claims/{claim_id}/inspection",
+    ),
+    (
+        "POST",
+        "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement",
+    ),
 ];
 
 /// Routes served without a token: what the shop promises publicly (product
@@ -86,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(desk::routes())
         .merge(webhooks::routes())
         .merge(finance::routes())
+        .merge(returns::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -22,6 +22,10 @@ pub struct SubmitClaim {
     /// customer picks their store balance or confirms a bank card.
     #[serde(default)]
     pub refund_to: crate::domain::refund::RefundRoute,
+    /// The customer opened the goods (a no-reason return of opened goods
+    /// may carry the shop's restocking fee).
+    #[serde(default)]
+    pub opened: bool,
 }
 
 /// What a caller sees of a claim: money as `{amount, currency}` objects.
@@ -43,6 +47,8 @@ pub struct ClaimView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub refund_to: crate::domain::refund::RefundRoute,
+    /// Goods travelling: return terms, pickup, parcels, inspection report.
+    pub returns: serde_json::Value,
     /// Each step as stored, with event amounts shown as money.
     pub timeline: Vec<serde_json::Value>,
 }
@@ -80,6 +86,7 @@ pub fn claim_view(c: &Claim) -> ClaimView {
         created_at: c.created_at,
         updated_at: c.updated_at,
         refund_to: c.refund_to.clone(),
+        returns: returns_json(&c.returns, c.currency),
         timeline: c
             .timeline
             .iter()
@@ -94,10 +101,38 @@ fn timeline_json(
     currency: crate::domain::money::Currency,
 ) -> serde_json::Value {
     let mut v = serde_json::to_value(e).expect("timeline entries serialize");
-    if let Some(minor) = v.get("amount").and_then(serde_json::Value::as_i64) {
-        v["amount"] =
+    as_money(&mut v, &["amount"], currency);
+    as_money(&mut v, &["decision", "amount"], currency);
+    v
+}
+
+/// Replaces the minor units at `path` (when present) by a money object.
+fn as_money(v: &mut serde_json::Value, path: &[&str], currency: crate::domain::money::Currency) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = &mut *v;
+    for p in parents {
+        match node.get_mut(*p) {
+            Some(n) => node = n,
+            None => return,
+        }
+    }
+    if let Some(minor) = node.get(*last).and_then(serde_json::Value::as_i64) {
+        node[*last] =
             serde_json::to_value(Money::from_minor(minor, currency)).expect("money serializes");
     }
+}
+
+/// The goods' journey as callers see it: money as money.
+fn returns_json(
+    r: &crate::domain::returns::ReturnInfo,
+    currency: crate::domain::money::Currency,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).expect("return info serializes");
+    as_money(&mut v, &["terms", "shipping_refund"], currency);
+    as_money(&mut v, &["terms", "restocking_fee"], currency);
+    as_money(&mut v, &["inspection", "decision", "amount"], currency);
     v
 }
 
@@ -150,22 +185,8 @@ pub async fn submit_claim(
         if rec.order.facts.customer_id != *customer_id {
             return Err(AppError::NotFound("order"));
         }
-        let requested = body
-            .amount
-            .map(|a| to_minor(a, rec.order.currency()))
-            .transpose()
-            .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
-        let requested = if body.claim_type == ClaimType::Exchange {
-            if requested.is_some_and(|a| a != 0) {
-                return Err(AppError::invalid(
-                    "invalid_amount",
-                    "an exchange moves no money: leave amount out",
-                ));
-            }
-            Some(0)
-        } else {
-            requested
-        };
+        let priced = price(&policy, &rec, &body)?;
+        let requested = Some(priced.requested);
         // A cap per line stops endless re-filing after rejections.
         for l in &body.lines {
             let filed = rec
@@ -216,6 +237,7 @@ pub async fn submit_claim(
         )?;
         claim.review = review_info(&rec.order, &claim, &policy, now);
         claim.refund_to = body.refund_to.clone();
+        claim.returns.terms = priced.terms;
         let mut ops: Vec<WriteOp> = vec![
             repo::orders::put(&rec, Some(v)),
             repo::claims::put(&claim, None),
@@ -256,6 +278,137 @@ pub async fn submit_claim(
         "busy",
         "the order is being changed by others; try again",
     ))
+}
+
+/// What a claim would take and cost, before it is filed.
+struct Priced {
+    /// Minor units the claim asks for.
+    requested: i64,
+    /// Everything the lines could give back, before any fee.
+    refundable: i64,
+    terms: Option<crate::domain::returns::ReturnTerms>,
+}
+
+/// The amount a submission asks for and, for goods going back, who pays the
+/// parcel and the restocking fee (deducted from what the lines can give).
+fn price(
+    policy: &crate::domain::policy::ShopPolicy,
+    rec: &OrderRecord,
+    body: &SubmitClaim,
+) -> Result<Priced, AppError> {
+    let cur = rec.order.currency();
+    let asked = body
+        .amount
+        .map(|a| to_minor(a, cur))
+        .transpose()
+        .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+    let refundable: i64 = rec.ledger.refundable(&rec.order, &body.lines)?.iter().sum();
+    if body.claim_type == ClaimType::Exchange {
+        if asked.is_some_and(|a| a != 0) {
+            return Err(AppError::invalid(
+                "invalid_amount",
+                "an exchange moves no money: leave amount out",
+            ));
+        }
+    }
+    let terms = body.claim_type.needs_return().then(|| {
+        crate::domain::returns::terms(
+            policy,
+            body.reason,
+            rec.order.facts.member_tier,
+            body.opened,
+            if body.claim_type == ClaimType::Exchange {
+                0
+            } else {
+                refundable
+            },
+        )
+    });
+    if body.claim_type == ClaimType::Exchange {
+        return Ok(Priced {
+            requested: 0,
+            refundable,
+            terms,
+        });
+    }
+    let fee = terms.as_ref().map_or(0, |t| t.restocking_fee);
+    let most = refundable - fee;
+    let requested = asked.unwrap_or(most);
+    if requested > most {
+        return Err(AppError::invalid(
+            "amount_exceeds_refundable",
+            if fee > 0 {
+                format!(
+                    "requested {} exceeds the refundable {} after the restocking fee of {}",
+                    Money::from_minor(requested, cur),
+                    Money::from_minor(most, cur),
+                    Money::from_minor(fee, cur)
+                )
+            } else {
+                format!(
+                    "requested {} exceeds the refundable {}",
+                    Money::from_minor(requested, cur),
+                    Money::from_minor(most, cur)
+                )
+            },
+        ));
+    }
+    Ok(Priced {
+        requested,
+        refundable,
+        terms,
+    })
+}
+
+/// What filing a claim would give and cost, shown before submitting.
+#[derive(Debug, Serialize)]
+pub struct ClaimQuote {
+    /// What the lines can give back.
+    pub refundable: Money,
+    /// Deducted for a no-reason return of opened goods.
+    pub restocking_fee: Money,
+    /// What the claim would ask for (the amount given, or the most).
+    pub refund: Money,
+    /// For goods going back: who pays the parcel, and what the shop adds to
+    /// the refund for it.
+    pub return_shipping: Option<ReturnShippingQuote>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReturnShippingQuote {
+    pub payer: crate::domain::returns::ShippingPayer,
+    pub shipping_refund: Money,
+}
+
+/// Prices a submission without filing it: same checks, nothing written.
+pub async fn quote_claim(
+    s: &Services,
+    p: &Principal,
+    body: SubmitClaim,
+) -> Result<ClaimQuote, AppError> {
+    let Principal::Customer { customer_id } = p else {
+        return Err(AppError::Forbidden("only customers file claims".into()));
+    };
+    check_id("shop_id", &body.shop_id).map_err(|m| AppError::invalid("invalid_request", m))?;
+    check_id("order_id", &body.order_id).map_err(|m| AppError::invalid("invalid_request", m))?;
+    let Some((rec, _)) = repo::orders::get(&*s.table, &body.shop_id, &body.order_id).await? else {
+        return Err(AppError::NotFound("order"));
+    };
+    if rec.order.facts.customer_id != *customer_id {
+        return Err(AppError::NotFound("order"));
+    }
+    let policy = super::policy::policy_for(s, &body.shop_id).await?;
+    let priced = price(&policy, &rec, &body)?;
+    let m = |v: i64| Money::from_minor(v, rec.order.currency());
+    Ok(ClaimQuote {
+        refundable: m(priced.refundable),
+        restocking_fee: m(priced.terms.as_ref().map_or(0, |t| t.restocking_fee)),
+        refund: m(priced.requested),
+        return_shipping: priced.terms.map(|t| ReturnShippingQuote {
+            payer: t.shipping_payer,
+            shipping_refund: m(t.shipping_refund),
+        }),
+    })
 }
 
 /// What the desk sorts and filters by, and the deadline from the shop's

@@ -25,6 +25,7 @@ pub mod notify;
 mod orders;
 pub mod policy;
 pub mod refunds;
+pub mod returns;
 pub mod review;
 pub use claims::*;
 pub use orders::*;

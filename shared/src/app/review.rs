@@ -84,35 +84,7 @@ pub fn apply(
             // refund once received (and exchanges move no money).
             if claim.claim_type.refunds() && !claim.claim_type.needs_return() && approved > 0 {
                 let started = claim.start_refund(actor.clone(), now)?;
-                let refunds = match rec.ledger.entry(&claim.claim_id) {
-                    Some(entry) => crate::domain::refund::plan(
-                        &rec.order,
-                        entry,
-                        &crate::domain::refund::Issue {
-                            origin: crate::domain::refund::RefundOrigin::Claim {
-                                claim_id: claim.claim_id.clone(),
-                            },
-                            origin_id: &claim.claim_id,
-                            route: &claim.refund_to.clone(),
-                            actor: &actor,
-                            now,
-                        },
-                    ),
-                    None => vec![],
-                };
-                // Where each refund goes and by when, on the customer's
-                // timeline (written with the approval; no event of its own).
-                for r in &refunds {
-                    claim.note_refund(
-                        ClaimEvent::RefundSent {
-                            refund_id: r.refund_id.clone(),
-                            channel: r.channel,
-                            amount: r.amount,
-                            expected_arrival: r.expected_arrival,
-                        },
-                        now,
-                    )?;
-                }
+                let refunds = issue_refunds(claim, rec, &claim.claim_id.clone(), &actor, now)?;
                 return Ok(Decided {
                     events: vec![ev, started],
                     refunds,
@@ -140,6 +112,48 @@ pub fn apply(
         events: vec![ev],
         refunds: vec![],
     })
+}
+
+/// The refunds of a claim's ledger entry `entry_id` (the claim's own, or
+/// an extra one such as the return shipping the shop pays), to the route
+/// the customer chose, each noted on the timeline as sent: where the money
+/// goes and by when. The claim completes when every one of them arrived.
+pub(crate) fn issue_refunds(
+    claim: &mut Claim,
+    rec: &OrderRecord,
+    entry_id: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<crate::domain::refund::Refund>, AppError> {
+    let Some(entry) = rec.ledger.entry(entry_id) else {
+        return Ok(vec![]);
+    };
+    let route = claim.refund_to.clone();
+    let refunds = crate::domain::refund::plan(
+        &rec.order,
+        entry,
+        &crate::domain::refund::Issue {
+            origin: crate::domain::refund::RefundOrigin::Claim {
+                claim_id: claim.claim_id.clone(),
+            },
+            origin_id: entry_id,
+            route: &route,
+            actor,
+            now,
+        },
+    );
+    for r in &refunds {
+        claim.note_refund(
+            ClaimEvent::RefundSent {
+                refund_id: r.refund_id.clone(),
+                channel: r.channel,
+                amount: r.amount,
+                expected_arrival: r.expected_arrival,
+            },
+            now,
+        )?;
+    }
+    Ok(refunds)
 }
 
 /// The write of one decided claim: claim, order (ledger) and events.
