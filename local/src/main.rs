@@ -128,6 +128,21 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
         &[b"webhooks:".as_slice(), secret].concat(),
         Duration::from_secs(1),
     )?;
+    // Return parcels are tracked by the sandbox courier: a tracking number
+    // is picked up, travels and is delivered a minute a stage, pushed to
+    // our own courier callback as Kuaidi100 would (numbers ending 0000 are
+    // never picked up, 9999 go elsewhere, 2222 get stuck). Its push salt is
+    // derived from the dev secret.
+    let courier = onebox::with_sandbox_courier(
+        &mut services,
+        &format!("http://{addr}"),
+        &format!("couriers:{}", String::from_utf8_lossy(secret)),
+        Some(Duration::from_secs(60)),
+    );
+    tokio::spawn(onebox::run_sandbox_courier_pushes(
+        courier,
+        Duration::from_secs(5),
+    ));
     // Text messages land in a file instead of phones: `tail -f data/sms.jsonl`.
     services.sms = Arc::new(aftersales::adapters::sms_file::FileSms::new(
         o.data.join("sms.jsonl"),

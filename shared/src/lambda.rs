@@ -59,6 +59,49 @@ pub async fn run_http_api() -> Result<(), lambda_http::Error> {
     serve(router(state)).await
 }
 
+/// Whether a Lambda payload is an API Gateway HTTP API (v2) request, for
+/// functions that also have other event sources.
+pub fn is_http_api_event(payload: &serde_json::Value) -> bool {
+    payload
+        .get("requestContext")
+        .is_some_and(|c| c.get("http").is_some())
+}
+
+/// Handles an API Gateway HTTP API (v2) event given as JSON with the router
+/// and answers in the v2 response format: what `lambda_http::run` does, for
+/// a function whose other event sources are not HTTP.
+pub async fn handle_http_api_event(
+    router: axum::Router,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, lambda_http::Error> {
+    use base64::Engine;
+    let req = lambda_http::request::from_str(&payload.to_string())?;
+    let (parts, body) = handle(router, req).await.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await?;
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &parts.headers {
+        let Ok(value) = value.to_str() else { continue };
+        let joined = match headers.get(name.as_str()).and_then(|v| v.as_str()) {
+            Some(before) => format!("{before},{value}"),
+            None => value.to_owned(),
+        };
+        headers.insert(name.as_str().to_owned(), joined.into());
+    }
+    let (body, encoded) = match std::str::from_utf8(&bytes) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(&bytes),
+            true,
+        ),
+    };
+    Ok(serde_json::json!({
+        "statusCode": parts.status.as_u16(),
+        "headers": headers,
+        "body": body,
+        "isBase64Encoded": encoded,
+    }))
+}
+
 /// Evidence storage from the environment: S3 when `EVIDENCE_BUCKET` is set.
 #[cfg(feature = "s3")]
 async fn evidence_from_env() -> Option<std::sync::Arc<dyn crate::ports::EvidenceStorage>> {
@@ -94,6 +137,13 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
         let (providers, verifiers) = crate::providers::from_env()?;
         services.providers = providers;
         services.verifiers = verifiers;
+        // Courier tracking where KUAIDI100_CONFIG is set (the courier
+        // function): queries, subscriptions and push verification.
+        if let Some(k) = crate::couriers::kuaidi100::Kuaidi100::from_env()? {
+            services.courier_salt = Some(k.salt().to_owned());
+            services.courier_callback_url = k.callback_url().map(str::to_owned);
+            services.courier = Some(Arc::new(k));
+        }
     }
     Ok(services)
 }

@@ -7,6 +7,7 @@ use crate::adapters::local_evidence::LocalEvidenceStorage;
 use crate::api::{router, AppState};
 use crate::app::dispatch::drain_outbox;
 use crate::app::Services;
+use crate::couriers::sandbox::SandboxCourier;
 use crate::providers::sandbox::{HttpSink, Sandbox, SandboxNotifications};
 use crate::providers::ProviderSet;
 use std::sync::Arc;
@@ -45,6 +46,95 @@ pub fn with_notifying_sandbox(
     Ok(sandbox)
 }
 
+/// Tracks parcels with the sandbox courier (parcels move one stage every
+/// `step`; see [`crate::couriers::sandbox`] for how a number's last digits
+/// choose its fate): subscriptions ask for pushes to this process's own
+/// `{base_url}/v1/couriers/kuaidi100`, verified with the sandbox's salt.
+/// Returns the sandbox, for [`run_sandbox_courier_pushes`] and tests.
+pub fn with_sandbox_courier(
+    services: &mut Services,
+    base_url: &str,
+    salt: &str,
+    step: Option<Duration>,
+) -> Arc<SandboxCourier> {
+    // A step too long for chrono never comes due, like no step at all.
+    let step = step.and_then(|d| chrono::Duration::from_std(d).ok());
+    let courier = Arc::new(SandboxCourier::new(salt, step));
+    services.courier = Some(courier.clone());
+    services.courier_salt = Some(salt.to_owned());
+    services.courier_callback_url = Some(format!("{base_url}/v1/couriers/kuaidi100"));
+    courier
+}
+
+/// Plays Kuaidi100's part for the sandbox: every `every`, each subscribed
+/// parcel whose snapshot moved on since the last acknowledged push is
+/// pushed, signed, to its callback URL over HTTP; a push not acknowledged
+/// is sent again next time (as Kuaidi100 re-pushes).
+pub async fn run_sandbox_courier_pushes(courier: Arc<SandboxCourier>, every: Duration) {
+    let mut acknowledged: std::collections::HashMap<(String, String), Vec<u8>> =
+        std::collections::HashMap::new();
+    loop {
+        tokio::time::sleep(every).await;
+        for sub in courier.subscriptions() {
+            let Some(body) = courier.push_body(sub.carrier, &sub.number) else {
+                continue;
+            };
+            let key = (
+                sub.carrier.code().to_owned(),
+                sub.number.as_str().to_owned(),
+            );
+            if acknowledged.get(&key) == Some(&body) {
+                continue;
+            }
+            match post_form(&sub.callback_url, &body).await {
+                Ok(status) if (200..300).contains(&status) => {
+                    acknowledged.insert(key, body);
+                }
+                Ok(status) => {
+                    tracing::warn!(number = %sub.number, status, "sandbox courier push not acknowledged")
+                }
+                Err(e) => {
+                    tracing::warn!(number = %sub.number, error = %e, "sandbox courier push not delivered")
+                }
+            }
+        }
+    }
+}
+
+/// POSTs a form body to a loopback `http://` URL; returns the status.
+async fn post_form(url: &str, body: &[u8]) -> Result<u16, String> {
+    use http_body_util::Full;
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!("{url}: the sandbox posts to http:// URLs only"));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("{url}: no host"))?
+        .to_string();
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| "/".into(), |p| p.to_string());
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .map_err(|e| format!("connect {authority}: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = http::Request::post(path)
+        .header(http::header::HOST, &authority)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(Full::new(axum::body::Bytes::copy_from_slice(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    Ok(resp.status().as_u16())
+}
+
 /// The API and, when given, the local upload route.
 pub fn app(state: AppState, uploads: Option<Arc<LocalEvidenceStorage>>) -> axum::Router {
     let services = state.services.clone();
@@ -59,13 +149,32 @@ pub fn app(state: AppState, uploads: Option<Arc<LocalEvidenceStorage>>) -> axum:
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// A refund unfinished this long is sent again or asked about.
 const RECONCILE_AFTER_MINUTES: i64 = 2;
+/// How often the runner asks the courier about parcels, and after how
+/// long without news a parcel is asked about (pushes usually come first).
+const COURIER_POLL_EVERY: Duration = Duration::from_secs(20);
+const COURIER_QUIET_SECONDS: i64 = 15;
 
 /// Delivers outbox events to every consumer until the process ends: drains
 /// while there is work, then looks again every `idle` interval. A failing
 /// consumer leaves its event for the next round (at least once).
 pub async fn run_outbox_poller(services: Services, idle: Duration) {
     let mut last_sweep: Option<std::time::Instant> = None;
+    let mut last_courier_poll: Option<std::time::Instant> = None;
     loop {
+        // Parcels, as the courier function's schedule does in the cloud.
+        if last_courier_poll.is_none_or(|t| t.elapsed() >= COURIER_POLL_EVERY) {
+            last_courier_poll = Some(std::time::Instant::now());
+            match crate::app::couriers::poll(
+                &services,
+                chrono::Duration::seconds(COURIER_QUIET_SECONDS),
+            )
+            .await
+            {
+                Ok(p) if p.changed > 0 || p.flagged > 0 => tracing::info!(?p, "parcels polled"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "parcel polling failed"),
+            }
+        }
         // Review deadlines, as the scheduled function does in the cloud.
         if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
             last_sweep = Some(std::time::Instant::now());

@@ -12,6 +12,7 @@
 //! | unread count    | `INBOX#{customer}`         | `UNREAD`    | –                                   | –                              |
 //! | SMS sent marker | `NOTIFY#{event id}`        | `SMS`       | –                                   | –                              |
 //! | refund          | `REFUND#{refund}`          | `REFUND`    | unfinished: `REFUNDS_OPEN` / `{updated}#{refund}`; store-balance credit: `BALANCE#{shop}#{customer}` / `{expires}#{refund}` | `SHOPREFUNDS#{shop}` / `{created}#{refund}` |
+//! | courier parcel  | `SHIPMENT#{carrier}#{number}` | `SHIPMENT` | still moving: `SHIPMENTS_MOVING` / `{checked}#{carrier}#{number}` | –                      |
 
 use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::ledger::Ledger;
@@ -691,5 +692,128 @@ pub mod refunds {
             .map(|i| decode::<Refund>(i).map(|(r, _)| r))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((refunds, page.next))
+    }
+}
+
+/// Parcels tracked at the courier aggregator, one item per carrier and
+/// number (the key a push names), pointing back at its claim and leg.
+pub mod shipments {
+    use super::*;
+    use crate::domain::returns::Leg;
+    use crate::domain::tracking::{Carrier, TrackingSnapshot};
+
+    /// What we know of one parcel: the merged courier snapshot (a maximum,
+    /// so pushes and queries in any order end in the same place), whether
+    /// the aggregator pushes to us, and when we last heard or asked.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct ShipmentRecord {
+        pub carrier: Carrier,
+        /// Normalised, as validated when the parcel was registered.
+        pub tracking_number: String,
+        pub claim_id: String,
+        pub shop_id: String,
+        pub leg: Leg,
+        pub snapshot: TrackingSnapshot,
+        /// The aggregator accepted our subscription (pushes will come).
+        pub subscribed: bool,
+        /// The last four digits of the customer's phone, for carriers
+        /// that want them with every query (SF).
+        #[serde(default)]
+        pub phone_tail: Option<String>,
+        /// Set when the claim no longer wants news (gone, or no longer
+        /// holding this number): the parcel leaves the polling partition.
+        #[serde(default)]
+        pub stopped: bool,
+        /// When the customer (or shop) said it was sent.
+        pub shipped_at: DateTime<Utc>,
+        pub created_at: DateTime<Utc>,
+        /// The last time the snapshot changed.
+        pub updated_at: DateTime<Utc>,
+        /// The last time the courier was asked or pushed: what polling
+        /// goes by, oldest first.
+        pub checked_at: DateTime<Utc>,
+    }
+
+    impl ShipmentRecord {
+        /// Still worth asking about: the courier is not done with it and
+        /// its claim still wants to know.
+        pub fn is_moving(&self) -> bool {
+            !self.stopped && !self.snapshot.state.is_final()
+        }
+    }
+
+    pub fn key(carrier: Carrier, number: &str) -> (String, String) {
+        (
+            format!("SHIPMENT#{}#{number}", carrier.code()),
+            "SHIPMENT".into(),
+        )
+    }
+
+    /// The gsi1 partition of parcels still moving, by when they were last
+    /// checked: polling reads the stalest few instead of scanning.
+    pub const MOVING: &str = "SHIPMENTS_MOVING";
+
+    pub async fn get(
+        t: &dyn Table,
+        carrier: Carrier,
+        number: &str,
+    ) -> Result<Option<(ShipmentRecord, u64)>, RepoError> {
+        let (pk, sk) = key(carrier, number);
+        t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// The write of a record: `prev` is the version read, `None` for a new
+    /// one (which fails if the parcel is already registered). gsi1 holds
+    /// it only while it is moving, so finished parcels cost polling nothing.
+    pub fn put(r: &ShipmentRecord, prev: Option<u64>) -> WriteOp {
+        let (pk, sk) = key(r.carrier, &r.tracking_number);
+        let mut item = Item::new(pk, sk, encode(r));
+        if r.is_moving() {
+            item.gsi1 = Some(IndexKey {
+                pk: MOVING.into(),
+                sk: format!(
+                    "{}#{}#{}",
+                    ts(r.checked_at),
+                    r.carrier.code(),
+                    r.tracking_number
+                ),
+            });
+        }
+        item.version = prev.map_or(1, |v| v + 1);
+        WriteOp::Put {
+            item,
+            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        }
+    }
+
+    /// Moving parcels last checked before `before`, stalest first, at most
+    /// `limit`, with their versions.
+    pub async fn moving_since(
+        t: &dyn Table,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(ShipmentRecord, u64)>, RepoError> {
+        let cutoff = ts(before);
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = t
+                .query(
+                    Query::partition(Index::Gsi1, MOVING)
+                        .limit(100)
+                        .after(after),
+                )
+                .await?;
+            for i in page.items {
+                if i.gsi1.as_ref().is_some_and(|k| k.sk >= cutoff) || out.len() >= limit {
+                    return Ok(out);
+                }
+                out.push(decode::<ShipmentRecord>(i)?);
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
     }
 }

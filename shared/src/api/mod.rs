@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 mod claims;
+mod couriers;
 mod desk;
 mod finance;
 mod inbox;
@@ -51,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
     ("POST", "/v1/shops/{shop_id}/desk/batch"),
     ("POST", "/v1/webhooks/{provider}"),
+    ("POST", "/v1/couriers/kuaidi100"),
     ("GET", "/v1/shops/{shop_id}/refunds"),
     ("GET", "/v1/shops/{shop_id}/refunds/export"),
     ("POST", "/v1/shops/{shop_id}/orders/{order_id}/refunds"),
@@ -77,6 +79,8 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/shops/{shop_id}/rejection-reasons"),
     // Authenticated by the provider's signature instead.
     ("POST", "/v1/webhooks/{provider}"),
+    // Kuaidi100's pushes, authenticated by their signature.
+    ("POST", "/v1/couriers/kuaidi100"),
 ];
 
 /// Request bodies larger than this are refused with 413.
@@ -93,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .merge(orders::routes())
         .merge(claims::routes())
+        .merge(couriers::routes())
         .merge(inbox::routes())
         .merge(shop::routes())
         .merge(desk::routes())

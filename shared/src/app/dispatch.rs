@@ -15,10 +15,17 @@ pub enum Consumer {
     /// Refund execution (locally; in the cloud the stream feeds SQS and
     /// the refund executor).
     Refunds,
+    /// Courier verification: parcels named by `claim.return_shipped` and
+    /// `claim.replacement_shipped` are registered, subscribed, queried.
+    Couriers,
 }
 
-pub const ALL_CONSUMERS: &[Consumer] =
-    &[Consumer::Rules, Consumer::Notifications, Consumer::Refunds];
+pub const ALL_CONSUMERS: &[Consumer] = &[
+    Consumer::Rules,
+    Consumer::Notifications,
+    Consumer::Refunds,
+    Consumer::Couriers,
+];
 
 /// Hands one event to one consumer.
 pub async fn deliver(
@@ -30,6 +37,7 @@ pub async fn deliver(
         Consumer::Rules => super::review::on_event(s, event).await,
         Consumer::Notifications => super::notify::on_event(s, event).await,
         Consumer::Refunds => super::refunds::on_event(s, event).await,
+        Consumer::Couriers => super::couriers::on_event(s, event).await,
     }
 }
 

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 mod claims;
+pub mod couriers;
 pub mod desk;
 pub mod dispatch;
 pub mod evidence;
@@ -124,6 +125,15 @@ pub struct Services {
     /// Webhook verifiers by provider name (`wechat_pay`, `alipay`,
     /// `stripe`, `sandbox`): the name is the webhook path's last segment.
     pub verifiers: crate::providers::Verifiers,
+    /// The courier tracking aggregator (Kuaidi100, or the sandbox); None
+    /// where parcels are not tracked.
+    pub courier: Option<Arc<dyn crate::couriers::CourierTracker>>,
+    /// The salt the aggregator signs its pushes with (given with every
+    /// subscription); pushes are refused without it.
+    pub courier_salt: Option<String>,
+    /// Where the aggregator pushes: our public `/v1/couriers/kuaidi100`.
+    /// None: parcels are polled only.
+    pub courier_callback_url: Option<String>,
 }
 
 impl Services {
@@ -135,6 +145,9 @@ impl Services {
             sms: Arc::new(crate::ports::LogSms),
             providers: crate::providers::ProviderSet::default(),
             verifiers: Vec::new(),
+            courier: None,
+            courier_salt: None,
+            courier_callback_url: None,
         }
     }
     fn now(&self) -> DateTime<Utc> {
