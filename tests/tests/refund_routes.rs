@@ -517,6 +517,44 @@ async fn runner_sandbox_notifies_sent_then_arrived(engine: &str) {
     assert_eq!(sandbox.movements(&rid), 1);
 }
 
+async fn staff_find_refunds_by_the_customers_phone(engine: &str) {
+    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let mut order = sample_order("alice");
+    order["customer_phone"] = json!("138-0013-8000");
+    app.push_order("o-1", &order).await;
+    let admin = app.staff("ann", "shop-1", &[StaffRole::Admin]);
+    let (s, v) = merchant_refund(
+        &app,
+        &admin,
+        Some("k1"),
+        &json!({"reason": "goodwill", "amount": "5.00", "note": "late"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let search = |q: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.call(
+                "GET",
+                &format!("/v1/shops/shop-1/refunds?customer_phone={q}"),
+                Some(&admin),
+                None,
+                &[],
+            )
+            .await
+        }
+    };
+    let (s, found) = search("%2B86%20138%200013%208000").await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(found["refunds"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found["refunds"][0]["order_id"], "o-1");
+    let (_, none) = search("13800138001").await;
+    assert_eq!(none["refunds"].as_array().unwrap().len(), 0, "{none}");
+    let (s, v) = search("12").await;
+    assert_eq!((s, &v["error"]["code"]), (422, &json!("invalid_phone")));
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -536,4 +574,5 @@ on_both_engines!(
     staff_refund_without_a_claim,
     a_failed_merchant_refund_gives_its_money_back,
     runner_sandbox_notifies_sent_then_arrived,
+    staff_find_refunds_by_the_customers_phone,
 );

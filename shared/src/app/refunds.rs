@@ -402,16 +402,27 @@ pub async fn reconcile(s: &Services, older_than: chrono::Duration) -> Result<Rec
     Ok(out)
 }
 
-/// Staff search their shop's refunds: by order, claim or customer (phone
-/// numbers live on orders, so a phone search is an order search upstream).
+/// Staff search their shop's refunds: by order, claim, customer or the
+/// customer's phone (the order's, compared digit by digit so that spaces,
+/// dashes and a +86 prefix do not matter).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundSearch {
     pub order_id: Option<String>,
     pub claim_id: Option<String>,
     pub customer_id: Option<String>,
+    pub customer_phone: Option<String>,
     pub status: Option<RefundStatus>,
     pub limit: Option<u32>,
+}
+
+/// A phone number's digits, without a +86 / 0086 country prefix.
+fn phone_digits(p: &str) -> String {
+    let d: String = p.chars().filter(char::is_ascii_digit).collect();
+    match d.strip_prefix("0086").or_else(|| d.strip_prefix("86")) {
+        Some(rest) if rest.len() == 11 => rest.to_owned(),
+        _ => d,
+    }
 }
 
 /// Searching reads at most this many of the shop's newest refunds.
@@ -428,8 +439,19 @@ pub async fn search(
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid("invalid_limit", "limit must be 1 to 200"));
     }
+    let phone = q.customer_phone.as_deref().map(phone_digits);
+    if phone.as_ref().is_some_and(|p| p.len() < 6) {
+        return Err(AppError::invalid(
+            "invalid_phone",
+            "customer_phone: at least 6 digits",
+        ));
+    }
     let matches = |r: &Refund| {
-        q.order_id.as_deref().is_none_or(|o| r.order_id == o)
+        phone.as_deref().is_none_or(|p| {
+            r.customer_phone
+                .as_deref()
+                .is_some_and(|have| phone_digits(have) == p)
+        }) && q.order_id.as_deref().is_none_or(|o| r.order_id == o)
             && q.customer_id.as_deref().is_none_or(|c| r.customer_id == c)
             && q.status.is_none_or(|st| r.status == st)
             && q.claim_id.as_deref().is_none_or(

@@ -178,6 +178,9 @@ pub struct Refund {
     pub shop_id: String,
     pub order_id: String,
     pub customer_id: String,
+    /// The order's phone, for staff searching by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_phone: Option<String>,
     pub origin: RefundOrigin,
     pub payment_id: String,
     pub channel: PaymentChannel,
@@ -243,6 +246,7 @@ pub fn plan(order: &Order, entry: &LedgerEntry, issue: &Issue<'_>) -> Vec<Refund
                 shop_id: order.shop_id.clone(),
                 order_id: order.order_id.clone(),
                 customer_id: order.facts.customer_id.clone(),
+                customer_phone: order.facts.customer_phone.clone(),
                 origin: issue.origin.clone(),
                 payment_id: p.payment_id.clone(),
                 channel,
@@ -397,6 +401,7 @@ mod tests {
             shop_id: "s".into(),
             order_id: "o".into(),
             customer_id: "c".into(),
+            customer_phone: None,
             origin: RefundOrigin::Claim {
                 claim_id: "clm_01ab".into(),
             },
