@@ -469,9 +469,15 @@ fn check_shape(file: &str, text: &str) {
     assert_eq!(ev["isBase64Encoded"], false, "{file}: isBase64Encoded");
     match body {
         Some(Value::String(b)) => {
+            // Kuaidi100 pushes forms; everything else sends JSON.
+            let content_type = if is_courier_push(file) {
+                "application/x-www-form-urlencoded;charset=UTF-8"
+            } else {
+                "application/json"
+            };
             assert_eq!(
                 headers.get("content-type"),
-                Some(&json!("application/json")),
+                Some(&json!(content_type)),
                 "{file}"
             );
             assert_eq!(
@@ -575,7 +581,9 @@ fn every_event_file_has_an_expectation() {
     let mut on_disk = BTreeSet::new();
     json_files(&events_dir(), &mut on_disk);
     // The webhooks are checked by their own replay (signed at replay time).
-    on_disk.retain(|f| is_http_event(f) && !in_folders(f, WEBHOOK_FOLDERS));
+    on_disk.retain(|f| {
+        is_http_event(f) && !in_folders(f, WEBHOOK_FOLDERS) && !in_folders(f, COURIER_FOLDERS)
+    });
     let expected: BTreeSet<String> = REPLAY.iter().map(|e| e.file.to_string()).collect();
     assert_eq!(
         REPLAY.len(),
@@ -677,9 +685,24 @@ const REFUND_FOLDERS: &[&str] = &["refund-executor"];
 /// `payment_webhook_events_replay_through_the_lambda_glue_on_dynamodb`.
 const WEBHOOK_FOLDERS: &[&str] = &["payment-webhooks"];
 
+/// The courier-verification function: Kuaidi100 pushes through API
+/// Gateway (`push-*.json`, signed at replay time with the test's salt), a
+/// stream batch and the polling schedule; replayed by
+/// `courier_verification_events_replay_on_dynamodb`.
+const COURIER_FOLDERS: &[&str] = &["courier-verification"];
+
+fn is_courier_push(file: &str) -> bool {
+    in_folders(file, COURIER_FOLDERS)
+        && file
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("push-"))
+}
+
 /// An API Gateway event (every folder not listed as another source).
 fn is_http_event(file: &str) -> bool {
-    !is_stream_event(file)
+    (!in_folders(file, COURIER_FOLDERS) || is_courier_push(file))
+        && !is_stream_event(file)
         && !is_s3_event(file)
         && !in_folders(file, RULES_FOLDERS)
         && !in_folders(file, REFUND_FOLDERS)
@@ -1630,4 +1653,179 @@ async fn payment_webhook_events_replay_through_the_lambda_glue_on_dynamodb() {
     );
     // Money moved once, by the executor; notifications only told of it.
     assert_eq!(sandbox.total_movements(), 1);
+}
+
+// ------------------------------------------------------- courier verification
+
+const COURIER_PUSH: &str = "courier-verification/push-delivered.json";
+const COURIER_STREAM: &str = "courier-verification/return-shipped-stream.json";
+const COURIER_SCHEDULE: &str = "courier-verification/parcel-polling-schedule.json";
+const COURIER_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a80";
+const COURIER_NUMBER: &str = "YT1234567890123";
+
+/// A claim waiting for its return parcel, as the return-shipment endpoint
+/// leaves it (written directly: the replay is about the courier function).
+async fn seed_return_claim(s: &Services) {
+    use aftersales::domain::claim::{Actor, Claim, ClaimLine, ClaimType, NewClaim, ReasonCode};
+    use aftersales::domain::returns::Shipment;
+    use aftersales::domain::tracking::Carrier;
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:05:00Z")
+        .unwrap()
+        .to_utc();
+    let (mut claim, _) = Claim::submit(
+        NewClaim {
+            claim_id: COURIER_CLAIM.into(),
+            shop_id: "shop-1".into(),
+            order_id: "o-800".into(),
+            customer_id: "cust-800".into(),
+            claim_type: ClaimType::ReturnRefund,
+            reason: ReasonCode::NoLongerWanted,
+            description: String::new(),
+            evidence: vec![],
+            lines: vec![ClaimLine {
+                line_id: "L1".into(),
+                quantity: 1,
+                amount: 9900,
+            }],
+            currency: aftersales::domain::money::Currency::Cny,
+        },
+        Actor::System,
+        at,
+    )
+    .unwrap();
+    claim.approve(None, None, Actor::System, at).unwrap();
+    claim
+        .ship_return("yuantong".into(), COURIER_NUMBER.into(), Actor::System, at)
+        .unwrap();
+    claim.returns.shipment = Some(Shipment::new(Carrier::Yuantong, COURIER_NUMBER.into(), at));
+    s.table
+        .transact(vec![aftersales::repo::claims::put(&claim, None)])
+        .await
+        .unwrap();
+}
+
+/// The push event with its form body made now: the sandbox courier's
+/// record of the parcel, signed with `salt`.
+fn courier_push_event(body: &[u8]) -> String {
+    let mut ev: Value = serde_json::from_str(&read_event(COURIER_PUSH)).unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    ev["headers"]["content-length"] = json!(text.len().to_string());
+    ev["body"] = json!(text);
+    serde_json::to_string(&ev).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn courier_verification_events_replay_on_dynamodb() {
+    use aftersales::app::dispatch::Consumer;
+    use aftersales::domain::tracking::{validate, Carrier, CourierState};
+    use lambda_http::aws_lambda_events::event::dynamodb::Event;
+
+    let mut on_disk = BTreeSet::new();
+    json_files(&events_dir(), &mut on_disk);
+    on_disk.retain(|f| in_folders(f, COURIER_FOLDERS));
+    assert_eq!(
+        on_disk,
+        BTreeSet::from([
+            COURIER_PUSH.to_string(),
+            COURIER_STREAM.to_string(),
+            COURIER_SCHEDULE.to_string(),
+        ]),
+        "courier-verification events on disk vs this test"
+    );
+    check_shape(COURIER_PUSH, &read_event(COURIER_PUSH));
+
+    // A salt made by the test; nothing secret is committed.
+    let salt = aftersales_tests::courier_server::random_salt();
+    let mut services = Services::new(Arc::new(
+        aftersales_tests::dynamo_table_without_stream().await,
+    ));
+    let sandbox = aftersales::onebox::with_sandbox_courier(
+        &mut services,
+        "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+        &salt,
+        None,
+    );
+    seed_return_claim(&services).await;
+    let claim = || async {
+        aftersales::repo::claims::get(&*services.table, COURIER_CLAIM)
+            .await
+            .unwrap()
+            .expect("claim")
+            .0
+    };
+
+    // The stream batch, twice: the parcel is registered and subscribed once.
+    for _ in 0..2 {
+        let event: Event = serde_json::from_str(&read_event(COURIER_STREAM)).unwrap();
+        let answer = aftersales::lambda_stream::handle(&services, Consumer::Couriers, event).await;
+        assert!(answer.batch_item_failures.is_empty());
+    }
+    let subs = sandbox.subscriptions();
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert!(subs[0].callback_url.ends_with("/v1/couriers/kuaidi100"));
+    let (rec, _) =
+        aftersales::repo::shipments::get(&*services.table, Carrier::Yuantong, COURIER_NUMBER)
+            .await
+            .unwrap()
+            .expect("parcel registered");
+    assert_eq!(rec.claim_id, COURIER_CLAIM);
+    // The first query found it picked up (the sandbox's first stage).
+    assert_eq!(
+        claim().await.returns.shipment.unwrap().state,
+        Some(CourierState::PickedUp)
+    );
+
+    // Kuaidi100's push once the parcel is delivered, through the function's
+    // HTTP branch: acknowledged, the claim's parcel delivered.
+    let api = router(AppState {
+        services: services.clone(),
+        auth: AuthMode::Gateway,
+    });
+    let number = validate(Carrier::Yuantong, COURIER_NUMBER).unwrap();
+    sandbox.advance(Carrier::Yuantong, &number, 3);
+    let body = sandbox.push_body(Carrier::Yuantong, &number).expect("push");
+    let text = courier_push_event(&body);
+    let payload: Value = serde_json::from_str(&text).unwrap();
+    assert!(aftersales::lambda::is_http_api_event(&payload));
+    let answer = aftersales::lambda::handle_http_api_event(api.clone(), payload.clone())
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let reply: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(reply["result"], true, "{answer}");
+    let after = claim().await;
+    let sh = after.returns.shipment.clone().unwrap();
+    assert_eq!(sh.state, Some(CourierState::Delivered));
+    assert!(sh.delivered_to_destination);
+    // Pushed again (Kuaidi100 retries): acknowledged, nothing changes.
+    let again = aftersales::lambda::handle_http_api_event(api.clone(), payload)
+        .await
+        .unwrap();
+    assert_eq!(again["statusCode"], 200, "{again}");
+    assert_eq!(claim().await, after);
+    // Signed with another salt: refused, nothing changes.
+    let forged = aftersales::couriers::sandbox::push_form(
+        "yuantong",
+        COURIER_NUMBER,
+        "shutdown",
+        &sandbox.snapshot(Carrier::Yuantong, &number),
+        "not-the-salt",
+    );
+    let payload: Value = serde_json::from_str(&courier_push_event(&forged)).unwrap();
+    let refused = aftersales::lambda::handle_http_api_event(api, payload)
+        .await
+        .unwrap();
+    assert_eq!(refused["statusCode"], 400, "{refused}");
+    assert_eq!(claim().await, after);
+
+    // The schedule's event carries no records and no request: the function
+    // polls parcels quiet for hours (none here: this one is delivered).
+    let schedule: Value = serde_json::from_str(&read_event(COURIER_SCHEDULE)).unwrap();
+    assert!(schedule.get("Records").is_none());
+    assert!(!aftersales::lambda::is_http_api_event(&schedule));
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    let polled = aftersales::app::couriers::poll(&services, chrono::Duration::hours(6))
+        .await
+        .expect("poll");
+    assert_eq!(polled.checked, 0, "{polled:?}");
 }
