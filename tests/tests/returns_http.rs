@@ -8,7 +8,11 @@
 
 use aftersales::auth::StaffRole;
 use aftersales::store::Table;
-use aftersales_tests::http::{sample_order, spawn_app_at, TestApp, TestClock};
+use aftersales_tests::courier_server::{random_salt, CourierServer, Parcel};
+use aftersales_tests::http::{
+    bind_loopback, sample_order, spawn_app_at, spawn_app_on, TestApp, TestClock,
+};
+use chrono::TimeZone;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -689,6 +693,154 @@ async fn exchange_ships_after_inspection_or_fast(engine: &str) {
     assert_eq!(diff[0]["status"], "succeeded");
 }
 
+/// The app tracking parcels at a local Kuaidi100 (tests/src/courier_server.rs)
+/// that pushes signed news to the app's own callback.
+async fn with_courier(engine: &str) -> (TestApp, CourierServer) {
+    let courier = CourierServer::start().await;
+    let (listener, base) = bind_loopback().await;
+    let mut services = aftersales::app::Services::new(table(engine).await);
+    services.clock = TestClock::at(NOW).clock();
+    courier.install(&mut services, &base, &random_salt());
+    (spawn_app_on(listener, services).await, courier)
+}
+
+fn at(day: u32, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, day, hour, 0, 0)
+        .single()
+        .unwrap()
+}
+
+fn acked(replies: &[(u16, Value)]) {
+    assert!(!replies.is_empty(), "the parcel was subscribed");
+    for (s, v) in replies {
+        assert_eq!(*s, 200, "{v}");
+        assert_eq!(v["returnCode"], "200", "{v}");
+    }
+}
+
+/// The whole return: approved, parcel verified through the courier
+/// aggregator (subscribed, picked up, delivered to the shop), received,
+/// inspected, restocked, refunded.
+async fn return_from_approval_to_refund_through_the_courier(engine: &str) {
+    let (app, courier) = with_courier(engine).await;
+    app.push_order("o-1", &delivered("alice")).await;
+    let id = approved(
+        &app,
+        "return_refund",
+        "wrong_size",
+        json!([{"line_id": "L1", "quantity": 1}]),
+    )
+    .await;
+    let (s, c) = ship(&app, &id, "yuantong", "YT1234567890123").await;
+    assert_eq!(s, 200, "{c}");
+    // The return_shipped event registers and subscribes the parcel, once.
+    app.drain().await;
+    app.drain().await;
+    assert_eq!(courier.subscribe_calls("YT1234567890123"), 1);
+    let picked = Parcel::picked_up("yuantong", at(23, 12), "广东,深圳市");
+    courier.set_parcel("YT1234567890123", picked.clone());
+    acked(&courier.push("yuantong", "YT1234567890123").await);
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["returns"]["shipment"]["state"], "picked_up", "{c}");
+    courier.set_parcel(
+        "YT1234567890123",
+        picked.delivered(at(24, 15), "浙江,杭州市"),
+    );
+    acked(&courier.push("yuantong", "YT1234567890123").await);
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["returns"]["shipment"]["state"], "delivered", "{c}");
+    assert_eq!(c["returns"]["shipment"]["delivered_to_destination"], true);
+    assert_eq!(c["returns"]["shipment"]["flagged"], Value::Null);
+    let (s, c) = inspect(
+        &app,
+        &id,
+        json!({"lines": [{"line_id": "L1", "received": 1, "outcome": "received",
+                          "disposition": "restock"}], "decision": {"decision": "accept"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{c}");
+    let inv = inventory(&app).await;
+    assert_eq!(inv.len(), 1);
+    assert_eq!(inv[0].0, "inventory.restock");
+    app.drain().await;
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["status"], "completed", "{c}");
+    let ev = events(&c);
+    for step in [
+        "approved",
+        "return_shipped",
+        "shipment_updated",
+        "return_received",
+        "inspected",
+        "refund_sent",
+        "refund_arrived",
+        "refund_succeeded",
+    ] {
+        assert!(ev.contains(&step), "{step} in {ev:?}");
+    }
+    assert_eq!(
+        refunded_total(&app, &id).await,
+        minor(&c["approved_amount"])
+    );
+}
+
+/// A gold member's exchange ships at once when the return parcel moves,
+/// and completes when the courier delivers the replacement.
+async fn fast_exchange_completes_on_delivery(engine: &str) {
+    let (app, courier) = with_courier(engine).await;
+    app.push_order("o-1", &delivered("alice")).await;
+    let id = approved(
+        &app,
+        "exchange",
+        "wrong_size",
+        json!([{"line_id": "L1", "quantity": 1}]),
+    )
+    .await;
+    let (s, _) = ship(&app, &id, "yuantong", "YT1234567890123").await;
+    assert_eq!(s, 200);
+    app.drain().await;
+    let replacement = json!({"carrier": "zhongtong", "tracking_number": "73123456789012"});
+    let send = |body: Value| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.call(
+                "POST",
+                &format!("/v1/shops/shop-1/desk/claims/{id}/replacement"),
+                Some(&reviewer(app)),
+                Some(&body),
+                &[],
+            )
+            .await
+        }
+    };
+    // Not moving yet: no fast exchange.
+    let (s, v) = send(replacement.clone()).await;
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (409, &json!("replacement_not_allowed"))
+    );
+    courier.set_parcel(
+        "YT1234567890123",
+        Parcel::picked_up("yuantong", at(23, 12), "广东,深圳市"),
+    );
+    acked(&courier.push("yuantong", "YT1234567890123").await);
+    let (s, c) = send(replacement).await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["status"], "replacement_shipped");
+    assert_eq!(c["returns"]["fast_exchange"], true);
+    app.drain().await;
+    assert_eq!(courier.subscribe_calls("73123456789012"), 1);
+    courier.set_parcel(
+        "73123456789012",
+        Parcel::picked_up("zhongtong", at(24, 8), "浙江,杭州市").delivered(at(25, 15), "上海"),
+    );
+    acked(&courier.push("zhongtong", "73123456789012").await);
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["status"], "completed", "{c}");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -710,4 +862,6 @@ on_both_engines!(
     restocking_fee_is_quoted_before_submitting,
     appliance_return_is_picked_up,
     exchange_ships_after_inspection_or_fast,
+    return_from_approval_to_refund_through_the_courier,
+    fast_exchange_completes_on_delivery,
 );

@@ -303,13 +303,11 @@ fn price(
         .transpose()
         .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
     let refundable: i64 = rec.ledger.refundable(&rec.order, &body.lines)?.iter().sum();
-    if body.claim_type == ClaimType::Exchange {
-        if asked.is_some_and(|a| a != 0) {
-            return Err(AppError::invalid(
-                "invalid_amount",
-                "an exchange moves no money: leave amount out",
-            ));
-        }
+    if body.claim_type == ClaimType::Exchange && asked.is_some_and(|a| a != 0) {
+        return Err(AppError::invalid(
+            "invalid_amount",
+            "an exchange moves no money: leave amount out",
+        ));
     }
     let terms = body.claim_type.needs_return().then(|| {
         crate::domain::returns::terms(

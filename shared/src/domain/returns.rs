@@ -454,8 +454,10 @@ mod tests {
         b.date = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
         b.contact_phone = "call me".into();
         assert!(b.check(&p, today).unwrap_err().starts_with("contact_phone"));
-        let mut bad = ReturnPolicy::default();
-        bad.pickup_slots = vec!["12:00-09:00".into()];
+        let bad = ReturnPolicy {
+            pickup_slots: vec!["12:00-09:00".into()],
+            ..Default::default()
+        };
         assert!(bad.validate().is_err());
     }
 }
