@@ -1883,3 +1883,35 @@ fn a_claim_survives_json_round_trip_at_every_step() {
     assert_eq!(json["type"], "special_claim");
     assert_eq!(json["kind"], "fresh_spoilage");
 }
+
+/// Refund progress goes on the timeline while money moves, and still when a
+/// sibling refund arrives after another one failed; never on a claim whose
+/// money is not moving.
+#[test]
+fn refund_progress_is_noted_while_money_moves() {
+    use aftersales::domain::order::PaymentChannel;
+    let arrived = |id: &str| ClaimEvent::RefundArrived {
+        refund_id: id.into(),
+        channel: PaymentChannel::WechatPay,
+        amount: 100,
+        arrived_at: t(3),
+        received_account: None,
+    };
+    let mut c = submitted(REFUND_ONLY);
+    assert!(matches!(
+        c.note_refund(arrived("R1"), t(1)),
+        Err(ClaimError::IllegalTransition { .. })
+    ));
+    c.approve(None, None, staff(), t(1)).unwrap();
+    c.start_refund(Actor::System, t(1)).unwrap();
+    c.note_refund(arrived("R1"), t(2)).unwrap();
+    assert_eq!(c.status, ClaimStatus::Refunding);
+    c.refund_failed("declined".into(), Actor::System, t(2))
+        .unwrap();
+    c.note_refund(arrived("R2"), t(3)).unwrap();
+    assert_eq!(c.status, ClaimStatus::RefundFailed);
+    assert!(matches!(
+        c.note_refund(ClaimEvent::Cancelled, t(3)),
+        Err(ClaimError::Invalid(_))
+    ));
+}

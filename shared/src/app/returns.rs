@@ -358,6 +358,12 @@ pub async fn inspect(
                         claim, rec, &extra, &actor, now,
                     )?);
                 }
+                if refunds.is_empty() {
+                    // Nothing to pay back (approved at zero): done.
+                    change
+                        .events
+                        .push(claim.refund_succeeded(Actor::System, now)?);
+                }
                 change.refunds = refunds;
             }
             InspectionDecision::Accept => {}

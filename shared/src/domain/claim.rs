@@ -809,7 +809,7 @@ impl Claim {
 
     /// Notes a refund's progress ([`ClaimEvent::RefundSent`] or
     /// [`ClaimEvent::RefundArrived`]) on the timeline of a claim whose money
-    /// is moving; the status stays.
+    /// is moving (or one of whose refunds failed); the status stays.
     pub fn note_refund(
         &mut self,
         event: ClaimEvent,
@@ -824,14 +824,13 @@ impl Claim {
                 event.name()
             )));
         }
-        self.go(
-            "note a refund on",
-            &[ClaimStatus::Refunding],
-            ClaimStatus::Refunding,
-            event,
-            Actor::System,
-            now,
-        )
+        // A sibling refund can still arrive after another one failed.
+        let from = self.status;
+        let allowed: &[ClaimStatus] = match from {
+            ClaimStatus::Refunding | ClaimStatus::RefundFailed => &[from],
+            _ => &[],
+        };
+        self.go("note a refund on", allowed, from, event, Actor::System, now)
     }
 
     pub fn refund_failed(
