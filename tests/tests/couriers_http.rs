@@ -316,6 +316,31 @@ async fn delivered_elsewhere_is_flagged_once(engine: &str) {
         count(&app.claim_of("alice", &id).await, "shipment_flagged"),
         1
     );
+    // Staff find it on the desk: flagged parcels, whatever the status.
+    let desk = |q: &'static str| {
+        let app = app;
+        async move {
+            let (s, v) = app
+                .call(
+                    "GET",
+                    &format!("/v1/shops/shop-1/desk/claims?{q}"),
+                    Some(&reviewer(app)),
+                    None,
+                    &[],
+                )
+                .await;
+            assert_eq!(s, 200, "{v}");
+            v
+        }
+    };
+    let flagged = desk("parcel_flagged=true").await;
+    assert_eq!(flagged["claims"].as_array().unwrap().len(), 1, "{flagged}");
+    assert_eq!(flagged["claims"][0]["claim_id"], id.as_str());
+    assert!(flagged["claims"][0]["parcel_flagged"]
+        .as_str()
+        .is_some_and(|f| f.contains("深圳")));
+    let calm = desk("parcel_flagged=false&status=return_shipped").await;
+    assert_eq!(calm["claims"].as_array().unwrap().len(), 0, "{calm}");
 }
 
 async fn never_picked_up_is_flagged_by_polling(engine: &str) {

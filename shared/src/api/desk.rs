@@ -37,7 +37,7 @@ fn queue_params(
                 )
             }
             "cursor" => cursor = Some(v),
-            "evidence_complete" | "escalated" => {
+            "evidence_complete" | "escalated" | "parcel_flagged" => {
                 let b = v
                     .parse::<bool>()
                     .map_err(|_| bad(format!("{k}: true or false, not {v:?}")))?;

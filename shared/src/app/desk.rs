@@ -40,13 +40,26 @@ pub struct QueueFilter {
     pub min_age_hours: Option<u32>,
     pub member_tier: Option<MemberTier>,
     pub escalated: Option<bool>,
+    /// Claims whose return or replacement parcel the courier verification
+    /// flagged (never picked up, delivered elsewhere); with no status, in
+    /// any open status.
+    pub parcel_flagged: Option<bool>,
+}
+
+/// Why a claim's parcel needs staff, if it does.
+fn parcel_flag(c: &Claim) -> Option<&str> {
+    [&c.returns.shipment, &c.returns.replacement]
+        .into_iter()
+        .flatten()
+        .find_map(|s| s.flagged.as_deref())
 }
 
 impl QueueFilter {
     fn matches(&self, c: &Claim, now: DateTime<Utc>) -> bool {
-        let status_ok = match self.status {
-            Some(st) => c.status == st,
-            None => WAITING.contains(&c.status),
+        let status_ok = match (self.status, self.parcel_flagged) {
+            (Some(st), _) => c.status == st,
+            (None, Some(true)) => c.status.is_open(),
+            (None, _) => WAITING.contains(&c.status),
         };
         let type_name = c.claim_type.type_name();
         let amount = Money::from_minor(c.requested_amount, c.currency).amount();
@@ -65,6 +78,9 @@ impl QueueFilter {
                 .is_none_or(|h| (now - c.created_at).num_hours() >= i64::from(h))
             && self.member_tier.is_none_or(|t| c.review.member_tier == t)
             && self.escalated.is_none_or(|e| c.review.escalated == e)
+            && self
+                .parcel_flagged
+                .is_none_or(|f| f == parcel_flag(c).is_some())
     }
 }
 
@@ -88,6 +104,8 @@ pub struct QueueItem {
     pub product_kinds: Vec<ProductKind>,
     pub evidence_count: usize,
     pub evidence_complete: bool,
+    /// Why the courier verification flagged the claim's parcel.
+    pub parcel_flagged: Option<String>,
 }
 
 fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
@@ -108,6 +126,7 @@ fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
         product_kinds: c.review.product_kinds.clone(),
         evidence_count: c.evidence.len(),
         evidence_complete: super::facts::evidence_complete(c),
+        parcel_flagged: parcel_flag(c).map(str::to_owned),
     }
 }
 

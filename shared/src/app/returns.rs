@@ -88,8 +88,7 @@ fn carrier_and_number(carrier: &str, number: &str) -> Result<(Carrier, String), 
     Ok((carrier, number.into_string()))
 }
 
-/// The body of `POST /v1/claims/{id}/return-shipment` (and the desk's
-/// replacement, with its price difference).
+/// The body of `POST /v1/claims/{id}/return-shipment`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentRequest {
