@@ -317,21 +317,18 @@ async fn delivered_elsewhere_is_flagged_once(engine: &str) {
         1
     );
     // Staff find it on the desk: flagged parcels, whatever the status.
-    let desk = |q: &'static str| {
-        let app = app;
-        async move {
-            let (s, v) = app
-                .call(
-                    "GET",
-                    &format!("/v1/shops/shop-1/desk/claims?{q}"),
-                    Some(&reviewer(app)),
-                    None,
-                    &[],
-                )
-                .await;
-            assert_eq!(s, 200, "{v}");
-            v
-        }
+    let desk = |q: &'static str| async move {
+        let (s, v) = app
+            .call(
+                "GET",
+                &format!("/v1/shops/shop-1/desk/claims?{q}"),
+                Some(&reviewer(app)),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
     };
     let flagged = desk("parcel_flagged=true").await;
     assert_eq!(flagged["claims"].as_array().unwrap().len(), 1, "{flagged}");
