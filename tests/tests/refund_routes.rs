@@ -301,6 +301,10 @@ async fn staff_refund_without_a_claim(engine: &str) {
         json!({"reason": "missing_item", "line_id": "L2", "note": "no quantity"}),
         json!({"reason": "goodwill", "amount": "999.00", "note": "too much"}),
         json!({"reason": "goodwill", "amount": "1.00", "note": "x", "surprise": 1}),
+        // A bank card is the customer's to name, never staff's.
+        json!({"reason": "goodwill", "amount": "1.00", "note": "x",
+               "refund_to": {"route": "bank_card", "bank": "B", "holder": "H", "last4": "1234",
+                             "card_token": "tok_staff", "confirmed": true}}),
     ] {
         let (s, v) = merchant_refund(&app, &admin, Some("bad"), &bad).await;
         assert!((400..500).contains(&s), "{bad}: {s} {v}");
@@ -555,6 +559,192 @@ async fn staff_find_refunds_by_the_customers_phone(engine: &str) {
     assert_eq!((s, &v["error"]["code"]), (422, &json!("invalid_phone")));
 }
 
+/// A declined refund leaves the claim in refund_failed; admin or finance
+/// staff send it again (a new out-refund number), here to the store
+/// balance, and the claim completes.
+async fn failed_refunds_are_sent_again(engine: &str) {
+    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    app.push_order("o-1", &unshipped("alice")).await;
+    // The sandbox declines amounts ending in .13.
+    let (s, c) = file(&app, "alice", "o-1", json!({"amount": "50.13"})).await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["claim_id"].as_str().unwrap().to_owned();
+    app.drain().await;
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["status"], "refund_failed", "{c}");
+    let old = aftersales::domain::refund::refund_id_for(&id, 1);
+    let retry = |token: String, body: Value| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.call(
+                "POST",
+                &format!("/v1/shops/shop-1/desk/claims/{id}/refund-retry"),
+                Some(&token),
+                Some(&body),
+                &[],
+            )
+            .await
+        }
+    };
+    let (s, _) = retry(
+        app.staff("rita", "shop-1", &[StaffRole::Reviewer]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let admin = app.staff("ann", "shop-1", &[StaffRole::Admin]);
+    let (s, v) = retry(
+        admin.clone(),
+        json!({"refund_to": {"route": "bank_card", "bank": "B", "holder": "H", "last4": "1234",
+                             "card_token": "t", "confirmed": true}}),
+    )
+    .await;
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (422, &json!("invalid_refund_route"))
+    );
+    let (s, c) = retry(
+        admin.clone(),
+        json!({"refund_to": {"route": "store_balance"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["status"], "refunding");
+    let resent = c["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(resent["event"], "refund_sent");
+    assert_eq!(resent["replaces"], old.as_str());
+    assert_eq!(resent["channel"], "balance");
+    // Once: the claim is no longer in refund_failed.
+    let (s, _) = retry(admin.clone(), json!({})).await;
+    assert_eq!(s, 409);
+    app.drain().await;
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["status"], "completed", "{c}");
+    let new_id = resent["refund_id"].as_str().unwrap();
+    let r = refund(&app, new_id).await;
+    assert_eq!((r.status, r.amount), (RefundStatus::Succeeded, 5013));
+    assert_eq!(refund(&app, &old).await.status, RefundStatus::Failed);
+    assert_eq!(app.sandbox.total_movements(), 0, "the balance is ours");
+    // The money went back once: the ledger still holds exactly the claim.
+    let o = order_view(&app, "o-1").await;
+    assert_eq!(
+        minor(&o["total_paid"]) - minor(&o["refundable"]),
+        5013,
+        "{o}"
+    );
+}
+
+/// Without a payout provider for bank cards, the route is refused at once
+/// rather than leaving a refund that could never be sent.
+async fn bank_card_needs_a_payout_provider(engine: &str) {
+    let mut services = aftersales::app::Services::new(table(engine).await);
+    services.providers = aftersales::providers::ProviderSet::default().with(
+        aftersales::domain::order::PaymentChannel::WechatPay,
+        Arc::new(aftersales::providers::sandbox::Sandbox::new()),
+    );
+    let app = aftersales_tests::http::spawn_app_with(services).await;
+    app.push_order("o-1", &unshipped("alice")).await;
+    let card = json!({"route": "bank_card", "bank": "CMB", "holder": "Alice", "last4": "0403",
+                      "card_token": "tok_alice_1", "confirmed": true});
+    let (s, v) = file(&app, "alice", "o-1", json!({ "refund_to": card })).await;
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (422, &json!("route_unavailable")),
+        "{v}"
+    );
+    assert_eq!(
+        order_view(&app, "o-1").await["lines_refundable"][0]["units_free"],
+        2
+    );
+}
+
+/// Approved at nothing: the claim completes, no refund is made.
+async fn approved_at_zero_completes(engine: &str) {
+    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    app.push_order("o-1", &sample_order("alice")).await;
+    let (s, c) = file(&app, "alice", "o-1", json!({"amount": "80.00"})).await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["claim_id"].as_str().unwrap().to_owned();
+    app.drain().await;
+    let (s, d) = app
+        .call(
+            "POST",
+            &format!("/v1/shops/shop-1/desk/claims/{id}/decision"),
+            Some(&app.staff("rita", "shop-1", &[StaffRole::Reviewer])),
+            Some(&json!({"decision": "approve", "amount": "0.00", "reason": "goodwill coupon instead"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["status"], "completed", "{d}");
+    app.drain().await;
+    assert_eq!(app.sandbox.total_movements(), 0);
+}
+
+/// A missing item whose refund the provider declined gives its units back.
+async fn a_declined_missing_item_frees_its_units(engine: &str) {
+    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    app.push_order("o-1", &sample_order("alice")).await;
+    let admin = app.staff("ann", "shop-1", &[StaffRole::Admin]);
+    let (s, v) = merchant_refund(
+        &app,
+        &admin,
+        Some("k1"),
+        &json!({"reason": "missing_item", "line_id": "L2", "quantity": 1, "amount": "3.13",
+                "note": "mug missing"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        order_view(&app, "o-1").await["lines_refundable"][1]["units_free"],
+        0
+    );
+    app.drain().await;
+    let o = order_view(&app, "o-1").await;
+    assert_eq!(o["lines_refundable"][1]["units_free"], 1, "{o}");
+}
+
+/// Reconciliation cannot move a refund whose channel has no provider: it
+/// notes why (once) and moves it to the back, so it cannot hold up others.
+async fn reconciliation_defers_what_it_cannot_move(engine: &str) {
+    let clock = TestClock::at(NOW);
+    let mut services = aftersales::app::Services::new(table(engine).await);
+    services.clock = clock.clock();
+    services.providers = aftersales::providers::ProviderSet::default().with(
+        aftersales::domain::order::PaymentChannel::WechatPay,
+        Arc::new(aftersales::providers::sandbox::Sandbox::new()),
+    );
+    let app = aftersales_tests::http::spawn_app_with(services).await;
+    let mut order = unshipped("alice");
+    order["payments"][0]["channel"] = json!("alipay");
+    app.push_order("o-1", &order).await;
+    let (s, c) = file(&app, "alice", "o-1", json!({})).await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["claim_id"].as_str().unwrap().to_owned();
+    // Rules approve it; its refund cannot be sent (no Alipay configured).
+    let _ = aftersales::app::dispatch::drain_outbox(&app.services, 100).await;
+    let rid = aftersales::domain::refund::refund_id_for(&id, 1);
+    let before = refund(&app, &rid).await;
+    assert_eq!(before.status, RefundStatus::Pending);
+    clock.advance_hours(2);
+    let r = aftersales::app::refunds::reconcile(&app.services, chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!((r.checked, r.settled), (1, 0));
+    let after = refund(&app, &rid).await;
+    assert!(after.updated_at > before.updated_at);
+    assert_eq!(after.history.last().unwrap().what, "retry_scheduled");
+    let steps = after.history.len();
+    clock.advance_hours(2);
+    aftersales::app::refunds::reconcile(&app.services, chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let again = refund(&app, &rid).await;
+    assert_eq!(again.history.len(), steps, "the same reason is noted once");
+    assert!(again.updated_at > after.updated_at);
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -575,4 +765,9 @@ on_both_engines!(
     a_failed_merchant_refund_gives_its_money_back,
     runner_sandbox_notifies_sent_then_arrived,
     staff_find_refunds_by_the_customers_phone,
+    failed_refunds_are_sent_again,
+    bank_card_needs_a_payout_provider,
+    approved_at_zero_completes,
+    a_declined_missing_item_frees_its_units,
+    reconciliation_defers_what_it_cannot_move,
 );

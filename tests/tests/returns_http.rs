@@ -664,7 +664,23 @@ async fn exchange_ships_after_inspection_or_fast(engine: &str) {
     );
     let mut cheaper = sf.clone();
     cheaper["price_difference"] = json!({"direction": "refund", "amount": "10.00"});
-    let (s, c) = replacement(id.clone(), cheaper).await;
+    // Money out needs the admin or finance role; the reviewer is refused
+    // and nothing changes.
+    let (s, v) = replacement(id.clone(), cheaper.clone()).await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(
+        app.claim_of("alice", &id).await["status"],
+        "return_received"
+    );
+    let (s, c) = app
+        .call(
+            "POST",
+            &format!("/v1/shops/shop-1/desk/claims/{id}/replacement"),
+            Some(&app.staff("fin", "shop-1", &[StaffRole::Finance])),
+            Some(&cheaper),
+            &[],
+        )
+        .await;
     assert_eq!(s, 200, "{c}");
     assert_eq!(c["status"], "replacement_shipped");
     assert_eq!(
@@ -691,6 +707,28 @@ async fn exchange_ships_after_inspection_or_fast(engine: &str) {
     assert_eq!(diff.len(), 1, "{found}");
     assert_eq!(minor(&diff[0]["amount"]), 1000);
     assert_eq!(diff[0]["status"], "succeeded");
+    // No courier here: staff confirm the delivery the customer reported.
+    let (s, c) = app
+        .call(
+            "POST",
+            &format!("/v1/shops/shop-1/desk/claims/{id}/replacement-delivered"),
+            Some(&reviewer(&app)),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["status"], "completed");
+    let (s, _) = app
+        .call(
+            "POST",
+            &format!("/v1/shops/shop-1/desk/claims/{id}/replacement-delivered"),
+            Some(&reviewer(&app)),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 409, "only once");
 }
 
 /// The app tracking parcels at a local Kuaidi100 (tests/src/courier_server.rs)
@@ -839,6 +877,22 @@ async fn fast_exchange_completes_on_delivery(engine: &str) {
     acked(&courier.push("zhongtong", "73123456789012").await);
     let c = app.claim_of("alice", &id).await;
     assert_eq!(c["status"], "completed", "{c}");
+    // The returned goods arrive afterwards: received and inspected, restocked,
+    // the exchange stays completed.
+    let (s, c) = inspect(
+        &app,
+        &id,
+        json!({"lines": [{"line_id": "L1", "received": 1, "outcome": "received",
+                          "disposition": "restock"}], "decision": {"decision": "accept"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["status"], "completed");
+    let ev = events(&c);
+    assert_eq!(ev[ev.len() - 2..], ["return_received", "inspected"]);
+    let inv = inventory(&app).await;
+    assert_eq!(inv.len(), 1, "{inv:?}");
+    assert_eq!(inv[0].0, "inventory.restock");
 }
 
 macro_rules! on_both_engines {

@@ -68,6 +68,14 @@ pub const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement",
     ),
+    (
+        "POST",
+        "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement-delivered",
+    ),
+    (
+        "POST",
+        "/v1/shops/{shop_id}/desk/claims/{claim_id}/refund-retry",
+    ),
 ];
 
 /// Routes served without a token: what the shop promises publicly (product

@@ -25,6 +25,35 @@ pub(super) fn routes() -> Router<AppState> {
             "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement",
             post(replacement),
         )
+        .route(
+            "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement-delivered",
+            post(replacement_delivered),
+        )
+        .route(
+            "/v1/shops/{shop_id}/desk/claims/{claim_id}/refund-retry",
+            post(refund_retry),
+        )
+}
+
+async fn replacement_delivered(
+    State(st): State<AppState>,
+    p: Principal,
+    Params((shop_id, claim_id)): Params<(String, String)>,
+) -> Result<Response, ApiError> {
+    let view =
+        returns::confirm_replacement_delivered(&st.services, &p, &shop_id, &claim_id).await?;
+    Ok(Json(view).into_response())
+}
+
+async fn refund_retry(
+    State(st): State<AppState>,
+    p: Principal,
+    Params((shop_id, claim_id)): Params<(String, String)>,
+    Body(body): Body<crate::app::refunds::RetryRequest>,
+) -> Result<Response, ApiError> {
+    let view =
+        crate::app::refunds::retry_failed(&st.services, &p, &shop_id, &claim_id, body).await?;
+    Ok(Json(view).into_response())
 }
 
 async fn return_shipment(

@@ -168,6 +168,21 @@ pub async fn submit_claim(
     body.refund_to
         .validate()
         .map_err(|m| AppError::invalid("invalid_refund_route", m))?;
+    // A bank card needs a payout provider; without one the refund could
+    // never be sent.
+    if matches!(
+        body.refund_to,
+        crate::domain::refund::RefundRoute::BankCard(_)
+    ) && s
+        .providers
+        .get(crate::domain::order::PaymentChannel::BankCard)
+        .is_none()
+    {
+        return Err(AppError::invalid(
+            "route_unavailable",
+            "this shop cannot pay refunds out to bank cards; choose the original route or the store balance",
+        ));
+    }
     let hash = request_hash(&body);
     if let Some(k) = idempotency_key {
         if let Some(found) = replay(s, customer_id, k, &hash).await? {

@@ -144,9 +144,15 @@ fn check_request(b: &MerchantRefundRequest) -> Result<(), AppError> {
     if b.note.trim().is_empty() || b.note.chars().count() > MAX_NOTE {
         return bad("note: say why, in 1 to 500 characters");
     }
-    b.refund_to
-        .validate()
-        .map_err(|m| AppError::invalid("invalid_refund_route", m))?;
+    // A bank card is the customer's to name and confirm, never staff's: a
+    // refund staff start goes back the way the money came, or to the
+    // customer's store balance.
+    if matches!(b.refund_to, RefundRoute::BankCard(_)) {
+        return Err(AppError::invalid(
+            "invalid_refund_route",
+            "refunds without a claim go to the original route or the store balance",
+        ));
+    }
     match b.reason {
         MerchantReason::Goodwill if b.line_id.is_some() || b.quantity.is_some() => {
             bad("a goodwill refund is for the whole order: leave line_id and quantity out")
@@ -180,7 +186,10 @@ fn take<'l>(
             }];
             ledger.reserve(order, id, &lines, amount)?
         }
-        (_, Some(a)) => ledger.reserve_money(order, id, b.line_id.as_deref(), a)?,
+        (_, Some(a)) => {
+            let scope: Vec<String> = b.line_id.iter().cloned().collect();
+            ledger.reserve_money(order, id, &scope, a)?
+        }
         (_, None) => return Err(AppError::invalid("invalid_request", "amount is required")),
     };
     if entry.amount() == 0 {

@@ -184,3 +184,62 @@ fn actor_of(p: &Principal) -> Actor {
         },
     }
 }
+
+/// What one change of a claim writes besides the claim itself.
+#[derive(Default)]
+pub(crate) struct Change {
+    /// Claim events for the outbox (the customer is told).
+    pub events: Vec<crate::domain::claim::ClaimEvent>,
+    /// Other outbox events (inventory, payment requests).
+    pub other_events: Vec<OutboxEvent>,
+    pub refunds: Vec<crate::domain::refund::Refund>,
+    /// The order's ledger changed.
+    pub ledger: bool,
+}
+
+/// Loads a claim and its order, lets `decide` change them, and writes it
+/// all in one transaction, conditional on both versions; retries when
+/// someone else changed either meanwhile.
+pub(crate) async fn change_claim<F>(
+    s: &Services,
+    claim_id: &str,
+    mut decide: F,
+) -> Result<Claim, AppError>
+where
+    F: FnMut(&mut Claim, &mut OrderRecord, DateTime<Utc>) -> Result<Change, AppError>,
+{
+    check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
+    for _ in 0..MAX_ATTEMPTS {
+        let (mut claim, cv) = repo::claims::get(&*s.table, claim_id)
+            .await?
+            .ok_or(AppError::NotFound("claim"))?;
+        let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        let now = s.now();
+        let change = decide(&mut claim, &mut rec, now)?;
+        let mut ops = vec![repo::claims::put(&claim, Some(cv))];
+        if change.ledger {
+            ops.push(repo::orders::put(&rec, Some(ov)));
+        }
+        for e in &change.events {
+            ops.push(repo::outbox::put(&OutboxEvent::for_claim(&claim, e, now)));
+        }
+        for e in &change.other_events {
+            ops.push(repo::outbox::put(e));
+        }
+        for r in &change.refunds {
+            ops.push(repo::refunds::put(r, None));
+            ops.push(repo::outbox::put(&repo::refunds::requested(r, now)));
+        }
+        match s.table.transact(ops).await {
+            Ok(()) => return Ok(claim),
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "the claim is being changed by others; try again",
+    ))
+}

@@ -6,67 +6,11 @@
 //! for members the policy gives a fast exchange.
 
 use super::*;
-use crate::domain::claim::{ClaimEvent, ClaimStatus};
-use crate::domain::refund::Refund;
+use crate::domain::claim::ClaimStatus;
 use crate::domain::returns::{
     Disposition, InspectedLine, Inspection, InspectionDecision, PickupBooking, Shipment,
 };
 use crate::domain::tracking::{self, Carrier};
-
-/// What one change of a claim writes besides the claim itself.
-#[derive(Default)]
-struct Change {
-    /// Claim events for the outbox (the customer is told).
-    events: Vec<ClaimEvent>,
-    /// Other outbox events (inventory, payment requests).
-    other_events: Vec<OutboxEvent>,
-    refunds: Vec<Refund>,
-    /// The order's ledger changed.
-    ledger: bool,
-}
-
-/// Loads a claim and its order, lets `decide` change them, and writes it
-/// all in one transaction, conditional on both versions; retries when
-/// someone else changed either meanwhile.
-async fn change_claim<F>(s: &Services, claim_id: &str, mut decide: F) -> Result<Claim, AppError>
-where
-    F: FnMut(&mut Claim, &mut OrderRecord, DateTime<Utc>) -> Result<Change, AppError>,
-{
-    check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
-    for _ in 0..MAX_ATTEMPTS {
-        let (mut claim, cv) = repo::claims::get(&*s.table, claim_id)
-            .await?
-            .ok_or(AppError::NotFound("claim"))?;
-        let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
-            .await?
-            .ok_or(AppError::NotFound("order"))?;
-        let now = s.now();
-        let change = decide(&mut claim, &mut rec, now)?;
-        let mut ops = vec![repo::claims::put(&claim, Some(cv))];
-        if change.ledger {
-            ops.push(repo::orders::put(&rec, Some(ov)));
-        }
-        for e in &change.events {
-            ops.push(repo::outbox::put(&OutboxEvent::for_claim(&claim, e, now)));
-        }
-        for e in &change.other_events {
-            ops.push(repo::outbox::put(e));
-        }
-        for r in &change.refunds {
-            ops.push(repo::refunds::put(r, None));
-            ops.push(repo::outbox::put(&repo::refunds::requested(r, now)));
-        }
-        match s.table.transact(ops).await {
-            Ok(()) => return Ok(claim),
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the claim is being changed by others; try again",
-    ))
-}
 
 /// The caller may act on this claim's goods: its customer, or its shop's
 /// staff (a courier may hand staff the number of a pickup).
@@ -321,6 +265,9 @@ pub async fn inspect(
             ..Change::default()
         };
         match decision {
+            // A fast exchange's replacement already went: a failed
+            // inspection stays on the claim as the shop's grounds.
+            InspectionDecision::Reject { .. } if claim.status != ClaimStatus::ReturnReceived => {}
             InspectionDecision::Reject { reason } => {
                 change
                     .events
@@ -340,8 +287,12 @@ pub async fn inspect(
                 change.events.push(claim.start_refund(actor.clone(), now)?);
                 let id = claim.claim_id.clone();
                 let mut refunds = super::review::issue_refunds(claim, rec, &id, &actor, now)?;
-                // The return parcel the shop pays for, within what the
-                // order still has refundable.
+                // The return parcel the shop pays for. The ledger's limit is
+                // what each payment still has: the allowance is capped by
+                // what the whole order still has refundable, and what it
+                // takes is no longer refundable on the other lines (over
+                // all claims, the customer never gets back more than was
+                // paid).
                 let shipping = claim
                     .returns
                     .terms
@@ -351,7 +302,7 @@ pub async fn inspect(
                 if shipping > 0 {
                     let extra = format!("{id}S");
                     rec.ledger
-                        .reserve_money(&rec.order, &extra, None, shipping)?;
+                        .reserve_money(&rec.order, &extra, &[], shipping)?;
                     change.ledger = true;
                     refunds.extend(super::review::issue_refunds(
                         claim, rec, &extra, &actor, now,
@@ -410,6 +361,13 @@ pub async fn ship_replacement(
     req: ReplacementRequest,
 ) -> Result<ClaimView, AppError> {
     require_staff(p, shop_id)?;
+    if matches!(req.price_difference, Some(PriceDifference::Refund { .. }))
+        && !(p.has_role(StaffRole::Admin) || p.has_role(StaffRole::Finance))
+    {
+        return Err(AppError::Forbidden(
+            "refunding a price difference needs the admin or finance role".into(),
+        ));
+    }
     let (carrier, number) = carrier_and_number(&req.carrier, &req.tracking_number)?;
     let policy = super::policy::policy_for(s, shop_id).await?;
     let actor = actor_of(p);
@@ -462,10 +420,10 @@ pub async fn ship_replacement(
                 let amount = to_minor(*amount, claim.currency)
                     .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
                 let id = format!("{}X", claim.claim_id);
-                let line = claim.lines.first().map(|l| l.line_id.clone());
+                let lines: Vec<String> = claim.lines.iter().map(|l| l.line_id.clone()).collect();
                 let entry = rec
                     .ledger
-                    .reserve_money(&rec.order, &id, line.as_deref(), amount)?
+                    .reserve_money(&rec.order, &id, &lines, amount)?
                     .clone();
                 change.ledger = true;
                 change.refunds = crate::domain::refund::plan(
@@ -505,6 +463,30 @@ pub async fn ship_replacement(
             }
         }
         Ok(change)
+    })
+    .await?;
+    Ok(claim_view(&claim))
+}
+
+/// Staff confirm that an exchange's replacement reached the customer when
+/// the courier cannot say so (no tracking configured, a parcel shared with
+/// another claim, the customer confirmed by phone).
+pub async fn confirm_replacement_delivered(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    claim_id: &str,
+) -> Result<ClaimView, AppError> {
+    require_staff(p, shop_id)?;
+    let actor = actor_of(p);
+    let claim = change_claim(s, claim_id, |claim, _, now| {
+        if claim.shop_id != shop_id {
+            return Err(AppError::NotFound("claim"));
+        }
+        Ok(Change {
+            events: vec![claim.replacement_delivered(actor.clone(), now)?],
+            ..Change::default()
+        })
     })
     .await?;
     Ok(claim_view(&claim))

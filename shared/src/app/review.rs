@@ -82,6 +82,15 @@ pub fn apply(
             rec.ledger.settle(&claim.claim_id, approved)?;
             // Money goes back at once when no goods travel back; returns
             // refund once received (and exchanges move no money).
+            if claim.claim_type.refunds() && !claim.claim_type.needs_return() && approved == 0 {
+                // Approved at nothing: there is no money to wait for.
+                let started = claim.start_refund(actor.clone(), now)?;
+                let done = claim.refund_succeeded(Actor::System, now)?;
+                return Ok(Decided {
+                    events: vec![ev, started, done],
+                    refunds: vec![],
+                });
+            }
             if claim.claim_type.refunds() && !claim.claim_type.needs_return() && approved > 0 {
                 let started = claim.start_refund(actor.clone(), now)?;
                 let refunds = issue_refunds(claim, rec, &claim.claim_id.clone(), &actor, now)?;
@@ -149,6 +158,7 @@ pub(crate) fn issue_refunds(
                 channel: r.channel,
                 amount: r.amount,
                 expected_arrival: r.expected_arrival,
+                replaces: None,
             },
             now,
         )?;

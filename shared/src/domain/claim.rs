@@ -227,6 +227,9 @@ pub enum ClaimEvent {
         channel: super::order::PaymentChannel,
         amount: i64,
         expected_arrival: Option<DateTime<Utc>>,
+        /// The failed refund this one is sent instead of.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
     },
     /// One refund's money reached the customer, as its provider confirmed.
     RefundArrived {
@@ -743,7 +746,9 @@ impl Claim {
     }
 
     /// Records the receipt and inspection of returned goods (receiving them
-    /// first if nobody has yet).
+    /// first if nobody has yet). A fast exchange's goods arrive after its
+    /// replacement left (or arrived): they are received and inspected
+    /// without changing its status.
     pub fn inspect(
         &mut self,
         report: super::returns::Inspection,
@@ -755,6 +760,31 @@ impl Claim {
             return Err(ClaimError::Invalid(
                 "this claim's goods were already inspected".into(),
             ));
+        }
+        let from = self.status;
+        if self.returns.fast_exchange && matches!(from, ReplacementShipped | Completed) {
+            let received = self.go(
+                "receive the return of",
+                &[from],
+                from,
+                ClaimEvent::ReturnReceived,
+                actor.clone(),
+                now,
+            )?;
+            let inspected = self.go(
+                "inspect",
+                &[from],
+                from,
+                ClaimEvent::Inspected {
+                    decision: report.decision.clone(),
+                    notes: report.notes.clone(),
+                    photos: report.photos.clone(),
+                },
+                actor,
+                now,
+            )?;
+            self.returns.inspection = Some(report);
+            return Ok(vec![received, inspected]);
         }
         let mut events = Vec::new();
         if self.status != ReturnReceived {

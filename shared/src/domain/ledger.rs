@@ -44,6 +44,9 @@ pub struct PaymentDraw {
 #[serde(rename_all = "snake_case")]
 pub enum EntryState {
     /// Taken by a claim or merchant refund: open, on its way, or paid back.
+    /// (Entries written while "paid back" was a state of its own read as
+    /// taken.)
+    #[serde(alias = "refunded")]
     Reserved,
     /// Given back by a cancelled, rejected or closed claim (or a merchant
     /// refund that failed).
@@ -266,15 +269,15 @@ impl Ledger {
         Ok(())
     }
 
-    /// Takes money without units for a merchant refund: from line
-    /// `line_id` (a price difference) or, without one, from the whole order
-    /// (goodwill), split over the lines by what each still has and over the
-    /// payments as for claims.
+    /// Takes money without units: from the lines in `scope` (a price
+    /// difference, a return's shipping) or, when it is empty, from the whole
+    /// order (goodwill), split over those lines by what each still has and
+    /// over the payments as for claims.
     pub fn reserve_money(
         &mut self,
         order: &Order,
         entry_id: &str,
-        line_id: Option<&str>,
+        scope: &[String],
         amount: i64,
     ) -> Result<&LedgerEntry, LedgerError> {
         if self.entries.iter().any(|e| e.claim_id == entry_id) {
@@ -283,11 +286,17 @@ impl Ledger {
         if amount <= 0 {
             return Err(LedgerError::NothingToRefund);
         }
-        let scope: Vec<usize> = match line_id {
-            Some(id) => vec![order
-                .line_index(id)
-                .ok_or_else(|| LedgerError::UnknownLine(id.to_string()))?],
-            None => (0..order.facts.lines.len()).collect(),
+        let scope: Vec<usize> = if scope.is_empty() {
+            (0..order.facts.lines.len()).collect()
+        } else {
+            scope
+                .iter()
+                .map(|id| {
+                    order
+                        .line_index(id)
+                        .ok_or_else(|| LedgerError::UnknownLine(id.to_string()))
+                })
+                .collect::<Result<_, _>>()?
         };
         let free: Vec<i64> = scope
             .iter()
@@ -322,7 +331,9 @@ impl Ledger {
 
     /// Gives back what a failed refund was to take from one payment: the
     /// payment's draw and the lines shrink by `amount` (the lines in
-    /// proportion to what they took); an entry left with nothing is released.
+    /// proportion to what they took); an entry left with no money is
+    /// released, units and all (a missing item refunded for nothing has
+    /// taken nothing).
     pub fn give_back(
         &mut self,
         entry_id: &str,
@@ -347,7 +358,7 @@ impl Ledger {
         for (l, a) in e.lines.iter_mut().zip(allocate(amount, &lw)) {
             l.amount -= a;
         }
-        if e.amount() == 0 && e.lines.iter().all(|l| l.units == 0) {
+        if e.amount() == 0 {
             e.state = EntryState::Released;
         }
         Ok(())
@@ -557,9 +568,9 @@ mod tests {
                     Op::Cancel(i) => if let Some(c) = claims.get(i) { let _ = l.release(c); },
                     Op::Money { line, share } => {
                         let id = format!("c{}", claims.len());
-                        let line = line.map(|i| format!("L{}", i % lines.len()));
+                        let scope: Vec<String> = line.map(|i| format!("L{}", i % lines.len())).into_iter().collect();
                         let free = l.order_free(&o);
-                        if l.reserve_money(&o, &id, line.as_deref(), free * share as i64 / 100).is_ok() { claims.push(id); }
+                        if l.reserve_money(&o, &id, &scope, free * share as i64 / 100).is_ok() { claims.push(id); }
                     }
                     Op::GiveBack(i, s) => if let Some(c) = claims.get(i) {
                         if let Some(p) = l.entry(c).and_then(|e| e.payments.first()).cloned() {

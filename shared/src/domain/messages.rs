@@ -806,6 +806,7 @@ mod tests {
                 channel: crate::domain::order::PaymentChannel::WechatPay,
                 amount: 1000,
                 expected_arrival: Some(chrono::Utc::now()),
+                replaces: None,
             },
             ClaimEvent::RefundArrived {
                 refund_id: s("RF1P1"),

@@ -377,9 +377,18 @@ impl Refund {
         self.updated_at = now;
     }
 
-    /// A transient failure: noted, retried later.
+    /// A transient failure: noted, retried later. The same reason again
+    /// only moves `updated_at` (a refund stuck for days would otherwise
+    /// grow its history without bound).
     pub fn note_retry(&mut self, why: &str, now: DateTime<Utc>) {
         self.updated_at = now;
+        if self
+            .history
+            .last()
+            .is_some_and(|h| h.what == "retry_scheduled" && h.detail.as_deref() == Some(why))
+        {
+            return;
+        }
         self.history.push(RefundStep {
             at: now,
             status: self.status,

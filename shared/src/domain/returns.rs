@@ -66,7 +66,10 @@ pub fn terms(
             Payer::Customer => ShippingPayer::Customer,
         }
     };
+    // An exchange moves no money: the shop pays its parcels, nothing is
+    // added to a refund.
     let shipping_refund = match shipping_payer {
+        _ if amount == 0 => 0,
         ShippingPayer::Customer => 0,
         ShippingPayer::Shop | ShippingPayer::MemberPerk => r.return_shipping_allowance,
     };
