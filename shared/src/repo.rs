@@ -59,14 +59,42 @@ async fn whole_partition<T: DeserializeOwned>(
     t: &dyn Table,
     pk: &str,
 ) -> Result<Vec<T>, RepoError> {
+    partition_items(t, Index::Primary, pk, None, usize::MAX)
+        .await?
+        .into_iter()
+        .map(|i| decode::<T>(i).map(|(v, _)| v))
+        .collect()
+}
+
+/// The items of one partition of the table or an index, in sort key order,
+/// page by page: at most `limit`, and only those whose sort key (the
+/// index's, for an index) sorts before `before` when it is given.
+async fn partition_items(
+    t: &dyn Table,
+    index: Index,
+    pk: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Item>, RepoError> {
+    // No bigger pages than the caller can use.
+    let page_size = u32::try_from(limit.clamp(1, 500)).unwrap_or(500);
     let mut out = Vec::new();
     let mut after = None;
     loop {
         let page = t
-            .query(Query::partition(Index::Primary, pk).limit(500).after(after))
+            .query(Query::partition(index, pk).limit(page_size).after(after))
             .await?;
         for i in page.items {
-            out.push(decode::<T>(i)?.0);
+            let sk = match index {
+                Index::Primary => Some(&i.sk),
+                Index::Gsi1 => i.gsi1.as_ref().map(|k| &k.sk),
+                Index::Gsi2 => i.gsi2.as_ref().map(|k| &k.sk),
+            };
+            let late = before.is_some_and(|b| sk.is_some_and(|sk| sk.as_str() >= b));
+            if late || out.len() >= limit {
+                return Ok(out);
+            }
+            out.push(i);
         }
         match page.next {
             Some(n) => after = Some(n),
@@ -624,24 +652,11 @@ pub mod refunds {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Refund>, RepoError> {
-        let cutoff = ts(before);
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = t
-                .query(Query::partition(Index::Gsi1, OPEN).limit(100).after(after))
-                .await?;
-            for i in page.items {
-                if i.gsi1.as_ref().is_some_and(|k| k.sk >= cutoff) || out.len() >= limit {
-                    return Ok(out);
-                }
-                out.push(decode::<Refund>(i)?.0);
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
-            }
-        }
+        partition_items(t, Index::Gsi1, OPEN, Some(&ts(before)), limit)
+            .await?
+            .into_iter()
+            .map(|i| decode::<Refund>(i).map(|(r, _)| r))
+            .collect()
     }
 
     /// A customer's store-balance credits at one shop, soonest to lapse
@@ -651,24 +666,12 @@ pub mod refunds {
         shop_id: &str,
         customer_id: &str,
     ) -> Result<Vec<Refund>, RepoError> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = t
-                .query(
-                    Query::partition(Index::Gsi1, balance_partition(shop_id, customer_id))
-                        .limit(200)
-                        .after(after),
-                )
-                .await?;
-            for i in page.items {
-                out.push(decode::<Refund>(i)?.0);
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
-            }
-        }
+        let pk = balance_partition(shop_id, customer_id);
+        partition_items(t, Index::Gsi1, &pk, None, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|i| decode::<Refund>(i).map(|(r, _)| r))
+            .collect()
     }
 
     /// A page of the shop's refunds, newest first.
@@ -793,27 +796,10 @@ pub mod shipments {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<(ShipmentRecord, u64)>, RepoError> {
-        let cutoff = ts(before);
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = t
-                .query(
-                    Query::partition(Index::Gsi1, MOVING)
-                        .limit(100)
-                        .after(after),
-                )
-                .await?;
-            for i in page.items {
-                if i.gsi1.as_ref().is_some_and(|k| k.sk >= cutoff) || out.len() >= limit {
-                    return Ok(out);
-                }
-                out.push(decode::<ShipmentRecord>(i)?);
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
-            }
-        }
+        partition_items(t, Index::Gsi1, MOVING, Some(&ts(before)), limit)
+            .await?
+            .into_iter()
+            .map(decode::<ShipmentRecord>)
+            .collect()
     }
 }
