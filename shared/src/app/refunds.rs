@@ -56,12 +56,16 @@ fn observation(state: &ProviderState, now: DateTime<Utc>) -> Observation {
 /// ours, and the refund item's success is the credit (see
 /// `repo::refunds::put`), so credit and success are one write.
 pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppError> {
-    let Some((r, _)) = repo::refunds::get(&*s.table, refund_id).await? else {
+    let Some((r, v)) = repo::refunds::get(&*s.table, refund_id).await? else {
         return Err(AppError::NotFound("refund"));
     };
     if r.status.is_final() {
         return Ok(r.status);
     }
+    // The refund as read here is where recording starts: if it changed
+    // during the provider call, the conditional write fails and the
+    // recording reads it again.
+    let read = Some((r.clone(), v));
     if r.channel == PaymentChannel::Balance {
         let credit = ProviderRefund {
             out_refund_no: r.refund_id.clone(),
@@ -69,13 +73,13 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
             state: ProviderState::Succeeded { at: None },
             received_account: Some("store balance".into()),
         };
-        return record(s, &credit, "store_balance_credited").await;
+        return record_from(s, read, &credit, "store_balance_credited").await;
     }
     let provider = s.providers.get(r.channel).ok_or_else(|| {
         AppError::Unavailable(format!("no refund provider configured for {:?}", r.channel))
     })?;
     match provider.refund(&request(&r)).await {
-        Ok(answer) => record(s, &answer, "provider_answer").await,
+        Ok(answer) => record_from(s, read, &answer, "provider_answer").await,
         Err(ProviderError::Transient(m)) => {
             tracing::warn!(refund_id, error = %m, "refund: transient provider failure; will retry");
             Err(AppError::Unavailable(m))
@@ -87,7 +91,7 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
                 state: ProviderState::Failed { reason },
                 received_account: None,
             };
-            record(s, &answer, "provider_refused").await
+            record_from(s, read, &answer, "provider_refused").await
         }
     }
 }
@@ -105,8 +109,23 @@ pub async fn record(
     answer: &ProviderRefund,
     source: &str,
 ) -> Result<RefundStatus, AppError> {
+    record_from(s, None, answer, source).await
+}
+
+/// [`record`], starting from the refund as the caller just read it (with
+/// its version) instead of reading it again.
+async fn record_from(
+    s: &Services,
+    mut read: Option<(Refund, u64)>,
+    answer: &ProviderRefund,
+    source: &str,
+) -> Result<RefundStatus, AppError> {
     for _ in 0..MAX_ATTEMPTS {
-        let Some((mut r, v)) = repo::refunds::get(&*s.table, &answer.out_refund_no).await? else {
+        let found = match read.take() {
+            Some(r) => Some(r),
+            None => repo::refunds::get(&*s.table, &answer.out_refund_no).await?,
+        };
+        let Some((mut r, v)) = found else {
             tracing::warn!(out_refund_no = %answer.out_refund_no, source, "news about an unknown refund; ignored");
             return Err(AppError::NotFound("refund"));
         };
@@ -204,26 +223,17 @@ async fn settle_claim(
 /// Whether every refund sent for a claim has arrived, by its timeline (a
 /// failed refund sent again counts by its replacement).
 fn all_arrived(claim: &Claim) -> bool {
-    let mut sent = Vec::new();
-    let mut replaced = Vec::new();
-    let mut arrived = Vec::new();
-    for t in &claim.timeline {
-        match &t.event {
-            ClaimEvent::RefundSent {
-                refund_id,
-                replaces,
-                ..
-            } => {
-                sent.push(refund_id);
-                replaced.extend(replaces);
-            }
-            ClaimEvent::RefundArrived { refund_id, .. } => arrived.push(refund_id),
-            _ => {}
-        }
-    }
-    sent.iter()
-        .filter(|id| !replaced.contains(id))
-        .all(|id| arrived.contains(id))
+    let arrived: Vec<&String> = claim
+        .timeline
+        .iter()
+        .filter_map(|t| match &t.event {
+            ClaimEvent::RefundArrived { refund_id, .. } => Some(refund_id),
+            _ => None,
+        })
+        .collect();
+    standing_refunds(claim)
+        .iter()
+        .all(|id| arrived.contains(&id))
 }
 
 /// The refunds a claim sent that are still standing (not replaced).
