@@ -50,23 +50,9 @@ async fn submit_claim(
     headers: HeaderMap,
     Body(body): Body<SubmitClaim>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be visible ASCII",
-            )
-        })?),
-        None => None,
-    };
+    let key = super::idempotency_key(&headers)?;
     let (view, created) = app::submit_claim(&st.services, &p, body, key).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(view)).into_response())
+    Ok((super::created_or_replayed(created), Json(view)).into_response())
 }
 
 #[derive(Deserialize)]

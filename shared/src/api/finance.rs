@@ -30,16 +30,7 @@ async fn refund_without_claim(
     headers: HeaderMap,
     super::Body(body): super::Body<crate::app::merchant_refunds::MerchantRefundRequest>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be visible ASCII",
-            )
-        })?),
-        None => None,
-    };
+    let key = super::idempotency_key(&headers)?;
     let (view, created) = crate::app::merchant_refunds::refund_without_claim(
         &st.services,
         &p,
@@ -49,12 +40,7 @@ async fn refund_without_claim(
         key,
     )
     .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(view)).into_response())
+    Ok((super::created_or_replayed(created), Json(view)).into_response())
 }
 
 #[derive(Deserialize)]

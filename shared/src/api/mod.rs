@@ -91,6 +91,31 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/couriers/kuaidi100"),
 ];
 
+/// The request's Idempotency-Key header, if any.
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be visible ASCII",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// 201 for something made now, 200 for the replay of an earlier request.
+fn created_or_replayed(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 

@@ -143,10 +143,6 @@ fn request_hash(body: &SubmitClaim) -> String {
     hex::encode(Sha256::digest(canonical))
 }
 
-fn check_idempotency_key(k: &str) -> Result<(), AppError> {
-    check_id("Idempotency-Key", k).map_err(|m| AppError::invalid("invalid_idempotency_key", m))
-}
-
 /// Files a claim against one of the customer's orders.
 ///
 /// Returns the claim and whether it was made now (false: a replay of an
@@ -456,16 +452,10 @@ async fn replay(
     key: &str,
     hash: &str,
 ) -> Result<Option<ClaimView>, AppError> {
-    let Some(rec) = repo::idempotency::get(&*s.table, customer_id, key).await? else {
+    let Some(claim_id) = recorded_resource(s, customer_id, key, hash).await? else {
         return Ok(None);
     };
-    if rec.request_hash != hash {
-        return Err(AppError::conflict(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request body",
-        ));
-    }
-    let (claim, _) = repo::claims::get(&*s.table, &rec.resource_id)
+    let (claim, _) = repo::claims::get(&*s.table, &claim_id)
         .await?
         .ok_or(AppError::NotFound("claim"))?;
     Ok(Some(claim_view(&claim)))

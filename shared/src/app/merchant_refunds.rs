@@ -63,8 +63,7 @@ pub async fn refund_without_claim(
             "send an Idempotency-Key header: a refund must not happen twice",
         )
     })?;
-    check_id("Idempotency-Key", key)
-        .map_err(|m| AppError::invalid("invalid_idempotency_key", m))?;
+    check_idempotency_key(key)?;
     check_id("order_id", order_id).map_err(|m| AppError::invalid("invalid_request", m))?;
     check_request(&body)?;
     let scope = format!("shop:{shop_id}");
@@ -229,19 +228,12 @@ async fn replay(
     shop_id: &str,
     order_id: &str,
 ) -> Result<Option<MerchantRefundView>, AppError> {
-    let Some(done) = repo::idempotency::get(&*s.table, scope, key).await? else {
+    let Some(id) = recorded_resource(s, scope, key, hash).await? else {
         return Ok(None);
     };
-    if done.request_hash != hash {
-        return Err(AppError::conflict(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request",
-        ));
-    }
     let (rec, _) = repo::orders::get(&*s.table, shop_id, order_id)
         .await?
         .ok_or(AppError::NotFound("order"))?;
-    let id = done.resource_id;
     let Some(entry) = rec.ledger.entry(&id) else {
         return Err(AppError::NotFound("merchant refund"));
     };

@@ -155,6 +155,30 @@ impl Services {
     }
 }
 
+fn check_idempotency_key(k: &str) -> Result<(), AppError> {
+    check_id("Idempotency-Key", k).map_err(|m| AppError::invalid("invalid_idempotency_key", m))
+}
+
+/// What an earlier request with this Idempotency-Key made (its resource
+/// id), if there was one; the same key with another request is refused.
+async fn recorded_resource(
+    s: &Services,
+    scope: &str,
+    key: &str,
+    hash: &str,
+) -> Result<Option<String>, AppError> {
+    let Some(done) = repo::idempotency::get(&*s.table, scope, key).await? else {
+        return Ok(None);
+    };
+    if done.request_hash != hash {
+        return Err(AppError::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request body",
+        ));
+    }
+    Ok(Some(done.resource_id))
+}
+
 /// Concurrent writers to one order retry this often before giving up.
 const MAX_ATTEMPTS: usize = 8;
 
