@@ -273,3 +273,25 @@ pub async fn spawn_app_at(table: Arc<dyn Table>, clock: &TestClock) -> TestApp {
     services.clock = clock.clock();
     spawn_app_with(services).await
 }
+
+/// The event names of a claim's timeline, oldest first.
+pub fn timeline_events(claim: &serde_json::Value) -> Vec<&str> {
+    claim["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .map(|e| e["event"].as_str().expect("an event name"))
+        .collect()
+}
+
+/// A money object's amount in minor units (two fraction digits).
+pub fn minor_units(money: &serde_json::Value) -> i64 {
+    let amount: rust_decimal::Decimal = money["amount"]
+        .as_str()
+        .expect("an amount")
+        .parse()
+        .expect("a decimal amount");
+    (amount * rust_decimal::Decimal::ONE_HUNDRED)
+        .try_into()
+        .expect("whole minor units")
+}

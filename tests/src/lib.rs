@@ -13,6 +13,15 @@ pub fn sqlite_table() -> SqliteTable {
     SqliteTable::in_memory().expect("open an in-memory SQLite table")
 }
 
+/// A fresh table on the named engine: `sqlite`, or DynamoDB on moto
+/// (without a stream) for anything else.
+pub async fn engine_table(engine: &str) -> std::sync::Arc<dyn aftersales::store::Table> {
+    match engine {
+        "sqlite" => std::sync::Arc::new(sqlite_table()),
+        _ => std::sync::Arc::new(dynamo_table_without_stream().await),
+    }
+}
+
 /// The local AWS emulator (moto), shared by all tests of one test binary.
 ///
 /// The first call to [`endpoint`] starts `moto_server` on a free loopback

@@ -11,25 +11,17 @@
 use aftersales::app::dispatch::{deliver, Consumer};
 use aftersales::auth::StaffRole;
 use aftersales::repo::OutboxEvent;
-use aftersales::store::Table;
 use aftersales_tests::courier_server::{
     push_param, random_salt, signed_form, CourierServer, Parcel,
 };
+use aftersales_tests::engine_table;
 use aftersales_tests::http::{bind_loopback, sample_order, spawn_app_on, TestApp, TestClock};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 const YTO: &str = "YT1234567890123";
 const ZTO: &str = "73123456789012";
-
-async fn table(engine: &str) -> Arc<dyn Table> {
-    match engine {
-        "sqlite" => Arc::new(aftersales_tests::sqlite_table()),
-        _ => Arc::new(aftersales_tests::dynamo_table_without_stream().await),
-    }
-}
 
 struct World {
     app: TestApp,
@@ -44,7 +36,7 @@ async fn world(engine: &str) -> World {
     let courier = CourierServer::start().await;
     let clock = TestClock::at(NOW);
     let (listener, base) = bind_loopback().await;
-    let mut services = aftersales::app::Services::new(table(engine).await);
+    let mut services = aftersales::app::Services::new(engine_table(engine).await);
     services.clock = clock.clock();
     let salt = random_salt();
     courier.install(&mut services, &base, &salt);

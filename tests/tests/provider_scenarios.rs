@@ -14,7 +14,9 @@
 use aftersales::app::Services;
 use aftersales::auth::StaffRole;
 use aftersales::providers::ProviderSet;
-use aftersales_tests::http::{bind_loopback, sample_order, spawn_app_on, TestApp};
+use aftersales_tests::http::{
+    bind_loopback, minor_units, sample_order, spawn_app_on, timeline_events, TestApp,
+};
 use aftersales_tests::provider_servers::{
     AlipayServer, ProviderServer, SeenRefund, StripeServer, WechatPayServer,
 };
@@ -26,26 +28,6 @@ use std::sync::Arc;
 struct Answers {
     ok: (u16, &'static str),
     refused: (u16, &'static str),
-}
-
-fn events(claim: &Value) -> Vec<String> {
-    claim["timeline"]
-        .as_array()
-        .expect("a timeline")
-        .iter()
-        .map(|e| e["event"].as_str().expect("an event name").to_owned())
-        .collect()
-}
-
-fn minor_units(money: &Value) -> i64 {
-    let amount: rust_decimal::Decimal = money["amount"]
-        .as_str()
-        .expect("an amount")
-        .parse()
-        .expect("a decimal amount");
-    (amount * rust_decimal::Decimal::ONE_HUNDRED)
-        .try_into()
-        .expect("whole minor units")
 }
 
 /// The staff refund search for the order: its only refund.
@@ -116,7 +98,7 @@ async fn claim_to_refund_arrived(server: Box<dyn ProviderServer>, txn: &str, ans
     app.drain().await;
     let claim = app.claim_of(&customer, &claim_id).await;
     assert_eq!(claim["status"], "refunding", "{claim}");
-    assert!(events(&claim).contains(&"approved".to_owned()), "{claim}");
+    assert!(timeline_events(&claim).contains(&"approved"), "{claim}");
     let refund_id = aftersales::domain::refund::refund_id_for(&claim_id, 1);
     let amount = minor_units(&claim["approved_amount"]);
     assert!(amount > 0, "{claim}");
@@ -173,13 +155,13 @@ async fn claim_to_refund_arrived(server: Box<dyn ProviderServer>, txn: &str, ans
     app.drain().await;
     let done = app.claim_of(&customer, &claim_id).await;
     assert_eq!(done["status"], "completed", "{done}");
-    let names = events(&done);
+    let names = timeline_events(&done);
     assert_eq!(
-        names.iter().filter(|e| *e == "refund_succeeded").count(),
+        names.iter().filter(|e| **e == "refund_succeeded").count(),
         1,
         "{done}"
     );
-    assert_eq!(names.last().map(String::as_str), Some("refund_succeeded"));
+    assert_eq!(names.last().copied(), Some("refund_succeeded"));
     let settled = staff_view(&app, &order_id).await;
     assert_eq!(settled["refund_id"], refund_id.as_str(), "{settled}");
     assert_eq!(settled["claim_id"], claim_id.as_str(), "{settled}");

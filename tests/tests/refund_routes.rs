@@ -8,21 +8,15 @@
 
 use aftersales::auth::StaffRole;
 use aftersales::domain::refund::RefundStatus;
-use aftersales::store::Table;
+use aftersales_tests::engine_table;
 use aftersales_tests::http::{
-    bind_loopback, sample_order, spawn_app_at, spawn_app_on, TestApp, TestClock,
+    bind_loopback, minor_units, sample_order, spawn_app_at, spawn_app_on, timeline_events, TestApp,
+    TestClock,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
-
-async fn table(engine: &str) -> Arc<dyn Table> {
-    match engine {
-        "sqlite" => Arc::new(aftersales_tests::sqlite_table()),
-        _ => Arc::new(aftersales_tests::dynamo_table_without_stream().await),
-    }
-}
 
 /// Paid, not shipped: the default rules approve a refund-only claim.
 fn unshipped(customer: &str) -> Value {
@@ -47,15 +41,6 @@ async fn file(app: &TestApp, customer: &str, order: &str, extra: Value) -> (u16,
     .await
 }
 
-fn events(c: &Value) -> Vec<&str> {
-    c["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect()
-}
-
 async fn order_view(app: &TestApp, order: &str) -> Value {
     let (s, o) = app
         .call(
@@ -70,15 +55,6 @@ async fn order_view(app: &TestApp, order: &str) -> Value {
     o
 }
 
-fn minor(money: &Value) -> i64 {
-    money["amount"]
-        .as_str()
-        .unwrap()
-        .replace('.', "")
-        .parse()
-        .unwrap()
-}
-
 async fn refund(app: &TestApp, id: &str) -> aftersales::domain::refund::Refund {
     aftersales::repo::refunds::get(&*app.table, id)
         .await
@@ -88,7 +64,7 @@ async fn refund(app: &TestApp, id: &str) -> aftersales::domain::refund::Refund {
 }
 
 async fn store_balance_is_our_own_ledger(engine: &str) {
-    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
     let admin = app.staff("ann", "shop-1", &[StaffRole::Admin]);
     let (_, mut policy) = app
         .call("GET", "/v1/shops/shop-1/policy", None, None, &[])
@@ -148,7 +124,7 @@ async fn store_balance_is_our_own_ledger(engine: &str) {
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["available"][0]["amount"].as_str(), Some("88.94"), "{b}");
-    assert_eq!(minor(&b["available"][0]), r.amount);
+    assert_eq!(minor_units(&b["available"][0]), r.amount);
     assert_eq!(b["credits"][0]["refund_id"], rid.as_str());
     assert_eq!(b["credits"][0]["expired"], false);
     // Executing it again credits nothing more.
@@ -202,7 +178,7 @@ async fn store_balance_is_our_own_ledger(engine: &str) {
 }
 
 async fn bank_card_needs_the_customers_confirmation(engine: &str) {
-    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
     app.push_order("o-1", &unshipped("alice")).await;
     let card = json!({"route": "bank_card", "bank": "China Merchants Bank", "holder": "Alice",
                       "last4": "0403", "card_token": "tok_alice_1", "confirmed": false});
@@ -272,11 +248,11 @@ async fn merchant_refund(
 }
 
 async fn staff_refund_without_a_claim(engine: &str) {
-    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
     app.push_order("o-1", &sample_order("alice")).await;
     let admin = app.staff("ann", "shop-1", &[StaffRole::Admin]);
     let before = order_view(&app, "o-1").await;
-    let paid = minor(&before["refundable"]);
+    let paid = minor_units(&before["refundable"]);
 
     // Who may, and what must be said.
     let goodwill = json!({"reason": "goodwill", "amount": "10.00", "note": "late delivery"});
@@ -352,12 +328,13 @@ async fn staff_refund_without_a_claim(engine: &str) {
     );
     assert_eq!(found["refunds"][0]["merchant"]["note"], "late delivery");
     assert_eq!(
-        minor(&order_view(&app, "o-1").await["refundable"]),
+        minor_units(&order_view(&app, "o-1").await["refundable"]),
         paid - 1000
     );
 
     // A price drop on the T-shirts: money off line L1, no units.
-    let l1_before = minor(&order_view(&app, "o-1").await["lines_refundable"][0]["refundable"]);
+    let l1_before =
+        minor_units(&order_view(&app, "o-1").await["lines_refundable"][0]["refundable"]);
     let (s, p) = merchant_refund(
         &app,
         &admin,
@@ -371,7 +348,7 @@ async fn staff_refund_without_a_claim(engine: &str) {
     let o = order_view(&app, "o-1").await;
     assert_eq!(o["lines_refundable"][0]["units_free"], 2, "{o}");
     assert_eq!(
-        minor(&o["lines_refundable"][0]["refundable"]),
+        minor_units(&o["lines_refundable"][0]["refundable"]),
         l1_before - 2000
     );
 
@@ -414,11 +391,11 @@ async fn staff_refund_without_a_claim(engine: &str) {
         )
         .await;
     assert_eq!(s, 201, "{c}");
-    assert_eq!(minor(&c["requested_amount"]), l1_before - 2000);
+    assert_eq!(minor_units(&c["requested_amount"]), l1_before - 2000);
 }
 
 async fn a_failed_merchant_refund_gives_its_money_back(engine: &str) {
-    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
     app.push_order("o-1", &sample_order("alice")).await;
     let admin = app.staff("ann", "shop-1", &[StaffRole::Admin]);
     let before = order_view(&app, "o-1").await;
@@ -453,7 +430,7 @@ async fn a_failed_merchant_refund_gives_its_money_back(engine: &str) {
 /// signed now and checked for freshness.
 async fn runner_sandbox_notifies_sent_then_arrived(engine: &str) {
     let (listener, base) = bind_loopback().await;
-    let mut services = aftersales::app::Services::new(table(engine).await);
+    let mut services = aftersales::app::Services::new(engine_table(engine).await);
     let sandbox = aftersales::onebox::with_notifying_sandbox(
         &mut services,
         &base,
@@ -507,7 +484,7 @@ async fn runner_sandbox_notifies_sent_then_arrived(engine: &str) {
     let c = app.claim_of("alice", &id).await;
     assert_eq!(c["status"], "completed", "{c}");
     assert_eq!(
-        events(&c)[events(&c).len() - 3..],
+        timeline_events(&c)[timeline_events(&c).len() - 3..],
         ["refund_sent", "refund_arrived", "refund_succeeded"]
     );
     let arrived = c["timeline"]
@@ -522,7 +499,7 @@ async fn runner_sandbox_notifies_sent_then_arrived(engine: &str) {
 }
 
 async fn staff_find_refunds_by_the_customers_phone(engine: &str) {
-    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
     let mut order = sample_order("alice");
     order["customer_phone"] = json!("138-0013-8000");
     app.push_order("o-1", &order).await;
@@ -563,7 +540,7 @@ async fn staff_find_refunds_by_the_customers_phone(engine: &str) {
 /// staff send it again (a new out-refund number), here to the store
 /// balance, and the claim completes.
 async fn failed_refunds_are_sent_again(engine: &str) {
-    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
     app.push_order("o-1", &unshipped("alice")).await;
     // The sandbox declines amounts ending in .13.
     let (s, c) = file(&app, "alice", "o-1", json!({"amount": "50.13"})).await;
@@ -629,7 +606,7 @@ async fn failed_refunds_are_sent_again(engine: &str) {
     // The money went back once: the ledger still holds exactly the claim.
     let o = order_view(&app, "o-1").await;
     assert_eq!(
-        minor(&o["total_paid"]) - minor(&o["refundable"]),
+        minor_units(&o["total_paid"]) - minor_units(&o["refundable"]),
         5013,
         "{o}"
     );
@@ -638,7 +615,7 @@ async fn failed_refunds_are_sent_again(engine: &str) {
 /// Without a payout provider for bank cards, the route is refused at once
 /// rather than leaving a refund that could never be sent.
 async fn bank_card_needs_a_payout_provider(engine: &str) {
-    let mut services = aftersales::app::Services::new(table(engine).await);
+    let mut services = aftersales::app::Services::new(engine_table(engine).await);
     services.providers = aftersales::providers::ProviderSet::default().with(
         aftersales::domain::order::PaymentChannel::WechatPay,
         Arc::new(aftersales::providers::sandbox::Sandbox::new()),
@@ -661,7 +638,7 @@ async fn bank_card_needs_a_payout_provider(engine: &str) {
 
 /// Approved at nothing: the claim completes, no refund is made.
 async fn approved_at_zero_completes(engine: &str) {
-    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
     app.push_order("o-1", &sample_order("alice")).await;
     let (s, c) = file(&app, "alice", "o-1", json!({"amount": "80.00"})).await;
     assert_eq!(s, 201, "{c}");
@@ -684,7 +661,7 @@ async fn approved_at_zero_completes(engine: &str) {
 
 /// A missing item whose refund the provider declined gives its units back.
 async fn a_declined_missing_item_frees_its_units(engine: &str) {
-    let app = spawn_app_at(table(engine).await, &TestClock::at(NOW)).await;
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
     app.push_order("o-1", &sample_order("alice")).await;
     let admin = app.staff("ann", "shop-1", &[StaffRole::Admin]);
     let (s, v) = merchant_refund(
@@ -709,7 +686,7 @@ async fn a_declined_missing_item_frees_its_units(engine: &str) {
 /// notes why (once) and moves it to the back, so it cannot hold up others.
 async fn reconciliation_defers_what_it_cannot_move(engine: &str) {
     let clock = TestClock::at(NOW);
-    let mut services = aftersales::app::Services::new(table(engine).await);
+    let mut services = aftersales::app::Services::new(engine_table(engine).await);
     services.clock = clock.clock();
     services.providers = aftersales::providers::ProviderSet::default().with(
         aftersales::domain::order::PaymentChannel::WechatPay,

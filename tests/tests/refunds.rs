@@ -11,8 +11,8 @@ use aftersales::providers::sandbox::Sandbox;
 use aftersales::providers::{
     ProviderError, ProviderRefund, ProviderSet, ProviderState, RefundProvider, RefundRequest,
 };
-use aftersales::store::Table;
-use aftersales_tests::http::{sample_order, spawn_app_at, TestApp, TestClock};
+use aftersales_tests::engine_table;
+use aftersales_tests::http::{sample_order, spawn_app_at, timeline_events, TestApp, TestClock};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,15 +20,8 @@ use std::sync::Arc;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 
-async fn table(engine: &str) -> Arc<dyn Table> {
-    match engine {
-        "sqlite" => Arc::new(aftersales_tests::sqlite_table()),
-        _ => Arc::new(aftersales_tests::dynamo_table_without_stream().await),
-    }
-}
-
 async fn app_on(engine: &str) -> TestApp {
-    spawn_app_at(table(engine).await, &TestClock::at(NOW)).await
+    spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await
 }
 
 /// Paid, not shipped: the default rules approve a refund-only claim.
@@ -65,15 +58,6 @@ async fn claim(app: &TestApp, customer: &str, id: &str) -> Value {
     app.claim_of(customer, id).await
 }
 
-fn events(c: &Value) -> Vec<String> {
-    c["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn approved_claim_is_refunded_once(engine: &str) {
     let app = app_on(engine).await;
     push(&app, "o-1", &unshipped("alice")).await;
@@ -82,7 +66,7 @@ async fn approved_claim_is_refunded_once(engine: &str) {
     let c = claim(&app, "alice", &id).await;
     assert_eq!(c["status"], "completed", "{c}");
     assert_eq!(
-        events(&c)[1..],
+        timeline_events(&c)[1..],
         [
             "approved",
             "refund_started",
@@ -327,7 +311,7 @@ async fn concurrent_retries_crashes_and_reordered_news_move_money_once(engine: &
         inner: sandbox.clone(),
         calls: AtomicU64::new(0),
     });
-    let mut services = aftersales::app::Services::new(table(engine).await);
+    let mut services = aftersales::app::Services::new(engine_table(engine).await);
     services.clock = TestClock::at(NOW).clock();
     services.providers = ProviderSet::all(crashing);
     let app = aftersales_tests::http::spawn_app_with(services).await;
@@ -408,9 +392,9 @@ async fn concurrent_retries_crashes_and_reordered_news_move_money_once(engine: &
         let c = claim(&app, customer, id).await;
         assert_eq!(c["status"], "completed", "{c}");
         assert_eq!(
-            events(&c)
+            timeline_events(&c)
                 .iter()
-                .filter(|e| *e == "refund_succeeded")
+                .filter(|e| **e == "refund_succeeded")
                 .count(),
             1
         );
@@ -462,7 +446,7 @@ impl RefundProvider for SaysProcessing {
 async fn webhooks_are_verified_then_recorded_once(engine: &str) {
     use aftersales::providers::sandbox::SandboxNotifications;
     let sandbox = Arc::new(Sandbox::new());
-    let mut services = aftersales::app::Services::new(table(engine).await);
+    let mut services = aftersales::app::Services::new(engine_table(engine).await);
     let clock = TestClock::at(NOW);
     services.clock = clock.clock();
     services.providers = ProviderSet::all(Arc::new(SaysProcessing(sandbox.clone())));
@@ -515,9 +499,9 @@ async fn webhooks_are_verified_then_recorded_once(engine: &str) {
     let c = claim(&app, "dora", &id).await;
     assert_eq!(c["status"], "completed", "{c}");
     assert_eq!(
-        events(&c)
+        timeline_events(&c)
             .iter()
-            .filter(|e| *e == "refund_succeeded")
+            .filter(|e| **e == "refund_succeeded")
             .count(),
         1
     );

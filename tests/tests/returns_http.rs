@@ -7,26 +7,19 @@
 //! exchange's replacement (fast exchange for members).
 
 use aftersales::auth::StaffRole;
-use aftersales::store::Table;
 use aftersales_tests::courier_server::{random_salt, CourierServer, Parcel};
+use aftersales_tests::engine_table;
 use aftersales_tests::http::{
-    bind_loopback, sample_order, spawn_app_at, spawn_app_on, TestApp, TestClock,
+    bind_loopback, minor_units, sample_order, spawn_app_at, spawn_app_on, timeline_events, TestApp,
+    TestClock,
 };
 use chrono::TimeZone;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 
-async fn table(engine: &str) -> Arc<dyn Table> {
-    match engine {
-        "sqlite" => Arc::new(aftersales_tests::sqlite_table()),
-        _ => Arc::new(aftersales_tests::dynamo_table_without_stream().await),
-    }
-}
-
 async fn app_on(engine: &str) -> TestApp {
-    spawn_app_at(table(engine).await, &TestClock::at(NOW)).await
+    spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await
 }
 
 /// Delivered two days ago: returns are inside the no-reason window.
@@ -95,24 +88,6 @@ async fn inspect(app: &TestApp, id: &str, body: Value) -> (u16, Value) {
     .await
 }
 
-fn events(c: &Value) -> Vec<&str> {
-    c["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect()
-}
-
-fn minor(m: &Value) -> i64 {
-    m["amount"]
-        .as_str()
-        .unwrap()
-        .replace('.', "")
-        .parse()
-        .unwrap()
-}
-
 /// Inventory events waiting in the outbox (before a drain delivers them).
 async fn inventory(app: &TestApp) -> Vec<(String, Value)> {
     aftersales::repo::outbox::pending(&*app.table, 1000)
@@ -140,7 +115,7 @@ async fn refunded_total(app: &TestApp, id: &str) -> i64 {
         .unwrap()
         .iter()
         .filter(|r| r["status"] == "succeeded")
-        .map(|r| minor(&r["amount"]))
+        .map(|r| minor_units(&r["amount"]))
         .sum()
 }
 
@@ -229,7 +204,7 @@ async fn return_received_inspected_restocked_and_refunded(engine: &str) {
     .await;
     assert_eq!(s, 200, "{c}");
     assert_eq!(c["status"], "refunding", "{c}");
-    let ev = events(&c);
+    let ev = timeline_events(&c);
     assert_eq!(
         ev[ev.len() - 4..],
         [
@@ -260,7 +235,7 @@ async fn return_received_inspected_restocked_and_refunded(engine: &str) {
     // A wrong size is not the shop's fault: the customer paid the parcel.
     assert_eq!(
         refunded_total(&app, &id).await,
-        minor(&c["approved_amount"])
+        minor_units(&c["approved_amount"])
     );
     // The report is on the claim for the customer to see.
     assert_eq!(c["returns"]["inspection"]["notes"], "tags on, unworn");
@@ -298,7 +273,7 @@ async fn defective_return_goes_to_defective_stock(engine: &str) {
     // on top of the mug.
     assert_eq!(
         refunded_total(&app, &id).await,
-        minor(&c["approved_amount"]) + 1200
+        minor_units(&c["approved_amount"]) + 1200
     );
     assert_eq!(
         c["returns"]["terms"]["shipping_payer"], "shop",
@@ -341,7 +316,7 @@ async fn failed_inspection_refunds_less_or_nothing(engine: &str) {
     )
     .await;
     assert_eq!(s, 200, "{c}");
-    assert_eq!(minor(&c["approved_amount"]), 3000);
+    assert_eq!(minor_units(&c["approved_amount"]), 3000);
     let (s, c) = inspect(
         &app,
         &rejected,
@@ -421,9 +396,9 @@ async fn restocking_fee_is_quoted_before_submitting(engine: &str) {
         )
         .await;
     assert_eq!(s, 200, "{q}");
-    let refundable = minor(&q["refundable"]);
-    assert_eq!(minor(&q["restocking_fee"]), refundable / 10, "{q}");
-    assert_eq!(minor(&q["refund"]), refundable - refundable / 10);
+    let refundable = minor_units(&q["refundable"]);
+    assert_eq!(minor_units(&q["restocking_fee"]), refundable / 10, "{q}");
+    assert_eq!(minor_units(&q["refund"]), refundable - refundable / 10);
     assert_eq!(q["return_shipping"]["payer"], "customer");
     // Quoting stores nothing; asking for more than the quote is refused.
     let (s, v) = app
@@ -460,7 +435,7 @@ async fn restocking_fee_is_quoted_before_submitting(engine: &str) {
     assert_eq!(s, 201, "{c}");
     assert_eq!(c["requested_amount"], q["refund"]);
     assert_eq!(
-        minor(&c["returns"]["terms"]["restocking_fee"]),
+        minor_units(&c["returns"]["terms"]["restocking_fee"]),
         refundable / 10
     );
     // Unopened goods: no fee.
@@ -476,7 +451,7 @@ async fn restocking_fee_is_quoted_before_submitting(engine: &str) {
             &[],
         )
         .await;
-    assert_eq!(minor(&q["restocking_fee"]), 0, "{q}");
+    assert_eq!(minor_units(&q["restocking_fee"]), 0, "{q}");
     // Another customer cannot price someone's order.
     let (s, _) = app
         .call(
@@ -705,7 +680,7 @@ async fn exchange_ships_after_inspection_or_fast(engine: &str) {
         .filter(|r| r["merchant"]["reason"] == "price_difference")
         .collect();
     assert_eq!(diff.len(), 1, "{found}");
-    assert_eq!(minor(&diff[0]["amount"]), 1000);
+    assert_eq!(minor_units(&diff[0]["amount"]), 1000);
     assert_eq!(diff[0]["status"], "succeeded");
     // No courier here: staff confirm the delivery the customer reported.
     let (s, c) = app
@@ -736,7 +711,7 @@ async fn exchange_ships_after_inspection_or_fast(engine: &str) {
 async fn with_courier(engine: &str) -> (TestApp, CourierServer) {
     let courier = CourierServer::start().await;
     let (listener, base) = bind_loopback().await;
-    let mut services = aftersales::app::Services::new(table(engine).await);
+    let mut services = aftersales::app::Services::new(engine_table(engine).await);
     services.clock = TestClock::at(NOW).clock();
     courier.install(&mut services, &base, &random_salt());
     (spawn_app_on(listener, services).await, courier)
@@ -804,7 +779,7 @@ async fn return_from_approval_to_refund_through_the_courier(engine: &str) {
     app.drain().await;
     let c = app.claim_of("alice", &id).await;
     assert_eq!(c["status"], "completed", "{c}");
-    let ev = events(&c);
+    let ev = timeline_events(&c);
     for step in [
         "approved",
         "return_shipped",
@@ -819,7 +794,7 @@ async fn return_from_approval_to_refund_through_the_courier(engine: &str) {
     }
     assert_eq!(
         refunded_total(&app, &id).await,
-        minor(&c["approved_amount"])
+        minor_units(&c["approved_amount"])
     );
 }
 
@@ -888,7 +863,7 @@ async fn fast_exchange_completes_on_delivery(engine: &str) {
     .await;
     assert_eq!(s, 200, "{c}");
     assert_eq!(c["status"], "completed");
-    let ev = events(&c);
+    let ev = timeline_events(&c);
     assert_eq!(ev[ev.len() - 2..], ["return_received", "inspected"]);
     let inv = inventory(&app).await;
     assert_eq!(inv.len(), 1, "{inv:?}");
