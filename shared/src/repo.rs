@@ -257,15 +257,32 @@ pub struct OutboxEvent {
 }
 
 impl OutboxEvent {
-    pub fn for_claim(claim: &Claim, event: &ClaimEvent, at: DateTime<Utc>) -> Self {
+    /// A new event (its own id) of `event_type` about `subject`.
+    pub fn new(
+        shop_id: &str,
+        subject: &str,
+        event_type: impl Into<String>,
+        payload: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Self {
         OutboxEvent {
             event_id: uuid::Uuid::now_v7().to_string(),
             at,
-            shop_id: claim.shop_id.clone(),
-            subject: claim.claim_id.clone(),
-            event_type: format!("claim.{}", event.name()),
-            payload: encode(event),
+            shop_id: shop_id.to_owned(),
+            subject: subject.to_owned(),
+            event_type: event_type.into(),
+            payload,
         }
+    }
+
+    pub fn for_claim(claim: &Claim, event: &ClaimEvent, at: DateTime<Utc>) -> Self {
+        Self::new(
+            &claim.shop_id,
+            &claim.claim_id,
+            format!("claim.{}", event.name()),
+            encode(event),
+            at,
+        )
     }
 }
 
@@ -626,15 +643,14 @@ pub mod refunds {
 
     /// The outbox event that gets a refund executed.
     pub fn requested(r: &Refund, at: DateTime<Utc>) -> OutboxEvent {
-        OutboxEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
+        OutboxEvent::new(
+            &r.shop_id,
+            &r.refund_id,
+            "refund.requested",
+            serde_json::json!({"refund_id": r.refund_id, "amount": r.amount,
+                               "channel": r.channel}),
             at,
-            shop_id: r.shop_id.clone(),
-            subject: r.refund_id.clone(),
-            event_type: "refund.requested".into(),
-            payload: serde_json::json!({"refund_id": r.refund_id, "amount": r.amount,
-                                        "channel": r.channel}),
-        }
+        )
     }
 
     /// The gsi1 partition of unfinished (pending or processing) refunds.

@@ -103,19 +103,17 @@ pub async fn put_order(
             ledger,
         };
         let now = s.now();
-        let event = OutboxEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            at: now,
-            shop_id: shop_id.to_string(),
-            subject: order_id.to_string(),
-            event_type: if prev.is_some() {
+        let event = OutboxEvent::new(
+            shop_id,
+            order_id,
+            if prev.is_some() {
                 "order.updated"
             } else {
                 "order.created"
-            }
-            .into(),
-            payload: serde_json::json!({"fulfilment": order.facts.fulfilment}),
-        };
+            },
+            serde_json::json!({"fulfilment": order.facts.fulfilment}),
+            now,
+        );
         match s
             .table
             .transact(vec![

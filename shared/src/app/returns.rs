@@ -182,18 +182,17 @@ fn inventory_events(
                 .line_index(&l.line_id)
                 .map(|i| order.facts.lines[i].sku.clone())
                 .unwrap_or_default();
-            Some(OutboxEvent {
-                event_id: uuid::Uuid::now_v7().to_string(),
-                at: now,
-                shop_id: claim.shop_id.clone(),
-                subject: claim.claim_id.clone(),
-                event_type: kind.into(),
-                payload: serde_json::json!({
+            Some(OutboxEvent::new(
+                &claim.shop_id,
+                &claim.claim_id,
+                kind,
+                serde_json::json!({
                     "shop_id": claim.shop_id, "order_id": claim.order_id,
                     "claim_id": claim.claim_id, "line_id": l.line_id, "sku": sku,
                     "quantity": l.received,
                 }),
-            })
+                now,
+            ))
         })
         .collect()
 }
@@ -448,18 +447,17 @@ pub async fn ship_replacement(
                 if amount <= 0 {
                     return Err(AppError::invalid("invalid_amount", "above zero"));
                 }
-                change.other_events.push(OutboxEvent {
-                    event_id: uuid::Uuid::now_v7().to_string(),
-                    at: now,
-                    shop_id: claim.shop_id.clone(),
-                    subject: claim.claim_id.clone(),
-                    event_type: "exchange.payment_requested".into(),
-                    payload: serde_json::json!({
+                change.other_events.push(OutboxEvent::new(
+                    &claim.shop_id,
+                    &claim.claim_id,
+                    "exchange.payment_requested",
+                    serde_json::json!({
                         "claim_id": claim.claim_id, "order_id": claim.order_id,
                         "customer_id": claim.customer_id, "amount": amount,
                         "currency": claim.currency,
                     }),
-                });
+                    now,
+                ));
             }
         }
         Ok(change)
