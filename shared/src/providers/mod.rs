@@ -32,6 +32,107 @@ pub mod stripe;
 pub mod wechat;
 pub use sandbox::ProviderSet;
 
+/// Webhook signatures in the Stripe style, shared by the Stripe adapter and
+/// the sandbox: a header `t=<unix seconds>,v1=<hex HMAC-SHA256 of
+/// "t.body">` (several `v1` while a secret rolls over), accepted within a
+/// tolerance of now either way.
+pub mod timestamped {
+    use super::NotificationError;
+    use chrono::{DateTime, Utc};
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    fn mac(secret: &[u8], t: i64, body: &[u8]) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length; this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac
+    }
+
+    /// hex(HMAC-SHA256(secret, "t.body")): the `v1` of a header.
+    pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
+        hex::encode(mac(secret, t, body).finalize().into_bytes())
+    }
+
+    /// The timestamp and every `v1` of a header. Two timestamps, or none,
+    /// or no `v1` are refused; a `v1` that is not hex can never match and
+    /// is skipped; other schemes (`v0`) are not accepted.
+    pub fn parse(header: &str) -> Result<(i64, Vec<Vec<u8>>), NotificationError> {
+        let mut t = None;
+        let mut v1 = Vec::new();
+        for item in header.split(',') {
+            let Some((key, value)) = item.trim().split_once('=') else {
+                continue;
+            };
+            match key {
+                "t" => {
+                    let parsed = value.parse::<i64>().map_err(|_| {
+                        NotificationError::BadSignature(format!("timestamp {value} unreadable"))
+                    })?;
+                    if t.replace(parsed).is_some() {
+                        return Err(NotificationError::BadSignature("two timestamps".into()));
+                    }
+                }
+                "v1" => v1.extend(hex::decode(value).ok()),
+                _ => {}
+            }
+        }
+        let t = t.ok_or_else(|| NotificationError::BadSignature("no timestamp".into()))?;
+        if v1.is_empty() {
+            return Err(NotificationError::BadSignature("no v1 signature".into()));
+        }
+        Ok((t, v1))
+    }
+
+    /// Checks a header against `body`: a `v1` must match (compared in
+    /// constant time), then the timestamp must be within `tolerance_secs`
+    /// of `now`.
+    pub fn verify(
+        secret: &[u8],
+        header: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+        tolerance_secs: i64,
+    ) -> Result<(), NotificationError> {
+        let (t, candidates) = parse(header)?;
+        let expected = mac(secret, t, body);
+        if !candidates
+            .iter()
+            .any(|c| expected.clone().verify_slice(c).is_ok())
+        {
+            return Err(NotificationError::BadSignature(
+                "no v1 signature matches".into(),
+            ));
+        }
+        let age = now.timestamp().saturating_sub(t);
+        if age.unsigned_abs() > tolerance_secs.unsigned_abs() {
+            return Err(NotificationError::Stale(format!(
+                "signed at {t}, {age} s from now"
+            )));
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn header_parsing() {
+            let (t, v) = parse("t=12,v1=00ff,v0=abcd,v1=zz,v1=01").unwrap();
+            assert_eq!(t, 12);
+            assert_eq!(v, vec![vec![0, 255], vec![1]]);
+            assert!(parse("v1=00").is_err());
+            assert!(parse("t=1,v0=00").is_err());
+            assert!(parse("t=x,v1=00").is_err());
+            assert!(parse("t=1,t=2,v1=00").is_err());
+        }
+    }
+}
+
 /// reqwest is built here without a TLS crypto provider of its own, so that
 /// it uses the aws-lc-rs the AWS SDK already links; that provider has to be
 /// the process default before any reqwest client is built. Idempotent.
