@@ -9,14 +9,22 @@ use tower::ServiceExt;
 /// where the router's auth looks for them. A request without an authorizer
 /// context carries no claims and is refused by every protected route.
 pub fn with_gateway_claims(mut req: lambda_http::Request) -> lambda_http::Request {
-    let claims = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|jwt| jwt.claims.clone()),
-        _ => None,
+    let (claims, request_id) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (
+            ctx.authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|jwt| jwt.claims.clone()),
+            ctx.request_id.clone(),
+        ),
+        _ => (None, None),
     };
+    // API Gateway's id, the one in its access log, names the request in
+    // our answers and logs too.
+    if let Some(id) = request_id {
+        req.extensions_mut()
+            .insert(crate::api::guard::RequestId(id));
+    }
     if let Some(c) = claims {
         req.extensions_mut().insert(GatewayClaims(c));
     }

@@ -140,7 +140,9 @@ pub fn app(state: AppState, uploads: Option<Arc<LocalEvidenceStorage>>) -> axum:
     let services = state.services.clone();
     let api = router(state);
     match uploads {
-        Some(storage) => api.merge(crate::api::local_uploads::routes(storage, services)),
+        Some(storage) => api
+            .merge(crate::api::local_uploads::routes(storage, services))
+            .layer(axum::middleware::from_fn(crate::api::guard::guard)),
         None => api,
     }
 }

@@ -21,9 +21,9 @@ fn facts() -> Facts {
         product_kinds: [ProductKind::Physical].into_iter().collect(),
         amount: 10_000,
         currency: Currency::Cny,
-        hours_since_payment: Some(72),
-        hours_since_shipment: Some(48),
-        hours_since_delivery: Some(24),
+        seconds_since_payment: Some(72 * 3600),
+        seconds_since_shipment: Some(48 * 3600),
+        seconds_since_delivery: Some(24 * 3600),
         evidence_count: 0,
         evidence_complete: false,
         courier: None,
@@ -768,7 +768,7 @@ fn product_kind_sets() {
 fn numeric_facts_and_their_operators() {
     // hours: 48 since shipment in the base facts.
     let f = facts();
-    let h = |n: i64| with(|f| f.hours_since_shipment = Some(n));
+    let h = |n: i64| with(|f| f.seconds_since_shipment = Some(n * 3600));
     splits(json!({"hours_since_shipment": {"eq": 48}}), &f, &h(47));
     splits(json!({"hours_since_shipment": {"lt": 48}}), &h(47), &f);
     splits(json!({"hours_since_shipment": {"lte": 48}}), &f, &h(49));
@@ -785,7 +785,7 @@ fn numeric_facts_and_their_operators() {
         &f,
     );
     // Not shipped: every time condition on shipment is false, even "lt".
-    let unshipped = with(|f| f.hours_since_shipment = None);
+    let unshipped = with(|f| f.seconds_since_shipment = None);
     for op in [
         json!({"lt": 1000}),
         json!({"gte": 0}),
@@ -805,10 +805,10 @@ fn numeric_facts_and_their_operators() {
         &h(49),
     );
     // payment and delivery
-    let p = |n: i64| with(|f| f.hours_since_payment = Some(n));
+    let p = |n: i64| with(|f| f.seconds_since_payment = Some(n * 3600));
     splits(json!({"hours_since_payment": {"gt": 72}}), &p(73), &f);
     splits(json!({"days_since_payment": {"lte": 3}}), &f, &p(73));
-    let d = |n: Option<i64>| with(|f| f.hours_since_delivery = n);
+    let d = |n: Option<i64>| with(|f| f.seconds_since_delivery = n.map(|h| h * 3600));
     splits(
         json!({"hours_since_delivery": {"lte": 24}}),
         &f,
@@ -880,7 +880,7 @@ fn the_policy_window_follows_the_goods() {
     let w = json!({"within_policy_window": {"eq": true}});
     let out = json!({"within_policy_window": {"eq": false}});
     // Ordinary goods: the no-reason window, 7 days after delivery.
-    let d = |h: Option<i64>| with(|f| f.hours_since_delivery = h);
+    let d = |h: Option<i64>| with(|f| f.seconds_since_delivery = h.map(|h| h * 3600));
     splits(w.clone(), &d(Some(168)), &d(Some(169)));
     splits(out.clone(), &d(Some(169)), &d(Some(168)));
     assert!(
@@ -894,7 +894,7 @@ fn the_policy_window_follows_the_goods() {
             f.product_kinds = [ProductKind::Fresh, ProductKind::Physical]
                 .into_iter()
                 .collect();
-            f.hours_since_delivery = Some(h);
+            f.seconds_since_delivery = Some(h * 3600);
         })
     };
     splits(w.clone(), &fresh(24), &fresh(25));
@@ -903,7 +903,7 @@ fn the_policy_window_follows_the_goods() {
             f.claim_type = ClaimType::SpecialClaim {
                 kind: SpecialKind::FreshSpoilage,
             };
-            f.hours_since_delivery = Some(h);
+            f.seconds_since_delivery = Some(h * 3600);
         })
     };
     splits(w.clone(), &spoil(24), &spoil(25));
@@ -911,8 +911,8 @@ fn the_policy_window_follows_the_goods() {
     let virt = |paid: i64| {
         with(|f| {
             f.product_kinds = [ProductKind::Virtual].into_iter().collect();
-            f.hours_since_payment = Some(paid);
-            f.hours_since_delivery = Some(1000);
+            f.seconds_since_payment = Some(paid * 3600);
+            f.seconds_since_delivery = Some(1000 * 3600);
         })
     };
     splits(w.clone(), &virt(168), &virt(169));
@@ -921,14 +921,14 @@ fn the_policy_window_follows_the_goods() {
             f.claim_type = ClaimType::SpecialClaim {
                 kind: SpecialKind::VirtualUnused,
             };
-            f.hours_since_payment = Some(paid);
+            f.seconds_since_payment = Some(paid * 3600);
         })
     };
     splits(w.clone(), &unused(100), &unused(200));
     // The shop's own windows count.
     let longer = with(|f| {
         f.windows.no_reason_return_days = 15;
-        f.hours_since_delivery = Some(300);
+        f.seconds_since_delivery = Some(300 * 3600);
     });
     assert!(longer.within_policy_window());
     assert!(hits(w, &longer));
@@ -969,8 +969,8 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
     let unshipped = |amount| {
         with(|f| {
             f.fulfilment = FulfilmentState::PaidUnshipped;
-            f.hours_since_shipment = None;
-            f.hours_since_delivery = None;
+            f.seconds_since_shipment = None;
+            f.seconds_since_delivery = None;
             f.amount = amount;
         })
     };
@@ -993,8 +993,8 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
     assert_eq!(
         decide(with(|f| {
             f.amount = 3000;
-            f.hours_since_delivery = Some(24 * 30);
-            f.hours_since_shipment = Some(24 * 31);
+            f.seconds_since_delivery = Some((24 * 30) * 3600);
+            f.seconds_since_shipment = Some((24 * 31) * 3600);
         })),
         (None, Outcome::ManualReview)
     );
@@ -1011,11 +1011,11 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
     );
     assert_eq!(decide(big(50_000)), (None, Outcome::ManualReview));
     // "已发货超 7 天申请退货,需人工审核": 169 hours yes, 168 not.
-    let late = |hours| {
+    let late = |hours: i64| {
         with(|f| {
             f.claim_type = ClaimType::ReturnRefund;
             f.amount = 3000;
-            f.hours_since_shipment = Some(hours);
+            f.seconds_since_shipment = Some(hours * 3600);
         })
     };
     assert_eq!(
@@ -1024,14 +1024,14 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
     );
     assert_eq!(decide(late(168)), (id("small-refund"), Outcome::Approve));
     // "虚拟商品未使用,申请退款自动通过", inside the window.
-    let coupon = |paid| {
+    let coupon = |paid: i64| {
         with(|f| {
             f.claim_type = ClaimType::SpecialClaim {
                 kind: SpecialKind::VirtualUnused,
             };
             f.product_kinds = [ProductKind::Virtual].into_iter().collect();
             f.fulfilment = FulfilmentState::Delivered;
-            f.hours_since_payment = Some(paid);
+            f.seconds_since_payment = Some(paid * 3600);
         })
     };
     assert_eq!(
@@ -1040,14 +1040,14 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
     );
     assert_eq!(decide(coupon(24 * 8)), (None, Outcome::ManualReview));
     // "生鲜商品申请坏果理赔,需审核凭证后通过".
-    let spoiled = |hours, complete| {
+    let spoiled = |hours: i64, complete| {
         with(|f| {
             f.claim_type = ClaimType::SpecialClaim {
                 kind: SpecialKind::FreshSpoilage,
             };
             f.reason = ReasonCode::Spoiled;
             f.product_kinds = [ProductKind::Fresh].into_iter().collect();
-            f.hours_since_delivery = Some(hours);
+            f.seconds_since_delivery = Some(hours * 3600);
             f.evidence_count = u32::from(complete) * 2;
             f.evidence_complete = complete;
         })
@@ -1196,10 +1196,10 @@ fn facts_gather_what_the_claim_and_order_say() {
     let f = Facts::gather(&claim, &order, &ShopPolicy::default(), now);
     assert_eq!(f.product_kinds, [ProductKind::Fresh].into_iter().collect());
     assert_eq!(f.amount, 3000);
-    assert_eq!(f.hours_since_payment, Some(72));
-    assert_eq!(f.hours_since_shipment, Some(48));
-    // 23.5 hours count as 23.
-    assert_eq!(f.hours_since_delivery, Some(23));
+    assert_eq!(f.seconds_since_payment, Some(72 * 3600));
+    assert_eq!(f.seconds_since_shipment, Some(48 * 3600));
+    // 23.5 hours are 23.5 hours: time is never rounded to the hour.
+    assert_eq!(f.seconds_since_delivery, Some(23 * 3600 + 1800));
     assert_eq!(f.evidence_count, 2);
     assert_eq!(f.member_tier, MemberTier::Gold);
     assert!(!f.evidence_complete);
@@ -1609,9 +1609,9 @@ mod props {
                     product_kinds: kinds.into_iter().collect(),
                     amount,
                     currency,
-                    hours_since_payment: paid,
-                    hours_since_shipment: shipped,
-                    hours_since_delivery: delivered,
+                    seconds_since_payment: paid,
+                    seconds_since_shipment: shipped,
+                    seconds_since_delivery: delivered,
                     evidence_count,
                     evidence_complete,
                     courier,
@@ -1703,4 +1703,113 @@ mod props {
             }
         }
     }
+}
+
+// ------------------------------------------------------------ windows to the second
+
+/// Each of the policy's windows (and a rule's time conditions) at one
+/// second before, exactly at and one second after its end: a 24-hour
+/// window is open at 23:59:59 and 24:00:00 and closed at 24:00:01, where
+/// rounding to whole hours kept it open until 24:59:59.
+#[test]
+fn every_window_closes_to_the_second() {
+    use aftersales::domain::policy::ShopPolicy;
+    let policy = ShopPolicy::default();
+    let fresh_h = i64::from(policy.fresh_claim_window_hours);
+    let virtual_d = i64::from(policy.virtual_refund_window_days);
+    let return_d = i64::from(policy.no_reason_return_days);
+    type SetElapsed = Box<dyn Fn(&mut Facts, i64)>;
+    let cases: Vec<(&str, i64, SetElapsed)> = vec![
+        (
+            "fresh produce window after delivery",
+            fresh_h * 3600,
+            Box::new(|f: &mut Facts, s| {
+                f.claim_type = ClaimType::SpecialClaim {
+                    kind: SpecialKind::FreshSpoilage,
+                };
+                f.seconds_since_delivery = Some(s);
+            }),
+        ),
+        (
+            "virtual goods window after payment",
+            virtual_d * 86400,
+            Box::new(|f: &mut Facts, s| {
+                f.claim_type = ClaimType::SpecialClaim {
+                    kind: SpecialKind::VirtualUnused,
+                };
+                f.seconds_since_payment = Some(s);
+            }),
+        ),
+        (
+            "no-reason return window after delivery",
+            return_d * 86400,
+            Box::new(|f: &mut Facts, s| {
+                f.claim_type = ClaimType::ReturnRefund;
+                f.seconds_since_delivery = Some(s);
+            }),
+        ),
+    ];
+    for (what, end, set) in cases {
+        assert!(end > 0, "{what}");
+        for (at, open) in [
+            (end - 1, true),
+            (end, true),
+            (end + 1, false),
+            (end + 3599, false),
+        ] {
+            let f = with(|f| {
+                f.windows = (&policy).into();
+                set(f, at)
+            });
+            assert_eq!(
+                f.within_policy_window(),
+                open,
+                "{what} at {at} s (ends at {end} s)"
+            );
+        }
+    }
+    // Rule conditions on time, at the same edges.
+    let at = |s: i64| with(|f| f.seconds_since_delivery = Some(s));
+    let day = 24 * 3600;
+    splits(
+        json!({"hours_since_delivery": {"lte": 24}}),
+        &at(day),
+        &at(day + 1),
+    );
+    splits(
+        json!({"hours_since_delivery": {"lt": 24}}),
+        &at(day - 1),
+        &at(day),
+    );
+    splits(
+        json!({"hours_since_delivery": {"gt": 24}}),
+        &at(day + 1),
+        &at(day),
+    );
+    splits(
+        json!({"hours_since_delivery": {"gte": 24}}),
+        &at(day),
+        &at(day - 1),
+    );
+    splits(
+        json!({"days_since_delivery": {"lte": 7}}),
+        &at(7 * day),
+        &at(7 * day + 1),
+    );
+    splits(
+        json!({"days_since_delivery": {"gt": 7}}),
+        &at(7 * day + 1),
+        &at(7 * day),
+    );
+    // `eq 24` is the 25th hour.
+    splits(
+        json!({"hours_since_delivery": {"eq": 24}}),
+        &at(day + 3599),
+        &at(day + 3600),
+    );
+    splits(
+        json!({"hours_since_delivery": {"eq": 24}}),
+        &at(day),
+        &at(day - 1),
+    );
 }

@@ -254,6 +254,9 @@ impl TestClock {
             .timestamp();
         TestClock(Arc::new(std::sync::atomic::AtomicI64::new(t)))
     }
+    pub fn advance_seconds(&self, s: i64) {
+        self.0.fetch_add(s, std::sync::atomic::Ordering::SeqCst);
+    }
     pub fn advance_hours(&self, h: i64) {
         self.0
             .fetch_add(h * 3600, std::sync::atomic::Ordering::SeqCst);

@@ -457,7 +457,7 @@ async fn bad_input_is_a_clear_4xx_and_writes_nothing(engine: &str) {
                 b["amount"] = json!("1.005");
                 b
             },
-            422,
+            400,
             "invalid_amount",
         ),
         (
@@ -466,7 +466,7 @@ async fn bad_input_is_a_clear_4xx_and_writes_nothing(engine: &str) {
                 b["amount"] = json!("-1");
                 b
             },
-            422,
+            400,
             "invalid_amount",
         ),
         (
@@ -476,7 +476,7 @@ async fn bad_input_is_a_clear_4xx_and_writes_nothing(engine: &str) {
                 b
             },
             400,
-            "malformed_json",
+            "invalid_amount",
         ),
         (
             {

@@ -334,7 +334,8 @@ async fn evidence_upload_lands_on_the_claim(engine: &str) {
 
     let path = format!("/v1/claims/{id}/evidence-uploads");
     let ask = |ct: &str, len: u64| json!({"content_type": ct, "content_length": len});
-    // Someone else's claim: 403. Staff: 403. Wrong type or size: 422.
+    // Someone else's claim: the same 404 as no claim. Staff: 403. Wrong
+    // type or size: 422.
     let (s, v) = app
         .call(
             "POST",
@@ -344,7 +345,7 @@ async fn evidence_upload_lands_on_the_claim(engine: &str) {
             &[],
         )
         .await;
-    assert_eq!(s, 403, "{v}");
+    assert_eq!(s, 404, "{v}");
     let (s, _) = app
         .call(
             "POST",

@@ -24,6 +24,7 @@ async fn push(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiEr
     Ok((
         status,
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        axum::Extension(super::guard::ProtocolAnswer),
         reply.body,
     )
         .into_response())

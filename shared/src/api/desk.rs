@@ -54,8 +54,7 @@ fn queue_params(
             }
         }
     }
-    let filter = serde_json::from_value(serde_json::Value::Object(filter))
-        .map_err(|e| bad(e.to_string()))?;
+    let filter = super::from_json_value(serde_json::Value::Object(filter), "invalid_query")?;
     Ok((limit, cursor, filter))
 }
 

@@ -4,7 +4,9 @@
 //! the use cases.
 
 use crate::app::{AppError, Services};
-use crate::auth::{AuthError, AuthMode, GatewayClaims, Principal};
+use crate::auth::{AuthError, AuthMode, Principal};
+pub use access::Access;
+use access::{ADMIN, ANY_ROLE, MONEY};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
 use axum::http::{header, request::Parts, StatusCode};
@@ -13,10 +15,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
+pub mod access;
 mod claims;
 mod couriers;
 mod desk;
 mod finance;
+pub mod guard;
 mod inbox;
 pub mod local_uploads;
 mod orders;
@@ -24,72 +28,245 @@ mod returns;
 mod shop;
 mod webhooks;
 
-/// Every route the API serves, as (method, path) in OpenAPI's path syntax.
-/// `infra/openapi.yaml` and the SAM template's HttpApi events are checked
-/// against this list by tests.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/v1/health"),
-    ("PUT", "/v1/shops/{shop_id}/orders/{order_id}"),
-    ("GET", "/v1/shops/{shop_id}/orders/{order_id}"),
-    ("POST", "/v1/claims"),
-    ("GET", "/v1/claims"),
-    ("GET", "/v1/claims/{claim_id}"),
-    ("POST", "/v1/claims/{claim_id}/cancel"),
-    ("GET", "/v1/inbox"),
-    ("POST", "/v1/inbox/{message_id}/read"),
-    ("POST", "/v1/claims/{claim_id}/evidence-uploads"),
-    ("GET", "/v1/shops/{shop_id}/policy"),
-    ("PUT", "/v1/shops/{shop_id}/policy"),
-    ("GET", "/v1/shops/{shop_id}/rules"),
-    ("PUT", "/v1/shops/{shop_id}/rules"),
-    ("GET", "/v1/shops/{shop_id}/rejection-reasons"),
-    ("PUT", "/v1/shops/{shop_id}/rejection-reasons"),
-    ("GET", "/v1/shops/{shop_id}/desk/claims"),
-    ("GET", "/v1/shops/{shop_id}/desk/claims/{claim_id}"),
-    (
-        "POST",
-        "/v1/shops/{shop_id}/desk/claims/{claim_id}/decision",
-    ),
-    ("POST", "/v1/shops/{shop_id}/desk/batch"),
-    ("POST", "/v1/webhooks/{provider}"),
-    ("POST", "/v1/couriers/kuaidi100"),
-    ("GET", "/v1/shops/{shop_id}/refunds"),
-    ("GET", "/v1/shops/{shop_id}/refunds/export"),
-    ("POST", "/v1/shops/{shop_id}/orders/{order_id}/refunds"),
-    ("GET", "/v1/shops/{shop_id}/balance"),
-    ("POST", "/v1/claims/quote"),
-    ("POST", "/v1/claims/{claim_id}/return-shipment"),
-    ("POST", "/v1/claims/{claim_id}/pickup"),
-    (
-        "POST",
-        "/v1/shops/{shop_id}/desk/claims/{claim_id}/inspection",
-    ),
-    (
-        "POST",
-        "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement",
-    ),
-    (
-        "POST",
-        "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement-delivered",
-    ),
-    (
-        "POST",
-        "/v1/shops/{shop_id}/desk/claims/{claim_id}/refund-retry",
-    ),
+/// One route: method, path in OpenAPI's syntax, and who may call it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every route the API serves, and who may call it: the one place access
+/// is declared, enforced by [`access::authorize`] before any handler runs.
+/// `infra/openapi.yaml` (paths and `security`) and the SAM template's
+/// HttpApi events are checked against this list by tests.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/v1/health",
+        access: Access::Public,
+    },
+    Route {
+        method: "PUT",
+        path: "/v1/shops/{shop_id}/orders/{order_id}",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: true,
+        },
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/orders/{order_id}",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: true,
+        },
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims",
+        access: Access::Customer,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/claims",
+        access: Access::SignedIn,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/claims/{claim_id}",
+        access: Access::SignedIn,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/cancel",
+        access: Access::CustomerClaim,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/inbox",
+        access: Access::Customer,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/inbox/{message_id}/read",
+        access: Access::Customer,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/evidence-uploads",
+        access: Access::CustomerClaim,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/policy",
+        access: Access::Public,
+    },
+    Route {
+        method: "PUT",
+        path: "/v1/shops/{shop_id}/policy",
+        access: Access::Shop {
+            roles: ADMIN,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/rules",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "PUT",
+        path: "/v1/shops/{shop_id}/rules",
+        access: Access::Shop {
+            roles: ADMIN,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/rejection-reasons",
+        access: Access::Public,
+    },
+    Route {
+        method: "PUT",
+        path: "/v1/shops/{shop_id}/rejection-reasons",
+        access: Access::Shop {
+            roles: ADMIN,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/desk/claims",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/desk/claims/{claim_id}",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/decision",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/desk/batch",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "POST",
+        path: "/v1/webhooks/{provider}",
+        access: Access::Signed,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/couriers/kuaidi100",
+        access: Access::Signed,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/refunds",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/refunds/export",
+        access: Access::Shop {
+            roles: MONEY,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/orders/{order_id}/refunds",
+        access: Access::Shop {
+            roles: MONEY,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/balance",
+        access: Access::ShopStaffOrCustomer,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/quote",
+        access: Access::Customer,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/return-shipment",
+        access: Access::ClaimParty,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/pickup",
+        access: Access::ClaimParty,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/inspection",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement-delivered",
+        access: Access::Shop {
+            roles: ANY_ROLE,
+            storefront: false,
+        },
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/refund-retry",
+        access: Access::Shop {
+            roles: MONEY,
+            storefront: false,
+        },
+    },
 ];
 
-/// Routes served without a token: what the shop promises publicly (product
-/// pages and the apply page read them). Every other route needs one; the
-/// template's authorizer and the OpenAPI `security` agree (checked by tests).
-pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/v1/health"),
-    ("GET", "/v1/shops/{shop_id}/policy"),
-    ("GET", "/v1/shops/{shop_id}/rejection-reasons"),
-    // Authenticated by the provider's signature instead.
-    ("POST", "/v1/webhooks/{provider}"),
-    // Kuaidi100's pushes, authenticated by their signature.
-    ("POST", "/v1/couriers/kuaidi100"),
-];
+/// Whether a route is served without a token (public, or authenticated by
+/// a signature instead): the template's authorizer and the OpenAPI
+/// `security` agree (checked by tests).
+pub fn is_public(method: &str, path: &str) -> bool {
+    ROUTES
+        .iter()
+        .any(|r| r.method == method && r.path == path && r.access.is_public())
+}
 
 /// The request's Idempotency-Key header, if any.
 fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ApiError> {
@@ -137,8 +314,13 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(finance::routes())
         .merge(returns::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::authorize,
+        ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(guard::guard))
         .with_state(state)
 }
 
@@ -149,6 +331,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The request field at fault, where there is one (`lines[0].unit_price`).
+    field: Option<String>,
 }
 
 impl ApiError {
@@ -157,14 +341,33 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
         }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 400 `invalid_amount` for the amount in `field`.
+    pub fn invalid_amount(field: &str, why: impl std::fmt::Display) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+            format!("{field}: {why}"),
+        )
+        .with_field(field)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut error = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some(f) = self.field {
+            error["field"] = f.into();
+        }
+        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }
 }
 
@@ -180,6 +383,7 @@ impl From<AppError> for ApiError {
                 format!("{what} not found"),
             ),
             AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            AppError::InvalidAmount { field, reason } => ApiError::invalid_amount(&field, reason),
             AppError::Conflict { code, message } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }
@@ -214,23 +418,13 @@ async fn not_found() -> ApiError {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
+    /// The principal the access layer authenticated (every route that
+    /// needs one has passed it); authenticates here only as a fallback.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match &state.auth {
-            AuthMode::Gateway => {
-                let claims = parts
-                    .extensions
-                    .get::<GatewayClaims>()
-                    .ok_or(AuthError::Missing)?;
-                Ok(Principal::from_claims(&claims.0)?)
-            }
-            AuthMode::Hs256(keys) => {
-                let h = parts
-                    .headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok());
-                Ok(keys.verify(h)?)
-            }
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
         }
+        Ok(access::authenticate(parts, &state.auth)?)
     }
 }
 
@@ -264,9 +458,46 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body
                 ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
             }
         })?;
-        serde_json::from_slice(&bytes)
-            .map(Body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
+        parse_json(&bytes).map(Body)
+    }
+}
+
+/// Parses a JSON body. An amount anywhere in it that is not money answers
+/// 400 `invalid_amount` naming its field (the amount type tags its own
+/// errors), so every body with money is covered by construction; anything
+/// else unreadable answers 400 `malformed_json`, also naming the field.
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| unreadable(e, "malformed_json"))?;
+    de.end()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
+    Ok(value)
+}
+
+/// Reads a value already parsed as JSON (query parameters gathered into an
+/// object), with the same errors as [`parse_json`] (`code` for those that
+/// are not about an amount).
+pub(crate) fn from_json_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    code: &'static str,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| unreadable(e, code))
+}
+
+fn unreadable(e: serde_path_to_error::Error<serde_json::Error>, code: &'static str) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.inner().to_string();
+    // serde_json appends the position; the field says more.
+    let why = inner
+        .rsplit_once(" at line ")
+        .map_or(inner.as_str(), |(m, _)| m);
+    match why.split_once(crate::domain::money::AMOUNT_ERROR_TAG) {
+        Some((_, why)) => ApiError::invalid_amount(&path, why),
+        None if path == "." || path == "?" => ApiError::new(StatusCode::BAD_REQUEST, code, why),
+        None => {
+            ApiError::new(StatusCode::BAD_REQUEST, code, format!("{path}: {why}")).with_field(path)
+        }
     }
 }
 

@@ -33,5 +33,12 @@ async fn webhook(
     let (Notified::Handled(ack) | Notified::Refused(ack) | Notified::Failed(ack)) =
         notified(&st.services, &provider, &incoming).await?;
     let status = StatusCode::from_u16(ack.status).unwrap_or(StatusCode::BAD_REQUEST);
-    Ok((status, [(header::CONTENT_TYPE, ack.content_type)], ack.body).into_response())
+    // The provider's protocol sets this answer's shape (Alipay's `fail`).
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, ack.content_type)],
+        axum::Extension(super::guard::ProtocolAnswer),
+        ack.body,
+    )
+        .into_response())
 }

@@ -16,8 +16,8 @@ pub struct SubmitClaim {
     pub evidence: Vec<String>,
     pub lines: Vec<LineRequest>,
     /// Defaults to everything the lines can give back.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    pub amount: Option<Decimal>,
+    #[serde(default)]
+    pub amount: Option<crate::domain::money::Amount>,
     /// Where approved money goes: the original payment route unless the
     /// customer picks their store balance or confirms a bank card.
     #[serde(default)]
@@ -310,9 +310,8 @@ fn price(
     let cur = rec.order.currency();
     let asked = body
         .amount
-        .map(|a| to_minor(a, cur))
-        .transpose()
-        .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+        .map(|a| minor_of("amount", a, cur))
+        .transpose()?;
     let refundable: i64 = rec.ledger.refundable(&rec.order, &body.lines)?.iter().sum();
     if body.claim_type == ClaimType::Exchange && asked.is_some_and(|a| a != 0) {
         return Err(AppError::invalid(
@@ -343,6 +342,17 @@ fn price(
     let fee = terms.as_ref().map_or(0, |t| t.restocking_fee);
     let most = refundable - fee;
     let requested = asked.unwrap_or(most);
+    // A claim for nothing would only take the lines out of reach of a real
+    // one; an exchange (above) is the way to ask for goods, not money.
+    if requested <= 0 {
+        return Err(AppError::invalid(
+            "invalid_amount",
+            format!(
+                "a claim asks for more than {}: nothing to give back on these lines",
+                Money::from_minor(0, cur)
+            ),
+        ));
+    }
     if requested > most {
         return Err(AppError::invalid(
             "amount_exceeds_refundable",
@@ -482,6 +492,26 @@ async fn visible_claim(
     } else {
         Err(AppError::NotFound("claim"))
     }
+}
+
+/// The caller may act on this claim: its customer, or its shop's staff.
+/// Anyone else's claim looks exactly like a missing one.
+pub(crate) fn check_party(p: &Principal, claim: &Claim) -> Result<(), AppError> {
+    match p {
+        Principal::Customer { customer_id } if *customer_id == claim.customer_id => Ok(()),
+        Principal::Staff { shop_id, .. } if *shop_id == claim.shop_id => Ok(()),
+        _ => Err(AppError::NotFound("claim")),
+    }
+}
+
+/// [`check_party`] for a claim by id, before anything else about the
+/// request is read (the HTTP access layer).
+pub async fn claim_party(s: &Services, p: &Principal, claim_id: &str) -> Result<(), AppError> {
+    check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
+    let (c, _) = repo::claims::get(&*s.table, claim_id)
+        .await?
+        .ok_or(AppError::NotFound("claim"))?;
+    check_party(p, &c)
 }
 
 pub async fn get_claim(s: &Services, p: &Principal, claim_id: &str) -> Result<ClaimView, AppError> {

@@ -377,7 +377,7 @@ pub fn apply(
     );
     let flag = if !heard {
         let due = sh.shipped_at + chrono::Duration::days(i64::from(policy.ship_within_days));
-        (pickup_window && leg == Leg::Return && now >= due).then(|| {
+        (pickup_window && leg == Leg::Return && now > due).then(|| {
             format!(
                 "not picked up by the courier within {} days of being sent",
                 policy.ship_within_days

@@ -32,10 +32,10 @@ pub struct QueueFilter {
     pub claim_type: Option<String>,
     pub product_kind: Option<ProductKind>,
     pub evidence_complete: Option<bool>,
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    pub min_amount: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    pub max_amount: Option<Decimal>,
+    #[serde(default)]
+    pub min_amount: Option<crate::domain::money::Amount>,
+    #[serde(default)]
+    pub max_amount: Option<crate::domain::money::Amount>,
     /// Claims at least this old (hours since submission).
     pub min_age_hours: Option<u32>,
     pub member_tier: Option<MemberTier>,
@@ -71,8 +71,8 @@ impl QueueFilter {
             && self
                 .evidence_complete
                 .is_none_or(|e| e == super::facts::evidence_complete(c))
-            && self.min_amount.is_none_or(|m| amount >= m)
-            && self.max_amount.is_none_or(|m| amount <= m)
+            && self.min_amount.is_none_or(|m| amount >= m.decimal())
+            && self.max_amount.is_none_or(|m| amount <= m.decimal())
             && self
                 .min_age_hours
                 .is_none_or(|h| (now - c.created_at).num_hours() >= i64::from(h))
@@ -261,8 +261,8 @@ async fn shop_claim(s: &Services, shop_id: &str, claim_id: &str) -> Result<Claim
 pub enum StaffDecision {
     Approve {
         /// Partial approval; default: what was requested.
-        #[serde(default, with = "rust_decimal::serde::str_option")]
-        amount: Option<Decimal>,
+        #[serde(default)]
+        amount: Option<crate::domain::money::Amount>,
         #[serde(default)]
         reason: Option<String>,
     },
@@ -304,9 +304,8 @@ fn staff_verdict(
                 check_text("reason", r)?;
             }
             let amount = amount
-                .map(|a| to_minor(a, currency))
-                .transpose()
-                .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+                .map(|a| minor_of("amount", a, currency))
+                .transpose()?;
             Verdict::Approve {
                 amount,
                 reason: reason.clone(),
@@ -423,16 +422,11 @@ pub struct BatchReport {
 
 fn failure(claim_id: &str, e: AppError) -> BatchResult {
     let (code, message) = match e {
-        AppError::Invalid { code, message } | AppError::Conflict { code, message } => {
-            (code, message)
-        }
-        AppError::NotFound(w) => ("not_found", format!("{w} not found")),
-        AppError::Forbidden(m) => ("forbidden", m),
-        AppError::Unavailable(m) => ("unavailable", m),
         AppError::Repo(e) => {
             tracing::error!(claim_id, error = %e, "batch: storage failure");
             ("internal", "internal error; try again".into())
         }
+        e => (e.code(), e.to_string()),
     };
     BatchResult {
         claim_id: claim_id.to_owned(),

@@ -97,7 +97,8 @@ pub async fn create_upload(
         .await?
         .ok_or(AppError::NotFound("claim"))?;
     if claim.customer_id != *customer_id {
-        return Err(AppError::Forbidden("this claim is not yours".into()));
+        // Someone else's claim looks exactly like a missing one.
+        return Err(AppError::NotFound("claim"));
     }
     if !accepts_evidence(&claim) {
         return Err(AppError::conflict(

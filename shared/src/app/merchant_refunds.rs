@@ -14,8 +14,8 @@ pub struct MerchantRefundRequest {
     pub reason: MerchantReason,
     /// Required for goodwill and price differences; for a missing item it
     /// defaults to what the missing units were paid.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    pub amount: Option<Decimal>,
+    #[serde(default)]
+    pub amount: Option<crate::domain::money::Amount>,
     /// The line a price difference or a missing item is about.
     #[serde(default)]
     pub line_id: Option<String>,
@@ -79,9 +79,8 @@ pub async fn refund_without_claim(
             .ok_or(AppError::NotFound("order"))?;
         let amount = body
             .amount
-            .map(|a| to_minor(a, rec.order.currency()))
-            .transpose()
-            .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+            .map(|a| minor_of("amount", a, rec.order.currency()))
+            .transpose()?;
         let id = format!("mrf_{}", uuid::Uuid::now_v7().simple());
         let entry = take(&mut rec.ledger, &rec.order, &id, &body, amount)?.clone();
         let now = s.now();

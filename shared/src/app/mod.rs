@@ -5,12 +5,11 @@
 use crate::auth::{Principal, StaffRole};
 use crate::domain::claim::{Actor, Claim, ClaimError, ClaimLine, ClaimType, NewClaim, ReasonCode};
 use crate::domain::ledger::{Ledger, LedgerError, LineRequest};
-use crate::domain::money::{to_minor, Money};
+use crate::domain::money::Money;
 use crate::domain::order::{check_id, Order, OrderDraft, OrderError};
 use crate::repo::{self, claims::Owner, IdempotencyRecord, OrderRecord, OutboxEvent, RepoError};
 use crate::store::{Cursor, StoreError, Table, WriteOp};
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -44,6 +43,13 @@ pub enum AppError {
     /// The request conflicts with the current state (409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// An amount the caller sent cannot be money here (400
+    /// `invalid_amount`, naming the field): nothing was written.
+    #[error("{field}: {reason}")]
+    InvalidAmount {
+        field: String,
+        reason: crate::domain::money::MoneyError,
+    },
     /// A dependency is missing or failing (503): try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -53,6 +59,18 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The machine-readable code callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Invalid { code, .. } | AppError::Conflict { code, .. } => code,
+            AppError::NotFound(_) => "not_found",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::InvalidAmount { .. } => "invalid_amount",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Repo(_) => "internal",
+        }
+    }
+
     fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         AppError::Invalid {
             code,
@@ -65,6 +83,20 @@ impl AppError {
             message: message.into(),
         }
     }
+}
+
+/// Minor units of `currency` for an amount the caller sent in `field`.
+pub(crate) fn minor_of(
+    field: &str,
+    amount: crate::domain::money::Amount,
+    currency: crate::domain::money::Currency,
+) -> Result<i64, AppError> {
+    amount
+        .to_minor(currency)
+        .map_err(|reason| AppError::InvalidAmount {
+            field: field.to_string(),
+            reason,
+        })
 }
 
 impl From<StoreError> for AppError {
@@ -106,7 +138,13 @@ impl From<LedgerError> for AppError {
 
 impl From<OrderError> for AppError {
     fn from(e: OrderError) -> Self {
-        AppError::invalid("invalid_order", e.to_string())
+        match e {
+            OrderError::Money { field, source } => AppError::InvalidAmount {
+                field,
+                reason: source,
+            },
+            OrderError::Invalid(m) => AppError::invalid("invalid_order", m),
+        }
     }
 }
 

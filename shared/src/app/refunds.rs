@@ -400,8 +400,11 @@ async fn settle_merchant(
     let (mut rec, ov) = repo::orders::get(&*s.table, &r.shop_id, &r.order_id)
         .await?
         .ok_or(AppError::NotFound("order"))?;
-    rec.ledger
-        .give_back(merchant_refund_id, &r.payment_id, r.amount)?;
+    rec.ledger.give_back(
+        merchant_refund_id,
+        &r.payment_id,
+        Money::from_minor(r.amount, r.currency),
+    )?;
     Ok(vec![repo::orders::put(&rec, Some(ov))])
 }
 

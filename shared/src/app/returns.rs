@@ -12,17 +12,6 @@ use crate::domain::returns::{
 };
 use crate::domain::tracking::{self, Carrier};
 
-/// The caller may act on this claim's goods: its customer, or its shop's
-/// staff (a courier may hand staff the number of a pickup).
-fn check_party(p: &Principal, claim: &Claim) -> Result<(), AppError> {
-    match p {
-        Principal::Customer { customer_id } if *customer_id == claim.customer_id => Ok(()),
-        Principal::Staff { shop_id, .. } if *shop_id == claim.shop_id => Ok(()),
-        // Someone else's claim looks exactly like a missing one.
-        _ => Err(AppError::NotFound("claim")),
-    }
-}
-
 fn carrier_and_number(carrier: &str, number: &str) -> Result<(Carrier, String), AppError> {
     let carrier: Carrier = carrier.parse().map_err(|e: tracking::TrackingError| {
         AppError::invalid("unknown_carrier", e.to_string())
@@ -124,8 +113,7 @@ pub struct InspectionRequest {
 pub enum InspectionDecisionRequest {
     Accept,
     Partial {
-        #[serde(with = "rust_decimal::serde::str")]
-        amount: Decimal,
+        amount: crate::domain::money::Amount,
     },
     Reject {
         reason: String,
@@ -236,8 +224,7 @@ pub async fn inspect(
                         "an exchange moves no money: accept or reject",
                     ));
                 }
-                let amount = to_minor(*amount, claim.currency)
-                    .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+                let amount = minor_of("decision.amount", *amount, claim.currency)?;
                 if amount <= 0 {
                     return Err(AppError::invalid(
                         "invalid_amount",
@@ -276,7 +263,8 @@ pub async fn inspect(
             }
             InspectionDecision::Partial { amount } => {
                 claim.lower_approved(amount)?;
-                rec.ledger.settle(&claim.claim_id, amount)?;
+                rec.ledger
+                    .settle(&claim.claim_id, Money::from_minor(amount, claim.currency))?;
                 change.ledger = true;
                 change.events.push(claim.start_refund(actor.clone(), now)?);
                 let id = claim.claim_id.clone();
@@ -340,12 +328,10 @@ pub struct ReplacementRequest {
 #[serde(tag = "direction", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PriceDifference {
     Refund {
-        #[serde(with = "rust_decimal::serde::str")]
-        amount: Decimal,
+        amount: crate::domain::money::Amount,
     },
     Collect {
-        #[serde(with = "rust_decimal::serde::str")]
-        amount: Decimal,
+        amount: crate::domain::money::Amount,
     },
 }
 
@@ -416,8 +402,7 @@ pub async fn ship_replacement(
         match &req.price_difference {
             None => {}
             Some(PriceDifference::Refund { amount }) => {
-                let amount = to_minor(*amount, claim.currency)
-                    .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+                let amount = minor_of("price_difference.amount", *amount, claim.currency)?;
                 let id = format!("{}X", claim.claim_id);
                 let lines: Vec<String> = claim.lines.iter().map(|l| l.line_id.clone()).collect();
                 let entry = rec
@@ -442,8 +427,7 @@ pub async fn ship_replacement(
                 );
             }
             Some(PriceDifference::Collect { amount }) => {
-                let amount = to_minor(*amount, claim.currency)
-                    .map_err(|e| AppError::invalid("invalid_amount", e.to_string()))?;
+                let amount = minor_of("price_difference.amount", *amount, claim.currency)?;
                 if amount <= 0 {
                     return Err(AppError::invalid("invalid_amount", "above zero"));
                 }

@@ -79,7 +79,8 @@ pub fn apply(
         Verdict::Approve { amount, reason } => {
             let ev = claim.approve(*amount, reason.clone(), actor.clone(), now)?;
             let approved = claim.approved_amount.unwrap_or(claim.requested_amount);
-            rec.ledger.settle(&claim.claim_id, approved)?;
+            rec.ledger
+                .settle(&claim.claim_id, Money::from_minor(approved, claim.currency))?;
             // Money goes back at once when no goods travel back; returns
             // refund once received (and exchanges move no money).
             if claim.claim_type.refunds() && !claim.claim_type.needs_return() && approved == 0 {

@@ -21,7 +21,7 @@
 //!   units, from one line or spread over all; a refund that failed gives its
 //!   payment's share back.
 
-use super::money::allocate;
+use super::money::{allocate, Money};
 use super::order::Order;
 use serde::{Deserialize, Serialize};
 
@@ -83,10 +83,8 @@ pub enum LedgerError {
     NoLines,
     #[error("line {0} was sold as final sale")]
     FinalSale(String),
-    #[error(
-        "requested amount {requested} exceeds the refundable amount {refundable} (minor units)"
-    )]
-    AmountTooHigh { requested: i64, refundable: i64 },
+    #[error("requested {requested} exceeds the refundable {refundable}")]
+    AmountTooHigh { requested: Money, refundable: Money },
     #[error("claim {0} already has a ledger entry")]
     DuplicateClaim(String),
     #[error("the amount must be above zero")]
@@ -188,8 +186,8 @@ impl Ledger {
         let amount = requested.unwrap_or(refundable);
         if amount > refundable || amount < 0 {
             return Err(LedgerError::AmountTooHigh {
-                requested: amount,
-                refundable,
+                requested: Money::from_minor(amount, order.currency()),
+                refundable: Money::from_minor(refundable, order.currency()),
             });
         }
         let line_amounts = allocate(amount, &max);
@@ -242,13 +240,14 @@ impl Ledger {
 
     /// Lowers an open claim's amount to what was approved (never raises it):
     /// lines and payments shrink in proportion to what they gave.
-    pub fn settle(&mut self, claim_id: &str, approved: i64) -> Result<(), LedgerError> {
+    pub fn settle(&mut self, claim_id: &str, approved: Money) -> Result<(), LedgerError> {
         let e = self.open_entry(claim_id)?;
         let current = e.amount();
+        let (approved, currency) = (approved.minor(), approved.currency());
         if approved > current || approved < 0 {
             return Err(LedgerError::AmountTooHigh {
-                requested: approved,
-                refundable: current,
+                requested: Money::from_minor(approved, currency),
+                refundable: Money::from_minor(current, currency),
             });
         }
         let lw: Vec<i64> = e.lines.iter().map(|l| l.amount).collect();
@@ -305,8 +304,8 @@ impl Ledger {
         let refundable: i64 = free.iter().sum();
         if amount > refundable {
             return Err(LedgerError::AmountTooHigh {
-                requested: amount,
-                refundable,
+                requested: Money::from_minor(amount, order.currency()),
+                refundable: Money::from_minor(refundable, order.currency()),
             });
         }
         let lines = scope
@@ -338,8 +337,9 @@ impl Ledger {
         &mut self,
         entry_id: &str,
         payment_id: &str,
-        amount: i64,
+        amount: Money,
     ) -> Result<(), LedgerError> {
+        let (amount, currency) = (amount.minor(), amount.currency());
         let e = self.open_entry(entry_id)?;
         let Some(p) = e.payments.iter_mut().find(|p| p.payment_id == payment_id) else {
             return Err(LedgerError::NoOpenEntry(format!(
@@ -348,8 +348,8 @@ impl Ledger {
         };
         if amount <= 0 || amount > p.amount {
             return Err(LedgerError::AmountTooHigh {
-                requested: amount,
-                refundable: p.amount,
+                requested: Money::from_minor(amount, currency),
+                refundable: Money::from_minor(p.amount, currency),
             });
         }
         p.amount -= amount;
@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(l.order_free(&o), 2000);
         assert!(l.release("a").is_err());
         l.reserve(&o, "b", &req("L0", 1), None).unwrap();
-        l.settle("b", 400).unwrap();
+        l.settle("b", Money::from_minor(400, o.currency())).unwrap();
         assert_eq!(l.order_free(&o), 1600);
         assert_eq!(l.payment_taken("P0") + l.payment_taken("P1"), 400);
     }
@@ -574,11 +574,11 @@ mod tests {
                     }
                     Op::GiveBack(i, s) => if let Some(c) = claims.get(i) {
                         if let Some(p) = l.entry(c).and_then(|e| e.payments.first()).cloned() {
-                            let _ = l.give_back(c, &p.payment_id, (p.amount * s as i64 / 100).max(1));
+                            let _ = l.give_back(c, &p.payment_id, Money::from_minor((p.amount * s as i64 / 100).max(1), o.currency()));
                         }
                     },
                     Op::Settle(i, s) => if let Some(c) = claims.get(i) {
-                        if let Some(e) = l.entry(c) { let a = e.amount() * s as i64 / 100; let _ = l.settle(c, a); }
+                        if let Some(e) = l.entry(c) { let a = e.amount() * s as i64 / 100; let _ = l.settle(c, Money::from_minor(a, o.currency())); }
                     },
                 }
                 let mut lines_taken = 0;

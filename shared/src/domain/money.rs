@@ -57,15 +57,28 @@ pub enum MoneyError {
     },
     #[error("amount {0} must not be negative")]
     Negative(Decimal),
-    #[error("amount {0} is too large")]
+    #[error("amount {0} is too large (at most {MAX_MAJOR} in the major unit)")]
     TooLarge(Decimal),
+    /// Not a plain decimal string: a number, an exponent, a sign, NaN...
+    #[error("{0}")]
+    Malformed(String),
+    /// A sum or difference left the range money may take.
+    #[error("amount out of range")]
+    Overflow,
+    #[error("cannot combine {0} with {1}")]
+    CurrencyMismatch(&'static str, &'static str),
 }
 
-/// The largest amount we accept in minor units (about 10^15 yuan): far above
-/// any order, far below i64 overflow when summed.
-const MAX_MINOR: i64 = 100_000_000_000_000_000 / 100;
+/// The largest amount we accept, in minor units: 10^13 (100 billion yuan),
+/// far above any order and far enough below i64's range that the sums the
+/// ledger makes over one order's amounts can never overflow.
+pub const MAX_MINOR: i64 = 10_000_000_000_000;
+/// The same bound as it is shown to callers (for two-digit currencies).
+const MAX_MAJOR: i64 = MAX_MINOR / 100;
 
-/// Converts a non-negative decimal amount to minor units, refusing extra digits.
+/// Converts a non-negative decimal amount to minor units, refusing extra
+/// digits and amounts above [`MAX_MINOR`]. Never panics: every step that
+/// could overflow a `Decimal` is checked.
 pub fn to_minor(amount: Decimal, currency: Currency) -> Result<i64, MoneyError> {
     if amount.is_sign_negative() && !amount.is_zero() {
         return Err(MoneyError::Negative(amount));
@@ -79,7 +92,9 @@ pub fn to_minor(amount: Decimal, currency: Currency) -> Result<i64, MoneyError> 
             digits,
         });
     }
-    let scaled = normalized * Decimal::from(10i64.pow(digits));
+    let scaled = normalized
+        .checked_mul(Decimal::from(10i64.pow(digits)))
+        .ok_or(MoneyError::TooLarge(amount))?;
     let minor: i64 = scaled
         .try_into()
         .map_err(|_| MoneyError::TooLarge(amount))?;
@@ -87,6 +102,150 @@ pub fn to_minor(amount: Decimal, currency: Currency) -> Result<i64, MoneyError> 
         return Err(MoneyError::TooLarge(amount));
     }
     Ok(minor)
+}
+
+/// Marks the message of every serde error an [`Amount`] raises, so that the
+/// HTTP layer can answer `invalid_amount` naming the field, whichever body
+/// the amount sat in.
+pub const AMOUNT_ERROR_TAG: &str = "invalid amount: ";
+
+/// An amount as callers send it, in major units: a JSON string of digits
+/// with at most one decimal point ("12.30"), no sign, exponent, spaces or
+/// NaN, at most 13 digits before the point. Parsed once at the edge; it
+/// becomes money with the currency's scale through [`Amount::to_minor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Amount(Decimal);
+
+impl Amount {
+    pub fn parse(s: &str) -> Result<Amount, MoneyError> {
+        const SHAPE: &str =
+            "write amounts as strings of digits with at most one decimal point, such as \"12.30\"";
+        let malformed = || MoneyError::Malformed(format!("{s:?} is not an amount: {SHAPE}"));
+        if s.len() > 64 {
+            return Err(MoneyError::Malformed(format!(
+                "an amount of {} characters: {SHAPE}",
+                s.len()
+            )));
+        }
+        if let Some(rest) = s.strip_prefix('-') {
+            if Amount::parse(rest).is_ok() {
+                return Err(MoneyError::Malformed(format!(
+                    "{s:?} is negative: amounts are never below zero"
+                )));
+            }
+        }
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty() || !digits(int) || !digits(frac) || (s.contains('.') && frac.is_empty()) {
+            return Err(malformed());
+        }
+        let significant = int.trim_start_matches('0');
+        if significant.len() > 13 {
+            return Err(MoneyError::Malformed(format!(
+                "{s:?} is too large: at most {MAX_MAJOR} in the major unit"
+            )));
+        }
+        if frac.trim_end_matches('0').len() > 4 {
+            return Err(MoneyError::Malformed(format!(
+                "{s:?} has too many decimals: at most 2 (0 for JPY)"
+            )));
+        }
+        // Keep the scale the caller wrote ("99.00" stays "99.00"), unless
+        // they padded it with more zeros than a Decimal holds.
+        let frac = if frac.len() <= 8 {
+            frac
+        } else {
+            frac.trim_end_matches('0')
+        };
+        let int = if significant.is_empty() {
+            "0"
+        } else {
+            significant
+        };
+        let text = if frac.is_empty() {
+            int.to_string()
+        } else {
+            format!("{int}.{frac}")
+        };
+        text.parse::<Decimal>().map(Amount).map_err(|_| malformed())
+    }
+
+    pub fn decimal(self) -> Decimal {
+        self.0
+    }
+
+    /// Minor units of `currency`; more decimals than it has are refused.
+    pub fn to_minor(self, currency: Currency) -> Result<i64, MoneyError> {
+        to_minor(self.0, currency)
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+}
+
+impl From<Decimal> for Amount {
+    /// For amounts we made ourselves (tests, stored facts); outside input
+    /// goes through [`Amount::parse`].
+    fn from(d: Decimal) -> Self {
+        Amount(d)
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for Amount {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Amount::parse(s)
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an amount as a string, such as \"12.30\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Amount, E> {
+                Amount::parse(v).map_err(|e| E::custom(format!("{AMOUNT_ERROR_TAG}{e}")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Amount, E> {
+                Err(E::custom(format!(
+                    "{AMOUNT_ERROR_TAG}{v} is a JSON number: send amounts as strings, such as \"12.30\""
+                )))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Amount, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Amount, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Amount, E> {
+                Err(E::custom(format!(
+                    "{AMOUNT_ERROR_TAG}{v} is not an amount: send a string such as \"12.30\""
+                )))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Amount, E> {
+                Err(E::custom(format!(
+                    "{AMOUNT_ERROR_TAG}null is not an amount: leave the field out or send a string such as \"12.30\""
+                )))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Converts minor units back to a decimal amount with the currency's scale.
@@ -123,6 +282,56 @@ impl Money {
     pub fn amount(self) -> Decimal {
         from_minor(self.minor, self.currency)
     }
+
+    /// The sum, in range and in one currency, or why not.
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        self.minor
+            .checked_add(other.minor)
+            .filter(|m| m.abs() <= MAX_MINOR)
+            .map(|minor| Money::from_minor(minor, self.currency))
+            .ok_or(MoneyError::Overflow)
+    }
+
+    /// The difference, in range and in one currency, or why not.
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        self.minor
+            .checked_sub(other.minor)
+            .filter(|m| m.abs() <= MAX_MINOR)
+            .map(|minor| Money::from_minor(minor, self.currency))
+            .ok_or(MoneyError::Overflow)
+    }
+
+    /// `n` times the amount (a unit price times a quantity), in range.
+    pub fn checked_mul(self, n: i64) -> Result<Money, MoneyError> {
+        self.minor
+            .checked_mul(n)
+            .filter(|m| m.abs() <= MAX_MINOR)
+            .map(|minor| Money::from_minor(minor, self.currency))
+            .ok_or(MoneyError::Overflow)
+    }
+
+    fn same_currency(self, other: Money) -> Result<(), MoneyError> {
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch(
+                self.currency.code(),
+                other.currency.code(),
+            ))
+        }
+    }
+}
+
+/// Sums minor units of one order's amounts, refusing a total above
+/// [`MAX_MINOR`] instead of overflowing.
+pub fn checked_sum(parts: impl IntoIterator<Item = i64>) -> Result<i64, MoneyError> {
+    parts.into_iter().try_fold(0i64, |acc, p| {
+        acc.checked_add(p)
+            .filter(|m| m.abs() <= MAX_MINOR)
+            .ok_or(MoneyError::Overflow)
+    })
 }
 
 impl fmt::Display for Money {
@@ -201,6 +410,15 @@ mod tests {
     use rust_decimal_macros::dec;
 
     #[test]
+    fn the_largest_decimal_is_too_large_not_a_panic() {
+        let d: Decimal = "79228162514264337593543950335".parse().unwrap();
+        assert!(matches!(
+            to_minor(d, Currency::Cny),
+            Err(MoneyError::TooLarge(_))
+        ));
+    }
+
+    #[test]
     fn cny_is_held_to_the_fen() {
         assert_eq!(to_minor(dec!(12.30), Currency::Cny), Ok(1230));
         assert_eq!(to_minor(dec!(12.3), Currency::Cny), Ok(1230));
@@ -219,6 +437,105 @@ mod tests {
             to_minor(dec!(1e20), Currency::Cny),
             Err(MoneyError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn amounts_from_outside_are_plain_decimal_strings() {
+        assert_eq!(Amount::parse("12.30").unwrap().to_string(), "12.30");
+        assert_eq!(Amount::parse("0").unwrap(), Amount::from(dec!(0)));
+        assert_eq!(Amount::parse("007.5").unwrap().decimal(), dec!(7.5));
+        for bad in [
+            "",
+            ".5",
+            "5.",
+            "1e3",
+            "1E3",
+            "NaN",
+            "inf",
+            "-1",
+            "-0.01",
+            "+1",
+            " 1",
+            "1 ",
+            "1,00",
+            "1.2.3",
+            "0x10",
+            "١٢",
+            "79228162514264337593543950335",
+            "99999999999999.00",
+            "1.00001",
+        ] {
+            assert!(Amount::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        // Accepted in shape, refused with the currency's scale or bound.
+        let a = Amount::parse("1.001").unwrap();
+        assert!(matches!(
+            a.to_minor(Currency::Cny),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+        let big = Amount::parse("9999999999999").unwrap();
+        assert!(matches!(
+            big.to_minor(Currency::Cny),
+            Err(MoneyError::TooLarge(_))
+        ));
+        assert_eq!(
+            Amount::parse("100000000000")
+                .unwrap()
+                .to_minor(Currency::Cny),
+            Ok(MAX_MINOR)
+        );
+    }
+
+    #[test]
+    fn amount_json_errors_are_tagged_for_the_http_layer() {
+        for bad in [
+            serde_json::json!(12.3),
+            serde_json::json!(12),
+            serde_json::json!(null),
+            serde_json::json!(true),
+            serde_json::json!("1e400"),
+            serde_json::json!("NaN"),
+        ] {
+            let e = serde_json::from_value::<Amount>(bad.clone()).unwrap_err();
+            assert!(e.to_string().starts_with(AMOUNT_ERROR_TAG), "{bad}: {e}");
+        }
+        let a: Amount = serde_json::from_value(serde_json::json!("5.00")).unwrap();
+        assert_eq!(serde_json::to_value(a).unwrap(), serde_json::json!("5.00"));
+    }
+
+    #[test]
+    fn money_arithmetic_is_checked() {
+        let cny = |m| Money::from_minor(m, Currency::Cny);
+        assert_eq!(cny(5).checked_add(cny(7)), Ok(cny(12)));
+        assert_eq!(
+            cny(MAX_MINOR).checked_add(cny(1)),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(cny(i64::MAX).checked_mul(2), Err(MoneyError::Overflow));
+        assert_eq!(cny(3).checked_sub(cny(5)), Ok(cny(-2)));
+        assert!(matches!(
+            cny(1).checked_add(Money::from_minor(1, Currency::Usd)),
+            Err(MoneyError::CurrencyMismatch(..))
+        ));
+        assert_eq!(checked_sum([MAX_MINOR, 1]), Err(MoneyError::Overflow));
+        assert_eq!(checked_sum([1, 2, 3]), Ok(6));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_string_makes_amount_parsing_or_conversion_panic(s in "\\PC{0,40}") {
+            if let Ok(a) = Amount::parse(&s) {
+                let _ = a.to_minor(Currency::Cny);
+                let _ = a.to_minor(Currency::Jpy);
+            }
+        }
+
+        #[test]
+        fn no_decimal_makes_to_minor_panic(mantissa in proptest::num::i128::ANY, scale in 0u32..=28) {
+            if let Ok(d) = Decimal::try_from_i128_with_scale(mantissa % 79_228_162_514_264_337_593_543_950_335i128, scale) {
+                let _ = to_minor(d, Currency::Cny);
+            }
+        }
     }
 
     #[test]

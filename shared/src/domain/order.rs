@@ -14,9 +14,8 @@
 //!
 //! So refunding every unit on its own adds up to exactly what was paid.
 
-use super::money::{allocate, to_minor, Currency, MoneyError};
+use super::money::{allocate, checked_sum, Amount, Currency, Money, MoneyError};
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,11 +97,10 @@ pub struct OrderLine {
     pub title: String,
     pub kind: ProductKind,
     pub quantity: u32,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub unit_price: Decimal,
+    pub unit_price: Amount,
     /// Line-level discount, for the whole line (not per unit).
-    #[serde(default, with = "rust_decimal::serde::str")]
-    pub discount: Decimal,
+    #[serde(default)]
+    pub discount: Amount,
     /// Sold as final sale: no after-sales claims.
     #[serde(default)]
     pub final_sale: bool,
@@ -115,8 +113,7 @@ pub struct Payment {
     pub channel: PaymentChannel,
     /// The provider's transaction id (WeChat transaction_id, Alipay trade_no, ...).
     pub provider_txn_id: String,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub amount: Decimal,
+    pub amount: Amount,
     #[serde(default)]
     pub kind: PaymentKind,
     pub paid_at: DateTime<Utc>,
@@ -136,10 +133,10 @@ pub struct OrderDraft {
     pub currency: Currency,
     pub placed_at: DateTime<Utc>,
     pub lines: Vec<OrderLine>,
-    #[serde(default, with = "rust_decimal::serde::str")]
-    pub order_discount: Decimal,
-    #[serde(default, with = "rust_decimal::serde::str")]
-    pub shipping_fee: Decimal,
+    #[serde(default)]
+    pub order_discount: Amount,
+    #[serde(default)]
+    pub shipping_fee: Amount,
     pub payments: Vec<Payment>,
     pub fulfilment: Fulfilment,
 }
@@ -200,8 +197,15 @@ impl Order {
         check_id("order_id", order_id).map_err(OrderError::Invalid)?;
         check_id("customer_id", &d.customer_id).map_err(OrderError::Invalid)?;
         let cur = d.currency;
-        let minor = |field: String, v: Decimal| {
-            to_minor(v, cur).map_err(|source| OrderError::Money { field, source })
+        let minor = |field: String, v: Amount| {
+            v.to_minor(cur)
+                .map_err(|source| OrderError::Money { field, source })
+        };
+        // Every sum below is checked: an order whose money leaves the range
+        // is refused, so no later sum over its amounts can overflow.
+        let too_large = |field: &str| OrderError::Money {
+            field: field.to_string(),
+            source: MoneyError::Overflow,
         };
         if d.lines.is_empty() || d.lines.len() > MAX_LINES {
             return invalid(format!("an order has 1 to {MAX_LINES} lines"));
@@ -226,9 +230,10 @@ impl Order {
             }
             let price = minor(format!("lines[{i}].unit_price"), l.unit_price)?;
             let discount = minor(format!("lines[{i}].discount"), l.discount)?;
-            let gross = price.checked_mul(l.quantity as i64).ok_or_else(|| {
-                OrderError::Invalid(format!("line {}: amount too large", l.line_id))
-            })?;
+            let gross = Money::from_minor(price, cur)
+                .checked_mul(l.quantity as i64)
+                .map_err(|_| too_large(&format!("lines[{i}].unit_price")))?
+                .minor();
             if discount > gross {
                 return invalid(format!(
                     "line {}: discount exceeds the line amount",
@@ -237,13 +242,14 @@ impl Order {
             }
             nets.push(gross - discount);
         }
-        let net_total: i64 = nets.iter().sum();
+        let net_total = checked_sum(nets.iter().copied()).map_err(|_| too_large("lines"))?;
         let order_discount = minor("order_discount".into(), d.order_discount)?;
         let shipping = minor("shipping_fee".into(), d.shipping_fee)?;
         if order_discount > net_total {
             return invalid("order_discount exceeds the amount of the lines");
         }
-        let paid_total = net_total - order_discount + shipping;
+        let paid_total = checked_sum([net_total - order_discount, shipping])
+            .map_err(|_| too_large("shipping_fee"))?;
         let mut pay_total = 0i64;
         for (i, p) in d.payments.iter().enumerate() {
             check_id("payment_id", &p.payment_id).map_err(OrderError::Invalid)?;
@@ -256,7 +262,9 @@ impl Order {
                     p.payment_id
                 ));
             }
-            pay_total += minor(format!("payments[{i}].amount"), p.amount)?;
+            let field = format!("payments[{i}].amount");
+            let amount = minor(field.clone(), p.amount)?;
+            pay_total = checked_sum([pay_total, amount]).map_err(|_| too_large(&field))?;
         }
         if pay_total != paid_total {
             return invalid(format!(
@@ -330,7 +338,10 @@ impl Order {
 
     pub fn payment_minor(&self, j: usize) -> i64 {
         // Validated in `parse`.
-        to_minor(self.facts.payments[j].amount, self.facts.currency).unwrap_or(0)
+        self.facts.payments[j]
+            .amount
+            .to_minor(self.facts.currency)
+            .unwrap_or(0)
     }
 }
 
@@ -377,7 +388,7 @@ mod tests {
     #[test]
     fn payments_must_add_up() {
         let mut d = draft();
-        d.payments[0].amount = dec!(117.98);
+        d.payments[0].amount = dec!(117.98).into();
         let e = Order::parse("s1", "o1", d).unwrap_err();
         assert!(e.to_string().contains("payments add up to 117.98"), "{e}");
     }
@@ -391,7 +402,7 @@ mod tests {
         d.lines[1].line_id = "L1".into();
         assert!(Order::parse("s1", "o1", d).is_err());
         let mut d = draft();
-        d.lines[0].unit_price = dec!(33.333);
+        d.lines[0].unit_price = dec!(33.333).into();
         assert!(matches!(
             Order::parse("s1", "o1", d),
             Err(OrderError::Money { .. })
@@ -401,7 +412,7 @@ mod tests {
         assert!(Order::parse("s1", "o1", d).is_err());
         assert!(Order::parse("s#1", "o1", draft()).is_err());
         let mut d = draft();
-        d.order_discount = dec!(1000);
+        d.order_discount = dec!(1000).into();
         assert!(Order::parse("s1", "o1", d).is_err());
     }
 }

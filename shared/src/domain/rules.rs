@@ -39,10 +39,12 @@
 //! | `evidence_count`, `claims_last_90_days`, `rejected_last_90_days` | eq lt lte gt gte between | whole numbers |
 //!
 //! `between` takes `[low, high]`, both included. A time condition on
-//! something that has not happened (no shipment yet) is false. Days compare
-//! against hours exactly, so `"days_since_shipment": {"gt": 7}` holds from
-//! the 169th hour on; `eq` is not offered for days because "exactly 7 days"
-//! would mean "exactly 168 hours".
+//! something that has not happened (no shipment yet) is false. Time is
+//! compared to the second: `"hours_since_delivery": {"lte": 24}` holds up to
+//! exactly 24 h after delivery and not one second later, `{"gt": 24}` from
+//! 24 h 1 s on, and `"days_since_shipment": {"gt": 7}` from 7 × 24 h 1 s on.
+//! `{"eq": 24}` on hours means the 25th hour (24 h to 24 h 59 min 59 s);
+//! `eq` is not offered for days because "exactly 7 days" is an instant.
 //!
 //! Amounts are never floats: the decimal string is compared exactly with the
 //! claim's amount in minor units (to the fen for CNY), so `{"lte": "50.00"}`
@@ -175,11 +177,13 @@ pub struct Facts {
     pub currency: Currency,
     /// Whole hours elapsed; None when it has not happened.
     #[serde(default)]
-    pub hours_since_payment: Option<i64>,
+    /// Seconds since the order was paid (its last payment), exact: time
+    /// conditions are compared to the second, never in rounded hours.
+    pub seconds_since_payment: Option<i64>,
     #[serde(default)]
-    pub hours_since_shipment: Option<i64>,
+    pub seconds_since_shipment: Option<i64>,
     #[serde(default)]
-    pub hours_since_delivery: Option<i64>,
+    pub seconds_since_delivery: Option<i64>,
     pub evidence_count: u32,
     pub evidence_complete: bool,
     /// The return parcel's status; None when there is no tracking yet.
@@ -197,9 +201,9 @@ impl Facts {
     /// it. Evidence completeness and the customer's history are outside
     /// those: they start as false and zero, for the caller to fill in.
     pub fn gather(claim: &Claim, order: &Order, policy: &ShopPolicy, now: DateTime<Utc>) -> Facts {
-        // Whole hours, floored; a timestamp in the future (clock skew between
-        // the storefront and us) counts as just now.
-        let hours = |t: Option<DateTime<Utc>>| t.map(|t| (now - t).num_hours().max(0));
+        // Whole seconds, floored; a timestamp in the future (clock skew
+        // between the storefront and us) counts as just now.
+        let since = |t: Option<DateTime<Utc>>| t.map(|t| (now - t).num_seconds().max(0));
         let f = &order.facts;
         let product_kinds = claim
             .lines
@@ -216,9 +220,9 @@ impl Facts {
             currency: claim.currency,
             // The order counts as paid when its last payment (a pre-sale's
             // balance) landed.
-            hours_since_payment: hours(f.payments.iter().map(|p| p.paid_at).max()),
-            hours_since_shipment: hours(f.fulfilment.shipped_at),
-            hours_since_delivery: hours(f.fulfilment.delivered_at),
+            seconds_since_payment: since(f.payments.iter().map(|p| p.paid_at).max()),
+            seconds_since_shipment: since(f.fulfilment.shipped_at),
+            seconds_since_delivery: since(f.fulfilment.delivered_at),
             evidence_count: u32::try_from(claim.evidence.len()).unwrap_or(u32::MAX),
             evidence_complete: false,
             courier: claim
@@ -248,6 +252,8 @@ impl Facts {
     /// - anything else: the no-reason return window, in days after delivery.
     ///
     /// A window whose clock has not started (not delivered yet) is open.
+    /// A window of N hours closes exactly N hours after its start: open at
+    /// N h − 1 s and at N h itself, closed at N h + 1 s.
     pub fn within_policy_window(&self) -> bool {
         let special = self.special_kind();
         let w = &self.windows;
@@ -255,25 +261,29 @@ impl Facts {
             || self.product_kinds.contains(ProductKind::Fresh)
         {
             (
-                self.hours_since_delivery,
-                i64::from(w.fresh_claim_window_hours),
+                self.seconds_since_delivery,
+                i64::from(w.fresh_claim_window_hours) * HOUR,
             )
         } else if special == Some(SpecialKind::VirtualUnused)
             || self.product_kinds.only(ProductKind::Virtual)
         {
             (
-                self.hours_since_payment,
-                i64::from(w.virtual_refund_window_days) * 24,
+                self.seconds_since_payment,
+                i64::from(w.virtual_refund_window_days) * DAY,
             )
         } else {
             (
-                self.hours_since_delivery,
-                i64::from(w.no_reason_return_days) * 24,
+                self.seconds_since_delivery,
+                i64::from(w.no_reason_return_days) * DAY,
             )
         };
-        since.is_none_or(|h| h <= limit)
+        since.is_none_or(|s| s <= limit)
     }
 }
+
+/// Seconds in an hour and a day: time facts are held in seconds.
+const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
 
 // ---------------------------------------------------------------------------
 // The value tables. The position in each table is the bit a value takes in
@@ -543,7 +553,9 @@ enum Shape {
         true_mask: fn() -> u128,
     },
     Kinds,
-    /// Whole numbers; `unit` hours per unit for the `days_since_*` facts.
+    /// Whole numbers of `unit` (1 for counts; seconds per hour or day for
+    /// the time facts, which are held in seconds so that "within 24 hours"
+    /// ends at exactly 24 h).
     Count {
         fact: usize,
         unit: i128,
@@ -634,7 +646,7 @@ const FACTS: &[(&str, Shape)] = &[
         "hours_since_payment",
         Shape::Count {
             fact: N_PAYMENT,
-            unit: 1,
+            unit: HOUR as i128,
             eq: true,
         },
     ),
@@ -642,7 +654,7 @@ const FACTS: &[(&str, Shape)] = &[
         "hours_since_shipment",
         Shape::Count {
             fact: N_SHIPMENT,
-            unit: 1,
+            unit: HOUR as i128,
             eq: true,
         },
     ),
@@ -650,7 +662,7 @@ const FACTS: &[(&str, Shape)] = &[
         "hours_since_delivery",
         Shape::Count {
             fact: N_DELIVERY,
-            unit: 1,
+            unit: HOUR as i128,
             eq: true,
         },
     ),
@@ -658,7 +670,7 @@ const FACTS: &[(&str, Shape)] = &[
         "days_since_payment",
         Shape::Count {
             fact: N_PAYMENT,
-            unit: 24,
+            unit: DAY as i128,
             eq: false,
         },
     ),
@@ -666,7 +678,7 @@ const FACTS: &[(&str, Shape)] = &[
         "days_since_shipment",
         Shape::Count {
             fact: N_SHIPMENT,
-            unit: 24,
+            unit: DAY as i128,
             eq: false,
         },
     ),
@@ -674,7 +686,7 @@ const FACTS: &[(&str, Shape)] = &[
         "days_since_delivery",
         Shape::Count {
             fact: N_DELIVERY,
-            unit: 24,
+            unit: DAY as i128,
             eq: false,
         },
     ),
@@ -923,9 +935,9 @@ impl Values {
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
             .checked_sub(f.currency.minor_digits())
             .map(|d| i128::from(f.amount) * 10i128.pow(d));
-        n[N_PAYMENT] = f.hours_since_payment.map(i128::from);
-        n[N_SHIPMENT] = f.hours_since_shipment.map(i128::from);
-        n[N_DELIVERY] = f.hours_since_delivery.map(i128::from);
+        n[N_PAYMENT] = f.seconds_since_payment.map(i128::from);
+        n[N_SHIPMENT] = f.seconds_since_shipment.map(i128::from);
+        n[N_DELIVERY] = f.seconds_since_delivery.map(i128::from);
         n[N_EVIDENCE_COUNT] = Some(f.evidence_count.into());
         n[N_CLAIMS_90] = Some(f.claims_last_90_days.into());
         n[N_REJECTED_90] = Some(f.rejected_last_90_days.into());
@@ -1647,7 +1659,7 @@ impl Parser<'_> {
                             }
                         }
                     };
-                    let r = self.bounds(&opath, op, arg, num, eq);
+                    let r = self.bounds(&opath, op, arg, num, eq.then_some(unit));
                     match r {
                         Bound::Range(l, h) => {
                             lo = lo.max(l);
@@ -1689,7 +1701,7 @@ impl Parser<'_> {
                             }
                         }
                     };
-                    match self.bounds(&opath, op, arg, num, true) {
+                    match self.bounds(&opath, op, arg, num, Some(1)) {
                         Bound::Range(l, h) => {
                             lo = lo.max(l);
                             hi = hi.min(h);
@@ -1736,12 +1748,17 @@ impl Parser<'_> {
         op: &str,
         arg: &Value,
         num: impl Fn(&mut Self, &str, &Value) -> Option<i128>,
-        eq_allowed: bool,
+        // `eq` is allowed, matching this many compiled units (a whole hour
+        // of seconds for `hours_since_* eq 24`: the 25th hour).
+        eq_width: Option<i128>,
     ) -> Bound {
         let one = |p: &mut Self| num(p, path, arg);
         // Compiled values are whole numbers, so strict bounds move by one.
         let r = match op {
-            "eq" if eq_allowed => one(self).map(|x| (x, x)),
+            "eq" if eq_width.is_some() => {
+                let w = eq_width.unwrap_or(1);
+                one(self).map(|x| (x, x + w - 1))
+            }
             "lt" => one(self).map(|x| (i128::MIN, x - 1)),
             "lte" => one(self).map(|x| (i128::MIN, x)),
             "gt" => one(self).map(|x| (x + 1, i128::MAX)),

@@ -1,0 +1,209 @@
+//! Who may call which route, in one table ([`super::ROUTES`]), enforced by
+//! one layer before any handler runs: a caller who may not use a route
+//! learns so before the body is read (a bad body never answers 400 to
+//! someone who would get 403), and a claim that is not the caller's
+//! answers the same 404 as a claim that does not exist.
+//!
+//! What depends on the data beyond the claim's owner (a second review is
+//! an admin's; refunding an exchange's price difference needs finance) is
+//! still decided by the use case, which also checks everything here again:
+//! the use cases stay safe whoever calls them.
+
+use super::{ApiError, AppState};
+use crate::auth::{AuthError, AuthMode, GatewayClaims, Principal, StaffRole};
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// What a route asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token: what the shop promises publicly.
+    Public,
+    /// No token: the sender's signature over the body authenticates it
+    /// (payment providers, couriers), checked before the body is read.
+    Signed,
+    /// Any caller with a token; the use case shows each only their own (a
+    /// customer their claims, staff and storefronts their shop's).
+    SignedIn,
+    /// A customer.
+    Customer,
+    /// A customer, on a claim of theirs (`{claim_id}` in the path).
+    CustomerClaim,
+    /// A claim's customer or its shop's staff (`{claim_id}` in the path).
+    ClaimParty,
+    /// The shop in the path: its staff holding one of `roles` (any role
+    /// when empty), or its storefront when `storefront`.
+    Shop {
+        roles: &'static [StaffRole],
+        storefront: bool,
+    },
+    /// The shop's staff (any role), or a customer (who sees only their own).
+    ShopStaffOrCustomer,
+}
+
+/// Staff of the shop, whatever their role.
+pub const ANY_ROLE: &[StaffRole] = &[];
+pub const ADMIN: &[StaffRole] = &[StaffRole::Admin];
+pub const MONEY: &[StaffRole] = &[StaffRole::Admin, StaffRole::Finance];
+
+impl Access {
+    /// Needs no token.
+    pub fn is_public(self) -> bool {
+        matches!(self, Access::Public | Access::Signed)
+    }
+}
+
+/// Who is calling, from the token API Gateway verified or, on one machine
+/// and in token mode, the one we verify ourselves.
+pub(super) fn authenticate(parts: &Parts, auth: &AuthMode) -> Result<Principal, AuthError> {
+    match auth {
+        AuthMode::Gateway => {
+            let claims = parts
+                .extensions
+                .get::<GatewayClaims>()
+                .ok_or(AuthError::Missing)?;
+            Principal::from_claims(&claims.0)
+        }
+        AuthMode::Hs256(keys) => {
+            let h = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            keys.verify(h)
+        }
+    }
+}
+
+fn forbidden(m: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)
+}
+
+fn role_names(roles: &[StaffRole]) -> String {
+    roles
+        .iter()
+        .map(|r| match r {
+            StaffRole::Admin => "admin",
+            StaffRole::Finance => "finance",
+            StaffRole::Reviewer => "reviewer",
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Decides a route's access for a principal, given the path's shop (if
+/// any). Claim ownership is checked afterwards, with the claim loaded.
+pub fn check(access: Access, p: &Principal, path_shop: Option<&str>) -> Result<(), ApiError> {
+    let shop_of = |p: &Principal| match p {
+        Principal::Staff { shop_id, .. } | Principal::Storefront { shop_id } => {
+            Some(shop_id.clone())
+        }
+        Principal::Customer { .. } => None,
+    };
+    let same_shop = || match (shop_of(p), path_shop) {
+        (Some(mine), Some(path)) => mine == path,
+        _ => false,
+    };
+    match access {
+        Access::Public | Access::Signed | Access::SignedIn => Ok(()),
+        Access::Customer | Access::CustomerClaim => match p {
+            Principal::Customer { .. } => Ok(()),
+            _ => Err(forbidden("only customers may do this")),
+        },
+        Access::ClaimParty => match p {
+            Principal::Customer { .. } | Principal::Staff { .. } => Ok(()),
+            Principal::Storefront { .. } => Err(forbidden(
+                "a claim's customer or its shop's staff may do this, not a storefront",
+            )),
+        },
+        Access::ShopStaffOrCustomer => match p {
+            Principal::Customer { .. } => Ok(()),
+            Principal::Staff { .. } if same_shop() => Ok(()),
+            Principal::Staff { .. } => Err(forbidden("this token is for another shop")),
+            Principal::Storefront { .. } => Err(forbidden("only the shop's staff may do this")),
+        },
+        Access::Shop { roles, storefront } => match p {
+            Principal::Customer { .. } => Err(forbidden("only the shop may do this")),
+            _ if !same_shop() => Err(forbidden("this token is for another shop")),
+            Principal::Storefront { .. } if storefront => Ok(()),
+            Principal::Storefront { .. } => Err(forbidden("only the shop's staff may do this")),
+            Principal::Staff { .. } if roles.is_empty() || roles.iter().any(|r| p.has_role(*r)) => {
+                Ok(())
+            }
+            Principal::Staff { .. } => Err(forbidden(format!(
+                "this needs the {} role",
+                role_names(roles)
+            ))),
+        },
+    }
+}
+
+/// The layer: finds the route's access in [`super::ROUTES`], authenticates
+/// the caller, checks the access and, on a claim's route, that the claim
+/// is theirs; hands the principal on to the handler.
+pub async fn authorize(
+    State(st): State<AppState>,
+    matched: Option<MatchedPath>,
+    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = match req.method().as_str() {
+        // axum answers HEAD with the GET route.
+        "HEAD" => "GET",
+        m => m,
+    };
+    let path = matched.as_ref().map_or("", |m| m.as_str());
+    let Some(route) = super::ROUTES
+        .iter()
+        .find(|r| r.path == path && r.method == method)
+    else {
+        // Not in the table: never served unchecked.
+        let allowed: Vec<&str> = super::ROUTES
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.method)
+            .collect();
+        if allowed.is_empty() {
+            return ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+                .into_response();
+        }
+        let mut r = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this route takes {}", allowed.join(", ")),
+        )
+        .into_response();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+            r.headers_mut().insert(header::ALLOW, v);
+        }
+        return r;
+    };
+    if route.access.is_public() {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let p = match authenticate(&parts, &st.auth) {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let param = |name: &str| {
+        params.as_ref().ok().and_then(|ps| {
+            ps.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_owned())
+        })
+    };
+    if let Err(e) = check(route.access, &p, param("shop_id").as_deref()) {
+        return e.into_response();
+    }
+    if matches!(route.access, Access::CustomerClaim | Access::ClaimParty) {
+        let claim_id = param("claim_id").unwrap_or_default();
+        if let Err(e) = crate::app::claim_party(&st.services, &p, &claim_id).await {
+            return ApiError::from(e).into_response();
+        }
+    }
+    parts.extensions.insert(p);
+    next.run(Request::from_parts(parts, body)).await
+}
