@@ -30,8 +30,10 @@ async fn webhook(
         headers: &headers,
         body: &body,
     };
-    let (Notified::Handled(ack) | Notified::Refused(ack) | Notified::Failed(ack)) =
-        notified(&st.services, &provider, &incoming).await?;
+    let (Notified::Handled(ack)
+    | Notified::Mismatched(ack)
+    | Notified::Refused(ack)
+    | Notified::Failed(ack)) = notified(&st.services, &provider, &incoming).await?;
     let status = StatusCode::from_u16(ack.status).unwrap_or(StatusCode::BAD_REQUEST);
     Ok((status, [(header::CONTENT_TYPE, ack.content_type)], ack.body).into_response())
 }

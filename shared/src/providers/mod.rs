@@ -19,6 +19,7 @@
 
 use crate::domain::money::Currency;
 use crate::domain::order::PaymentChannel;
+pub use crate::domain::refund::NoticeAmount;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -189,6 +190,15 @@ pub struct ProviderRefund {
     /// Where the money goes back, as the provider names it (e.g. WeChat
     /// `user_received_account`: "招商银行信用卡0403"), for the timeline.
     pub received_account: Option<String>,
+    /// How much the provider says was refunded, when it says (a
+    /// notification always does; see [`NoticeAmount`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<NoticeAmount>,
+    /// The merchant account the provider addressed this to, in the form
+    /// of [`NotificationVerifier::account`] (e.g. `mchid=1900000109`),
+    /// when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// Why a call to a provider did not give an answer.
@@ -261,7 +271,20 @@ pub struct Ack {
 /// Checks and reads a provider's notifications.
 pub trait NotificationVerifier: Send + Sync {
     fn channel(&self) -> PaymentChannel;
+    /// The channels whose refunds this provider's notices may settle: its
+    /// own (the sandbox stands in for several).
+    fn channels(&self) -> Vec<PaymentChannel> {
+        vec![self.channel()]
+    }
+    /// The merchant account this adapter is configured as, in the form
+    /// [`verify`](Self::verify) writes a notice's
+    /// [`ProviderRefund::account`]: a notice addressed to another account
+    /// is authentic but not ours to act on. None: the protocol names no
+    /// account for ours (a Stripe platform account, the sandbox).
+    fn account(&self) -> Option<String>;
     /// Verifies the signature (and freshness) first, then decrypts/parses.
+    /// Whose notice it is and how much it says are read, not judged: the
+    /// refund it names decides (`Refund::notice_mismatch`).
     fn verify(
         &self,
         incoming: &Incoming<'_>,
