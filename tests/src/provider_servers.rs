@@ -436,6 +436,22 @@ impl WechatPayServer {
         }
     }
 
+    /// [`config`](Self::config) as the JSON document a deployment (or the
+    /// runner's `WECHATPAY_CONFIG`) holds.
+    pub fn config_json(&self, notify_url: &str) -> Value {
+        let c = self.config(notify_url);
+        json!({
+            "base_url": c.base_url,
+            "mchid": c.mchid,
+            "merchant_serial_no": c.merchant_serial_no,
+            "merchant_private_key_pem": c.merchant_private_key_pem,
+            "platform_public_keys": c.platform_public_keys,
+            "api_v3_key": c.api_v3_key,
+            "notify_url": c.notify_url,
+            "timeout_ms": c.timeout_ms,
+        })
+    }
+
     /// A `REFUND.SUCCESS` notification as WeChat posts it to the notify_url.
     ///
     /// `genuine`: signed with the platform key and settled in the books;
@@ -728,6 +744,20 @@ impl AlipayServer {
             notify_url: Some(notify_url.to_owned()),
             seller_id: Some(ALI_SELLER.into()),
         }
+    }
+
+    /// [`config`](Self::config) as the JSON document a deployment (or the
+    /// runner's `ALIPAY_CONFIG`) holds.
+    pub fn config_json(&self, notify_url: &str) -> Value {
+        let c = self.config(notify_url);
+        json!({
+            "gateway_url": c.gateway_url,
+            "app_id": c.app_id,
+            "app_private_key": c.app_private_key,
+            "alipay_public_key": c.alipay_public_key,
+            "notify_url": c.notify_url,
+            "seller_id": c.seller_id,
+        })
     }
 
     /// The `trade_status_sync` Alipay posts to the payment's notify_url
