@@ -3,7 +3,7 @@
 //! but Rust, no AWS account.
 //!
 //! ```text
-//! aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data]
+//! aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data] [--providers FILE]
 //! aftersales-local token customer <customer_id>
 //! aftersales-local token staff <staff_id> <shop_id> [reviewer|admin|finance ...]
 //! aftersales-local token storefront <shop_id>
@@ -12,11 +12,20 @@
 //! Tokens are HS256, signed with a development secret kept in
 //! `<data>/dev-secret` (made on first use) or taken from
 //! `AFTERSALES_DEV_SECRET`.
+//!
+//! Refunds go to the notifying sandbox, except on the channels of real
+//! payment providers configured as on Lambda (`WECHATPAY_CONFIG`,
+//! `ALIPAY_CONFIG`, `STRIPE_CONFIG`, each the provider's JSON) or in the
+//! file `--providers` names (`AFTERSALES_PROVIDERS`):
+//! `{"wechat_pay": {...}, "alipay": {...}, "stripe": {...}}`. Their
+//! webhooks (`/v1/webhooks/wechat_pay`, `alipay`, `stripe`) then verify
+//! and settle refunds.
 
 use aftersales::api::AppState;
 use aftersales::app::Services;
 use aftersales::auth::{AuthMode, DevKeys, StaffRole};
 use aftersales::onebox;
+use aftersales::providers::{ProviderConfigs, ProviderSet, Verifiers};
 use aftersales::store::sqlite::SqliteTable;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const USAGE: &str = "usage:
-  aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data]
+  aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data] [--providers FILE]
   aftersales-local token customer <customer_id> [--data ./data]
   aftersales-local token staff <staff_id> <shop_id> [reviewer|admin|finance ...] [--data ./data]
   aftersales-local token storefront <shop_id> [--data ./data]";
@@ -32,6 +41,9 @@ const USAGE: &str = "usage:
 struct Options {
     addr: String,
     data: PathBuf,
+    /// Real payment providers' configuration (JSON), besides the
+    /// environment's.
+    providers: Option<PathBuf>,
     rest: Vec<String>,
 }
 
@@ -40,6 +52,7 @@ fn parse_args() -> Result<Options, String> {
         addr: std::env::var("AFTERSALES_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into()),
         data: std::env::var("AFTERSALES_DATA")
             .map_or_else(|_| PathBuf::from("data"), PathBuf::from),
+        providers: std::env::var_os("AFTERSALES_PROVIDERS").map(PathBuf::from),
         rest: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -47,6 +60,11 @@ fn parse_args() -> Result<Options, String> {
         match a.as_str() {
             "--addr" => o.addr = args.next().ok_or("--addr needs a value")?,
             "--data" => o.data = PathBuf::from(args.next().ok_or("--data needs a value")?),
+            "--providers" => {
+                o.providers = Some(PathBuf::from(
+                    args.next().ok_or("--providers needs a file")?,
+                ))
+            }
             "-h" | "--help" => return Err(String::new()),
             _ => o.rest.push(a),
         }
@@ -108,7 +126,26 @@ fn token(keys: &DevKeys, rest: &[String]) -> Result<String, String> {
     }
 }
 
+/// The real payment providers: the environment's (the variables Lambda
+/// reads) and the `--providers` file's; a provider in both is an error.
+fn real_providers(o: &Options) -> Result<(ProviderSet, Verifiers), String> {
+    let mut configs = ProviderConfigs::from_env()?;
+    if let Some(path) = &o.providers {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: ProviderConfigs =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        configs = configs
+            .merge(file)
+            .map_err(|e| format!("{e} (environment and {})", path.display()))?;
+    }
+    configs.build()
+}
+
 async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> {
+    // Before anything is opened: a provider configured wrongly stops the
+    // runner at once, not at the first refund.
+    let real = real_providers(o)?;
     std::fs::create_dir_all(&o.data)
         .map_err(|e| format!("cannot create {}: {e}", o.data.display()))?;
     let db = o.data.join("aftersales.db");
@@ -118,15 +155,19 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
         .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut services = Services::new(Arc::new(table));
-    // Refunds go to the sandbox provider: it accepts them ("refund sent"),
-    // then posts its signed result to our own webhook a second later
-    // ("refund arrived"); an amount ending in .13 is declined. The webhook
-    // key is derived from the dev secret.
-    onebox::with_notifying_sandbox(
+    // Refunds on the channels of configured real providers go to them, and
+    // their signed notifications are verified at their webhooks as on
+    // Lambda. Every other channel goes to the sandbox provider: it accepts
+    // refunds ("refund sent"), then posts its signed result to our own
+    // webhook a second later ("refund arrived"); an amount ending in .13 is
+    // declined. The sandbox's webhook key is derived from the dev secret.
+    let real_names: Vec<String> = real.1.iter().map(|(name, _)| name.clone()).collect();
+    onebox::with_providers(
         &mut services,
         &format!("http://{addr}"),
         &[b"webhooks:".as_slice(), secret].concat(),
         Duration::from_secs(1),
+        real,
     )?;
     // Return parcels are tracked by the sandbox courier: a tracking number
     // is picked up, travels and is delivered a minute a stage, pushed to
@@ -169,6 +210,12 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
         "aftersales listening on http://{addr} (data in {})",
         o.data.display()
     );
+    if !real_names.is_empty() {
+        println!(
+            "real payment providers: {} (webhooks /v1/webhooks/<name>)",
+            real_names.join(", ")
+        );
+    }
     axum::serve(listener, onebox::app(state, Some(uploads)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -180,6 +180,7 @@ fn stripe_notification(c: &mut Criterion) {
         api_base: stripe::API_BASE.into(),
         secret_key: "sk_test_bench".into(),
         webhook_secret: secret.into(),
+        account: None,
     })
     .expect("adapter");
     let body = json!({

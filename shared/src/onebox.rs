@@ -46,6 +46,49 @@ pub fn with_notifying_sandbox(
     Ok(sandbox)
 }
 
+/// The runner's payment providers: the real ones configured (`real`: see
+/// `providers::ProviderConfigs`) for their channels, with their webhook
+/// verifiers, so `/v1/webhooks/wechat_pay` and friends verify and settle
+/// as on Lambda; every other channel goes to the notifying sandbox (see
+/// [`with_notifying_sandbox`]), whose notices settle those channels only.
+/// Returns the sandbox.
+pub fn with_providers(
+    services: &mut Services,
+    base_url: &str,
+    secret: &[u8],
+    delay: Duration,
+    real: (ProviderSet, crate::providers::Verifiers),
+) -> Result<Arc<Sandbox>, String> {
+    let (real, verifiers) = real;
+    let sandbox = with_notifying_sandbox(services, base_url, secret, delay)?;
+    let real_channels = real.channels();
+    let mut set = ProviderSet::default();
+    for c in crate::providers::sandbox::ALL_CHANNELS {
+        set = match real.get(c) {
+            Some(p) => set.with(c, p.clone()),
+            None => set.with(c, sandbox.clone()),
+        };
+    }
+    services.providers = set;
+    let sandbox_channels: Vec<_> = crate::providers::sandbox::ALL_CHANNELS
+        .into_iter()
+        .filter(|c| !real_channels.contains(c))
+        .collect();
+    services.verifiers.retain(|(name, _)| name != "sandbox");
+    services.verifiers.push((
+        "sandbox".into(),
+        Arc::new(SandboxNotifications::for_channels(
+            secret,
+            &sandbox_channels,
+        )),
+    ));
+    for (name, v) in verifiers {
+        services.verifiers.retain(|(n, _)| *n != name);
+        services.verifiers.push((name, v));
+    }
+    Ok(sandbox)
+}
+
 /// Tracks parcels with the sandbox courier (parcels move one stage every
 /// `step`; see [`crate::couriers::sandbox`] for how a number's last digits
 /// choose its fate): subscriptions ask for pushes to this process's own

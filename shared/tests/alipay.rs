@@ -10,7 +10,7 @@
 use aftersales::domain::money::Currency;
 use aftersales::providers::alipay::{self, Alipay, AlipayConfig};
 use aftersales::providers::{
-    Incoming, NotificationError, NotificationVerifier, ProviderError, ProviderState,
+    Incoming, NoticeAmount, NotificationError, NotificationVerifier, ProviderError, ProviderState,
     RefundProvider, RefundRequest,
 };
 use axum::body::Bytes;
@@ -793,6 +793,9 @@ async fn a_signed_refund_notification_verifies_and_is_acknowledged() {
     let body = encode(&notification(&keys().alipay, Some("R8-1"), now));
     let refund = verify(&alipay, &body, now).expect("verified");
     assert_eq!(refund.out_refund_no, "R8-1");
+    // refund_fee: what the trade had refunded in all, in fen.
+    assert_eq!(refund.amount, Some(NoticeAmount::RefundedOnPayment(1234)));
+    assert_eq!(refund.account, alipay.account());
     match refund.state {
         ProviderState::Succeeded { at: Some(at) } => {
             assert!(
@@ -855,14 +858,21 @@ async fn tampered_unsigned_foreign_and_stale_notifications_are_refused() {
         Err(NotificationError::BadSignature(_))
     ));
 
-    // Alipay-signed, but for another app: not ours to act on.
+    // Alipay-signed, but for another app: authentic, so it verifies, and
+    // says whose it is; the refund it names refuses it
+    // (`Refund::notice_mismatch`) and keeps it on its audit trail.
     let mut config = d.config();
     config.app_id = "2021000999999999".into();
     let other_app = Alipay::new(&config).expect("alipay");
-    assert!(matches!(
-        verify(&other_app, &encode(&good), now),
-        Err(NotificationError::BadSignature(m)) if m.contains("app_id")
-    ));
+    let foreign = verify(&other_app, &encode(&good), now).expect("authentic");
+    assert_eq!(
+        foreign.account.as_deref(),
+        Some(format!("app_id={APP_ID},seller_id={SELLER}").as_str())
+    );
+    assert_eq!(
+        other_app.account().as_deref(),
+        Some(format!("app_id=2021000999999999,seller_id={SELLER}").as_str())
+    );
 
     // A capture replayed days later.
     let old = notification(

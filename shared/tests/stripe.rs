@@ -9,7 +9,7 @@
 use aftersales::domain::money::Currency;
 use aftersales::providers::stripe::{self, Stripe, StripeConfig};
 use aftersales::providers::{
-    Incoming, NotificationError, NotificationVerifier, ProviderError, ProviderRefund,
+    Incoming, NoticeAmount, NotificationError, NotificationVerifier, ProviderError, ProviderRefund,
     ProviderState, RefundProvider, RefundRequest,
 };
 use axum::body::Bytes;
@@ -291,6 +291,7 @@ impl Double {
             api_base: self.base.clone(),
             secret_key: self.api.secret_key.clone(),
             webhook_secret: self.webhook_secret.clone(),
+            account: None,
         }
     }
 
@@ -634,7 +635,18 @@ async fn signed_refund_events_verify_and_map_to_refund_states() {
         assert_eq!(got.out_refund_no, "R10-1", "{kind}");
         assert_eq!(got.provider_refund_id, done.provider_refund_id, "{kind}");
         assert_eq!(got.state, expected, "{kind}");
+        // What the matching rule needs: how much, and (none named) whose.
+        assert_eq!(got.amount, Some(NoticeAmount::Refund(100)), "{kind}");
+        assert_eq!((got.account, stripe.account()), (None, None), "{kind}");
     }
+    // A Connect event names the connected account it happened on: read onto
+    // the notice, so that it is not taken for the platform's own refund.
+    let mut connect: Value = serde_json::from_str(&event("refund.updated", &refund)).expect("json");
+    connect["account"] = json!("acct_1OtherMerchant");
+    let body = connect.to_string();
+    let header = format!("t={t},v1={}", sign(&d.webhook_secret, t, &body));
+    let got = deliver(&stripe, Some(&header), &body, now).expect("connect event");
+    assert_eq!(got.account.as_deref(), Some("account=acct_1OtherMerchant"));
     let ack = stripe.ack();
     assert_eq!(
         (ack.status, ack.content_type, ack.body.as_str()),
@@ -774,6 +786,7 @@ async fn the_protocols_vector_verifies() {
         api_base: stripe::API_BASE.into(),
         secret_key: "sk_test_x".into(),
         webhook_secret: "whsec_test_secret".into(),
+        account: None,
     })
     .expect("stripe");
     let now = DateTime::from_timestamp(1_700_000_000, 0).expect("t");
@@ -791,6 +804,7 @@ fn secrets_are_never_printed() {
         api_base: stripe::API_BASE.into(),
         secret_key: "sk_live_0123456789abcdef".into(),
         webhook_secret: "whsec_0123456789abcdef".into(),
+        account: None,
     };
     let shown = format!("{config:?} {:?}", Stripe::new(&config).expect("stripe"));
     assert!(!shown.contains("0123456789abcdef"), "{shown}");

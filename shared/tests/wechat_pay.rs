@@ -11,7 +11,7 @@ use aes_gcm::{Aes256Gcm, KeyInit};
 use aftersales::domain::money::Currency;
 use aftersales::providers::wechat::{WechatPay, WechatPayConfig};
 use aftersales::providers::{
-    Incoming, NotificationError, NotificationVerifier, ProviderError, ProviderRefund,
+    Incoming, NoticeAmount, NotificationError, NotificationVerifier, ProviderError, ProviderRefund,
     ProviderState, RefundProvider, RefundRequest,
 };
 use axum::body::Bytes;
@@ -740,8 +740,11 @@ async fn refund_notifications_are_verified_decrypted_and_read() {
                 at: Some("2025-01-01T04:00:05Z".parse().expect("time")),
             },
             received_account: Some("招商银行信用卡0403".into()),
+            amount: Some(NoticeAmount::Refund(500)),
+            account: Some("mchid=1900000109".into()),
         }
     );
+    assert_eq!(pay.account().as_deref(), Some("mchid=1900000109"));
     for status in ["ABNORMAL", "CLOSED"] {
         let (headers, body) = Note::refund(&api_key, status).build();
         let got = verify(&pay, &headers, &body, Utc::now()).expect("accepted");

@@ -63,6 +63,29 @@ pub struct SeenRefund {
     pub notify_url: Option<String>,
 }
 
+/// What a provider's refund notification says, to build one by hand: the
+/// scenarios of notices that do not match the refund they name take the
+/// facts of a real one and change one thing.
+#[derive(Debug, Clone)]
+pub struct NoticeFacts {
+    pub out_refund_no: String,
+    /// The payment (WeChat `transaction_id`, Alipay `trade_no`, Stripe
+    /// `payment_intent`).
+    pub provider_txn_id: String,
+    /// The provider's refund id (Alipay: our number again).
+    pub provider_refund_id: String,
+    /// Minor units of this refund.
+    pub amount: i64,
+    /// Minor units refunded on the payment in all, this refund included.
+    pub refunded_on_payment: i64,
+    /// Minor units of the payment.
+    pub payment_total: i64,
+    pub succeeded_at: DateTime<Utc>,
+    /// Whose notice it is: WeChat `mchid`, Alipay `app_id`, Stripe
+    /// `account` (None: the platform's own).
+    pub merchant: Option<String>,
+}
+
 /// A notification exactly as the provider posts it.
 #[derive(Debug, Clone)]
 pub struct Notification {
@@ -162,7 +185,37 @@ pub trait ProviderServer: Send + Sync {
     /// The money arrived: the refund is settled at the provider, and this
     /// is the notification it posts about it. Panics for a refund it never
     /// accepted (a test mistake).
-    fn succeed(&self, out_refund_no: &str) -> Notification;
+    fn succeed(&self, out_refund_no: &str) -> Notification {
+        let facts = self.facts(out_refund_no, true);
+        self.notice(&facts)
+    }
+    /// What the provider's notification about a refund it accepted says
+    /// (`settle`: settled in the books first; otherwise only claimed).
+    fn facts(&self, out_refund_no: &str, settle: bool) -> NoticeFacts {
+        let mut books = lock(self.books());
+        let r = books.succeeded(out_refund_no, settle);
+        NoticeFacts {
+            out_refund_no: r.out_refund_no.clone(),
+            provider_txn_id: r.txn.clone(),
+            provider_refund_id: r.id.clone(),
+            amount: r.amount,
+            refunded_on_payment: books
+                .refunds
+                .values()
+                .filter(|x| x.txn == r.txn)
+                .map(|x| x.amount)
+                .sum(),
+            payment_total: books.payments.get(&r.txn).copied().unwrap_or_default(),
+            succeeded_at: r.succeeded_at.unwrap_or_else(Utc::now),
+            merchant: self.merchant(),
+        }
+    }
+    /// The merchant account this server's adapter is configured as, as
+    /// its notifications name it.
+    fn merchant(&self) -> Option<String>;
+    /// A refund notification saying `facts`, signed for real by the
+    /// provider, whatever the books say.
+    fn notice(&self, facts: &NoticeFacts) -> Notification;
     /// The same notification with a signature that does not verify (made
     /// with a key or secret other than the provider's).
     fn forged(&self, out_refund_no: &str) -> Notification;
@@ -383,32 +436,43 @@ impl WechatPayServer {
         }
     }
 
+    /// [`config`](Self::config) as the JSON document a deployment (or the
+    /// runner's `WECHATPAY_CONFIG`) holds.
+    pub fn config_json(&self, notify_url: &str) -> Value {
+        let c = self.config(notify_url);
+        json!({
+            "base_url": c.base_url,
+            "mchid": c.mchid,
+            "merchant_serial_no": c.merchant_serial_no,
+            "merchant_private_key_pem": c.merchant_private_key_pem,
+            "platform_public_keys": c.platform_public_keys,
+            "api_v3_key": c.api_v3_key,
+            "notify_url": c.notify_url,
+            "timeout_ms": c.timeout_ms,
+        })
+    }
+
     /// A `REFUND.SUCCESS` notification as WeChat posts it to the notify_url.
     ///
     /// `genuine`: signed with the platform key and settled in the books;
     /// otherwise signed with the merchant's own key, books untouched.
-    fn notification(&self, out_refund_no: &str, genuine: bool) -> Notification {
+    fn notification(&self, f: &NoticeFacts, genuine: bool) -> Notification {
         let signer = match genuine {
             true => &wx_keys().platform,
             false => &wx_keys().merchant,
         };
-        let (r, total) = {
-            let mut books = lock(&self.books);
-            let r = books.succeeded(out_refund_no, genuine);
-            let total = books.payments.get(&r.txn).copied().unwrap_or_default();
-            (r, total)
-        };
+        let (total, refund) = (f.payment_total, f.amount);
         let resource = json!({
-            "mchid": WX_MCHID,
-            "transaction_id": r.txn,
-            "out_trade_no": format!("O{}", r.txn),
-            "out_refund_no": r.out_refund_no,
-            "refund_id": r.id,
+            "mchid": f.merchant,
+            "transaction_id": f.provider_txn_id,
+            "out_trade_no": format!("O{}", f.provider_txn_id),
+            "out_refund_no": f.out_refund_no,
+            "refund_id": f.provider_refund_id,
             "refund_status": "SUCCESS",
-            "success_time": r.succeeded_at.map(|t| beijing(t).to_rfc3339()),
+            "success_time": beijing(f.succeeded_at).to_rfc3339(),
             "user_received_account": "招商银行信用卡0403",
-            "amount": {"total": total, "refund": r.amount,
-                       "payer_total": total, "payer_refund": r.amount}
+            "amount": {"total": total, "refund": refund,
+                       "payer_total": total, "payer_refund": refund}
         });
         let cipher = Aes256Gcm::new_from_slice(self.api_v3_key.as_bytes()).expect("APIv3 key");
         let nonce = random_chars(12);
@@ -622,11 +686,14 @@ impl ProviderServer for WechatPayServer {
     fn books(&self) -> &Mutex<Books> {
         &self.books
     }
-    fn succeed(&self, out_refund_no: &str) -> Notification {
-        self.notification(out_refund_no, true)
+    fn merchant(&self) -> Option<String> {
+        Some(WX_MCHID.into())
+    }
+    fn notice(&self, facts: &NoticeFacts) -> Notification {
+        self.notification(facts, true)
     }
     fn forged(&self, out_refund_no: &str) -> Notification {
-        self.notification(out_refund_no, false)
+        self.notification(&self.facts(out_refund_no, false), false)
     }
 }
 
@@ -679,38 +746,43 @@ impl AlipayServer {
         }
     }
 
+    /// [`config`](Self::config) as the JSON document a deployment (or the
+    /// runner's `ALIPAY_CONFIG`) holds.
+    pub fn config_json(&self, notify_url: &str) -> Value {
+        let c = self.config(notify_url);
+        json!({
+            "gateway_url": c.gateway_url,
+            "app_id": c.app_id,
+            "app_private_key": c.app_private_key,
+            "alipay_public_key": c.alipay_public_key,
+            "notify_url": c.notify_url,
+            "seller_id": c.seller_id,
+        })
+    }
+
     /// The `trade_status_sync` Alipay posts to the payment's notify_url
     /// once a refund touched the trade; RSA2 over every parameter but
     /// `sign` and `sign_type`, sorted, empty values kept.
     ///
     /// `genuine`: signed with Alipay's key and settled in the books;
     /// otherwise signed with the app's own key, books untouched.
-    fn notification(&self, out_refund_no: &str, genuine: bool) -> Notification {
+    fn notification(&self, f: &NoticeFacts, genuine: bool) -> Notification {
         let signer = match genuine {
             true => &ali_keys().alipay,
             false => &ali_keys().app,
         };
-        let mut books = lock(&self.books);
-        let r = books.succeeded(out_refund_no, genuine);
-        let total = books.payments.get(&r.txn).copied().unwrap_or_default();
-        let refunded: i64 = books
-            .refunds
-            .values()
-            .filter(|x| x.txn == r.txn)
-            .map(|x| x.amount)
-            .sum();
-        let at = r.succeeded_at.unwrap_or_else(Utc::now);
+        let (total, refunded, at) = (f.payment_total, f.refunded_on_payment, f.succeeded_at);
         let params: BTreeMap<&str, String> = BTreeMap::from([
             ("notify_time", ali_time(Utc::now())),
             ("notify_type", "trade_status_sync".into()),
             ("notify_id", random_chars(34).to_lowercase()),
             ("charset", "utf-8".into()),
             ("version", "1.0".into()),
-            ("app_id", ALI_APP_ID.into()),
+            ("app_id", f.merchant.clone().unwrap_or_default()),
             ("seller_id", ALI_SELLER.into()),
             ("buyer_id", "2088102122524333".into()),
-            ("trade_no", r.txn.clone()),
-            ("out_trade_no", format!("O{}", r.txn)),
+            ("trade_no", f.provider_txn_id.clone()),
+            ("out_trade_no", format!("O{}", f.provider_txn_id)),
             (
                 "trade_status",
                 if refunded == total {
@@ -721,7 +793,7 @@ impl AlipayServer {
                 .into(),
             ),
             ("total_amount", yuan(total)),
-            ("out_biz_no", r.out_refund_no.clone()),
+            ("out_biz_no", f.out_refund_no.clone()),
             ("refund_fee", yuan(refunded)),
             ("gmt_refund", format!("{}.000", ali_time(at))),
             ("subject", "夏季 T恤 & 短裤=套装".into()),
@@ -920,11 +992,14 @@ impl ProviderServer for AlipayServer {
     fn provider_refund_id(&self, _: &str) -> Option<String> {
         None
     }
-    fn succeed(&self, out_refund_no: &str) -> Notification {
-        self.notification(out_refund_no, true)
+    fn merchant(&self) -> Option<String> {
+        Some(ALI_APP_ID.into())
+    }
+    fn notice(&self, facts: &NoticeFacts) -> Notification {
+        self.notification(facts, true)
     }
     fn forged(&self, out_refund_no: &str) -> Notification {
-        self.notification(out_refund_no, false)
+        self.notification(&self.facts(out_refund_no, false), false)
     }
 }
 
@@ -973,6 +1048,7 @@ impl StripeServer {
             api_base: self.api_base.clone(),
             secret_key: self.secret_key.clone(),
             webhook_secret: self.webhook_secret.clone(),
+            account: None,
         }
     }
 
@@ -981,13 +1057,19 @@ impl StripeServer {
     ///
     /// `genuine`: signed with the endpoint's secret and settled in the
     /// books; otherwise signed with another secret, books untouched.
-    fn notification(&self, out_refund_no: &str, genuine: bool) -> Notification {
+    fn notification(&self, f: &NoticeFacts, genuine: bool) -> Notification {
         let secret = match genuine {
             true => self.webhook_secret.clone(),
             false => format!("whsec_{}", random_chars(32)),
         };
-        let r = lock(&self.books).succeeded(out_refund_no, genuine);
-        let body = json!({
+        let r = Refund {
+            id: f.provider_refund_id.clone(),
+            out_refund_no: f.out_refund_no.clone(),
+            txn: f.provider_txn_id.clone(),
+            amount: f.amount,
+            succeeded_at: Some(f.succeeded_at),
+        };
+        let mut event = json!({
             "id": format!("evt_{}", random_chars(24)),
             "object": "event",
             "api_version": "2024-06-20",
@@ -995,8 +1077,11 @@ impl StripeServer {
             "type": "refund.updated",
             "livemode": false,
             "data": {"object": stripe_refund_json(&r)},
-        })
-        .to_string();
+        });
+        if let Some(account) = &f.merchant {
+            event["account"] = json!(account);
+        }
+        let body = event.to_string();
         let t = Utc::now().timestamp();
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC key");
         mac.update(format!("{t}.{body}").as_bytes());
@@ -1152,10 +1237,13 @@ impl ProviderServer for StripeServer {
     fn books(&self) -> &Mutex<Books> {
         &self.books
     }
-    fn succeed(&self, out_refund_no: &str) -> Notification {
-        self.notification(out_refund_no, true)
+    fn merchant(&self) -> Option<String> {
+        None
+    }
+    fn notice(&self, facts: &NoticeFacts) -> Notification {
+        self.notification(facts, true)
     }
     fn forged(&self, out_refund_no: &str) -> Notification {
-        self.notification(out_refund_no, false)
+        self.notification(&self.facts(out_refund_no, false), false)
     }
 }

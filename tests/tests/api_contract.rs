@@ -2166,6 +2166,8 @@ async fn webhook_responses_match_the_openapi_schemas() {
         provider_refund_id: Some("sbx_0001".into()),
         state: ProviderState::Succeeded { at: None },
         received_account: None,
+        amount: None,
+        account: None,
     })
     .unwrap();
     // What the client sends is exactly these bytes (reqwest's JSON).

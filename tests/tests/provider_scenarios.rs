@@ -18,7 +18,7 @@ use aftersales_tests::http::{
     bind_loopback, minor_units, sample_order, spawn_app_on, timeline_events, TestApp,
 };
 use aftersales_tests::provider_servers::{
-    AlipayServer, ProviderServer, SeenRefund, StripeServer, WechatPayServer,
+    AlipayServer, NoticeFacts, ProviderServer, SeenRefund, StripeServer, WechatPayServer,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -221,4 +221,156 @@ async fn stripe_claim_to_refund_arrived() {
         },
     )
     .await
+}
+
+/// A notice settles only a refund of its own channel, merchant account and
+/// amount. A claim paid with WeChat Pay has its refund sent; then, each
+/// signed for real by its provider: Alipay's notice naming the WeChat
+/// refund's out-refund number, WeChat's notice for another merchant, and
+/// WeChat's notice for another amount are each acknowledged (the provider
+/// would only repeat them) but change nothing, and are on the refund's
+/// audit trail, once each however often they come; the right one settles
+/// the claim once.
+async fn only_a_matching_notice_settles_a_refund(engine: &str) {
+    let wx = WechatPayServer::start().await;
+    let ali = AlipayServer::start().await;
+    let (listener, base) = bind_loopback().await;
+    let wx_hook = format!("{base}/v1/webhooks/wechat_pay");
+    let ali_hook = format!("{base}/v1/webhooks/alipay");
+    let (wx_adapter, ali_adapter) = (wx.adapter(&wx_hook), ali.adapter(&ali_hook));
+    let mut services = Services::new(aftersales_tests::engine_table(engine).await);
+    services.providers = ProviderSet::default()
+        .with(wx.channel(), wx_adapter.provider)
+        .with(ali.channel(), ali_adapter.provider);
+    services
+        .verifiers
+        .push(("wechat_pay".into(), wx_adapter.verifier));
+    services
+        .verifiers
+        .push(("alipay".into(), ali_adapter.verifier));
+    let app = spawn_app_on(listener, services).await;
+
+    let txn = "4200002026112500000000000777";
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let mut order = sample_order("cust-match");
+    order["placed_at"] = json!(hour_ago);
+    order["payments"][0]["channel"] = json!("wechat_pay");
+    order["payments"][0]["provider_txn_id"] = json!(txn);
+    order["payments"][0]["paid_at"] = json!(hour_ago);
+    order["fulfilment"] = json!({"state": "paid_unshipped"});
+    wx.paid(
+        txn,
+        minor_units(&json!({"amount": order["payments"][0]["amount"]})),
+    );
+    app.push_order("ord-match", &order).await;
+    let (s, submitted) = app
+        .call(
+            "POST",
+            "/v1/claims",
+            Some(&app.customer("cust-match")),
+            Some(&json!({"shop_id": "shop-1", "order_id": "ord-match", "type": "refund_only",
+                         "reason": "no_longer_wanted", "lines": [{"line_id": "L1", "quantity": 1}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201, "{submitted}");
+    let claim_id = submitted["claim_id"].as_str().expect("claim id").to_owned();
+    app.drain().await;
+    let claim = app.claim_of("cust-match", &claim_id).await;
+    assert_eq!(claim["status"], "refunding", "{claim}");
+    let refund_id = aftersales::domain::refund::refund_id_for(&claim_id, 1);
+    assert_eq!(wx.movements(&refund_id), 1);
+    let before = staff_view(&app, "ord-match").await;
+    assert_eq!(before["status"], "processing", "{before}");
+
+    // What WeChat will say once the money arrived, and three notices that
+    // differ from it in one thing each.
+    let right = wx.facts(&refund_id, true);
+    let from_alipay = ali.notice(&NoticeFacts {
+        merchant: ali.merchant(),
+        ..right.clone()
+    });
+    let other_merchant = wx.notice(&NoticeFacts {
+        merchant: Some("1900000999".into()),
+        ..right.clone()
+    });
+    let other_amount = wx.notice(&NoticeFacts {
+        amount: right.amount - 1,
+        ..right.clone()
+    });
+    let wrong = [
+        (
+            &ali_hook,
+            from_alipay,
+            "alipay: signed by alipay, which does not settle wechat_pay refunds",
+        ),
+        (
+            &wx_hook,
+            other_merchant,
+            "wechat_pay: addressed to mchid=1900000999",
+        ),
+        (&wx_hook, other_amount, "wechat_pay: refunded"),
+    ];
+    // Each twice: a provider posts again what it was not sure we got.
+    for _ in 0..2 {
+        for (hook, notice, _) in &wrong {
+            let answer = notice.post(hook).await;
+            assert!(answer.acknowledged, "{answer:?}");
+            app.drain().await;
+            assert_eq!(app.claim_of("cust-match", &claim_id).await, claim);
+        }
+    }
+    let trail = staff_view(&app, "ord-match").await;
+    assert_eq!(trail["status"], "processing", "{trail}");
+    assert_eq!(trail["succeeded_at"], before["succeeded_at"], "{trail}");
+    assert_eq!(trail["updated_at"], before["updated_at"], "{trail}");
+    let refused: Vec<&str> = trail["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|h| h["what"] == "notification_refused")
+        .map(|h| h["detail"].as_str().expect("a reason"))
+        .collect();
+    assert_eq!(refused.len(), wrong.len(), "once each: {trail}");
+    for ((_, _, why), got) in wrong.iter().zip(&refused) {
+        assert!(got.starts_with(why), "{got} / {why}");
+    }
+    let mut without_refusals = trail.clone();
+    without_refusals["history"] = json!(trail["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|h| h["what"] != "notification_refused")
+        .collect::<Vec<_>>());
+    assert_eq!(without_refusals, before);
+
+    // The right one settles it, once.
+    for _ in 0..2 {
+        let answer = wx.notice(&right).post(&wx_hook).await;
+        assert!(answer.acknowledged, "{answer:?}");
+    }
+    app.drain().await;
+    let done = app.claim_of("cust-match", &claim_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        timeline_events(&done)
+            .iter()
+            .filter(|e| **e == "refund_arrived")
+            .count(),
+        1,
+        "{done}"
+    );
+    assert_eq!(staff_view(&app, "ord-match").await["status"], "succeeded");
+    assert_eq!(wx.movements(&refund_id), 1);
+}
+
+mod matching {
+    #[tokio::test]
+    async fn sqlite() {
+        super::only_a_matching_notice_settles_a_refund("sqlite").await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dynamodb() {
+        super::only_a_matching_notice_settles_a_refund("dynamodb").await
+    }
 }

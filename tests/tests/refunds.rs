@@ -368,6 +368,8 @@ async fn concurrent_retries_crashes_and_reordered_news_move_money_once(engine: &
                 provider_refund_id: Some(format!("sbx-{rid}")),
                 state,
                 received_account: None,
+                amount: None,
+                account: None,
             };
             aftersales::app::refunds::record(&app.services, &news, "notification")
                 .await
@@ -461,10 +463,17 @@ async fn webhooks_are_verified_then_recorded_once(engine: &str) {
     let now = chrono::DateTime::parse_from_rfc3339(NOW)
         .unwrap()
         .timestamp();
+    let amount = aftersales::repo::refunds::get(&*app.table, &rid)
+        .await
+        .unwrap()
+        .expect("the refund")
+        .0
+        .amount;
     let news = |out: &str| {
         serde_json::to_vec(&json!({"out_refund_no": out, "provider_refund_id": "sbx-1",
                                    "state": {"state": "succeeded", "at": NOW},
-                                   "received_account": "sandbox balance"}))
+                                   "received_account": "sandbox balance",
+                                   "amount": {"kind": "refund", "minor": amount}}))
         .unwrap()
     };
     let post = |sig: String, body: Vec<u8>| {

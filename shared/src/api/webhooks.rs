@@ -30,8 +30,10 @@ async fn webhook(
         headers: &headers,
         body: &body,
     };
-    let (Notified::Handled(ack) | Notified::Refused(ack) | Notified::Failed(ack)) =
-        notified(&st.services, &provider, &incoming).await?;
+    let (Notified::Handled(ack)
+    | Notified::Mismatched(ack)
+    | Notified::Refused(ack)
+    | Notified::Failed(ack)) = notified(&st.services, &provider, &incoming).await?;
     let status = StatusCode::from_u16(ack.status).unwrap_or(StatusCode::BAD_REQUEST);
     // The provider's protocol sets this answer's shape (Alipay's `fail`).
     Ok((

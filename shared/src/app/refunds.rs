@@ -10,7 +10,7 @@
 use super::*;
 use crate::domain::claim::{ClaimEvent, ClaimStatus};
 use crate::domain::order::PaymentChannel;
-use crate::domain::refund::{Observation, Refund, RefundOrigin, RefundStatus};
+use crate::domain::refund::{NoticeFacts, Observation, Refund, RefundOrigin, RefundStatus};
 use crate::providers::{ProviderError, ProviderRefund, ProviderState, RefundRequest};
 
 /// The refunds consumer: `refund.requested` events get their refund sent.
@@ -72,6 +72,8 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
             provider_refund_id: Some(format!("balance-{}", r.refund_id)),
             state: ProviderState::Succeeded { at: None },
             received_account: Some("store balance".into()),
+            amount: None,
+            account: None,
         };
         return record_from(s, read, &credit, "store_balance_credited").await;
     }
@@ -90,6 +92,8 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
                 provider_refund_id: None,
                 state: ProviderState::Failed { reason },
                 received_account: None,
+                amount: None,
+                account: None,
             };
             record_from(s, read, &answer, "provider_refused").await
         }
@@ -493,6 +497,10 @@ pub enum Notified {
     /// Verified and recorded (or already known, or about a refund we never
     /// made: logged, acknowledged so the provider stops retrying).
     Handled(crate::providers::Ack),
+    /// Verified, but about a refund of another channel, merchant account or
+    /// amount than the one it names: not applied, written on that refund's
+    /// audit trail, and acknowledged (see [`notified`] for why).
+    Mismatched(crate::providers::Ack),
     /// Refused (bad signature, stale, malformed): nothing changed.
     Refused(crate::providers::Ack),
     /// Verified, but recording failed on our side: the provider retries.
@@ -525,15 +533,76 @@ pub async fn notified(
             return Ok(Notified::Refused(verifier.nack(&e)));
         }
     };
-    match record(s, &notice, "notification").await {
+    let failed = |e: AppError| {
+        tracing::error!(provider, error = %e, "notification verified but not recorded; the provider will retry");
+        Ok(Notified::Failed(verifier.nack(
+            &NotificationError::Malformed("temporarily unable to record".into()),
+        )))
+    };
+    let found = match repo::refunds::get(&*s.table, &notice.out_refund_no).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            tracing::warn!(provider, out_refund_no = %notice.out_refund_no, "notification about an unknown refund; acknowledged");
+            return Ok(Notified::Handled(verifier.ack()));
+        }
+        Err(e) => return failed(e.into()),
+    };
+    let channels = verifier.channels();
+    let our_account = verifier.account();
+    let facts = NoticeFacts {
+        provider,
+        channels: &channels,
+        account: notice.account.as_deref(),
+        our_account: our_account.as_deref(),
+        amount: notice.amount,
+    };
+    if let Some(why) = found.0.notice_mismatch(&facts) {
+        // Acknowledged, not answered with the protocol's failure: the
+        // notice is authentic, and the provider would only post the same
+        // signed bytes again (WeChat for a day, Alipay 8 times), which
+        // this rule refuses the same way each time; retries would bring
+        // nothing but noise. The refund keeps waiting for its own
+        // provider's notice, and reconciliation asks that provider; staff
+        // see the refused notice on the refund's audit trail.
+        tracing::warn!(provider, out_refund_no = %notice.out_refund_no, why, "notification does not match its refund; refused");
+        return match note_refused_notice(s, found, &format!("{provider}: {why}")).await {
+            Ok(()) => Ok(Notified::Mismatched(verifier.ack())),
+            Err(e) => failed(e),
+        };
+    }
+    match record_from(s, Some(found), &notice, "notification").await {
         Ok(_) | Err(AppError::NotFound(_)) => Ok(Notified::Handled(verifier.ack())),
-        Err(e) => {
-            tracing::error!(provider, error = %e, "notification verified but not recorded; the provider will retry");
-            Ok(Notified::Failed(verifier.nack(
-                &NotificationError::Malformed("temporarily unable to record".into()),
-            )))
+        Err(e) => failed(e),
+    }
+}
+
+/// Writes a refused notice on its refund's audit trail (once per reason),
+/// conditional on the version read like every refund write.
+async fn note_refused_notice(
+    s: &Services,
+    mut read: (Refund, u64),
+    why: &str,
+) -> Result<(), AppError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let (mut r, v) = read;
+        if !r.note_refused_notice(why, s.now()) {
+            return Ok(());
+        }
+        match s
+            .table
+            .transact(vec![repo::refunds::put(&r, Some(v))])
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(StoreError::TransactionCancelled { .. }) => {
+                read = repo::refunds::get(&*s.table, &r.refund_id)
+                    .await?
+                    .ok_or(AppError::NotFound("refund"))?;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
+    Err(AppError::conflict("busy", "the refund kept changing"))
 }
 
 /// What a reconciliation round did.

@@ -399,6 +399,110 @@ impl Refund {
     }
 }
 
+/// How much a provider's notice says was refunded, in minor units of the
+/// refund's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "minor", rename_all = "snake_case")]
+pub enum NoticeAmount {
+    /// This refund alone (WeChat Pay `amount.refund`, Stripe `amount`).
+    Refund(i64),
+    /// Everything refunded on the payment so far, this refund included
+    /// (Alipay's `refund_fee` on a `trade_status_sync` is cumulative), so
+    /// only bounds can be checked: at least this refund, at most the
+    /// payment.
+    RefundedOnPayment(i64),
+}
+
+/// What a verified provider notice says about whose refund it is and how
+/// much, checked by [`Refund::notice_mismatch`] before it may settle one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeFacts<'a> {
+    /// The provider that signed it, as its webhook is named (for the
+    /// audit trail).
+    pub provider: &'a str,
+    /// The payment channels whose refunds that provider settles (its own;
+    /// the sandbox stands in for several).
+    pub channels: &'a [PaymentChannel],
+    /// The merchant account the notice is addressed to (WeChat `mchid`,
+    /// Alipay `app_id`/`seller_id`, Stripe `account`), as the adapter
+    /// writes it; None when the notice names none.
+    pub account: Option<&'a str>,
+    /// The account the adapter is configured as, in the same form.
+    pub our_account: Option<&'a str>,
+    pub amount: Option<NoticeAmount>,
+}
+
+impl Refund {
+    /// Why a validly signed notice must not settle this refund, or None
+    /// when it may. A signature proves who sent a notice, not that it is
+    /// about this refund: out-refund numbers are ours, but a provider
+    /// echoes whatever number the merchant sent it, so a notice from
+    /// another channel, another merchant account (two apps sharing a
+    /// notify URL, a reused number) or about another amount can name one
+    /// of ours. Only a notice that matches the refund's channel, our
+    /// account and its amount settles it; one that does not say which
+    /// account or how much cannot be shown to match, and is refused too.
+    pub fn notice_mismatch(&self, n: &NoticeFacts<'_>) -> Option<String> {
+        let channel = serde_json::to_value(self.channel)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if !n.channels.contains(&self.channel) {
+            return Some(format!(
+                "signed by {}, which does not settle {channel} refunds",
+                n.provider
+            ));
+        }
+        if n.account != n.our_account {
+            return Some(format!(
+                "addressed to {}, not to our {}",
+                n.account.unwrap_or("no merchant account"),
+                n.our_account.unwrap_or("(no account)")
+            ));
+        }
+        match n.amount {
+            None => Some("the notice does not say how much was refunded".into()),
+            Some(NoticeAmount::Refund(a)) if a != self.amount => Some(format!(
+                "refunded {a} minor units, this refund is {}",
+                self.amount
+            )),
+            Some(NoticeAmount::RefundedOnPayment(a))
+                if a < self.amount || a > self.payment_total =>
+            {
+                Some(format!(
+                    "{a} minor units refunded on the payment in all: not possible for a refund of \
+                     {} on a payment of {}",
+                    self.amount, self.payment_total
+                ))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// Puts a refused notice on the audit trail, for reconciliation and
+    /// finance staff; the refund's state, and when it last changed, stay
+    /// as they are. A provider retries the same notice: the same reason is
+    /// written once (returns false then).
+    pub fn note_refused_notice(&mut self, why: &str, now: DateTime<Utc>) -> bool {
+        const WHAT: &str = "notification_refused";
+        if self
+            .history
+            .iter()
+            .any(|h| h.what == WHAT && h.detail.as_deref() == Some(why))
+        {
+            return false;
+        }
+        self.history.push(RefundStep {
+            at: now,
+            status: self.status,
+            actor: Actor::System,
+            what: WHAT.into(),
+            detail: Some(why.to_owned()),
+        });
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,5 +582,110 @@ mod tests {
         ));
         assert!(!r.observe(&Observation::Processing, None, None, "late", now));
         assert_eq!(r.failure.as_deref(), Some("NOT_ENOUGH"));
+    }
+
+    fn facts<'a>(
+        channels: &'a [PaymentChannel],
+        account: Option<&'a str>,
+        amount: Option<NoticeAmount>,
+    ) -> NoticeFacts<'a> {
+        NoticeFacts {
+            provider: "wechat_pay",
+            channels,
+            account,
+            our_account: Some("mchid=1900000109"),
+            amount,
+        }
+    }
+
+    #[test]
+    fn a_notice_settles_only_a_refund_of_its_channel_account_and_amount() {
+        // The refund: WeChat Pay, 500 of a 1000 payment.
+        let r = refund();
+        let wx = [PaymentChannel::WechatPay];
+        let ours = Some("mchid=1900000109");
+        let exact = Some(NoticeAmount::Refund(500));
+        assert_eq!(r.notice_mismatch(&facts(&wx, ours, exact)), None);
+
+        let alipay = NoticeFacts {
+            provider: "alipay",
+            ..facts(&[PaymentChannel::Alipay], ours, exact)
+        };
+        let why = r.notice_mismatch(&alipay).expect("other channel");
+        assert!(
+            why.contains("alipay") && why.contains("wechat_pay"),
+            "{why}"
+        );
+        // The sandbox stands in for several channels, this one among them.
+        let several = [PaymentChannel::Alipay, PaymentChannel::WechatPay];
+        assert_eq!(r.notice_mismatch(&facts(&several, ours, exact)), None);
+
+        for account in [Some("mchid=1900000002"), None] {
+            let why = r
+                .notice_mismatch(&facts(&wx, account, exact))
+                .expect("other account");
+            assert!(why.contains("mchid=1900000109"), "{why}");
+        }
+        // Neither side names an account (a Stripe platform account): fine.
+        let unnamed = NoticeFacts {
+            our_account: None,
+            ..facts(&wx, None, exact)
+        };
+        assert_eq!(r.notice_mismatch(&unnamed), None);
+
+        for amount in [
+            Some(NoticeAmount::Refund(499)),
+            Some(NoticeAmount::Refund(501)),
+            None,
+        ] {
+            assert!(
+                r.notice_mismatch(&facts(&wx, ours, amount)).is_some(),
+                "{amount:?}"
+            );
+        }
+        // A cumulative amount: this refund and maybe others on the payment.
+        for (total, ok) in [
+            (500, true),
+            (800, true),
+            (1000, true),
+            (499, false),
+            (1001, false),
+        ] {
+            let amount = Some(NoticeAmount::RefundedOnPayment(total));
+            assert_eq!(
+                r.notice_mismatch(&facts(&wx, ours, amount)).is_none(),
+                ok,
+                "{total}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_notice_is_on_the_trail_once_and_changes_nothing_else() {
+        let mut r = refund();
+        let before = r.clone();
+        let later = r.updated_at + chrono::Duration::minutes(5);
+        assert!(r.note_refused_notice("alipay: signed by alipay", later));
+        // The provider's retries of the same notice: written once.
+        assert!(!r.note_refused_notice("alipay: signed by alipay", later));
+        assert!(r.note_refused_notice("wechat_pay: other amount", later));
+        assert_eq!(r.history.len(), 2);
+        let step = &r.history[0];
+        assert_eq!(
+            (step.what.as_str(), step.status, step.detail.as_deref()),
+            (
+                "notification_refused",
+                RefundStatus::Pending,
+                Some("alipay: signed by alipay")
+            )
+        );
+        r.history.clear();
+        assert_eq!(
+            r,
+            Refund {
+                history: vec![],
+                ..before
+            }
+        );
     }
 }

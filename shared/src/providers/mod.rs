@@ -19,6 +19,7 @@
 
 use crate::domain::money::Currency;
 use crate::domain::order::PaymentChannel;
+pub use crate::domain::refund::NoticeAmount;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -189,6 +190,15 @@ pub struct ProviderRefund {
     /// Where the money goes back, as the provider names it (e.g. WeChat
     /// `user_received_account`: "招商银行信用卡0403"), for the timeline.
     pub received_account: Option<String>,
+    /// How much the provider says was refunded, when it says (a
+    /// notification always does; see [`NoticeAmount`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<NoticeAmount>,
+    /// The merchant account the provider addressed this to, in the form
+    /// of [`NotificationVerifier::account`] (e.g. `mchid=1900000109`),
+    /// when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// Why a call to a provider did not give an answer.
@@ -261,7 +271,20 @@ pub struct Ack {
 /// Checks and reads a provider's notifications.
 pub trait NotificationVerifier: Send + Sync {
     fn channel(&self) -> PaymentChannel;
+    /// The channels whose refunds this provider's notices may settle: its
+    /// own (the sandbox stands in for several).
+    fn channels(&self) -> Vec<PaymentChannel> {
+        vec![self.channel()]
+    }
+    /// The merchant account this adapter is configured as, in the form
+    /// [`verify`](Self::verify) writes a notice's
+    /// [`ProviderRefund::account`]: a notice addressed to another account
+    /// is authentic but not ours to act on. None: the protocol names no
+    /// account for ours (a Stripe platform account, the sandbox).
+    fn account(&self) -> Option<String>;
     /// Verifies the signature (and freshness) first, then decrypts/parses.
+    /// Whose notice it is and how much it says are read, not judged: the
+    /// refund it names decides (`Refund::notice_mismatch`).
     fn verify(
         &self,
         incoming: &Incoming<'_>,
@@ -276,41 +299,92 @@ pub trait NotificationVerifier: Send + Sync {
 /// Webhook verifiers by provider name (the webhook path's last segment).
 pub type Verifiers = Vec<(String, std::sync::Arc<dyn NotificationVerifier>)>;
 
-/// The real providers a deployment is configured with, from environment
-/// variables holding each provider's JSON configuration:
-/// `WECHATPAY_CONFIG` ([`wechat::WechatPayConfig`]), `ALIPAY_CONFIG`
-/// ([`alipay::AlipayConfig`]), `STRIPE_CONFIG` ([`stripe::StripeConfig`]).
-/// In the cloud the template fills them from Secrets Manager; locally they
-/// can come from a file (`export WECHATPAY_CONFIG="$(cat wechat.json)"`).
-/// A provider that is not configured is simply absent; one that is
-/// configured wrongly is an error at cold start, not at the first refund.
+/// The real providers a deployment is configured with: each provider's
+/// JSON configuration ([`wechat::WechatPayConfig`],
+/// [`alipay::AlipayConfig`], [`stripe::StripeConfig`]), from the
+/// environment ([`ProviderConfigs::from_env`]: what Lambda gets from
+/// Secrets Manager) or, on the runner, also from a file holding
+/// `{"wechat_pay": {...}, "alipay": {...}, "stripe": {...}}` (any of them).
+/// A provider that is not configured is simply absent.
+#[cfg(feature = "providers")]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfigs {
+    #[serde(default)]
+    pub wechat_pay: Option<wechat::WechatPayConfig>,
+    #[serde(default)]
+    pub alipay: Option<alipay::AlipayConfig>,
+    #[serde(default)]
+    pub stripe: Option<stripe::StripeConfig>,
+}
+
+#[cfg(feature = "providers")]
+impl ProviderConfigs {
+    /// `WECHATPAY_CONFIG`, `ALIPAY_CONFIG` and `STRIPE_CONFIG`, each one
+    /// provider's JSON; unset or blank: that provider is off.
+    pub fn from_env() -> Result<Self, String> {
+        fn config<T: serde::de::DeserializeOwned>(var: &str) -> Result<Option<T>, String> {
+            match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => serde_json::from_str(&v)
+                    .map(Some)
+                    .map_err(|e| format!("{var}: {e}")),
+                _ => Ok(None),
+            }
+        }
+        Ok(ProviderConfigs {
+            wechat_pay: config("WECHATPAY_CONFIG")?,
+            alipay: config("ALIPAY_CONFIG")?,
+            stripe: config("STRIPE_CONFIG")?,
+        })
+    }
+
+    /// Both sources together. A provider configured in both is an error:
+    /// which one was meant cannot be guessed, and silently preferring one
+    /// would send real refunds with keys nobody chose.
+    pub fn merge(self, other: ProviderConfigs) -> Result<Self, String> {
+        fn one<T>(name: &str, a: Option<T>, b: Option<T>) -> Result<Option<T>, String> {
+            match (a, b) {
+                (Some(_), Some(_)) => Err(format!("{name} is configured twice")),
+                (a, b) => Ok(a.or(b)),
+            }
+        }
+        Ok(ProviderConfigs {
+            wechat_pay: one("wechat_pay", self.wechat_pay, other.wechat_pay)?,
+            alipay: one("alipay", self.alipay, other.alipay)?,
+            stripe: one("stripe", self.stripe, other.stripe)?,
+        })
+    }
+
+    /// The adapters: refund providers by channel and webhook verifiers by
+    /// name (`/v1/webhooks/{name}`). One configured wrongly is an error at
+    /// start, not at the first refund.
+    pub fn build(&self) -> Result<(ProviderSet, Verifiers), String> {
+        use std::sync::Arc;
+        let mut set = ProviderSet::default();
+        let mut verifiers: Verifiers = Vec::new();
+        if let Some(c) = &self.wechat_pay {
+            let p = Arc::new(wechat::WechatPay::new(c).map_err(|e| format!("wechat_pay: {e}"))?);
+            set = set.with(PaymentChannel::WechatPay, p.clone());
+            verifiers.push(("wechat_pay".into(), p));
+        }
+        if let Some(c) = &self.alipay {
+            let p = Arc::new(alipay::Alipay::new(c).map_err(|e| format!("alipay: {e}"))?);
+            set = set.with(PaymentChannel::Alipay, p.clone());
+            verifiers.push(("alipay".into(), p));
+        }
+        if let Some(c) = &self.stripe {
+            let p = Arc::new(stripe::Stripe::new(c).map_err(|e| format!("stripe: {e}"))?);
+            set = set.with(PaymentChannel::Card, p.clone());
+            verifiers.push(("stripe".into(), p));
+        }
+        Ok((set, verifiers))
+    }
+}
+
+/// The providers of a Lambda deployment: [`ProviderConfigs::from_env`],
+/// built. In the cloud the template fills the variables from Secrets
+/// Manager.
 #[cfg(feature = "providers")]
 pub fn from_env() -> Result<(ProviderSet, Verifiers), String> {
-    use std::sync::Arc;
-    fn config<T: serde::de::DeserializeOwned>(var: &str) -> Result<Option<T>, String> {
-        match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => serde_json::from_str(&v)
-                .map(Some)
-                .map_err(|e| format!("{var}: {e}")),
-            _ => Ok(None),
-        }
-    }
-    let mut set = ProviderSet::default();
-    let mut verifiers: Vec<(String, Arc<dyn NotificationVerifier>)> = Vec::new();
-    if let Some(c) = config::<wechat::WechatPayConfig>("WECHATPAY_CONFIG")? {
-        let p = Arc::new(wechat::WechatPay::new(&c).map_err(|e| format!("WECHATPAY_CONFIG: {e}"))?);
-        set = set.with(PaymentChannel::WechatPay, p.clone());
-        verifiers.push(("wechat_pay".into(), p));
-    }
-    if let Some(c) = config::<alipay::AlipayConfig>("ALIPAY_CONFIG")? {
-        let p = Arc::new(alipay::Alipay::new(&c).map_err(|e| format!("ALIPAY_CONFIG: {e}"))?);
-        set = set.with(PaymentChannel::Alipay, p.clone());
-        verifiers.push(("alipay".into(), p));
-    }
-    if let Some(c) = config::<stripe::StripeConfig>("STRIPE_CONFIG")? {
-        let p = Arc::new(stripe::Stripe::new(&c).map_err(|e| format!("STRIPE_CONFIG: {e}"))?);
-        set = set.with(PaymentChannel::Card, p.clone());
-        verifiers.push(("stripe".into(), p));
-    }
-    Ok((set, verifiers))
+    ProviderConfigs::from_env()?.build()
 }

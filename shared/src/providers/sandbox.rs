@@ -146,6 +146,8 @@ impl Sandbox {
             received_account: matches!(state, ProviderState::Succeeded { .. })
                 .then(|| "sandbox account".into()),
             state,
+            amount: Some(NoticeAmount::Refund(req.amount)),
+            account: None,
         }
     }
 }
@@ -244,10 +246,13 @@ impl ProviderSet {
     }
     /// One provider for every channel (the runner's sandbox).
     pub fn all(p: std::sync::Arc<dyn RefundProvider>) -> Self {
-        use PaymentChannel::*;
-        [WechatPay, Alipay, BankCard, Card, Balance]
+        ALL_CHANNELS
             .into_iter()
             .fold(ProviderSet::default(), |s, c| s.with(c, p.clone()))
+    }
+    /// The channels that have a provider.
+    pub fn channels(&self) -> Vec<PaymentChannel> {
+        self.by_channel.iter().map(|(c, _)| *c).collect()
     }
     pub fn is_empty(&self) -> bool {
         self.by_channel.is_empty()
@@ -265,15 +270,35 @@ impl ProviderSet {
 /// minutes of tolerance. The body is a [`ProviderRefund`] as JSON.
 pub struct SandboxNotifications {
     secret: Vec<u8>,
+    /// The channels the sandbox stands in for: its notices settle refunds
+    /// of these only.
+    channels: Vec<PaymentChannel>,
 }
+
+/// Every channel: the sandbox alone behind a runner or a test.
+pub const ALL_CHANNELS: [PaymentChannel; 5] = [
+    PaymentChannel::WechatPay,
+    PaymentChannel::Alipay,
+    PaymentChannel::BankCard,
+    PaymentChannel::Card,
+    PaymentChannel::Balance,
+];
 
 pub const SIGNATURE_HEADER: &str = "sandbox-signature";
 const TOLERANCE_SECS: i64 = 300;
 
 impl SandboxNotifications {
+    /// Notices for refunds of every channel.
     pub fn new(secret: &[u8]) -> Self {
+        Self::for_channels(secret, &ALL_CHANNELS)
+    }
+
+    /// Notices for refunds of `channels` only (the others have real
+    /// providers, whose notices alone settle them).
+    pub fn for_channels(secret: &[u8], channels: &[PaymentChannel]) -> Self {
         SandboxNotifications {
             secret: secret.to_vec(),
+            channels: channels.to_vec(),
         }
     }
 
@@ -286,6 +311,14 @@ impl SandboxNotifications {
 impl NotificationVerifier for SandboxNotifications {
     fn channel(&self) -> PaymentChannel {
         PaymentChannel::Balance
+    }
+
+    fn channels(&self) -> Vec<PaymentChannel> {
+        self.channels.clone()
+    }
+
+    fn account(&self) -> Option<String> {
+        None
     }
 
     fn verify(

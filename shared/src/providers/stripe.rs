@@ -51,6 +51,11 @@ pub struct StripeConfig {
     pub secret_key: String,
     /// The endpoint's signing secret, `whsec_...`, used whole as the HMAC key.
     pub webhook_secret: String,
+    /// The connected account (`acct_...`) this service refunds for, when it
+    /// is one; events for a platform's own account name no account. A
+    /// notice for any other account is refused.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 impl fmt::Debug for StripeConfig {
@@ -59,6 +64,7 @@ impl fmt::Debug for StripeConfig {
             .field("api_base", &self.api_base)
             .field("secret_key", &"<redacted>")
             .field("webhook_secret", &"<redacted>")
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -73,6 +79,7 @@ pub struct Stripe {
     api_base: String,
     secret_key: String,
     webhook_secret: String,
+    account: Option<String>,
     http: reqwest::Client,
 }
 
@@ -107,6 +114,7 @@ impl Stripe {
             api_base: config.api_base.trim_end_matches('/').to_string(),
             secret_key: config.secret_key.clone(),
             webhook_secret: config.webhook_secret.clone(),
+            account: config.account.clone().filter(|a| !a.is_empty()),
             http,
         })
     }
@@ -297,6 +305,9 @@ struct RefundObject {
     failure_reason: Option<String>,
     #[serde(default)]
     metadata: HashMap<String, String>,
+    /// Minor units.
+    #[serde(default)]
+    amount: Option<i64>,
 }
 
 impl RefundObject {
@@ -323,8 +334,16 @@ impl RefundObject {
             provider_refund_id: Some(self.id.clone()),
             state,
             received_account: None,
+            amount: self.amount.map(NoticeAmount::Refund),
+            account: None,
         }
     }
+}
+
+/// How a notice's account is written, here and in
+/// [`NotificationVerifier::account`].
+fn account_of(account: &str) -> String {
+    format!("account={account}")
 }
 
 #[async_trait]
@@ -374,6 +393,9 @@ struct Event {
     id: String,
     #[serde(rename = "type")]
     kind: String,
+    /// The connected account the event happened on (Connect only).
+    #[serde(default)]
+    account: Option<String>,
     data: EventData,
 }
 
@@ -385,6 +407,10 @@ struct EventData {
 impl NotificationVerifier for Stripe {
     fn channel(&self) -> PaymentChannel {
         PaymentChannel::Card
+    }
+
+    fn account(&self) -> Option<String> {
+        self.account.as_deref().map(account_of)
     }
 
     fn verify(
@@ -432,7 +458,10 @@ impl NotificationVerifier for Stripe {
                 event.id, refund.id
             )));
         };
-        Ok(refund.to_provider(&out_refund_no))
+        Ok(ProviderRefund {
+            account: event.account.as_deref().map(account_of),
+            ..refund.to_provider(&out_refund_no)
+        })
     }
 
     fn ack(&self) -> Ack {
