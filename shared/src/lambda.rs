@@ -67,7 +67,9 @@ pub async fn run_http_api() -> Result<(), lambda_http::Error> {
 /// start. Token mode is announced in the logs: it is for `sam local` and
 /// `cargo lambda watch`, where no JWT authorizer runs.
 pub fn auth_from_env() -> Result<crate::auth::AuthMode, crate::auth::AuthConfigError> {
-    let mode = crate::auth::AuthMode::from_env()?;
+    // Logged as well as returned: `main` would print only the error's Debug form.
+    let mode = crate::auth::AuthMode::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "refusing to start"))?;
     if matches!(mode, crate::auth::AuthMode::Hs256(_)) {
         tracing::warn!(
             "AUTH_MODE=token: verifying development tokens (HS256, issuer {}); for local runs only",
