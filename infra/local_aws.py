@@ -13,7 +13,7 @@ for the two ways of running the functions locally:
                            names this file), with the endpoint as a container
                            sees it (host.docker.internal instead of 127.0.0.1);
   data/local-aws.env       KEY=VALUE lines for `cargo lambda watch --env-file`.
-Both carry AUTH_MODE=token and AUTH_DEV_SECRET: the runner's development secret
+Both carry AUTH_DEV_SECRET (the second also AUTH_MODE=token): the runner's development secret
 (AFTERSALES_DEV_SECRET, or data/dev-secret, created like the runner does when
 missing), so tokens from `cargo run -p aftersales-local -- token ...` work.
 
@@ -250,7 +250,6 @@ def main() -> int:
         "TABLE_NAME": table,
         "EVIDENCE_BUCKET": bucket,
         "REFUND_QUEUE_URL": queue_url,
-        "AUTH_MODE": "token",
         "AUTH_DEV_SECRET": dev_secret(args.data),
     }
     sam_env = args.sam_env_vars or args.data / "sam-local-env.json"
@@ -263,8 +262,12 @@ def main() -> int:
         AWS_ENDPOINT_URL=as_seen_from_containers(endpoint),
     )
     sam_env.write_text(json.dumps({"Parameters": sam_vars}, indent=2) + "\n")
+    # sam local takes the mode from the AuthMode parameter (samconfig.toml:
+    # token for start-api, gateway for invoking events/); cargo lambda watch
+    # has no template, so its file says it.
     host_vars = dict(
         env,
+        AUTH_MODE="token",
         AWS_ENDPOINT_URL=endpoint,
         AWS_REGION=args.region,
         AWS_ACCESS_KEY_ID=os.environ["AWS_ACCESS_KEY_ID"],

@@ -254,6 +254,10 @@ async fn functions_under_cargo_lambda_watch_serve_a_claim_from_order_to_desk() {
     )
     .expect("JSON");
     assert_eq!(sam["Parameters"]["TABLE_NAME"], vars["TABLE_NAME"].as_str());
+    assert_eq!(sam["Parameters"]["AUTH_DEV_SECRET"], secret.as_str());
+    // There the AuthMode parameter decides (samconfig.toml): token for
+    // start-api, gateway for `sam local invoke -e events/...`.
+    assert!(sam["Parameters"].get("AUTH_MODE").is_none(), "{sam}");
     assert!(
         sam["Parameters"]["AWS_ENDPOINT_URL"]
             .as_str()
