@@ -112,6 +112,66 @@ pub enum AuthMode {
     Hs256(Box<DevKeys>),
 }
 
+/// The environment variable choosing the functions' [`AuthMode`].
+pub const AUTH_MODE_ENV: &str = "AUTH_MODE";
+/// The environment variable holding the HS256 secret of `AUTH_MODE=token`.
+pub const AUTH_DEV_SECRET_ENV: &str = "AUTH_DEV_SECRET";
+/// Shortest development secret token mode accepts: a guessable secret would
+/// let anyone mint any principal. (The runner makes 64 characters.)
+pub const MIN_DEV_SECRET_LEN: usize = 32;
+
+/// Why the functions refuse to start: a wrong auth setting must stop the cold
+/// start, never fall back to something more open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthConfigError {
+    #[error("{AUTH_MODE_ENV}={0:?} is not a mode: use `gateway` (API Gateway's JWT authorizer) or `token` (development tokens)")]
+    UnknownMode(String),
+    #[error("{AUTH_MODE_ENV}=token needs the development secret in {AUTH_DEV_SECRET_ENV}")]
+    MissingSecret,
+    #[error("{AUTH_DEV_SECRET_ENV} is too short ({0} bytes): token mode needs at least {MIN_DEV_SECRET_LEN}")]
+    WeakSecret(usize),
+}
+
+impl AuthMode {
+    /// The mode the environment asks for (`AUTH_MODE`, `AUTH_DEV_SECRET`).
+    pub fn from_env() -> Result<AuthMode, AuthConfigError> {
+        let mode = std::env::var(AUTH_MODE_ENV).ok();
+        let secret = std::env::var(AUTH_DEV_SECRET_ENV).ok();
+        AuthMode::from_settings(mode.as_deref(), secret.as_deref())
+    }
+
+    /// `gateway` (also when unset: it is closed by default, a request
+    /// without authorizer claims is refused) or `token`, which verifies the
+    /// development tokens the runner mints with the same secret. Anything
+    /// else is an error, never a guess.
+    pub fn from_settings(
+        mode: Option<&str>,
+        secret: Option<&str>,
+    ) -> Result<AuthMode, AuthConfigError> {
+        match mode {
+            None | Some("gateway") => Ok(AuthMode::Gateway),
+            Some("token") => {
+                let secret = secret
+                    .filter(|s| !s.trim().is_empty())
+                    .ok_or(AuthConfigError::MissingSecret)?;
+                if secret.len() < MIN_DEV_SECRET_LEN {
+                    return Err(AuthConfigError::WeakSecret(secret.len()));
+                }
+                Ok(AuthMode::Hs256(Box::new(DevKeys::new(secret.as_bytes()))))
+            }
+            Some(other) => Err(AuthConfigError::UnknownMode(other.to_owned())),
+        }
+    }
+
+    /// The mode's name, as `AUTH_MODE` spells it (for logs).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthMode::Gateway => "gateway",
+            AuthMode::Hs256(_) => "token",
+        }
+    }
+}
+
 /// Claims API Gateway verified, as the Lambda glue found them in the request context.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayClaims(pub HashMap<String, String>);
@@ -226,6 +286,55 @@ mod tests {
         assert!(k.verify(Some(&format!("Bearer {expired}"))).is_err());
         let no_shop = k.mint("storefront", "sf", None, &[], 60);
         assert!(k.verify(Some(&format!("Bearer {no_shop}"))).is_err());
+    }
+
+    #[test]
+    fn auth_mode_comes_from_the_settings_and_never_opens_by_mistake() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let mode = |m, s| AuthMode::from_settings(m, s).map(|a| a.name());
+        assert_eq!(mode(None, None), Ok("gateway"));
+        assert_eq!(mode(Some("gateway"), Some(secret)), Ok("gateway"));
+        assert_eq!(mode(Some("token"), Some(secret)), Ok("token"));
+        for unknown in ["", "Token", "none", "off", "hs256", " gateway"] {
+            assert_eq!(
+                mode(Some(unknown), Some(secret)),
+                Err(AuthConfigError::UnknownMode(unknown.into()))
+            );
+        }
+        assert_eq!(
+            mode(Some("token"), None),
+            Err(AuthConfigError::MissingSecret)
+        );
+        assert_eq!(
+            mode(Some("token"), Some("  ")),
+            Err(AuthConfigError::MissingSecret)
+        );
+        assert_eq!(
+            mode(Some("token"), Some("short")),
+            Err(AuthConfigError::WeakSecret(5))
+        );
+    }
+
+    #[test]
+    fn token_mode_accepts_the_runners_tokens_for_the_same_secret() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let runner = DevKeys::new(secret.as_bytes());
+        let token = runner.mint("customer", "alice", None, &[], 60);
+        let Ok(AuthMode::Hs256(keys)) = AuthMode::from_settings(Some("token"), Some(secret)) else {
+            panic!("token mode with a good secret");
+        };
+        assert_eq!(
+            keys.verify(Some(&format!("Bearer {token}"))),
+            Ok(Principal::Customer {
+                customer_id: "alice".into()
+            })
+        );
+        let Ok(AuthMode::Hs256(other)) =
+            AuthMode::from_settings(Some("token"), Some(&secret.repeat(2)))
+        else {
+            panic!("token mode with another secret");
+        };
+        assert!(other.verify(Some(&format!("Bearer {token}"))).is_err());
     }
 
     #[test]

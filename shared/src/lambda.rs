@@ -6,8 +6,10 @@ use lambda_http::RequestExt;
 use tower::ServiceExt;
 
 /// Moves the claims API Gateway's JWT authorizer verified into the request,
-/// where the router's auth looks for them. A request without an authorizer
-/// context carries no claims and is refused by every protected route.
+/// where the router's auth looks for them (`AUTH_MODE=gateway`). A request
+/// without an authorizer context carries no claims and is refused by every
+/// protected route; in `AUTH_MODE=token` the router reads the bearer token
+/// itself and these claims are not looked at.
 pub fn with_gateway_claims(mut req: lambda_http::Request) -> lambda_http::Request {
     let (claims, request_id) = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => (
@@ -57,14 +59,32 @@ pub async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
 #[cfg(feature = "dynamodb")]
 pub async fn run_http_api() -> Result<(), lambda_http::Error> {
     use crate::api::{router, AppState};
-    use crate::auth::AuthMode;
 
     crate::telemetry::init(true);
+    // Before anything else: a wrong auth setting stops the cold start.
+    let auth = auth_from_env()?;
     let state = AppState {
         services: services_from_env().await?,
-        auth: AuthMode::Gateway,
+        auth,
     };
     serve(router(state)).await
+}
+
+/// How the HTTP functions authenticate, from `AUTH_MODE` (see
+/// [`crate::auth::AuthMode::from_settings`]). A wrong setting fails the cold
+/// start. Token mode is announced in the logs: it is for `sam local` and
+/// `cargo lambda watch`, where no JWT authorizer runs.
+pub fn auth_from_env() -> Result<crate::auth::AuthMode, crate::auth::AuthConfigError> {
+    // Logged as well as returned: `main` would print only the error's Debug form.
+    let mode = crate::auth::AuthMode::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "refusing to start"))?;
+    if matches!(mode, crate::auth::AuthMode::Hs256(_)) {
+        tracing::warn!(
+            "AUTH_MODE=token: verifying development tokens (HS256, issuer {}); for local runs only",
+            crate::auth::DEV_ISSUER
+        );
+    }
+    Ok(mode)
 }
 
 /// Whether a Lambda payload is an API Gateway HTTP API (v2) request, for

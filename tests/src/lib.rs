@@ -2,6 +2,7 @@
 
 pub mod courier_server;
 pub mod http;
+pub mod procs;
 pub mod provider_servers;
 
 use aftersales::store::sqlite::SqliteTable;

@@ -14,7 +14,6 @@
 
 use aftersales::api::{router, AppState};
 use aftersales::app::dispatch::Consumer;
-use aftersales::auth::AuthMode;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_http::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -25,10 +24,13 @@ const QUIET_HOURS: i64 = 6;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     aftersales::telemetry::init(true);
+    // Its one route (Kuaidi100's pushes) is checked by signature, but the
+    // mode is read all the same: a wrong AUTH_MODE fails every HTTP function.
+    let auth = aftersales::lambda::auth_from_env()?;
     let services = aftersales::lambda::services_from_env().await?;
     let api = router(AppState {
         services: services.clone(),
-        auth: AuthMode::Gateway,
+        auth,
     });
     lambda_http::lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let s = services.clone();
