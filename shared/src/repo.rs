@@ -209,6 +209,40 @@ pub struct IdempotencyRecord {
     pub resource_id: String,
 }
 
+/// Evidence uploaded before its claim was filed
+/// ([`crate::domain::evidence::Upload`]), under its evidence key.
+pub mod uploads {
+    use super::*;
+    use crate::domain::evidence::Upload;
+
+    /// Unclaimed uploads are forgotten after a week (the bucket's
+    /// lifecycle rule removes the files); a claim keeps its own keys.
+    pub const TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+    pub fn key(evidence_key: &str) -> (String, String) {
+        (format!("UPLOAD#{evidence_key}"), "UPLOAD".into())
+    }
+
+    pub async fn get(
+        t: &dyn Table,
+        evidence_key: &str,
+    ) -> Result<Option<(Upload, u64)>, RepoError> {
+        let (pk, sk) = key(evidence_key);
+        t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    pub fn put(u: &Upload, prev: Option<u64>) -> WriteOp {
+        let (pk, sk) = key(&u.key);
+        let mut item = Item::new(pk, sk, encode(u));
+        item.expires_at = Some(u.created_at.timestamp() + TTL_SECONDS);
+        item.version = prev.map_or(1, |v| v + 1);
+        WriteOp::Put {
+            item,
+            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        }
+    }
+}
+
 pub mod idempotency {
     use super::*;
 

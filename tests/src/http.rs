@@ -151,6 +151,39 @@ impl TestApp {
         self.keys.mint("staff", id, Some(shop), roles, 600)
     }
 
+    /// Uploads one photo for a claim `customer` is about to file at `shop`
+    /// (`POST /v1/evidence-uploads`, then the PUT); the evidence key. With
+    /// `put` false only the URL is asked for and nothing lands.
+    pub async fn upload_evidence(&self, customer: &str, shop: &str, put: bool) -> String {
+        const PHOTO: &[u8] = b"\xff\xd8\xff\xe0 a photo of a torn sleeve";
+        let (s, ticket) = self
+            .call(
+                "POST",
+                "/v1/evidence-uploads",
+                Some(&self.customer(customer)),
+                Some(
+                    &serde_json::json!({"shop_id": shop, "content_type": "image/jpeg",
+                                         "content_length": PHOTO.len()}),
+                ),
+                &[],
+            )
+            .await;
+        assert_eq!(s, 201, "{ticket}");
+        let key = ticket["evidence_key"].as_str().expect("a key").to_owned();
+        if put {
+            let mut req = self
+                .http
+                .put(ticket["url"].as_str().expect("a url"))
+                .body(PHOTO.to_vec());
+            for (k, v) in ticket["headers"].as_object().expect("headers") {
+                req = req.header(k.as_str(), v.as_str().expect("a header value"));
+            }
+            let r = req.send().await.expect("the upload reaches the app");
+            assert_eq!(r.status().as_u16(), 200);
+        }
+        key
+    }
+
     /// Sends a request; returns status and JSON body (Null when empty).
     pub async fn call(
         &self,

@@ -1227,8 +1227,9 @@ async fn real_responses_match_the_openapi_schemas() {
         201,
     )
     .await;
+    let photo = app.upload_evidence("cust-100", "shop-1", true).await;
     let special = json!({"shop_id": "shop-1", "order_id": "o-100", "type": "special_claim",
-                         "kind": "missing_item", "reason": "missing_parts", "evidence": ["upload/123.jpg"],
+                         "kind": "missing_item", "reason": "missing_parts", "evidence": [photo],
                          "lines": [{"line_id": "L2", "quantity": 1}], "amount": "10.00"});
     let s = checked(
         &spec,
@@ -1618,11 +1619,12 @@ async fn merchant_responses_match_the_openapi_schemas() {
         .await;
     assert_eq!(s, 201);
     let mut ids = Vec::new();
+    let photo = app.upload_evidence("cust-100", "shop-1", true).await;
     for body in [
         json!({"shop_id": "shop-1", "order_id": "o-100", "type": "return_refund",
                "reason": "damaged", "lines": [{"line_id": "L1", "quantity": 1}]}),
         json!({"shop_id": "shop-1", "order_id": "o-200", "type": "special_claim",
-               "kind": "missing_item", "reason": "missing_parts", "evidence": ["upload/1.jpg"],
+               "kind": "missing_item", "reason": "missing_parts", "evidence": [photo],
                "lines": [{"line_id": "L1", "quantity": 1}]}),
         json!({"shop_id": "shop-1", "order_id": "o-100", "type": "return_refund",
                "reason": "wrong_size", "lines": [{"line_id": "L1", "quantity": 1}]}),

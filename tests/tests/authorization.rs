@@ -130,6 +130,7 @@ fn self_scoped(method: &str, path: &str) -> bool {
             | ("GET", "/v1/inbox")
             | ("POST", "/v1/claims")
             | ("POST", "/v1/claims/quote")
+            | ("POST", "/v1/evidence-uploads")
             | ("GET", "/v1/shops/{shop_id}/balance")
     )
 }

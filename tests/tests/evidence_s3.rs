@@ -153,3 +153,110 @@ async fn a_presigned_put_lands_on_the_claim() {
         "{r:?}"
     );
 }
+
+/// Evidence uploaded before the claim, through S3 (moto) and DynamoDB: the
+/// object-created event records the upload as landed (once, however often
+/// it comes), a claim carries it, and a file that bypassed the limits is
+/// never carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_before_the_claim_lands_and_is_carried() {
+    use aftersales::app::evidence::{create_shop_upload, record_upload, ShopUploadRequest};
+    use aftersales::app::{submit_claim, SubmitClaim};
+    let s3 = s3_client().await;
+    let bucket = aftersales_tests::moto::unique_table_name("evidence").to_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+    let mut services = aftersales::app::Services::new(Arc::new(
+        aftersales_tests::dynamo_table_without_stream().await,
+    ));
+    services.evidence = Some(Arc::new(S3EvidenceStorage::new(s3.clone(), bucket.clone())));
+    let app = spawn_app_with(services.clone()).await;
+    app.push_order("o-1", &sample_order("alice")).await;
+    let alice = aftersales::auth::Principal::Customer {
+        customer_id: "alice".into(),
+    };
+    let photo = vec![0xd8u8; 2048];
+    let ticket = create_shop_upload(
+        &services,
+        &alice,
+        ShopUploadRequest {
+            shop_id: "shop-1".into(),
+            content_type: "image/png".into(),
+            content_length: photo.len() as u64,
+        },
+    )
+    .await
+    .expect("upload URL");
+    assert!(
+        ticket.evidence_key.starts_with("evidence/upl_"),
+        "{}",
+        ticket.evidence_key
+    );
+    aftersales::providers::install_crypto_provider();
+    let mut put = reqwest::Client::new().put(&ticket.url).body(photo);
+    for (k, v) in &ticket.headers {
+        put = put.header(k.as_str(), v.as_str());
+    }
+    assert!(put
+        .send()
+        .await
+        .expect("PUT reaches S3")
+        .status()
+        .is_success());
+    let mut record = S3EventRecord::default();
+    record.event_name = Some("ObjectCreated:Put".into());
+    record.s3.object.key = Some(ticket.evidence_key.clone());
+    let mut event = S3Event::default();
+    event.records = vec![record.clone(), record];
+    let out = aftersales::lambda::handle_s3_event(&services, event)
+        .await
+        .expect("recorded");
+    assert_eq!(
+        out.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        [Recorded::Landed, Recorded::AlreadyThere]
+    );
+    let body: SubmitClaim = serde_json::from_value(json!({
+        "shop_id": "shop-1", "order_id": "o-1", "type": "return_refund", "reason": "damaged",
+        "evidence": [ticket.evidence_key], "lines": [{"line_id": "L1", "quantity": 1}]}))
+    .unwrap();
+    let (claim, created) = submit_claim(&services, &alice, body.clone(), None)
+        .await
+        .expect("the claim carries the upload");
+    assert!(created);
+    assert_eq!(claim.evidence, vec![ticket.evidence_key.clone()]);
+    // Not twice.
+    let mut again = body;
+    again.lines = serde_json::from_value(json!([{"line_id": "L2", "quantity": 1}])).unwrap();
+    let e = submit_claim(&services, &alice, again, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "unknown_evidence");
+
+    // A file put there outside the limits is refused when it lands.
+    let sneaky = create_shop_upload(
+        &services,
+        &alice,
+        ShopUploadRequest {
+            shop_id: "shop-1".into(),
+            content_type: "image/jpeg".into(),
+            content_length: 10,
+        },
+    )
+    .await
+    .unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&sneaky.evidence_key)
+        .content_type("application/pdf")
+        .body(vec![1u8; 10].into())
+        .send()
+        .await
+        .unwrap();
+    let r = record_upload(&services, &sneaky.evidence_key)
+        .await
+        .unwrap();
+    assert!(matches!(r, Recorded::Refused(_)), "{r:?}");
+}

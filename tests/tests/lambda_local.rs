@@ -402,6 +402,34 @@ async fn functions_under_cargo_lambda_watch_serve_a_claim_from_order_to_desk() {
     let (s, _) = call(&http, "GET", &desk, Some(&other_shop), None).await;
     assert_eq!(s, 403, "staff of another shop are refused");
 
+    // Under the Lambda runtime as on the runner: an amount that is not
+    // money is a 400 naming the field (the one that used to panic), a wrong
+    // method is a JSON 405, and the function goes on serving.
+    let bad = json!({"shop_id": "shop-1", "order_id": "o-1", "type": "refund_only",
+                     "reason": "no_longer_wanted", "lines": [{"line_id": "L2", "quantity": 1}],
+                     "amount": "79228162514264337593543950335"});
+    let (s, b) = call(&http, "POST", &claims_url, Some(&alice), Some(&bad)).await;
+    assert_eq!(
+        (s, &b["error"]["code"], &b["error"]["field"]),
+        (400, &json!("invalid_amount"), &json!("amount")),
+        "{b}"
+    );
+    let (s, b) = call(&http, "DELETE", &claims_url, Some(&alice), None).await;
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (405, &json!("method_not_allowed")),
+        "{b}"
+    );
+    let (s, _) = call(
+        &http,
+        "GET",
+        &format!("{claims_url}/{id}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "still serving");
+
     // Sample events, replayed as `sam local invoke -e` would: the gateway
     // functions take the authorizer's claims the events carry...
     let (s, b) = lambda.invoke("lambda-order-intake", "order-intake/put-order.json");

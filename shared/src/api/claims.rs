@@ -23,6 +23,16 @@ pub(super) fn routes() -> Router<AppState> {
             "/v1/claims/{claim_id}/evidence-uploads",
             post(create_evidence_upload),
         )
+        .route("/v1/evidence-uploads", post(create_shop_upload))
+}
+
+async fn create_shop_upload(
+    State(st): State<AppState>,
+    p: Principal,
+    Body(body): Body<app::evidence::ShopUploadRequest>,
+) -> Result<Response, ApiError> {
+    let view = app::evidence::create_shop_upload(&st.services, &p, body).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 async fn create_evidence_upload(

@@ -104,7 +104,7 @@ async fn upload(
     // The file is stored either way (as in S3); whether it counts as
     // evidence is the claim's business, reported here for convenience.
     let (recorded, reason) = match record_upload(&st.services, &key).await {
-        Ok(Recorded::Added { .. } | Recorded::AlreadyThere) => (true, None),
+        Ok(Recorded::Added { .. } | Recorded::AlreadyThere | Recorded::Landed) => (true, None),
         Ok(Recorded::Refused(why)) => (false, Some(why)),
         Err(e) => {
             tracing::warn!(%key, error = %e, "recording the upload failed");

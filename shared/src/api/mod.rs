@@ -98,6 +98,11 @@ pub const ROUTES: &[Route] = &[
         access: Access::CustomerClaim,
     },
     Route {
+        method: "POST",
+        path: "/v1/evidence-uploads",
+        access: Access::Customer,
+    },
+    Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/policy",
         access: Access::Public,
@@ -468,8 +473,29 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body
 /// else unreadable answers 400 `malformed_json`, also naming the field.
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| unreadable(e, "malformed_json"))?;
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let e = unreadable(e, "malformed_json");
+        // Inside an internally tagged enum (a decision's `amount`) serde
+        // buffers the body and the path stops at the enum: find the amount
+        // itself.
+        let named = e
+            .field
+            .as_deref()
+            .is_some_and(|f| AMOUNT_FIELDS.contains(&f.rsplit(['.', '[']).next().unwrap_or(f)));
+        if e.code != "invalid_amount" || named {
+            return e;
+        }
+        match serde_json::from_slice(bytes)
+            .ok()
+            .and_then(|v: serde_json::Value| first_bad_amount(&v, ""))
+        {
+            Some(path) => {
+                let why = e.message.split_once(": ").map_or("", |(_, w)| w);
+                ApiError::invalid_amount(&path, why)
+            }
+            None => e,
+        }
+    })?;
     de.end()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
     Ok(value)
@@ -483,6 +509,45 @@ pub(crate) fn from_json_value<T: DeserializeOwned>(
     code: &'static str,
 ) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| unreadable(e, code))
+}
+
+/// The names amounts go by in request bodies.
+const AMOUNT_FIELDS: &[&str] = &[
+    "amount",
+    "unit_price",
+    "discount",
+    "order_discount",
+    "shipping_fee",
+    "min_amount",
+    "max_amount",
+];
+
+/// The path of the first value under an amount's name that is not an
+/// amount, written as serde_path_to_error writes paths.
+fn first_bad_amount(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            let bad = AMOUNT_FIELDS.contains(&k.as_str())
+                && !v.is_null()
+                && serde_json::from_value::<crate::domain::money::Amount>(v.clone()).is_err();
+            if bad {
+                Some(path)
+            } else {
+                first_bad_amount(v, &path)
+            }
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| first_bad_amount(v, &format!("{at}[{i}]"))),
+        _ => None,
+    }
 }
 
 fn unreadable(e: serde_path_to_error::Error<serde_json::Error>, code: &'static str) -> ApiError {

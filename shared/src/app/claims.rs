@@ -216,6 +216,20 @@ pub async fn submit_claim(
                 ));
             }
         }
+        // Evidence named at submission: uploads of this customer for this
+        // shop that landed and no claim carries yet.
+        let uploads = super::evidence::named_uploads(s, &body.evidence).await?;
+        crate::domain::evidence::check_named(
+            &body.evidence,
+            &uploads
+                .iter()
+                .map(|u| u.as_ref().map(|(u, _)| u.clone()))
+                .collect::<Vec<_>>(),
+            customer_id,
+            &body.shop_id,
+            &policy.evidence,
+            (policy.evidence.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE),
+        )?;
         let claim_id = format!("clm_{}", uuid::Uuid::now_v7().simple());
         let entry = rec
             .ledger
@@ -269,6 +283,14 @@ pub async fn submit_claim(
         if let Some(due) = claim.review.due_at {
             ops.push(repo::deadlines::put(&claim.claim_id, due));
         }
+        // Each upload goes to this claim only: a twin submission naming it
+        // loses the race on its version.
+        ops.extend(
+            uploads
+                .iter()
+                .flatten()
+                .map(|(u, v)| repo::uploads::put(&u.attach(&claim_id), Some(*v))),
+        );
         match s.table.transact(ops).await {
             Ok(()) => return Ok((claim_view(&claim), true)),
             Err(StoreError::TransactionCancelled { failed }) => {

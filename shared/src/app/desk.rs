@@ -55,6 +55,25 @@ fn parcel_flag(c: &Claim) -> Option<&str> {
 }
 
 impl QueueFilter {
+    /// The amounts are money in no currency of their own: no more
+    /// decimals than any currency has (`field_prefix` names where the
+    /// filter sat: `filter.` in a batch).
+    fn check(&self, field_prefix: &str) -> Result<(), AppError> {
+        for (name, a) in [
+            ("min_amount", self.min_amount),
+            ("max_amount", self.max_amount),
+        ] {
+            if let Some(a) = a {
+                a.check_any_currency()
+                    .map_err(|reason| AppError::InvalidAmount {
+                        field: format!("{field_prefix}{name}"),
+                        reason,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
     fn matches(&self, c: &Claim, now: DateTime<Utc>) -> bool {
         let status_ok = match (self.status, self.parcel_flagged) {
             (Some(st), _) => c.status == st,
@@ -188,6 +207,7 @@ pub async fn queue(
     cursor: Option<&str>,
 ) -> Result<Queue, AppError> {
     require_staff(p, shop_id)?;
+    filter.check("")?;
     let limit = limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid("invalid_limit", "limit must be 1 to 200"));
@@ -472,6 +492,9 @@ pub async fn batch(
     req: BatchRequest,
 ) -> Result<BatchReport, AppError> {
     require_staff(p, shop_id)?;
+    if let Some(f) = &req.filter {
+        f.check("filter.")?;
+    }
     let catalogue = super::review::catalogue_for(s, shop_id).await?;
     let ids: Vec<String> = match (&req.claim_ids, &req.filter) {
         (Some(ids), None) => {

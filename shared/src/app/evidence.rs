@@ -52,9 +52,18 @@ fn extension(content_type: &str) -> &'static str {
 
 /// The claim an evidence key belongs to: `evidence/{claim_id}/{file}`.
 pub fn claim_of_key(key: &str) -> Option<&str> {
+    owner_of_key(key, "clm_")
+}
+
+/// Whether a key is one of a pre-claim upload: `evidence/upl_{id}/{file}`.
+pub fn is_upload_key(key: &str) -> bool {
+    owner_of_key(key, "upl_").is_some()
+}
+
+fn owner_of_key<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
     let rest = key.strip_prefix(KEY_PREFIX)?;
     let (claim_id, file) = rest.split_once('/')?;
-    let ok = claim_id.starts_with("clm_")
+    let ok = claim_id.starts_with(prefix)
         && claim_id.len() <= 64
         && claim_id
             .bytes()
@@ -110,7 +119,39 @@ pub async fn create_upload(
         ));
     }
     let limits = super::policy::policy_for(s, &claim.shop_id).await?.evidence;
-    let Some(max) = limits.max_bytes(&req.content_type) else {
+    check_declared(&limits, &req.content_type, req.content_length)?;
+    let cap = (limits.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE);
+    if claim.evidence.len() >= cap {
+        return Err(AppError::conflict(
+            "evidence_limit_reached",
+            format!("a claim holds at most {cap} evidence files"),
+        ));
+    }
+    let key = format!(
+        "{KEY_PREFIX}{}/{}.{}",
+        claim.claim_id,
+        uuid::Uuid::new_v4().simple(),
+        extension(&req.content_type)
+    );
+    presign(s, key, &req.content_type, req.content_length).await
+}
+
+/// What a customer asks for to upload evidence before filing the claim.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopUploadRequest {
+    pub shop_id: String,
+    pub content_type: String,
+    pub content_length: u64,
+}
+
+/// Checks one file's declared type and size against the shop's limits.
+fn check_declared(
+    limits: &crate::domain::policy::EvidenceLimits,
+    content_type: &str,
+    content_length: u64,
+) -> Result<(), AppError> {
+    let Some(max) = limits.max_bytes(content_type) else {
         return Err(AppError::invalid(
             "unsupported_content_type",
             format!(
@@ -119,36 +160,32 @@ pub async fn create_upload(
             ),
         ));
     };
-    if req.content_length == 0 || req.content_length > max {
+    if content_length == 0 || content_length > max {
         return Err(AppError::invalid(
             "evidence_too_large",
-            format!("a {} file must be 1 to {max} bytes", req.content_type),
+            format!("a {content_type} file must be 1 to {max} bytes"),
         ));
     }
-    let cap = (limits.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE);
-    if claim.evidence.len() >= cap {
-        return Err(AppError::conflict(
-            "evidence_limit_reached",
-            format!("a claim holds at most {cap} evidence files"),
-        ));
-    }
+    Ok(())
+}
+
+async fn presign(
+    s: &Services,
+    key: String,
+    content_type: &str,
+    content_length: u64,
+) -> Result<UploadView, AppError> {
     let storage = s
         .evidence
         .as_ref()
         .ok_or_else(|| AppError::Unavailable("evidence uploads are not configured".into()))?;
-    let key = format!(
-        "{KEY_PREFIX}{}/{}.{}",
-        claim.claim_id,
-        uuid::Uuid::new_v4().simple(),
-        extension(&req.content_type)
-    );
     let UploadTicket {
         method,
         url,
         headers,
         expires_at,
     } = storage
-        .presign_put(&key, &req.content_type, req.content_length, UPLOAD_TTL)
+        .presign_put(&key, content_type, content_length, UPLOAD_TTL)
         .await
         .map_err(port_failure)?;
     Ok(UploadView {
@@ -160,6 +197,112 @@ pub async fn create_upload(
     })
 }
 
+/// An upload URL for one file of a claim the customer is about to file
+/// (the apply page takes photos first). The claim names the returned
+/// `evidence_key` once the file has landed; it cannot name anyone else's.
+pub async fn create_shop_upload(
+    s: &Services,
+    p: &Principal,
+    req: ShopUploadRequest,
+) -> Result<UploadView, AppError> {
+    use crate::domain::evidence::{Upload, UploadState};
+    let Principal::Customer { customer_id } = p else {
+        return Err(AppError::Forbidden(
+            "evidence is uploaded by the customer filing the claim".into(),
+        ));
+    };
+    check_id("shop_id", &req.shop_id).map_err(|m| AppError::invalid("invalid_request", m))?;
+    let limits = super::policy::policy_for(s, &req.shop_id).await?.evidence;
+    check_declared(&limits, &req.content_type, req.content_length)?;
+    let key = format!(
+        "{KEY_PREFIX}upl_{}/{}.{}",
+        uuid::Uuid::now_v7().simple(),
+        uuid::Uuid::new_v4().simple(),
+        extension(&req.content_type)
+    );
+    let view = presign(s, key.clone(), &req.content_type, req.content_length).await?;
+    let upload = Upload {
+        key,
+        customer_id: customer_id.clone(),
+        shop_id: req.shop_id,
+        created_at: s.now(),
+        state: UploadState::Pending,
+    };
+    s.table
+        .transact(vec![repo::uploads::put(&upload, None)])
+        .await?;
+    Ok(view)
+}
+
+/// Records a pre-claim upload that landed, after checking what landed
+/// against the shop's limits. Idempotent.
+async fn record_shop_upload(
+    s: &Services,
+    key: &str,
+    object: &crate::ports::StoredObject,
+) -> Result<Recorded, AppError> {
+    use crate::domain::evidence::UploadState;
+    let Some((mut upload, v)) = repo::uploads::get(&*s.table, key).await? else {
+        return Ok(Recorded::Refused(format!(
+            "{key}: no upload was handed out for it"
+        )));
+    };
+    if upload.state != UploadState::Pending {
+        return Ok(Recorded::AlreadyThere);
+    }
+    upload.state = UploadState::Landed {
+        size: object.size,
+        content_type: object.content_type.clone().unwrap_or_default(),
+    };
+    let limits = super::policy::policy_for(s, &upload.shop_id)
+        .await?
+        .evidence;
+    if let Err(why) = upload.landed(&limits) {
+        return Ok(Recorded::Refused(format!("{key}: {why}")));
+    }
+    match s
+        .table
+        .transact(vec![repo::uploads::put(&upload, Some(v))])
+        .await
+    {
+        // A twin event recorded it first.
+        Ok(()) | Err(StoreError::TransactionCancelled { .. }) => Ok(Recorded::Landed),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The pre-claim uploads a submission names, as stored (None where there
+/// is none), for [`crate::domain::evidence::check_named`].
+pub(crate) async fn named_uploads(
+    s: &Services,
+    keys: &[String],
+) -> Result<Vec<Option<(crate::domain::evidence::Upload, u64)>>, AppError> {
+    use crate::domain::evidence::UploadState;
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        // Only well-formed upload keys are looked up at all.
+        let mut found = if is_upload_key(k) {
+            repo::uploads::get(&*s.table, k).await?
+        } else {
+            None
+        };
+        // The customer may submit before the storage's event reached us:
+        // what the storage holds is what landed.
+        if let (Some((u, _)), Some(storage)) = (found.as_mut(), s.evidence.as_ref()) {
+            if u.state == UploadState::Pending {
+                if let Some(object) = storage.head(k).await.map_err(port_failure)? {
+                    u.state = UploadState::Landed {
+                        size: object.size,
+                        content_type: object.content_type.unwrap_or_default(),
+                    };
+                }
+            }
+        }
+        out.push(found);
+    }
+    Ok(out)
+}
+
 /// What became of an uploaded object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -167,6 +310,8 @@ pub enum Recorded {
     Added { claim_id: String },
     /// Already on the claim: a repeated event.
     AlreadyThere,
+    /// A file for a claim not filed yet landed; the claim may name it.
+    Landed,
     /// Not recorded, and never will be (the reason says why); the bucket's
     /// lifecycle rule removes the object.
     Refused(String),
@@ -175,15 +320,19 @@ pub enum Recorded {
 /// Records an uploaded object on its claim after checking it. Idempotent:
 /// S3 delivers events at least once.
 pub async fn record_upload(s: &Services, key: &str) -> Result<Recorded, AppError> {
-    let Some(claim_id) = claim_of_key(key) else {
+    let claim_id = claim_of_key(key);
+    if claim_id.is_none() && !is_upload_key(key) {
         return Ok(Recorded::Refused(format!("{key:?} is not an evidence key")));
-    };
+    }
     let storage = s
         .evidence
         .as_ref()
         .ok_or_else(|| AppError::Unavailable("evidence storage is not configured".into()))?;
     let Some(object) = storage.head(key).await.map_err(port_failure)? else {
         return Ok(Recorded::Refused(format!("{key} is not in the storage")));
+    };
+    let Some(claim_id) = claim_id else {
+        return record_shop_upload(s, key, &object).await;
     };
     for _ in 0..MAX_ATTEMPTS {
         let Some((mut claim, v)) = repo::claims::get(&*s.table, claim_id).await? else {

@@ -136,6 +136,18 @@ impl From<LedgerError> for AppError {
     }
 }
 
+impl From<crate::domain::evidence::EvidenceError> for AppError {
+    fn from(e: crate::domain::evidence::EvidenceError) -> Self {
+        use crate::domain::evidence::EvidenceError as E;
+        let code = match &e {
+            E::Unknown(_) | E::Duplicate(_) => "unknown_evidence",
+            E::TooMany(_) => "evidence_limit_reached",
+            E::NotAccepted { .. } => "evidence_not_accepted",
+        };
+        AppError::invalid(code, e.to_string())
+    }
+}
+
 impl From<OrderError> for AppError {
     fn from(e: OrderError) -> Self {
         match e {

@@ -1,6 +1,7 @@
 //! The pure domain: types and rules, no I/O, no async, no AWS.
 
 pub mod claim;
+pub mod evidence;
 pub mod ledger;
 pub mod messages;
 pub mod money;

@@ -182,6 +182,13 @@ impl Amount {
     pub fn is_zero(self) -> bool {
         self.0.is_zero()
     }
+
+    /// For amounts with no currency of their own (a filter over claims in
+    /// any currency): no more decimals than any currency has, and within
+    /// the bound.
+    pub fn check_any_currency(self) -> Result<(), MoneyError> {
+        to_minor(self.0, Currency::Cny).map(|_| ())
+    }
 }
 
 impl From<Decimal> for Amount {
@@ -214,7 +221,7 @@ impl Serialize for Amount {
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
+        impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = Amount;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an amount as a string, such as \"12.30\"")
@@ -236,6 +243,16 @@ impl<'de> Deserialize<'de> for Amount {
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Amount, E> {
                 Err(E::custom(format!(
                     "{AMOUNT_ERROR_TAG}{v} is not an amount: send a string such as \"12.30\""
+                )))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Amount, A::Error> {
+                Err(serde::de::Error::custom(format!(
+                    "{AMOUNT_ERROR_TAG}an object is not an amount: send a string such as \"12.30\""
+                )))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Amount, A::Error> {
+                Err(serde::de::Error::custom(format!(
+                    "{AMOUNT_ERROR_TAG}a list is not an amount: send a string such as \"12.30\""
                 )))
             }
             fn visit_unit<E: serde::de::Error>(self) -> Result<Amount, E> {
@@ -495,6 +512,8 @@ mod tests {
             serde_json::json!(true),
             serde_json::json!("1e400"),
             serde_json::json!("NaN"),
+            serde_json::json!({"amount": "1.00"}),
+            serde_json::json!(["1.00"]),
         ] {
             let e = serde_json::from_value::<Amount>(bad.clone()).unwrap_err();
             assert!(e.to_string().starts_with(AMOUNT_ERROR_TAG), "{bad}: {e}");
