@@ -151,6 +151,21 @@ impl TestApp {
         self.keys.mint("staff", id, Some(shop), roles, 600)
     }
 
+    /// Files a claim as `customer` and expects it filed (201); the claim.
+    pub async fn file_claim(&self, customer: &str, body: &serde_json::Value) -> serde_json::Value {
+        let (s, v) = self
+            .call(
+                "POST",
+                "/v1/claims",
+                Some(&self.customer(customer)),
+                Some(body),
+                &[],
+            )
+            .await;
+        assert_eq!(s, 201, "{body} → {v}");
+        v
+    }
+
     /// Uploads one photo for a claim `customer` is about to file at `shop`
     /// (`POST /v1/evidence-uploads`, then the PUT); the evidence key. With
     /// `put` false only the URL is asked for and nothing lands.

@@ -70,19 +70,13 @@ fn world() -> World {
     let (app, review_claim) = rt.block_on(async {
         let app = spawn_app(Arc::new(aftersales_tests::sqlite_table())).await;
         app.push_order("o-1", &sample_order("alice")).await;
-        let (s, c) = app
-            .call(
-                "POST",
-                "/v1/claims",
-                Some(&app.customer("alice")),
-                Some(
-                    &json!({"shop_id": "shop-1", "order_id": "o-1", "type": "return_refund",
-                             "reason": "wrong_size", "lines": [{"line_id": "L1", "quantity": 2}]}),
-                ),
-                &[],
+        let c = app
+            .file_claim(
+                "alice",
+                &json!({"shop_id": "shop-1", "order_id": "o-1", "type": "return_refund",
+                        "reason": "wrong_size", "lines": [{"line_id": "L1", "quantity": 2}]}),
             )
             .await;
-        assert_eq!(s, 201, "{c}");
         app.drain().await;
         let id = c["claim_id"].as_str().unwrap().to_owned();
         assert_eq!(app.claim_of("alice", &id).await["status"], "under_review");

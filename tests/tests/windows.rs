@@ -37,16 +37,7 @@ fn delivered_order(kind: &str) -> Value {
 }
 
 async fn file(app: &TestApp, body: Value) -> Value {
-    let (s, v) = app
-        .call(
-            "POST",
-            "/v1/claims",
-            Some(&app.customer("alice")),
-            Some(&body),
-            &[],
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
+    let v = app.file_claim("alice", &body).await;
     app.drain().await;
     app.claim_of("alice", v["claim_id"].as_str().unwrap()).await
 }
