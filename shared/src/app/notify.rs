@@ -40,39 +40,45 @@ fn is_refund_progress(e: &ClaimEvent) -> bool {
 /// The refund progress steps an event brings the customer. A refund's
 /// progress is written on the claim's timeline in the transaction of
 /// another step, without an outbox event of its own, so that the refund
-/// path writes no more (see BENCHMARKS.md): the refunds sent with the
-/// `refund_started` (or approval) that issued them, an arrival with the
-/// `refund_succeeded` it completes. Only an arrival that moves the claim
-/// nowhere (one refund of several) comes with its own
-/// `claim.refund_arrived` event, which costs that refund no more writes
-/// than the last one's `refund_succeeded`.
+/// path writes no more (see BENCHMARKS.md):
+/// - `refund_started` is followed on the timeline by the refunds it sent
+///   (approval, inspection, or sending failed refunds again);
+/// - `refund_succeeded` is preceded by the arrival that completed the
+///   claim;
+/// - an arrival that moves the claim nowhere (one refund of several, or one
+///   after a sibling failed) comes with its own `claim.refund_arrived`
+///   event, which costs that refund no more writes than the last one's
+///   `refund_succeeded` (the refund, the claim, one event).
 ///
-/// A transaction's steps share its time; its progress steps go with its
-/// last other step, or with the progress event itself when there is no
-/// other. The consumer already reads the claim, so this costs no read.
+/// The event's own step is found on the timeline by its content, the one
+/// written at the event's time (or the latest, under a clock that does not
+/// move). The consumer has read the claim already: this costs no read.
 fn carried_steps<'c>(
     claim: &'c Claim,
     event: &OutboxEvent,
     step: &ClaimEvent,
 ) -> Vec<&'c TimelineEntry> {
-    let same_write: Vec<&TimelineEntry> =
-        claim.timeline.iter().filter(|t| t.at == event.at).collect();
-    let carrier = same_write
+    let t = &claim.timeline;
+    let Some(at) = t
         .iter()
-        .rev()
-        .find(|t| !is_refund_progress(&t.event))
-        .map(|t| t.event.name());
-    let carries = match carrier {
-        Some(name) => name == step.name(),
-        None => is_refund_progress(step),
-    };
-    if !carries {
+        .rposition(|e| e.event == *step && e.at == event.at)
+        .or_else(|| t.iter().rposition(|e| e.event == *step))
+    else {
         return Vec::new();
+    };
+    match step {
+        ClaimEvent::RefundStarted => t[at + 1..]
+            .iter()
+            .take_while(|e| matches!(e.event, ClaimEvent::RefundSent { .. }))
+            .collect(),
+        ClaimEvent::RefundSucceeded => t[..at]
+            .last()
+            .filter(|e| matches!(e.event, ClaimEvent::RefundArrived { .. }))
+            .into_iter()
+            .collect(),
+        e if is_refund_progress(e) => vec![&t[at]],
+        _ => Vec::new(),
     }
-    same_write
-        .into_iter()
-        .filter(|t| is_refund_progress(&t.event))
-        .collect()
 }
 
 /// The notifications consumer: one outbox event in, the customer's inbox
