@@ -6,8 +6,10 @@
 //! Delivery is at least once (the outbox, through the table's stream or the
 //! runner's poller); what the customer sees is de-duplicated:
 //! - the inbox message's key is derived from the outbox event (its time and
-//!   id), and it is written with "must not exist" in the same transaction
-//!   as the unread count, so a redelivered event changes nothing;
+//!   id), or for a refund's progress, which has no event of its own, from
+//!   the claim and the step's place on its timeline; it is written with
+//!   "must not exist" in the same transaction as the unread count, so a
+//!   redelivered event changes nothing;
 //! - a text message is sent only when no "sent" marker exists for the
 //!   event, and the marker is written once the provider accepted it.
 //!   Between the provider's acceptance and the marker's write there is a
