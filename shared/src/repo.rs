@@ -476,6 +476,33 @@ pub mod inbox {
         )
     }
 
+    /// The message id of a refund's progress (`refund_sent`,
+    /// `refund_arrived`), which is a step of the claim's timeline without
+    /// an outbox event of its own (see `app::notify`): derived from the
+    /// claim and the step's place on its timeline, so whichever event
+    /// carries it maps to the same message. The time in the id keeps the
+    /// inbox in the timeline's order: a refund sent is noted just after the
+    /// `refund_started` of its transaction (one microsecond later), an
+    /// arrival just before the `refund_succeeded` it may cause (one
+    /// microsecond earlier); both share their transaction's time.
+    pub fn step_message_id(claim_id: &str, step: &crate::domain::claim::TimelineEntry) -> String {
+        let at = match step.event {
+            ClaimEvent::RefundArrived { .. } => step.at - chrono::Duration::microseconds(1),
+            _ => step.at + chrono::Duration::microseconds(1),
+        };
+        format!(
+            "msg_{}_{}",
+            at.format("%Y%m%dT%H%M%S%6fZ"),
+            step_key(claim_id, step.seq)
+        )
+    }
+
+    /// What identifies one timeline step of a claim for the customer's
+    /// notifications (its text message's "sent" marker and dedupe id).
+    pub fn step_key(claim_id: &str, seq: u32) -> String {
+        format!("{claim_id}.{seq:04}")
+    }
+
     pub fn key(customer_id: &str, message_id: &str) -> (String, String) {
         (
             partition(customer_id),

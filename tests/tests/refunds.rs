@@ -259,6 +259,72 @@ async fn presale_refunds_deposit_and_balance_separately(engine: &str) {
         .parse()
         .unwrap();
     assert_eq!(rust_decimal::Decimal::new(total, 2), approved);
+
+    // Bob reads every step once: each refund sent (to its channel) and
+    // arrived, the first arrival by its own event, the second with the
+    // completion it caused.
+    let inbox = bob_inbox(&app).await;
+    let mut steps = inbox_events(&inbox);
+    steps.sort_unstable();
+    assert_eq!(
+        steps,
+        [
+            "approved",
+            "refund_arrived",
+            "refund_arrived",
+            "refund_sent",
+            "refund_sent",
+            "refund_started",
+            "refund_succeeded",
+            "submitted"
+        ],
+        "{inbox}"
+    );
+    let bodies = inbox.to_string();
+    for channel in ["Alipay", "WeChat Pay"] {
+        assert!(
+            bodies.contains(&format!("was sent to {channel}")),
+            "{inbox}"
+        );
+        assert!(
+            bodies.contains(&format!("has arrived in {channel}")),
+            "{inbox}"
+        );
+    }
+    // The completion delivered again (the same step, at its time) adds no
+    // second arrival.
+    let (done, _) = aftersales::repo::claims::get(&*app.table, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let last = done.timeline.last().unwrap();
+    let again = aftersales::repo::OutboxEvent::for_claim(&done, &last.event, last.at);
+    aftersales::app::notify::on_event(&app.services, &again)
+        .await
+        .unwrap();
+    let steps = inbox_events(&bob_inbox(&app).await);
+    assert_eq!(
+        steps.iter().filter(|e| **e == "refund_arrived").count(),
+        2,
+        "{steps:?}"
+    );
+}
+
+async fn bob_inbox(app: &TestApp) -> Value {
+    let (s, v) = app
+        .call("GET", "/v1/inbox", Some(&app.customer("bob")), None, &[])
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+fn inbox_events(page: &Value) -> Vec<String> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["event"].as_str().unwrap().to_string())
+        .collect()
 }
 
 async fn declined_refund_shows_its_reason(engine: &str) {

@@ -6,8 +6,10 @@
 //! Delivery is at least once (the outbox, through the table's stream or the
 //! runner's poller); what the customer sees is de-duplicated:
 //! - the inbox message's key is derived from the outbox event (its time and
-//!   id), and it is written with "must not exist" in the same transaction
-//!   as the unread count, so a redelivered event changes nothing;
+//!   id), or for a refund's progress, which has no event of its own, from
+//!   the claim and the step's place on its timeline; it is written with
+//!   "must not exist" in the same transaction as the unread count, so a
+//!   redelivered event changes nothing;
 //! - a text message is sent only when no "sent" marker exists for the
 //!   event, and the marker is written once the provider accepted it.
 //!   Between the provider's acceptance and the marker's write there is a
@@ -21,15 +23,70 @@
 //!   handed out one batch at a time, the poller is one loop).
 
 use super::*;
-use crate::domain::claim::ClaimEvent;
+use crate::domain::claim::{ClaimEvent, TimelineEntry};
 use crate::domain::messages::{self, ClaimFacts};
 use crate::domain::order::Language;
 use crate::ports::PortError;
 use crate::repo::{inbox, sms_sent, InboxMessage, SmsRecord, SmsStatus};
 
-/// The notifications consumer: one outbox event in, at most one inbox
-/// message and one text message out. Events other than `claim.*` are not
-/// for customers.
+/// Whether a step is a refund's progress (`refund_sent`, `refund_arrived`):
+/// a step of the claim's timeline that usually has no outbox event of its
+/// own (see [`carried_steps`]).
+fn is_refund_progress(e: &ClaimEvent) -> bool {
+    matches!(
+        e,
+        ClaimEvent::RefundSent { .. } | ClaimEvent::RefundArrived { .. }
+    )
+}
+
+/// The refund progress steps an event brings the customer. A refund's
+/// progress is written on the claim's timeline in the transaction of
+/// another step, without an outbox event of its own, so that the refund
+/// path writes no more (see BENCHMARKS.md):
+/// - `refund_started` is followed on the timeline by the refunds it sent
+///   (approval, inspection, or sending failed refunds again);
+/// - `refund_succeeded` is preceded by the arrival that completed the
+///   claim;
+/// - an arrival that moves the claim nowhere (one refund of several, or one
+///   after a sibling failed) comes with its own `claim.refund_arrived`
+///   event, which costs that refund no more writes than the last one's
+///   `refund_succeeded` (the refund, the claim, one event).
+///
+/// The event's own step is found on the timeline by its content, the one
+/// written at the event's time (or the latest, under a clock that does not
+/// move). The consumer has read the claim already: this costs no read.
+fn carried_steps<'c>(
+    claim: &'c Claim,
+    event: &OutboxEvent,
+    step: &ClaimEvent,
+) -> Vec<&'c TimelineEntry> {
+    let t = &claim.timeline;
+    let Some(at) = t
+        .iter()
+        .rposition(|e| e.event == *step && e.at == event.at)
+        .or_else(|| t.iter().rposition(|e| e.event == *step))
+    else {
+        return Vec::new();
+    };
+    match step {
+        ClaimEvent::RefundStarted => t[at + 1..]
+            .iter()
+            .take_while(|e| matches!(e.event, ClaimEvent::RefundSent { .. }))
+            .collect(),
+        ClaimEvent::RefundSucceeded => t[..at]
+            .last()
+            .filter(|e| matches!(e.event, ClaimEvent::RefundArrived { .. }))
+            .into_iter()
+            .collect(),
+        e if is_refund_progress(e) => vec![&t[at]],
+        _ => Vec::new(),
+    }
+}
+
+/// The notifications consumer: one outbox event in, the customer's inbox
+/// messages and text messages out: the event's own step, and the refund
+/// progress it carries ([`carried_steps`]). Events other than `claim.*`
+/// are not for customers.
 pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
     if !event.event_type.starts_with("claim.") {
         return Ok(());
@@ -61,35 +118,58 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
         review_within: claim.review.due_at.map(|due| due - claim.created_at),
         rejection_text: rejection.as_deref(),
     };
-    let msg = messages::render(&step, &facts, lang);
-    let message = InboxMessage {
-        message_id: inbox::message_id(event),
-        customer_id: claim.customer_id.clone(),
-        shop_id: claim.shop_id.clone(),
-        claim_id: claim.claim_id.clone(),
-        event: step.name().to_string(),
-        event_id: event.event_id.clone(),
-        language: lang,
-        title: msg.title,
-        body: msg.body,
-        at: event.at,
-        read_at: None,
-    };
-    let added = add_to_inbox(s, &message).await?;
-    tracing::info!(
-        event_id = %event.event_id,
-        claim_id = %claim.claim_id,
-        message_id = %message.message_id,
-        added,
-        "inbox message"
-    );
     let phone = customer
         .customer_phone
         .as_deref()
         .map(str::trim)
         .filter(|p| !p.is_empty());
-    if let (Some(text), Some(phone)) = (msg.sms.as_deref(), phone) {
-        text_once(s, phone, text, &event.event_id, &claim.claim_id).await?;
+    // One message per step: the event's own (a progress event's own step
+    // is among those it carries), then the progress it carries, each with
+    // its key (inbox message id, text message marker).
+    let mut steps: Vec<(String, String, &ClaimEvent, DateTime<Utc>)> = Vec::new();
+    if !is_refund_progress(&step) {
+        steps.push((
+            inbox::message_id(event),
+            event.event_id.clone(),
+            &step,
+            event.at,
+        ));
+    }
+    for t in carried_steps(&claim, event, &step) {
+        steps.push((
+            inbox::step_message_id(&claim.claim_id, t),
+            inbox::step_key(&claim.claim_id, t.seq),
+            &t.event,
+            t.at,
+        ));
+    }
+    for (message_id, key, e, at) in steps {
+        let msg = messages::render(e, &facts, lang);
+        let message = InboxMessage {
+            message_id,
+            customer_id: claim.customer_id.clone(),
+            shop_id: claim.shop_id.clone(),
+            claim_id: claim.claim_id.clone(),
+            event: e.name().to_string(),
+            event_id: event.event_id.clone(),
+            language: lang,
+            title: msg.title,
+            body: msg.body,
+            at,
+            read_at: None,
+        };
+        let added = add_to_inbox(s, &message).await?;
+        tracing::info!(
+            event_id = %event.event_id,
+            claim_id = %claim.claim_id,
+            message_id = %message.message_id,
+            step = e.name(),
+            added,
+            "inbox message"
+        );
+        if let (Some(text), Some(phone)) = (msg.sms.as_deref(), phone) {
+            text_once(s, phone, text, &key, &claim.claim_id).await?;
+        }
     }
     Ok(())
 }

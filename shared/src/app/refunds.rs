@@ -106,8 +106,9 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
 /// be told to keep retrying.
 ///
 /// Writes on the happy path: the refund item, and when its money arrived,
-/// the claim (its timeline) and, when that completes the claim, one outbox
-/// event that tells the customer: at most three.
+/// the claim (its timeline) and one outbox event that tells the customer
+/// (`claim.refund_succeeded` when it completes the claim, which carries the
+/// arrival; `claim.refund_arrived` otherwise): at most three.
 pub async fn record(
     s: &Services,
     answer: &ProviderRefund,
@@ -201,7 +202,7 @@ async fn settle_claim(
             )?);
         }
     } else {
-        claim.note_refund(
+        let arrived = claim.note_refund(
             ClaimEvent::RefundArrived {
                 refund_id: r.refund_id.clone(),
                 channel: r.channel,
@@ -212,7 +213,14 @@ async fn settle_claim(
             now,
         )?;
         if claim.status == ClaimStatus::Refunding && all_arrived(&claim) {
+            // The customer hears of the arrival with the completion (the
+            // notifications read it off the timeline): no write more.
             events.push(claim.refund_succeeded(Actor::System, now)?);
+        } else {
+            // One refund of several, or one that arrived after a sibling
+            // failed: the arrival is the news, in its own event (this
+            // refund's third write, as the completion is the last one's).
+            events.push(arrived);
         }
     }
     let mut ops = vec![repo::claims::put(&claim, Some(cv))];

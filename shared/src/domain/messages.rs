@@ -12,13 +12,22 @@
 //! the review promise), evidence requested (they must act), approved (a
 //! return must be shipped; money is coming), rejected and closed (an outcome
 //! they did not choose), pickup booked (a courier comes to the door),
-//! inspected (the outcome of the return), refund succeeded (the money
-//! arrived) and replacement shipped (goods are coming, with tracking). The
-//! rest stays in the inbox: steps the customer took themselves (cancelled,
-//! return shipped, evidence added), steps between two texts (review
-//! started, second review, return received, refund started, refund sent and
-//! arrived, parcel updates, escalated, completed), and what staff must fix
+//! inspected (the outcome of the return), refund arrived (the money is
+//! there: how much, and where) and replacement shipped (goods are coming,
+//! with tracking). The rest stays in the inbox: steps the customer took
+//! themselves (cancelled, return shipped, evidence added), steps between
+//! two texts (review started, second review, return received, refund
+//! started, parcel updates, escalated, completed), and what staff must fix
 //! and the customer cannot (a failed refund, a flagged parcel).
+//!
+//! Two refund steps are inbox-only on purpose. Refund sent (channel,
+//! amount, expected arrival) happens in the same moment as the approval or
+//! inspection that was just texted with the amount; a second text a second
+//! later would add only the date, which the inbox has. Refund succeeded
+//! (the claim completes) follows the arrival of its last refund in the
+//! same write, so texting it too would tell the customer twice that the
+//! money came; a claim that completes without a refund arriving (approved
+//! at nothing) moved no money and its approval was texted.
 
 use super::claim::{ClaimEvent, ClaimType};
 use super::money::Currency;
@@ -65,7 +74,7 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::EvidenceRequested { .. }
         | ClaimEvent::Approved { .. }
         | ClaimEvent::Rejected { .. }
-        | ClaimEvent::RefundSucceeded
+        | ClaimEvent::RefundArrived { .. }
         | ClaimEvent::PickupBooked { .. }
         | ClaimEvent::Inspected { .. }
         | ClaimEvent::ReplacementShipped { .. }
@@ -80,7 +89,7 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::ShipmentUpdated { .. }
         | ClaimEvent::ShipmentFlagged { .. }
         | ClaimEvent::RefundSent { .. }
-        | ClaimEvent::RefundArrived { .. }
+        | ClaimEvent::RefundSucceeded
         | ClaimEvent::RefundFailed { .. }
         | ClaimEvent::Completed
         | ClaimEvent::Escalated { .. } => false,
@@ -233,6 +242,19 @@ pub fn channel_name(c: crate::domain::order::PaymentChannel, lang: Language) -> 
     }
 }
 
+/// The account a refund arrived in, as the provider named it (a bank card,
+/// the wallet's balance), when it says more than the channel: a store
+/// balance is its own account.
+fn account_shown(
+    channel: crate::domain::order::PaymentChannel,
+    account: &Option<String>,
+) -> Option<&str> {
+    account
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && channel != crate::domain::order::PaymentChannel::Balance)
+}
+
 fn sms_text(title: &str, body: &str, lang: Language) -> String {
     let full = match lang {
         Language::En => format!("[After-sales] {title}: {body}"),
@@ -370,7 +392,7 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             )
         }
         ClaimEvent::RefundStarted => (
-            "Refund sent",
+            "Refund started",
             match &approved {
                 Some(a) => format!(
                     "The refund of {a} for your claim {id} is on its way. \
@@ -447,13 +469,20 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             ),
         ),
         ClaimEvent::RefundArrived {
-            channel, amount, ..
+            channel,
+            amount,
+            received_account,
+            ..
         } => (
             "Refund arrived",
             format!(
-                "The refund of {} for your claim {id} has arrived in {}.",
+                "The refund of {} for your claim {id} has arrived in {}{}.",
                 money(*amount),
-                channel_name(*channel, lang)
+                channel_name(*channel, lang),
+                match account_shown(*channel, received_account) {
+                    Some(a) => format!(" (account: {a})"),
+                    None => String::new(),
+                }
             ),
         ),
         ClaimEvent::RefundFailed { .. } => (
@@ -685,13 +714,20 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             ),
         ),
         ClaimEvent::RefundArrived {
-            channel, amount, ..
+            channel,
+            amount,
+            received_account,
+            ..
         } => (
             "退款已到账",
             format!(
-                "您的售后申请 {id} 的退款 {} 已到账（{}）。",
+                "您的售后申请 {id} 的退款 {} 已到账（{}{}）。",
                 money(*amount),
-                channel_name(*channel, lang)
+                channel_name(*channel, lang),
+                match account_shown(*channel, received_account) {
+                    Some(a) => format!("，收款账户：{a}"),
+                    None => String::new(),
+                }
             ),
         ),
         ClaimEvent::RefundFailed { .. } => (
@@ -932,6 +968,75 @@ mod tests {
     }
 
     #[test]
+    fn refund_sent_and_arrived_say_where_how_much_and_when() {
+        use crate::domain::order::PaymentChannel;
+        let f = facts(ClaimType::RefundOnly);
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let sent = ClaimEvent::RefundSent {
+            refund_id: "RF1P1".into(),
+            channel: PaymentChannel::WechatPay,
+            amount: 10300,
+            expected_arrival: Some(at("2026-12-07T15:57:03Z")),
+            replaces: None,
+        };
+        let m = render(&sent, &f, Language::En);
+        assert_eq!(
+            (m.title.as_str(), m.body.as_str(), m.sms),
+            (
+                "Refund sent",
+                "The refund of CNY 103.00 for your claim #3E4F5A6B was sent to WeChat Pay; \
+                 expect it by 2026-12-07.",
+                None
+            )
+        );
+        let m = render(&sent, &f, Language::ZhCn);
+        assert_eq!(
+            m.body,
+            "您的售后申请 #3E4F5A6B 的退款 ¥103.00 已退回微信支付，预计 2026-12-07 前到账。"
+        );
+        let arrived = |channel, account: Option<&str>| ClaimEvent::RefundArrived {
+            refund_id: "RF1P1".into(),
+            channel,
+            amount: 10300,
+            arrived_at: at("2026-12-04T15:57:04Z"),
+            received_account: account.map(String::from),
+        };
+        let m = render(
+            &arrived(PaymentChannel::WechatPay, Some("招商银行信用卡0403")),
+            &f,
+            Language::ZhCn,
+        );
+        assert_eq!(m.title, "退款已到账");
+        assert_eq!(
+            m.body,
+            "您的售后申请 #3E4F5A6B 的退款 ¥103.00 已到账（微信支付，收款账户：招商银行信用卡0403）。"
+        );
+        assert_eq!(
+            m.sms.as_deref(),
+            Some("【售后服务】退款已到账：您的售后申请 #3E4F5A6B 的退款 ¥103.00 已到账（微信支付，收款账户：招商银行信用卡0403）。")
+        );
+        let m = render(
+            &arrived(PaymentChannel::Alipay, Some(" ")),
+            &f,
+            Language::En,
+        );
+        assert_eq!(
+            m.body,
+            "The refund of CNY 103.00 for your claim #3E4F5A6B has arrived in Alipay."
+        );
+        let m = render(
+            &arrived(PaymentChannel::Balance, Some("store balance")),
+            &f,
+            Language::En,
+        );
+        assert!(
+            m.body.ends_with("has arrived in your store balance."),
+            "{}",
+            m.body
+        );
+    }
+
+    #[test]
     fn partial_approval_says_what_was_asked_and_why() {
         let f = facts(ClaimType::RefundOnly);
         let e = ClaimEvent::Approved {
@@ -1051,7 +1156,7 @@ mod tests {
                 "rejected",
                 "pickup_booked",
                 "inspected",
-                "refund_succeeded",
+                "refund_arrived",
                 "replacement_shipped",
                 "closed"
             ]
