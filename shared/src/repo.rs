@@ -215,8 +215,8 @@ pub mod uploads {
     use super::*;
     use crate::domain::evidence::Upload;
 
-    /// Unclaimed uploads are forgotten after a week (the bucket's
-    /// lifecycle rule removes the files); a claim keeps its own keys.
+    /// Upload records are forgotten after a week (a claim keeps its own
+    /// keys); the files follow the evidence bucket's retention rule.
     pub const TTL_SECONDS: i64 = 7 * 24 * 3600;
 
     pub fn key(evidence_key: &str) -> (String, String) {

@@ -159,6 +159,13 @@ async fn every_error_is_json_in_one_shape() {
     assert_eq!(s, 200);
 }
 
+async fn storage_failed() -> (axum::http::StatusCode, axum::Json<Value>) {
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({"error": {"code": "internal", "message": "internal error; try again"}})),
+    )
+}
+
 async fn boom() -> &'static str {
     panic!("a bug we did not see")
 }
@@ -167,6 +174,7 @@ async fn boom() -> &'static str {
 fn panicking() -> axum::Router {
     axum::Router::new()
         .route("/boom", get(boom))
+        .route("/storage-failed", get(storage_failed))
         .route("/fine", get(|| async { axum::Json(json!({"ok": true})) }))
         .layer(axum::middleware::from_fn(guard::guard))
 }
@@ -191,6 +199,22 @@ async fn a_panic_answers_500_with_the_request_id_and_the_server_stays_up() {
         let (s, _, _, _) = send(&http, "GET", &format!("{base}/fine"), None, vec![]).await;
         assert_eq!(s, 200, "served on after a panic");
     }
+    // Every 5xx names its request, not only a panic.
+    let (s, ct, body, id) = send(
+        &http,
+        "GET",
+        &format!("{base}/storage-failed"),
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(s, 500);
+    let v = assert_shape("storage failure", s, &ct, &body);
+    assert_eq!(
+        v["error"]["request_id"],
+        id.expect("x-request-id").as_str(),
+        "{v}"
+    );
     // A caller's own request id is kept when it is sane.
     let r = http
         .get(format!("{base}/boom"))

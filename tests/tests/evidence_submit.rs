@@ -162,6 +162,18 @@ async fn the_policy_limits_hold_at_upload_and_at_submission(engine: &str) {
         .await;
     assert_eq!(s, 403);
 
+    // Thousands of made-up keys are refused by their count, before any is
+    // looked up.
+    let many: Vec<String> = (0..4000)
+        .map(|n| format!("evidence/upl_{n:020}/f.jpg"))
+        .collect();
+    let (s, e) = submit(&app, "alice", &claim(&many)).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("evidence_limit_reached")),
+        "{e}"
+    );
+
     // "Up to 9 photos": ten are refused, nine are carried.
     let mut keys = Vec::new();
     for _ in 0..10 {

@@ -198,11 +198,21 @@ pub async fn authorize(
     if let Err(e) = check(route.access, &p, param("shop_id").as_deref()) {
         return e.into_response();
     }
-    if matches!(route.access, Access::CustomerClaim | Access::ClaimParty) {
-        let claim_id = param("claim_id").unwrap_or_default();
-        if let Err(e) = crate::app::claim_party(&st.services, &p, &claim_id).await {
-            return ApiError::from(e).into_response();
+    // A claim in the path is the caller's (or, on a desk route, the
+    // shop's) before its body is read; anyone else's is the same 404 as
+    // none. Only routes with a body pay for the read.
+    let claim = match (route.access, param("claim_id")) {
+        (Access::CustomerClaim | Access::ClaimParty, Some(id)) => {
+            Some(crate::app::claim_party(&st.services, &p, &id).await)
         }
+        (Access::Shop { .. }, Some(id)) if route.method != "GET" => {
+            let shop = param("shop_id").unwrap_or_default();
+            Some(crate::app::claim_in_shop(&st.services, &shop, &id).await)
+        }
+        _ => None,
+    };
+    if let Some(Err(e)) = claim {
+        return ApiError::from(e).into_response();
     }
     parts.extensions.insert(p);
     next.run(Request::from_parts(parts, body)).await

@@ -56,7 +56,7 @@ pub async fn guard(mut req: Request, next: Next) -> Response {
         .catch_unwind()
         .await;
     let mut response = match served {
-        Ok(r) => one_error_shape(r).await,
+        Ok(r) => one_error_shape(r, &id).await,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -85,14 +85,21 @@ fn is_json(r: &Response) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
-/// Rewrites an error answer that is not JSON into the one error shape.
-async fn one_error_shape(r: Response) -> Response {
+/// Rewrites an error answer that is not JSON into the one error shape, and
+/// names the request in every 5xx (what a caller quotes to support).
+async fn one_error_shape(r: Response, id: &str) -> Response {
     let status = r.status();
     if !(status.is_client_error() || status.is_server_error())
-        || is_json(&r)
         || r.extensions().get::<ProtocolAnswer>().is_some()
     {
         return r;
+    }
+    if is_json(&r) {
+        return if status.is_server_error() {
+            with_request_id(r, id).await
+        } else {
+            r
+        };
     }
     let (mut parts, body) = r.into_parts();
     let text = axum::body::to_bytes(body, 16 * 1024)
@@ -125,13 +132,35 @@ async fn one_error_shape(r: Response) -> Response {
         _ if text.is_empty() => default,
         _ => text,
     };
-    let body =
-        serde_json::to_vec(&serde_json::json!({"error": {"code": code, "message": message}}))
-            .unwrap_or_default();
+    let mut error = serde_json::json!({"code": code, "message": message});
+    if status.is_server_error() {
+        error["request_id"] = id.into();
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "error": error })).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Adds `request_id` to a JSON error answer's `error` object.
+async fn with_request_id(r: Response, id: &str) -> Response {
+    let (mut parts, body) = r.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let mut v: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    if let Some(error) = v.get_mut("error").and_then(|e| e.as_object_mut()) {
+        error.insert("request_id".into(), id.into());
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        Body::from(serde_json::to_vec(&v).unwrap_or_default()),
+    )
 }

@@ -217,7 +217,10 @@ pub async fn submit_claim(
             }
         }
         // Evidence named at submission: uploads of this customer for this
-        // shop that landed and no claim carries yet.
+        // shop that landed and no claim carries yet (counted first: a body
+        // naming thousands of keys costs no reads).
+        let cap = (policy.evidence.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE);
+        crate::domain::evidence::check_count(&body.evidence, cap)?;
         let uploads = super::evidence::named_uploads(s, &body.evidence).await?;
         crate::domain::evidence::check_named(
             &body.evidence,
@@ -228,7 +231,7 @@ pub async fn submit_claim(
             customer_id,
             &body.shop_id,
             &policy.evidence,
-            (policy.evidence.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE),
+            cap,
         )?;
         let claim_id = format!("clm_{}", uuid::Uuid::now_v7().simple());
         let entry = rec
@@ -294,7 +297,8 @@ pub async fn submit_claim(
         match s.table.transact(ops).await {
             Ok(()) => return Ok((claim_view(&claim), true)),
             Err(StoreError::TransactionCancelled { failed }) => {
-                // The idempotency record (last op) lost a race with a twin request.
+                // The idempotency record (op 3, see above) lost a race with a
+                // twin request.
                 if let Some(k) = idempotency_key {
                     if failed.contains(&3) {
                         if let Some(found) = replay(s, customer_id, k, &hash).await? {
@@ -369,10 +373,7 @@ fn price(
     if requested <= 0 {
         return Err(AppError::invalid(
             "invalid_amount",
-            format!(
-                "a claim asks for more than {}: nothing to give back on these lines",
-                Money::from_minor(0, cur)
-            ),
+            format!("a claim asks for more than {}", Money::from_minor(0, cur)),
         ));
     }
     if requested > most {
@@ -522,6 +523,16 @@ pub(crate) fn check_party(p: &Principal, claim: &Claim) -> Result<(), AppError> 
     match p {
         Principal::Customer { customer_id } if *customer_id == claim.customer_id => Ok(()),
         Principal::Staff { shop_id, .. } if *shop_id == claim.shop_id => Ok(()),
+        _ => Err(AppError::NotFound("claim")),
+    }
+}
+
+/// The claim exists and is the shop's (a desk route's claim); a claim of
+/// another shop looks exactly like a missing one.
+pub async fn claim_in_shop(s: &Services, shop_id: &str, claim_id: &str) -> Result<(), AppError> {
+    check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
+    match repo::claims::get(&*s.table, claim_id).await? {
+        Some((c, _)) if c.shop_id == shop_id => Ok(()),
         _ => Err(AppError::NotFound("claim")),
     }
 }

@@ -82,6 +82,21 @@ impl Upload {
     }
 }
 
+/// What can be said of the keys a claim names before any is looked up:
+/// at most `cap`, none twice. (Checked first, so a body naming thousands
+/// of keys costs no reads.)
+pub fn check_count(named: &[String], cap: usize) -> Result<(), EvidenceError> {
+    if named.len() > cap {
+        return Err(EvidenceError::TooMany(cap));
+    }
+    for (i, key) in named.iter().enumerate() {
+        if named[..i].contains(key) {
+            return Err(EvidenceError::Duplicate(key.clone()));
+        }
+    }
+    Ok(())
+}
+
 /// Decides whether a claim of `customer_id` at `shop_id` may carry the
 /// evidence it names: `found` holds, in the order named, each key with the
 /// upload stored under it (None where there is none). At most `cap` files.
@@ -93,13 +108,8 @@ pub fn check_named(
     limits: &EvidenceLimits,
     cap: usize,
 ) -> Result<(), EvidenceError> {
-    if named.len() > cap {
-        return Err(EvidenceError::TooMany(cap));
-    }
+    check_count(named, cap)?;
     for (i, key) in named.iter().enumerate() {
-        if named[..i].contains(key) {
-            return Err(EvidenceError::Duplicate(key.clone()));
-        }
         let upload = match found.get(i) {
             Some(Some(u))
                 if u.key == *key

@@ -127,12 +127,16 @@ impl Amount {
                 s.len()
             )));
         }
-        if let Some(rest) = s.strip_prefix('-') {
-            if Amount::parse(rest).is_ok() {
-                return Err(MoneyError::Malformed(format!(
+        if let Some(rest) = s.strip_prefix('-').filter(|r| !r.starts_with('-')) {
+            return match Amount::parse(rest) {
+                // Minus zero is zero (and orders stored before amounts were
+                // parsed this strictly may hold "-0.00").
+                Ok(a) if a.is_zero() => Ok(a),
+                Ok(_) => Err(MoneyError::Malformed(format!(
                     "{s:?} is negative: amounts are never below zero"
-                )));
-            }
+                ))),
+                Err(e) => Err(e),
+            };
         }
         let (int, frac) = s.split_once('.').unwrap_or((s, ""));
         let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
@@ -140,7 +144,9 @@ impl Amount {
             return Err(malformed());
         }
         let significant = int.trim_start_matches('0');
-        if significant.len() > 13 {
+        // 14 digits: the bound below is for new amounts (to_minor); orders
+        // stored under the old, higher bound (10^13) still read back.
+        if significant.len() > 14 {
             return Err(MoneyError::Malformed(format!(
                 "{s:?} is too large: at most {MAX_MAJOR} in the major unit"
             )));
@@ -479,11 +485,24 @@ mod tests {
             "0x10",
             "١٢",
             "79228162514264337593543950335",
-            "99999999999999.00",
+            "999999999999999.00",
             "1.00001",
+            "--0",
+            "-",
+            "-x",
         ] {
             assert!(Amount::parse(bad).is_err(), "{bad:?} accepted");
         }
+        // Minus zero is zero.
+        let z = Amount::parse("-0.00").unwrap();
+        assert!(z.is_zero());
+        assert_eq!(z.to_minor(Currency::Cny), Ok(0));
+        // Read back under the old bound, refused as new money by the new one.
+        let old = Amount::parse("10000000000000.00").unwrap();
+        assert!(matches!(
+            old.to_minor(Currency::Cny),
+            Err(MoneyError::TooLarge(_))
+        ));
         // Accepted in shape, refused with the currency's scale or bound.
         let a = Amount::parse("1.001").unwrap();
         assert!(matches!(

@@ -617,9 +617,12 @@ impl Alipay {
     /// [`NotificationVerifier::account`]: the app, and the seller when
     /// this adapter is configured with ours (without one, any seller of
     /// the app is ours).
+    /// The account a notice names. A notice that leaves `seller_id` out
+    /// (Alipay does not always send it) is judged by its `app_id` alone:
+    /// the signature already ties it to our application key.
     fn account_of(&self, app_id: &str, seller_id: Option<&str>) -> String {
-        match self.seller_id {
-            Some(_) => format!("app_id={app_id},seller_id={}", seller_id.unwrap_or("-")),
+        match &self.seller_id {
+            Some(ours) => format!("app_id={app_id},seller_id={}", seller_id.unwrap_or(ours)),
             None => format!("app_id={app_id}"),
         }
     }
