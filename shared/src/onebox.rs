@@ -183,9 +183,12 @@ pub fn app(state: AppState, uploads: Option<Arc<LocalEvidenceStorage>>) -> axum:
     let services = state.services.clone();
     let api = router(state);
     match uploads {
-        Some(storage) => api
-            .merge(crate::api::local_uploads::routes(storage, services))
-            .layer(axum::middleware::from_fn(crate::api::guard::guard)),
+        // The API router has its guard already; the upload route gets its
+        // own (one guard a request: each costs a span and a catch).
+        Some(storage) => api.merge(
+            crate::api::local_uploads::routes(storage, services)
+                .layer(axum::middleware::from_fn(crate::api::guard::guard)),
+        ),
         None => api,
     }
 }

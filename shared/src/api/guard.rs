@@ -43,13 +43,24 @@ fn request_id(req: &Request) -> String {
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+        .map_or_else(new_id, str::to_owned)
+}
+
+/// A new request id: this process's random prefix and a counter, unique
+/// without asking the OS for randomness on every request.
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The middleware: see the module's documentation.
 pub async fn guard(mut req: Request, next: Next) -> Response {
     let id = request_id(&req);
-    // An inner guard (the runner wraps the router again) keeps this id.
+    // Anything nested inside (another guard) keeps this id.
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id);
     let served = AssertUnwindSafe(next.run(req).instrument(span.clone()))

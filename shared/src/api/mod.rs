@@ -472,6 +472,11 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body
 /// errors), so every body with money is covered by construction; anything
 /// else unreadable answers 400 `malformed_json`, also naming the field.
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // The happy path parses once, plainly; only a body that fails is read
+    // again with the path tracked (which allocates for every key it passes).
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let e = unreadable(e, "malformed_json");
