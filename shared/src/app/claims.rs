@@ -271,6 +271,9 @@ pub async fn submit_claim(
             repo::claims::put(&claim, None),
             repo::outbox::put(&OutboxEvent::for_claim(&claim, &event, now)),
         ];
+        // Where the idempotency record sits: its failure alone means a twin
+        // request won the race.
+        let key_at = ops.len();
         if let Some(k) = idempotency_key {
             ops.push(repo::idempotency::put(
                 customer_id,
@@ -282,7 +285,6 @@ pub async fn submit_claim(
                 now,
             ));
         }
-        // After the idempotency record, whose index the race check reads.
         if let Some(due) = claim.review.due_at {
             ops.push(repo::deadlines::put(&claim.claim_id, due));
         }
@@ -297,10 +299,9 @@ pub async fn submit_claim(
         match s.table.transact(ops).await {
             Ok(()) => return Ok((claim_view(&claim), true)),
             Err(StoreError::TransactionCancelled { failed }) => {
-                // The idempotency record (op 3, see above) lost a race with a
-                // twin request.
+                // The idempotency record lost a race with a twin request.
                 if let Some(k) = idempotency_key {
-                    if failed.contains(&3) {
+                    if failed.contains(&key_at) {
                         if let Some(found) = replay(s, customer_id, k, &hash).await? {
                             return Ok((found, false));
                         }

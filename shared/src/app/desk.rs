@@ -320,28 +320,12 @@ fn staff_verdict(
 ) -> Result<Verdict, AppError> {
     Ok(match d {
         StaffDecision::Approve { amount, reason } => {
-            if let Some(r) = reason {
-                check_text("reason", r)?;
-            }
             let amount = amount
                 .map(|a| minor_of("amount", a, currency))
                 .transpose()?;
-            Verdict::Approve {
-                amount,
-                reason: reason.clone(),
-            }
+            approval(amount, reason.as_deref())?
         }
-        StaffDecision::Reject { reason } => {
-            if !catalogue.contains(reason) {
-                return Err(AppError::invalid(
-                    "unknown_rejection_reason",
-                    format!("{reason:?} is not in the shop's rejection reasons"),
-                ));
-            }
-            Verdict::Reject {
-                reason: reason.clone(),
-            }
-        }
+        StaffDecision::Reject { reason } => rejection(reason, catalogue)?,
         StaffDecision::RequestEvidence { note } => {
             check_text("note", note)?;
             Verdict::RequestEvidence { note: note.clone() }
@@ -352,6 +336,34 @@ fn staff_verdict(
                 reason: reason.clone(),
             }
         }
+    })
+}
+
+/// An approval at `amount` (minor units of the claim's currency; None:
+/// what was requested), with an optional note.
+fn approval(amount: Option<i64>, reason: Option<&str>) -> Result<Verdict, AppError> {
+    if let Some(r) = reason {
+        check_text("reason", r)?;
+    }
+    Ok(Verdict::Approve {
+        amount,
+        reason: reason.map(str::to_owned),
+    })
+}
+
+/// A rejection for a reason of the shop's catalogue.
+fn rejection(
+    reason: &str,
+    catalogue: &crate::domain::rejections::Catalogue,
+) -> Result<Verdict, AppError> {
+    if !catalogue.contains(reason) {
+        return Err(AppError::invalid(
+            "unknown_rejection_reason",
+            format!("{reason:?} is not in the shop's rejection reasons"),
+        ));
+    }
+    Ok(Verdict::Reject {
+        reason: reason.to_owned(),
     })
 }
 
@@ -555,17 +567,12 @@ pub async fn batch(
             "a rejection needs a reason: a code of the shop's rejection reasons",
         ));
     }
-    let decision = match req.decision {
-        BatchDecision::Approve => StaffDecision::Approve {
-            amount: None,
-            reason: req.reason.clone(),
-        },
-        BatchDecision::Reject => StaffDecision::Reject {
-            reason: req.reason.clone().unwrap_or_default(),
-        },
+    // Checked once: the same for every claim. A batch names no amount
+    // (each claim is approved at what it asked, in its own currency).
+    let verdict = match req.decision {
+        BatchDecision::Approve => approval(None, req.reason.as_deref())?,
+        BatchDecision::Reject => rejection(req.reason.as_deref().unwrap_or_default(), &catalogue)?,
     };
-    // Checked once: the same for every claim.
-    let verdict = staff_verdict(&decision, crate::domain::money::Currency::Cny, &catalogue)?;
     let actor = actor_of(p);
     let loaded = load_claims(s, &ids).await?;
     let mut results: HashMap<String, BatchResult> = HashMap::new();

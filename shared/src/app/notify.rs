@@ -192,14 +192,18 @@ async fn rejection_text(
 async fn add_to_inbox(s: &Services, m: &InboxMessage) -> Result<bool, AppError> {
     for _ in 0..MAX_ATTEMPTS {
         let (unread, cv) = inbox::unread(&*s.table, &m.customer_id).await?;
-        let ops = vec![
-            inbox::put(m, None),
-            inbox::put_unread(&m.customer_id, unread + 1, cv),
-        ];
+        // The message first: its "must not exist" failing alone means the
+        // event was delivered before.
+        let (message_at, ops) = (
+            0,
+            vec![
+                inbox::put(m, None),
+                inbox::put_unread(&m.customer_id, unread + 1, cv),
+            ],
+        );
         match s.table.transact(ops).await {
             Ok(()) => return Ok(true),
-            // The message exists: this event was delivered before.
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&message_at) => {
                 return Ok(false)
             }
             // The count moved (another message, a read): count again.
