@@ -4,7 +4,6 @@ use super::{ApiError, AppState, Body, Params};
 use crate::app;
 use crate::app::SubmitClaim;
 use crate::auth::Principal;
-use axum::extract::Query;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
@@ -74,10 +73,8 @@ struct ListParams {
 async fn list_claims(
     State(st): State<AppState>,
     p: Principal,
-    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    super::QueryParams(q): super::QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
-    let Query(q) =
-        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     Ok(
         Json(app::list_claims(&st.services, &p, q.limit, q.cursor.as_deref()).await?)
             .into_response(),

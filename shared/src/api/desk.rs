@@ -3,11 +3,11 @@
 use super::{ApiError, AppState, Body, Params};
 use crate::app::desk::{self, BatchRequest, QueueFilter, StaffDecision};
 use crate::auth::Principal;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -20,60 +20,58 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/shops/{shop_id}/desk/batch", post(batch))
 }
 
-/// Query parameters arrive as strings; the filter's booleans and numbers
-/// are read from them here (serde's flatten cannot type them).
-fn queue_params(
-    pairs: Vec<(String, String)>,
-) -> Result<(Option<u32>, Option<String>, QueueFilter), ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", m);
-    let (mut limit, mut cursor) = (None, None);
-    let mut filter = serde_json::Map::new();
-    for (k, v) in pairs {
-        match k.as_str() {
-            "limit" => {
-                limit = Some(
-                    v.parse()
-                        .map_err(|_| bad(format!("limit: {v:?} is not a number")))?,
-                )
-            }
-            "cursor" => cursor = Some(v),
-            "evidence_complete" | "escalated" | "parcel_flagged" => {
-                let b = v
-                    .parse::<bool>()
-                    .map_err(|_| bad(format!("{k}: true or false, not {v:?}")))?;
-                filter.insert(k, b.into());
-            }
-            "min_age_hours" => {
-                let n = v
-                    .parse::<u32>()
-                    .map_err(|_| bad(format!("{k}: {v:?} is not a number of hours")))?;
-                filter.insert(k, n.into());
-            }
-            _ => {
-                filter.insert(k, v.into());
-            }
+/// The queue's query: paging and the filter's fields, typed as the filter
+/// types them. (The filter is also a batch body, where serde's flatten
+/// would read these from JSON; a query string has only strings, so the
+/// fields are named here and handed over whole.)
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+    status: Option<crate::domain::claim::ClaimStatus>,
+    #[serde(rename = "type")]
+    claim_type: Option<String>,
+    product_kind: Option<crate::domain::order::ProductKind>,
+    evidence_complete: Option<bool>,
+    min_amount: Option<crate::domain::money::Amount>,
+    max_amount: Option<crate::domain::money::Amount>,
+    min_age_hours: Option<u32>,
+    member_tier: Option<crate::domain::order::MemberTier>,
+    escalated: Option<bool>,
+    parcel_flagged: Option<bool>,
+}
+
+impl QueueParams {
+    fn filter(&self) -> QueueFilter {
+        QueueFilter {
+            status: self.status,
+            claim_type: self.claim_type.clone(),
+            product_kind: self.product_kind,
+            evidence_complete: self.evidence_complete,
+            min_amount: self.min_amount,
+            max_amount: self.max_amount,
+            min_age_hours: self.min_age_hours,
+            member_tier: self.member_tier,
+            escalated: self.escalated,
+            parcel_flagged: self.parcel_flagged,
         }
     }
-    let filter = super::from_json_value(serde_json::Value::Object(filter), "invalid_query")?;
-    Ok((limit, cursor, filter))
 }
 
 async fn queue(
     State(st): State<AppState>,
     p: Principal,
     Params(shop_id): Params<String>,
-    q: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+    super::QueryParams(q): super::QueryParams<QueueParams>,
 ) -> Result<Response, ApiError> {
-    let Query(q) =
-        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let (limit, cursor, filter) = queue_params(q)?;
     let out = desk::queue(
         &st.services,
         &p,
         &shop_id,
-        &filter,
-        limit,
-        cursor.as_deref(),
+        &q.filter(),
+        q.limit,
+        q.cursor.as_deref(),
     )
     .await?;
     Ok(Json(out).into_response())

@@ -4,7 +4,7 @@
 use super::{ApiError, AppState, Params};
 use crate::app::refunds::{self, RefundSearch};
 use crate::auth::Principal;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -53,24 +53,18 @@ async fn balance(
     State(st): State<AppState>,
     p: Principal,
     Params(shop_id): Params<String>,
-    q: Result<Query<BalanceParams>, axum::extract::rejection::QueryRejection>,
+    super::QueryParams(q): super::QueryParams<BalanceParams>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(bad_query)?;
     let view = refunds::balance(&st.services, &p, &shop_id, q.customer_id.as_deref()).await?;
     Ok(Json(view).into_response())
-}
-
-fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
 }
 
 async fn search(
     State(st): State<AppState>,
     p: Principal,
     Params(shop_id): Params<String>,
-    q: Result<Query<RefundSearch>, axum::extract::rejection::QueryRejection>,
+    super::QueryParams(q): super::QueryParams<RefundSearch>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(bad_query)?;
     let found = refunds::search(&st.services, &p, &shop_id, &q).await?;
     Ok(Json(serde_json::json!({ "refunds": found })).into_response())
 }
@@ -85,9 +79,8 @@ async fn export(
     State(st): State<AppState>,
     p: Principal,
     Params(shop_id): Params<String>,
-    q: Result<Query<ExportParams>, axum::extract::rejection::QueryRejection>,
+    super::QueryParams(q): super::QueryParams<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(bad_query)?;
     let stream = refunds::export_month(&st.services, &p, &shop_id, &q.month).await?;
     let filename = format!("attachment; filename=\"refunds-{shop_id}-{}.csv\"", q.month)
         .replace(['\r', '\n'], "");

@@ -3,8 +3,7 @@
 use super::{ApiError, AppState, Params};
 use crate::app::notify;
 use crate::auth::Principal;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,10 +24,8 @@ struct ListParams {
 async fn list_inbox(
     State(st): State<AppState>,
     p: Principal,
-    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    super::QueryParams(q): super::QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
-    let Query(q) =
-        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let page = notify::list_inbox(&st.services, &p, q.limit, q.cursor.as_deref()).await?;
     Ok(Json(page).into_response())
 }

@@ -506,16 +506,6 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     Ok(value)
 }
 
-/// Reads a value already parsed as JSON (query parameters gathered into an
-/// object), with the same errors as [`parse_json`] (`code` for those that
-/// are not about an amount).
-pub(crate) fn from_json_value<T: DeserializeOwned>(
-    value: serde_json::Value,
-    code: &'static str,
-) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| unreadable(e, code))
-}
-
 /// The names amounts go by in request bodies.
 const AMOUNT_FIELDS: &[&str] = &[
     "amount",
@@ -555,7 +545,10 @@ fn first_bad_amount(v: &serde_json::Value, at: &str) -> Option<String> {
     }
 }
 
-fn unreadable(e: serde_path_to_error::Error<serde_json::Error>, code: &'static str) -> ApiError {
+fn unreadable<E: std::fmt::Display>(
+    e: serde_path_to_error::Error<E>,
+    code: &'static str,
+) -> ApiError {
     let path = e.path().to_string();
     let inner = e.inner().to_string();
     // serde_json appends the position; the field says more.
@@ -568,6 +561,22 @@ fn unreadable(e: serde_path_to_error::Error<serde_json::Error>, code: &'static s
         None => {
             ApiError::new(StatusCode::BAD_REQUEST, code, format!("{path}: {why}")).with_field(path)
         }
+    }
+}
+
+/// Query parameters, read into `T` (no unknown names where `T` denies
+/// them): the one way a handler reads a query string. Failures answer 400
+/// `invalid_query` naming the parameter, or `invalid_amount` for an amount.
+pub(crate) struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(QueryParams)
+            .map_err(|e| unreadable(e, "invalid_query"))
     }
 }
 
