@@ -7,8 +7,7 @@
 use super::claim::ReasonCode;
 use super::order::{MemberTier, ProductKind};
 use super::policy::{Payer, ShopPolicy};
-use super::rules::CourierStatus;
-use super::tracking::{Carrier, CourierState};
+use super::tracking::{Carrier, CourierState, CourierStatus};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 

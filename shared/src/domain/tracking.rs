@@ -7,7 +7,8 @@
 //!   at once (a 4xx naming the expected shape) instead of surfacing days
 //!   later as a parcel the courier never heard of.
 //! - [`CourierState`]: Kuaidi100's `state` codes folded into what the product
-//!   acts on, and [`CourierState::to_rule_status`] for the review rules.
+//!   acts on, and [`CourierState::to_rule_status`] for the review rules
+//!   (their [`CourierStatus`]).
 //! - [`TrackingSnapshot`] and [`TrackingSnapshot::merge`]: Kuaidi100 pushes
 //!   a full snapshot each time, at least once and in any order; merging keeps
 //!   the newest and is idempotent and order-independent.
@@ -15,7 +16,6 @@
 //! The number shapes are community heuristics, not published by the
 //! carriers (see PROTOCOLS.md §4); they err on the side of accepting.
 
-use super::rules::CourierStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -416,6 +416,21 @@ pub enum CourierState {
     Refused,
     Returning,
     ReturnedToSender,
+}
+
+/// Where a return parcel is, as the courier reports it: the review rules'
+/// `courier` fact, folded from a [`CourierState`] by
+/// [`CourierState::to_rule_status`]. It lives with the courier's states
+/// rather than with the rules so that the parcel types need nothing from the
+/// rule engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CourierStatus {
+    PickedUp,
+    InTransit,
+    DeliveredToShop,
+    DeliveredElsewhere,
+    NotPickedUp,
 }
 
 impl CourierState {

@@ -1,0 +1,63 @@
+//! The rule set a new shop starts with, kept as the JSON staff would write
+//! so that it goes through the same parser and checks as theirs.
+
+use super::RuleSet;
+use crate::domain::rejections::Catalogue;
+
+/// The rules a new shop starts with (the seed article's examples and a few
+/// more), in the order they are tried:
+/// 1. Refund only on an unshipped order approves, whatever the amount:
+///    nothing left the warehouse, so nothing can be lost but the sale.
+/// 2. More than 500.00 goes to an admin's second review.
+/// 3. A return asked for more than 7 days after shipment goes to a person.
+/// 4. An unused virtual coupon inside the virtual refund window approves.
+/// 5. Fresh spoilage reported after the fresh claim window is rejected with
+///    the published reason; inside the window but without complete photos,
+///    the customer is asked for them (bad fruit and the waybill).
+/// 6. Refund only and return-and-refund of at most 50.00 inside the policy
+///    window approve. Exchanges are left out (they move no money, so every
+///    exchange would count as "at most 50.00") and so are special claims,
+///    which have their own checks above.
+/// 7. A quality complaint without any photo asks for one.
+///
+/// Everything else goes to manual review.
+pub fn default_rules() -> RuleSet {
+    RuleSet::parse(DEFAULT_RULES, &Catalogue::builtin())
+        .expect("the default rules validate (tested)")
+}
+
+const DEFAULT_RULES: &str = r#"{"rules": [
+  {"id": "unshipped-refund-only",
+   "description": "未发货订单申请仅退款,自动通过 (refund only on an unshipped order)",
+   "when": {"claim_type": {"in": ["refund_only"]}, "fulfilment": {"eq": "paid_unshipped"}},
+   "then": {"decision": "approve"}},
+  {"id": "large-amount-second-review",
+   "description": "退款超过 500 元需管理员二次审核 (over 500.00: an admin decides)",
+   "when": {"amount": {"gt": "500.00"}},
+   "then": {"decision": "second_review"}},
+  {"id": "late-return-manual",
+   "description": "已发货超 7 天申请退货,需人工审核 (return asked for more than 7 days after shipment)",
+   "when": {"claim_type": {"in": ["return_refund"]}, "days_since_shipment": {"gt": 7}},
+   "then": {"decision": "manual_review"}},
+  {"id": "virtual-unused-refund",
+   "description": "虚拟商品未使用,在退款期限内申请退款自动通过 (unused virtual goods inside the window)",
+   "when": {"special_kind": {"eq": "virtual_unused"}, "within_policy_window": {"eq": true}},
+   "then": {"decision": "approve"}},
+  {"id": "fresh-spoilage-late",
+   "description": "生鲜坏果超出理赔时限 (fresh spoilage reported after the claim window)",
+   "when": {"special_kind": {"eq": "fresh_spoilage"}, "within_policy_window": {"eq": false}},
+   "then": {"decision": "reject", "reason": "fresh_window_passed"}},
+  {"id": "fresh-spoilage-evidence",
+   "description": "生鲜坏果理赔需审核凭证 (fresh spoilage needs photos first)",
+   "when": {"special_kind": {"eq": "fresh_spoilage"}, "evidence_complete": {"eq": false}},
+   "then": {"decision": "request_evidence", "note": "请上传坏果照片及快递面单照片,以便我们尽快为您理赔。"}},
+  {"id": "small-refund",
+   "description": "单笔退款金额不超过 50 元,自动通过 (at most 50.00 inside the policy window)",
+   "when": {"claim_type": {"in": ["refund_only", "return_refund"]}, "amount": {"lte": "50.00"},
+            "within_policy_window": {"eq": true}},
+   "then": {"decision": "approve"}},
+  {"id": "quality-issue-evidence",
+   "description": "质量问题未上传凭证,请用户补充 (quality complaint without photos)",
+   "when": {"quality_issue": {"eq": true}, "evidence_count": {"eq": 0}},
+   "then": {"decision": "request_evidence", "note": "请上传能清楚显示商品问题的照片或视频,以便我们尽快处理。"}}
+]}"#;

@@ -1,0 +1,230 @@
+//! What a rule can look at about one claim, and how the parts that come
+//! from the claim, its order and the shop policy are gathered.
+
+use crate::domain::claim::{Claim, ClaimType, ReasonCode, SpecialKind};
+use crate::domain::money::Currency;
+use crate::domain::order::{FulfilmentState, MemberTier, Order, ProductKind};
+use crate::domain::policy::ShopPolicy;
+use crate::domain::tracking::CourierStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The kinds of product among a claim's lines: a set of [`ProductKind`].
+/// JSON: a list of kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ProductKinds(
+    /// Bit `kind_index(k)` for each kind `k`: the compiled form tests the
+    /// set as this mask directly.
+    pub(super) u8,
+);
+
+impl ProductKinds {
+    pub const EMPTY: ProductKinds = ProductKinds(0);
+
+    pub fn insert(&mut self, k: ProductKind) {
+        self.0 |= 1 << kind_index(k);
+    }
+    pub fn contains(self, k: ProductKind) -> bool {
+        self.0 & (1 << kind_index(k)) != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Every kind in the set is `k` (and there is one).
+    pub fn only(self, k: ProductKind) -> bool {
+        self.0 == 1 << kind_index(k)
+    }
+    pub fn iter(self) -> impl Iterator<Item = ProductKind> {
+        PRODUCT_KINDS
+            .into_iter()
+            .filter(move |(k, _)| self.contains(*k))
+            .map(|(k, _)| k)
+    }
+}
+
+impl FromIterator<ProductKind> for ProductKinds {
+    fn from_iter<I: IntoIterator<Item = ProductKind>>(iter: I) -> Self {
+        let mut s = ProductKinds::EMPTY;
+        for k in iter {
+            s.insert(k);
+        }
+        s
+    }
+}
+
+impl Serialize for ProductKinds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for ProductKinds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<ProductKind>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// Product kinds as the rules name them. Like the compiled form's value
+/// tables (and checked with them), a kind's position is its bit in
+/// [`ProductKinds`]; it is kept here because the set itself is built on it.
+pub(super) const PRODUCT_KINDS: [(ProductKind, &str); 7] = [
+    (ProductKind::Physical, "physical"),
+    (ProductKind::Fresh, "fresh"),
+    (ProductKind::Virtual, "virtual"),
+    (ProductKind::Appliance, "appliance"),
+    (ProductKind::CrossBorder, "cross_border"),
+    (ProductKind::PreSale, "pre_sale"),
+    (ProductKind::BundlePart, "bundle_part"),
+];
+pub(super) fn kind_index(k: ProductKind) -> u8 {
+    match k {
+        ProductKind::Physical => 0,
+        ProductKind::Fresh => 1,
+        ProductKind::Virtual => 2,
+        ProductKind::Appliance => 3,
+        ProductKind::CrossBorder => 4,
+        ProductKind::PreSale => 5,
+        ProductKind::BundlePart => 6,
+    }
+}
+
+/// The shop policy's windows, as the rules read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyWindows {
+    pub no_reason_return_days: u32,
+    pub fresh_claim_window_hours: u32,
+    pub virtual_refund_window_days: u32,
+}
+
+impl From<&ShopPolicy> for PolicyWindows {
+    fn from(p: &ShopPolicy) -> Self {
+        PolicyWindows {
+            no_reason_return_days: p.no_reason_return_days,
+            fresh_claim_window_hours: p.fresh_claim_window_hours,
+            virtual_refund_window_days: p.virtual_refund_window_days,
+        }
+    }
+}
+
+/// Everything a rule can look at, computed by the caller (see
+/// [`Facts::gather`] for the parts that come from the claim and order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub claim_type: ClaimType,
+    pub reason: ReasonCode,
+    pub fulfilment: FulfilmentState,
+    pub product_kinds: ProductKinds,
+    /// Requested amount in minor units of `currency`.
+    pub amount: i64,
+    pub currency: Currency,
+    /// Whole hours elapsed; None when it has not happened.
+    #[serde(default)]
+    /// Seconds since the order was paid (its last payment), exact: time
+    /// conditions are compared to the second, never in rounded hours.
+    pub seconds_since_payment: Option<i64>,
+    #[serde(default)]
+    pub seconds_since_shipment: Option<i64>,
+    #[serde(default)]
+    pub seconds_since_delivery: Option<i64>,
+    pub evidence_count: u32,
+    pub evidence_complete: bool,
+    /// The return parcel's status; None when there is no tracking yet.
+    #[serde(default)]
+    pub courier: Option<CourierStatus>,
+    pub member_tier: MemberTier,
+    pub claims_last_90_days: u32,
+    pub rejected_last_90_days: u32,
+    pub windows: PolicyWindows,
+}
+
+impl Facts {
+    /// The facts that come from the claim, its order and the shop policy at
+    /// `now`, with the return parcel's status as the courier last reported
+    /// it. Evidence completeness and the customer's history are outside
+    /// those: they start as false and zero, for the caller to fill in.
+    pub fn gather(claim: &Claim, order: &Order, policy: &ShopPolicy, now: DateTime<Utc>) -> Facts {
+        // Whole seconds, floored; a timestamp in the future (clock skew
+        // between the storefront and us) counts as just now.
+        let since = |t: Option<DateTime<Utc>>| t.map(|t| (now - t).num_seconds().max(0));
+        let f = &order.facts;
+        let product_kinds = claim
+            .lines
+            .iter()
+            .filter_map(|l| order.line_index(&l.line_id))
+            .map(|i| f.lines[i].kind)
+            .collect();
+        Facts {
+            claim_type: claim.claim_type,
+            reason: claim.reason,
+            fulfilment: f.fulfilment.state,
+            product_kinds,
+            amount: claim.requested_amount,
+            currency: claim.currency,
+            // The order counts as paid when its last payment (a pre-sale's
+            // balance) landed.
+            seconds_since_payment: since(f.payments.iter().map(|p| p.paid_at).max()),
+            seconds_since_shipment: since(f.fulfilment.shipped_at),
+            seconds_since_delivery: since(f.fulfilment.delivered_at),
+            evidence_count: u32::try_from(claim.evidence.len()).unwrap_or(u32::MAX),
+            evidence_complete: false,
+            courier: claim
+                .returns
+                .shipment
+                .as_ref()
+                .and_then(|s| s.rule_status()),
+            member_tier: f.member_tier,
+            claims_last_90_days: 0,
+            rejected_last_90_days: 0,
+            windows: policy.into(),
+        }
+    }
+
+    fn special_kind(&self) -> Option<SpecialKind> {
+        match self.claim_type {
+            ClaimType::SpecialClaim { kind } => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// Whether the claim is inside the policy window that applies to it:
+    /// - fresh produce (a fresh-spoilage claim, or any fresh line): the
+    ///   fresh claim window, in hours after delivery;
+    /// - virtual goods (a virtual-unused claim, or only virtual lines): the
+    ///   virtual refund window, in days after payment;
+    /// - anything else: the no-reason return window, in days after delivery.
+    ///
+    /// A window whose clock has not started (not delivered yet) is open.
+    /// A window of N hours closes exactly N hours after its start: open at
+    /// N h − 1 s and at N h itself, closed at N h + 1 s.
+    pub fn within_policy_window(&self) -> bool {
+        let special = self.special_kind();
+        let w = &self.windows;
+        let (since, limit) = if special == Some(SpecialKind::FreshSpoilage)
+            || self.product_kinds.contains(ProductKind::Fresh)
+        {
+            (
+                self.seconds_since_delivery,
+                i64::from(w.fresh_claim_window_hours) * HOUR,
+            )
+        } else if special == Some(SpecialKind::VirtualUnused)
+            || self.product_kinds.only(ProductKind::Virtual)
+        {
+            (
+                self.seconds_since_payment,
+                i64::from(w.virtual_refund_window_days) * DAY,
+            )
+        } else {
+            (
+                self.seconds_since_delivery,
+                i64::from(w.no_reason_return_days) * DAY,
+            )
+        };
+        since.is_none_or(|s| s <= limit)
+    }
+}
+
+/// Seconds in an hour and a day: time facts are held in seconds.
+pub(super) const HOUR: i64 = 3600;
+pub(super) const DAY: i64 = 24 * HOUR;
