@@ -1,0 +1,290 @@
+//! Sending a refund and recording what its provider says about it. Every
+//! source of news (the call's answer, a query, a webhook) records through
+//! here, so a refund's status moves in one place, whoever brings the news.
+
+use crate::app::policy::policy_for;
+use crate::app::{AppError, Services, MAX_ATTEMPTS};
+use crate::domain::claim::{Actor, Claim, ClaimEvent, ClaimStatus};
+use crate::domain::money::Money;
+use crate::domain::order::PaymentChannel;
+use crate::domain::refund::{Observation, Refund, RefundOrigin, RefundStatus};
+use crate::providers::{ProviderError, ProviderRefund, ProviderState, RefundRequest};
+use crate::repo::{self, OutboxEvent};
+use crate::store::{StoreError, WriteOp};
+use chrono::{DateTime, Utc};
+
+/// The refunds consumer: `refund.requested` events get their refund sent.
+/// A transient provider failure fails the delivery, so the event comes again
+/// (outbox poller locally, SQS with backoff in the cloud).
+pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+    if event.event_type != "refund.requested" {
+        return Ok(());
+    }
+    execute(s, &event.subject).await.map(|_| ())
+}
+
+pub(super) fn request(r: &Refund) -> RefundRequest {
+    RefundRequest {
+        out_refund_no: r.refund_id.clone(),
+        provider_txn_id: r.provider_txn_id.clone(),
+        amount: r.amount,
+        payment_total: r.payment_total,
+        currency: r.currency,
+        reason: match &r.origin {
+            RefundOrigin::Claim { .. } => "after-sales refund".into(),
+            RefundOrigin::Merchant { note, .. } => note.chars().take(80).collect(),
+        },
+        notify_url: None,
+    }
+}
+
+fn observation(state: &ProviderState, now: DateTime<Utc>) -> Observation {
+    match state {
+        ProviderState::Processing => Observation::Processing,
+        ProviderState::Succeeded { at } => Observation::Succeeded {
+            at: at.unwrap_or(now),
+        },
+        ProviderState::Failed { reason } => Observation::Failed {
+            reason: reason.clone(),
+        },
+    }
+}
+
+/// Sends one refund to its provider and records the answer. Returns the
+/// refund's status afterwards. Safe to run any number of times, at once.
+/// A store-balance refund needs no provider: the shop's balance ledger is
+/// ours, and the refund item's success is the credit (see
+/// `repo::refunds::put`), so credit and success are one write.
+pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppError> {
+    let Some((r, v)) = repo::refunds::get(&*s.table, refund_id).await? else {
+        return Err(AppError::NotFound("refund"));
+    };
+    if r.status.is_final() {
+        return Ok(r.status);
+    }
+    // The refund as read here is where recording starts: if it changed
+    // during the provider call, the conditional write fails and the
+    // recording reads it again.
+    let read = Some((r.clone(), v));
+    if r.channel == PaymentChannel::Balance {
+        let credit = ProviderRefund {
+            out_refund_no: r.refund_id.clone(),
+            provider_refund_id: Some(format!("balance-{}", r.refund_id)),
+            state: ProviderState::Succeeded { at: None },
+            received_account: Some("store balance".into()),
+            amount: None,
+            account: None,
+        };
+        return record_from(s, read, &credit, "store_balance_credited").await;
+    }
+    let provider = s.providers.get(r.channel).ok_or_else(|| {
+        AppError::Unavailable(format!("no refund provider configured for {:?}", r.channel))
+    })?;
+    match provider.refund(&request(&r)).await {
+        Ok(answer) => record_from(s, read, &answer, "provider_answer").await,
+        Err(ProviderError::Transient(m)) => {
+            tracing::warn!(refund_id, error = %m, "refund: transient provider failure; will retry");
+            Err(AppError::Unavailable(m))
+        }
+        Err(ProviderError::Permanent(reason)) => {
+            let answer = ProviderRefund {
+                out_refund_no: r.refund_id.clone(),
+                provider_refund_id: None,
+                state: ProviderState::Failed { reason },
+                received_account: None,
+                amount: None,
+                account: None,
+            };
+            record_from(s, read, &answer, "provider_refused").await
+        }
+    }
+}
+
+/// Records what a provider says about a refund (an answer, a query or a
+/// verified notification). Unknown out-refund numbers are ignored (logged):
+/// a provider retrying a notification for something we never sent must not
+/// be told to keep retrying.
+///
+/// Writes on the happy path: the refund item, and when its money arrived,
+/// the claim (its timeline) and one outbox event that tells the customer
+/// (`claim.refund_succeeded` when it completes the claim, which carries the
+/// arrival; `claim.refund_arrived` otherwise): at most three.
+pub async fn record(
+    s: &Services,
+    answer: &ProviderRefund,
+    source: &str,
+) -> Result<RefundStatus, AppError> {
+    record_from(s, None, answer, source).await
+}
+
+/// [`record`], starting from the refund as the caller just read it (with
+/// its version) instead of reading it again.
+pub(super) async fn record_from(
+    s: &Services,
+    mut read: Option<(Refund, u64)>,
+    answer: &ProviderRefund,
+    source: &str,
+) -> Result<RefundStatus, AppError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let found = match read.take() {
+            Some(r) => Some(r),
+            None => repo::refunds::get(&*s.table, &answer.out_refund_no).await?,
+        };
+        let Some((mut r, v)) = found else {
+            tracing::warn!(out_refund_no = %answer.out_refund_no, source, "news about an unknown refund; ignored");
+            return Err(AppError::NotFound("refund"));
+        };
+        let now = s.now();
+        let changed = r.observe(
+            &observation(&answer.state, now),
+            answer.provider_refund_id.as_deref(),
+            answer.received_account.as_deref(),
+            source,
+            now,
+        );
+        if !changed {
+            return Ok(r.status);
+        }
+        if r.status == RefundStatus::Succeeded && r.channel == PaymentChannel::Balance {
+            // Credits lapse by the shop's policy at the time they are made.
+            let policy = policy_for(s, &r.shop_id).await?;
+            r.expires_at = policy.balance_lifetime().map(|d| now + d);
+        }
+        let mut ops = vec![repo::refunds::put(&r, Some(v))];
+        if r.status.is_final() {
+            ops.extend(match &r.origin {
+                RefundOrigin::Claim { claim_id } => settle_claim(s, &r, claim_id, now).await?,
+                RefundOrigin::Merchant {
+                    merchant_refund_id, ..
+                } => settle_merchant(s, &r, merchant_refund_id).await?,
+            });
+        }
+        match s.table.transact(ops).await {
+            Ok(()) => {
+                tracing::info!(refund_id = %r.refund_id, status = r.status.as_str(), source, "refund recorded");
+                return Ok(r.status);
+            }
+            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::conflict("busy", "the refund kept changing"))
+}
+
+/// When a claim's refund reaches its end: its arrival goes on the claim's
+/// timeline, and the claim completes once every refund sent for it has
+/// arrived (the claim's own timeline says which were sent, and the claim
+/// write is conditional, so two refunds arriving at once cannot both miss
+/// the other). A failure shows the claim to staff. The ledger needs no
+/// write: a completed claim keeps its entry for good.
+async fn settle_claim(
+    s: &Services,
+    r: &Refund,
+    claim_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<WriteOp>, AppError> {
+    let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
+        return Ok(vec![]);
+    };
+    if !matches!(
+        claim.status,
+        ClaimStatus::Refunding | ClaimStatus::RefundFailed
+    ) {
+        return Ok(vec![]);
+    }
+    let mut events = Vec::new();
+    if r.status == RefundStatus::Failed {
+        if claim.status == ClaimStatus::Refunding {
+            events.push(claim.refund_failed(
+                r.failure.clone().unwrap_or_else(|| "refund failed".into()),
+                Actor::System,
+                now,
+            )?);
+        }
+    } else {
+        let arrived = claim.note_refund(
+            ClaimEvent::RefundArrived {
+                refund_id: r.refund_id.clone(),
+                channel: r.channel,
+                amount: r.amount,
+                arrived_at: r.succeeded_at.unwrap_or(now),
+                received_account: r.received_account.clone(),
+            },
+            now,
+        )?;
+        if claim.status == ClaimStatus::Refunding && all_arrived(&claim) {
+            // The customer hears of the arrival with the completion (the
+            // notifications read it off the timeline): no write more.
+            events.push(claim.refund_succeeded(Actor::System, now)?);
+        } else {
+            // One refund of several, or one that arrived after a sibling
+            // failed: the arrival is the news, in its own event (this
+            // refund's third write, as the completion is the last one's).
+            events.push(arrived);
+        }
+    }
+    let mut ops = vec![repo::claims::put(&claim, Some(cv))];
+    ops.extend(
+        events
+            .iter()
+            .map(|e| repo::outbox::put(&OutboxEvent::for_claim(&claim, e, now))),
+    );
+    Ok(ops)
+}
+
+/// Whether every refund sent for a claim has arrived, by its timeline (a
+/// failed refund sent again counts by its replacement).
+fn all_arrived(claim: &Claim) -> bool {
+    let arrived: Vec<&String> = claim
+        .timeline
+        .iter()
+        .filter_map(|t| match &t.event {
+            ClaimEvent::RefundArrived { refund_id, .. } => Some(refund_id),
+            _ => None,
+        })
+        .collect();
+    standing_refunds(claim)
+        .iter()
+        .all(|id| arrived.contains(&id))
+}
+
+/// The refunds a claim sent that are still standing (not replaced).
+pub(super) fn standing_refunds(claim: &Claim) -> Vec<String> {
+    let mut sent = Vec::new();
+    let mut replaced = Vec::new();
+    for t in &claim.timeline {
+        if let ClaimEvent::RefundSent {
+            refund_id,
+            replaces,
+            ..
+        } = &t.event
+        {
+            sent.push(refund_id.clone());
+            replaced.extend(replaces.clone());
+        }
+    }
+    sent.retain(|id| !replaced.contains(id));
+    sent
+}
+
+/// A merchant refund that failed gives its payment's share back to the
+/// order's ledger, so the money can be refunded again; one that succeeded
+/// keeps it (no write).
+async fn settle_merchant(
+    s: &Services,
+    r: &Refund,
+    merchant_refund_id: &str,
+) -> Result<Vec<WriteOp>, AppError> {
+    if r.status != RefundStatus::Failed {
+        return Ok(vec![]);
+    }
+    let (mut rec, ov) = repo::orders::get(&*s.table, &r.shop_id, &r.order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    rec.ledger.give_back(
+        merchant_refund_id,
+        &r.payment_id,
+        Money::from_minor(r.amount, r.currency),
+    )?;
+    Ok(vec![repo::orders::put(&rec, Some(ov))])
+}
