@@ -1042,7 +1042,7 @@ async fn s3_events_replay_through_the_evidence_glue_on_s3_and_dynamodb() {
 
     for e in S3_REPLAY {
         upload_objects_of(&s3, e.file).await;
-        let out = aftersales::lambda::handle_s3_event(
+        let out = aftersales::lambda_s3::handle(
             &services,
             serde_json::from_str(&read_event(e.file))
                 .unwrap_or_else(|err| panic!("{}: not an S3 event: {err}", e.file)),
@@ -1077,7 +1077,7 @@ async fn s3_events_replay_through_the_evidence_glue_on_s3_and_dynamodb() {
     );
 
     // S3 delivers at least once: the same event again changes nothing.
-    let out = aftersales::lambda::handle_s3_event(&services, serde_json::from_value(ev).unwrap())
+    let out = aftersales::lambda_s3::handle(&services, serde_json::from_value(ev).unwrap())
         .await
         .expect("a redelivery succeeds");
     assert!(
@@ -1368,7 +1368,6 @@ fn refund_executor_events_have_the_sqs_and_schedule_shapes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refund_executor_events_replay_on_dynamodb() {
     use aftersales::domain::refund::RefundStatus;
-    use aftersales::lambda_sqs::handle_refund_messages;
     use aftersales::providers::{sandbox::Sandbox, ProviderSet};
 
     let clock = aftersales_tests::http::TestClock::at("2026-11-23T10:15:00Z");
@@ -1412,7 +1411,7 @@ async fn refund_executor_events_replay_on_dynamodb() {
 
     // The batch: the poison message alone is reported (retried until the
     // DLQ takes it); the refund after it is sent, once for both deliveries.
-    let answer = handle_refund_messages(&services, refund_batch(), None).await;
+    let answer = aftersales::lambda_sqs::handle(&services, refund_batch(), None).await;
     assert_eq!(failed_ids(&answer), [POISON_MESSAGE]);
     assert_eq!(sandbox.movements(&refund_id), 1);
     assert_eq!(sandbox.total_movements(), 1);
@@ -1447,7 +1446,7 @@ async fn refund_executor_events_replay_on_dynamodb() {
     // SQS delivers at least once: the whole batch again moves no money and
     // changes nothing; the poison message is reported again.
     let before = refund_state(&services, &refund_id, REFUND_CLAIM).await;
-    let answer = handle_refund_messages(&services, refund_batch(), None).await;
+    let answer = aftersales::lambda_sqs::handle(&services, refund_batch(), None).await;
     assert_eq!(failed_ids(&answer), [POISON_MESSAGE]);
     assert_eq!(sandbox.total_movements(), 1);
     assert_eq!(
