@@ -1,4 +1,9 @@
-//! Glue between API Gateway (through lambda_http) and the shared router.
+//! Glue between API Gateway (through lambda_http) and the shared router,
+//! and what every function builds at cold start (auth mode, services). The
+//! other event sources have their own modules: `lambda_stream` (the table's
+//! stream), `lambda_sqs` (the refund queue), `lambda_s3` (evidence uploads),
+//! `lambda_schedule` (EventBridge schedules); `lambda_dispatch` tells them
+//! apart for the functions that take several.
 
 use crate::auth::GatewayClaims;
 use lambda_http::request::RequestContext;
@@ -174,44 +179,4 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
         }
     }
     Ok(services)
-}
-
-/// Records the evidence objects of one S3 event batch. A record whose
-/// recording fails for a reason worth retrying fails the invocation, so S3's
-/// asynchronous invocation retries it (recording is idempotent, so the
-/// records that did succeed are harmless to repeat).
-pub async fn handle_s3_event(
-    s: &crate::app::Services,
-    event: aws_lambda_events::event::s3::S3Event,
-) -> Result<Vec<(String, crate::app::evidence::Recorded)>, crate::app::AppError> {
-    use crate::app::evidence::{record_upload, Recorded};
-    let mut out = Vec::new();
-    let mut failure = None;
-    for r in event.records {
-        if !r
-            .event_name
-            .as_deref()
-            .is_some_and(|n| n.starts_with("ObjectCreated:"))
-        {
-            continue;
-        }
-        let Some(key) = r.s3.object.key else { continue };
-        match record_upload(s, &key).await {
-            Ok(rec) => {
-                match &rec {
-                    Recorded::Refused(why) => tracing::warn!(%key, why, "evidence not recorded"),
-                    other => tracing::info!(%key, outcome = ?other, "evidence event"),
-                }
-                out.push((key, rec));
-            }
-            Err(e) => {
-                tracing::error!(%key, error = %e, "evidence recording failed; the event will be retried");
-                failure = Some(e);
-            }
-        }
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
 }

@@ -44,8 +44,24 @@ pub struct Backoff {
     pub queue_url: String,
 }
 
-/// Executes a batch; reports the messages to retry.
-pub async fn handle_refund_messages(
+#[cfg(feature = "sqs")]
+impl Backoff {
+    /// The refund queue of `REFUND_QUEUE_URL`, reached with the default AWS
+    /// configuration; a missing URL fails the cold start.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let queue_url =
+            std::env::var("REFUND_QUEUE_URL").map_err(|_| "REFUND_QUEUE_URL is not set")?;
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Backoff {
+            client: aws_sdk_sqs::Client::new(&config),
+            queue_url,
+        })
+    }
+}
+
+/// Executes a batch; reports the messages to retry (the answer Lambda's SQS
+/// event source expects with `ReportBatchItemFailures`).
+pub async fn handle(
     s: &Services,
     event: SqsEvent,
     #[cfg(feature = "sqs")] backoff: Option<&Backoff>,

@@ -11,6 +11,12 @@ pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]
+pub mod lambda_dispatch;
+#[cfg(feature = "lambda")]
+pub mod lambda_s3;
+#[cfg(feature = "lambda")]
+pub mod lambda_schedule;
+#[cfg(all(feature = "lambda", feature = "dynamodb"))]
 pub mod lambda_sqs;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]
 pub mod lambda_stream;

@@ -14,6 +14,9 @@
 //! S3 object-created events through the evidence glue, against moto's
 //! S3 with the objects really uploaded (evidence-events), and SQS batches
 //! from the refund queue through the SQS glue (refund-executor). The
+//! functions with several event sources (rule-evaluation, refund-executor,
+//! courier-verification) are replayed through `lambda_dispatch::dispatch`
+//! with the function's own `Sources`, as their main.rs runs it. The
 //! payment webhooks are API Gateway events too, replayed on their own: they
 //! are signed at replay time with the test's secret.
 
@@ -1042,7 +1045,7 @@ async fn s3_events_replay_through_the_evidence_glue_on_s3_and_dynamodb() {
 
     for e in S3_REPLAY {
         upload_objects_of(&s3, e.file).await;
-        let out = aftersales::lambda::handle_s3_event(
+        let out = aftersales::lambda_s3::handle(
             &services,
             serde_json::from_str(&read_event(e.file))
                 .unwrap_or_else(|err| panic!("{}: not an S3 event: {err}", e.file)),
@@ -1077,7 +1080,7 @@ async fn s3_events_replay_through_the_evidence_glue_on_s3_and_dynamodb() {
     );
 
     // S3 delivers at least once: the same event again changes nothing.
-    let out = aftersales::lambda::handle_s3_event(&services, serde_json::from_value(ev).unwrap())
+    let out = aftersales::lambda_s3::handle(&services, serde_json::from_value(ev).unwrap())
         .await
         .expect("a redelivery succeeds");
     assert!(
@@ -1097,8 +1100,7 @@ async fn s3_events_replay_through_the_evidence_glue_on_s3_and_dynamodb() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_evaluation_events_replay_on_dynamodb() {
-    use aftersales::app::dispatch::Consumer;
-    use lambda_http::aws_lambda_events::event::dynamodb::Event;
+    use aftersales::lambda_dispatch::{dispatch, Sources};
 
     let mut on_disk = BTreeSet::new();
     json_files(&events_dir(), &mut on_disk);
@@ -1122,13 +1124,14 @@ async fn rule_evaluation_events_replay_on_dynamodb() {
             .0
     };
     assert_eq!(claim().await.status.as_str(), "submitted");
-    // The stream batch (what the function's "Records" branch handles), twice:
-    // the claim is decided by the shop's rules once.
+    // The stream batch, twice, as the function dispatches it: the claim is
+    // decided by the shop's rules once.
+    let sources = Sources::rule_evaluation();
     for _ in 0..2 {
-        let event: Event =
+        let event: Value =
             serde_json::from_str(&read_event("rule-evaluation/claim-submitted.json")).unwrap();
-        let answer = aftersales::lambda_stream::handle(&services, Consumer::Rules, event).await;
-        assert!(answer.batch_item_failures.is_empty());
+        let answer = dispatch(&services, &sources, event).await.expect("batch");
+        assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     }
     let decided = claim().await;
     // A return asked 2+ days after shipment, 88.94: no default rule applies,
@@ -1136,16 +1139,17 @@ async fn rule_evaluation_events_replay_on_dynamodb() {
     assert_eq!(decided.status.as_str(), "under_review", "{decided:?}");
     assert_eq!(decided.timeline.len(), 2, "decided once: {decided:?}");
 
-    // The schedule's event carries no records: the function sweeps deadlines.
+    // The schedule's event carries no records: the function sweeps
+    // deadlines (the answer is the sweep's counts).
     let schedule: Value = serde_json::from_str(&read_event(
         "rule-evaluation/review-deadlines-schedule.json",
     ))
     .unwrap();
-    assert!(schedule.get("Records").is_none());
     assert_eq!(schedule["detail-type"], "Scheduled Event");
-    aftersales::app::review::sweep_deadlines(&services)
+    let swept = dispatch(&services, &sources, schedule)
         .await
         .expect("sweep");
+    assert!(swept["escalated"].is_u64(), "{swept}");
 }
 
 // ------------------------------------------------------- refund executor
@@ -1160,9 +1164,9 @@ const POISON_MESSAGE: &str = "5a0c1f3e-8d2b-4c6a-9e7f-0b1d2c3e4f51";
 /// The claim whose refund the batch executes, and its customer.
 const REFUND_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a73";
 const REFUND_CUSTOMER: &str = "cust-600";
-/// What functions/refund-executor asks reconciliation to look at: refunds
-/// left processing for over an hour.
-const RECONCILE_AFTER_HOURS: i64 = 1;
+// What refund-executor's schedule reconciles: refunds left processing for
+// over this many hours (the clock is moved past it).
+use aftersales::lambda_schedule::RECONCILE_AFTER_HOURS;
 
 /// An approved refund-only claim whose refund is still pending, under a
 /// sample's fixed claim id: an unshipped order, the customer's claim for
@@ -1257,11 +1261,13 @@ async fn refund_state(s: &Services, refund_id: &str, claim_id: &str) -> (Value, 
     )
 }
 
-fn failed_ids(answer: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<&str> {
-    answer
-        .batch_item_failures
+/// The messages a batch answer (`ReportBatchItemFailures`) names for retry.
+fn failed_ids(answer: &Value) -> Vec<&str> {
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a batch answer: {answer}"))
         .iter()
-        .map(|f| f.item_identifier.as_str())
+        .map(|f| f["itemIdentifier"].as_str().expect("itemIdentifier"))
         .collect()
 }
 
@@ -1368,7 +1374,7 @@ fn refund_executor_events_have_the_sqs_and_schedule_shapes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refund_executor_events_replay_on_dynamodb() {
     use aftersales::domain::refund::RefundStatus;
-    use aftersales::lambda_sqs::handle_refund_messages;
+    use aftersales::lambda_dispatch::{dispatch, Sources};
     use aftersales::providers::{sandbox::Sandbox, ProviderSet};
 
     let clock = aftersales_tests::http::TestClock::at("2026-11-23T10:15:00Z");
@@ -1412,7 +1418,12 @@ async fn refund_executor_events_replay_on_dynamodb() {
 
     // The batch: the poison message alone is reported (retried until the
     // DLQ takes it); the refund after it is sent, once for both deliveries.
-    let answer = handle_refund_messages(&services, refund_batch(), None).await;
+    // No queue client: the replay does not delay retries.
+    let sources = Sources::refund_executor(None);
+    let batch_json = || -> Value { serde_json::from_str(&read_event(REFUND_BATCH)).unwrap() };
+    let answer = dispatch(&services, &sources, batch_json())
+        .await
+        .expect("batch");
     assert_eq!(failed_ids(&answer), [POISON_MESSAGE]);
     assert_eq!(sandbox.movements(&refund_id), 1);
     assert_eq!(sandbox.total_movements(), 1);
@@ -1428,15 +1439,12 @@ async fn refund_executor_events_replay_on_dynamodb() {
     // The schedule (no records: the function reconciles), an hour and more
     // later: whatever the provider said at first, the refund is settled now.
     let schedule: Value = serde_json::from_str(&read_event(RECONCILIATION_SCHEDULE)).unwrap();
-    assert!(schedule.get("Records").is_none());
     clock.advance_hours(RECONCILE_AFTER_HOURS + 1);
-    let done = aftersales::app::refunds::reconcile(
-        &services,
-        chrono::Duration::hours(RECONCILE_AFTER_HOURS),
-    )
-    .await
-    .expect("reconciliation runs");
-    assert!(done.settled <= done.checked, "{done:?}");
+    let done = dispatch(&services, &sources, schedule.clone())
+        .await
+        .expect("reconciliation runs");
+    let (checked, settled) = (done["checked"].as_u64(), done["settled"].as_u64());
+    assert!(settled.is_some() && settled <= checked, "{done}");
     let (refund, _) = refund_of(&services, &refund_id).await;
     assert_eq!(refund.status, RefundStatus::Succeeded, "{refund:?}");
     let claim = claim_json(&services, REFUND_CLAIM).await;
@@ -1447,7 +1455,9 @@ async fn refund_executor_events_replay_on_dynamodb() {
     // SQS delivers at least once: the whole batch again moves no money and
     // changes nothing; the poison message is reported again.
     let before = refund_state(&services, &refund_id, REFUND_CLAIM).await;
-    let answer = handle_refund_messages(&services, refund_batch(), None).await;
+    let answer = dispatch(&services, &sources, batch_json())
+        .await
+        .expect("batch");
     assert_eq!(failed_ids(&answer), [POISON_MESSAGE]);
     assert_eq!(sandbox.total_movements(), 1);
     assert_eq!(
@@ -1455,13 +1465,10 @@ async fn refund_executor_events_replay_on_dynamodb() {
         before
     );
     // And another reconciliation finds nothing left to do.
-    let again = aftersales::app::refunds::reconcile(
-        &services,
-        chrono::Duration::hours(RECONCILE_AFTER_HOURS),
-    )
-    .await
-    .expect("reconciliation runs");
-    assert_eq!(again.checked, 0, "{again:?}");
+    let again = dispatch(&services, &sources, schedule)
+        .await
+        .expect("reconciliation runs");
+    assert_eq!(again["checked"], 0, "{again}");
     assert_eq!(sandbox.total_movements(), 1);
 }
 
@@ -1718,9 +1725,8 @@ fn courier_push_event(body: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_verification_events_replay_on_dynamodb() {
-    use aftersales::app::dispatch::Consumer;
     use aftersales::domain::tracking::{validate, Carrier, CourierState};
-    use lambda_http::aws_lambda_events::event::dynamodb::Event;
+    use aftersales::lambda_dispatch::{dispatch, Sources};
 
     let mut on_disk = BTreeSet::new();
     json_files(&events_dir(), &mut on_disk);
@@ -1756,11 +1762,18 @@ async fn courier_verification_events_replay_on_dynamodb() {
             .0
     };
 
+    // Every event goes through the function's own dispatch, its router
+    // (for Kuaidi100's pushes) built as its main.rs builds it.
+    let sources = Sources::courier_verification(router(AppState {
+        services: services.clone(),
+        auth: AuthMode::Gateway,
+    }));
+
     // The stream batch, twice: the parcel is registered and subscribed once.
     for _ in 0..2 {
-        let event: Event = serde_json::from_str(&read_event(COURIER_STREAM)).unwrap();
-        let answer = aftersales::lambda_stream::handle(&services, Consumer::Couriers, event).await;
-        assert!(answer.batch_item_failures.is_empty());
+        let event: Value = serde_json::from_str(&read_event(COURIER_STREAM)).unwrap();
+        let answer = dispatch(&services, &sources, event).await.expect("batch");
+        assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     }
     let subs = sandbox.subscriptions();
     assert_eq!(subs.len(), 1, "{subs:?}");
@@ -1779,17 +1792,12 @@ async fn courier_verification_events_replay_on_dynamodb() {
 
     // Kuaidi100's push once the parcel is delivered, through the function's
     // HTTP branch: acknowledged, the claim's parcel delivered.
-    let api = router(AppState {
-        services: services.clone(),
-        auth: AuthMode::Gateway,
-    });
     let number = validate(Carrier::Yuantong, COURIER_NUMBER).unwrap();
     sandbox.advance(Carrier::Yuantong, &number, 3);
     let body = sandbox.push_body(Carrier::Yuantong, &number).expect("push");
     let text = courier_push_event(&body);
     let payload: Value = serde_json::from_str(&text).unwrap();
-    assert!(aftersales::lambda::is_http_api_event(&payload));
-    let answer = aftersales::lambda::handle_http_api_event(api.clone(), payload.clone())
+    let answer = dispatch(&services, &sources, payload.clone())
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");
@@ -1800,9 +1808,7 @@ async fn courier_verification_events_replay_on_dynamodb() {
     assert_eq!(sh.state, Some(CourierState::Delivered));
     assert!(sh.delivered_to_destination);
     // Pushed again (Kuaidi100 retries): acknowledged, nothing changes.
-    let again = aftersales::lambda::handle_http_api_event(api.clone(), payload)
-        .await
-        .unwrap();
+    let again = dispatch(&services, &sources, payload).await.unwrap();
     assert_eq!(again["statusCode"], 200, "{again}");
     assert_eq!(claim().await, after);
     // Signed with another salt: refused, nothing changes.
@@ -1814,20 +1820,14 @@ async fn courier_verification_events_replay_on_dynamodb() {
         "not-the-salt",
     );
     let payload: Value = serde_json::from_str(&courier_push_event(&forged)).unwrap();
-    let refused = aftersales::lambda::handle_http_api_event(api, payload)
-        .await
-        .unwrap();
+    let refused = dispatch(&services, &sources, payload).await.unwrap();
     assert_eq!(refused["statusCode"], 400, "{refused}");
     assert_eq!(claim().await, after);
 
     // The schedule's event carries no records and no request: the function
     // polls parcels quiet for hours (none here: this one is delivered).
     let schedule: Value = serde_json::from_str(&read_event(COURIER_SCHEDULE)).unwrap();
-    assert!(schedule.get("Records").is_none());
-    assert!(!aftersales::lambda::is_http_api_event(&schedule));
     assert_eq!(schedule["detail-type"], "Scheduled Event");
-    let polled = aftersales::app::couriers::poll(&services, chrono::Duration::hours(6))
-        .await
-        .expect("poll");
-    assert_eq!(polled.checked, 0, "{polled:?}");
+    let polled = dispatch(&services, &sources, schedule).await.expect("poll");
+    assert_eq!(polled["checked"], 0, "{polled}");
 }

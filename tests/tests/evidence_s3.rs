@@ -112,7 +112,7 @@ async fn a_presigned_put_lands_on_the_claim() {
     record.s3.object.key = Some(ticket.evidence_key.clone());
     let mut event = S3Event::default();
     event.records = vec![record.clone(), record];
-    let out = aftersales::lambda::handle_s3_event(&services, event)
+    let out = aftersales::lambda_s3::handle(&services, event)
         .await
         .expect("recorded");
     assert_eq!(
@@ -211,7 +211,7 @@ async fn an_upload_before_the_claim_lands_and_is_carried() {
     record.s3.object.key = Some(ticket.evidence_key.clone());
     let mut event = S3Event::default();
     event.records = vec![record.clone(), record];
-    let out = aftersales::lambda::handle_s3_event(&services, event)
+    let out = aftersales::lambda_s3::handle(&services, event)
         .await
         .expect("recorded");
     assert_eq!(

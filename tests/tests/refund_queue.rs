@@ -5,7 +5,7 @@
 //! reconciliation when its notification never comes.
 
 use aftersales::domain::refund::RefundStatus;
-use aftersales::lambda_sqs::{handle_refund_messages, Backoff};
+use aftersales::lambda_sqs::Backoff;
 use aftersales::providers::sandbox::Sandbox;
 use aftersales::providers::{
     ProviderError, ProviderRefund, ProviderSet, ProviderState, RefundProvider, RefundRequest,
@@ -167,7 +167,7 @@ async fn transient_failures_back_off_and_poison_is_reported() {
         .iter()
         .map(|m| m.message_id.clone().unwrap())
         .collect();
-    let answer = handle_refund_messages(&app.services, event, Some(&backoff)).await;
+    let answer = aftersales::lambda_sqs::handle(&app.services, event, Some(&backoff)).await;
     // Both failed: the provider's 503 and the poison message.
     let mut failed: Vec<String> = answer
         .batch_item_failures
@@ -192,7 +192,7 @@ async fn transient_failures_back_off_and_poison_is_reported() {
     m.message_id = Some(ids[0].clone());
     m.body = Some(json!({"refund_id": rid}).to_string());
     retry.records.push(m);
-    let answer = handle_refund_messages(&app.services, retry, None).await;
+    let answer = aftersales::lambda_sqs::handle(&app.services, retry, None).await;
     assert!(answer.batch_item_failures.is_empty());
     let (r, _) = aftersales::repo::refunds::get(&*app.table, &rid)
         .await
@@ -207,7 +207,7 @@ async fn transient_failures_back_off_and_poison_is_reported() {
     m.message_id = Some("redelivered".into());
     m.body = Some(json!({"refund_id": rid}).to_string());
     event.records.push(m);
-    let answer = handle_refund_messages(&app.services, event, None).await;
+    let answer = aftersales::lambda_sqs::handle(&app.services, event, None).await;
     assert!(answer.batch_item_failures.is_empty());
     assert_eq!(sandbox.movements(&rid), 1);
 }

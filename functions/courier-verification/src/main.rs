@@ -13,16 +13,10 @@
 //! (Secrets Manager); without it the function tracks nothing.
 
 use aftersales::api::{router, AppState};
-use aftersales::app::dispatch::Consumer;
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use lambda_http::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
-
-/// Parcels are asked about after this long without news.
-const QUIET_HOURS: i64 = 6;
+use aftersales::lambda_dispatch::Sources;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_http::Error> {
     aftersales::telemetry::init(true);
     // Its one route (Kuaidi100's pushes) is checked by signature, but the
     // mode is read all the same: a wrong AUTH_MODE fails every HTTP function.
@@ -32,30 +26,6 @@ async fn main() -> Result<(), Error> {
         services: services.clone(),
         auth,
     });
-    lambda_http::lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
-        let s = services.clone();
-        let api = api.clone();
-        async move {
-            if ev.payload.get("Records").is_some() {
-                let batch: StreamEvent = serde_json::from_value(ev.payload)?;
-                let answer = aftersales::lambda_stream::handle(&s, Consumer::Couriers, batch).await;
-                Ok::<Value, Error>(serde_json::to_value(answer)?)
-            } else if aftersales::lambda::is_http_api_event(&ev.payload) {
-                aftersales::lambda::handle_http_api_event(api, ev.payload).await
-            } else {
-                // EventBridge's scheduled event: its content does not matter.
-                let done =
-                    aftersales::app::couriers::poll(&s, chrono::Duration::hours(QUIET_HOURS))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                Ok(serde_json::json!({
-                    "checked": done.checked,
-                    "changed": done.changed,
-                    "flagged": done.flagged,
-                    "resubscribed": done.resubscribed,
-                }))
-            }
-        }
-    }))
-    .await
+    let sources = Sources::courier_verification(api);
+    aftersales::lambda_dispatch::run(services, sources).await
 }
