@@ -207,7 +207,11 @@ pub async fn authorize(
         }
         (Access::Shop { .. }, Some(id)) if route.method != "GET" => {
             let shop = param("shop_id").unwrap_or_default();
-            Some(crate::app::claim_in_shop(&st.services, &shop, &id).await)
+            Some(
+                crate::app::shop_claim(&st.services, &shop, &id)
+                    .await
+                    .map(drop),
+            )
         }
         _ => None,
     };

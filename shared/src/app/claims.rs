@@ -528,12 +528,12 @@ pub(crate) fn check_party(p: &Principal, claim: &Claim) -> Result<(), AppError> 
     }
 }
 
-/// The claim exists and is the shop's (a desk route's claim); a claim of
-/// another shop looks exactly like a missing one.
-pub async fn claim_in_shop(s: &Services, shop_id: &str, claim_id: &str) -> Result<(), AppError> {
+/// The shop's claim (the desk's); a claim of another shop looks exactly
+/// like a missing one.
+pub async fn shop_claim(s: &Services, shop_id: &str, claim_id: &str) -> Result<Claim, AppError> {
     check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
     match repo::claims::get(&*s.table, claim_id).await? {
-        Some((c, _)) if c.shop_id == shop_id => Ok(()),
+        Some((c, _)) if c.shop_id == shop_id => Ok(c),
         _ => Err(AppError::NotFound("claim")),
     }
 }

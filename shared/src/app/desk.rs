@@ -267,14 +267,6 @@ pub async fn detail(
     })
 }
 
-async fn shop_claim(s: &Services, shop_id: &str, claim_id: &str) -> Result<Claim, AppError> {
-    check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
-    match repo::claims::get(&*s.table, claim_id).await? {
-        Some((c, _)) if c.shop_id == shop_id => Ok(c),
-        _ => Err(AppError::NotFound("claim")),
-    }
-}
-
 /// A person's decision on one claim.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
