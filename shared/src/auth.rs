@@ -100,7 +100,58 @@ impl Principal {
     pub fn has_role(&self, role: StaffRole) -> bool {
         matches!(self, Principal::Staff { roles, .. } if roles.contains(&role))
     }
+
+    /// Whether this principal acts for `shop_id`: its staff holding one of
+    /// `roles` (any role when empty), or its storefront when `storefront`.
+    /// The one rule for a shop's routes and use cases; the refusal says why.
+    pub fn acts_for(
+        &self,
+        shop_id: &str,
+        roles: &[StaffRole],
+        storefront: bool,
+    ) -> Result<(), Refusal> {
+        let refuse = |why: String| Err(Refusal(why));
+        match self {
+            Principal::Customer { .. } if storefront => refuse("only the shop may do this".into()),
+            Principal::Customer { .. } => refuse("only the shop's staff may do this".into()),
+            Principal::Staff { shop_id: s, .. } | Principal::Storefront { shop_id: s }
+                if s != shop_id =>
+            {
+                refuse("this token is for another shop".into())
+            }
+            Principal::Storefront { .. } if storefront => Ok(()),
+            Principal::Storefront { .. } => refuse("only the shop's staff may do this".into()),
+            Principal::Staff { .. }
+                if roles.is_empty() || roles.iter().any(|r| self.has_role(*r)) =>
+            {
+                Ok(())
+            }
+            Principal::Staff { .. } => {
+                let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+                refuse(format!("this needs the {} role", names.join(" or ")))
+            }
+        }
+    }
 }
+
+/// Why a principal may not act for a shop (a 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+impl StaffRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            StaffRole::Reviewer => "reviewer",
+            StaffRole::Admin => "admin",
+            StaffRole::Finance => "finance",
+        }
+    }
+}
+
+/// The roles that may move money without a claim or out of the books:
+/// admins and finance staff.
+pub const MONEY_ROLES: &[StaffRole] = &[StaffRole::Admin, StaffRole::Finance];
 
 /// How the router learns who is calling.
 #[derive(Clone)]

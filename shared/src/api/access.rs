@@ -46,7 +46,7 @@ pub enum Access {
 /// Staff of the shop, whatever their role.
 pub const ANY_ROLE: &[StaffRole] = &[];
 pub const ADMIN: &[StaffRole] = &[StaffRole::Admin];
-pub const MONEY: &[StaffRole] = &[StaffRole::Admin, StaffRole::Finance];
+pub const MONEY: &[StaffRole] = crate::auth::MONEY_ROLES;
 
 impl Access {
     /// Needs no token.
@@ -80,30 +80,12 @@ fn forbidden(m: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)
 }
 
-fn role_names(roles: &[StaffRole]) -> String {
-    roles
-        .iter()
-        .map(|r| match r {
-            StaffRole::Admin => "admin",
-            StaffRole::Finance => "finance",
-            StaffRole::Reviewer => "reviewer",
-        })
-        .collect::<Vec<_>>()
-        .join(" or ")
-}
-
 /// Decides a route's access for a principal, given the path's shop (if
 /// any). Claim ownership is checked afterwards, with the claim loaded.
 pub fn check(access: Access, p: &Principal, path_shop: Option<&str>) -> Result<(), ApiError> {
-    let shop_of = |p: &Principal| match p {
-        Principal::Staff { shop_id, .. } | Principal::Storefront { shop_id } => {
-            Some(shop_id.clone())
-        }
-        Principal::Customer { .. } => None,
-    };
-    let same_shop = || match (shop_of(p), path_shop) {
-        (Some(mine), Some(path)) => mine == path,
-        _ => false,
+    let for_shop = |roles, storefront| {
+        p.acts_for(path_shop.unwrap_or_default(), roles, storefront)
+            .map_err(|r| forbidden(r.0))
     };
     match access {
         Access::Public | Access::Signed | Access::SignedIn => Ok(()),
@@ -119,23 +101,9 @@ pub fn check(access: Access, p: &Principal, path_shop: Option<&str>) -> Result<(
         },
         Access::ShopStaffOrCustomer => match p {
             Principal::Customer { .. } => Ok(()),
-            Principal::Staff { .. } if same_shop() => Ok(()),
-            Principal::Staff { .. } => Err(forbidden("this token is for another shop")),
-            Principal::Storefront { .. } => Err(forbidden("only the shop's staff may do this")),
+            _ => for_shop(ANY_ROLE, false),
         },
-        Access::Shop { roles, storefront } => match p {
-            Principal::Customer { .. } => Err(forbidden("only the shop may do this")),
-            _ if !same_shop() => Err(forbidden("this token is for another shop")),
-            Principal::Storefront { .. } if storefront => Ok(()),
-            Principal::Storefront { .. } => Err(forbidden("only the shop's staff may do this")),
-            Principal::Staff { .. } if roles.is_empty() || roles.iter().any(|r| p.has_role(*r)) => {
-                Ok(())
-            }
-            Principal::Staff { .. } => Err(forbidden(format!(
-                "this needs the {} role",
-                role_names(roles)
-            ))),
-        },
+        Access::Shop { roles, storefront } => for_shop(roles, storefront),
     }
 }
 

@@ -51,12 +51,7 @@ pub async fn refund_without_claim(
     body: MerchantRefundRequest,
     idempotency_key: Option<&str>,
 ) -> Result<(MerchantRefundView, bool), AppError> {
-    require_staff(p, shop_id)?;
-    if !(p.has_role(StaffRole::Admin) || p.has_role(StaffRole::Finance)) {
-        return Err(AppError::Forbidden(
-            "refunds without a claim need the admin or finance role".into(),
-        ));
-    }
+    require_roles(p, shop_id, crate::auth::MONEY_ROLES)?;
     let key = idempotency_key.ok_or_else(|| {
         AppError::invalid(
             "idempotency_key_required",

@@ -234,15 +234,13 @@ const MAX_ATTEMPTS: usize = 8;
 
 /// Staff of this shop (any role); storefront tokens and customers are not.
 fn require_staff(p: &Principal, shop_id: &str) -> Result<(), AppError> {
-    match p {
-        Principal::Staff { shop_id: s, .. } if s == shop_id => Ok(()),
-        Principal::Staff { .. } => Err(AppError::Forbidden(
-            "this token is for another shop's staff".into(),
-        )),
-        _ => Err(AppError::Forbidden(
-            "only the shop's staff may do this".into(),
-        )),
-    }
+    require_roles(p, shop_id, &[])
+}
+
+/// Staff of this shop holding one of `roles` (any role when empty).
+fn require_roles(p: &Principal, shop_id: &str, roles: &[StaffRole]) -> Result<(), AppError> {
+    p.acts_for(shop_id, roles, false)
+        .map_err(|r| AppError::Forbidden(r.0))
 }
 
 fn actor_of(p: &Principal) -> Actor {

@@ -52,18 +52,10 @@ pub(crate) fn order_view(rec: &OrderRecord, version: u64) -> OrderView {
     }
 }
 
+/// The shop's staff or its storefront.
 fn require_shop(p: &Principal, shop_id: &str) -> Result<(), AppError> {
-    match p {
-        Principal::Staff { shop_id: s, .. } | Principal::Storefront { shop_id: s }
-            if s == shop_id =>
-        {
-            Ok(())
-        }
-        Principal::Customer { .. } => {
-            Err(AppError::Forbidden("customers cannot manage orders".into()))
-        }
-        _ => Err(AppError::Forbidden("this token is for another shop".into())),
-    }
+    p.acts_for(shop_id, &[], true)
+        .map_err(|r| AppError::Forbidden(r.0))
 }
 
 /// Creates or replaces an order snapshot. A change that would leave an

@@ -32,17 +32,7 @@ pub async fn policy_for(s: &Services, shop_id: &str) -> Result<ShopPolicy, AppEr
 }
 
 fn require_admin(p: &Principal, shop_id: &str) -> Result<(), AppError> {
-    match p {
-        Principal::Staff { shop_id: s, .. } if s == shop_id && p.has_role(StaffRole::Admin) => {
-            Ok(())
-        }
-        Principal::Staff { shop_id: s, .. } if s == shop_id => Err(AppError::Forbidden(
-            "only a shop admin may change this".into(),
-        )),
-        _ => Err(AppError::Forbidden(
-            "this token is not for this shop's staff".into(),
-        )),
-    }
+    require_roles(p, shop_id, &[StaffRole::Admin])
 }
 
 /// Replaces the policy. A policy that does not validate is refused and the

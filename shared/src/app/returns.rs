@@ -347,7 +347,7 @@ pub async fn ship_replacement(
 ) -> Result<ClaimView, AppError> {
     require_staff(p, shop_id)?;
     if matches!(req.price_difference, Some(PriceDifference::Refund { .. }))
-        && !(p.has_role(StaffRole::Admin) || p.has_role(StaffRole::Finance))
+        && !crate::auth::MONEY_ROLES.iter().any(|r| p.has_role(*r))
     {
         return Err(AppError::Forbidden(
             "refunding a price difference needs the admin or finance role".into(),

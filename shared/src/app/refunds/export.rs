@@ -1,7 +1,7 @@
 //! The finance export: a month of a shop's refunds as CSV, streamed.
 
-use crate::app::{require_staff, AppError, Services};
-use crate::auth::{Principal, StaffRole};
+use crate::app::{require_roles, AppError, Services};
+use crate::auth::{Principal, MONEY_ROLES};
 use crate::domain::money::{Currency, Money};
 use crate::domain::refund::{Refund, RefundOrigin};
 use crate::repo;
@@ -55,12 +55,7 @@ pub async fn export_month(
     shop_id: &str,
     month: &str,
 ) -> Result<impl futures_util::Stream<Item = Chunk>, AppError> {
-    require_staff(p, shop_id)?;
-    if !(p.has_role(StaffRole::Finance) || p.has_role(StaffRole::Admin)) {
-        return Err(AppError::Forbidden(
-            "the finance export is for finance staff and admins".into(),
-        ));
-    }
+    require_roles(p, shop_id, MONEY_ROLES)?;
     let (start, end) = month_bounds(month)?;
     let state = Export {
         s: s.clone(),

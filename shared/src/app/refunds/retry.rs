@@ -2,9 +2,9 @@
 
 use super::execution::standing_refunds;
 use crate::app::{
-    actor_of, change_claim, claim_view, require_staff, AppError, Change, ClaimView, Services,
+    actor_of, change_claim, claim_view, require_roles, AppError, Change, ClaimView, Services,
 };
-use crate::auth::{Principal, StaffRole};
+use crate::auth::{Principal, MONEY_ROLES};
 use crate::domain::claim::{ClaimEvent, ClaimStatus};
 use crate::domain::refund::{Refund, RefundRoute, RefundStatus, RefundStep};
 use crate::repo;
@@ -32,12 +32,7 @@ pub async fn retry_failed(
     claim_id: &str,
     req: RetryRequest,
 ) -> Result<ClaimView, AppError> {
-    require_staff(p, shop_id)?;
-    if !(p.has_role(StaffRole::Admin) || p.has_role(StaffRole::Finance)) {
-        return Err(AppError::Forbidden(
-            "sending refunds again needs the admin or finance role".into(),
-        ));
-    }
+    require_roles(p, shop_id, MONEY_ROLES)?;
     let route = req.refund_to.unwrap_or_default();
     if matches!(route, RefundRoute::BankCard(_)) {
         return Err(AppError::invalid(
