@@ -49,6 +49,27 @@ pub const ADMIN: &[StaffRole] = &[StaffRole::Admin];
 pub const MONEY: &[StaffRole] = crate::auth::MONEY_ROLES;
 
 impl Access {
+    /// The shop's staff, whatever their role.
+    pub const STAFF: Access = Access::Shop {
+        roles: ANY_ROLE,
+        storefront: false,
+    };
+    /// The shop's admins.
+    pub const ADMINS: Access = Access::Shop {
+        roles: ADMIN,
+        storefront: false,
+    };
+    /// The shop's admins and finance staff: money out of the books.
+    pub const MONEY_STAFF: Access = Access::Shop {
+        roles: MONEY,
+        storefront: false,
+    };
+    /// The shop's staff or its storefront (orders).
+    pub const SHOP: Access = Access::Shop {
+        roles: ANY_ROLE,
+        storefront: true,
+    };
+
     /// Needs no token.
     pub fn is_public(self) -> bool {
         matches!(self, Access::Public | Access::Signed)

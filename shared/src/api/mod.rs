@@ -6,7 +6,6 @@
 use crate::app::{AppError, Services};
 use crate::auth::{AuthError, AuthMode, Principal};
 pub use access::Access;
-use access::{ADMIN, ANY_ROLE, MONEY};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
 use axum::http::{header, request::Parts, StatusCode};
@@ -49,18 +48,12 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "PUT",
         path: "/v1/shops/{shop_id}/orders/{order_id}",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: true,
-        },
+        access: Access::SHOP,
     },
     Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/orders/{order_id}",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: true,
-        },
+        access: Access::SHOP,
     },
     Route {
         method: "POST",
@@ -110,26 +103,17 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "PUT",
         path: "/v1/shops/{shop_id}/policy",
-        access: Access::Shop {
-            roles: ADMIN,
-            storefront: false,
-        },
+        access: Access::ADMINS,
     },
     Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/rules",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "PUT",
         path: "/v1/shops/{shop_id}/rules",
-        access: Access::Shop {
-            roles: ADMIN,
-            storefront: false,
-        },
+        access: Access::ADMINS,
     },
     Route {
         method: "GET",
@@ -139,42 +123,27 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "PUT",
         path: "/v1/shops/{shop_id}/rejection-reasons",
-        access: Access::Shop {
-            roles: ADMIN,
-            storefront: false,
-        },
+        access: Access::ADMINS,
     },
     Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/desk/claims",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/desk/claims/{claim_id}",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "POST",
         path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/decision",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "POST",
         path: "/v1/shops/{shop_id}/desk/batch",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "POST",
@@ -189,26 +158,17 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/refunds",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/refunds/export",
-        access: Access::Shop {
-            roles: MONEY,
-            storefront: false,
-        },
+        access: Access::MONEY_STAFF,
     },
     Route {
         method: "POST",
         path: "/v1/shops/{shop_id}/orders/{order_id}/refunds",
-        access: Access::Shop {
-            roles: MONEY,
-            storefront: false,
-        },
+        access: Access::MONEY_STAFF,
     },
     Route {
         method: "GET",
@@ -233,34 +193,22 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",
         path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/inspection",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "POST",
         path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "POST",
         path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/replacement-delivered",
-        access: Access::Shop {
-            roles: ANY_ROLE,
-            storefront: false,
-        },
+        access: Access::STAFF,
     },
     Route {
         method: "POST",
         path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/refund-retry",
-        access: Access::Shop {
-            roles: MONEY,
-            storefront: false,
-        },
+        access: Access::MONEY_STAFF,
     },
 ];
 
