@@ -442,10 +442,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             .ok()
             .and_then(|v: serde_json::Value| first_bad_amount(&v, ""))
         {
-            Some(path) => {
-                let why = e.message.split_once(": ").map_or("", |(_, w)| w);
-                ApiError::invalid_amount(&path, why)
-            }
+            Some((path, why)) => ApiError::invalid_amount(&path, why),
             None => e,
         }
     })?;
@@ -466,8 +463,8 @@ const AMOUNT_FIELDS: &[&str] = &[
 ];
 
 /// The path of the first value under an amount's name that is not an
-/// amount, written as serde_path_to_error writes paths.
-fn first_bad_amount(v: &serde_json::Value, at: &str) -> Option<String> {
+/// amount (written as serde_path_to_error writes paths), and why not.
+fn first_bad_amount(v: &serde_json::Value, at: &str) -> Option<(String, String)> {
     use serde_json::Value;
     match v {
         Value::Object(m) => m.iter().find_map(|(k, v)| {
@@ -476,13 +473,13 @@ fn first_bad_amount(v: &serde_json::Value, at: &str) -> Option<String> {
             } else {
                 format!("{at}.{k}")
             };
-            let bad = AMOUNT_FIELDS.contains(&k.as_str())
-                && !v.is_null()
-                && serde_json::from_value::<crate::domain::money::Amount>(v.clone()).is_err();
-            if bad {
-                Some(path)
-            } else {
-                first_bad_amount(v, &path)
+            let why = (AMOUNT_FIELDS.contains(&k.as_str()) && !v.is_null())
+                .then(|| serde_json::from_value::<crate::domain::money::Amount>(v.clone()).err())
+                .flatten()
+                .map(|e| amount_reason(&e.to_string()).unwrap_or_default().to_owned());
+            match why {
+                Some(why) => Some((path, why)),
+                None => first_bad_amount(v, &path),
             }
         }),
         Value::Array(a) => a
@@ -491,6 +488,14 @@ fn first_bad_amount(v: &serde_json::Value, at: &str) -> Option<String> {
             .find_map(|(i, v)| first_bad_amount(v, &format!("{at}[{i}]"))),
         _ => None,
     }
+}
+
+/// What an amount's own error says, if `message` is one (see
+/// [`crate::domain::money::AMOUNT_ERROR_TAG`]).
+fn amount_reason(message: &str) -> Option<&str> {
+    message
+        .split_once(crate::domain::money::AMOUNT_ERROR_TAG)
+        .map(|(_, why)| why)
 }
 
 fn unreadable<E: std::fmt::Display>(
@@ -503,8 +508,8 @@ fn unreadable<E: std::fmt::Display>(
     let why = inner
         .rsplit_once(" at line ")
         .map_or(inner.as_str(), |(m, _)| m);
-    match why.split_once(crate::domain::money::AMOUNT_ERROR_TAG) {
-        Some((_, why)) => ApiError::invalid_amount(&path, why),
+    match amount_reason(why) {
+        Some(why) => ApiError::invalid_amount(&path, why),
         None if path == "." || path == "?" => ApiError::new(StatusCode::BAD_REQUEST, code, why),
         None => {
             ApiError::new(StatusCode::BAD_REQUEST, code, format!("{path}: {why}")).with_field(path)
