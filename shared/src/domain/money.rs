@@ -309,30 +309,18 @@ impl Money {
     /// The sum, in range and in one currency, or why not.
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        self.minor
-            .checked_add(other.minor)
-            .filter(|m| m.abs() <= MAX_MINOR)
-            .map(|minor| Money::from_minor(minor, self.currency))
-            .ok_or(MoneyError::Overflow)
+        in_range(self.minor.checked_add(other.minor)).map(|m| Money::from_minor(m, self.currency))
     }
 
     /// The difference, in range and in one currency, or why not.
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        self.minor
-            .checked_sub(other.minor)
-            .filter(|m| m.abs() <= MAX_MINOR)
-            .map(|minor| Money::from_minor(minor, self.currency))
-            .ok_or(MoneyError::Overflow)
+        in_range(self.minor.checked_sub(other.minor)).map(|m| Money::from_minor(m, self.currency))
     }
 
     /// `n` times the amount (a unit price times a quantity), in range.
     pub fn checked_mul(self, n: i64) -> Result<Money, MoneyError> {
-        self.minor
-            .checked_mul(n)
-            .filter(|m| m.abs() <= MAX_MINOR)
-            .map(|minor| Money::from_minor(minor, self.currency))
-            .ok_or(MoneyError::Overflow)
+        in_range(self.minor.checked_mul(n)).map(|m| Money::from_minor(m, self.currency))
     }
 
     fn same_currency(self, other: Money) -> Result<(), MoneyError> {
@@ -350,11 +338,17 @@ impl Money {
 /// Sums minor units of one order's amounts, refusing a total above
 /// [`MAX_MINOR`] instead of overflowing.
 pub fn checked_sum(parts: impl IntoIterator<Item = i64>) -> Result<i64, MoneyError> {
-    parts.into_iter().try_fold(0i64, |acc, p| {
-        acc.checked_add(p)
-            .filter(|m| m.abs() <= MAX_MINOR)
-            .ok_or(MoneyError::Overflow)
-    })
+    parts
+        .into_iter()
+        .try_fold(0i64, |acc, p| in_range(acc.checked_add(p)))
+}
+
+/// A result of i64 arithmetic on minor units, if it neither overflowed nor
+/// left the range money may take.
+fn in_range(minor: Option<i64>) -> Result<i64, MoneyError> {
+    minor
+        .filter(|m| m.abs() <= MAX_MINOR)
+        .ok_or(MoneyError::Overflow)
 }
 
 impl fmt::Display for Money {
