@@ -271,7 +271,7 @@ pub async fn submit_claim(
             repo::claims::put(&claim, None),
             repo::outbox::put(&OutboxEvent::for_claim(&claim, &event, now)),
         ];
-        // Where the idempotency record sits: its failure alone means a twin
+        // Where the idempotency record sits: its failure means a twin
         // request won the race.
         let key_at = ops.len();
         if let Some(k) = idempotency_key {

@@ -192,18 +192,15 @@ async fn rejection_text(
 async fn add_to_inbox(s: &Services, m: &InboxMessage) -> Result<bool, AppError> {
     for _ in 0..MAX_ATTEMPTS {
         let (unread, cv) = inbox::unread(&*s.table, &m.customer_id).await?;
-        // The message first: its "must not exist" failing alone means the
+        // The message is op 0: its "must not exist" failing means the
         // event was delivered before.
-        let (message_at, ops) = (
-            0,
-            vec![
-                inbox::put(m, None),
-                inbox::put_unread(&m.customer_id, unread + 1, cv),
-            ],
-        );
+        let ops = vec![
+            inbox::put(m, None),
+            inbox::put_unread(&m.customer_id, unread + 1, cv),
+        ];
         match s.table.transact(ops).await {
             Ok(()) => return Ok(true),
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&message_at) => {
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
                 return Ok(false)
             }
             // The count moved (another message, a read): count again.
