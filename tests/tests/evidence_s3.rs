@@ -20,8 +20,8 @@ async fn s3_client() -> aws_sdk_s3::Client {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_presigned_put_lands_on_the_claim() {
+/// A new, empty evidence bucket on moto.
+async fn fresh_bucket() -> (aws_sdk_s3::Client, String) {
     let s3 = s3_client().await;
     let bucket = aftersales_tests::moto::unique_table_name("evidence").to_lowercase();
     s3.create_bucket()
@@ -29,6 +29,27 @@ async fn a_presigned_put_lands_on_the_claim() {
         .send()
         .await
         .expect("CreateBucket");
+    (s3, bucket)
+}
+
+/// The client's HTTP PUT, exactly as the upload ticket says.
+async fn put_as_ticketed(ticket: &aftersales::app::evidence::UploadView, body: Vec<u8>) {
+    aftersales::providers::install_crypto_provider();
+    let mut put = reqwest::Client::new().put(&ticket.url).body(body);
+    for (k, v) in &ticket.headers {
+        put = put.header(k.as_str(), v.as_str());
+    }
+    let resp = put.send().await.expect("PUT reaches S3");
+    assert!(
+        resp.status().is_success(),
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presigned_put_lands_on_the_claim() {
+    let (s3, bucket) = fresh_bucket().await;
     let mut services = aftersales::app::Services::new(Arc::new(
         aftersales_tests::dynamo_table_without_stream().await,
     ));
@@ -80,18 +101,7 @@ async fn a_presigned_put_lands_on_the_claim() {
     .expect("upload URL");
     assert!(ticket.url.contains("X-Amz-Signature="), "{}", ticket.url);
     assert!(ticket.url.contains(&bucket), "{}", ticket.url);
-    // The client's HTTP PUT, exactly as the ticket says.
-    aftersales::providers::install_crypto_provider();
-    let mut put = reqwest::Client::new().put(&ticket.url).body(photo.clone());
-    for (k, v) in &ticket.headers {
-        put = put.header(k.as_str(), v.as_str());
-    }
-    let resp = put.send().await.expect("PUT reaches S3");
-    assert!(
-        resp.status().is_success(),
-        "{}",
-        resp.text().await.unwrap_or_default()
-    );
+    put_as_ticketed(&ticket, photo.clone()).await;
     let got = s3
         .get_object()
         .bucket(&bucket)
@@ -162,13 +172,7 @@ async fn a_presigned_put_lands_on_the_claim() {
 async fn an_upload_before_the_claim_lands_and_is_carried() {
     use aftersales::app::evidence::{create_shop_upload, record_upload, ShopUploadRequest};
     use aftersales::app::{submit_claim, SubmitClaim};
-    let s3 = s3_client().await;
-    let bucket = aftersales_tests::moto::unique_table_name("evidence").to_lowercase();
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
+    let (s3, bucket) = fresh_bucket().await;
     let mut services = aftersales::app::Services::new(Arc::new(
         aftersales_tests::dynamo_table_without_stream().await,
     ));
@@ -195,17 +199,7 @@ async fn an_upload_before_the_claim_lands_and_is_carried() {
         "{}",
         ticket.evidence_key
     );
-    aftersales::providers::install_crypto_provider();
-    let mut put = reqwest::Client::new().put(&ticket.url).body(photo);
-    for (k, v) in &ticket.headers {
-        put = put.header(k.as_str(), v.as_str());
-    }
-    assert!(put
-        .send()
-        .await
-        .expect("PUT reaches S3")
-        .status()
-        .is_success());
+    put_as_ticketed(&ticket, photo).await;
     let mut record = S3EventRecord::default();
     record.event_name = Some("ObjectCreated:Put".into());
     record.s3.object.key = Some(ticket.evidence_key.clone());
