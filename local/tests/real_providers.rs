@@ -8,7 +8,7 @@
 //! webhook, verified, and the claim's refund arrives.
 
 use aftersales::auth::DevKeys;
-use aftersales_tests::http::{minor_units, sample_order, timeline_events};
+use aftersales_tests::http::{minor_units, timeline_events, unshipped_order_paid_with};
 use aftersales_tests::provider_servers::{AlipayServer, ProviderServer, WechatPayServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -151,13 +151,7 @@ impl Runner {
 async fn refund_arrives(runner: &Runner, server: &dyn ProviderServer, txn: &str) {
     let name = server.webhook_name();
     let (customer, order_id) = (format!("cust-{name}"), format!("ord-{name}"));
-    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let mut order = sample_order(&customer);
-    order["placed_at"] = json!(hour_ago);
-    order["payments"][0]["channel"] = json!(server.channel());
-    order["payments"][0]["provider_txn_id"] = json!(txn);
-    order["payments"][0]["paid_at"] = json!(hour_ago);
-    order["fulfilment"] = json!({"state": "paid_unshipped"});
+    let order = unshipped_order_paid_with(&customer, server.channel(), txn);
     server.paid(
         txn,
         minor_units(&json!({"amount": order["payments"][0]["amount"]})),

@@ -291,6 +291,24 @@ pub fn sample_order(customer: &str) -> serde_json::Value {
     })
 }
 
+/// [`sample_order`] paid an hour ago through `channel` (the provider's
+/// transaction `txn`) and not shipped: the shop's default rules approve a
+/// refund-only claim on it at once.
+pub fn unshipped_order_paid_with(
+    customer: &str,
+    channel: aftersales::domain::order::PaymentChannel,
+    txn: &str,
+) -> serde_json::Value {
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let mut order = sample_order(customer);
+    order["placed_at"] = serde_json::json!(hour_ago);
+    order["payments"][0]["channel"] = serde_json::json!(channel);
+    order["payments"][0]["provider_txn_id"] = serde_json::json!(txn);
+    order["payments"][0]["paid_at"] = serde_json::json!(hour_ago);
+    order["fulfilment"] = serde_json::json!({"state": "paid_unshipped"});
+    order
+}
+
 /// A clock the test moves by hand (whole seconds since the epoch).
 #[derive(Clone)]
 pub struct TestClock(Arc<std::sync::atomic::AtomicI64>);

@@ -15,7 +15,7 @@ use aftersales::app::Services;
 use aftersales::auth::StaffRole;
 use aftersales::providers::ProviderSet;
 use aftersales_tests::http::{
-    bind_loopback, minor_units, sample_order, spawn_app_on, timeline_events, TestApp,
+    bind_loopback, minor_units, spawn_app_on, timeline_events, unshipped_order_paid_with, TestApp,
 };
 use aftersales_tests::provider_servers::{
     AlipayServer, NoticeFacts, ProviderServer, SeenRefund, StripeServer, WechatPayServer,
@@ -64,13 +64,7 @@ async fn claim_to_refund_arrived(server: Box<dyn ProviderServer>, txn: &str, ans
     // rules approve a refund-only claim at once.
     let customer = format!("cust-{name}");
     let order_id = format!("ord-{name}");
-    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let mut order = sample_order(&customer);
-    order["placed_at"] = json!(hour_ago);
-    order["payments"][0]["channel"] = json!(server.channel());
-    order["payments"][0]["provider_txn_id"] = json!(txn);
-    order["payments"][0]["paid_at"] = json!(hour_ago);
-    order["fulfilment"] = json!({"state": "paid_unshipped"});
+    let order = unshipped_order_paid_with(&customer, server.channel(), txn);
     server.paid(
         txn,
         minor_units(&json!({"amount": order["payments"][0]["amount"]})),
@@ -251,13 +245,11 @@ async fn only_a_matching_notice_settles_a_refund(engine: &str) {
     let app = spawn_app_on(listener, services).await;
 
     let txn = "4200002026112500000000000777";
-    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let mut order = sample_order("cust-match");
-    order["placed_at"] = json!(hour_ago);
-    order["payments"][0]["channel"] = json!("wechat_pay");
-    order["payments"][0]["provider_txn_id"] = json!(txn);
-    order["payments"][0]["paid_at"] = json!(hour_ago);
-    order["fulfilment"] = json!({"state": "paid_unshipped"});
+    let order = unshipped_order_paid_with(
+        "cust-match",
+        aftersales::domain::order::PaymentChannel::WechatPay,
+        txn,
+    );
     wx.paid(
         txn,
         minor_units(&json!({"amount": order["payments"][0]["amount"]})),
