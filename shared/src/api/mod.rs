@@ -372,10 +372,11 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     /// The principal the access layer authenticated (every route that
-    /// needs one has passed it); authenticates here only as a fallback.
+    /// needs one has passed it), taken rather than copied: a handler reads
+    /// it once. Authenticates here only as a fallback.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(p.clone());
+        if let Some(p) = parts.extensions.remove::<Principal>() {
+            return Ok(p);
         }
         Ok(access::authenticate(parts, &state.auth)?)
     }
