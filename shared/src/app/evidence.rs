@@ -151,22 +151,22 @@ fn check_declared(
     content_type: &str,
     content_length: u64,
 ) -> Result<(), AppError> {
-    let Some(max) = limits.max_bytes(content_type) else {
-        return Err(AppError::invalid(
-            "unsupported_content_type",
-            format!(
-                "evidence may be one of: {}",
-                limits.content_types.join(", ")
+    use crate::domain::policy::FileRefusal;
+    limits
+        .accepts(content_type, content_length)
+        .map_err(|r| match r {
+            FileRefusal::ContentType(_) => AppError::invalid(
+                "unsupported_content_type",
+                format!(
+                    "evidence may be one of: {}",
+                    limits.content_types.join(", ")
+                ),
             ),
-        ));
-    };
-    if content_length == 0 || content_length > max {
-        return Err(AppError::invalid(
-            "evidence_too_large",
-            format!("a {content_type} file must be 1 to {max} bytes"),
-        ));
-    }
-    Ok(())
+            FileRefusal::Size { max, .. } => AppError::invalid(
+                "evidence_too_large",
+                format!("a {content_type} file must be 1 to {max} bytes"),
+            ),
+        })
 }
 
 async fn presign(
@@ -345,19 +345,8 @@ pub async fn record_upload(s: &Services, key: &str) -> Result<Recorded, AppError
         }
         let limits = super::policy::policy_for(s, &claim.shop_id).await?.evidence;
         let content_type = object.content_type.as_deref().unwrap_or("");
-        match limits.max_bytes(content_type) {
-            None => {
-                return Ok(Recorded::Refused(format!(
-                    "{key}: content type {content_type:?} is not accepted"
-                )))
-            }
-            Some(max) if object.size == 0 || object.size > max => {
-                return Ok(Recorded::Refused(format!(
-                    "{key}: {} bytes is outside 1..={max}",
-                    object.size
-                )))
-            }
-            Some(_) => {}
+        if let Err(why) = limits.accepts(content_type, object.size) {
+            return Ok(Recorded::Refused(format!("{key}: {why}")));
         }
         if claim.evidence.len() >= limits.max_items as usize {
             return Ok(Recorded::Refused(format!(

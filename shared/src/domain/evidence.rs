@@ -59,13 +59,10 @@ impl Upload {
                 size, content_type, ..
             } => (*size, content_type.as_str()),
         };
-        match limits.max_bytes(content_type) {
-            None => Err(format!("content type {content_type:?} is not accepted")),
-            Some(max) if size == 0 || size > max => {
-                Err(format!("{size} bytes is outside 1..={max}"))
-            }
-            Some(_) => Ok((size, content_type)),
-        }
+        limits
+            .accepts(content_type, size)
+            .map(|()| (size, content_type))
+            .map_err(|r| r.to_string())
     }
 
     /// This upload, now carried by `claim_id`.

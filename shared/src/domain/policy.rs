@@ -56,6 +56,25 @@ impl EvidenceLimits {
             Some(self.max_image_bytes)
         }
     }
+
+    /// Whether a file of this type and size (declared, or as it landed) is
+    /// taken: the one check for upload URLs, landed files and submissions.
+    pub fn accepts(&self, content_type: &str, size: u64) -> Result<(), FileRefusal> {
+        match self.max_bytes(content_type) {
+            None => Err(FileRefusal::ContentType(content_type.to_owned())),
+            Some(max) if size == 0 || size > max => Err(FileRefusal::Size { size, max }),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Why a file is not taken as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileRefusal {
+    #[error("content type {0:?} is not accepted")]
+    ContentType(String),
+    #[error("{size} bytes is outside 1..={max}")]
+    Size { size: u64, max: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
