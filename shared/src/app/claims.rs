@@ -219,7 +219,7 @@ pub async fn submit_claim(
         // Evidence named at submission: uploads of this customer for this
         // shop that landed and no claim carries yet (counted first: a body
         // naming thousands of keys costs no reads).
-        let cap = (policy.evidence.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE);
+        let cap = super::evidence::cap(&policy.evidence);
         crate::domain::evidence::check_count(&body.evidence, cap)?;
         let uploads = super::evidence::named_uploads(s, &body.evidence).await?;
         crate::domain::evidence::check_named(

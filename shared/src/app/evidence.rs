@@ -120,7 +120,7 @@ pub async fn create_upload(
     }
     let limits = super::policy::policy_for(s, &claim.shop_id).await?.evidence;
     check_declared(&limits, &req.content_type, req.content_length)?;
-    let cap = (limits.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE);
+    let cap = cap(&limits);
     if claim.evidence.len() >= cap {
         return Err(AppError::conflict(
             "evidence_limit_reached",
@@ -134,6 +134,12 @@ pub async fn create_upload(
         extension(&req.content_type)
     );
     presign(s, key, &req.content_type, req.content_length).await
+}
+
+/// How many files one claim may carry: the shop's limit, within what a
+/// claim holds at all.
+pub(crate) fn cap(limits: &crate::domain::policy::EvidenceLimits) -> usize {
+    (limits.max_items as usize).min(crate::domain::claim::MAX_EVIDENCE)
 }
 
 /// What a customer asks for to upload evidence before filing the claim.
