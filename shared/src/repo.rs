@@ -17,9 +17,17 @@
 use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::ledger::Ledger;
 use crate::domain::order::Order;
-use crate::store::{Condition, Cursor, Index, IndexKey, Item, Query, StoreError, Table, WriteOp};
+use crate::domain::policy::ShopPolicy;
+use crate::domain::rejections::Catalogue;
+use crate::store::{Condition, Index, IndexKey, Item, Query, StoreError, WriteOp};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+mod commit;
+/// The table port and its page cursor, as use cases hold them: they reach
+/// the table only through this module's functions and [`Commit`].
+pub use crate::store::{Cursor, Table};
+pub use commit::{commit, Commit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -35,6 +43,12 @@ pub enum RepoError {
     /// Stored data that decodes but no longer makes sense.
     #[error("{0}")]
     Invalid(String),
+    /// Someone else wrote an item a commit was conditional on: decide
+    /// again on fresh state. `duplicate`: the commit's once-only record
+    /// (an idempotency key, a delivered message) was among them, so the
+    /// change itself was made before (a twin request, a redelivery).
+    #[error("changed concurrently")]
+    Conflict { duplicate: bool },
 }
 
 fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
@@ -354,6 +368,81 @@ pub mod outbox {
 
     pub async fn delivered(t: &dyn Table, event_id: &str) -> Result<(), RepoError> {
         Ok(t.delete(PARTITION, event_id, Condition::None).await?)
+    }
+}
+
+/// A shop's settings: its after-sales policy, its rejection reasons and its
+/// review rule set, one item each under the shop, versioned (0: never
+/// saved, the built-in default applies). Every saved rule set also stays
+/// under its version, for the audit trail of rule decisions.
+pub mod settings {
+    use super::*;
+
+    pub fn policy_key(shop_id: &str) -> (String, String) {
+        (format!("SHOP#{shop_id}"), "POLICY".into())
+    }
+
+    pub fn catalogue_key(shop_id: &str) -> (String, String) {
+        (format!("SHOP#{shop_id}"), "REASONS".into())
+    }
+
+    pub fn rules_key(shop_id: &str) -> (String, String) {
+        (format!("SHOP#{shop_id}"), "RULES".into())
+    }
+
+    pub fn rules_history_key(shop_id: &str, version: u64) -> (String, String) {
+        (format!("SHOP#{shop_id}"), format!("RULES#v{version:08}"))
+    }
+
+    async fn get<T: DeserializeOwned>(
+        t: &dyn Table,
+        (pk, sk): (String, String),
+    ) -> Result<Option<(T, u64)>, RepoError> {
+        t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// The shop's saved policy and its version.
+    pub async fn policy(
+        t: &dyn Table,
+        shop_id: &str,
+    ) -> Result<Option<(ShopPolicy, u64)>, RepoError> {
+        get(t, policy_key(shop_id)).await
+    }
+
+    /// The shop's saved rejection reasons and their version.
+    pub async fn catalogue(
+        t: &dyn Table,
+        shop_id: &str,
+    ) -> Result<Option<(Catalogue, u64)>, RepoError> {
+        get(t, catalogue_key(shop_id)).await
+    }
+
+    /// The shop's active rule set as saved (a document the domain parses
+    /// against the reasons), with its version.
+    pub async fn rules(
+        t: &dyn Table,
+        shop_id: &str,
+    ) -> Result<Option<(serde_json::Value, u64)>, RepoError> {
+        get(t, rules_key(shop_id)).await
+    }
+
+    /// "Still at the version read" (0: never written).
+    pub(super) fn at_version(v: u64) -> Condition {
+        if v == 0 {
+            Condition::NotExists
+        } else {
+            Condition::VersionIs(v)
+        }
+    }
+
+    /// A settings item replacing the one at version `prev` (0: none).
+    pub(super) fn put<T: Serialize>(key: (String, String), doc: &T, prev: u64) -> WriteOp {
+        let mut item = Item::new(key.0, key.1, encode(doc));
+        item.version = prev + 1;
+        WriteOp::Put {
+            item,
+            condition: at_version(prev),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 use crate::app::{AppError, Services};
 use crate::auth::{AuthError, AuthMode, Principal};
+use crate::repo::RepoError;
 pub use access::Access;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
@@ -326,33 +327,22 @@ impl IntoResponse for ApiError {
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
-        match e {
-            AppError::Invalid { code, message } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-            }
-            AppError::NotFound(what) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{what} not found"),
-            ),
-            AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
-            AppError::InvalidAmount { field, reason } => ApiError::invalid_amount(&field, reason),
-            AppError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
-            AppError::Unavailable(m) => {
-                tracing::error!(error = %m, "dependency unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
-            }
-            AppError::Repo(e) => {
-                tracing::error!(error = %e, "storage failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error; try again",
-                )
-            }
+        if let AppError::InvalidAmount { field, reason } = &e {
+            return ApiError::invalid_amount(field, reason);
         }
+        let status = match &e {
+            AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Conflict { .. } | AppError::Repo(RepoError::Conflict { .. }) => {
+                StatusCode::CONFLICT
+            }
+            AppError::InvalidAmount { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Repo(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let (code, message) = e.answer();
+        ApiError::new(status, code, message)
     }
 }
 

@@ -185,8 +185,9 @@ pub async fn submit_claim(
             return Ok((found, false));
         }
     }
-    let policy = super::policy::policy_for(s, &body.shop_id).await?;
-    for _ in 0..MAX_ATTEMPTS {
+    let policy = &super::policy::policy_for(s, &body.shop_id).await?;
+    let (body, hash) = (&body, &hash);
+    retrying(|| async move {
         let Some((mut rec, v)) =
             repo::orders::get(&*s.table, &body.shop_id, &body.order_id).await?
         else {
@@ -196,7 +197,7 @@ pub async fn submit_claim(
         if rec.order.facts.customer_id != *customer_id {
             return Err(AppError::NotFound("order"));
         }
-        let priced = price(&policy, &rec, &body)?;
+        let priced = price(policy, &rec, body)?;
         let requested = Some(priced.requested);
         // A cap per line stops endless re-filing after rejections.
         for l in &body.lines {
@@ -263,19 +264,15 @@ pub async fn submit_claim(
             actor_of(p),
             now,
         )?;
-        claim.review = review_info(&rec.order, &claim, &policy, now);
+        claim.review = review_info(&rec.order, &claim, policy, now);
         claim.refund_to = body.refund_to.clone();
         claim.returns.terms = priced.terms;
-        let mut ops: Vec<WriteOp> = vec![
-            repo::orders::put(&rec, Some(v)),
-            repo::claims::put(&claim, None),
-            repo::outbox::put(&OutboxEvent::for_claim(&claim, &event, now)),
-        ];
-        // Where the idempotency record sits: its failure means a twin
-        // request won the race.
-        let key_at = ops.len();
+        let mut c = Commit::new();
+        c.order(&rec, Some(v))
+            .claim(&claim, None)
+            .claim_events(&claim, [&event], now);
         if let Some(k) = idempotency_key {
-            ops.push(repo::idempotency::put(
+            c.idempotency(
                 customer_id,
                 k,
                 &IdempotencyRecord {
@@ -283,39 +280,29 @@ pub async fn submit_claim(
                     resource_id: claim_id.clone(),
                 },
                 now,
-            ));
+            );
         }
         if let Some(due) = claim.review.due_at {
-            ops.push(repo::deadlines::put(&claim.claim_id, due));
+            c.deadline(&claim.claim_id, due);
         }
         // Each upload goes to this claim only: a twin submission naming it
         // loses the race on its version.
-        ops.extend(
-            uploads
-                .iter()
-                .flatten()
-                .map(|(u, v)| repo::uploads::put(&u.attach(&claim_id), Some(*v))),
-        );
-        match s.table.transact(ops).await {
-            Ok(()) => return Ok((claim_view(&claim), true)),
-            Err(StoreError::TransactionCancelled { failed }) => {
-                // The idempotency record lost a race with a twin request.
-                if let Some(k) = idempotency_key {
-                    if failed.contains(&key_at) {
-                        if let Some(found) = replay(s, customer_id, k, &hash).await? {
-                            return Ok((found, false));
-                        }
-                    }
-                }
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        for (u, v) in uploads.iter().flatten() {
+            c.upload(&u.attach(&claim_id), Some(*v));
         }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the order is being changed by others; try again",
-    ))
+        match repo::commit(&*s.table, c).await {
+            Ok(()) => Ok((claim_view(&claim), true)),
+            // A twin request with the same key won: answer what it made.
+            Err(RepoError::Conflict { duplicate: true }) => {
+                match replay(s, customer_id, idempotency_key.unwrap_or_default(), hash).await? {
+                    Some(found) => Ok((found, false)),
+                    None => Err(RepoError::Conflict { duplicate: true }.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
 }
 
 /// What a claim would take and cost, before it is filed.
@@ -610,7 +597,7 @@ pub async fn cancel_claim(
             "only the customer cancels a claim; staff reject or close it".into(),
         ));
     }
-    for _ in 0..MAX_ATTEMPTS {
+    retrying(|| async move {
         let (mut claim, cv) = visible_claim(s, p, claim_id).await?;
         let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
             .await?
@@ -618,19 +605,12 @@ pub async fn cancel_claim(
         let now = s.now();
         let event = claim.cancel(actor_of(p), now)?;
         rec.ledger.release(&claim.claim_id)?;
-        let ops = vec![
-            repo::claims::put(&claim, Some(cv)),
-            repo::orders::put(&rec, Some(ov)),
-            repo::outbox::put(&OutboxEvent::for_claim(&claim, &event, now)),
-        ];
-        match s.table.transact(ops).await {
-            Ok(()) => return Ok(claim_view(&claim)),
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the claim is being changed by others; try again",
-    ))
+        let mut c = Commit::new();
+        c.claim(&claim, Some(cv))
+            .order(&rec, Some(ov))
+            .claim_events(&claim, [&event], now);
+        repo::commit(&*s.table, c).await?;
+        Ok(claim_view(&claim))
+    })
+    .await
 }

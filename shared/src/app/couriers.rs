@@ -111,10 +111,12 @@ pub async fn register(
                 updated_at: now,
                 checked_at: now,
             };
-            match s.table.transact(vec![shipments::put(&rec, None)]).await {
+            let mut c = Commit::new();
+            c.shipment(&rec, None);
+            match repo::commit(&*s.table, c).await {
                 Ok(()) => rec,
                 // Registered meanwhile by a concurrent delivery.
-                Err(StoreError::TransactionCancelled { .. }) => {
+                Err(RepoError::Conflict { .. }) => {
                     shipments::get(&*s.table, carrier, number)
                         .await?
                         .ok_or(AppError::NotFound("shipment"))?
@@ -246,7 +248,8 @@ async fn update(
     number: &str,
     news: News,
 ) -> Result<Recorded, AppError> {
-    for _ in 0..MAX_ATTEMPTS {
+    let news = &news;
+    retrying(|| async move {
         let Some((mut rec, v)) = shipments::get(&*s.table, carrier, number).await? else {
             return Ok(Recorded::default());
         };
@@ -267,7 +270,8 @@ async fn update(
             rec.checked_at = now;
             dirty = true;
         }
-        let mut ops = Vec::new();
+        // The claim's part of the commit, written after the parcel's.
+        let mut claim_part = Commit::new();
         let mut names = Vec::new();
         if (changed || news.pickup_window) && !rec.stopped {
             match repo::claims::get(&*s.table, &rec.claim_id).await? {
@@ -280,11 +284,10 @@ async fn update(
                     if let Some(events) =
                         apply(&mut claim, &rec, &policy, changed, news.pickup_window, now)?
                     {
-                        ops.push(repo::claims::put(&claim, Some(cv)));
-                        for e in &events {
-                            names.push(e.name());
-                            ops.push(repo::outbox::put(&OutboxEvent::for_claim(&claim, e, now)));
-                        }
+                        names.extend(events.iter().map(|e| e.name()));
+                        claim_part
+                            .claim(&claim, Some(cv))
+                            .claim_events(&claim, &events, now);
                     }
                 }
                 // The claim went on without this parcel (finished, gone,
@@ -295,30 +298,26 @@ async fn update(
                 }
             }
         }
-        if !dirty && ops.is_empty() {
+        if !dirty && claim_part.is_empty() {
             return Ok(Recorded {
                 known: true,
                 ..Recorded::default()
             });
         }
-        ops.insert(0, shipments::put(&rec, Some(v)));
-        match s.table.transact(ops).await {
-            Ok(()) => {
-                if changed || !names.is_empty() {
-                    tracing::info!(claim_id = %rec.claim_id, %carrier, number, state = ?rec.snapshot.state, events = ?names, "courier news recorded");
-                }
-                return Ok(Recorded {
-                    known: true,
-                    changed,
-                    claim_events: names,
-                });
-            }
-            // The parcel or the claim changed meanwhile: read both again.
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        let mut c = Commit::new();
+        c.shipment(&rec, Some(v)).append(claim_part);
+        // The parcel or the claim changed meanwhile: both are read again.
+        repo::commit(&*s.table, c).await?;
+        if changed || !names.is_empty() {
+            tracing::info!(claim_id = %rec.claim_id, %carrier, number, state = ?rec.snapshot.state, events = ?names, "courier news recorded");
         }
-    }
-    Err(AppError::conflict("busy", "the parcel kept changing"))
+        Ok(Recorded {
+            known: true,
+            changed,
+            claim_events: names,
+        })
+    })
+    .await
 }
 
 /// Whether the claim still names this parcel on its leg.

@@ -444,19 +444,16 @@ pub struct BatchReport {
     pub results: Vec<BatchResult>,
 }
 
-fn failure(claim_id: &str, e: AppError) -> BatchResult {
-    let (code, message) = match e {
-        AppError::Repo(e) => {
-            tracing::error!(claim_id, error = %e, "batch: storage failure");
-            ("internal", "internal error; try again".into())
+impl BatchResult {
+    /// A claim the batch could not decide, told as the API tells any error.
+    fn failed(claim_id: &str, e: AppError) -> Self {
+        let (code, message) = e.answer();
+        BatchResult {
+            claim_id: claim_id.to_owned(),
+            ok: false,
+            status: None,
+            error: Some(BatchError { code, message }),
         }
-        e => (e.code(), e.to_string()),
-    };
-    BatchResult {
-        claim_id: claim_id.to_owned(),
-        ok: false,
-        status: None,
-        error: Some(BatchError { code, message }),
     }
 }
 
@@ -575,66 +572,72 @@ pub async fn batch(
             Some((c, v)) if c.shop_id == shop_id => match check_authority(p, &c, &verdict) {
                 Ok(()) => groups.entry(c.order_id.clone()).or_default().push((c, v)),
                 Err(e) => {
-                    results.insert(id.clone(), failure(id, e));
+                    results.insert(id.clone(), BatchResult::failed(id, e));
                 }
             },
             _ => {
-                results.insert(id.clone(), failure(id, AppError::NotFound("claim")));
+                results.insert(
+                    id.clone(),
+                    BatchResult::failed(id, AppError::NotFound("claim")),
+                );
             }
         }
     }
     // Decide in memory, then write order groups in transactions of at most
     // MAX_TRANSACTION_OPS operations.
     let now = s.now();
-    let mut pending: Vec<(Vec<WriteOp>, Vec<Claim>)> = Vec::new();
+    let mut pending: Vec<(Commit, Vec<Claim>)> = Vec::new();
     let mut fallback: Vec<String> = Vec::new();
     for (order_id, claims) in groups {
         let Some((mut rec, ov)) = repo::orders::get(&*s.table, shop_id, &order_id).await? else {
             for (c, _) in claims {
                 results.insert(
                     c.claim_id.clone(),
-                    failure(&c.claim_id, AppError::NotFound("order")),
+                    BatchResult::failed(&c.claim_id, AppError::NotFound("order")),
                 );
             }
             continue;
         };
-        let mut ops = Vec::new();
+        let mut commit = Commit::new();
         let mut decided = Vec::new();
         for (mut c, cv) in claims {
             let before = (c.clone(), rec.ledger.clone());
             match apply(&mut c, &mut rec, &verdict, actor.clone(), now) {
                 Ok(d) => {
-                    ops.push(repo::claims::put(&c, Some(cv)));
-                    ops.extend(super::review::claim_ops(&c, &d, now));
+                    commit
+                        .claim(&c, Some(cv))
+                        .claim_events(&c, &d.events, now)
+                        .new_refunds(&d.refunds, now);
                     decided.push(c);
                 }
                 Err(e) => {
                     rec.ledger = before.1;
-                    results.insert(before.0.claim_id.clone(), failure(&before.0.claim_id, e));
+                    results.insert(
+                        before.0.claim_id.clone(),
+                        BatchResult::failed(&before.0.claim_id, e),
+                    );
                 }
             }
         }
         if decided.is_empty() {
             continue;
         }
-        ops.push(repo::orders::put(&rec, Some(ov)));
-        if ops.len() > crate::store::MAX_TRANSACTION_OPS {
+        commit.order(&rec, Some(ov));
+        if !commit.fits() {
             // One order with very many claims: decide them one by one.
             fallback.extend(decided.into_iter().map(|c| c.claim_id));
             continue;
         }
         match pending.last_mut() {
-            Some((batch_ops, batch_claims))
-                if batch_ops.len() + ops.len() <= crate::store::MAX_TRANSACTION_OPS =>
-            {
-                batch_ops.extend(ops);
+            Some((batch, batch_claims)) if batch.has_room_for(&commit) => {
+                batch.append(commit);
                 batch_claims.extend(decided);
             }
-            _ => pending.push((ops, decided)),
+            _ => pending.push((commit, decided)),
         }
     }
-    for (ops, claims) in pending {
-        match s.table.transact(ops).await {
+    for (commit, claims) in pending {
+        match repo::commit(&*s.table, commit).await {
             Ok(()) => {
                 for c in claims {
                     results.insert(
@@ -649,7 +652,7 @@ pub async fn batch(
                 }
             }
             // Someone changed one of them meanwhile: decide each on its own.
-            Err(StoreError::TransactionCancelled { .. }) => {
+            Err(RepoError::Conflict { .. }) => {
                 fallback.extend(claims.into_iter().map(|c| c.claim_id))
             }
             Err(e) => return Err(e.into()),
@@ -664,7 +667,7 @@ pub async fn batch(
                 status: Some(c.status),
                 error: None,
             },
-            Err(e) => failure(&id, e),
+            Err(e) => BatchResult::failed(&id, e),
         };
         results.insert(id, r);
     }

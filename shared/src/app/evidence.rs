@@ -234,9 +234,9 @@ pub async fn create_shop_upload(
         created_at: s.now(),
         state: UploadState::Pending,
     };
-    s.table
-        .transact(vec![repo::uploads::put(&upload, None)])
-        .await?;
+    let mut c = Commit::new();
+    c.upload(&upload, None);
+    repo::commit(&*s.table, c).await?;
     Ok(view)
 }
 
@@ -266,13 +266,11 @@ async fn record_shop_upload(
     if let Err(why) = upload.landed(&limits) {
         return Ok(Recorded::Refused(format!("{key}: {why}")));
     }
-    match s
-        .table
-        .transact(vec![repo::uploads::put(&upload, Some(v))])
-        .await
-    {
+    let mut c = Commit::new();
+    c.upload(&upload, Some(v));
+    match repo::commit(&*s.table, c).await {
         // A twin event recorded it first.
-        Ok(()) | Err(StoreError::TransactionCancelled { .. }) => Ok(Recorded::Landed),
+        Ok(()) | Err(RepoError::Conflict { .. }) => Ok(Recorded::Landed),
         Err(e) => Err(e.into()),
     }
 }
@@ -340,7 +338,8 @@ pub async fn record_upload(s: &Services, key: &str) -> Result<Recorded, AppError
     let Some(claim_id) = claim_id else {
         return record_shop_upload(s, key, &object).await;
     };
-    for _ in 0..MAX_ATTEMPTS {
+    let object = &object;
+    retrying(|| async move {
         let Some((mut claim, v)) = repo::claims::get(&*s.table, claim_id).await? else {
             return Ok(Recorded::Refused(format!(
                 "claim {claim_id} does not exist"
@@ -369,24 +368,14 @@ pub async fn record_upload(s: &Services, key: &str) -> Result<Recorded, AppError
             Ok(e) => e,
             Err(e) => return Ok(Recorded::Refused(format!("{key}: {e}"))),
         };
-        let ops = vec![
-            repo::claims::put(&claim, Some(v)),
-            repo::outbox::put(&OutboxEvent::for_claim(&claim, &event, now)),
-        ];
-        match s.table.transact(ops).await {
-            Ok(()) => {
-                return Ok(Recorded::Added {
-                    claim_id: claim.claim_id,
-                })
-            }
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the claim is being changed by others; try again",
-    ))
+        let mut c = Commit::new();
+        c.claim(&claim, Some(v)).claim_events(&claim, [&event], now);
+        repo::commit(&*s.table, c).await?;
+        Ok(Recorded::Added {
+            claim_id: claim.claim_id,
+        })
+    })
+    .await
 }
 
 #[cfg(test)]

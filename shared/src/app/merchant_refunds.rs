@@ -68,7 +68,8 @@ pub async fn refund_without_claim(
     if let Some(found) = replay(s, &scope, key, &hash, shop_id, order_id).await? {
         return Ok((found, false));
     }
-    for _ in 0..MAX_ATTEMPTS {
+    let (body, scope, hash) = (&body, &scope, &hash);
+    retrying(|| async move {
         let (mut rec, v) = repo::orders::get(&*s.table, shop_id, order_id)
             .await?
             .ok_or(AppError::NotFound("order"))?;
@@ -77,7 +78,7 @@ pub async fn refund_without_claim(
             .map(|a| minor_of("amount", a, rec.order.currency()))
             .transpose()?;
         let id = format!("mrf_{}", uuid::Uuid::now_v7().simple());
-        let entry = take(&mut rec.ledger, &rec.order, &id, &body, amount)?.clone();
+        let entry = take(&mut rec.ledger, &rec.order, &id, body, amount)?.clone();
         let now = s.now();
         let actor = actor_of(p);
         let refunds = refund::plan(
@@ -95,41 +96,34 @@ pub async fn refund_without_claim(
                 now,
             },
         );
-        let mut ops = vec![repo::orders::put(&rec, Some(v))];
-        for r in &refunds {
-            ops.push(repo::refunds::put(r, None));
-            ops.push(repo::outbox::put(&repo::refunds::requested(r, now)));
-        }
-        let key_at = ops.len();
-        ops.push(repo::idempotency::put(
-            &scope,
+        let mut c = Commit::new();
+        c.order(&rec, Some(v)).new_refunds(&refunds, now).idempotency(
+            scope,
             key,
             &IdempotencyRecord {
                 request_hash: hash.clone(),
                 resource_id: id.clone(),
             },
             now,
-        ));
-        match s.table.transact(ops).await {
+        );
+        match repo::commit(&*s.table, c).await {
             Ok(()) => {
                 tracing::info!(merchant_refund_id = %id, order_id, amount = entry.amount(), "merchant refund issued");
-                return Ok((view(&id, &rec, &entry, body.reason, refunds), true));
+                Ok((view(&id, &rec, &entry, body.reason, refunds), true))
             }
-            Err(StoreError::TransactionCancelled { failed }) => {
-                if failed.contains(&key_at) {
-                    if let Some(found) = replay(s, &scope, key, &hash, shop_id, order_id).await? {
-                        return Ok((found, false));
-                    }
-                }
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+            // A twin request with the same key won: answer what it made.
+            Err(
+                e @ RepoError::Conflict {
+                    duplicate: true,
+                },
+            ) => match replay(s, scope, key, hash, shop_id, order_id).await? {
+                Some(found) => Ok((found, false)),
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the order is being changed by others; try again",
-    ))
+    })
+    .await
 }
 
 fn check_request(b: &MerchantRefundRequest) -> Result<(), AppError> {

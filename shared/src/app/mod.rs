@@ -7,8 +7,10 @@ use crate::domain::claim::{Actor, Claim, ClaimError, ClaimLine, ClaimType, NewCl
 use crate::domain::ledger::{Ledger, LedgerError, LineRequest};
 use crate::domain::money::Money;
 use crate::domain::order::{check_id, Order, OrderDraft, OrderError};
-use crate::repo::{self, claims::Owner, IdempotencyRecord, OrderRecord, OutboxEvent, RepoError};
-use crate::store::{Cursor, StoreError, Table, WriteOp};
+use crate::repo::{
+    self, claims::Owner, Commit, Cursor, IdempotencyRecord, OrderRecord, OutboxEvent, RepoError,
+    Table,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -67,7 +69,28 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::InvalidAmount { .. } => "invalid_amount",
             AppError::Unavailable(_) => "unavailable",
+            AppError::Repo(RepoError::Conflict { .. }) => "busy",
             AppError::Repo(_) => "internal",
+        }
+    }
+
+    /// What callers are told: the code and a message. Our own failures are
+    /// logged here and shown only as "try again", never with their details.
+    pub fn answer(&self) -> (&'static str, String) {
+        match self {
+            AppError::Repo(RepoError::Conflict { .. }) => (
+                self.code(),
+                "others are changing this right now; try again".into(),
+            ),
+            AppError::Repo(e) => {
+                tracing::error!(error = %e, "storage failure");
+                (self.code(), "internal error; try again".into())
+            }
+            AppError::Unavailable(m) => {
+                tracing::error!(error = %m, "dependency unavailable");
+                (self.code(), m.clone())
+            }
+            e => (e.code(), e.to_string()),
         }
     }
 
@@ -97,12 +120,6 @@ pub(crate) fn minor_of(
             field: field.to_string(),
             reason,
         })
-}
-
-impl From<StoreError> for AppError {
-    fn from(e: StoreError) -> Self {
-        AppError::Repo(RepoError::Store(e))
-    }
 }
 
 impl From<ClaimError> for AppError {
@@ -229,8 +246,44 @@ async fn recorded_resource(
     Ok(Some(done.resource_id))
 }
 
-/// Concurrent writers to one order retry this often before giving up.
+/// A state change that keeps losing races gives up after this many tries.
 const MAX_ATTEMPTS: usize = 8;
+
+/// Runs one attempt of a state change (load, let the domain decide, commit)
+/// again while its commit loses a race to another writer
+/// ([`RepoError::Conflict`]): each try decides anew on fresh state. The one
+/// retry loop of the use cases.
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, AppError>
+where
+    // Not an async closure: axum needs the use cases' futures to be Send,
+    // which the compiler cannot yet prove through `AsyncFnMut`.
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        match attempt().await {
+            Err(AppError::Repo(RepoError::Conflict { .. })) => continue,
+            done => return done,
+        }
+    }
+    Err(AppError::conflict(
+        "busy",
+        "others are changing this right now; try again",
+    ))
+}
+
+/// What the first attempt of a [`retrying`] change starts from (a read the
+/// caller just made); later attempts read afresh.
+pub(crate) struct First<T>(std::sync::Mutex<Option<T>>);
+
+impl<T> First<T> {
+    pub(crate) fn new(first: Option<T>) -> Self {
+        First(std::sync::Mutex::new(first))
+    }
+    pub(crate) fn take(&self) -> Option<T> {
+        self.0.lock().ok().and_then(|mut first| first.take())
+    }
+}
 
 /// Staff of this shop (any role); storefront tokens and customers are not.
 fn require_staff(p: &Principal, shop_id: &str) -> Result<(), AppError> {
@@ -269,19 +322,20 @@ pub(crate) struct Change {
     pub ledger: bool,
 }
 
-/// Loads a claim and its order, lets `decide` change them, and writes it
-/// all in one transaction, conditional on both versions; retries when
-/// someone else changed either meanwhile.
+/// Loads a claim and its order, lets `decide` change them, and commits it
+/// all at once, conditional on both versions (again on fresh state when
+/// someone else changed either meanwhile).
 pub(crate) async fn change_claim<F>(
     s: &Services,
     claim_id: &str,
-    mut decide: F,
+    decide: F,
 ) -> Result<Claim, AppError>
 where
-    F: FnMut(&mut Claim, &mut OrderRecord, DateTime<Utc>) -> Result<Change, AppError>,
+    F: Fn(&mut Claim, &mut OrderRecord, DateTime<Utc>) -> Result<Change, AppError>,
 {
     check_id("claim_id", claim_id).map_err(|_| AppError::NotFound("claim"))?;
-    for _ in 0..MAX_ATTEMPTS {
+    let decide = &decide;
+    retrying(|| async move {
         let (mut claim, cv) = repo::claims::get(&*s.table, claim_id)
             .await?
             .ok_or(AppError::NotFound("claim"))?;
@@ -290,28 +344,18 @@ where
             .ok_or(AppError::NotFound("order"))?;
         let now = s.now();
         let change = decide(&mut claim, &mut rec, now)?;
-        let mut ops = vec![repo::claims::put(&claim, Some(cv))];
+        let mut c = Commit::new();
+        c.claim(&claim, Some(cv));
         if change.ledger {
-            ops.push(repo::orders::put(&rec, Some(ov)));
+            c.order(&rec, Some(ov));
         }
-        for e in &change.events {
-            ops.push(repo::outbox::put(&OutboxEvent::for_claim(&claim, e, now)));
-        }
+        c.claim_events(&claim, &change.events, now);
         for e in &change.other_events {
-            ops.push(repo::outbox::put(e));
+            c.event(e);
         }
-        for r in &change.refunds {
-            ops.push(repo::refunds::put(r, None));
-            ops.push(repo::outbox::put(&repo::refunds::requested(r, now)));
-        }
-        match s.table.transact(ops).await {
-            Ok(()) => return Ok(claim),
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the claim is being changed by others; try again",
-    ))
+        c.new_refunds(&change.refunds, now);
+        repo::commit(&*s.table, c).await?;
+        Ok(claim)
+    })
+    .await
 }

@@ -190,28 +190,20 @@ async fn rejection_text(
 /// Writes the message and counts it unread, unless it is already there.
 /// Returns whether it was added now.
 async fn add_to_inbox(s: &Services, m: &InboxMessage) -> Result<bool, AppError> {
-    for _ in 0..MAX_ATTEMPTS {
+    retrying(|| async move {
         let (unread, cv) = inbox::unread(&*s.table, &m.customer_id).await?;
-        // The message is op 0: its "must not exist" failing means the
-        // event was delivered before.
-        let ops = vec![
-            inbox::put(m, None),
-            inbox::put_unread(&m.customer_id, unread + 1, cv),
-        ];
-        match s.table.transact(ops).await {
-            Ok(()) => return Ok(true),
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
-                return Ok(false)
-            }
+        let mut c = Commit::new();
+        c.new_inbox_message(m)
+            .unread(&m.customer_id, unread + 1, cv);
+        match repo::commit(&*s.table, c).await {
+            Ok(()) => Ok(true),
+            // The event was delivered before.
+            Err(RepoError::Conflict { duplicate: true }) => Ok(false),
             // The count moved (another message, a read): count again.
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the inbox is being changed by others; try again",
-    ))
+    })
+    .await
 }
 
 /// Sends the text of one event unless a marker says it went out before.
@@ -339,7 +331,7 @@ pub async fn mark_read(
 ) -> Result<MarkedRead, AppError> {
     let customer_id = inbox_owner(p)?;
     check_id("message_id", message_id).map_err(|_| AppError::NotFound("message"))?;
-    for _ in 0..MAX_ATTEMPTS {
+    retrying(|| async move {
         let (mut m, mv) = inbox::get(&*s.table, customer_id, message_id)
             .await?
             .ok_or(AppError::NotFound("message"))?;
@@ -352,23 +344,13 @@ pub async fn mark_read(
         }
         m.read_at = Some(s.now());
         let left = unread.saturating_sub(1);
-        let ops = vec![
-            inbox::put(&m, Some(mv)),
-            inbox::put_unread(customer_id, left, cv),
-        ];
-        match s.table.transact(ops).await {
-            Ok(()) => {
-                return Ok(MarkedRead {
-                    message: view(m),
-                    unread: left,
-                })
-            }
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the inbox is being changed by others; try again",
-    ))
+        let mut c = Commit::new();
+        c.inbox_message(&m, Some(mv)).unread(customer_id, left, cv);
+        repo::commit(&*s.table, c).await?;
+        Ok(MarkedRead {
+            message: view(m),
+            unread: left,
+        })
+    })
+    .await
 }

@@ -69,7 +69,8 @@ pub async fn put_order(
 ) -> Result<(OrderView, bool), AppError> {
     require_shop(p, shop_id)?;
     let order = Order::parse(shop_id, order_id, draft)?;
-    for _ in 0..MAX_ATTEMPTS {
+    let order = &order;
+    retrying(|| async move {
         let existing = repo::orders::get(&*s.table, shop_id, order_id).await?;
         let (ledger, prev) = match existing {
             Some((rec, v)) => {
@@ -81,11 +82,11 @@ pub async fn put_order(
                         "the customer and currency of an order with claims cannot change",
                     ));
                 }
-                if rec.order == order {
+                if rec.order == *order {
                     // Same snapshot again: nothing to write.
                     return Ok((order_view(&rec, v), false));
                 }
-                rec.ledger.check_against(&order)?;
+                rec.ledger.check_against(order)?;
                 (rec.ledger, Some(v))
             }
             None => (Ledger::default(), None),
@@ -106,26 +107,13 @@ pub async fn put_order(
             serde_json::json!({"fulfilment": order.facts.fulfilment}),
             now,
         );
-        match s
-            .table
-            .transact(vec![
-                repo::orders::put(&rec, prev),
-                repo::outbox::put(&event),
-            ])
-            .await
-        {
-            Ok(()) => {
-                let v = prev.map_or(1, |v| v + 1);
-                return Ok((order_view(&rec, v), prev.is_none()));
-            }
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the order is being changed by others; try again",
-    ))
+        let mut c = Commit::new();
+        c.order(&rec, prev).event(&event);
+        repo::commit(&*s.table, c).await?;
+        let v = prev.map_or(1, |v| v + 1);
+        Ok((order_view(&rec, v), prev.is_none()))
+    })
+    .await
 }
 
 pub async fn get_order(

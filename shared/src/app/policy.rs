@@ -6,24 +6,12 @@ use super::*;
 use crate::domain::policy::ShopPolicy;
 use crate::domain::rejections::Catalogue;
 use crate::domain::rules::{default_rules, RuleSet};
-use crate::store::{Condition, Item};
-
-pub fn policy_key(shop_id: &str) -> (String, String) {
-    (format!("SHOP#{shop_id}"), "POLICY".into())
-}
 
 /// The shop's policy and its stored version (0: never saved, the default).
 pub async fn load_policy(s: &Services, shop_id: &str) -> Result<(ShopPolicy, u64), AppError> {
-    let (pk, sk) = policy_key(shop_id);
-    match s.table.get(&pk, &sk).await? {
-        Some(item) => {
-            let v = item.version;
-            let p = serde_json::from_value(item.body)
-                .map_err(|source| AppError::Repo(RepoError::Corrupt { pk, sk, source }))?;
-            Ok((p, v))
-        }
-        None => Ok((ShopPolicy::default(), 0)),
-    }
+    Ok(repo::settings::policy(&*s.table, shop_id)
+        .await?
+        .unwrap_or_default())
 }
 
 /// The shop's policy (the default until an admin saves one).
@@ -49,21 +37,11 @@ pub async fn put_policy(
         .validate()
         .map_err(|m| AppError::invalid("invalid_policy", m))?;
     let (_, v) = load_policy(s, shop_id).await?;
-    let (pk, sk) = policy_key(shop_id);
-    let mut item = Item::new(
-        pk,
-        sk,
-        serde_json::to_value(&policy).expect("policy serializes"),
-    );
-    item.version = v + 1;
-    let cond = if v == 0 {
-        Condition::NotExists
-    } else {
-        Condition::VersionIs(v)
-    };
-    match s.table.put(item, cond).await {
+    let mut c = Commit::new();
+    c.policy(shop_id, &policy, v);
+    match repo::commit(&*s.table, c).await {
         Ok(()) => Ok(policy),
-        Err(StoreError::ConditionFailed { .. }) => Err(AppError::conflict(
+        Err(RepoError::Conflict { .. }) => Err(AppError::conflict(
             "busy",
             "the policy changed meanwhile; try again",
         )),
@@ -73,22 +51,11 @@ pub async fn put_policy(
 
 // ------------------------------------------------------------ rejection reasons
 
-pub fn catalogue_key(shop_id: &str) -> (String, String) {
-    (format!("SHOP#{shop_id}"), "REASONS".into())
-}
-
 /// The shop's rejection catalogue and its stored version (0: built-ins only).
 pub async fn load_catalogue(s: &Services, shop_id: &str) -> Result<(Catalogue, u64), AppError> {
-    let (pk, sk) = catalogue_key(shop_id);
-    match s.table.get(&pk, &sk).await? {
-        Some(item) => {
-            let v = item.version;
-            let c = serde_json::from_value(item.body)
-                .map_err(|source| AppError::Repo(RepoError::Corrupt { pk, sk, source }))?;
-            Ok((c, v))
-        }
-        None => Ok((Catalogue::builtin(), 0)),
-    }
+    Ok(repo::settings::catalogue(&*s.table, shop_id)
+        .await?
+        .unwrap_or_else(|| (Catalogue::builtin(), 0)))
 }
 
 /// Replaces the shop's own rejection reasons. Refused when invalid, or when
@@ -116,30 +83,14 @@ pub async fn put_catalogue(
         }
     }
     let (_, v) = load_catalogue(s, shop_id).await?;
-    let (pk, sk) = catalogue_key(shop_id);
-    let mut item = Item::new(
-        pk,
-        sk,
-        serde_json::to_value(&catalogue).expect("catalogue serializes"),
-    );
-    item.version = v + 1;
     // The rule set checked above must still be the active one: otherwise a
     // rule saved meanwhile could name a reason this write removes.
-    let (rpk, rsk) = rules_key(shop_id);
-    let ops = vec![
-        WriteOp::Put {
-            item,
-            condition: version_condition(v),
-        },
-        WriteOp::Check {
-            pk: rpk,
-            sk: rsk,
-            condition: version_condition(rules_version),
-        },
-    ];
-    match s.table.transact(ops).await {
+    let mut c = Commit::new();
+    c.catalogue(shop_id, &catalogue, v)
+        .rules_unchanged(shop_id, rules_version);
+    match repo::commit(&*s.table, c).await {
         Ok(()) => Ok(catalogue),
-        Err(StoreError::TransactionCancelled { .. }) => Err(AppError::conflict(
+        Err(RepoError::Conflict { .. }) => Err(AppError::conflict(
             "busy",
             "the reasons or the rules changed meanwhile; try again",
         )),
@@ -155,37 +106,17 @@ fn join_errors<E: std::fmt::Display>(errors: &[E]) -> String {
         .join("; ")
 }
 
-/// "Still at the version read" (0: never written).
-fn version_condition(v: u64) -> Condition {
-    if v == 0 {
-        Condition::NotExists
-    } else {
-        Condition::VersionIs(v)
-    }
-}
-
 // ------------------------------------------------------------------ rule sets
-
-pub fn rules_key(shop_id: &str) -> (String, String) {
-    (format!("SHOP#{shop_id}"), "RULES".into())
-}
-
-/// Every saved version stays, for the audit trail of rule decisions.
-pub fn rules_history_key(shop_id: &str, version: u64) -> (String, String) {
-    (format!("SHOP#{shop_id}"), format!("RULES#v{version:08}"))
-}
 
 /// The active rule set and its version (0: the default set, never saved).
 pub async fn load_rules(s: &Services, shop_id: &str) -> Result<(RuleSet, u64), AppError> {
-    let (pk, sk) = rules_key(shop_id);
-    let Some(item) = s.table.get(&pk, &sk).await? else {
+    let Some((doc, v)) = repo::settings::rules(&*s.table, shop_id).await? else {
         return Ok((default_rules(), 0));
     };
-    let v = item.version;
     let catalogue = load_catalogue(s, shop_id).await?.0;
-    let mut rules = RuleSet::parse(&item.body, &catalogue).map_err(|errors| {
+    let mut rules = RuleSet::parse(&doc, &catalogue).map_err(|errors| {
         AppError::Repo(RepoError::Invalid(format!(
-            "stored rule set {pk}/{sk} no longer validates: {}",
+            "stored rule set of shop {shop_id} (version {v}) no longer validates: {}",
             join_errors(&errors)
         )))
     })?;
@@ -223,37 +154,17 @@ pub async fn put_rules(
     let next = v + 1;
     rules.version = u32::try_from(next).unwrap_or(u32::MAX);
     let doc = serde_json::to_value(&rules).expect("rule sets serialize");
-    let (pk, sk) = rules_key(shop_id);
-    let mut active = Item::new(pk, sk, doc.clone());
-    active.version = next;
-    let (hpk, hsk) = rules_history_key(shop_id, next);
-    let history = Item::new(hpk, hsk, doc.clone());
-    let ops = vec![
-        WriteOp::Put {
-            item: active,
-            condition: version_condition(v),
-        },
-        WriteOp::Put {
-            item: history,
-            condition: Condition::NotExists,
-        },
-        // The reasons validated against must still be the shop's.
-        {
-            let (cpk, csk) = catalogue_key(shop_id);
-            WriteOp::Check {
-                pk: cpk,
-                sk: csk,
-                condition: version_condition(catalogue_version),
-            }
-        },
-    ];
-    match s.table.transact(ops).await {
+    let mut c = Commit::new();
+    // The reasons validated against must still be the shop's.
+    c.rules(shop_id, &doc, v)
+        .catalogue_unchanged(shop_id, catalogue_version);
+    match repo::commit(&*s.table, c).await {
         Ok(()) => {
             let mut out = doc;
             out["version"] = next.into();
             Ok(out)
         }
-        Err(StoreError::TransactionCancelled { .. }) => Err(AppError::conflict(
+        Err(RepoError::Conflict { .. }) => Err(AppError::conflict(
             "busy",
             "the rule set changed meanwhile; try again",
         )),

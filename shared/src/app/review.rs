@@ -167,36 +167,22 @@ pub(crate) fn issue_refunds(
     Ok(refunds)
 }
 
-/// The write of one decided claim: claim, order (ledger) and events.
-pub(crate) fn decision_ops(
+/// The commit of one decided claim: the claim, its order (ledger), its
+/// events and new refunds.
+pub(crate) fn decision_commit(
     claim: &Claim,
     claim_version: u64,
     rec: &OrderRecord,
     order_version: u64,
     decided: &Decided,
     now: DateTime<Utc>,
-) -> Vec<WriteOp> {
-    let mut ops = vec![
-        repo::claims::put(claim, Some(claim_version)),
-        repo::orders::put(rec, Some(order_version)),
-    ];
-    ops.extend(claim_ops(claim, decided, now));
-    ops
-}
-
-/// The claim's events and its new refunds (with the events that get them
-/// executed), without the claim and order themselves.
-pub(crate) fn claim_ops(claim: &Claim, decided: &Decided, now: DateTime<Utc>) -> Vec<WriteOp> {
-    let mut ops: Vec<WriteOp> = decided
-        .events
-        .iter()
-        .map(|e| repo::outbox::put(&OutboxEvent::for_claim(claim, e, now)))
-        .collect();
-    for r in &decided.refunds {
-        ops.push(repo::refunds::put(r, None));
-        ops.push(repo::outbox::put(&repo::refunds::requested(r, now)));
-    }
-    ops
+) -> Commit {
+    let mut c = Commit::new();
+    c.claim(claim, Some(claim_version))
+        .order(rec, Some(order_version))
+        .claim_events(claim, &decided.events, now)
+        .new_refunds(&decided.refunds, now);
+    c
 }
 
 /// Loads a claim and its order, applies the verdict, writes all of it in one
@@ -209,7 +195,7 @@ pub(crate) async fn decide_one(
     actor: &Actor,
     check: &(dyn Fn(&Claim) -> Result<(), AppError> + Send + Sync),
 ) -> Result<Claim, AppError> {
-    for _ in 0..MAX_ATTEMPTS {
+    retrying(|| async move {
         let (mut claim, cv) = repo::claims::get(&*s.table, claim_id)
             .await?
             .ok_or(AppError::NotFound("claim"))?;
@@ -222,20 +208,14 @@ pub(crate) async fn decide_one(
         if decided.is_empty() {
             return Ok(claim);
         }
-        match s
-            .table
-            .transact(decision_ops(&claim, cv, &rec, ov, &decided, now))
-            .await
-        {
-            Ok(()) => return Ok(claim),
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the claim is being changed by others; try again",
-    ))
+        repo::commit(
+            &*s.table,
+            decision_commit(&claim, cv, &rec, ov, &decided, now),
+        )
+        .await?;
+        Ok(claim)
+    })
+    .await
 }
 
 /// The shop's rejection catalogue (built-ins plus the shop's own codes).
@@ -261,7 +241,7 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
 /// Decides one claim by the rules, if it is waiting; returns the decision
 /// taken (None when the claim was not waiting).
 pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decision>, AppError> {
-    for _ in 0..MAX_ATTEMPTS {
+    retrying(|| async move {
         let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
             tracing::warn!(claim_id, "rule evaluation for a claim that does not exist");
             return Ok(None);
@@ -307,20 +287,10 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
         if decided.is_empty() {
             return Ok(Some(decision));
         }
-        match s
-            .table
-            .transact(decision_ops(&claim, cv, &rec, ov, &decided, now))
-            .await
-        {
-            Ok(()) => return Ok(Some(decision)),
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict(
-        "busy",
-        "the claim is being changed by others; try again",
-    ))
+        repo::commit(&*s.table, decision_commit(&claim, cv, &rec, ov, &decided, now)).await?;
+        Ok(Some(decision))
+    })
+    .await
 }
 
 /// What the deadline sweep did.
@@ -359,7 +329,14 @@ pub async fn sweep_deadlines(s: &Services) -> Result<Sweep, AppError> {
             if timer.due_at > now {
                 continue;
             }
-            overdue(s, &timer.claim_id, &mut out).await?;
+            match overdue(s, &timer.claim_id).await? {
+                Overdue::Cleared => out.cleared += 1,
+                Overdue::Escalated => out.escalated += 1,
+                Overdue::AutoApproved => {
+                    out.escalated += 1;
+                    out.auto_approved += 1;
+                }
+            }
             repo::deadlines::done(&*s.table, &timer).await?;
         }
         at += chrono::Duration::hours(1);
@@ -369,20 +346,26 @@ pub async fn sweep_deadlines(s: &Services) -> Result<Sweep, AppError> {
     Ok(out)
 }
 
-async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), AppError> {
+/// What the sweep did with one timer.
+enum Overdue {
+    /// The claim was decided in time, withdrawn or already escalated.
+    Cleared,
+    Escalated,
+    AutoApproved,
+}
+
+async fn overdue(s: &Services, claim_id: &str) -> Result<Overdue, AppError> {
     use crate::domain::claim::ClaimType;
-    for _ in 0..MAX_ATTEMPTS {
+    retrying(|| async move {
         let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
-            out.cleared += 1;
-            return Ok(());
+            return Ok(Overdue::Cleared);
         };
         let waiting = matches!(
             claim.status,
             ClaimStatus::Submitted | ClaimStatus::UnderReview | ClaimStatus::SecondReview
         );
         if !waiting || claim.review.escalated {
-            out.cleared += 1;
-            return Ok(());
+            return Ok(Overdue::Cleared);
         }
         let policy = super::policy::policy_for(s, &claim.shop_id).await?;
         let now = s.now();
@@ -395,7 +378,7 @@ async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), Ap
             && claim.status != ClaimStatus::SecondReview;
         // Only an approval touches the order's ledger; an escalation alone
         // neither reads nor writes the order.
-        let mut order_op = None;
+        let mut c = Commit::new();
         if auto {
             let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
                 .await?
@@ -407,22 +390,17 @@ async fn overdue(s: &Services, claim_id: &str, out: &mut Sweep) -> Result<(), Ap
             let more = apply(&mut claim, &mut rec, &verdict, Actor::System, now)?;
             decided.events.extend(more.events);
             decided.refunds.extend(more.refunds);
-            order_op = Some(repo::orders::put(&rec, Some(ov)));
+            c.order(&rec, Some(ov));
         }
-        let mut ops = vec![repo::claims::put(&claim, Some(cv))];
-        ops.extend(order_op);
-        ops.extend(claim_ops(&claim, &decided, now));
-        match s.table.transact(ops).await {
-            Ok(()) => {
-                out.escalated += 1;
-                if auto {
-                    out.auto_approved += 1;
-                }
-                return Ok(());
-            }
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict("busy", "the claim kept changing"))
+        c.claim(&claim, Some(cv))
+            .claim_events(&claim, &decided.events, now)
+            .new_refunds(&decided.refunds, now);
+        repo::commit(&*s.table, c).await?;
+        Ok(if auto {
+            Overdue::AutoApproved
+        } else {
+            Overdue::Escalated
+        })
+    })
+    .await
 }

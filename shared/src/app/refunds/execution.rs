@@ -3,14 +3,13 @@
 //! here, so a refund's status moves in one place, whoever brings the news.
 
 use crate::app::policy::policy_for;
-use crate::app::{AppError, Services, MAX_ATTEMPTS};
+use crate::app::{retrying, AppError, First, Services};
 use crate::domain::claim::{Actor, Claim, ClaimEvent, ClaimStatus};
 use crate::domain::money::Money;
 use crate::domain::order::PaymentChannel;
 use crate::domain::refund::{Observation, Refund, RefundOrigin, RefundStatus};
 use crate::providers::{ProviderError, ProviderRefund, ProviderState, RefundRequest};
-use crate::repo::{self, OutboxEvent};
-use crate::store::{StoreError, WriteOp};
+use crate::repo::{self, Commit, OutboxEvent};
 use chrono::{DateTime, Utc};
 
 /// The refunds consumer: `refund.requested` events get their refund sent.
@@ -121,11 +120,12 @@ pub async fn record(
 /// its version) instead of reading it again.
 pub(super) async fn record_from(
     s: &Services,
-    mut read: Option<(Refund, u64)>,
+    read: Option<(Refund, u64)>,
     answer: &ProviderRefund,
     source: &str,
 ) -> Result<RefundStatus, AppError> {
-    for _ in 0..MAX_ATTEMPTS {
+    let read = &First::new(read);
+    retrying(|| async move {
         let found = match read.take() {
             Some(r) => Some(r),
             None => repo::refunds::get(&*s.table, &answer.out_refund_no).await?,
@@ -150,25 +150,21 @@ pub(super) async fn record_from(
             let policy = policy_for(s, &r.shop_id).await?;
             r.expires_at = policy.balance_lifetime().map(|d| now + d);
         }
-        let mut ops = vec![repo::refunds::put(&r, Some(v))];
+        let mut c = Commit::new();
+        c.refund(&r, Some(v));
         if r.status.is_final() {
-            ops.extend(match &r.origin {
-                RefundOrigin::Claim { claim_id } => settle_claim(s, &r, claim_id, now).await?,
+            match &r.origin {
+                RefundOrigin::Claim { claim_id } => settle_claim(s, &r, claim_id, now, &mut c).await?,
                 RefundOrigin::Merchant {
                     merchant_refund_id, ..
-                } => settle_merchant(s, &r, merchant_refund_id).await?,
-            });
-        }
-        match s.table.transact(ops).await {
-            Ok(()) => {
-                tracing::info!(refund_id = %r.refund_id, status = r.status.as_str(), source, "refund recorded");
-                return Ok(r.status);
+                } => settle_merchant(s, &r, merchant_refund_id, &mut c).await?,
             }
-            Err(StoreError::TransactionCancelled { .. }) => continue,
-            Err(e) => return Err(e.into()),
         }
-    }
-    Err(AppError::conflict("busy", "the refund kept changing"))
+        repo::commit(&*s.table, c).await?;
+        tracing::info!(refund_id = %r.refund_id, status = r.status.as_str(), source, "refund recorded");
+        Ok(r.status)
+    })
+    .await
 }
 
 /// When a claim's refund reaches its end: its arrival goes on the claim's
@@ -182,15 +178,16 @@ async fn settle_claim(
     r: &Refund,
     claim_id: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<WriteOp>, AppError> {
+    c: &mut Commit,
+) -> Result<(), AppError> {
     let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
-        return Ok(vec![]);
+        return Ok(());
     };
     if !matches!(
         claim.status,
         ClaimStatus::Refunding | ClaimStatus::RefundFailed
     ) {
-        return Ok(vec![]);
+        return Ok(());
     }
     let mut events = Vec::new();
     if r.status == RefundStatus::Failed {
@@ -223,13 +220,8 @@ async fn settle_claim(
             events.push(arrived);
         }
     }
-    let mut ops = vec![repo::claims::put(&claim, Some(cv))];
-    ops.extend(
-        events
-            .iter()
-            .map(|e| repo::outbox::put(&OutboxEvent::for_claim(&claim, e, now))),
-    );
-    Ok(ops)
+    c.claim(&claim, Some(cv)).claim_events(&claim, &events, now);
+    Ok(())
 }
 
 /// Whether every refund sent for a claim has arrived, by its timeline (a
@@ -274,9 +266,10 @@ async fn settle_merchant(
     s: &Services,
     r: &Refund,
     merchant_refund_id: &str,
-) -> Result<Vec<WriteOp>, AppError> {
+    c: &mut Commit,
+) -> Result<(), AppError> {
     if r.status != RefundStatus::Failed {
-        return Ok(vec![]);
+        return Ok(());
     }
     let (mut rec, ov) = repo::orders::get(&*s.table, &r.shop_id, &r.order_id)
         .await?
@@ -286,5 +279,6 @@ async fn settle_merchant(
         &r.payment_id,
         Money::from_minor(r.amount, r.currency),
     )?;
-    Ok(vec![repo::orders::put(&rec, Some(ov))])
+    c.order(&rec, Some(ov));
+    Ok(())
 }

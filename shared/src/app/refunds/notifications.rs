@@ -2,11 +2,10 @@
 //! they do not match the refund they name.
 
 use super::execution::record_from;
-use crate::app::{AppError, Services, MAX_ATTEMPTS};
+use crate::app::{retrying, AppError, First, Services};
 use crate::domain::refund::{NoticeFacts, Refund};
 use crate::providers::{Ack, Incoming, NotificationError};
-use crate::repo;
-use crate::store::StoreError;
+use crate::repo::{self, Commit};
 
 /// What became of a webhook call.
 pub enum Notified {
@@ -93,29 +92,23 @@ pub async fn notified(
 
 /// Writes a refused notice on its refund's audit trail (once per reason),
 /// conditional on the version read like every refund write.
-async fn note_refused_notice(
-    s: &Services,
-    mut read: (Refund, u64),
-    why: &str,
-) -> Result<(), AppError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let (mut r, v) = read;
+async fn note_refused_notice(s: &Services, read: (Refund, u64), why: &str) -> Result<(), AppError> {
+    let refund_id = read.0.refund_id.clone();
+    let read = &First::new(Some(read));
+    let refund_id = &refund_id;
+    retrying(|| async move {
+        let (mut r, v) = match read.take() {
+            Some(found) => found,
+            None => repo::refunds::get(&*s.table, refund_id)
+                .await?
+                .ok_or(AppError::NotFound("refund"))?,
+        };
         if !r.note_refused_notice(why, s.now()) {
             return Ok(());
         }
-        match s
-            .table
-            .transact(vec![repo::refunds::put(&r, Some(v))])
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(StoreError::TransactionCancelled { .. }) => {
-                read = repo::refunds::get(&*s.table, &r.refund_id)
-                    .await?
-                    .ok_or(AppError::NotFound("refund"))?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::conflict("busy", "the refund kept changing"))
+        let mut c = Commit::new();
+        c.refund(&r, Some(v));
+        Ok(repo::commit(&*s.table, c).await?)
+    })
+    .await
 }

@@ -5,7 +5,6 @@ use crate::app::{AppError, Services};
 use crate::domain::order::PaymentChannel;
 use crate::domain::refund::RefundStatus;
 use crate::repo;
-use crate::store::StoreError;
 
 /// What a reconciliation round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -62,13 +61,11 @@ async fn defer(s: &Services, refund_id: &str, why: &str) -> Result<(), AppError>
         return Ok(());
     }
     r.note_retry(why, s.now());
-    match s
-        .table
-        .transact(vec![repo::refunds::put(&r, Some(v))])
-        .await
-    {
+    let mut c = repo::Commit::new();
+    c.refund(&r, Some(v));
+    match repo::commit(&*s.table, c).await {
         // Someone else moved it meanwhile: that is news enough.
-        Ok(()) | Err(StoreError::TransactionCancelled { .. }) => Ok(()),
+        Ok(()) | Err(repo::RepoError::Conflict { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
