@@ -9,6 +9,7 @@
 
 use crate::app::refunds::execute;
 use crate::app::{AppError, Services};
+use crate::domain::events::EventType;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
@@ -23,7 +24,7 @@ pub fn refund_id_of(body: &str) -> Result<Option<String>, String> {
         let record: EventRecord =
             serde_json::from_value(v).map_err(|e| format!("not a stream record: {e}"))?;
         return match crate::lambda_stream::outbox_event(&record)? {
-            Some(e) if e.event_type == "refund.requested" => Ok(Some(e.subject)),
+            Some(e) if e.event_type == EventType::RefundRequested => Ok(Some(e.subject)),
             _ => Ok(None),
         };
     }

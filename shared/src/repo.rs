@@ -15,8 +15,6 @@
 //! | courier parcel  | `SHIPMENT#{carrier}#{number}` | `SHIPMENT` | still moving: `SHIPMENTS_MOVING` / `{checked}#{carrier}#{number}` | –                      |
 
 use crate::domain::claim::{Claim, ClaimEvent};
-use crate::domain::ledger::Ledger;
-use crate::domain::order::Order;
 use crate::domain::policy::ShopPolicy;
 use crate::domain::rejections::Catalogue;
 use crate::store::{Condition, Index, IndexKey, Item, Query, StoreError, WriteOp};
@@ -121,16 +119,11 @@ fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// The order snapshot together with its refund ledger: one item, so every
-/// claim change and the ledger move together.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OrderRecord {
-    pub order: Order,
-    pub ledger: Ledger,
-}
+pub use crate::domain::events::OutboxEvent;
+pub use crate::domain::ledger::OrderRecord;
 
 pub mod orders {
-    use super::*;
+    use super::{decode, encode, Condition, Item, OrderRecord, RepoError, Table, WriteOp};
 
     pub fn key(shop_id: &str, order_id: &str) -> (String, String) {
         (format!("ORDER#{shop_id}#{order_id}"), "ORDER".into())
@@ -158,7 +151,10 @@ pub mod orders {
 }
 
 pub mod claims {
-    use super::*;
+    use super::{
+        decode, encode, ts, Claim, Condition, Cursor, Index, IndexKey, Item, Query, RepoError,
+        Table, WriteOp,
+    };
 
     pub fn key(claim_id: &str) -> (String, String) {
         (format!("CLAIM#{claim_id}"), "CLAIM".into())
@@ -226,7 +222,7 @@ pub struct IdempotencyRecord {
 /// Evidence uploaded before its claim was filed
 /// ([`crate::domain::evidence::Upload`]), under its evidence key.
 pub mod uploads {
-    use super::*;
+    use super::{decode, encode, Condition, Item, RepoError, Table, WriteOp};
     use crate::domain::evidence::Upload;
 
     /// Upload records are forgotten after a week (a claim keeps its own
@@ -258,7 +254,10 @@ pub mod uploads {
 }
 
 pub mod idempotency {
-    use super::*;
+    use super::{
+        decode, encode, Condition, DateTime, IdempotencyRecord, Item, RepoError, Table, Utc,
+        WriteOp,
+    };
 
     /// Keys are kept for a day, as payment providers do.
     pub const TTL_SECONDS: i64 = 24 * 3600;
@@ -291,51 +290,10 @@ pub mod idempotency {
     }
 }
 
-/// A domain event waiting to be delivered (transactional outbox).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEvent {
-    pub event_id: String,
-    pub at: DateTime<Utc>,
-    pub shop_id: String,
-    /// The claim or order it is about.
-    pub subject: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub payload: serde_json::Value,
-}
-
-impl OutboxEvent {
-    /// A new event (its own id) of `event_type` about `subject`.
-    pub fn new(
-        shop_id: &str,
-        subject: &str,
-        event_type: impl Into<String>,
-        payload: serde_json::Value,
-        at: DateTime<Utc>,
-    ) -> Self {
-        OutboxEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            at,
-            shop_id: shop_id.to_owned(),
-            subject: subject.to_owned(),
-            event_type: event_type.into(),
-            payload,
-        }
-    }
-
-    pub fn for_claim(claim: &Claim, event: &ClaimEvent, at: DateTime<Utc>) -> Self {
-        Self::new(
-            &claim.shop_id,
-            &claim.claim_id,
-            format!("claim.{}", event.name()),
-            encode(event),
-            at,
-        )
-    }
-}
-
 pub mod outbox {
-    use super::*;
+    use super::{
+        decode, encode, Condition, Index, Item, OutboxEvent, Query, RepoError, Table, WriteOp,
+    };
 
     pub const PARTITION: &str = "OUTBOX";
     /// Delivered events are deleted; undelivered ones expire after a week.
@@ -376,7 +334,10 @@ pub mod outbox {
 /// saved, the built-in default applies). Every saved rule set also stays
 /// under its version, for the audit trail of rule decisions.
 pub mod settings {
-    use super::*;
+    use super::{
+        decode, encode, Catalogue, Condition, DeserializeOwned, Item, RepoError, Serialize,
+        ShopPolicy, Table, WriteOp,
+    };
 
     pub fn policy_key(shop_id: &str) -> (String, String) {
         (format!("SHOP#{shop_id}"), "POLICY".into())
@@ -450,7 +411,10 @@ pub mod settings {
 /// per hour of its deadline, so the sweeper reads only the hours that have
 /// come (a few small queries) instead of scanning claims.
 pub mod deadlines {
-    use super::*;
+    use super::{
+        decode, encode, ts, whole_partition, Condition, DateTime, Deserialize, Item, RepoError,
+        Serialize, StoreError, Table, Utc, WriteOp,
+    };
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct Timer {
@@ -545,7 +509,10 @@ pub struct InboxMessage {
 }
 
 pub mod inbox {
-    use super::*;
+    use super::{
+        decode, encode, ClaimEvent, Condition, Cursor, Deserialize, InboxMessage, Index, Item,
+        OutboxEvent, Query, RepoError, Serialize, Table, WriteOp,
+    };
 
     const COUNTER_SK: &str = "UNREAD";
     const MESSAGE_PREFIX: &str = "MSG#";
@@ -703,7 +670,7 @@ pub enum SmsStatus {
 }
 
 pub mod sms_sent {
-    use super::*;
+    use super::{decode, encode, Condition, Item, RepoError, SmsRecord, StoreError, Table};
 
     /// Longer than any redelivery can come: the outbox keeps an event a
     /// week, the notifications DLQ keeps a failed record 14 days.
@@ -736,7 +703,10 @@ pub mod sms_sent {
 }
 
 pub mod refunds {
-    use super::*;
+    use super::{
+        decode, encode, partition_items, ts, Condition, Cursor, DateTime, Index, IndexKey, Item,
+        OutboxEvent, Query, RepoError, Table, Utc, WriteOp,
+    };
     use crate::domain::order::PaymentChannel;
     use crate::domain::refund::{Refund, RefundStatus};
 
@@ -796,7 +766,7 @@ pub mod refunds {
         OutboxEvent::new(
             &r.shop_id,
             &r.refund_id,
-            "refund.requested",
+            crate::domain::events::EventType::RefundRequested,
             serde_json::json!({"refund_id": r.refund_id, "amount": r.amount,
                                "channel": r.channel}),
             at,
@@ -867,7 +837,10 @@ pub mod refunds {
 /// Parcels tracked at the courier aggregator, one item per carrier and
 /// number (the key a push names), pointing back at its claim and leg.
 pub mod shipments {
-    use super::*;
+    use super::{
+        decode, encode, partition_items, ts, Condition, DateTime, Deserialize, Index, IndexKey,
+        Item, RepoError, Serialize, Table, Utc, WriteOp,
+    };
     use crate::domain::returns::Leg;
     use crate::domain::tracking::{Carrier, TrackingSnapshot};
 

@@ -10,6 +10,8 @@
 
 use aftersales::app::dispatch::{deliver, Consumer};
 use aftersales::auth::StaffRole;
+use aftersales::domain::claim::ClaimStep;
+use aftersales::domain::events::EventType;
 use aftersales::repo::OutboxEvent;
 use aftersales_tests::courier_server::{
     push_param, random_salt, signed_form, CourierServer, Parcel,
@@ -193,7 +195,7 @@ async fn return_parcel_is_verified_by_signed_pushes(engine: &str) {
         at: at(23, 10),
         shop_id: "shop-1".into(),
         subject: id.clone(),
-        event_type: "claim.return_shipped".into(),
+        event_type: EventType::Claim(ClaimStep::ReturnShipped),
         payload: json!({"event": "return_shipped", "carrier": "yuantong", "tracking_number": YTO}),
     };
     for _ in 0..3 {

@@ -94,8 +94,8 @@ async fn inventory(app: &TestApp) -> Vec<(String, Value)> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.event_type.starts_with("inventory."))
-        .map(|e| (e.event_type, e.payload))
+        .filter(|e| e.event_type.as_str().starts_with("inventory."))
+        .map(|e| (e.event_type.to_string(), e.payload))
         .collect()
 }
 

@@ -1,6 +1,32 @@
 //! Claims as customers file, read, list and cancel them.
 
-use super::*;
+use super::{
+    actor_of, check_idempotency_key, minor_of, recorded_resource, retrying, AppError, Services,
+};
+use crate::auth::Principal;
+use crate::domain::claim::Claim;
+use crate::domain::claim::ClaimLine;
+use crate::domain::claim::ClaimType;
+use crate::domain::claim::NewClaim;
+use crate::domain::claim::ReasonCode;
+use crate::domain::filing::{self, Asked, Priced};
+use crate::domain::ledger::LineRequest;
+use crate::domain::money::Money;
+use crate::domain::order::check_id;
+use crate::domain::policy::ShopPolicy;
+use crate::repo;
+use crate::repo::claims::Owner;
+use crate::repo::Commit;
+use crate::repo::Cursor;
+use crate::repo::IdempotencyRecord;
+use crate::repo::OrderRecord;
+use crate::repo::RepoError;
+use chrono::DateTime;
+use chrono::Utc;
+use serde::Deserialize;
+use serde::Serialize;
+use sha2::Digest;
+use sha2::Sha256;
 
 /// The body of a claim submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,7 +290,7 @@ pub async fn submit_claim(
             actor_of(p),
             now,
         )?;
-        claim.review = review_info(&rec.order, &claim, policy, now);
+        claim.review = filing::review_info(&rec.order, &claim, policy, now);
         claim.refund_to = body.refund_to.clone();
         claim.returns.terms = priced.terms;
         let mut c = Commit::new();
@@ -305,89 +331,25 @@ pub async fn submit_claim(
     .await
 }
 
-/// What a claim would take and cost, before it is filed.
-struct Priced {
-    /// Minor units the claim asks for.
-    requested: i64,
-    /// Everything the lines could give back, before any fee.
-    refundable: i64,
-    terms: Option<crate::domain::returns::ReturnTerms>,
-}
-
-/// The amount a submission asks for and, for goods going back, who pays the
-/// parcel and the restocking fee (deducted from what the lines can give).
-fn price(
-    policy: &crate::domain::policy::ShopPolicy,
-    rec: &OrderRecord,
-    body: &SubmitClaim,
-) -> Result<Priced, AppError> {
-    let cur = rec.order.currency();
+/// The amount a submission asks for, priced by the domain against the
+/// order's ledger and the shop's policy (the amount sent is read in the
+/// order's currency first).
+fn price(policy: &ShopPolicy, rec: &OrderRecord, body: &SubmitClaim) -> Result<Priced, AppError> {
     let asked = body
         .amount
-        .map(|a| minor_of("amount", a, cur))
+        .map(|a| minor_of("amount", a, rec.order.currency()))
         .transpose()?;
-    let refundable: i64 = rec.ledger.refundable(&rec.order, &body.lines)?.iter().sum();
-    if body.claim_type == ClaimType::Exchange && asked.is_some_and(|a| a != 0) {
-        return Err(AppError::invalid(
-            "invalid_amount",
-            "an exchange moves no money: leave amount out",
-        ));
-    }
-    let terms = body.claim_type.needs_return().then(|| {
-        crate::domain::returns::terms(
-            policy,
-            body.reason,
-            rec.order.facts.member_tier,
-            body.opened,
-            if body.claim_type == ClaimType::Exchange {
-                0
-            } else {
-                refundable
-            },
-        )
-    });
-    if body.claim_type == ClaimType::Exchange {
-        return Ok(Priced {
-            requested: 0,
-            refundable,
-            terms,
-        });
-    }
-    let fee = terms.as_ref().map_or(0, |t| t.restocking_fee);
-    let most = refundable - fee;
-    let requested = asked.unwrap_or(most);
-    // A claim for nothing would only take the lines out of reach of a real
-    // one; an exchange (above) is the way to ask for goods, not money.
-    if requested <= 0 {
-        return Err(AppError::invalid(
-            "invalid_amount",
-            format!("a claim asks for more than {}", Money::from_minor(0, cur)),
-        ));
-    }
-    if requested > most {
-        return Err(AppError::invalid(
-            "amount_exceeds_refundable",
-            if fee > 0 {
-                format!(
-                    "requested {} exceeds the refundable {} after the restocking fee of {}",
-                    Money::from_minor(requested, cur),
-                    Money::from_minor(most, cur),
-                    Money::from_minor(fee, cur)
-                )
-            } else {
-                format!(
-                    "requested {} exceeds the refundable {}",
-                    Money::from_minor(requested, cur),
-                    Money::from_minor(most, cur)
-                )
-            },
-        ));
-    }
-    Ok(Priced {
-        requested,
-        refundable,
-        terms,
-    })
+    Ok(filing::price(
+        policy,
+        rec,
+        &Asked {
+            claim_type: body.claim_type,
+            reason: body.reason,
+            opened: body.opened,
+            lines: &body.lines,
+            amount: asked,
+        },
+    )?)
 }
 
 /// What filing a claim would give and cost, shown before submitting.
@@ -439,32 +401,6 @@ pub async fn quote_claim(
             shipping_refund: m(t.shipping_refund),
         }),
     })
-}
-
-/// What the desk sorts and filters by, and the deadline from the shop's
-/// policy for the customer's tier.
-fn review_info(
-    order: &Order,
-    claim: &Claim,
-    policy: &crate::domain::policy::ShopPolicy,
-    now: DateTime<Utc>,
-) -> crate::domain::claim::ReviewInfo {
-    let mut kinds: Vec<_> = claim
-        .lines
-        .iter()
-        .filter_map(|l| order.line_index(&l.line_id))
-        .map(|i| order.facts.lines[i].kind)
-        .collect();
-    kinds.sort_by_key(|k| format!("{k:?}"));
-    kinds.dedup();
-    let tier = order.facts.member_tier;
-    let hours = policy.review_deadline_hours.hours_for(tier);
-    crate::domain::claim::ReviewInfo {
-        member_tier: tier,
-        product_kinds: kinds,
-        due_at: Some(now + chrono::Duration::hours(i64::from(hours))),
-        escalated: false,
-    }
 }
 
 async fn replay(

@@ -12,12 +12,20 @@
 //! the shop, going back to the sender, never picked up within the policy's
 //! window), and for an exchange, that the replacement arrived (completed).
 
-use super::*;
+use super::{retrying, AppError, Services};
 use crate::couriers::{push_nack, verify_push, CourierError, PushNotice, PushStatus, PUSH_ACK};
-use crate::domain::claim::{ClaimEvent, ClaimStatus};
-use crate::domain::returns::{Leg, ReturnPolicy};
-use crate::domain::tracking::{validate, Carrier, CourierState, TrackingSnapshot};
+use crate::domain::claim::Claim;
+use crate::domain::claim::ClaimStep;
+use crate::domain::events::EventType;
+use crate::domain::returns::{follow_parcel, Leg, ReturnPolicy};
+use crate::domain::tracking::{validate, Carrier, TrackingSnapshot};
+use crate::repo;
 use crate::repo::shipments::{self, ShipmentRecord};
+use crate::repo::Commit;
+use crate::repo::OutboxEvent;
+use crate::repo::RepoError;
+use chrono::DateTime;
+use chrono::Utc;
 
 /// The answer for a push verified but not recorded (our storage failed):
 /// anything but the success body makes Kuaidi100 push again later.
@@ -38,9 +46,9 @@ pub const POLL_ROUND: usize = 200;
 /// good is logged and left to polling, so one bad number cannot hold up
 /// the outbox.
 pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
-    let leg = match event.event_type.as_str() {
-        "claim.return_shipped" => Leg::Return,
-        "claim.replacement_shipped" => Leg::Replacement,
+    let leg = match event.event_type {
+        EventType::Claim(ClaimStep::ReturnShipped) => Leg::Return,
+        EventType::Claim(ClaimStep::ReplacementShipped) => Leg::Replacement,
         _ => return Ok(()),
     };
     let code = event.payload["carrier"].as_str().unwrap_or_default();
@@ -282,7 +290,15 @@ async fn update(
                         ReturnPolicy::default()
                     };
                     if let Some(events) =
-                        apply(&mut claim, &rec, &policy, changed, news.pickup_window, now)?
+                        follow_parcel(
+                            &mut claim,
+                            rec.leg,
+                            &rec.snapshot,
+                            &policy,
+                            changed,
+                            news.pickup_window,
+                            now,
+                        )?
                     {
                         names.extend(events.iter().map(|e| e.name()));
                         claim_part
@@ -326,92 +342,6 @@ fn holds(claim: &Claim, rec: &ShipmentRecord) -> bool {
         .returns
         .shipment(rec.leg)
         .is_some_and(|sh| sh.carrier == rec.carrier && sh.tracking_number == rec.tracking_number)
-}
-
-/// Brings the claim's view of the parcel in line with the merged snapshot
-/// (`changed`: it just moved on) and, with `pickup_window`, flags a return
-/// never picked up in time. Returns the claim's new steps, `Some(vec![])`
-/// when only the parcel's details changed, `None` when nothing did.
-pub fn apply(
-    claim: &mut Claim,
-    rec: &ShipmentRecord,
-    policy: &ReturnPolicy,
-    changed: bool,
-    pickup_window: bool,
-    now: DateTime<Utc>,
-) -> Result<Option<Vec<ClaimEvent>>, ClaimError> {
-    let leg = rec.leg;
-    let snap = &rec.snapshot;
-    let heard = !snap.events.is_empty() || snap.state != CourierState::NoRecord;
-    let Some(sh) = claim.returns.shipment_mut(leg) else {
-        return Ok(None);
-    };
-    let mut touched = false;
-    let mut steps = Vec::new();
-    let state = snap.state;
-    if changed && heard {
-        let at_destination = state == CourierState::Delivered
-            && match leg {
-                Leg::Return => policy.delivered_to_shop(snap.delivered_to.as_deref()),
-                // We do not know the customer's city; the courier saying
-                // delivered is what there is.
-                Leg::Replacement => true,
-            };
-        let moved = sh.state != Some(state) || sh.delivered_to_destination != at_destination;
-        sh.state = Some(state);
-        sh.delivered_to_destination = at_destination;
-        sh.updated_at = now;
-        touched = true;
-        if moved {
-            steps.push(ClaimEvent::ShipmentUpdated {
-                leg,
-                state,
-                delivered_to_destination: at_destination,
-            });
-        }
-    }
-    let going_back = matches!(
-        state,
-        CourierState::Refused | CourierState::Returning | CourierState::ReturnedToSender
-    );
-    let flag = if !heard {
-        let due = sh.shipped_at + chrono::Duration::days(i64::from(policy.ship_within_days));
-        (pickup_window && leg == Leg::Return && now > due).then(|| {
-            format!(
-                "not picked up by the courier within {} days of being sent",
-                policy.ship_within_days
-            )
-        })
-    } else if going_back {
-        Some("the courier is sending the parcel back to the sender".to_string())
-    } else if leg == Leg::Return && state == CourierState::Delivered && !sh.delivered_to_destination
-    {
-        Some(format!(
-            "delivered somewhere other than the shop's return address ({})",
-            snap.delivered_to
-                .as_deref()
-                .unwrap_or("no delivery area given")
-        ))
-    } else {
-        None
-    };
-    if let Some(reason) = flag.filter(|_| sh.flagged.is_none()) {
-        sh.flagged = Some(reason.clone());
-        touched = true;
-        steps.push(ClaimEvent::ShipmentFlagged { leg, reason });
-    }
-    let mut events = Vec::new();
-    for step in steps {
-        events.push(claim.note_shipment(step, now)?);
-    }
-    if leg == Leg::Replacement
-        && state == CourierState::Delivered
-        && claim.status == ClaimStatus::ReplacementShipped
-    {
-        events.push(claim.replacement_delivered(Actor::System, now)?);
-        touched = true;
-    }
-    Ok((touched || !events.is_empty()).then_some(events))
 }
 
 // ---------------------------------------------------------------------------

@@ -2,9 +2,25 @@
 //! shop, a claim's full detail, manual decisions and batch review.
 
 use super::review::{apply, decide_one, Verdict};
-use super::*;
+use super::{
+    actor_of, claim_view, minor_of, require_staff, shop_claim, AppError, ClaimView, Services,
+};
+use crate::auth::Principal;
+use crate::domain::claim::Claim;
 use crate::domain::claim::ClaimStatus;
+use crate::domain::claim::ReasonCode;
+use crate::domain::money::Money;
+use crate::domain::order::check_id;
 use crate::domain::order::{MemberTier, ProductKind};
+use crate::domain::rules::evidence_complete;
+use crate::repo;
+use crate::repo::claims::Owner;
+use crate::repo::Commit;
+use crate::repo::RepoError;
+use chrono::DateTime;
+use chrono::Utc;
+use serde::Deserialize;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// Claims waiting for the shop: what the queue shows by default.
@@ -89,7 +105,7 @@ impl QueueFilter {
                 .is_none_or(|k| c.review.product_kinds.contains(&k))
             && self
                 .evidence_complete
-                .is_none_or(|e| e == super::facts::evidence_complete(c))
+                .is_none_or(|e| e == evidence_complete(c))
             && self.min_amount.is_none_or(|m| amount >= m.decimal())
             && self.max_amount.is_none_or(|m| amount <= m.decimal())
             && self
@@ -144,7 +160,7 @@ fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
         member_tier: c.review.member_tier,
         product_kinds: c.review.product_kinds.clone(),
         evidence_count: c.evidence.len(),
-        evidence_complete: super::facts::evidence_complete(c),
+        evidence_complete: evidence_complete(c),
         parcel_flagged: parcel_flag(c).map(str::to_owned),
     }
 }
@@ -261,7 +277,7 @@ pub async fn detail(
     Ok(ClaimDetail {
         due_at: claim.review.due_at,
         escalated: claim.review.escalated,
-        evidence_complete: super::facts::evidence_complete(&claim),
+        evidence_complete: evidence_complete(&claim),
         order: super::orders::order_view(&rec, v),
         claim: claim_view(&claim),
     })
@@ -614,7 +630,7 @@ pub async fn batch(
                     rec.ledger = before.1;
                     results.insert(
                         before.0.claim_id.clone(),
-                        BatchResult::failed(&before.0.claim_id, e),
+                        BatchResult::failed(&before.0.claim_id, e.into()),
                     );
                 }
             }

@@ -2,7 +2,9 @@
 //! idempotent: events arrive at least once (DynamoDB Streams in the cloud,
 //! the runner's outbox poller on one machine), sometimes twice.
 
-use super::*;
+use super::{AppError, Services};
+use crate::repo;
+use crate::repo::OutboxEvent;
 
 /// Who consumes outbox events. In the cloud each is its own function on
 /// the table's stream; on one machine the poller runs them in this order.

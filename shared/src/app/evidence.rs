@@ -7,8 +7,19 @@
 //! then checks what actually landed against the shop's limits, because a
 //! URL says what may be uploaded, not what was.
 
-use super::*;
+use super::{retrying, AppError, Services};
+use crate::auth::Principal;
+use crate::domain::claim::Actor;
+use crate::domain::claim::Claim;
+use crate::domain::order::check_id;
 use crate::ports::{PortError, UploadTicket};
+use crate::repo;
+use crate::repo::Commit;
+use crate::repo::RepoError;
+use chrono::DateTime;
+use chrono::Utc;
+use serde::Deserialize;
+use serde::Serialize;
 use std::time::Duration;
 
 /// Upload URLs are valid this long: enough for a video on a slow mobile

@@ -3,9 +3,27 @@
 //! money through the same order ledger as claims (so nothing is ever
 //! refunded twice), go to the same executor and leave the same audit trail.
 
-use super::*;
+use super::{
+    actor_of, check_idempotency_key, minor_of, recorded_resource, require_roles, retrying,
+    AppError, Services,
+};
+use crate::auth::Principal;
+use crate::domain::ledger::Ledger;
 use crate::domain::ledger::LedgerEntry;
+use crate::domain::ledger::LineRequest;
+use crate::domain::money::Money;
+use crate::domain::order::check_id;
+use crate::domain::order::Order;
 use crate::domain::refund::{self, Issue, MerchantReason, RefundOrigin, RefundRoute};
+use crate::repo;
+use crate::repo::Commit;
+use crate::repo::IdempotencyRecord;
+use crate::repo::OrderRecord;
+use crate::repo::RepoError;
+use serde::Deserialize;
+use serde::Serialize;
+use sha2::Digest;
+use sha2::Sha256;
 
 /// The body of `POST /v1/shops/{shop}/orders/{order}/refunds`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,17 +3,12 @@
 //! transaction. They know no HTTP and no AWS.
 
 use crate::auth::{Principal, StaffRole};
-use crate::domain::claim::{Actor, Claim, ClaimError, ClaimLine, ClaimType, NewClaim, ReasonCode};
-use crate::domain::ledger::{Ledger, LedgerError, LineRequest};
-use crate::domain::money::Money;
-use crate::domain::order::{check_id, Order, OrderDraft, OrderError};
-use crate::repo::{
-    self, claims::Owner, Commit, Cursor, IdempotencyRecord, OrderRecord, OutboxEvent, RepoError,
-    Table,
-};
+use crate::domain::change::Change;
+use crate::domain::claim::{Actor, Claim, ClaimError};
+use crate::domain::ledger::LedgerError;
+use crate::domain::order::{check_id, OrderError};
+use crate::repo::{self, Commit, OrderRecord, RepoError, Table};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 mod claims;
@@ -165,6 +160,34 @@ impl From<crate::domain::evidence::EvidenceError> for AppError {
     }
 }
 
+impl From<crate::domain::change::Refused> for AppError {
+    fn from(e: crate::domain::change::Refused) -> Self {
+        use crate::domain::change::Refused;
+        match e {
+            Refused::Claim(e) => e.into(),
+            Refused::Ledger(e) => e.into(),
+            Refused::Invalid { code, message } => AppError::Invalid { code, message },
+            Refused::NotNow { code, message } => AppError::Conflict { code, message },
+            Refused::Amount { field, reason } => AppError::InvalidAmount { field, reason },
+        }
+    }
+}
+
+impl From<crate::domain::filing::PriceError> for AppError {
+    fn from(e: crate::domain::filing::PriceError) -> Self {
+        use crate::domain::filing::PriceError;
+        match e {
+            PriceError::Ledger(e) => e.into(),
+            PriceError::ExchangeWithAmount | PriceError::Nothing(_) => {
+                AppError::invalid("invalid_amount", e.to_string())
+            }
+            PriceError::TooMuch { .. } => {
+                AppError::invalid("amount_exceeds_refundable", e.to_string())
+            }
+        }
+    }
+}
+
 impl From<OrderError> for AppError {
     fn from(e: OrderError) -> Self {
         match e {
@@ -310,18 +333,6 @@ fn actor_of(p: &Principal) -> Actor {
     }
 }
 
-/// What one change of a claim writes besides the claim itself.
-#[derive(Default)]
-pub(crate) struct Change {
-    /// Claim events for the outbox (the customer is told).
-    pub events: Vec<crate::domain::claim::ClaimEvent>,
-    /// Other outbox events (inventory, payment requests).
-    pub other_events: Vec<OutboxEvent>,
-    pub refunds: Vec<crate::domain::refund::Refund>,
-    /// The order's ledger changed.
-    pub ledger: bool,
-}
-
 /// Loads a claim and its order, lets `decide` change them, and commits it
 /// all at once, conditional on both versions (again on fresh state when
 /// someone else changed either meanwhile).
@@ -350,7 +361,7 @@ where
             c.order(&rec, Some(ov));
         }
         c.claim_events(&claim, &change.events, now);
-        for e in &change.other_events {
+        for e in &change.notices {
             c.event(e);
         }
         c.new_refunds(&change.refunds, now);

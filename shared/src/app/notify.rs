@@ -22,12 +22,23 @@
 //!   both find no marker; neither transport does that (a stream shard is
 //!   handed out one batch at a time, the poller is one loop).
 
-use super::*;
+use super::{decode_cursor, encode_cursor, retrying, AppError, Services};
+use crate::auth::Principal;
+use crate::domain::claim::Claim;
 use crate::domain::claim::{ClaimEvent, TimelineEntry};
+use crate::domain::events::EventType;
 use crate::domain::messages::{self, ClaimFacts};
+use crate::domain::order::check_id;
 use crate::domain::order::Language;
 use crate::ports::PortError;
+use crate::repo;
+use crate::repo::Commit;
+use crate::repo::OutboxEvent;
+use crate::repo::RepoError;
 use crate::repo::{inbox, sms_sent, InboxMessage, SmsRecord, SmsStatus};
+use chrono::DateTime;
+use chrono::Utc;
+use serde::Serialize;
 
 /// Whether a step is a refund's progress (`refund_sent`, `refund_arrived`):
 /// a step of the claim's timeline that usually has no outbox event of its
@@ -88,7 +99,7 @@ fn carried_steps<'c>(
 /// progress it carries ([`carried_steps`]). Events other than `claim.*`
 /// are not for customers.
 pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
-    if !event.event_type.starts_with("claim.") {
+    if !matches!(event.event_type, EventType::Claim(_)) {
         return Ok(());
     }
     let step: ClaimEvent =

@@ -1,7 +1,18 @@
 //! Order intake: storefronts push order snapshots; staff read them with what
 //! is still refundable.
 
-use super::*;
+use super::{retrying, AppError, Services};
+use crate::auth::Principal;
+use crate::domain::events::EventType;
+use crate::domain::ledger::Ledger;
+use crate::domain::money::Money;
+use crate::domain::order::Order;
+use crate::domain::order::OrderDraft;
+use crate::repo;
+use crate::repo::Commit;
+use crate::repo::OrderRecord;
+use crate::repo::OutboxEvent;
+use serde::Serialize;
 
 #[derive(Debug, Serialize)]
 pub struct OrderView {
@@ -100,9 +111,9 @@ pub async fn put_order(
             shop_id,
             order_id,
             if prev.is_some() {
-                "order.updated"
+                EventType::OrderUpdated
             } else {
-                "order.created"
+                EventType::OrderCreated
             },
             serde_json::json!({"fulfilment": order.facts.fulfilment}),
             now,

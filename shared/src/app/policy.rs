@@ -2,10 +2,16 @@
 //! edit them; the policy is public (product pages, the apply page); the
 //! rules and deadlines read the same stored values.
 
-use super::*;
+use super::{require_roles, require_staff, AppError, Services};
+use crate::auth::Principal;
+use crate::auth::StaffRole;
+use crate::domain::order::check_id;
 use crate::domain::policy::ShopPolicy;
 use crate::domain::rejections::Catalogue;
 use crate::domain::rules::{default_rules, RuleSet};
+use crate::repo;
+use crate::repo::Commit;
+use crate::repo::RepoError;
 
 /// The shop's policy and its stored version (0: never saved, the default).
 pub async fn load_policy(s: &Services, shop_id: &str) -> Result<(ShopPolicy, u64), AppError> {

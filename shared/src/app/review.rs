@@ -1,171 +1,24 @@
 //! Review: the shop's rules decide claims automatically; staff decide the
 //! rest from their queue, one by one or in batches. Every decision goes
-//! through [`apply`], so a rule and a person change a claim and its order's
-//! ledger in exactly the same way.
+//! through the domain's [`apply`], so a rule and a person change a claim and
+//! its order's ledger in exactly the same way.
 
-use super::*;
-use crate::domain::claim::{ClaimEvent, ClaimStatus};
+use super::{retrying, AppError, Services};
+use crate::domain::change::Change;
+use crate::domain::claim::Actor;
+use crate::domain::claim::Claim;
+use crate::domain::claim::{ClaimStatus, ClaimStep};
+use crate::domain::events::EventType;
 use crate::domain::rejections::Catalogue;
-use crate::domain::rules::{Decision, Outcome};
+pub use crate::domain::review::{apply, issue_refunds, Verdict};
+use crate::domain::rules::{Decision, Facts};
+use crate::repo;
+use crate::repo::Commit;
+use crate::repo::OrderRecord;
+use crate::repo::OutboxEvent;
+use chrono::DateTime;
 use chrono::Timelike;
-
-/// What a reviewer (a rule or a person) decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// `amount` in minor units; None approves what was requested.
-    Approve {
-        amount: Option<i64>,
-        reason: Option<String>,
-    },
-    /// `reason`: a rejection code of the shop's catalogue.
-    Reject {
-        reason: String,
-    },
-    RequestEvidence {
-        note: String,
-    },
-    SecondReview {
-        reason: String,
-    },
-    /// Leave it to a person.
-    ManualReview,
-}
-
-impl Verdict {
-    pub fn from_outcome(o: &Outcome) -> Verdict {
-        match o {
-            Outcome::Approve => Verdict::Approve {
-                amount: None,
-                reason: None,
-            },
-            Outcome::Reject { reason } => Verdict::Reject {
-                reason: reason.clone(),
-            },
-            Outcome::ManualReview => Verdict::ManualReview,
-            Outcome::SecondReview => Verdict::SecondReview {
-                reason: "rule".into(),
-            },
-            Outcome::RequestEvidence { note } => Verdict::RequestEvidence { note: note.clone() },
-        }
-    }
-}
-
-/// What deciding a claim produced: its events and, for an approved refund
-/// that needs no return, the refunds to execute (written in the same
-/// transaction as the approval).
-#[derive(Debug, Default)]
-pub struct Decided {
-    pub events: Vec<ClaimEvent>,
-    pub refunds: Vec<crate::domain::refund::Refund>,
-}
-
-impl Decided {
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-}
-
-/// Applies a verdict to a claim and its order's ledger. Returns the events
-/// (none when there is nothing to do, e.g. manual review of a claim already
-/// under review).
-pub fn apply(
-    claim: &mut Claim,
-    rec: &mut OrderRecord,
-    verdict: &Verdict,
-    actor: Actor,
-    now: DateTime<Utc>,
-) -> Result<Decided, AppError> {
-    let ev = match verdict {
-        Verdict::Approve { amount, reason } => {
-            let ev = claim.approve(*amount, reason.clone(), actor.clone(), now)?;
-            let approved = claim.approved_amount.unwrap_or(claim.requested_amount);
-            rec.ledger
-                .settle(&claim.claim_id, Money::from_minor(approved, claim.currency))?;
-            // Money goes back at once when no goods travel back; returns
-            // refund once received (and exchanges move no money).
-            if claim.claim_type.refunds() && !claim.claim_type.needs_return() && approved == 0 {
-                // Approved at nothing: there is no money to wait for.
-                let started = claim.start_refund(actor.clone(), now)?;
-                let done = claim.refund_succeeded(Actor::System, now)?;
-                return Ok(Decided {
-                    events: vec![ev, started, done],
-                    refunds: vec![],
-                });
-            }
-            if claim.claim_type.refunds() && !claim.claim_type.needs_return() && approved > 0 {
-                let started = claim.start_refund(actor.clone(), now)?;
-                let refunds = issue_refunds(claim, rec, &claim.claim_id.clone(), &actor, now)?;
-                return Ok(Decided {
-                    events: vec![ev, started],
-                    refunds,
-                });
-            }
-            ev
-        }
-        Verdict::Reject { reason } => {
-            let ev = claim.reject(reason.clone(), actor, now)?;
-            rec.ledger.release(&claim.claim_id)?;
-            ev
-        }
-        Verdict::RequestEvidence { note } => claim.request_evidence(note.clone(), actor, now)?,
-        Verdict::SecondReview { reason } => {
-            claim.require_second_review(reason.clone(), actor, now)?
-        }
-        Verdict::ManualReview => {
-            if claim.status != ClaimStatus::Submitted {
-                return Ok(Decided::default());
-            }
-            claim.start_review(actor, now)?
-        }
-    };
-    Ok(Decided {
-        events: vec![ev],
-        refunds: vec![],
-    })
-}
-
-/// The refunds of a claim's ledger entry `entry_id` (the claim's own, or
-/// an extra one such as the return shipping the shop pays), to the route
-/// the customer chose, each noted on the timeline as sent: where the money
-/// goes and by when. The claim completes when every one of them arrived.
-pub(crate) fn issue_refunds(
-    claim: &mut Claim,
-    rec: &OrderRecord,
-    entry_id: &str,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<Vec<crate::domain::refund::Refund>, AppError> {
-    let Some(entry) = rec.ledger.entry(entry_id) else {
-        return Ok(vec![]);
-    };
-    let route = claim.refund_to.clone();
-    let refunds = crate::domain::refund::plan(
-        &rec.order,
-        entry,
-        &crate::domain::refund::Issue {
-            origin: crate::domain::refund::RefundOrigin::Claim {
-                claim_id: claim.claim_id.clone(),
-            },
-            origin_id: entry_id,
-            route: &route,
-            actor,
-            now,
-        },
-    );
-    for r in &refunds {
-        claim.note_refund(
-            ClaimEvent::RefundSent {
-                refund_id: r.refund_id.clone(),
-                channel: r.channel,
-                amount: r.amount,
-                expected_arrival: r.expected_arrival,
-                replaces: None,
-            },
-            now,
-        )?;
-    }
-    Ok(refunds)
-}
+use chrono::Utc;
 
 /// The commit of one decided claim: the claim, its order (ledger), its
 /// events and new refunds.
@@ -174,7 +27,7 @@ pub(crate) fn decision_commit(
     claim_version: u64,
     rec: &OrderRecord,
     order_version: u64,
-    decided: &Decided,
+    decided: &Change,
     now: DateTime<Utc>,
 ) -> Commit {
     let mut c = Commit::new();
@@ -230,8 +83,8 @@ pub async fn catalogue_for(s: &Services, shop_id: &str) -> Result<Catalogue, App
 /// nothing.
 pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
     if !matches!(
-        event.event_type.as_str(),
-        "claim.submitted" | "claim.evidence_added"
+        event.event_type,
+        EventType::Claim(ClaimStep::Submitted | ClaimStep::EvidenceAdded)
     ) {
         return Ok(());
     }
@@ -256,7 +109,7 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
         let (rules, _) = super::policy::load_rules(s, &claim.shop_id).await?;
         let history = super::facts::customer_history(s, &claim).await?;
         let now = s.now();
-        let facts = super::facts::facts(&claim, &rec.order, &policy, history, now);
+        let facts = Facts::of(&claim, &rec.order, &policy, history, now);
         let decision = rules.evaluate(&facts);
         let actor = decision.actor();
         let verdict = match Verdict::from_outcome(&decision.outcome) {
@@ -272,8 +125,8 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
             Ok(ev) => ev,
             // A rule that cannot apply (e.g. approving more than is left)
             // sends the claim to a person instead of failing forever.
-            Err(AppError::Invalid { message, .. } | AppError::Conflict { message, .. }) => {
-                tracing::warn!(claim_id, rule = ?decision.rule_id, error = %message, "rule outcome not applicable; manual review");
+            Err(refused) => {
+                tracing::warn!(claim_id, rule = ?decision.rule_id, error = %refused, "rule outcome not applicable; manual review");
                 apply(
                     &mut claim,
                     &mut rec,
@@ -282,7 +135,6 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
                     now,
                 )?
             }
-            Err(e) => return Err(e),
         };
         if decided.is_empty() {
             return Ok(Some(decision));
@@ -369,10 +221,7 @@ async fn overdue(s: &Services, claim_id: &str) -> Result<Overdue, AppError> {
         }
         let policy = super::policy::policy_for(s, &claim.shop_id).await?;
         let now = s.now();
-        let mut decided = Decided {
-            events: vec![claim.escalate(Actor::System, now)?],
-            refunds: vec![],
-        };
+        let mut decided = Change::steps(vec![claim.escalate(Actor::System, now)?]);
         let auto = policy.auto_approve_overdue_refund_only
             && claim.claim_type == ClaimType::RefundOnly
             && claim.status != ClaimStatus::SecondReview;

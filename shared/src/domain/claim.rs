@@ -258,33 +258,95 @@ pub enum ClaimEvent {
 }
 
 impl ClaimEvent {
+    /// Its name, as in `claim.<name>` events and on the timeline.
     pub fn name(&self) -> &'static str {
+        self.step().as_str()
+    }
+
+    /// Which kind of step it is.
+    pub fn step(&self) -> ClaimStep {
         match self {
-            ClaimEvent::Submitted { .. } => "submitted",
-            ClaimEvent::ReviewStarted => "review_started",
-            ClaimEvent::SecondReviewRequired { .. } => "second_review_required",
-            ClaimEvent::EvidenceRequested { .. } => "evidence_requested",
-            ClaimEvent::EvidenceAdded { .. } => "evidence_added",
-            ClaimEvent::Approved { .. } => "approved",
-            ClaimEvent::Rejected { .. } => "rejected",
-            ClaimEvent::Cancelled => "cancelled",
-            ClaimEvent::ReturnShipped { .. } => "return_shipped",
-            ClaimEvent::ReturnReceived => "return_received",
-            ClaimEvent::PickupBooked { .. } => "pickup_booked",
-            ClaimEvent::ShipmentUpdated { .. } => "shipment_updated",
-            ClaimEvent::ShipmentFlagged { .. } => "shipment_flagged",
-            ClaimEvent::Inspected { .. } => "inspected",
-            ClaimEvent::RefundStarted => "refund_started",
-            ClaimEvent::RefundSent { .. } => "refund_sent",
-            ClaimEvent::RefundArrived { .. } => "refund_arrived",
-            ClaimEvent::RefundFailed { .. } => "refund_failed",
-            ClaimEvent::RefundSucceeded => "refund_succeeded",
-            ClaimEvent::ReplacementShipped { .. } => "replacement_shipped",
-            ClaimEvent::Completed => "completed",
-            ClaimEvent::Closed { .. } => "closed",
-            ClaimEvent::Escalated { .. } => "escalated",
+            ClaimEvent::Submitted { .. } => ClaimStep::Submitted,
+            ClaimEvent::ReviewStarted => ClaimStep::ReviewStarted,
+            ClaimEvent::SecondReviewRequired { .. } => ClaimStep::SecondReviewRequired,
+            ClaimEvent::EvidenceRequested { .. } => ClaimStep::EvidenceRequested,
+            ClaimEvent::EvidenceAdded { .. } => ClaimStep::EvidenceAdded,
+            ClaimEvent::Approved { .. } => ClaimStep::Approved,
+            ClaimEvent::Rejected { .. } => ClaimStep::Rejected,
+            ClaimEvent::Cancelled => ClaimStep::Cancelled,
+            ClaimEvent::ReturnShipped { .. } => ClaimStep::ReturnShipped,
+            ClaimEvent::ReturnReceived => ClaimStep::ReturnReceived,
+            ClaimEvent::PickupBooked { .. } => ClaimStep::PickupBooked,
+            ClaimEvent::ShipmentUpdated { .. } => ClaimStep::ShipmentUpdated,
+            ClaimEvent::ShipmentFlagged { .. } => ClaimStep::ShipmentFlagged,
+            ClaimEvent::Inspected { .. } => ClaimStep::Inspected,
+            ClaimEvent::RefundStarted => ClaimStep::RefundStarted,
+            ClaimEvent::RefundSent { .. } => ClaimStep::RefundSent,
+            ClaimEvent::RefundArrived { .. } => ClaimStep::RefundArrived,
+            ClaimEvent::RefundFailed { .. } => ClaimStep::RefundFailed,
+            ClaimEvent::RefundSucceeded => ClaimStep::RefundSucceeded,
+            ClaimEvent::ReplacementShipped { .. } => ClaimStep::ReplacementShipped,
+            ClaimEvent::Completed => ClaimStep::Completed,
+            ClaimEvent::Closed { .. } => ClaimStep::Closed,
+            ClaimEvent::Escalated { .. } => ClaimStep::Escalated,
         }
     }
+}
+
+/// Defines [`ClaimStep`] and its names from one list, so a step's name and
+/// its event type (`claim.<name>`) cannot drift apart.
+macro_rules! claim_steps {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// The kind of a [`ClaimEvent`], without its details.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ClaimStep {
+            $($variant),*
+        }
+
+        impl ClaimStep {
+            pub const ALL: &[ClaimStep] = &[$(ClaimStep::$variant),*];
+
+            /// Its name on the timeline: `approved`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ClaimStep::$variant => $name),*
+                }
+            }
+
+            /// The type of its event: `claim.approved`.
+            pub fn event_type(self) -> &'static str {
+                match self {
+                    $(ClaimStep::$variant => concat!("claim.", $name)),*
+                }
+            }
+        }
+    };
+}
+
+claim_steps! {
+    Submitted => "submitted",
+    ReviewStarted => "review_started",
+    SecondReviewRequired => "second_review_required",
+    EvidenceRequested => "evidence_requested",
+    EvidenceAdded => "evidence_added",
+    Approved => "approved",
+    Rejected => "rejected",
+    Cancelled => "cancelled",
+    ReturnShipped => "return_shipped",
+    ReturnReceived => "return_received",
+    PickupBooked => "pickup_booked",
+    ShipmentUpdated => "shipment_updated",
+    ShipmentFlagged => "shipment_flagged",
+    Inspected => "inspected",
+    RefundStarted => "refund_started",
+    RefundSent => "refund_sent",
+    RefundArrived => "refund_arrived",
+    RefundFailed => "refund_failed",
+    RefundSucceeded => "refund_succeeded",
+    ReplacementShipped => "replacement_shipped",
+    Completed => "completed",
+    Closed => "closed",
+    Escalated => "escalated",
 }
 
 /// One step of a claim's timeline.

@@ -25,6 +25,14 @@ use super::money::{allocate, Money};
 use super::order::Order;
 use serde::{Deserialize, Serialize};
 
+/// The order snapshot together with its refund ledger: stored as one item,
+/// so every claim change and the ledger move together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub order: Order,
+    pub ledger: Ledger,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineDraw {
     pub line_id: String,

@@ -1,7 +1,12 @@
 //! The pure domain: types and rules, no I/O, no async, no AWS.
 
+pub mod change;
 pub mod claim;
+pub mod events;
 pub mod evidence;
+pub mod exchange;
+pub mod filing;
+pub mod inspection;
 pub mod ledger;
 pub mod messages;
 pub mod money;
@@ -10,5 +15,8 @@ pub mod policy;
 pub mod refund;
 pub mod rejections;
 pub mod returns;
+pub mod review;
 pub mod rules;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod tracking;

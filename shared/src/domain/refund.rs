@@ -10,8 +10,10 @@
 //! from a notification); [`Refund::observe`] only ever moves forward, so
 //! the order of arrival does not matter.
 
-use super::claim::Actor;
+use super::change::{Change, Refused};
+use super::claim::{Actor, Claim, ClaimError, ClaimEvent, ClaimStatus};
 use super::ledger::LedgerEntry;
+use super::ledger::OrderRecord;
 use super::money::Currency;
 use super::order::{Order, PaymentChannel};
 use chrono::{DateTime, Utc};
@@ -503,8 +505,266 @@ impl Refund {
     }
 }
 
+/// What a claim makes of one of its refunds reaching its end: a failure
+/// shows the claim to staff (once); an arrival goes on the timeline, and
+/// the claim completes once every refund sent for it has arrived (its own
+/// timeline says which were sent). Returns the steps to publish: the
+/// completion carries the arrival, so one arrival of several is its own.
+pub fn settle_claim(
+    claim: &mut Claim,
+    r: &Refund,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    if !matches!(
+        claim.status,
+        ClaimStatus::Refunding | ClaimStatus::RefundFailed
+    ) {
+        return Ok(vec![]);
+    }
+    if r.status == RefundStatus::Failed {
+        if claim.status != ClaimStatus::Refunding {
+            return Ok(vec![]);
+        }
+        return Ok(vec![claim.refund_failed(
+            r.failure.clone().unwrap_or_else(|| "refund failed".into()),
+            Actor::System,
+            now,
+        )?]);
+    }
+    let arrived = claim.note_refund(
+        ClaimEvent::RefundArrived {
+            refund_id: r.refund_id.clone(),
+            channel: r.channel,
+            amount: r.amount,
+            arrived_at: r.succeeded_at.unwrap_or(now),
+            received_account: r.received_account.clone(),
+        },
+        now,
+    )?;
+    if claim.status == ClaimStatus::Refunding && all_arrived(claim) {
+        // The customer hears of the arrival with the completion (the
+        // notifications read it off the timeline): no write more.
+        Ok(vec![claim.refund_succeeded(Actor::System, now)?])
+    } else {
+        // One refund of several, or one that arrived after a sibling
+        // failed: the arrival is the news, in its own event.
+        Ok(vec![arrived])
+    }
+}
+
+/// Sends a claim's failed refunds again, each as a new refund (a new
+/// out-refund number: the provider refused the old one for good) on the
+/// same payment, the original way or to the store balance. `failed`: the
+/// claim's refunds that failed, as read; only those still standing go
+/// again. The claim's money stays taken in the ledger throughout.
+pub fn send_again(
+    claim: &mut Claim,
+    rec: &OrderRecord,
+    failed: &[Refund],
+    route: &RefundRoute,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<Change, Refused> {
+    if claim.status != ClaimStatus::RefundFailed {
+        return Err(Refused::not_now(
+            "illegal_transition",
+            format!(
+                "only a claim whose refund failed is sent again; this one is {}",
+                claim.status.as_str()
+            ),
+        ));
+    }
+    let standing = standing_refunds(claim);
+    let mut change = Change::steps(vec![claim.start_refund(actor.clone(), now)?]);
+    for old in failed.iter().filter(|r| standing.contains(&r.refund_id)) {
+        let paid_with = rec
+            .order
+            .facts
+            .payments
+            .iter()
+            .find(|p| p.payment_id == old.payment_id)
+            .map_or(old.channel, |p| p.channel);
+        let refund_id = format!("{}R{}", old.refund_id, claim.timeline.len());
+        if refund_id.len() > 64 {
+            return Err(Refused::not_now(
+                "too_many_retries",
+                "this refund was sent again too often; refund it without a claim",
+            ));
+        }
+        let r = old.again(refund_id, route.channel_for(paid_with), &actor, now);
+        claim.note_refund(
+            ClaimEvent::RefundSent {
+                refund_id: r.refund_id.clone(),
+                channel: r.channel,
+                amount: r.amount,
+                expected_arrival: r.expected_arrival,
+                replaces: Some(old.refund_id.clone()),
+            },
+            now,
+        )?;
+        change.refunds.push(r);
+    }
+    if change.refunds.is_empty() {
+        return Err(Refused::not_now(
+            "nothing_to_retry",
+            "this claim has no failed refund to send again",
+        ));
+    }
+    Ok(change)
+}
+
+impl Refund {
+    /// A new refund sending this failed one's money again as `refund_id`
+    /// through `channel`: same payment, amount and origin, a fresh history.
+    pub fn again(
+        &self,
+        refund_id: String,
+        channel: PaymentChannel,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Refund {
+        Refund {
+            refund_id,
+            channel,
+            status: RefundStatus::Pending,
+            attempts: 0,
+            provider_refund_id: None,
+            received_account: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            succeeded_at: None,
+            expected_arrival: Some(now + arrival_window(channel)),
+            payee: None,
+            expires_at: None,
+            history: vec![RefundStep {
+                at: now,
+                status: RefundStatus::Pending,
+                actor: actor.clone(),
+                what: "created".into(),
+                detail: Some(format!("sent again instead of {}", self.refund_id)),
+            }],
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether every refund sent for a claim has arrived, by its timeline (a
+/// failed refund sent again counts by its replacement).
+pub fn all_arrived(claim: &Claim) -> bool {
+    let arrived: Vec<&String> = claim
+        .timeline
+        .iter()
+        .filter_map(|t| match &t.event {
+            ClaimEvent::RefundArrived { refund_id, .. } => Some(refund_id),
+            _ => None,
+        })
+        .collect();
+    standing_refunds(claim)
+        .iter()
+        .all(|id| arrived.contains(&id))
+}
+
+/// The refunds a claim sent that are still standing (not replaced).
+pub fn standing_refunds(claim: &Claim) -> Vec<String> {
+    let mut sent = Vec::new();
+    let mut replaced = Vec::new();
+    for t in &claim.timeline {
+        if let ClaimEvent::RefundSent {
+            refund_id,
+            replaces,
+            ..
+        } = &t.event
+        {
+            sent.push(refund_id.clone());
+            replaced.extend(replaces.clone());
+        }
+    }
+    sent.retain(|id| !replaced.contains(id));
+    sent
+}
+
 #[cfg(test)]
 mod tests {
+
+    mod settling {
+        use crate::domain::claim::{ClaimStatus, ClaimStep, ClaimType};
+        use crate::domain::refund::{
+            all_arrived, send_again, settle_claim, standing_refunds, RefundStatus,
+        };
+        use crate::domain::review::{apply, Verdict};
+        use crate::domain::testkit::{claim_on, order, staff, t};
+
+        fn approved() -> (
+            crate::domain::claim::Claim,
+            Vec<crate::domain::refund::Refund>,
+        ) {
+            let mut rec = order(&[(2, 5_000)]);
+            let mut claim = claim_on(&mut rec, ClaimType::RefundOnly);
+            let approve = Verdict::Approve {
+                amount: None,
+                reason: None,
+            };
+            let change = apply(&mut claim, &mut rec, &approve, staff(), t(60)).unwrap();
+            (claim, change.refunds)
+        }
+
+        #[test]
+        fn the_claim_completes_when_its_refund_arrives() {
+            let (mut claim, mut refunds) = approved();
+            assert_eq!(standing_refunds(&claim), [refunds[0].refund_id.clone()]);
+            assert!(!all_arrived(&claim));
+            refunds[0].status = RefundStatus::Succeeded;
+            refunds[0].succeeded_at = Some(t(120));
+            let steps = settle_claim(&mut claim, &refunds[0], t(121)).unwrap();
+            assert_eq!(steps.len(), 1);
+            assert_eq!(steps[0].step(), ClaimStep::RefundSucceeded);
+            assert!(all_arrived(&claim));
+            assert_eq!(claim.status, ClaimStatus::Completed);
+            // News of the same refund again changes nothing.
+            assert!(settle_claim(&mut claim, &refunds[0], t(122))
+                .unwrap()
+                .is_empty());
+        }
+
+        #[test]
+        fn a_failed_refund_goes_again_as_a_new_refund_replacing_it() {
+            let mut rec = order(&[(2, 5_000)]);
+            let mut claim = claim_on(&mut rec, ClaimType::RefundOnly);
+            let approve = Verdict::Approve {
+                amount: None,
+                reason: None,
+            };
+            let mut refunds = apply(&mut claim, &mut rec, &approve, staff(), t(60))
+                .unwrap()
+                .refunds;
+            refunds[0].status = RefundStatus::Failed;
+            settle_claim(&mut claim, &refunds[0], t(70)).unwrap();
+            let route = crate::domain::refund::RefundRoute::default();
+            let change = send_again(&mut claim, &rec, &refunds, &route, staff(), t(80)).unwrap();
+            assert_eq!(change.refunds.len(), 1);
+            let again = &change.refunds[0];
+            assert_ne!(again.refund_id, refunds[0].refund_id);
+            assert_eq!(again.amount, refunds[0].amount);
+            assert_eq!(again.status, RefundStatus::Pending);
+            assert_eq!(standing_refunds(&claim), vec![again.refund_id.clone()]);
+            // Once going again, the claim is no longer one to send again.
+            assert!(send_again(&mut claim, &rec, &refunds, &route, staff(), t(90)).is_err());
+        }
+
+        #[test]
+        fn a_failed_refund_shows_the_claim_to_staff_once() {
+            let (mut claim, mut refunds) = approved();
+            refunds[0].status = RefundStatus::Failed;
+            refunds[0].failure = Some("account frozen".into());
+            let steps = settle_claim(&mut claim, &refunds[0], t(121)).unwrap();
+            assert_eq!(steps[0].step(), ClaimStep::RefundFailed);
+            assert_eq!(claim.status, ClaimStatus::RefundFailed);
+            assert!(settle_claim(&mut claim, &refunds[0], t(122))
+                .unwrap()
+                .is_empty());
+        }
+    }
     use super::*;
 
     fn refund() -> Refund {

@@ -4,10 +4,10 @@
 //! inspected it, and the replacement of an exchange. Pure: the claim holds
 //! a [`ReturnInfo`]; the use cases decide when each part changes.
 
-use super::claim::ReasonCode;
+use super::claim::{Actor, Claim, ClaimError, ClaimEvent, ClaimStatus, ReasonCode};
 use super::order::{MemberTier, ProductKind};
 use super::policy::{Payer, ShopPolicy};
-use super::tracking::{Carrier, CourierState, CourierStatus};
+use super::tracking::{Carrier, CourierState, CourierStatus, TrackingSnapshot};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -391,8 +391,159 @@ impl ReturnInfo {
     }
 }
 
+/// Brings the claim's view of its parcel on `leg` in line with the merged
+/// courier snapshot (`changed`: it just moved on) and, with
+/// `pickup_window`, flags a return never picked up in time. Returns the claim's new steps, `Some(vec![])`
+/// when only the parcel's details changed, `None` when nothing did.
+pub fn follow_parcel(
+    claim: &mut Claim,
+    leg: Leg,
+    snap: &TrackingSnapshot,
+    policy: &ReturnPolicy,
+    changed: bool,
+    pickup_window: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<ClaimEvent>>, ClaimError> {
+    let heard = !snap.events.is_empty() || snap.state != CourierState::NoRecord;
+    let Some(sh) = claim.returns.shipment_mut(leg) else {
+        return Ok(None);
+    };
+    let mut touched = false;
+    let mut steps = Vec::new();
+    let state = snap.state;
+    if changed && heard {
+        let at_destination = state == CourierState::Delivered
+            && match leg {
+                Leg::Return => policy.delivered_to_shop(snap.delivered_to.as_deref()),
+                // We do not know the customer's city; the courier saying
+                // delivered is what there is.
+                Leg::Replacement => true,
+            };
+        let moved = sh.state != Some(state) || sh.delivered_to_destination != at_destination;
+        sh.state = Some(state);
+        sh.delivered_to_destination = at_destination;
+        sh.updated_at = now;
+        touched = true;
+        if moved {
+            steps.push(ClaimEvent::ShipmentUpdated {
+                leg,
+                state,
+                delivered_to_destination: at_destination,
+            });
+        }
+    }
+    let going_back = matches!(
+        state,
+        CourierState::Refused | CourierState::Returning | CourierState::ReturnedToSender
+    );
+    let flag = if !heard {
+        let due = sh.shipped_at + chrono::Duration::days(i64::from(policy.ship_within_days));
+        (pickup_window && leg == Leg::Return && now > due).then(|| {
+            format!(
+                "not picked up by the courier within {} days of being sent",
+                policy.ship_within_days
+            )
+        })
+    } else if going_back {
+        Some("the courier is sending the parcel back to the sender".to_string())
+    } else if leg == Leg::Return && state == CourierState::Delivered && !sh.delivered_to_destination
+    {
+        Some(format!(
+            "delivered somewhere other than the shop's return address ({})",
+            snap.delivered_to
+                .as_deref()
+                .unwrap_or("no delivery area given")
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = flag.filter(|_| sh.flagged.is_none()) {
+        sh.flagged = Some(reason.clone());
+        touched = true;
+        steps.push(ClaimEvent::ShipmentFlagged { leg, reason });
+    }
+    let mut events = Vec::new();
+    for step in steps {
+        events.push(claim.note_shipment(step, now)?);
+    }
+    if leg == Leg::Replacement
+        && state == CourierState::Delivered
+        && claim.status == ClaimStatus::ReplacementShipped
+    {
+        events.push(claim.replacement_delivered(Actor::System, now)?);
+        touched = true;
+    }
+    Ok((touched || !events.is_empty()).then_some(events))
+}
+
 #[cfg(test)]
 mod tests {
+
+    mod following {
+        use crate::domain::claim::{Actor, ClaimStep, ClaimType};
+        use crate::domain::returns::{follow_parcel, Leg, ReturnPolicy, Shipment};
+        use crate::domain::testkit::{claim_on, order, staff, t};
+        use crate::domain::tracking::{Carrier, CourierState, TrackingSnapshot};
+
+        fn shipped() -> crate::domain::claim::Claim {
+            let mut rec = order(&[(1, 5_000)]);
+            let mut claim = claim_on(&mut rec, ClaimType::ReturnRefund);
+            claim.approve(None, None, staff(), t(10)).unwrap();
+            let customer = Actor::Customer {
+                id: "cust-1".into(),
+            };
+            claim
+                .ship_return("SF".into(), "SF1".into(), customer, t(20))
+                .unwrap();
+            claim.returns.shipment = Some(Shipment::new(Carrier::Shunfeng, "SF1".into(), t(20)));
+            claim
+        }
+
+        fn snapshot(state: CourierState) -> TrackingSnapshot {
+            TrackingSnapshot {
+                state,
+                ..TrackingSnapshot::empty()
+            }
+        }
+
+        #[test]
+        fn a_parcel_going_back_to_the_sender_is_flagged_once() {
+            let mut claim = shipped();
+            let policy = ReturnPolicy::default();
+            let snap = snapshot(CourierState::Returning);
+            let steps = follow_parcel(&mut claim, Leg::Return, &snap, &policy, true, false, t(30))
+                .unwrap()
+                .unwrap();
+            let kinds: Vec<ClaimStep> = steps.iter().map(|e| e.step()).collect();
+            assert_eq!(
+                kinds,
+                [ClaimStep::ShipmentUpdated, ClaimStep::ShipmentFlagged]
+            );
+            // The same news again: nothing new for the claim.
+            let again = follow_parcel(&mut claim, Leg::Return, &snap, &policy, true, false, t(40))
+                .unwrap()
+                .unwrap();
+            assert!(again.is_empty());
+        }
+
+        #[test]
+        fn a_claim_without_the_parcel_is_left_alone() {
+            let mut rec = order(&[(1, 5_000)]);
+            let mut claim = claim_on(&mut rec, ClaimType::ReturnRefund);
+            let snap = snapshot(CourierState::InTransit);
+            let out = follow_parcel(
+                &mut claim,
+                Leg::Return,
+                &snap,
+                &ReturnPolicy::default(),
+                true,
+                false,
+                t(30),
+            )
+            .unwrap();
+            assert_eq!(out, None);
+        }
+    }
     use super::*;
 
     #[test]

@@ -4,10 +4,10 @@
 
 use crate::app::policy::policy_for;
 use crate::app::{retrying, AppError, First, Services};
-use crate::domain::claim::{Actor, Claim, ClaimEvent, ClaimStatus};
+use crate::domain::events::EventType;
 use crate::domain::money::Money;
 use crate::domain::order::PaymentChannel;
-use crate::domain::refund::{Observation, Refund, RefundOrigin, RefundStatus};
+use crate::domain::refund::{settle_claim, Observation, Refund, RefundOrigin, RefundStatus};
 use crate::providers::{ProviderError, ProviderRefund, ProviderState, RefundRequest};
 use crate::repo::{self, Commit, OutboxEvent};
 use chrono::{DateTime, Utc};
@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 /// A transient provider failure fails the delivery, so the event comes again
 /// (outbox poller locally, SQS with backoff in the cloud).
 pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
-    if event.event_type != "refund.requested" {
+    if event.event_type != EventType::RefundRequested {
         return Ok(());
     }
     execute(s, &event.subject).await.map(|_| ())
@@ -154,7 +154,7 @@ pub(super) async fn record_from(
         c.refund(&r, Some(v));
         if r.status.is_final() {
             match &r.origin {
-                RefundOrigin::Claim { claim_id } => settle_claim(s, &r, claim_id, now, &mut c).await?,
+                RefundOrigin::Claim { claim_id } => settle(s, &r, claim_id, now, &mut c).await?,
                 RefundOrigin::Merchant {
                     merchant_refund_id, ..
                 } => settle_merchant(s, &r, merchant_refund_id, &mut c).await?,
@@ -167,13 +167,11 @@ pub(super) async fn record_from(
     .await
 }
 
-/// When a claim's refund reaches its end: its arrival goes on the claim's
-/// timeline, and the claim completes once every refund sent for it has
-/// arrived (the claim's own timeline says which were sent, and the claim
-/// write is conditional, so two refunds arriving at once cannot both miss
-/// the other). A failure shows the claim to staff. The ledger needs no
-/// write: a completed claim keeps its entry for good.
-async fn settle_claim(
+/// When a claim's refund reaches its end, the claim settles it
+/// ([`settle_claim`]). The claim write is conditional, so two refunds
+/// arriving at once cannot both miss the other. The ledger needs no write:
+/// a completed claim keeps its entry for good.
+async fn settle(
     s: &Services,
     r: &Refund,
     claim_id: &str,
@@ -183,80 +181,11 @@ async fn settle_claim(
     let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
         return Ok(());
     };
-    if !matches!(
-        claim.status,
-        ClaimStatus::Refunding | ClaimStatus::RefundFailed
-    ) {
-        return Ok(());
+    let events = settle_claim(&mut claim, r, now)?;
+    if !events.is_empty() {
+        c.claim(&claim, Some(cv)).claim_events(&claim, &events, now);
     }
-    let mut events = Vec::new();
-    if r.status == RefundStatus::Failed {
-        if claim.status == ClaimStatus::Refunding {
-            events.push(claim.refund_failed(
-                r.failure.clone().unwrap_or_else(|| "refund failed".into()),
-                Actor::System,
-                now,
-            )?);
-        }
-    } else {
-        let arrived = claim.note_refund(
-            ClaimEvent::RefundArrived {
-                refund_id: r.refund_id.clone(),
-                channel: r.channel,
-                amount: r.amount,
-                arrived_at: r.succeeded_at.unwrap_or(now),
-                received_account: r.received_account.clone(),
-            },
-            now,
-        )?;
-        if claim.status == ClaimStatus::Refunding && all_arrived(&claim) {
-            // The customer hears of the arrival with the completion (the
-            // notifications read it off the timeline): no write more.
-            events.push(claim.refund_succeeded(Actor::System, now)?);
-        } else {
-            // One refund of several, or one that arrived after a sibling
-            // failed: the arrival is the news, in its own event (this
-            // refund's third write, as the completion is the last one's).
-            events.push(arrived);
-        }
-    }
-    c.claim(&claim, Some(cv)).claim_events(&claim, &events, now);
     Ok(())
-}
-
-/// Whether every refund sent for a claim has arrived, by its timeline (a
-/// failed refund sent again counts by its replacement).
-fn all_arrived(claim: &Claim) -> bool {
-    let arrived: Vec<&String> = claim
-        .timeline
-        .iter()
-        .filter_map(|t| match &t.event {
-            ClaimEvent::RefundArrived { refund_id, .. } => Some(refund_id),
-            _ => None,
-        })
-        .collect();
-    standing_refunds(claim)
-        .iter()
-        .all(|id| arrived.contains(&id))
-}
-
-/// The refunds a claim sent that are still standing (not replaced).
-pub(super) fn standing_refunds(claim: &Claim) -> Vec<String> {
-    let mut sent = Vec::new();
-    let mut replaced = Vec::new();
-    for t in &claim.timeline {
-        if let ClaimEvent::RefundSent {
-            refund_id,
-            replaces,
-            ..
-        } = &t.event
-        {
-            sent.push(refund_id.clone());
-            replaced.extend(replaces.clone());
-        }
-    }
-    sent.retain(|id| !replaced.contains(id));
-    sent
 }
 
 /// A merchant refund that failed gives its payment's share back to the

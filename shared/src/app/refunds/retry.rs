@@ -1,12 +1,10 @@
 //! Sending a claim's failed refunds again, as new refunds.
 
-use super::execution::standing_refunds;
 use crate::app::{
-    actor_of, change_claim, claim_view, require_roles, AppError, Change, ClaimView, Services,
+    actor_of, change_claim, claim_view, require_roles, AppError, ClaimView, Services,
 };
 use crate::auth::{Principal, MONEY_ROLES};
-use crate::domain::claim::{ClaimEvent, ClaimStatus};
-use crate::domain::refund::{Refund, RefundRoute, RefundStatus, RefundStep};
+use crate::domain::refund::{send_again, standing_refunds, RefundRoute, RefundStatus};
 use crate::repo;
 use serde::Deserialize;
 
@@ -58,78 +56,7 @@ pub async fn retry_failed(
     }
     let actor = actor_of(p);
     let claim = change_claim(s, claim_id, |claim, rec, now| {
-        if claim.status != ClaimStatus::RefundFailed {
-            return Err(AppError::conflict(
-                "illegal_transition",
-                format!(
-                    "only a claim whose refund failed is sent again; this one is {}",
-                    claim.status.as_str()
-                ),
-            ));
-        }
-        let standing = standing_refunds(claim);
-        let mut change = Change {
-            events: vec![claim.start_refund(actor.clone(), now)?],
-            ..Change::default()
-        };
-        for old in failed.iter().filter(|r| standing.contains(&r.refund_id)) {
-            let paid_with = rec
-                .order
-                .facts
-                .payments
-                .iter()
-                .find(|p| p.payment_id == old.payment_id)
-                .map_or(old.channel, |p| p.channel);
-            let refund_id = format!("{}R{}", old.refund_id, claim.timeline.len());
-            if refund_id.len() > 64 {
-                return Err(AppError::conflict(
-                    "too_many_retries",
-                    "this refund was sent again too often; refund it without a claim",
-                ));
-            }
-            let channel = route.channel_for(paid_with);
-            let r = Refund {
-                refund_id: refund_id.clone(),
-                channel,
-                status: RefundStatus::Pending,
-                attempts: 0,
-                provider_refund_id: None,
-                received_account: None,
-                failure: None,
-                created_at: now,
-                updated_at: now,
-                succeeded_at: None,
-                expected_arrival: Some(now + crate::domain::refund::arrival_window(channel)),
-                payee: None,
-                expires_at: None,
-                history: vec![RefundStep {
-                    at: now,
-                    status: RefundStatus::Pending,
-                    actor: actor.clone(),
-                    what: "created".into(),
-                    detail: Some(format!("sent again instead of {}", old.refund_id)),
-                }],
-                ..old.clone()
-            };
-            claim.note_refund(
-                ClaimEvent::RefundSent {
-                    refund_id,
-                    channel,
-                    amount: r.amount,
-                    expected_arrival: r.expected_arrival,
-                    replaces: Some(old.refund_id.clone()),
-                },
-                now,
-            )?;
-            change.refunds.push(r);
-        }
-        if change.refunds.is_empty() {
-            return Err(AppError::conflict(
-                "nothing_to_retry",
-                "this claim has no failed refund to send again",
-            ));
-        }
-        Ok(change)
+        Ok(send_again(claim, rec, &failed, &route, actor.clone(), now)?)
     })
     .await?;
     Ok(claim_view(&claim))

@@ -1,7 +1,7 @@
 //! What a rule can look at about one claim, and how the parts that come
 //! from the claim, its order and the shop policy are gathered.
 
-use crate::domain::claim::{Claim, ClaimType, ReasonCode, SpecialKind};
+use crate::domain::claim::{Claim, ClaimStatus, ClaimType, ReasonCode, SpecialKind};
 use crate::domain::money::Currency;
 use crate::domain::order::{FulfilmentState, MemberTier, Order, ProductKind};
 use crate::domain::policy::ShopPolicy;
@@ -181,6 +181,22 @@ impl Facts {
         }
     }
 
+    /// Everything the rules look at for a claim now: [`Facts::gather`]
+    /// with whether its evidence is complete and the customer's history.
+    pub fn of(
+        claim: &Claim,
+        order: &Order,
+        policy: &ShopPolicy,
+        history: History,
+        now: DateTime<Utc>,
+    ) -> Facts {
+        let mut f = Facts::gather(claim, order, policy, now);
+        f.evidence_complete = evidence_complete(claim);
+        f.claims_last_90_days = history.claims;
+        f.rejected_last_90_days = history.rejected;
+        f
+    }
+
     fn special_kind(&self) -> Option<SpecialKind> {
         match self.claim_type {
             ClaimType::SpecialClaim { kind } => Some(kind),
@@ -228,3 +244,86 @@ impl Facts {
 /// Seconds in an hour and a day: time facts are held in seconds.
 pub(super) const HOUR: i64 = 3600;
 pub(super) const DAY: i64 = 24 * HOUR;
+
+/// The customer's recent claims (other than the one being decided), as
+/// the rules count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    pub claims: u32,
+    pub rejected: u32,
+}
+
+/// Claims of the customer within this many days count as history.
+pub const HISTORY_DAYS: i64 = 90;
+
+impl History {
+    /// Counts `recent` claims of the customer (the newest first, as many
+    /// as were read) against `claim`: those within [`HISTORY_DAYS`] of it,
+    /// not counting itself.
+    pub fn of<'a>(claim: &Claim, recent: impl IntoIterator<Item = &'a Claim>) -> History {
+        let since = claim.created_at - chrono::Duration::days(HISTORY_DAYS);
+        let mut h = History::default();
+        for c in recent {
+            if c.claim_id == claim.claim_id || c.created_at < since {
+                continue;
+            }
+            h.claims += 1;
+            if c.status == ClaimStatus::Rejected {
+                h.rejected += 1;
+            }
+        }
+        h
+    }
+}
+
+/// Whether the claim carries the evidence its reason needs: quality
+/// problems need at least one photo or video; no-reason claims need none.
+/// A claim the shop asked for more evidence is incomplete until it comes.
+pub fn evidence_complete(c: &Claim) -> bool {
+    if c.status == ClaimStatus::AwaitingEvidence {
+        return false;
+    }
+    !c.reason.is_quality_issue() || !c.evidence.is_empty()
+}
+
+#[cfg(test)]
+mod history_and_evidence {
+    use super::{evidence_complete, History};
+    use crate::domain::claim::{ClaimStatus, ClaimType};
+    use crate::domain::testkit::{claim_on, order, staff, t};
+
+    #[test]
+    fn quality_claims_need_evidence_and_a_request_for_more_reopens_it() {
+        let mut rec = order(&[(1, 5_000)]);
+        let mut claim = claim_on(&mut rec, ClaimType::RefundOnly);
+        assert!(evidence_complete(&claim), "filed with a photo");
+        claim.evidence.clear();
+        assert!(!evidence_complete(&claim), "a defect needs a photo");
+        claim.evidence.push("photo-1.jpg".into());
+        claim
+            .request_evidence("a photo of the label".into(), staff(), t(10))
+            .unwrap();
+        assert_eq!(claim.status, ClaimStatus::AwaitingEvidence);
+        assert!(!evidence_complete(&claim));
+    }
+
+    #[test]
+    fn history_counts_other_recent_claims_and_rejections() {
+        let mut rec = order(&[(3, 5_000)]);
+        let claim = claim_on(&mut rec, ClaimType::RefundOnly);
+        let mut rejected = claim.clone();
+        rejected.claim_id = "clm-0".into();
+        rejected.status = ClaimStatus::Rejected;
+        let mut old = claim.clone();
+        old.claim_id = "clm-old".into();
+        old.created_at = claim.created_at - chrono::Duration::days(91);
+        let h = History::of(&claim, [&claim, &rejected, &old]);
+        assert_eq!(
+            h,
+            History {
+                claims: 1,
+                rejected: 1
+            }
+        );
+    }
+}

@@ -82,7 +82,7 @@ mod parse;
 // The courier's news belongs to tracking; rules name it as one of their facts.
 pub use crate::domain::tracking::CourierStatus;
 pub use defaults::default_rules;
-pub use facts::{Facts, PolicyWindows, ProductKinds};
+pub use facts::{evidence_complete, Facts, History, PolicyWindows, ProductKinds};
 pub use parse::{RuleDocument, RuleError, RuleErrorKind, MAX_RULES};
 
 use crate::domain::claim::Actor;

@@ -1,0 +1,254 @@
+//! Filing a claim: what it asks for and costs against its order's ledger
+//! and the shop's policy, and what the merchant queue needs of it.
+
+use super::claim::{Claim, ClaimType, ReasonCode, ReviewInfo};
+use super::ledger::{LedgerError, LineRequest, OrderRecord};
+use super::money::{Currency, Money};
+use super::order::Order;
+use super::policy::ShopPolicy;
+use super::returns::{terms, ReturnTerms};
+use chrono::{DateTime, Utc};
+
+/// What a submission asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub claim_type: ClaimType,
+    pub reason: ReasonCode,
+    /// The customer opened the goods (a no-reason return of opened goods
+    /// may carry the shop's restocking fee).
+    pub opened: bool,
+    pub lines: &'a [LineRequest],
+    /// Minor units; None asks for everything the lines can give back.
+    pub amount: Option<i64>,
+}
+
+/// What a claim would take and cost, before it is filed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Priced {
+    /// Minor units the claim asks for.
+    pub requested: i64,
+    /// Everything the lines could give back, before any fee.
+    pub refundable: i64,
+    /// For goods going back: who pays the parcel, the restocking fee.
+    pub terms: Option<ReturnTerms>,
+}
+
+/// Why a submission cannot be priced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PriceError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("an exchange moves no money: leave amount out")]
+    ExchangeWithAmount,
+    /// A claim for nothing would only take the lines out of reach of a
+    /// real one; an exchange is the way to ask for goods, not money.
+    #[error("a claim asks for more than {}", Money::from_minor(0, *.0))]
+    Nothing(Currency),
+    #[error("requested {} exceeds the refundable {}{}", money(*.requested, *.currency), money(*.most, *.currency), fee_note(*.fee, *.currency))]
+    TooMuch {
+        requested: i64,
+        most: i64,
+        fee: i64,
+        currency: Currency,
+    },
+}
+
+fn money(minor: i64, c: Currency) -> Money {
+    Money::from_minor(minor, c)
+}
+
+fn fee_note(fee: i64, c: Currency) -> String {
+    if fee > 0 {
+        format!(" after the restocking fee of {}", money(fee, c))
+    } else {
+        String::new()
+    }
+}
+
+/// The amount a submission asks for and, for goods going back, who pays the
+/// parcel and the restocking fee (deducted from what the lines can give).
+pub fn price(policy: &ShopPolicy, rec: &OrderRecord, asked: &Asked) -> Result<Priced, PriceError> {
+    let currency = rec.order.currency();
+    let refundable: i64 = rec.ledger.refundable(&rec.order, asked.lines)?.iter().sum();
+    let exchange = asked.claim_type == ClaimType::Exchange;
+    if exchange && asked.amount.is_some_and(|a| a != 0) {
+        return Err(PriceError::ExchangeWithAmount);
+    }
+    let terms = asked.claim_type.needs_return().then(|| {
+        terms(
+            policy,
+            asked.reason,
+            rec.order.facts.member_tier,
+            asked.opened,
+            if exchange { 0 } else { refundable },
+        )
+    });
+    if exchange {
+        return Ok(Priced {
+            requested: 0,
+            refundable,
+            terms,
+        });
+    }
+    let fee = terms.as_ref().map_or(0, |t| t.restocking_fee);
+    let most = refundable - fee;
+    let requested = asked.amount.unwrap_or(most);
+    if requested <= 0 {
+        return Err(PriceError::Nothing(currency));
+    }
+    if requested > most {
+        return Err(PriceError::TooMuch {
+            requested,
+            most,
+            fee,
+            currency,
+        });
+    }
+    Ok(Priced {
+        requested,
+        refundable,
+        terms,
+    })
+}
+
+/// What the desk sorts and filters by, and the deadline from the shop's
+/// policy for the customer's tier.
+pub fn review_info(
+    order: &Order,
+    claim: &Claim,
+    policy: &ShopPolicy,
+    now: DateTime<Utc>,
+) -> ReviewInfo {
+    let mut kinds: Vec<_> = claim
+        .lines
+        .iter()
+        .filter_map(|l| order.line_index(&l.line_id))
+        .map(|i| order.facts.lines[i].kind)
+        .collect();
+    kinds.sort_by_key(|k| format!("{k:?}"));
+    kinds.dedup();
+    let tier = order.facts.member_tier;
+    let hours = policy.review_deadline_hours.hours_for(tier);
+    ReviewInfo {
+        member_tier: tier,
+        product_kinds: kinds,
+        due_at: Some(now + chrono::Duration::hours(i64::from(hours))),
+        escalated: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::{claim_on, order, t};
+
+    fn asked(claim_type: ClaimType, lines: &[LineRequest], amount: Option<i64>) -> Asked<'_> {
+        Asked {
+            claim_type,
+            reason: ReasonCode::Defective,
+            opened: false,
+            lines,
+            amount,
+        }
+    }
+
+    fn line(q: u32) -> Vec<LineRequest> {
+        vec![LineRequest {
+            line_id: "L0".into(),
+            quantity: q,
+        }]
+    }
+
+    #[test]
+    fn a_refund_asks_for_everything_the_lines_give_unless_told() {
+        let rec = order(&[(2, 5_000)]);
+        let p = price(
+            &ShopPolicy::default(),
+            &rec,
+            &asked(ClaimType::RefundOnly, &line(1), None),
+        )
+        .unwrap();
+        assert_eq!((p.requested, p.refundable, p.terms), (5_000, 5_000, None));
+        let p = price(
+            &ShopPolicy::default(),
+            &rec,
+            &asked(ClaimType::RefundOnly, &line(2), Some(7_000)),
+        )
+        .unwrap();
+        assert_eq!((p.requested, p.refundable), (7_000, 10_000));
+    }
+
+    #[test]
+    fn more_than_the_lines_give_is_refused_with_the_amounts() {
+        let rec = order(&[(1, 5_000)]);
+        let e = price(
+            &ShopPolicy::default(),
+            &rec,
+            &asked(ClaimType::RefundOnly, &line(1), Some(5_001)),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "requested 50.01 CNY exceeds the refundable 50.00 CNY"
+        );
+    }
+
+    #[test]
+    fn nothing_asked_and_money_for_an_exchange_are_refused() {
+        let rec = order(&[(1, 5_000)]);
+        let policy = ShopPolicy::default();
+        assert_eq!(
+            price(
+                &policy,
+                &rec,
+                &asked(ClaimType::RefundOnly, &line(1), Some(0))
+            ),
+            Err(PriceError::Nothing(Currency::Cny))
+        );
+        assert_eq!(
+            price(
+                &policy,
+                &rec,
+                &asked(ClaimType::Exchange, &line(1), Some(100))
+            ),
+            Err(PriceError::ExchangeWithAmount)
+        );
+        let p = price(&policy, &rec, &asked(ClaimType::Exchange, &line(1), None)).unwrap();
+        assert_eq!(p.requested, 0);
+        assert!(p.terms.is_some(), "the goods go back for an exchange");
+    }
+
+    #[test]
+    fn unknown_lines_are_the_ledgers_to_refuse() {
+        let rec = order(&[(1, 5_000)]);
+        let lines = vec![LineRequest {
+            line_id: "nope".into(),
+            quantity: 1,
+        }];
+        assert!(matches!(
+            price(
+                &ShopPolicy::default(),
+                &rec,
+                &asked(ClaimType::RefundOnly, &lines, None)
+            ),
+            Err(PriceError::Ledger(LedgerError::UnknownLine(_)))
+        ));
+    }
+
+    #[test]
+    fn the_review_deadline_follows_the_tier_policy() {
+        let mut rec = order(&[(1, 5_000)]);
+        let claim = claim_on(&mut rec, ClaimType::RefundOnly);
+        let policy = ShopPolicy::default();
+        let info = review_info(&rec.order, &claim, &policy, t(0));
+        let hours = policy
+            .review_deadline_hours
+            .hours_for(rec.order.facts.member_tier);
+        assert_eq!(
+            info.due_at,
+            Some(t(0) + chrono::Duration::hours(i64::from(hours)))
+        );
+        assert_eq!(info.product_kinds.len(), 1);
+        assert!(!info.escalated);
+    }
+}
