@@ -168,7 +168,8 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
         &[b"webhooks:".as_slice(), secret].concat(),
         Duration::from_secs(1),
         real,
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     // Return parcels are tracked by the sandbox courier: a tracking number
     // is picked up, travels and is delivered a minute a stage, pushed to
     // our own courier callback as Kuaidi100 would (numbers ending 0000 are
