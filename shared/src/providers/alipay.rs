@@ -37,16 +37,23 @@
 //! bounds how long a captured notification stays usable without refusing any of
 //! Alipay's own retries.
 
-use super::*;
+use super::{
+    Ack, Incoming, NoticeAmount, NotificationError, NotificationVerifier, ProviderError,
+    ProviderRefund, ProviderState, RefundProvider, RefundRequest,
+};
+use crate::domain::money::Currency;
+use crate::domain::order::PaymentChannel;
+use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use chrono::{FixedOffset, NaiveDateTime, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::Sha256;
 use std::collections::BTreeMap;

@@ -13,7 +13,13 @@
 //!   WeChat Pay and Alipay do. The runner uses this one, so a newcomer sees
 //!   "refund sent", then "refund arrived".
 
-use super::*;
+use super::{
+    timestamped, Ack, Incoming, NoticeAmount, NotificationError, NotificationVerifier,
+    ProviderError, ProviderRefund, ProviderState, RefundProvider, RefundRequest,
+};
+use crate::domain::order::PaymentChannel;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
