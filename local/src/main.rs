@@ -25,8 +25,11 @@ use aftersales::api::AppState;
 use aftersales::app::Services;
 use aftersales::auth::{AuthMode, DevKeys, StaffRole};
 use aftersales::onebox;
-use aftersales::providers::{ProviderConfigs, ProviderSet, Verifiers};
+use aftersales::providers::sandbox::LoopbackError;
+use aftersales::providers::{ConfigError, ProviderConfigs, ProviderSet, Verifiers};
 use aftersales::store::sqlite::SqliteTable;
+use aftersales::store::StoreError;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,7 +50,86 @@ struct Options {
     rest: Vec<String>,
 }
 
-fn parse_args() -> Result<Options, String> {
+/// Why the runner stops; printed, then a failing exit status.
+#[derive(Debug)]
+enum Failure {
+    /// `-h` or `--help`: the usage alone.
+    Help,
+    /// A flag without its value (the message names the flag).
+    NoValue(&'static str),
+    /// A command or arguments not understood: the usage.
+    Usage,
+    UnknownRole(String),
+    /// The real providers' configuration, as a whole.
+    Providers(ConfigError),
+    /// A provider configured both in the environment and in this file.
+    ProvidersTwice {
+        source: ConfigError,
+        file: PathBuf,
+    },
+    ProvidersUnreadable {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    ProvidersNotJson {
+        file: PathBuf,
+        source: serde_json::Error,
+    },
+    /// What could not be done (`cannot create ...`), and why.
+    Io {
+        doing: String,
+        source: std::io::Error,
+    },
+    Store {
+        db: PathBuf,
+        source: StoreError,
+    },
+    Sandbox(LoopbackError),
+    /// Serving stopped with this error.
+    Serve(std::io::Error),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Help => Ok(()),
+            Failure::NoValue(what) => f.write_str(what),
+            Failure::Usage => f.write_str(USAGE),
+            Failure::UnknownRole(role) => write!(f, "unknown staff role {role}"),
+            Failure::Providers(e) => write!(f, "{e}"),
+            Failure::ProvidersTwice { source, file } => {
+                write!(f, "{source} (environment and {})", file.display())
+            }
+            Failure::ProvidersUnreadable { file, source } => {
+                write!(f, "cannot read {}: {source}", file.display())
+            }
+            Failure::ProvidersNotJson { file, source } => {
+                write!(f, "{}: {source}", file.display())
+            }
+            Failure::Io { doing, source } => write!(f, "{doing}: {source}"),
+            Failure::Store { db, source } => write!(f, "cannot open {}: {source}", db.display()),
+            Failure::Sandbox(e) => write!(f, "{e}"),
+            Failure::Serve(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Help | Failure::NoValue(_) | Failure::Usage | Failure::UnknownRole(_) => None,
+            Failure::Providers(e) | Failure::ProvidersTwice { source: e, .. } => Some(e),
+            Failure::ProvidersUnreadable { source, .. }
+            | Failure::Io { source, .. }
+            | Failure::Serve(source) => Some(source),
+            Failure::ProvidersNotJson { source, .. } => Some(source),
+            Failure::Store { source, .. } => Some(source),
+            Failure::Sandbox(e) => Some(e),
+        }
+    }
+}
+
+fn parse_args() -> Result<Options, Failure> {
     let mut o = Options {
         addr: std::env::var("AFTERSALES_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into()),
         data: std::env::var("AFTERSALES_DATA")
@@ -58,14 +140,24 @@ fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--addr" => o.addr = args.next().ok_or("--addr needs a value")?,
-            "--data" => o.data = PathBuf::from(args.next().ok_or("--data needs a value")?),
+            "--addr" => {
+                o.addr = args
+                    .next()
+                    .ok_or(Failure::NoValue("--addr needs a value"))?
+            }
+            "--data" => {
+                o.data = PathBuf::from(
+                    args.next()
+                        .ok_or(Failure::NoValue("--data needs a value"))?,
+                )
+            }
             "--providers" => {
                 o.providers = Some(PathBuf::from(
-                    args.next().ok_or("--providers needs a file")?,
+                    args.next()
+                        .ok_or(Failure::NoValue("--providers needs a file"))?,
                 ))
             }
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Err(Failure::Help),
             _ => o.rest.push(a),
         }
     }
@@ -94,7 +186,7 @@ fn dev_secret(data: &Path) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn token(keys: &DevKeys, rest: &[String]) -> Result<String, String> {
+fn token(keys: &DevKeys, rest: &[String]) -> Result<String, Failure> {
     const DAY: i64 = 24 * 3600;
     match rest {
         [kind, id] if kind == "customer" => Ok(keys.mint("customer", id, None, &[], DAY)),
@@ -117,43 +209,60 @@ fn token(keys: &DevKeys, rest: &[String]) -> Result<String, String> {
                     "reviewer" => Ok(StaffRole::Reviewer),
                     "admin" => Ok(StaffRole::Admin),
                     "finance" => Ok(StaffRole::Finance),
-                    other => Err(format!("unknown staff role {other}")),
+                    other => Err(Failure::UnknownRole(other.to_owned())),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(keys.mint("staff", id, Some(shop), &roles, DAY))
         }
-        _ => Err(USAGE.into()),
+        _ => Err(Failure::Usage),
     }
 }
 
 /// The real payment providers: the environment's (the variables Lambda
 /// reads) and the `--providers` file's; a provider in both is an error.
-fn real_providers(o: &Options) -> Result<(ProviderSet, Verifiers), String> {
-    let mut configs = ProviderConfigs::from_env()?;
+fn real_providers(o: &Options) -> Result<(ProviderSet, Verifiers), Failure> {
+    let mut configs = ProviderConfigs::from_env().map_err(Failure::Providers)?;
     if let Some(path) = &o.providers {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| Failure::ProvidersUnreadable {
+                file: path.clone(),
+                source,
+            })?;
         let file: ProviderConfigs =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|source| Failure::ProvidersNotJson {
+                file: path.clone(),
+                source,
+            })?;
         configs = configs
             .merge(file)
-            .map_err(|e| format!("{e} (environment and {})", path.display()))?;
+            .map_err(|source| Failure::ProvidersTwice {
+                source,
+                file: path.clone(),
+            })?;
     }
-    configs.build()
+    configs.build().map_err(Failure::Providers)
 }
 
-async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> {
+async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure> {
     // Before anything is opened: a provider configured wrongly stops the
     // runner at once, not at the first refund.
     let real = real_providers(o)?;
-    std::fs::create_dir_all(&o.data)
-        .map_err(|e| format!("cannot create {}: {e}", o.data.display()))?;
+    std::fs::create_dir_all(&o.data).map_err(|source| Failure::Io {
+        doing: format!("cannot create {}", o.data.display()),
+        source,
+    })?;
     let db = o.data.join("aftersales.db");
-    let table = SqliteTable::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let table = SqliteTable::open(&db).map_err(|source| Failure::Store {
+        db: db.clone(),
+        source,
+    })?;
     let listener = tokio::net::TcpListener::bind(&o.addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| Failure::Io {
+            doing: format!("cannot listen on {}", o.addr),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(Failure::Serve)?;
     let mut services = Services::new(Arc::new(table));
     // Refunds on the channels of configured real providers go to them, and
     // their signed notifications are verified at their webhooks as on
@@ -168,7 +277,8 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
         &[b"webhooks:".as_slice(), secret].concat(),
         Duration::from_secs(1),
         real,
-    )?;
+    )
+    .map_err(Failure::Sandbox)?;
     // Return parcels are tracked by the sandbox courier: a tracking number
     // is picked up, travels and is delivered a minute a stage, pushed to
     // our own courier callback as Kuaidi100 would (numbers ending 0000 are
@@ -221,7 +331,7 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), String> 
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(Failure::Serve)
 }
 
 #[tokio::main]
@@ -229,15 +339,12 @@ async fn main() -> ExitCode {
     aftersales::telemetry::init(false);
     let o = match parse_args() {
         Ok(o) => o,
+        Err(Failure::Help) => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            eprintln!(
-                "{}{USAGE}",
-                if e.is_empty() {
-                    String::new()
-                } else {
-                    format!("{e}\n")
-                }
-            );
+            eprintln!("{e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -251,7 +358,7 @@ async fn main() -> ExitCode {
     let result = match o.rest.first().map(String::as_str) {
         None | Some("serve") => serve(&o, keys, &secret).await,
         Some("token") => token(&keys, &o.rest[1..]).map(|t| println!("{t}")),
-        Some(_) => Err(USAGE.into()),
+        Some(_) => Err(Failure::Usage),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

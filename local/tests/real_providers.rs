@@ -189,6 +189,16 @@ async fn refund_arrives(runner: &Runner, server: &dyn ProviderServer, txn: &str)
         })
         .await;
     assert_eq!(sent["status"], "refunding", "{sent}");
+    // The decision notes the refund as sent; the runner's outbox poller
+    // then hands it to the provider, a moment later.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.movements(&refund_id) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{name}: the refund never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
         server.movements(&refund_id),
         1,

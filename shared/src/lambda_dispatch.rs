@@ -1,7 +1,7 @@
 //! One entry point for the functions with several event sources: each
 //! invocation's payload is told apart by its shape and handed to that
 //! source's own `handle`. The functions' main.rs and the replay of `events/`
-//! (tests/tests/events_replay.rs) both go through [`dispatch`], so what is
+//! (tests/tests/events_replay/) both go through [`dispatch`], so what is
 //! replayed is what runs.
 //!
 //! The shapes, in the order they are tried:

@@ -10,25 +10,42 @@
 use crate::app::refunds::execute;
 use crate::app::{AppError, Services};
 use crate::domain::events::EventType;
+use crate::lambda_stream::RecordError;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
+/// Why a message failed and is reported for a retry: it names no refund
+/// (a poison message, retried until the DLQ takes it), or executing the
+/// refund failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("not a stream record: {0}")]
+    NotARecord(#[source] serde_json::Error),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("neither {{\"refund_id\"}} nor a stream record")]
+    Unrecognised,
+    #[error(transparent)]
+    Execution(#[from] AppError),
+}
+
 /// The refund a message is about; None for messages that are not ours to
 /// act on (another outbox event), an error for undecodable ones.
-pub fn refund_id_of(body: &str) -> Result<Option<String>, String> {
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+pub fn refund_id_of(body: &str) -> Result<Option<String>, MessageError> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(MessageError::NotJson)?;
     if let Some(id) = v.get("refund_id").and_then(|i| i.as_str()) {
         return Ok(Some(id.to_owned()));
     }
     if v.get("dynamodb").is_some() {
-        let record: EventRecord =
-            serde_json::from_value(v).map_err(|e| format!("not a stream record: {e}"))?;
+        let record: EventRecord = serde_json::from_value(v).map_err(MessageError::NotARecord)?;
         return match crate::lambda_stream::outbox_event(&record)? {
             Some(e) if e.event_type == EventType::RefundRequested => Ok(Some(e.subject)),
             _ => Ok(None),
         };
     }
-    Err("neither {\"refund_id\"} nor a stream record".into())
+    Err(MessageError::Unrecognised)
 }
 
 /// Seconds before a failed message is tried again: 10 s, doubling per
@@ -71,7 +88,7 @@ pub async fn handle(
     for m in event.records {
         let id = m.message_id.clone().unwrap_or_default();
         let body = m.body.as_deref().unwrap_or("");
-        let outcome: Result<(), String> = match refund_id_of(body) {
+        let outcome: Result<(), MessageError> = match refund_id_of(body) {
             Ok(None) => Ok(()),
             Ok(Some(refund_id)) => match execute(s, &refund_id).await {
                 Ok(status) => {
@@ -84,7 +101,7 @@ pub async fn handle(
                     tracing::error!(refund_id, "refund message for an unknown refund; dropped");
                     Ok(())
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             },
             // A poison message: retried until the DLQ takes it.
             Err(why) => Err(why),
@@ -133,10 +150,16 @@ mod tests {
     #[test]
     fn messages_name_their_refund() {
         assert_eq!(
-            refund_id_of(r#"{"refund_id":"RFclm1P1"}"#),
-            Ok(Some("RFclm1P1".into()))
+            refund_id_of(r#"{"refund_id":"RFclm1P1"}"#).unwrap(),
+            Some("RFclm1P1".into())
         );
-        assert!(refund_id_of("garbage").is_err());
-        assert!(refund_id_of(r#"{"something":"else"}"#).is_err());
+        let garbage = refund_id_of("garbage").unwrap_err();
+        assert!(matches!(garbage, MessageError::NotJson(_)), "{garbage}");
+        assert!(garbage.to_string().starts_with("not JSON: "), "{garbage}");
+        let other = refund_id_of(r#"{"something":"else"}"#).unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            r#"neither {"refund_id"} nor a stream record"#
+        );
     }
 }

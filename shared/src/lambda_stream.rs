@@ -13,17 +13,32 @@
 
 use crate::app::dispatch::{deliver, Consumer};
 use crate::app::Services;
-use crate::repo::{self, OutboxEvent};
-use crate::store::attr;
+use crate::repo::{self, OutboxEvent, RepoError};
+use crate::store::{attr, StoreError};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
+/// Why a record that should be an outbox event does not decode (a poison
+/// record: it fails until the DLQ takes it).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A stream without new images (KEYS_ONLY) cannot feed consumers.
+    #[error("the record has no new image with a pk")]
+    NoImage,
+    /// The image is not an item as the DynamoDB engine maps them.
+    #[error(transparent)]
+    Item(#[from] StoreError),
+    /// The item is not an outbox event.
+    #[error(transparent)]
+    Event(#[from] RepoError),
+}
+
 /// The outbox event a stream record carries; `None` for records that are
 /// not new outbox events. An error is a record that should be one and does
-/// not decode (a poison record: it fails until the DLQ takes it).
-pub fn outbox_event(record: &EventRecord) -> Result<Option<OutboxEvent>, String> {
+/// not decode.
+pub fn outbox_event(record: &EventRecord) -> Result<Option<OutboxEvent>, RecordError> {
     if record.event_name != "INSERT" {
         return Ok(None);
     }
@@ -32,12 +47,10 @@ pub fn outbox_event(record: &EventRecord) -> Result<Option<OutboxEvent>, String>
         Some(AttributeValue::S(pk)) if pk == repo::outbox::PARTITION => {}
         Some(_) => return Ok(None),
         // A stream without new images (KEYS_ONLY) cannot feed consumers.
-        None => return Err("the record has no new image with a pk".into()),
+        None => return Err(RecordError::NoImage),
     }
-    let item = crate::store::dynamodb::from_attributes(image).map_err(|e| e.to_string())?;
-    repo::outbox::from_item(item)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    let item = crate::store::dynamodb::from_attributes(image)?;
+    Ok(Some(repo::outbox::from_item(item)?))
 }
 
 /// Delivers a batch's outbox events to `consumer`, in order, and reports
@@ -80,4 +93,21 @@ pub async fn run(services: Services, consumer: Consumer) -> Result<(), lambda_ht
         async move { Ok::<_, Error>(handle(&s, consumer, ev.payload).await) }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_new_outbox_images_are_events() {
+        let mut record = EventRecord::default();
+        record.event_name = "MODIFY".into();
+        assert!(matches!(outbox_event(&record), Ok(None)));
+        // An insert without a new image: the stream is KEYS_ONLY.
+        record.event_name = "INSERT".into();
+        let e = outbox_event(&record).unwrap_err();
+        assert!(matches!(e, RecordError::NoImage), "{e}");
+        assert_eq!(e.to_string(), "the record has no new image with a pk");
+    }
 }

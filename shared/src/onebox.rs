@@ -8,7 +8,9 @@ use crate::api::{router, AppState};
 use crate::app::dispatch::drain_outbox;
 use crate::app::Services;
 use crate::couriers::sandbox::SandboxCourier;
-use crate::providers::sandbox::{HttpSink, Sandbox, SandboxNotifications};
+use crate::providers::sandbox::{
+    loopback_target, HttpSink, LoopbackError, Sandbox, SandboxNotifications,
+};
 use crate::providers::ProviderSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +38,7 @@ pub fn with_notifying_sandbox(
     base_url: &str,
     secret: &[u8],
     delay: Duration,
-) -> Result<Arc<Sandbox>, String> {
+) -> Result<Arc<Sandbox>, LoopbackError> {
     let signer = Arc::new(SandboxNotifications::new(secret));
     let sink = Arc::new(HttpSink::new(&format!("{base_url}/v1/webhooks/sandbox"))?);
     let sandbox = Arc::new(Sandbox::notifying(sink, signer.clone(), delay));
@@ -58,7 +60,7 @@ pub fn with_providers(
     secret: &[u8],
     delay: Duration,
     real: (ProviderSet, crate::providers::Verifiers),
-) -> Result<Arc<Sandbox>, String> {
+) -> Result<Arc<Sandbox>, LoopbackError> {
     let (real, verifiers) = real;
     let sandbox = with_notifying_sandbox(services, base_url, secret, delay)?;
     let real_channels = real.channels();
@@ -145,26 +147,17 @@ pub async fn run_sandbox_courier_pushes(courier: Arc<SandboxCourier>, every: Dur
 }
 
 /// POSTs a form body to a loopback `http://` URL; returns the status.
-async fn post_form(url: &str, body: &[u8]) -> Result<u16, String> {
+async fn post_form(url: &str, body: &[u8]) -> Result<u16, LoopbackError> {
     use http_body_util::Full;
-    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("{url}: the sandbox posts to http:// URLs only"));
-    }
-    let authority = uri
-        .authority()
-        .ok_or_else(|| format!("{url}: no host"))?
-        .to_string();
-    let path = uri
-        .path_and_query()
-        .map_or_else(|| "/".into(), |p| p.to_string());
+    let (authority, path) = loopback_target(url)?;
     let stream = tokio::net::TcpStream::connect(&authority)
         .await
-        .map_err(|e| format!("connect {authority}: {e}"))?;
+        .map_err(|source| LoopbackError::Connect {
+            authority: authority.clone(),
+            source,
+        })?;
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     let req = http::Request::post(path)
         .header(http::header::HOST, &authority)
@@ -172,9 +165,8 @@ async fn post_form(url: &str, body: &[u8]) -> Result<u16, String> {
             http::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         )
-        .body(Full::new(axum::body::Bytes::copy_from_slice(body)))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        .body(Full::new(axum::body::Bytes::copy_from_slice(body)))?;
+    let resp = sender.send_request(req).await?;
     Ok(resp.status().as_u16())
 }
 

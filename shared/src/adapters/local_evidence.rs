@@ -122,7 +122,7 @@ impl LocalEvidenceStorage {
 
     /// Where the file of `key` lives (the key is checked first).
     pub fn path_of(&self, key: &str) -> Result<PathBuf, PortError> {
-        check_key(key).map_err(PortError::Permanent)?;
+        check_key(key).map_err(|e| PortError::Permanent(e.to_string()))?;
         Ok(key.split('/').fold(self.root.clone(), |p, seg| p.join(seg)))
     }
 
@@ -170,19 +170,30 @@ impl LocalEvidenceStorage {
 /// A key the local storage accepts: `/`-separated segments of ASCII
 /// letters, digits, `-`, `_` and `.`, none empty or made only of dots, so a
 /// key can never leave the files folder.
-pub fn check_key(key: &str) -> Result<(), String> {
+pub fn check_key(key: &str) -> Result<(), KeyError> {
     if key.is_empty() || key.len() > 512 {
-        return Err("a key has 1 to 512 characters".into());
+        return Err(KeyError::Length);
     }
     for seg in key.split('/') {
         let ok_chars = seg
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if seg.is_empty() || !ok_chars || seg.bytes().all(|b| b == b'.') || seg.starts_with('.') {
-            return Err(format!("key {key:?} has a segment that is not allowed"));
+            return Err(KeyError::Segment(key.to_owned()));
         }
     }
     Ok(())
+}
+
+/// Why [`check_key`] refuses a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("a key has 1 to 512 characters")]
+    Length,
+    /// An empty segment, a dot segment or a hidden name, or a character
+    /// outside `[A-Za-z0-9._-]` (the key is quoted).
+    #[error("key {0:?} has a segment that is not allowed")]
+    Segment(String),
 }
 
 #[async_trait]
@@ -194,7 +205,7 @@ impl EvidenceStorage for LocalEvidenceStorage {
         content_length: u64,
         ttl: Duration,
     ) -> Result<UploadTicket, PortError> {
-        check_key(key).map_err(PortError::Permanent)?;
+        check_key(key).map_err(|e| PortError::Permanent(e.to_string()))?;
         let ttl = chrono::Duration::from_std(ttl)
             .map_err(|e| PortError::Permanent(format!("ttl: {e}")))?;
         let expires_at = Utc::now() + ttl;
@@ -260,6 +271,11 @@ mod tests {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
         assert!(check_key("evidence/shop-1/clm_1/0190.jpg").is_ok());
+        assert_eq!(check_key(&"a".repeat(513)), Err(KeyError::Length));
+        assert_eq!(
+            check_key("a/../b").unwrap_err().to_string(),
+            r#"key "a/../b" has a segment that is not allowed"#
+        );
     }
 
     #[tokio::test]

@@ -27,8 +27,13 @@ async fn get_policy(
     State(st): State<AppState>,
     Params(shop_id): Params<String>,
 ) -> Result<Response, ApiError> {
-    crate::domain::order::check_id("shop_id", &shop_id)
-        .map_err(|m| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_path", m))?;
+    crate::domain::order::check_id("shop_id", &shop_id).map_err(|m| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_path",
+            m.to_string(),
+        )
+    })?;
     Ok(Json(policy::policy_for(&st.services, &shop_id).await?).into_response())
 }
 
@@ -63,8 +68,13 @@ async fn get_reasons(
     State(st): State<AppState>,
     Params(shop_id): Params<String>,
 ) -> Result<Response, ApiError> {
-    crate::domain::order::check_id("shop_id", &shop_id)
-        .map_err(|m| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_path", m))?;
+    crate::domain::order::check_id("shop_id", &shop_id).map_err(|m| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_path",
+            m.to_string(),
+        )
+    })?;
     let c = crate::app::review::catalogue_for(&st.services, &shop_id).await?;
     Ok(Json(serde_json::json!({ "reasons": c.all(), "extras": c.extras() })).into_response())
 }

@@ -89,10 +89,10 @@ impl AppError {
         }
     }
 
-    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    fn invalid(code: &'static str, message: impl ToString) -> Self {
         AppError::Invalid {
             code,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
     fn conflict(code: &'static str, message: impl Into<String>) -> Self {

@@ -58,6 +58,16 @@ impl fmt::Debug for Kuaidi100Config {
 #[error("kuaidi100 configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// Why `KUAIDI100_CONFIG` is set but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvConfigError {
+    /// Not the JSON of a [`Kuaidi100Config`].
+    #[error("{var}: {0}", var = CONFIG_VAR)]
+    Unreadable(#[source] serde_json::Error),
+    #[error("{var}: {0}", var = CONFIG_VAR)]
+    Invalid(#[source] ConfigError),
+}
+
 /// The Kuaidi100 adapter.
 pub struct Kuaidi100 {
     config: Kuaidi100Config,
@@ -105,14 +115,14 @@ impl Kuaidi100 {
     /// The adapter configured by `KUAIDI100_CONFIG`; None when the variable
     /// is unset or blank. A configuration that is present but wrong is an
     /// error at cold start, not at the first parcel.
-    pub fn from_env() -> Result<Option<Self>, String> {
+    pub fn from_env() -> Result<Option<Self>, EnvConfigError> {
         match std::env::var(CONFIG_VAR) {
             Ok(v) if !v.trim().is_empty() => {
                 let c: Kuaidi100Config =
-                    serde_json::from_str(&v).map_err(|e| format!("{CONFIG_VAR}: {e}"))?;
+                    serde_json::from_str(&v).map_err(EnvConfigError::Unreadable)?;
                 Kuaidi100::new(&c)
                     .map(Some)
-                    .map_err(|e| format!("{CONFIG_VAR}: {e}"))
+                    .map_err(EnvConfigError::Invalid)
             }
             _ => Ok(None),
         }

@@ -193,7 +193,9 @@ fn parse_push(param: &str) -> Result<PushNotice, PushError> {
         other => PushStatus::Other(other.to_string()),
     };
     let record = push.last_result.unwrap_or_default();
-    let snapshot = record.snapshot().map_err(PushError::Malformed)?;
+    let snapshot = record
+        .snapshot()
+        .map_err(|e| PushError::Malformed(e.to_string()))?;
     let corrected = push.auto_check.as_deref() == Some("1")
         && push.com_new.as_deref().is_some_and(|c| !c.is_empty());
     let (carrier_code, corrected_from) = match (corrected, push.com_new) {
@@ -242,13 +244,18 @@ pub(crate) struct RecordEvent {
     pub area_name: Option<String>,
 }
 
+/// A record event whose time (`time`, or else `ftime`) is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event time {0:?} is not yyyy-MM-dd HH:mm:ss")]
+pub(crate) struct EventTimeError(String);
+
 impl Record {
-    pub(crate) fn snapshot(&self) -> Result<TrackingSnapshot, String> {
+    pub(crate) fn snapshot(&self) -> Result<TrackingSnapshot, EventTimeError> {
         let mut events = Vec::with_capacity(self.data.len());
         for e in &self.data {
             let at = china_time(&e.time)
                 .or_else(|| china_time(&e.ftime))
-                .ok_or_else(|| format!("event time {:?} is not yyyy-MM-dd HH:mm:ss", e.time))?;
+                .ok_or_else(|| EventTimeError(e.time.clone()))?;
             events.push(TrackingEvent {
                 at,
                 context: e.context.clone(),
@@ -489,9 +496,11 @@ mod tests {
     fn bad_event_times_are_malformed() {
         let p = PUSH.replace("2025-01-02 08:30:00", "yesterday");
         let sign = md5_sign(&[p.as_bytes(), SALT.as_bytes()]);
-        assert!(matches!(
+        assert_eq!(
             verify_push(&form(&p, &sign), SALT),
-            Err(PushError::Malformed(_))
-        ));
+            Err(PushError::Malformed(
+                r#"event time "yesterday" is not yyyy-MM-dd HH:mm:ss"#.into()
+            ))
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! claim may carry it: only files that really landed, uploaded by the same
 //! customer for the same shop, within the shop's limits, each on one claim.
 
-use super::policy::EvidenceLimits;
+use super::policy::{EvidenceLimits, FileRefusal};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -46,23 +46,32 @@ pub enum EvidenceError {
     TooMany(usize),
     /// It landed, but the shop's limits changed since.
     #[error("evidence {key}: {why}")]
-    NotAccepted { key: String, why: String },
+    NotAccepted { key: String, why: UploadRefusal },
+}
+
+/// Why an upload's file cannot be carried as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadRefusal {
+    /// An upload URL was handed out, nothing came of it (yet).
+    #[error("nothing has landed yet")]
+    NotLanded,
+    /// It landed, but the shop's limits do not take it.
+    #[error(transparent)]
+    File(#[from] FileRefusal),
 }
 
 impl Upload {
     /// The size and type of a file that landed, checked against `limits`.
-    pub fn landed(&self, limits: &EvidenceLimits) -> Result<(u64, &str), String> {
+    pub fn landed(&self, limits: &EvidenceLimits) -> Result<(u64, &str), UploadRefusal> {
         let (size, content_type) = match &self.state {
-            UploadState::Pending => return Err("nothing has landed yet".into()),
+            UploadState::Pending => return Err(UploadRefusal::NotLanded),
             UploadState::Landed { size, content_type }
             | UploadState::Attached {
                 size, content_type, ..
             } => (*size, content_type.as_str()),
         };
-        limits
-            .accepts(content_type, size)
-            .map(|()| (size, content_type))
-            .map_err(|r| r.to_string())
+        limits.accepts(content_type, size)?;
+        Ok((size, content_type))
     }
 
     /// This upload, now carried by `claim_id`.
@@ -220,6 +229,23 @@ mod tests {
                 9
             ),
             Err(EvidenceError::Duplicate(keys[0].clone()))
+        );
+    }
+
+    #[test]
+    fn refusals_say_what_is_wrong_with_the_file() {
+        let pending = upload("k", "a", "s", UploadState::Pending);
+        assert_eq!(pending.landed(&limits()), Err(UploadRefusal::NotLanded));
+        assert_eq!(
+            UploadRefusal::NotLanded.to_string(),
+            "nothing has landed yet"
+        );
+        let gif = upload("k", "a", "s", landed(5, "image/gif"));
+        assert_eq!(
+            check_named(&["k".into()], &[Some(gif)], "a", "s", &limits(), 9)
+                .unwrap_err()
+                .to_string(),
+            "evidence k: content type \"image/gif\" is not accepted"
         );
     }
 

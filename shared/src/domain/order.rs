@@ -162,19 +162,36 @@ pub const MAX_LINES: usize = 200;
 pub const MAX_PAYMENTS: usize = 10;
 const MAX_ID_LEN: usize = 128;
 
+/// Why an identifier from outside is refused; the message names the field
+/// (`what`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Empty, or longer than 128 bytes.
+    #[error("{what} must be 1 to {max} characters", max = MAX_ID_LEN)]
+    Length { what: &'static str },
+    /// Holds `#` (our storage key separator), whitespace or a control
+    /// character.
+    #[error("{what} must not contain '#', spaces or control characters")]
+    Characters { what: &'static str },
+}
+
+impl From<IdError> for OrderError {
+    fn from(e: IdError) -> Self {
+        OrderError::Invalid(e.to_string())
+    }
+}
+
 /// Checks an identifier from outside: non-empty, bounded, printable, and free
 /// of the `#` we use to build storage keys.
-pub fn check_id(what: &str, id: &str) -> Result<(), String> {
+pub fn check_id(what: &'static str, id: &str) -> Result<(), IdError> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(format!("{what} must be 1 to {MAX_ID_LEN} characters"));
+        return Err(IdError::Length { what });
     }
     if id
         .chars()
         .any(|c| c == '#' || c.is_control() || c.is_whitespace())
     {
-        return Err(format!(
-            "{what} must not contain '#', spaces or control characters"
-        ));
+        return Err(IdError::Characters { what });
     }
     Ok(())
 }
@@ -193,9 +210,9 @@ pub struct Order {
 
 impl Order {
     pub fn parse(shop_id: &str, order_id: &str, d: OrderDraft) -> Result<Order, OrderError> {
-        check_id("shop_id", shop_id).map_err(OrderError::Invalid)?;
-        check_id("order_id", order_id).map_err(OrderError::Invalid)?;
-        check_id("customer_id", &d.customer_id).map_err(OrderError::Invalid)?;
+        check_id("shop_id", shop_id)?;
+        check_id("order_id", order_id)?;
+        check_id("customer_id", &d.customer_id)?;
         let cur = d.currency;
         let minor = |field: String, v: Amount| {
             v.to_minor(cur)
@@ -215,7 +232,7 @@ impl Order {
         }
         let mut nets = Vec::with_capacity(d.lines.len());
         for (i, l) in d.lines.iter().enumerate() {
-            check_id("line_id", &l.line_id).map_err(OrderError::Invalid)?;
+            check_id("line_id", &l.line_id)?;
             if d.lines[..i].iter().any(|o| o.line_id == l.line_id) {
                 return invalid(format!("line_id {} appears twice", l.line_id));
             }
@@ -252,7 +269,7 @@ impl Order {
             .map_err(|_| too_large("shipping_fee"))?;
         let mut pay_total = 0i64;
         for (i, p) in d.payments.iter().enumerate() {
-            check_id("payment_id", &p.payment_id).map_err(OrderError::Invalid)?;
+            check_id("payment_id", &p.payment_id)?;
             if d.payments[..i].iter().any(|o| o.payment_id == p.payment_id) {
                 return invalid(format!("payment_id {} appears twice", p.payment_id));
             }
@@ -414,5 +431,34 @@ mod tests {
         let mut d = draft();
         d.order_discount = dec!(1000).into();
         assert!(Order::parse("s1", "o1", d).is_err());
+    }
+
+    #[test]
+    fn ids_are_refused_naming_the_field() {
+        assert_eq!(check_id("shop_id", "shop-1"), Ok(()));
+        let long = "x".repeat(129);
+        for (id, why) in [
+            ("", IdError::Length { what: "shop_id" }),
+            (long.as_str(), IdError::Length { what: "shop_id" }),
+        ] {
+            assert_eq!(check_id("shop_id", id), Err(why));
+        }
+        assert_eq!(
+            IdError::Length { what: "shop_id" }.to_string(),
+            "shop_id must be 1 to 128 characters"
+        );
+        for id in ["s#1", "s 1", "s\n1"] {
+            assert_eq!(
+                check_id("order_id", id).unwrap_err().to_string(),
+                "order_id must not contain '#', spaces or control characters"
+            );
+        }
+        // An order names the field that is wrong.
+        assert_eq!(
+            Order::parse("s1", "o 1", draft()),
+            Err(OrderError::Invalid(
+                "order_id must not contain '#', spaces or control characters".into()
+            ))
+        );
     }
 }

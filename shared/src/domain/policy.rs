@@ -140,6 +140,40 @@ impl Default for ShopPolicy {
     }
 }
 
+/// Why a shop policy is refused: a value out of range, or values that do
+/// not make sense together. The message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("review_deadline_hours: each tier between 1 and 720 hours")]
+    ReviewDeadlines,
+    /// `no_reason_return_days` or `virtual_refund_window_days`.
+    #[error("windows in days are at most 365")]
+    WindowDays,
+    #[error("fresh_claim_window_hours: between 1 and 720")]
+    FreshClaimWindow,
+    #[error("max_claims_per_line: between 1 and 20")]
+    MaxClaimsPerLine,
+    #[error("store_balance_expiry_days: between 1 and 3650, or null")]
+    BalanceExpiry,
+    #[error("evidence.max_items: between 1 and 20")]
+    EvidenceItems,
+    #[error("evidence.content_types: image/* or video/* types only")]
+    EvidenceTypes,
+    #[error("evidence sizes: above 0 and at most 5 GiB")]
+    EvidenceSizes,
+    #[error("returns.return_shipping_allowance: 0 to 100000 (minor units)")]
+    ReturnShippingAllowance,
+    #[error("returns.restocking_fee_percent: 0 to 50")]
+    RestockingFee,
+    #[error("returns.ship_within_days: 1 to 60")]
+    ShipWithinDays,
+    #[error("returns.pickup_days_ahead: 1 to 30")]
+    PickupDaysAhead,
+    /// A pickup window that is not `HH:MM-HH:MM` with start before end.
+    #[error("returns.pickup_slots: {0:?} is not HH:MM-HH:MM with start before end")]
+    PickupSlot(String),
+}
+
 impl ShopPolicy {
     /// How long a store-balance credit lasts.
     pub fn balance_lifetime(&self) -> Option<chrono::Duration> {
@@ -148,40 +182,40 @@ impl ShopPolicy {
     }
 
     /// Checks the values make sense together; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), PolicyError> {
         let d = &self.review_deadline_hours;
         if [d.regular, d.silver, d.gold, d.platinum]
             .iter()
             .any(|&h| h == 0 || h > 24 * 30)
         {
-            return Err("review_deadline_hours: each tier between 1 and 720 hours".into());
+            return Err(PolicyError::ReviewDeadlines);
         }
         if self.no_reason_return_days > 365 || self.virtual_refund_window_days > 365 {
-            return Err("windows in days are at most 365".into());
+            return Err(PolicyError::WindowDays);
         }
         if self.fresh_claim_window_hours == 0 || self.fresh_claim_window_hours > 24 * 30 {
-            return Err("fresh_claim_window_hours: between 1 and 720".into());
+            return Err(PolicyError::FreshClaimWindow);
         }
         if self.max_claims_per_line == 0 || self.max_claims_per_line > 20 {
-            return Err("max_claims_per_line: between 1 and 20".into());
+            return Err(PolicyError::MaxClaimsPerLine);
         }
         if self
             .store_balance_expiry_days
             .is_some_and(|d| d == 0 || d > 3650)
         {
-            return Err("store_balance_expiry_days: between 1 and 3650, or null".into());
+            return Err(PolicyError::BalanceExpiry);
         }
         self.returns.validate()?;
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {
-            return Err("evidence.max_items: between 1 and 20".into());
+            return Err(PolicyError::EvidenceItems);
         }
         if e.content_types.is_empty()
             || e.content_types
                 .iter()
                 .any(|t| !(t.starts_with("image/") || t.starts_with("video/")))
         {
-            return Err("evidence.content_types: image/* or video/* types only".into());
+            return Err(PolicyError::EvidenceTypes);
         }
         const MAX: u64 = 5 * 1024 * 1024 * 1024;
         if e.max_image_bytes == 0
@@ -189,7 +223,7 @@ impl ShopPolicy {
             || e.max_image_bytes > MAX
             || e.max_video_bytes > MAX
         {
-            return Err("evidence sizes: above 0 and at most 5 GiB".into());
+            return Err(PolicyError::EvidenceSizes);
         }
         Ok(())
     }
@@ -214,16 +248,35 @@ mod tests {
     fn nonsense_is_refused() {
         let mut p = ShopPolicy::default();
         p.review_deadline_hours.gold = 0;
-        assert!(p.validate().unwrap_err().contains("review_deadline_hours"));
+        assert_eq!(p.validate(), Err(PolicyError::ReviewDeadlines));
         let mut p = ShopPolicy::default();
         p.evidence.content_types = vec!["text/html".into()];
-        assert!(p.validate().is_err());
+        assert_eq!(p.validate(), Err(PolicyError::EvidenceTypes));
         let p = ShopPolicy {
             store_balance_expiry_days: Some(0),
             ..Default::default()
         };
-        assert!(p.validate().unwrap_err().contains("store_balance"));
+        assert_eq!(p.validate(), Err(PolicyError::BalanceExpiry));
+        let mut p = ShopPolicy::default();
+        p.returns.pickup_slots = vec!["9-12".into()];
+        assert_eq!(p.validate(), Err(PolicyError::PickupSlot("9-12".into())));
         let j = serde_json::json!({"no_reason_return_days": 7, "surprise": true});
         assert!(serde_json::from_value::<ShopPolicy>(j).is_err());
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        assert_eq!(
+            PolicyError::ReviewDeadlines.to_string(),
+            "review_deadline_hours: each tier between 1 and 720 hours"
+        );
+        assert_eq!(
+            PolicyError::ReturnShippingAllowance.to_string(),
+            "returns.return_shipping_allowance: 0 to 100000 (minor units)"
+        );
+        assert_eq!(
+            PolicyError::PickupSlot("12:00-09:00".into()).to_string(),
+            "returns.pickup_slots: \"12:00-09:00\" is not HH:MM-HH:MM with start before end"
+        );
     }
 }

@@ -101,15 +101,30 @@ pub struct BankCard {
     pub confirmed: bool,
 }
 
+/// Why a refund route is refused; the message names the field of
+/// `refund_to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// `bank` or `holder` blank or longer than 64 characters.
+    #[error("refund_to.{field} must be 1 to 64 characters")]
+    Text { field: &'static str },
+    #[error("refund_to.last4 must be the card's last 4 digits")]
+    Last4,
+    #[error("refund_to.card_token must be 1 to 128 of [A-Za-z0-9_-]")]
+    CardToken,
+    #[error("refund_to.confirmed: the customer must confirm the bank card")]
+    Unconfirmed,
+}
+
 impl RefundRoute {
     /// Checks what the customer (or staff) sent; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RouteError> {
         let RefundRoute::BankCard(c) = self else {
             return Ok(());
         };
-        let text = |name: &str, v: &str| {
+        let text = |field: &'static str, v: &str| {
             if v.trim().is_empty() || v.chars().count() > 64 {
-                Err(format!("refund_to.{name} must be 1 to 64 characters"))
+                Err(RouteError::Text { field })
             } else {
                 Ok(())
             }
@@ -117,7 +132,7 @@ impl RefundRoute {
         text("bank", &c.bank)?;
         text("holder", &c.holder)?;
         if c.last4.len() != 4 || !c.last4.bytes().all(|b| b.is_ascii_digit()) {
-            return Err("refund_to.last4 must be the card's last 4 digits".into());
+            return Err(RouteError::Last4);
         }
         if c.card_token.is_empty()
             || c.card_token.len() > 128
@@ -126,10 +141,10 @@ impl RefundRoute {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err("refund_to.card_token must be 1 to 128 of [A-Za-z0-9_-]".into());
+            return Err(RouteError::CardToken);
         }
         if !c.confirmed {
-            return Err("refund_to.confirmed: the customer must confirm the bank card".into());
+            return Err(RouteError::Unconfirmed);
         }
         Ok(())
     }
@@ -946,6 +961,43 @@ mod tests {
                 history: vec![],
                 ..before
             }
+        );
+    }
+
+    #[test]
+    fn bank_card_routes_are_refused_naming_the_field() {
+        let good = BankCard {
+            bank: "招商银行".into(),
+            holder: "Li Lei".into(),
+            last4: "0403".into(),
+            card_token: "tok_1-a".into(),
+            confirmed: true,
+        };
+        assert_eq!(RefundRoute::BankCard(good.clone()).validate(), Ok(()));
+        let refused = |change: fn(&mut BankCard)| {
+            let mut c = good.clone();
+            change(&mut c);
+            RefundRoute::BankCard(c).validate().unwrap_err().to_string()
+        };
+        assert_eq!(
+            refused(|c| c.holder = " ".into()),
+            "refund_to.holder must be 1 to 64 characters"
+        );
+        assert_eq!(
+            refused(|c| c.bank = "b".repeat(65)),
+            "refund_to.bank must be 1 to 64 characters"
+        );
+        assert_eq!(
+            refused(|c| c.last4 = "04a3".into()),
+            "refund_to.last4 must be the card's last 4 digits"
+        );
+        assert_eq!(
+            refused(|c| c.card_token = "tok 1".into()),
+            "refund_to.card_token must be 1 to 128 of [A-Za-z0-9_-]"
+        );
+        assert_eq!(
+            refused(|c| c.confirmed = false),
+            "refund_to.confirmed: the customer must confirm the bank card"
         );
     }
 }

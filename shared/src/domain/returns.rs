@@ -6,7 +6,7 @@
 
 use super::claim::{Actor, Claim, ClaimError, ClaimEvent, ClaimStatus, ReasonCode};
 use super::order::{MemberTier, ProductKind};
-use super::policy::{Payer, ShopPolicy};
+use super::policy::{Payer, PolicyError, ShopPolicy};
 use super::tracking::{Carrier, CourierState, CourierStatus, TrackingSnapshot};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -162,24 +162,23 @@ impl ReturnPolicy {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// The return part of [`ShopPolicy::validate`].
+    pub fn validate(&self) -> Result<(), PolicyError> {
         if !(0..=100_000).contains(&self.return_shipping_allowance) {
-            return Err("returns.return_shipping_allowance: 0 to 100000 (minor units)".into());
+            return Err(PolicyError::ReturnShippingAllowance);
         }
         if self.restocking_fee_percent > 50 {
-            return Err("returns.restocking_fee_percent: 0 to 50".into());
+            return Err(PolicyError::RestockingFee);
         }
         if self.ship_within_days == 0 || self.ship_within_days > 60 {
-            return Err("returns.ship_within_days: 1 to 60".into());
+            return Err(PolicyError::ShipWithinDays);
         }
         if self.pickup_days_ahead == 0 || self.pickup_days_ahead > 30 {
-            return Err("returns.pickup_days_ahead: 1 to 30".into());
+            return Err(PolicyError::PickupDaysAhead);
         }
         for s in &self.pickup_slots {
             if parse_slot(s).is_none() {
-                return Err(format!(
-                    "returns.pickup_slots: {s:?} is not HH:MM-HH:MM with start before end"
-                ));
+                return Err(PolicyError::PickupSlot(s.clone()));
             }
         }
         Ok(())
@@ -205,25 +204,39 @@ pub struct PickupBooking {
     pub contact_phone: String,
 }
 
+/// Why a pickup booking is refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BookingError {
+    /// Not one of the windows the shop offers (listed).
+    #[error("slot: choose one of {}", .offered.join(", "))]
+    Slot { offered: Vec<String> },
+    /// Not between tomorrow and the last day the shop books.
+    #[error("date: from tomorrow to {days_ahead} days ahead")]
+    Date { days_ahead: u32 },
+    /// `address` or `contact_name` blank or too long.
+    #[error("{field}: 1 to {max} characters")]
+    Text { field: &'static str, max: usize },
+    #[error("contact_phone: a phone number")]
+    Phone,
+}
+
 impl PickupBooking {
     /// Checks a booking against the policy on `today` (the shop's date).
-    pub fn check(&self, policy: &ReturnPolicy, today: NaiveDate) -> Result<(), String> {
+    pub fn check(&self, policy: &ReturnPolicy, today: NaiveDate) -> Result<(), BookingError> {
         if !policy.pickup_slots.contains(&self.slot) {
-            return Err(format!(
-                "slot: choose one of {}",
-                policy.pickup_slots.join(", ")
-            ));
+            return Err(BookingError::Slot {
+                offered: policy.pickup_slots.clone(),
+            });
         }
         let ahead = (self.date - today).num_days();
         if ahead < 1 || ahead > i64::from(policy.pickup_days_ahead) {
-            return Err(format!(
-                "date: from tomorrow to {} days ahead",
-                policy.pickup_days_ahead
-            ));
+            return Err(BookingError::Date {
+                days_ahead: policy.pickup_days_ahead,
+            });
         }
-        let text = |name: &str, v: &str, max: usize| {
+        let text = |field: &'static str, v: &str, max: usize| {
             if v.trim().is_empty() || v.chars().count() > max {
-                Err(format!("{name}: 1 to {max} characters"))
+                Err(BookingError::Text { field, max })
             } else {
                 Ok(())
             }
@@ -241,7 +254,7 @@ impl PickupBooking {
                 .chars()
                 .all(|c| c.is_ascii_digit() || " +-()".contains(c))
         {
-            return Err("contact_phone: a phone number".into());
+            return Err(BookingError::Phone);
         }
         Ok(())
     }
@@ -598,19 +611,40 @@ mod tests {
         };
         assert_eq!(b.check(&p, today), Ok(()));
         b.slot = "06:00-07:00".into();
-        assert!(b.check(&p, today).unwrap_err().starts_with("slot"));
+        assert_eq!(
+            b.check(&p, today).unwrap_err().to_string(),
+            "slot: choose one of 09:00-12:00, 14:00-18:00"
+        );
         b.slot = "14:00-18:00".into();
         b.date = today;
-        assert!(b.check(&p, today).unwrap_err().starts_with("date"));
+        assert_eq!(
+            b.check(&p, today).unwrap_err().to_string(),
+            "date: from tomorrow to 7 days ahead"
+        );
         b.date = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
-        assert!(b.check(&p, today).is_err());
+        assert_eq!(
+            b.check(&p, today),
+            Err(BookingError::Date { days_ahead: 7 })
+        );
         b.date = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        b.contact_name = " ".into();
+        assert_eq!(
+            b.check(&p, today).unwrap_err().to_string(),
+            "contact_name: 1 to 64 characters"
+        );
+        b.contact_name = "Li".into();
         b.contact_phone = "call me".into();
-        assert!(b.check(&p, today).unwrap_err().starts_with("contact_phone"));
+        assert_eq!(
+            b.check(&p, today).unwrap_err().to_string(),
+            "contact_phone: a phone number"
+        );
         let bad = ReturnPolicy {
             pickup_slots: vec!["12:00-09:00".into()],
             ..Default::default()
         };
-        assert!(bad.validate().is_err());
+        assert_eq!(
+            bad.validate(),
+            Err(PolicyError::PickupSlot("12:00-09:00".into()))
+        );
     }
 }

@@ -37,16 +37,23 @@
 //! bounds how long a captured notification stays usable without refusing any of
 //! Alipay's own retries.
 
-use super::*;
+use super::{
+    Ack, Incoming, NoticeAmount, NotificationError, NotificationVerifier, ProviderError,
+    ProviderRefund, ProviderState, RefundProvider, RefundRequest,
+};
+use crate::domain::money::Currency;
+use crate::domain::order::PaymentChannel;
+use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use chrono::{FixedOffset, NaiveDateTime, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::Sha256;
 use std::collections::BTreeMap;
@@ -138,7 +145,7 @@ impl Alipay {
         if private.size() < 256 || public.size() < 256 {
             return Err(ConfigError("RSA2 needs keys of at least 2048 bits".into()));
         }
-        let http = http_client().map_err(ConfigError)?;
+        let http = http_client()?;
         Ok(Self {
             gateway_url: config.gateway_url.clone(),
             app_id: config.app_id.clone(),
@@ -307,6 +314,33 @@ fn response_node(method: &str) -> String {
     format!("{}_response", method.replace('.', "_"))
 }
 
+/// Why a signature does not check out against Alipay's public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum SignatureError {
+    #[error("signature is not base64")]
+    NotBase64,
+    #[error("signature malformed")]
+    Malformed,
+    #[error("signature does not verify")]
+    Mismatch,
+}
+
+/// Why a gateway response is refused before its content is read.
+#[derive(Debug, thiserror::Error)]
+enum ResponseError {
+    #[error("not a JSON object: {0}")]
+    NotAnObject(#[source] serde_json::Error),
+    /// Which of the two was signed cannot be known.
+    #[error("member {0} appears twice")]
+    Twice(String),
+    #[error("no {0} in the response")]
+    NoNode(String),
+    #[error("sign is not a string")]
+    SignNotAString,
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+}
+
 /// The signed response node, as text, and whether a signature covered it.
 #[derive(Debug)]
 struct Opened<'a> {
@@ -347,9 +381,8 @@ fn open_response<'a>(
     body: &'a str,
     node: &str,
     key: &VerifyingKey<Sha256>,
-) -> Result<Opened<'a>, String> {
-    let top: TopLevel<'a> =
-        serde_json::from_str(body).map_err(|e| format!("not a JSON object: {e}"))?;
+) -> Result<Opened<'a>, ResponseError> {
+    let top: TopLevel<'a> = serde_json::from_str(body).map_err(ResponseError::NotAnObject)?;
     let mut content = None;
     let mut sign = None;
     for (name, raw) in &top.0 {
@@ -359,10 +392,10 @@ fn open_response<'a>(
             _ => continue,
         };
         if slot.replace(*raw).is_some() {
-            return Err(format!("member {name} appears twice"));
+            return Err(ResponseError::Twice(name.clone()));
         }
     }
-    let content = content.ok_or_else(|| format!("no {node} in the response"))?;
+    let content = content.ok_or_else(|| ResponseError::NoNode(node.to_owned()))?;
     let content = content.get();
     match sign {
         None => Ok(Opened {
@@ -371,7 +404,7 @@ fn open_response<'a>(
         }),
         Some(raw) => {
             let sign: String =
-                serde_json::from_str(raw.get()).map_err(|_| "sign is not a string".to_string())?;
+                serde_json::from_str(raw.get()).map_err(|_| ResponseError::SignNotAString)?;
             verify_rsa2(key, content, &sign)?;
             Ok(Opened {
                 content,
@@ -381,14 +414,17 @@ fn open_response<'a>(
     }
 }
 
-fn verify_rsa2(key: &VerifyingKey<Sha256>, content: &str, sign: &str) -> Result<(), String> {
+fn verify_rsa2(
+    key: &VerifyingKey<Sha256>,
+    content: &str,
+    sign: &str,
+) -> Result<(), SignatureError> {
     let bytes = B64
         .decode(sign.trim())
-        .map_err(|_| "signature is not base64".to_string())?;
-    let signature =
-        Signature::try_from(bytes.as_slice()).map_err(|_| "signature malformed".to_string())?;
+        .map_err(|_| SignatureError::NotBase64)?;
+    let signature = Signature::try_from(bytes.as_slice()).map_err(|_| SignatureError::Malformed)?;
     key.verify(content.as_bytes(), &signature)
-        .map_err(|_| "signature does not verify".to_string())
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// The text Alipay signs for a request: non-empty parameters except `sign`,
@@ -513,7 +549,7 @@ fn decode_bare(text: &str) -> Option<Vec<u8>> {
     B64.decode(compact).ok()
 }
 
-fn http_client() -> Result<reqwest::Client, String> {
+fn http_client() -> Result<reqwest::Client, ConfigError> {
     // reqwest is built without a TLS crypto provider of its own so that it uses
     // the aws-lc-rs the AWS SDK already links; it has to be the process default.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -521,7 +557,7 @@ fn http_client() -> Result<reqwest::Client, String> {
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(20))
         .build()
-        .map_err(|e| format!("HTTP client: {e}"))
+        .map_err(|e| ConfigError(format!("HTTP client: {e}")))
 }
 
 #[async_trait]
@@ -686,7 +722,7 @@ impl NotificationVerifier for Alipay {
         let content =
             notification_sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         verify_rsa2(&self.verifying_key, &content, sign)
-            .map_err(NotificationError::BadSignature)?;
+            .map_err(|e| NotificationError::BadSignature(e.to_string()))?;
 
         let get = |name: &str| {
             params
@@ -883,8 +919,24 @@ mod tests {
         let twice = format!(
             r#"{{"alipay_trade_refund_response":{node},"alipay_trade_refund_response":{node},"sign":"{sign}"}}"#
         );
-        assert!(open_response(&twice, "alipay_trade_refund_response", &key).is_err());
+        let e = open_response(&twice, "alipay_trade_refund_response", &key).unwrap_err();
+        assert!(matches!(e, ResponseError::Twice(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "member alipay_trade_refund_response appears twice"
+        );
         let tampered = body.replace("\"Y\"", "\"N\"");
-        assert!(open_response(&tampered, "alipay_trade_refund_response", &key).is_err());
+        let e = open_response(&tampered, "alipay_trade_refund_response", &key).unwrap_err();
+        assert!(
+            matches!(e, ResponseError::Signature(SignatureError::Mismatch)),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), "signature does not verify");
+        let e =
+            open_response(&body, "alipay_trade_fastpay_refund_query_response", &key).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no alipay_trade_fastpay_refund_query_response in the response"
+        );
     }
 }

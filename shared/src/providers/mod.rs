@@ -318,16 +318,42 @@ pub struct ProviderConfigs {
     pub stripe: Option<stripe::StripeConfig>,
 }
 
+/// Why the real providers' configuration cannot be used: the deployment
+/// (or the runner) does not start rather than send refunds with keys nobody
+/// chose.
+#[cfg(feature = "providers")]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable holds something that is not its provider's JSON
+    /// configuration.
+    #[error("{var}: {source}")]
+    Unreadable {
+        var: &'static str,
+        source: serde_json::Error,
+    },
+    /// Both sources configure this provider (see [`ProviderConfigs::merge`]).
+    #[error("{0} is configured twice")]
+    Twice(&'static str),
+    #[error("wechat_pay: {0}")]
+    WechatPay(#[source] wechat::ConfigError),
+    #[error("alipay: {0}")]
+    Alipay(#[source] alipay::ConfigError),
+    #[error("stripe: {0}")]
+    Stripe(#[source] stripe::ConfigError),
+}
+
 #[cfg(feature = "providers")]
 impl ProviderConfigs {
     /// `WECHATPAY_CONFIG`, `ALIPAY_CONFIG` and `STRIPE_CONFIG`, each one
     /// provider's JSON; unset or blank: that provider is off.
-    pub fn from_env() -> Result<Self, String> {
-        fn config<T: serde::de::DeserializeOwned>(var: &str) -> Result<Option<T>, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        fn config<T: serde::de::DeserializeOwned>(
+            var: &'static str,
+        ) -> Result<Option<T>, ConfigError> {
             match std::env::var(var) {
                 Ok(v) if !v.trim().is_empty() => serde_json::from_str(&v)
                     .map(Some)
-                    .map_err(|e| format!("{var}: {e}")),
+                    .map_err(|source| ConfigError::Unreadable { var, source }),
                 _ => Ok(None),
             }
         }
@@ -341,10 +367,14 @@ impl ProviderConfigs {
     /// Both sources together. A provider configured in both is an error:
     /// which one was meant cannot be guessed, and silently preferring one
     /// would send real refunds with keys nobody chose.
-    pub fn merge(self, other: ProviderConfigs) -> Result<Self, String> {
-        fn one<T>(name: &str, a: Option<T>, b: Option<T>) -> Result<Option<T>, String> {
+    pub fn merge(self, other: ProviderConfigs) -> Result<Self, ConfigError> {
+        fn one<T>(
+            name: &'static str,
+            a: Option<T>,
+            b: Option<T>,
+        ) -> Result<Option<T>, ConfigError> {
             match (a, b) {
-                (Some(_), Some(_)) => Err(format!("{name} is configured twice")),
+                (Some(_), Some(_)) => Err(ConfigError::Twice(name)),
                 (a, b) => Ok(a.or(b)),
             }
         }
@@ -358,22 +388,22 @@ impl ProviderConfigs {
     /// The adapters: refund providers by channel and webhook verifiers by
     /// name (`/v1/webhooks/{name}`). One configured wrongly is an error at
     /// start, not at the first refund.
-    pub fn build(&self) -> Result<(ProviderSet, Verifiers), String> {
+    pub fn build(&self) -> Result<(ProviderSet, Verifiers), ConfigError> {
         use std::sync::Arc;
         let mut set = ProviderSet::default();
         let mut verifiers: Verifiers = Vec::new();
         if let Some(c) = &self.wechat_pay {
-            let p = Arc::new(wechat::WechatPay::new(c).map_err(|e| format!("wechat_pay: {e}"))?);
+            let p = Arc::new(wechat::WechatPay::new(c).map_err(ConfigError::WechatPay)?);
             set = set.with(PaymentChannel::WechatPay, p.clone());
             verifiers.push(("wechat_pay".into(), p));
         }
         if let Some(c) = &self.alipay {
-            let p = Arc::new(alipay::Alipay::new(c).map_err(|e| format!("alipay: {e}"))?);
+            let p = Arc::new(alipay::Alipay::new(c).map_err(ConfigError::Alipay)?);
             set = set.with(PaymentChannel::Alipay, p.clone());
             verifiers.push(("alipay".into(), p));
         }
         if let Some(c) = &self.stripe {
-            let p = Arc::new(stripe::Stripe::new(c).map_err(|e| format!("stripe: {e}"))?);
+            let p = Arc::new(stripe::Stripe::new(c).map_err(ConfigError::Stripe)?);
             set = set.with(PaymentChannel::Card, p.clone());
             verifiers.push(("stripe".into(), p));
         }
@@ -385,6 +415,48 @@ impl ProviderConfigs {
 /// built. In the cloud the template fills the variables from Secrets
 /// Manager.
 #[cfg(feature = "providers")]
-pub fn from_env() -> Result<(ProviderSet, Verifiers), String> {
+pub fn from_env() -> Result<(ProviderSet, Verifiers), ConfigError> {
     ProviderConfigs::from_env()?.build()
+}
+
+#[cfg(all(test, feature = "providers"))]
+mod tests {
+    use super::*;
+
+    fn stripe(secret_key: &str) -> stripe::StripeConfig {
+        stripe::StripeConfig {
+            api_base: stripe::API_BASE.into(),
+            secret_key: secret_key.into(),
+            webhook_secret: "whsec_test".into(),
+            account: None,
+        }
+    }
+
+    #[test]
+    fn configuration_errors_name_the_provider() {
+        let twice = ProviderConfigs {
+            stripe: Some(stripe("sk_test_1")),
+            ..Default::default()
+        }
+        .merge(ProviderConfigs {
+            stripe: Some(stripe("sk_test_2")),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(matches!(twice, ConfigError::Twice("stripe")));
+        assert_eq!(twice.to_string(), "stripe is configured twice");
+
+        let e = ProviderConfigs {
+            stripe: Some(stripe("")),
+            ..Default::default()
+        }
+        .build()
+        .err()
+        .expect("an empty secret key is refused");
+        assert_eq!(
+            e.to_string(),
+            "stripe: stripe configuration: secret_key is empty"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
 }

@@ -13,7 +13,13 @@
 //!   WeChat Pay and Alipay do. The runner uses this one, so a newcomer sees
 //!   "refund sent", then "refund arrived".
 
-use super::*;
+use super::{
+    timestamped, Ack, Incoming, NoticeAmount, NotificationError, NotificationVerifier,
+    ProviderError, ProviderRefund, ProviderState, RefundProvider, RefundRequest,
+};
+use crate::domain::order::PaymentChannel;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,7 +42,57 @@ struct Notify {
 /// the webhook answered.
 #[async_trait]
 pub trait NotificationSink: Send + Sync {
-    async fn deliver(&self, headers: &[(String, String)], body: &[u8]) -> Result<u16, String>;
+    async fn deliver(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<u16, LoopbackError>;
+}
+
+/// Why a post to a loopback `http://` URL (the sandbox's notifications,
+/// the sandbox courier's pushes) was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopbackError {
+    #[error("{url}: {source}")]
+    BadUrl {
+        url: String,
+        source: http::uri::InvalidUri,
+    },
+    /// No TLS on loopback: `https://` and other schemes are refused.
+    #[error("{0}: the sandbox posts to http:// URLs only")]
+    NotHttp(String),
+    #[error("{0}: no host")]
+    NoHost(String),
+    #[error("connect {authority}: {source}")]
+    Connect {
+        authority: String,
+        source: std::io::Error,
+    },
+    /// The HTTP exchange failed (handshake, sending, the answer).
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+    /// The request could not be built (a header that is not one).
+    #[error(transparent)]
+    Request(#[from] http::Error),
+}
+
+/// The authority and path of a loopback `http://` URL.
+pub(crate) fn loopback_target(url: &str) -> Result<(String, String), LoopbackError> {
+    let uri: http::Uri = url.parse().map_err(|source| LoopbackError::BadUrl {
+        url: url.to_owned(),
+        source,
+    })?;
+    if uri.scheme_str() != Some("http") {
+        return Err(LoopbackError::NotHttp(url.to_owned()));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| LoopbackError::NoHost(url.to_owned()))?
+        .to_string();
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| "/".into(), |p| p.to_string());
+    Ok((authority, path))
 }
 
 /// Posts notifications over HTTP/1.1 to a plain `http://host:port/path`
@@ -48,33 +104,28 @@ pub struct HttpSink {
 
 impl HttpSink {
     /// `url`: `http://host:port/path` (no TLS: loopback only).
-    pub fn new(url: &str) -> Result<Self, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!("{url}: the sandbox posts to http:// URLs only"));
-        }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("{url}: no host"))?
-            .to_string();
-        let path = uri
-            .path_and_query()
-            .map_or_else(|| "/".into(), |p| p.to_string());
+    pub fn new(url: &str) -> Result<Self, LoopbackError> {
+        let (authority, path) = loopback_target(url)?;
         Ok(HttpSink { authority, path })
     }
 }
 
 #[async_trait]
 impl NotificationSink for HttpSink {
-    async fn deliver(&self, headers: &[(String, String)], body: &[u8]) -> Result<u16, String> {
+    async fn deliver(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<u16, LoopbackError> {
         use http_body_util::{BodyExt, Full};
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
-            .map_err(|e| format!("connect {}: {e}", self.authority))?;
+            .map_err(|source| LoopbackError::Connect {
+                authority: self.authority.clone(),
+                source,
+            })?;
         let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| e.to_string())?;
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let mut req = http::Request::post(&self.path)
             .header(http::header::HOST, &self.authority)
@@ -82,10 +133,8 @@ impl NotificationSink for HttpSink {
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let req = req
-            .body(Full::new(axum::body::Bytes::copy_from_slice(body)))
-            .map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let req = req.body(Full::new(axum::body::Bytes::copy_from_slice(body)))?;
+        let resp = sender.send_request(req).await?;
         let status = resp.status().as_u16();
         // Read the answer to the end so the connection closes cleanly.
         let _ = resp.into_body().collect().await;
@@ -348,5 +397,25 @@ impl NotificationVerifier for SandboxNotifications {
             content_type: "application/json",
             body: serde_json::json!({"received": false, "error": e.to_string()}).to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sinks_take_loopback_http_urls_only() {
+        assert!(HttpSink::new("http://127.0.0.1:8080/v1/webhooks/sandbox").is_ok());
+        let refused = |url: &str| HttpSink::new(url).err().expect(url).to_string();
+        assert_eq!(
+            refused("https://127.0.0.1/hook"),
+            "https://127.0.0.1/hook: the sandbox posts to http:// URLs only"
+        );
+        assert_eq!(
+            refused("/v1/webhooks/sandbox"),
+            "/v1/webhooks/sandbox: the sandbox posts to http:// URLs only"
+        );
+        assert!(refused("http://exa mple/").starts_with("http://exa mple/: "));
     }
 }

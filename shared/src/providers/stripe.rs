@@ -25,7 +25,14 @@
 //! `refund.updated` with `succeeded`), so the consumer applies states forward
 //! only.
 
-use super::*;
+use super::{
+    timestamped, Ack, Incoming, NoticeAmount, NotificationError, NotificationVerifier,
+    ProviderError, ProviderRefund, ProviderState, RefundProvider, RefundRequest,
+};
+use crate::domain::order::PaymentChannel;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;

@@ -118,6 +118,62 @@ impl fmt::Debug for WechatPayConfig {
 #[error("wechat pay configuration: {0}")]
 pub struct ConfigError(String);
 
+/// Why a platform signature, on an answer or a notification, is not
+/// trusted. The last two are about freshness (a notification refused for
+/// them is stale, not forged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum SignatureError {
+    #[error("Wechatpay-* signature headers missing")]
+    HeadersMissing,
+    /// WeChat's deliberate check that merchants verify
+    /// (`WECHATPAY/SIGNTEST/`).
+    #[error("WeChat signature probe")]
+    Probe,
+    #[error("unknown Wechatpay-Serial {0:?}")]
+    UnknownSerial(String),
+    #[error("signature is not base64")]
+    NotBase64,
+    #[error("signature is malformed")]
+    Malformed,
+    #[error("signature does not verify")]
+    Mismatch,
+    #[error("Wechatpay-Timestamp {0:?} is not a number")]
+    Timestamp(String),
+    /// Signed more than [`MAX_SKEW_SECS`] away from our clock.
+    #[error("signed {0} s away from now")]
+    Skewed(i64),
+}
+
+impl From<SignatureError> for NotificationError {
+    fn from(e: SignatureError) -> Self {
+        match e {
+            SignatureError::Timestamp(_) | SignatureError::Skewed(_) => {
+                NotificationError::Stale(e.to_string())
+            }
+            _ => NotificationError::BadSignature(e.to_string()),
+        }
+    }
+}
+
+/// Why a notification's resource cannot be decrypted
+/// (AEAD_AES_256_GCM with the APIv3 key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum DecryptError {
+    #[error("nonce is {0} bytes, not 12")]
+    Nonce(usize),
+    #[error("ciphertext is not base64")]
+    NotBase64,
+    #[error("ciphertext shorter than its tag")]
+    Short,
+    #[error("cannot decrypt (wrong APIv3 key or altered)")]
+    Failed,
+}
+
+/// A refund status WeChat Pay documents no meaning for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown refund status {0:?}")]
+struct UnknownStatus(String);
+
 /// The WeChat Pay adapter: refunds, queries and notification checks.
 pub struct WechatPay {
     base_url: String,
@@ -233,19 +289,19 @@ impl WechatPay {
         signature: &str,
         serial: &str,
         body: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), SignatureError> {
         if signature.starts_with(PROBE_SIGNATURE_PREFIX) {
-            return Err("WeChat signature probe".into());
+            return Err(SignatureError::Probe);
         }
         let key = self
             .platform_keys
             .get(serial)
-            .ok_or_else(|| format!("unknown Wechatpay-Serial {serial:?}"))?;
+            .ok_or_else(|| SignatureError::UnknownSerial(serial.to_owned()))?;
         let raw = B64
             .decode(signature)
-            .map_err(|_| "signature is not base64".to_string())?;
-        let signature = Signature::try_from(raw.as_slice())
-            .map_err(|_| "signature is malformed".to_string())?;
+            .map_err(|_| SignatureError::NotBase64)?;
+        let signature =
+            Signature::try_from(raw.as_slice()).map_err(|_| SignatureError::Malformed)?;
         let mut message = Vec::with_capacity(timestamp.len() + nonce.len() + body.len() + 3);
         message.extend_from_slice(timestamp.as_bytes());
         message.push(b'\n');
@@ -254,7 +310,7 @@ impl WechatPay {
         message.extend_from_slice(body);
         message.push(b'\n');
         key.verify(&message, &signature)
-            .map_err(|_| "signature does not verify".to_string())
+            .map_err(|_| SignatureError::Mismatch)
     }
 
     /// One signed call. 2xx answers come back only with a valid, fresh
@@ -351,11 +407,11 @@ impl WechatPay {
         h: &SignedHeaders,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SignatureError> {
         let (Some(ts), Some(nonce), Some(sig), Some(serial)) =
             (&h.timestamp, &h.nonce, &h.signature, &h.serial)
         else {
-            return Err("Wechatpay-* signature headers missing".into());
+            return Err(SignatureError::HeadersMissing);
         };
         self.check_platform_signature(ts, nonce, sig, serial, body)?;
         fresh(ts, now)
@@ -455,7 +511,7 @@ fn account_of(mchid: &str) -> String {
 }
 
 impl RefundObject {
-    fn into_refund(self) -> Result<ProviderRefund, String> {
+    fn into_refund(self) -> Result<ProviderRefund, UnknownStatus> {
         let state = match self.status.as_str() {
             "PROCESSING" => ProviderState::Processing,
             "SUCCESS" => ProviderState::Succeeded {
@@ -469,7 +525,7 @@ impl RefundObject {
                          or frozen); refund by other means"
                     .into(),
             },
-            other => return Err(format!("unknown refund status {other:?}")),
+            other => return Err(UnknownStatus(other.to_owned())),
         };
         Ok(ProviderRefund {
             out_refund_no: self.out_refund_no,
@@ -547,14 +603,14 @@ fn transport_error(e: reqwest::Error) -> ProviderError {
     ProviderError::Transient(format!("WeChat Pay {kind}: {e}"))
 }
 
-fn fresh(timestamp: &str, now: DateTime<Utc>) -> Result<(), String> {
+fn fresh(timestamp: &str, now: DateTime<Utc>) -> Result<(), SignatureError> {
     let ts: i64 = timestamp
         .trim()
         .parse()
-        .map_err(|_| format!("Wechatpay-Timestamp {timestamp:?} is not a number"))?;
+        .map_err(|_| SignatureError::Timestamp(timestamp.to_owned()))?;
     let skew = now.timestamp().saturating_sub(ts);
     if skew.abs() > MAX_SKEW_SECS {
-        return Err(format!("signed {skew} s away from now"));
+        return Err(SignatureError::Skewed(skew));
     }
     Ok(())
 }
@@ -735,16 +791,16 @@ fn open<C: Aead + AeadCore<NonceSize = U12>>(
     nonce: &str,
     associated_data: &str,
     ciphertext_b64: &str,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, DecryptError> {
     let iv: [u8; 12] = nonce
         .as_bytes()
         .try_into()
-        .map_err(|_| format!("nonce is {} bytes, not 12", nonce.len()))?;
+        .map_err(|_| DecryptError::Nonce(nonce.len()))?;
     let sealed = B64
         .decode(ciphertext_b64)
-        .map_err(|_| "ciphertext is not base64".to_string())?;
+        .map_err(|_| DecryptError::NotBase64)?;
     if sealed.len() < 16 {
-        return Err("ciphertext shorter than its tag".into());
+        return Err(DecryptError::Short);
     }
     cipher
         .decrypt(
@@ -754,7 +810,7 @@ fn open<C: Aead + AeadCore<NonceSize = U12>>(
                 aad: associated_data.as_bytes(),
             },
         )
-        .map_err(|_| "cannot decrypt (wrong APIv3 key or altered)".to_string())
+        .map_err(|_| DecryptError::Failed)
 }
 
 impl NotificationVerifier for WechatPay {
@@ -787,9 +843,8 @@ impl NotificationVerifier for WechatPay {
                 )));
             }
         }
-        self.check_platform_signature(timestamp, nonce, signature, serial, incoming.body)
-            .map_err(NotificationError::BadSignature)?;
-        fresh(timestamp, now).map_err(NotificationError::Stale)?;
+        self.check_platform_signature(timestamp, nonce, signature, serial, incoming.body)?;
+        fresh(timestamp, now)?;
 
         let notification: Notification = serde_json::from_slice(incoming.body)
             .map_err(|e| NotificationError::Malformed(format!("body: {e}")))?;
@@ -811,13 +866,15 @@ impl NotificationVerifier for WechatPay {
             resource.associated_data.as_deref().unwrap_or(""),
             &resource.ciphertext,
         )
-        .map_err(NotificationError::Malformed)?;
+        .map_err(|e| NotificationError::Malformed(e.to_string()))?;
         let object: RefundObject = serde_json::from_slice(&plain)
             .map_err(|e| NotificationError::Malformed(format!("resource: {e}")))?;
         // Whose it is (`mchid`) is judged against the refund it names, so
         // that a notice for another merchant lands on that refund's audit
         // trail instead of being retried by WeChat for a day.
-        object.into_refund().map_err(NotificationError::Malformed)
+        object
+            .into_refund()
+            .map_err(|e| NotificationError::Malformed(e.to_string()))
     }
 
     fn ack(&self) -> Ack {
@@ -885,8 +942,37 @@ mod tests {
             "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC"
         )
         .is_err());
-        assert!(open(&cipher, "short", "", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC").is_err());
-        assert!(open(&cipher, "wCq51qZv4Yfg", "", "AAAA").is_err());
+        assert_eq!(
+            open(&cipher, "short", "", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC"),
+            Err(DecryptError::Nonce(5))
+        );
+        assert_eq!(
+            open(&cipher, "wCq51qZv4Yfg", "", "AAAA"),
+            Err(DecryptError::Short)
+        );
+    }
+
+    #[test]
+    fn stale_or_unreadable_timestamps_are_stale_other_failures_bad_signatures() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(fresh("1700000299", now), Ok(()));
+        let late = fresh("1699999000", now).unwrap_err();
+        assert_eq!(
+            NotificationError::from(late),
+            NotificationError::Stale("signed 1000 s away from now".into())
+        );
+        assert_eq!(
+            NotificationError::from(fresh("soon", now).unwrap_err()),
+            NotificationError::Stale(r#"Wechatpay-Timestamp "soon" is not a number"#.into())
+        );
+        assert_eq!(
+            NotificationError::from(SignatureError::UnknownSerial("PUB_KEY_ID_1".into())),
+            NotificationError::BadSignature(r#"unknown Wechatpay-Serial "PUB_KEY_ID_1""#.into())
+        );
+        assert_eq!(
+            NotificationError::from(SignatureError::Probe),
+            NotificationError::BadSignature("WeChat signature probe".into())
+        );
     }
 
     #[test]

@@ -1,0 +1,13 @@
+//! The API's three descriptions agree: the router's `ROUTES`, the OpenAPI
+//! document (`infra/openapi.yaml`) and the SAM template's HttpApi events
+//! (`infra/template.yaml`). And the OpenAPI document tells the truth about
+//! bodies: its examples parse as the Rust types, and real responses of the
+//! router match its schemas for the status they came with.
+
+mod enums;
+mod examples;
+mod helpers;
+mod merchant_responses;
+mod responses;
+mod routes;
+mod template;
