@@ -2,6 +2,7 @@
 
 pub mod claim;
 pub mod evidence;
+pub mod ids;
 pub mod ledger;
 pub mod messages;
 pub mod money;
