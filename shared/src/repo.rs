@@ -15,6 +15,7 @@
 //! | courier parcel  | `SHIPMENT#{carrier}#{number}` | `SHIPMENT` | still moving: `SHIPMENTS_MOVING` / `{checked}#{carrier}#{number}` | –                      |
 
 use crate::domain::claim::{Claim, ClaimEvent};
+use crate::domain::ids::{ClaimId, CustomerId, ShopId};
 use crate::domain::ledger::Ledger;
 use crate::domain::order::Order;
 use crate::store::{Condition, Cursor, Index, IndexKey, Item, Query, StoreError, Table, WriteOp};
@@ -282,7 +283,7 @@ pub mod idempotency {
 pub struct OutboxEvent {
     pub event_id: String,
     pub at: DateTime<Utc>,
-    pub shop_id: String,
+    pub shop_id: ShopId,
     /// The claim or order it is about.
     pub subject: String,
     #[serde(rename = "type")]
@@ -293,7 +294,7 @@ pub struct OutboxEvent {
 impl OutboxEvent {
     /// A new event (its own id) of `event_type` about `subject`.
     pub fn new(
-        shop_id: &str,
+        shop_id: &ShopId,
         subject: &str,
         event_type: impl Into<String>,
         payload: serde_json::Value,
@@ -302,7 +303,7 @@ impl OutboxEvent {
         OutboxEvent {
             event_id: uuid::Uuid::now_v7().to_string(),
             at,
-            shop_id: shop_id.to_owned(),
+            shop_id: shop_id.clone(),
             subject: subject.to_owned(),
             event_type: event_type.into(),
             payload,
@@ -365,7 +366,7 @@ pub mod deadlines {
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct Timer {
-        pub claim_id: String,
+        pub claim_id: ClaimId,
         pub due_at: DateTime<Utc>,
     }
 
@@ -373,12 +374,12 @@ pub mod deadlines {
         format!("DUE#{}", at.format("%Y%m%d%H"))
     }
 
-    pub fn put(claim_id: &str, due_at: DateTime<Utc>) -> WriteOp {
+    pub fn put(claim_id: &ClaimId, due_at: DateTime<Utc>) -> WriteOp {
         let item = Item::new(
             bucket(due_at),
             format!("{}#{claim_id}", ts(due_at)),
             encode(&Timer {
-                claim_id: claim_id.to_owned(),
+                claim_id: claim_id.clone(),
                 due_at,
             }),
         );
@@ -440,9 +441,9 @@ pub mod deadlines {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxMessage {
     pub message_id: String,
-    pub customer_id: String,
-    pub shop_id: String,
-    pub claim_id: String,
+    pub customer_id: CustomerId,
+    pub shop_id: ShopId,
+    pub claim_id: ClaimId,
     /// The claim event's name (`submitted`, `approved`, ...).
     pub event: String,
     /// The outbox event it was made from.
@@ -790,8 +791,8 @@ pub mod shipments {
         pub carrier: Carrier,
         /// Normalised, as validated when the parcel was registered.
         pub tracking_number: String,
-        pub claim_id: String,
-        pub shop_id: String,
+        pub claim_id: ClaimId,
+        pub shop_id: ShopId,
         pub leg: Leg,
         pub snapshot: TrackingSnapshot,
         /// The aggregator accepted our subscription (pushes will come).

@@ -287,7 +287,7 @@ async fn rekey_claim(s: &Services, claim_id: &str, fixed_id: &str) {
             entry.claim_id = fixed_id.to_string();
         }
     }
-    claim.claim_id = fixed_id.to_string();
+    claim.claim_id = fixed_id.into();
     let (pk, sk) = claims::key(claim_id);
     s.table
         .transact(vec![
@@ -1216,7 +1216,7 @@ async fn seed_pending_refund(
     let refund_id = aftersales::domain::refund::refund_id_for(fixed_id, 1);
     let (refund, _) = refund_of(s, &refund_id).await;
     assert_eq!(refund.status, RefundStatus::Pending, "{refund:?}");
-    refund_id
+    refund_id.into_string()
 }
 
 async fn refund_of(s: &Services, refund_id: &str) -> (aftersales::domain::refund::Refund, u64) {

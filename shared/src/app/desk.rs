@@ -106,9 +106,9 @@ impl QueueFilter {
 /// One line of the queue.
 #[derive(Debug, Serialize)]
 pub struct QueueItem {
-    pub claim_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub claim_id: crate::domain::ids::ClaimId,
+    pub order_id: crate::domain::ids::OrderId,
+    pub customer_id: crate::domain::ids::CustomerId,
     #[serde(rename = "type")]
     pub claim_type: &'static str,
     pub reason: ReasonCode,
@@ -409,7 +409,7 @@ pub struct BatchRequest {
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
-    pub claim_ids: Option<Vec<String>>,
+    pub claim_ids: Option<Vec<crate::domain::ids::ClaimId>>,
     #[serde(default)]
     pub filter: Option<QueueFilter>,
 }
@@ -423,7 +423,7 @@ pub enum BatchDecision {
 
 #[derive(Debug, Serialize)]
 pub struct BatchResult {
-    pub claim_id: String,
+    pub claim_id: crate::domain::ids::ClaimId,
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<ClaimStatus>,
@@ -453,7 +453,7 @@ fn failure(claim_id: &str, e: AppError) -> BatchResult {
         e => (e.code(), e.to_string()),
     };
     BatchResult {
-        claim_id: claim_id.to_owned(),
+        claim_id: claim_id.into(),
         ok: false,
         status: None,
         error: Some(BatchError { code, message }),
@@ -461,7 +461,10 @@ fn failure(claim_id: &str, e: AppError) -> BatchResult {
 }
 
 /// Loads claims (at most 32 reads in flight); missing ones are None.
-async fn load_claims(s: &Services, ids: &[String]) -> Result<Vec<Option<(Claim, u64)>>, AppError> {
+async fn load_claims(
+    s: &Services,
+    ids: &[crate::domain::ids::ClaimId],
+) -> Result<Vec<Option<(Claim, u64)>>, AppError> {
     let mut out: Vec<Option<(Claim, u64)>> = vec![None; ids.len()];
     for (chunk_no, chunk) in ids.chunks(32).enumerate() {
         let mut set = tokio::task::JoinSet::new();
@@ -500,7 +503,7 @@ pub async fn batch(
         f.check("filter.")?;
     }
     let catalogue = super::review::catalogue_for(s, shop_id).await?;
-    let ids: Vec<String> = match (&req.claim_ids, &req.filter) {
+    let ids: Vec<crate::domain::ids::ClaimId> = match (&req.claim_ids, &req.filter) {
         (Some(ids), None) => {
             if ids.len() > MAX_BATCH {
                 return Err(AppError::invalid(
@@ -567,9 +570,9 @@ pub async fn batch(
     };
     let actor = actor_of(p);
     let loaded = load_claims(s, &ids).await?;
-    let mut results: HashMap<String, BatchResult> = HashMap::new();
+    let mut results: HashMap<crate::domain::ids::ClaimId, BatchResult> = HashMap::new();
     // Claims grouped by order, so each order's ledger is written once.
-    let mut groups: BTreeMap<String, Vec<(Claim, u64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<crate::domain::ids::OrderId, Vec<(Claim, u64)>> = BTreeMap::new();
     for (id, found) in ids.iter().zip(loaded) {
         match found {
             Some((c, v)) if c.shop_id == shop_id => match check_authority(p, &c, &verdict) {
@@ -587,7 +590,7 @@ pub async fn batch(
     // MAX_TRANSACTION_OPS operations.
     let now = s.now();
     let mut pending: Vec<(Vec<WriteOp>, Vec<Claim>)> = Vec::new();
-    let mut fallback: Vec<String> = Vec::new();
+    let mut fallback: Vec<crate::domain::ids::ClaimId> = Vec::new();
     for (order_id, claims) in groups {
         let Some((mut rec, ov)) = repo::orders::get(&*s.table, shop_id, &order_id).await? else {
             for (c, _) in claims {

@@ -253,8 +253,8 @@ async fn text_once(
 #[derive(Debug, Serialize)]
 pub struct InboxMessageView {
     pub message_id: String,
-    pub claim_id: String,
-    pub shop_id: String,
+    pub claim_id: crate::domain::ids::ClaimId,
+    pub shop_id: crate::domain::ids::ShopId,
     pub event: String,
     pub language: Language,
     pub title: String,

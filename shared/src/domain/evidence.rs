@@ -3,6 +3,7 @@
 //! claim may carry it: only files that really landed, uploaded by the same
 //! customer for the same shop, within the shop's limits, each on one claim.
 
+use super::ids::{ClaimId, CustomerId, ShopId};
 use super::policy::EvidenceLimits;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ pub enum UploadState {
     Landed { size: u64, content_type: String },
     /// A claim carries it; it cannot be named by another one.
     Attached {
-        claim_id: String,
+        claim_id: ClaimId,
         size: u64,
         content_type: String,
     },
@@ -28,8 +29,8 @@ pub enum UploadState {
 pub struct Upload {
     /// The evidence key (`evidence/upl_…/…`): what the claim names.
     pub key: String,
-    pub customer_id: String,
-    pub shop_id: String,
+    pub customer_id: CustomerId,
+    pub shop_id: ShopId,
     pub created_at: DateTime<Utc>,
     pub state: UploadState,
 }
@@ -66,11 +67,11 @@ impl Upload {
     }
 
     /// This upload, now carried by `claim_id`.
-    pub fn attach(&self, claim_id: &str) -> Upload {
+    pub fn attach(&self, claim_id: &ClaimId) -> Upload {
         let mut u = self.clone();
         if let UploadState::Landed { size, content_type } = &self.state {
             u.state = UploadState::Attached {
-                claim_id: claim_id.to_owned(),
+                claim_id: claim_id.clone(),
                 size: *size,
                 content_type: content_type.clone(),
             };
@@ -164,7 +165,7 @@ mod tests {
             Some(upload(&k(1), "bob", "shop-1", landed(1000, "image/jpeg"))),
             Some(upload(&k(1), "alice", "shop-2", landed(1000, "image/jpeg"))),
             Some(upload(&k(1), "alice", "shop-1", UploadState::Pending)),
-            Some(mine.attach("clm_1")),
+            Some(mine.attach(&ClaimId::from("clm_1"))),
             Some(upload(&k(2), "alice", "shop-1", landed(1000, "image/jpeg"))),
         ] {
             assert_eq!(
@@ -227,7 +228,7 @@ mod tests {
     fn attaching_keeps_what_landed() {
         let u = upload("k", "a", "s", landed(5, "image/png"));
         assert_eq!(
-            u.attach("clm_9").state,
+            u.attach(&ClaimId::from("clm_9")).state,
             UploadState::Attached {
                 claim_id: "clm_9".into(),
                 size: 5,

@@ -11,6 +11,7 @@
 //! the order of arrival does not matter.
 
 use super::claim::Actor;
+use super::ids::{ClaimId, CustomerId, OrderId, RefundId, ShopId};
 use super::ledger::LedgerEntry;
 use super::money::Currency;
 use super::order::{Order, PaymentChannel};
@@ -52,7 +53,7 @@ impl RefundStatus {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RefundOrigin {
     /// An approved claim (by a rule, a person or the deadline).
-    Claim { claim_id: String },
+    Claim { claim_id: ClaimId },
     /// Staff refunding without a claim.
     Merchant {
         /// Its ledger entry on the order (`mrf_...`).
@@ -174,10 +175,10 @@ pub struct RefundStep {
 pub struct Refund {
     /// Our out-refund number: `[A-Za-z0-9]`, at most 64 characters (the
     /// strictest provider's limit).
-    pub refund_id: String,
-    pub shop_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub refund_id: RefundId,
+    pub shop_id: ShopId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
     /// The order's phone, for staff searching by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_phone: Option<String>,
@@ -214,12 +215,12 @@ pub struct Refund {
 }
 
 /// The out-refund number of a claim's refund from its `n`th payment.
-pub fn refund_id_for(origin_id: &str, n: usize) -> String {
+pub fn refund_id_for(origin_id: &str, n: usize) -> RefundId {
     let core: String = origin_id
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect();
-    format!("RF{core}P{n}")
+    format!("RF{core}P{n}").into()
 }
 
 /// What a set of refunds is for and where it goes.
@@ -307,7 +308,7 @@ fn drawn_payments<'a>(
 }
 
 /// The out-refund numbers [`plan`] gives the refunds of this entry.
-pub fn refund_ids(order: &Order, entry: &LedgerEntry, origin_id: &str) -> Vec<String> {
+pub fn refund_ids(order: &Order, entry: &LedgerEntry, origin_id: &str) -> Vec<RefundId> {
     drawn_payments(order, entry)
         .map(|(j, _)| refund_id_for(origin_id, j + 1))
         .collect()

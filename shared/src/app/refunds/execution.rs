@@ -25,7 +25,7 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
 
 pub(super) fn request(r: &Refund) -> RefundRequest {
     RefundRequest {
-        out_refund_no: r.refund_id.clone(),
+        out_refund_no: r.refund_id.to_string(),
         provider_txn_id: r.provider_txn_id.clone(),
         amount: r.amount,
         payment_total: r.payment_total,
@@ -68,7 +68,7 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
     let read = Some((r.clone(), v));
     if r.channel == PaymentChannel::Balance {
         let credit = ProviderRefund {
-            out_refund_no: r.refund_id.clone(),
+            out_refund_no: r.refund_id.to_string(),
             provider_refund_id: Some(format!("balance-{}", r.refund_id)),
             state: ProviderState::Succeeded { at: None },
             received_account: Some("store balance".into()),
@@ -88,7 +88,7 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
         }
         Err(ProviderError::Permanent(reason)) => {
             let answer = ProviderRefund {
-                out_refund_no: r.refund_id.clone(),
+                out_refund_no: r.refund_id.to_string(),
                 provider_refund_id: None,
                 state: ProviderState::Failed { reason },
                 received_account: None,
@@ -235,7 +235,7 @@ async fn settle_claim(
 /// Whether every refund sent for a claim has arrived, by its timeline (a
 /// failed refund sent again counts by its replacement).
 fn all_arrived(claim: &Claim) -> bool {
-    let arrived: Vec<&String> = claim
+    let arrived: Vec<&crate::domain::ids::RefundId> = claim
         .timeline
         .iter()
         .filter_map(|t| match &t.event {
@@ -249,7 +249,7 @@ fn all_arrived(claim: &Claim) -> bool {
 }
 
 /// The refunds a claim sent that are still standing (not replaced).
-pub(super) fn standing_refunds(claim: &Claim) -> Vec<String> {
+pub(super) fn standing_refunds(claim: &Claim) -> Vec<crate::domain::ids::RefundId> {
     let mut sent = Vec::new();
     let mut replaced = Vec::new();
     for t in &claim.timeline {

@@ -80,7 +80,8 @@ pub async fn retry_failed(
                 .iter()
                 .find(|p| p.payment_id == old.payment_id)
                 .map_or(old.channel, |p| p.channel);
-            let refund_id = format!("{}R{}", old.refund_id, claim.timeline.len());
+            let refund_id: crate::domain::ids::RefundId =
+                format!("{}R{}", old.refund_id, claim.timeline.len()).into();
             if refund_id.len() > 64 {
                 return Err(AppError::conflict(
                     "too_many_retries",
