@@ -462,7 +462,7 @@ pub mod inbox {
     const COUNTER_SK: &str = "UNREAD";
     const MESSAGE_PREFIX: &str = "MSG#";
 
-    fn partition(customer_id: &str) -> String {
+    fn partition(customer_id: &CustomerId) -> String {
         format!("INBOX#{customer_id}")
     }
 
@@ -486,7 +486,10 @@ pub mod inbox {
     /// `refund_started` of its transaction (one microsecond later), an
     /// arrival just before the `refund_succeeded` it may cause (one
     /// microsecond earlier); both share their transaction's time.
-    pub fn step_message_id(claim_id: &str, step: &crate::domain::claim::TimelineEntry) -> String {
+    pub fn step_message_id(
+        claim_id: &ClaimId,
+        step: &crate::domain::claim::TimelineEntry,
+    ) -> String {
         let at = match step.event {
             ClaimEvent::RefundArrived { .. } => step.at - chrono::Duration::microseconds(1),
             _ => step.at + chrono::Duration::microseconds(1),
@@ -500,11 +503,11 @@ pub mod inbox {
 
     /// What identifies one timeline step of a claim for the customer's
     /// notifications (its text message's "sent" marker and dedupe id).
-    pub fn step_key(claim_id: &str, seq: u32) -> String {
+    pub fn step_key(claim_id: &ClaimId, seq: u32) -> String {
         format!("{claim_id}.{seq:04}")
     }
 
-    pub fn key(customer_id: &str, message_id: &str) -> (String, String) {
+    pub fn key(customer_id: &CustomerId, message_id: &str) -> (String, String) {
         (
             partition(customer_id),
             format!("{MESSAGE_PREFIX}{message_id}"),
@@ -513,7 +516,7 @@ pub mod inbox {
 
     pub async fn get(
         t: &dyn Table,
-        customer_id: &str,
+        customer_id: &CustomerId,
         message_id: &str,
     ) -> Result<Option<(InboxMessage, u64)>, RepoError> {
         let (pk, sk) = key(customer_id, message_id);
@@ -539,7 +542,10 @@ pub mod inbox {
 
     /// The customer's unread count and the counter's version (`None`: no
     /// message yet).
-    pub async fn unread(t: &dyn Table, customer_id: &str) -> Result<(u64, Option<u64>), RepoError> {
+    pub async fn unread(
+        t: &dyn Table,
+        customer_id: &CustomerId,
+    ) -> Result<(u64, Option<u64>), RepoError> {
         Ok(
             match t
                 .get(&partition(customer_id), COUNTER_SK)
@@ -554,7 +560,7 @@ pub mod inbox {
     }
 
     /// The write of the unread count, conditional on the version read.
-    pub fn put_unread(customer_id: &str, unread: u64, prev: Option<u64>) -> WriteOp {
+    pub fn put_unread(customer_id: &CustomerId, unread: u64, prev: Option<u64>) -> WriteOp {
         let mut item = Item::new(
             partition(customer_id),
             COUNTER_SK,
@@ -570,7 +576,7 @@ pub mod inbox {
     /// Newest first.
     pub async fn list(
         t: &dyn Table,
-        customer_id: &str,
+        customer_id: &CustomerId,
         limit: u32,
         after: Option<Cursor>,
     ) -> Result<(Vec<InboxMessage>, Option<Cursor>), RepoError> {
@@ -590,7 +596,7 @@ pub mod inbox {
 
     /// Whether a cursor belongs to this customer's inbox (a cursor is
     /// opaque to clients, but they could hand in one from elsewhere).
-    pub fn owns_cursor(customer_id: &str, c: &Cursor) -> bool {
+    pub fn owns_cursor(customer_id: &CustomerId, c: &Cursor) -> bool {
         c.pk == partition(customer_id) && c.sk.starts_with(MESSAGE_PREFIX) && c.index_sk.is_none()
     }
 }

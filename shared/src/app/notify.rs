@@ -292,7 +292,7 @@ pub struct MarkedRead {
     pub unread: u64,
 }
 
-fn inbox_owner(p: &Principal) -> Result<&str, AppError> {
+fn inbox_owner(p: &Principal) -> Result<&crate::domain::ids::CustomerId, AppError> {
     match p {
         Principal::Customer { customer_id } => Ok(customer_id),
         _ => Err(AppError::Forbidden("only customers have an inbox".into())),

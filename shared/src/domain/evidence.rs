@@ -101,8 +101,8 @@ pub fn check_count(named: &[String], cap: usize) -> Result<(), EvidenceError> {
 pub fn check_named(
     named: &[String],
     found: &[Option<Upload>],
-    customer_id: &str,
-    shop_id: &str,
+    customer_id: &CustomerId,
+    shop_id: &ShopId,
     limits: &EvidenceLimits,
     cap: usize,
 ) -> Result<(), EvidenceError> {
@@ -111,8 +111,8 @@ pub fn check_named(
         let upload = match found.get(i) {
             Some(Some(u))
                 if u.key == *key
-                    && u.customer_id == customer_id
-                    && u.shop_id == shop_id
+                    && u.customer_id == *customer_id
+                    && u.shop_id == *shop_id
                     && matches!(u.state, UploadState::Landed { .. }) =>
             {
                 u
@@ -158,7 +158,8 @@ mod tests {
     fn only_landed_uploads_of_the_same_customer_and_shop_are_carried() {
         let k = |n: u8| format!("evidence/upl_{n}/f.jpg");
         let mine = upload(&k(1), "alice", "shop-1", landed(1000, "image/jpeg"));
-        let check = |u: Option<Upload>| check_named(&[k(1)], &[u], "alice", "shop-1", &limits(), 9);
+        let (alice, shop) = (CustomerId::from("alice"), ShopId::from("shop-1"));
+        let check = |u: Option<Upload>| check_named(&[k(1)], &[u], &alice, &shop, &limits(), 9);
         assert_eq!(check(Some(mine.clone())), Ok(()));
         for other in [
             None,
@@ -202,12 +203,13 @@ mod tests {
             .iter()
             .map(|k| Some(upload(k, "alice", "shop-1", landed(10, "image/png"))))
             .collect();
+        let (alice, shop) = (CustomerId::from("alice"), ShopId::from("shop-1"));
         assert_eq!(
-            check_named(&keys[..9], &ups[..9], "alice", "shop-1", &limits(), 9),
+            check_named(&keys[..9], &ups[..9], &alice, &shop, &limits(), 9),
             Ok(())
         );
         assert_eq!(
-            check_named(&keys, &ups, "alice", "shop-1", &limits(), 9),
+            check_named(&keys, &ups, &alice, &shop, &limits(), 9),
             Err(EvidenceError::TooMany(9))
         );
         let twice = vec![keys[0].clone(), keys[0].clone()];
@@ -215,8 +217,8 @@ mod tests {
             check_named(
                 &twice,
                 &[ups[0].clone(), ups[0].clone()],
-                "alice",
-                "shop-1",
+                &alice,
+                &shop,
                 &limits(),
                 9
             ),
