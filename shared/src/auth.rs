@@ -9,6 +9,7 @@
 //! - `shop_id`: for staff and storefronts, the one shop they act for;
 //! - `staff_roles`: for staff, space-separated: `reviewer`, `admin`, `finance`.
 
+use crate::domain::ids::{CustomerId, ShopId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -23,16 +24,16 @@ pub enum StaffRole {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Customer {
-        customer_id: String,
+        customer_id: CustomerId,
     },
     Staff {
         staff_id: String,
-        shop_id: String,
+        shop_id: ShopId,
         roles: Vec<StaffRole>,
     },
     /// A shop's storefront backend, pushing orders.
     Storefront {
-        shop_id: String,
+        shop_id: ShopId,
     },
 }
 
@@ -65,7 +66,7 @@ impl Principal {
         let sub = get("sub").ok_or_else(|| AuthError::Invalid("no sub".into()))?;
         let shop = || {
             get("shop_id")
-                .map(str::to_string)
+                .map(ShopId::from)
                 .ok_or_else(|| AuthError::Invalid("no shop_id for a shop token".into()))
         };
         match get("role") {

@@ -15,6 +15,7 @@
 //! | courier parcel  | `SHIPMENT#{carrier}#{number}` | `SHIPMENT` | still moving: `SHIPMENTS_MOVING` / `{checked}#{carrier}#{number}` | –                      |
 
 use crate::domain::claim::{Claim, ClaimEvent};
+use crate::domain::ids::{ClaimId, CustomerId, ShopId};
 use crate::domain::policy::ShopPolicy;
 use crate::domain::rejections::Catalogue;
 use crate::store::{Condition, Index, IndexKey, Item, Query, StoreError, WriteOp};
@@ -412,13 +413,13 @@ pub mod settings {
 /// come (a few small queries) instead of scanning claims.
 pub mod deadlines {
     use super::{
-        decode, encode, ts, whole_partition, Condition, DateTime, Deserialize, Item, RepoError,
-        Serialize, StoreError, Table, Utc, WriteOp,
+        decode, encode, ts, whole_partition, ClaimId, Condition, DateTime, Deserialize, Item,
+        RepoError, Serialize, StoreError, Table, Utc, WriteOp,
     };
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct Timer {
-        pub claim_id: String,
+        pub claim_id: ClaimId,
         pub due_at: DateTime<Utc>,
     }
 
@@ -426,12 +427,12 @@ pub mod deadlines {
         format!("DUE#{}", at.format("%Y%m%d%H"))
     }
 
-    pub fn put(claim_id: &str, due_at: DateTime<Utc>) -> WriteOp {
+    pub fn put(claim_id: &ClaimId, due_at: DateTime<Utc>) -> WriteOp {
         let item = Item::new(
             bucket(due_at),
             format!("{}#{claim_id}", ts(due_at)),
             encode(&Timer {
-                claim_id: claim_id.to_owned(),
+                claim_id: claim_id.clone(),
                 due_at,
             }),
         );
@@ -493,9 +494,9 @@ pub mod deadlines {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxMessage {
     pub message_id: String,
-    pub customer_id: String,
-    pub shop_id: String,
-    pub claim_id: String,
+    pub customer_id: CustomerId,
+    pub shop_id: ShopId,
+    pub claim_id: ClaimId,
     /// The claim event's name (`submitted`, `approved`, ...).
     pub event: String,
     /// The outbox event it was made from.
@@ -510,14 +511,14 @@ pub struct InboxMessage {
 
 pub mod inbox {
     use super::{
-        decode, encode, ClaimEvent, Condition, Cursor, Deserialize, InboxMessage, Index, Item,
-        OutboxEvent, Query, RepoError, Serialize, Table, WriteOp,
+        decode, encode, ClaimEvent, ClaimId, Condition, Cursor, CustomerId, Deserialize,
+        InboxMessage, Index, Item, OutboxEvent, Query, RepoError, Serialize, Table, WriteOp,
     };
 
     const COUNTER_SK: &str = "UNREAD";
     const MESSAGE_PREFIX: &str = "MSG#";
 
-    fn partition(customer_id: &str) -> String {
+    fn partition(customer_id: &CustomerId) -> String {
         format!("INBOX#{customer_id}")
     }
 
@@ -541,7 +542,10 @@ pub mod inbox {
     /// `refund_started` of its transaction (one microsecond later), an
     /// arrival just before the `refund_succeeded` it may cause (one
     /// microsecond earlier); both share their transaction's time.
-    pub fn step_message_id(claim_id: &str, step: &crate::domain::claim::TimelineEntry) -> String {
+    pub fn step_message_id(
+        claim_id: &ClaimId,
+        step: &crate::domain::claim::TimelineEntry,
+    ) -> String {
         let at = match step.event {
             ClaimEvent::RefundArrived { .. } => step.at - chrono::Duration::microseconds(1),
             _ => step.at + chrono::Duration::microseconds(1),
@@ -555,11 +559,11 @@ pub mod inbox {
 
     /// What identifies one timeline step of a claim for the customer's
     /// notifications (its text message's "sent" marker and dedupe id).
-    pub fn step_key(claim_id: &str, seq: u32) -> String {
+    pub fn step_key(claim_id: &ClaimId, seq: u32) -> String {
         format!("{claim_id}.{seq:04}")
     }
 
-    pub fn key(customer_id: &str, message_id: &str) -> (String, String) {
+    pub fn key(customer_id: &CustomerId, message_id: &str) -> (String, String) {
         (
             partition(customer_id),
             format!("{MESSAGE_PREFIX}{message_id}"),
@@ -568,7 +572,7 @@ pub mod inbox {
 
     pub async fn get(
         t: &dyn Table,
-        customer_id: &str,
+        customer_id: &CustomerId,
         message_id: &str,
     ) -> Result<Option<(InboxMessage, u64)>, RepoError> {
         let (pk, sk) = key(customer_id, message_id);
@@ -594,7 +598,10 @@ pub mod inbox {
 
     /// The customer's unread count and the counter's version (`None`: no
     /// message yet).
-    pub async fn unread(t: &dyn Table, customer_id: &str) -> Result<(u64, Option<u64>), RepoError> {
+    pub async fn unread(
+        t: &dyn Table,
+        customer_id: &CustomerId,
+    ) -> Result<(u64, Option<u64>), RepoError> {
         Ok(
             match t
                 .get(&partition(customer_id), COUNTER_SK)
@@ -609,7 +616,7 @@ pub mod inbox {
     }
 
     /// The write of the unread count, conditional on the version read.
-    pub fn put_unread(customer_id: &str, unread: u64, prev: Option<u64>) -> WriteOp {
+    pub fn put_unread(customer_id: &CustomerId, unread: u64, prev: Option<u64>) -> WriteOp {
         let mut item = Item::new(
             partition(customer_id),
             COUNTER_SK,
@@ -625,7 +632,7 @@ pub mod inbox {
     /// Newest first.
     pub async fn list(
         t: &dyn Table,
-        customer_id: &str,
+        customer_id: &CustomerId,
         limit: u32,
         after: Option<Cursor>,
     ) -> Result<(Vec<InboxMessage>, Option<Cursor>), RepoError> {
@@ -645,7 +652,7 @@ pub mod inbox {
 
     /// Whether a cursor belongs to this customer's inbox (a cursor is
     /// opaque to clients, but they could hand in one from elsewhere).
-    pub fn owns_cursor(customer_id: &str, c: &Cursor) -> bool {
+    pub fn owns_cursor(customer_id: &CustomerId, c: &Cursor) -> bool {
         c.pk == partition(customer_id) && c.sk.starts_with(MESSAGE_PREFIX) && c.index_sk.is_none()
     }
 }
@@ -838,8 +845,8 @@ pub mod refunds {
 /// number (the key a push names), pointing back at its claim and leg.
 pub mod shipments {
     use super::{
-        decode, encode, partition_items, ts, Condition, DateTime, Deserialize, Index, IndexKey,
-        Item, RepoError, Serialize, Table, Utc, WriteOp,
+        decode, encode, partition_items, ts, ClaimId, Condition, DateTime, Deserialize, Index,
+        IndexKey, Item, RepoError, Serialize, ShopId, Table, Utc, WriteOp,
     };
     use crate::domain::returns::Leg;
     use crate::domain::tracking::{Carrier, TrackingSnapshot};
@@ -852,8 +859,8 @@ pub mod shipments {
         pub carrier: Carrier,
         /// Normalised, as validated when the parcel was registered.
         pub tracking_number: String,
-        pub claim_id: String,
-        pub shop_id: String,
+        pub claim_id: ClaimId,
+        pub shop_id: ShopId,
         pub leg: Leg,
         pub snapshot: TrackingSnapshot,
         /// The aggregator accepted our subscription (pushes will come).

@@ -93,7 +93,7 @@ async fn claim_to_refund_arrived(server: Box<dyn ProviderServer>, txn: &str, ans
     let claim = app.claim_of(&customer, &claim_id).await;
     assert_eq!(claim["status"], "refunding", "{claim}");
     assert!(timeline_events(&claim).contains(&"approved"), "{claim}");
-    let refund_id = aftersales::domain::refund::refund_id_for(&claim_id, 1);
+    let refund_id = aftersales::domain::refund::refund_id_for(&claim_id, 1).into_string();
     let amount = minor_units(&claim["approved_amount"]);
     assert!(amount > 0, "{claim}");
     assert_eq!(

@@ -85,7 +85,7 @@ async fn approved_refund(app: &TestApp, order: &str) -> String {
     aftersales::app::review::evaluate_claim(&app.services, id)
         .await
         .unwrap();
-    aftersales::domain::refund::refund_id_for(id, 1)
+    aftersales::domain::refund::refund_id_for(id, 1).into_string()
 }
 
 async fn queue() -> (aws_sdk_sqs::Client, String) {

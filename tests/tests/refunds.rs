@@ -398,7 +398,7 @@ async fn concurrent_retries_crashes_and_reordered_news_move_money_once(engine: &
             .await
             .unwrap();
     }
-    let refund_ids: Vec<String> = claims
+    let refund_ids: Vec<aftersales::domain::ids::RefundId> = claims
         .iter()
         .map(|(_, id)| aftersales::domain::refund::refund_id_for(id, 1))
         .collect();
@@ -430,7 +430,7 @@ async fn concurrent_retries_crashes_and_reordered_news_move_money_once(engine: &
             ProviderState::Processing,
         ] {
             let news = ProviderRefund {
-                out_refund_no: rid.clone(),
+                out_refund_no: rid.to_string(),
                 provider_refund_id: Some(format!("sbx-{rid}")),
                 state,
                 received_account: None,

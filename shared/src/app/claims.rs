@@ -31,8 +31,8 @@ use sha2::Sha256;
 /// The body of a claim submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmitClaim {
-    pub shop_id: String,
-    pub order_id: String,
+    pub shop_id: crate::domain::ids::ShopId,
+    pub order_id: crate::domain::ids::OrderId,
     #[serde(flatten)]
     pub claim_type: ClaimType,
     pub reason: ReasonCode,
@@ -57,10 +57,10 @@ pub struct SubmitClaim {
 /// What a caller sees of a claim: money as `{amount, currency}` objects.
 #[derive(Debug, Serialize)]
 pub struct ClaimView {
-    pub claim_id: String,
-    pub shop_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub claim_id: crate::domain::ids::ClaimId,
+    pub shop_id: crate::domain::ids::ShopId,
+    pub order_id: crate::domain::ids::OrderId,
+    pub customer_id: crate::domain::ids::CustomerId,
     #[serde(flatten)]
     pub claim_type: ClaimType,
     pub reason: ReasonCode,
@@ -260,7 +260,8 @@ pub async fn submit_claim(
             &policy.evidence,
             cap,
         )?;
-        let claim_id = format!("clm_{}", uuid::Uuid::now_v7().simple());
+        let claim_id =
+            crate::domain::ids::ClaimId::from(format!("clm_{}", uuid::Uuid::now_v7().simple()));
         let entry = rec
             .ledger
             .reserve(&rec.order, &claim_id, &body.lines, requested)?;
@@ -303,7 +304,7 @@ pub async fn submit_claim(
                 k,
                 &IdempotencyRecord {
                     request_hash: hash.clone(),
-                    resource_id: claim_id.clone(),
+                    resource_id: claim_id.to_string(),
                 },
                 now,
             );

@@ -107,7 +107,7 @@ pub async fn register(
             let rec = ShipmentRecord {
                 carrier,
                 tracking_number: number.to_owned(),
-                claim_id: claim_id.to_owned(),
+                claim_id: claim.claim_id.clone(),
                 shop_id: claim.shop_id.clone(),
                 leg,
                 snapshot: TrackingSnapshot::empty(),

@@ -122,9 +122,9 @@ impl QueueFilter {
 /// One line of the queue.
 #[derive(Debug, Serialize)]
 pub struct QueueItem {
-    pub claim_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub claim_id: crate::domain::ids::ClaimId,
+    pub order_id: crate::domain::ids::OrderId,
+    pub customer_id: crate::domain::ids::CustomerId,
     #[serde(rename = "type")]
     pub claim_type: &'static str,
     pub reason: ReasonCode,
@@ -425,7 +425,7 @@ pub struct BatchRequest {
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
-    pub claim_ids: Option<Vec<String>>,
+    pub claim_ids: Option<Vec<crate::domain::ids::ClaimId>>,
     #[serde(default)]
     pub filter: Option<QueueFilter>,
 }
@@ -439,7 +439,7 @@ pub enum BatchDecision {
 
 #[derive(Debug, Serialize)]
 pub struct BatchResult {
-    pub claim_id: String,
+    pub claim_id: crate::domain::ids::ClaimId,
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<ClaimStatus>,
@@ -465,7 +465,7 @@ impl BatchResult {
     fn failed(claim_id: &str, e: AppError) -> Self {
         let (code, message) = e.answer();
         BatchResult {
-            claim_id: claim_id.to_owned(),
+            claim_id: claim_id.into(),
             ok: false,
             status: None,
             error: Some(BatchError { code, message }),
@@ -474,7 +474,10 @@ impl BatchResult {
 }
 
 /// Loads claims (at most 32 reads in flight); missing ones are None.
-async fn load_claims(s: &Services, ids: &[String]) -> Result<Vec<Option<(Claim, u64)>>, AppError> {
+async fn load_claims(
+    s: &Services,
+    ids: &[crate::domain::ids::ClaimId],
+) -> Result<Vec<Option<(Claim, u64)>>, AppError> {
     let mut out: Vec<Option<(Claim, u64)>> = vec![None; ids.len()];
     for (chunk_no, chunk) in ids.chunks(32).enumerate() {
         let mut set = tokio::task::JoinSet::new();
@@ -513,7 +516,7 @@ pub async fn batch(
         f.check("filter.")?;
     }
     let catalogue = super::review::catalogue_for(s, shop_id).await?;
-    let ids: Vec<String> = match (&req.claim_ids, &req.filter) {
+    let ids: Vec<crate::domain::ids::ClaimId> = match (&req.claim_ids, &req.filter) {
         (Some(ids), None) => {
             if ids.len() > MAX_BATCH {
                 return Err(AppError::invalid(
@@ -580,9 +583,9 @@ pub async fn batch(
     };
     let actor = actor_of(p);
     let loaded = load_claims(s, &ids).await?;
-    let mut results: HashMap<String, BatchResult> = HashMap::new();
+    let mut results: HashMap<crate::domain::ids::ClaimId, BatchResult> = HashMap::new();
     // Claims grouped by order, so each order's ledger is written once.
-    let mut groups: BTreeMap<String, Vec<(Claim, u64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<crate::domain::ids::OrderId, Vec<(Claim, u64)>> = BTreeMap::new();
     for (id, found) in ids.iter().zip(loaded) {
         match found {
             Some((c, v)) if c.shop_id == shop_id => match check_authority(p, &c, &verdict) {
@@ -603,7 +606,7 @@ pub async fn batch(
     // MAX_TRANSACTION_OPS operations.
     let now = s.now();
     let mut pending: Vec<(Commit, Vec<Claim>)> = Vec::new();
-    let mut fallback: Vec<String> = Vec::new();
+    let mut fallback: Vec<crate::domain::ids::ClaimId> = Vec::new();
     for (order_id, claims) in groups {
         let Some((mut rec, ov)) = repo::orders::get(&*s.table, shop_id, &order_id).await? else {
             for (c, _) in claims {

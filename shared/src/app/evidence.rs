@@ -157,7 +157,7 @@ pub(crate) fn cap(limits: &crate::domain::policy::EvidenceLimits) -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopUploadRequest {
-    pub shop_id: String,
+    pub shop_id: crate::domain::ids::ShopId,
     pub content_type: String,
     pub content_length: u64,
 }
@@ -322,7 +322,9 @@ pub(crate) async fn named_uploads(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     /// On the claim now, with a `claim.evidence_added` event.
-    Added { claim_id: String },
+    Added {
+        claim_id: crate::domain::ids::ClaimId,
+    },
     /// Already on the claim: a repeated event.
     AlreadyThere,
     /// A file for a claim not filed yet landed; the claim may name it.

@@ -50,7 +50,7 @@ pub struct MerchantRefundRequest {
 #[derive(Debug, Serialize)]
 pub struct MerchantRefundView {
     pub merchant_refund_id: String,
-    pub order_id: String,
+    pub order_id: crate::domain::ids::OrderId,
     pub reason: MerchantReason,
     pub amount: Money,
     pub refunds: Vec<super::refunds::RefundView>,

@@ -256,8 +256,8 @@ async fn text_once(
 #[derive(Debug, Serialize)]
 pub struct InboxMessageView {
     pub message_id: String,
-    pub claim_id: String,
-    pub shop_id: String,
+    pub claim_id: crate::domain::ids::ClaimId,
+    pub shop_id: crate::domain::ids::ShopId,
     pub event: String,
     pub language: Language,
     pub title: String,
@@ -295,7 +295,7 @@ pub struct MarkedRead {
     pub unread: u64,
 }
 
-fn inbox_owner(p: &Principal) -> Result<&str, AppError> {
+fn inbox_owner(p: &Principal) -> Result<&crate::domain::ids::CustomerId, AppError> {
     match p {
         Principal::Customer { customer_id } => Ok(customer_id),
         _ => Err(AppError::Forbidden("only customers have an inbox".into())),

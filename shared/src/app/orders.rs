@@ -16,8 +16,8 @@ use serde::Serialize;
 
 #[derive(Debug, Serialize)]
 pub struct OrderView {
-    pub shop_id: String,
-    pub order_id: String,
+    pub shop_id: crate::domain::ids::ShopId,
+    pub order_id: crate::domain::ids::OrderId,
     pub version: u64,
     #[serde(flatten)]
     pub facts: OrderDraft,
@@ -108,8 +108,8 @@ pub async fn put_order(
         };
         let now = s.now();
         let event = OutboxEvent::new(
-            shop_id,
-            order_id,
+            &order.shop_id,
+            &order.order_id,
             if prev.is_some() {
                 EventType::OrderUpdated
             } else {

@@ -5,6 +5,7 @@
 //! transition is legal), or a typed error that leaves the claim untouched.
 //! The timeline a customer sees is the list of those events.
 
+use super::ids::{ClaimId, CustomerId, OrderId, RefundId, ShopId};
 use super::ledger::LineRequest;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -151,7 +152,7 @@ impl ClaimStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Actor {
-    Customer { id: String },
+    Customer { id: CustomerId },
     Staff { id: String },
     Rule { rule_id: String, version: u32 },
     System,
@@ -223,17 +224,17 @@ pub enum ClaimEvent {
     /// queued to the provider): the customer sees where the money goes and
     /// by when to expect it.
     RefundSent {
-        refund_id: String,
+        refund_id: RefundId,
         channel: super::order::PaymentChannel,
         amount: i64,
         expected_arrival: Option<DateTime<Utc>>,
         /// The failed refund this one is sent instead of.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        replaces: Option<String>,
+        replaces: Option<RefundId>,
     },
     /// One refund's money reached the customer, as its provider confirmed.
     RefundArrived {
-        refund_id: String,
+        refund_id: RefundId,
         channel: super::order::PaymentChannel,
         amount: i64,
         arrived_at: DateTime<Utc>,
@@ -374,10 +375,10 @@ pub enum ClaimError {
 /// A claim as filed, before it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewClaim {
-    pub claim_id: String,
-    pub shop_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub claim_id: ClaimId,
+    pub shop_id: ShopId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
     pub claim_type: ClaimType,
     pub reason: ReasonCode,
     pub description: String,
@@ -391,10 +392,10 @@ pub const MAX_EVIDENCE: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
-    pub claim_id: String,
-    pub shop_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub claim_id: ClaimId,
+    pub shop_id: ShopId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
     #[serde(flatten)]
     pub claim_type: ClaimType,
     pub reason: ReasonCode,

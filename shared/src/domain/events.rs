@@ -3,6 +3,7 @@
 //! in.
 
 use super::claim::{Claim, ClaimEvent, ClaimStep};
+use super::ids::ShopId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -97,7 +98,7 @@ impl<'de> Deserialize<'de> for EventType {
 pub struct OutboxEvent {
     pub event_id: String,
     pub at: DateTime<Utc>,
-    pub shop_id: String,
+    pub shop_id: ShopId,
     /// The claim, order or refund it is about.
     pub subject: String,
     #[serde(rename = "type")]
@@ -108,7 +109,7 @@ pub struct OutboxEvent {
 impl OutboxEvent {
     /// A new event (its own id) of `event_type` about `subject`.
     pub fn new(
-        shop_id: &str,
+        shop_id: &ShopId,
         subject: &str,
         event_type: EventType,
         payload: serde_json::Value,
@@ -117,7 +118,7 @@ impl OutboxEvent {
         OutboxEvent {
             event_id: uuid::Uuid::now_v7().to_string(),
             at,
-            shop_id: shop_id.to_owned(),
+            shop_id: shop_id.clone(),
             subject: subject.to_owned(),
             event_type,
             payload,

@@ -3,6 +3,7 @@
 //! claim may carry it: only files that really landed, uploaded by the same
 //! customer for the same shop, within the shop's limits, each on one claim.
 
+use super::ids::{ClaimId, CustomerId, ShopId};
 use super::policy::{EvidenceLimits, FileRefusal};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ pub enum UploadState {
     Landed { size: u64, content_type: String },
     /// A claim carries it; it cannot be named by another one.
     Attached {
-        claim_id: String,
+        claim_id: ClaimId,
         size: u64,
         content_type: String,
     },
@@ -28,8 +29,8 @@ pub enum UploadState {
 pub struct Upload {
     /// The evidence key (`evidence/upl_…/…`): what the claim names.
     pub key: String,
-    pub customer_id: String,
-    pub shop_id: String,
+    pub customer_id: CustomerId,
+    pub shop_id: ShopId,
     pub created_at: DateTime<Utc>,
     pub state: UploadState,
 }
@@ -75,11 +76,11 @@ impl Upload {
     }
 
     /// This upload, now carried by `claim_id`.
-    pub fn attach(&self, claim_id: &str) -> Upload {
+    pub fn attach(&self, claim_id: &ClaimId) -> Upload {
         let mut u = self.clone();
         if let UploadState::Landed { size, content_type } = &self.state {
             u.state = UploadState::Attached {
-                claim_id: claim_id.to_owned(),
+                claim_id: claim_id.clone(),
                 size: *size,
                 content_type: content_type.clone(),
             };
@@ -109,8 +110,8 @@ pub fn check_count(named: &[String], cap: usize) -> Result<(), EvidenceError> {
 pub fn check_named(
     named: &[String],
     found: &[Option<Upload>],
-    customer_id: &str,
-    shop_id: &str,
+    customer_id: &CustomerId,
+    shop_id: &ShopId,
     limits: &EvidenceLimits,
     cap: usize,
 ) -> Result<(), EvidenceError> {
@@ -119,8 +120,8 @@ pub fn check_named(
         let upload = match found.get(i) {
             Some(Some(u))
                 if u.key == *key
-                    && u.customer_id == customer_id
-                    && u.shop_id == shop_id
+                    && u.customer_id == *customer_id
+                    && u.shop_id == *shop_id
                     && matches!(u.state, UploadState::Landed { .. }) =>
             {
                 u
@@ -166,14 +167,15 @@ mod tests {
     fn only_landed_uploads_of_the_same_customer_and_shop_are_carried() {
         let k = |n: u8| format!("evidence/upl_{n}/f.jpg");
         let mine = upload(&k(1), "alice", "shop-1", landed(1000, "image/jpeg"));
-        let check = |u: Option<Upload>| check_named(&[k(1)], &[u], "alice", "shop-1", &limits(), 9);
+        let (alice, shop) = (CustomerId::from("alice"), ShopId::from("shop-1"));
+        let check = |u: Option<Upload>| check_named(&[k(1)], &[u], &alice, &shop, &limits(), 9);
         assert_eq!(check(Some(mine.clone())), Ok(()));
         for other in [
             None,
             Some(upload(&k(1), "bob", "shop-1", landed(1000, "image/jpeg"))),
             Some(upload(&k(1), "alice", "shop-2", landed(1000, "image/jpeg"))),
             Some(upload(&k(1), "alice", "shop-1", UploadState::Pending)),
-            Some(mine.attach("clm_1")),
+            Some(mine.attach(&ClaimId::from("clm_1"))),
             Some(upload(&k(2), "alice", "shop-1", landed(1000, "image/jpeg"))),
         ] {
             assert_eq!(
@@ -210,12 +212,13 @@ mod tests {
             .iter()
             .map(|k| Some(upload(k, "alice", "shop-1", landed(10, "image/png"))))
             .collect();
+        let (alice, shop) = (CustomerId::from("alice"), ShopId::from("shop-1"));
         assert_eq!(
-            check_named(&keys[..9], &ups[..9], "alice", "shop-1", &limits(), 9),
+            check_named(&keys[..9], &ups[..9], &alice, &shop, &limits(), 9),
             Ok(())
         );
         assert_eq!(
-            check_named(&keys, &ups, "alice", "shop-1", &limits(), 9),
+            check_named(&keys, &ups, &alice, &shop, &limits(), 9),
             Err(EvidenceError::TooMany(9))
         );
         let twice = vec![keys[0].clone(), keys[0].clone()];
@@ -223,8 +226,8 @@ mod tests {
             check_named(
                 &twice,
                 &[ups[0].clone(), ups[0].clone()],
-                "alice",
-                "shop-1",
+                &alice,
+                &shop,
                 &limits(),
                 9
             ),
@@ -242,9 +245,16 @@ mod tests {
         );
         let gif = upload("k", "a", "s", landed(5, "image/gif"));
         assert_eq!(
-            check_named(&["k".into()], &[Some(gif)], "a", "s", &limits(), 9)
-                .unwrap_err()
-                .to_string(),
+            check_named(
+                &["k".into()],
+                &[Some(gif)],
+                &"a".into(),
+                &"s".into(),
+                &limits(),
+                9
+            )
+            .unwrap_err()
+            .to_string(),
             "evidence k: content type \"image/gif\" is not accepted"
         );
     }
@@ -253,7 +263,7 @@ mod tests {
     fn attaching_keeps_what_landed() {
         let u = upload("k", "a", "s", landed(5, "image/png"));
         assert_eq!(
-            u.attach("clm_9").state,
+            u.attach(&ClaimId::from("clm_9")).state,
             UploadState::Attached {
                 claim_id: "clm_9".into(),
                 size: 5,

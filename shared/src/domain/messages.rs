@@ -838,14 +838,14 @@ mod tests {
             },
             ClaimEvent::RefundStarted,
             ClaimEvent::RefundSent {
-                refund_id: s("RF1P1"),
+                refund_id: "RF1P1".into(),
                 channel: crate::domain::order::PaymentChannel::WechatPay,
                 amount: 1000,
                 expected_arrival: Some(chrono::Utc::now()),
                 replaces: None,
             },
             ClaimEvent::RefundArrived {
-                refund_id: s("RF1P1"),
+                refund_id: "RF1P1".into(),
                 channel: crate::domain::order::PaymentChannel::Alipay,
                 amount: 1000,
                 arrived_at: chrono::Utc::now(),

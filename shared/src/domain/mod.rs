@@ -6,6 +6,7 @@ pub mod events;
 pub mod evidence;
 pub mod exchange;
 pub mod filing;
+pub mod ids;
 pub mod inspection;
 pub mod ledger;
 pub mod messages;

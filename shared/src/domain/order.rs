@@ -14,6 +14,7 @@
 //!
 //! So refunding every unit on its own adds up to exactly what was paid.
 
+use super::ids::{CustomerId, OrderId, ShopId};
 use super::money::{allocate, checked_sum, Amount, Currency, Money, MoneyError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -123,7 +124,7 @@ pub struct Payment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderDraft {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     #[serde(default)]
     pub customer_phone: Option<String>,
     #[serde(default)]
@@ -200,8 +201,8 @@ pub fn check_id(what: &'static str, id: &str) -> Result<(), IdError> {
 /// lines. Only [`Order::parse`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
-    pub shop_id: String,
-    pub order_id: String,
+    pub shop_id: ShopId,
+    pub order_id: OrderId,
     #[serde(flatten)]
     pub facts: OrderDraft,
     /// Paid amount per line, in minor units, by the allocation rule above.
@@ -311,8 +312,8 @@ impl Order {
             .map(|(n, (d, s))| n - d + s)
             .collect();
         Ok(Order {
-            shop_id: shop_id.to_string(),
-            order_id: order_id.to_string(),
+            shop_id: shop_id.into(),
+            order_id: order_id.into(),
             facts: d,
             line_paid,
         })

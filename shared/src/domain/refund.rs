@@ -12,6 +12,7 @@
 
 use super::change::{Change, Refused};
 use super::claim::{Actor, Claim, ClaimError, ClaimEvent, ClaimStatus};
+use super::ids::{ClaimId, CustomerId, OrderId, RefundId, ShopId};
 use super::ledger::LedgerEntry;
 use super::ledger::OrderRecord;
 use super::money::Currency;
@@ -54,7 +55,7 @@ impl RefundStatus {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RefundOrigin {
     /// An approved claim (by a rule, a person or the deadline).
-    Claim { claim_id: String },
+    Claim { claim_id: ClaimId },
     /// Staff refunding without a claim.
     Merchant {
         /// Its ledger entry on the order (`mrf_...`).
@@ -191,10 +192,10 @@ pub struct RefundStep {
 pub struct Refund {
     /// Our out-refund number: `[A-Za-z0-9]`, at most 64 characters (the
     /// strictest provider's limit).
-    pub refund_id: String,
-    pub shop_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub refund_id: RefundId,
+    pub shop_id: ShopId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
     /// The order's phone, for staff searching by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_phone: Option<String>,
@@ -231,12 +232,12 @@ pub struct Refund {
 }
 
 /// The out-refund number of a claim's refund from its `n`th payment.
-pub fn refund_id_for(origin_id: &str, n: usize) -> String {
+pub fn refund_id_for(origin_id: &str, n: usize) -> RefundId {
     let core: String = origin_id
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect();
-    format!("RF{core}P{n}")
+    format!("RF{core}P{n}").into()
 }
 
 /// What a set of refunds is for and where it goes.
@@ -324,7 +325,7 @@ fn drawn_payments<'a>(
 }
 
 /// The out-refund numbers [`plan`] gives the refunds of this entry.
-pub fn refund_ids(order: &Order, entry: &LedgerEntry, origin_id: &str) -> Vec<String> {
+pub fn refund_ids(order: &Order, entry: &LedgerEntry, origin_id: &str) -> Vec<RefundId> {
     drawn_payments(order, entry)
         .map(|(j, _)| refund_id_for(origin_id, j + 1))
         .collect()
@@ -599,7 +600,7 @@ pub fn send_again(
             .iter()
             .find(|p| p.payment_id == old.payment_id)
             .map_or(old.channel, |p| p.channel);
-        let refund_id = format!("{}R{}", old.refund_id, claim.timeline.len());
+        let refund_id: RefundId = format!("{}R{}", old.refund_id, claim.timeline.len()).into();
         if refund_id.len() > 64 {
             return Err(Refused::not_now(
                 "too_many_retries",
@@ -633,7 +634,7 @@ impl Refund {
     /// through `channel`: same payment, amount and origin, a fresh history.
     pub fn again(
         &self,
-        refund_id: String,
+        refund_id: RefundId,
         channel: PaymentChannel,
         actor: &Actor,
         now: DateTime<Utc>,
@@ -667,7 +668,7 @@ impl Refund {
 /// Whether every refund sent for a claim has arrived, by its timeline (a
 /// failed refund sent again counts by its replacement).
 pub fn all_arrived(claim: &Claim) -> bool {
-    let arrived: Vec<&String> = claim
+    let arrived: Vec<&RefundId> = claim
         .timeline
         .iter()
         .filter_map(|t| match &t.event {
@@ -681,7 +682,7 @@ pub fn all_arrived(claim: &Claim) -> bool {
 }
 
 /// The refunds a claim sent that are still standing (not replaced).
-pub fn standing_refunds(claim: &Claim) -> Vec<String> {
+pub fn standing_refunds(claim: &Claim) -> Vec<RefundId> {
     let mut sent = Vec::new();
     let mut replaced = Vec::new();
     for t in &claim.timeline {

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::evidence::Upload;
+use crate::domain::ids::{ClaimId, CustomerId};
 use crate::domain::policy::ShopPolicy;
 use crate::domain::refund::Refund;
 use crate::domain::rejections::Catalogue;
@@ -99,7 +100,7 @@ impl Commit {
     }
 
     /// A review deadline timer for a claim.
-    pub fn deadline(&mut self, claim_id: &str, due_at: DateTime<Utc>) -> &mut Self {
+    pub fn deadline(&mut self, claim_id: &ClaimId, due_at: DateTime<Utc>) -> &mut Self {
         self.ops.push(deadlines::put(claim_id, due_at));
         self
     }
@@ -125,7 +126,12 @@ impl Commit {
     }
 
     /// A customer's unread count; `prev` as for [`Commit::claim`].
-    pub fn unread(&mut self, customer_id: &str, unread: u64, prev: Option<u64>) -> &mut Self {
+    pub fn unread(
+        &mut self,
+        customer_id: &CustomerId,
+        unread: u64,
+        prev: Option<u64>,
+    ) -> &mut Self {
         self.ops.push(inbox::put_unread(customer_id, unread, prev));
         self
     }

@@ -20,6 +20,7 @@ use aftersales::app::Services;
 use aftersales::auth::{AuthMode, DevKeys};
 use aftersales::couriers::sandbox::push_form;
 use aftersales::domain::claim::{Actor, Claim, ClaimLine, ClaimType, NewClaim, ReasonCode};
+use aftersales::domain::ids::ClaimId;
 use aftersales::domain::money::Currency;
 use aftersales::domain::returns::{Leg, Shipment};
 use aftersales::domain::tracking::{Carrier, CourierState, TrackingEvent, TrackingSnapshot};
@@ -97,13 +98,13 @@ fn snapshot(stage: usize, base: chrono::DateTime<Utc>) -> TrackingSnapshot {
 async fn seed(table: &dyn Table, parcels: usize) {
     let now = Utc::now() - Duration::days(1);
     for i in 0..parcels {
-        let claim_id = format!("clm_bench_{i:06}");
+        let claim_id: ClaimId = format!("clm_bench_{i:06}").into();
         let (mut claim, _) = Claim::submit(
             NewClaim {
                 claim_id: claim_id.clone(),
                 shop_id: "shop-1".into(),
-                order_id: format!("o-{i}"),
-                customer_id: format!("cust-{i}"),
+                order_id: format!("o-{i}").into(),
+                customer_id: format!("cust-{i}").into(),
                 claim_type: ClaimType::ReturnRefund,
                 reason: ReasonCode::NoLongerWanted,
                 description: String::new(),

@@ -15,6 +15,7 @@
 use aftersales::app::desk::{batch, BatchDecision, BatchRequest};
 use aftersales::app::{Services, SubmitClaim};
 use aftersales::auth::{Principal, StaffRole};
+use aftersales::domain::ids::{ClaimId, RefundId};
 use aftersales::domain::order::OrderDraft;
 use aftersales::providers::sandbox::Sandbox;
 use aftersales::providers::ProviderSet;
@@ -153,7 +154,7 @@ async fn file_claims(
     lines: usize,
     fulfilment: serde_json::Value,
     kind: &str,
-) -> Vec<String> {
+) -> Vec<ClaimId> {
     let sf = Principal::Storefront {
         shop_id: "shop-1".into(),
     };
@@ -170,7 +171,7 @@ async fn file_claims(
         .await
         .expect("order");
         let p = Principal::Customer {
-            customer_id: customer,
+            customer_id: customer.into(),
         };
         for l in 1..=lines {
             let body: SubmitClaim = serde_json::from_value(json!({
@@ -250,7 +251,7 @@ async fn bench_refunds(dir: &std::path::Path, refunds: usize) {
             .await
             .expect("rules");
     }
-    let refund_ids: Vec<String> = ids
+    let refund_ids: Vec<RefundId> = ids
         .iter()
         .map(|c| aftersales::domain::refund::refund_id_for(c, 1))
         .collect();

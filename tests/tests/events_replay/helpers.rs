@@ -42,7 +42,7 @@ async fn rekey_claim(s: &Services, claim_id: &str, fixed_id: &str) {
             entry.claim_id = fixed_id.to_string();
         }
     }
-    claim.claim_id = fixed_id.to_string();
+    claim.claim_id = fixed_id.into();
     let (pk, sk) = claims::key(claim_id);
     s.table
         .transact(vec![
@@ -489,7 +489,7 @@ pub(crate) async fn seed_pending_refund(
     let refund_id = aftersales::domain::refund::refund_id_for(fixed_id, 1);
     let (refund, _) = refund_of(s, &refund_id).await;
     assert_eq!(refund.status, RefundStatus::Pending, "{refund:?}");
-    refund_id
+    refund_id.into_string()
 }
 
 pub(crate) async fn refund_of(

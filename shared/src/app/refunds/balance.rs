@@ -2,6 +2,7 @@
 
 use crate::app::{require_staff, AppError, Services};
 use crate::auth::Principal;
+use crate::domain::ids::{CustomerId, OrderId, RefundId, ShopId};
 use crate::domain::money::Money;
 use crate::repo;
 use chrono::{DateTime, Utc};
@@ -11,16 +12,16 @@ use serde::Serialize;
 /// ones still good summed per currency.
 #[derive(Debug, Serialize)]
 pub struct BalanceView {
-    pub shop_id: String,
-    pub customer_id: String,
+    pub shop_id: ShopId,
+    pub customer_id: CustomerId,
     pub available: Vec<Money>,
     pub credits: Vec<CreditView>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct CreditView {
-    pub refund_id: String,
-    pub order_id: String,
+    pub refund_id: RefundId,
+    pub order_id: OrderId,
     pub amount: Money,
     pub credited_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -45,7 +46,7 @@ pub async fn balance(
         }
         (_, Some(c)) => {
             require_staff(p, shop_id)?;
-            c.to_owned()
+            c.into()
         }
         (_, None) => {
             return Err(AppError::invalid(
@@ -76,7 +77,7 @@ pub async fn balance(
         });
     }
     Ok(BalanceView {
-        shop_id: shop_id.to_owned(),
+        shop_id: shop_id.into(),
         customer_id: customer,
         available,
         credits,

@@ -24,7 +24,7 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
 
 pub(super) fn request(r: &Refund) -> RefundRequest {
     RefundRequest {
-        out_refund_no: r.refund_id.clone(),
+        out_refund_no: r.refund_id.to_string(),
         provider_txn_id: r.provider_txn_id.clone(),
         amount: r.amount,
         payment_total: r.payment_total,
@@ -67,7 +67,7 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
     let read = Some((r.clone(), v));
     if r.channel == PaymentChannel::Balance {
         let credit = ProviderRefund {
-            out_refund_no: r.refund_id.clone(),
+            out_refund_no: r.refund_id.to_string(),
             provider_refund_id: Some(format!("balance-{}", r.refund_id)),
             state: ProviderState::Succeeded { at: None },
             received_account: Some("store balance".into()),
@@ -87,7 +87,7 @@ pub async fn execute(s: &Services, refund_id: &str) -> Result<RefundStatus, AppE
         }
         Err(ProviderError::Permanent(reason)) => {
             let answer = ProviderRefund {
-                out_refund_no: r.refund_id.clone(),
+                out_refund_no: r.refund_id.to_string(),
                 provider_refund_id: None,
                 state: ProviderState::Failed { reason },
                 received_account: None,

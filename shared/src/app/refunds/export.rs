@@ -159,7 +159,7 @@ fn write_row(w: &mut csv::Writer<Vec<u8>>, totals: &mut Totals, r: &Refund) {
         .or_insert((r.currency, 0))
         .1 += r.amount;
     let claim = match &r.origin {
-        RefundOrigin::Claim { claim_id } => claim_id.clone(),
+        RefundOrigin::Claim { claim_id } => claim_id.to_string(),
         RefundOrigin::Merchant { .. } => String::new(),
     };
     let _ = w.write_record([

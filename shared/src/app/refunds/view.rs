@@ -1,6 +1,7 @@
 //! A refund as staff and finance see it, apart from the use cases because
 //! search and merchant refunds both answer with it.
 
+use crate::domain::ids::{ClaimId, CustomerId, OrderId, RefundId};
 use crate::domain::money::Money;
 use crate::domain::refund::{Refund, RefundOrigin, RefundStatus};
 use chrono::{DateTime, Utc};
@@ -9,11 +10,11 @@ use serde::Serialize;
 /// A refund as staff and finance see it: money as money, the audit trail.
 #[derive(Debug, Serialize)]
 pub struct RefundView {
-    pub refund_id: String,
-    pub order_id: String,
+    pub refund_id: RefundId,
+    pub order_id: OrderId,
     /// The claim it pays back; None for merchant-initiated refunds.
-    pub claim_id: Option<String>,
-    pub customer_id: String,
+    pub claim_id: Option<ClaimId>,
+    pub customer_id: CustomerId,
     pub channel: crate::domain::order::PaymentChannel,
     pub payment_id: String,
     pub provider_txn_id: String,
