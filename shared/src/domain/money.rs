@@ -13,6 +13,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -185,6 +186,11 @@ impl Amount {
         to_minor(self.0, currency)
     }
 
+    /// Money in `currency`; more decimals than it has are refused.
+    pub fn to_money(self, currency: Currency) -> Result<Money, MoneyError> {
+        Money::parse(self.0, currency)
+    }
+
     pub fn is_zero(self) -> bool {
         self.0.is_zero()
     }
@@ -321,6 +327,57 @@ impl Money {
     /// `n` times the amount (a unit price times a quantity), in range.
     pub fn checked_mul(self, n: i64) -> Result<Money, MoneyError> {
         in_range(self.minor.checked_mul(n)).map(|m| Money::from_minor(m, self.currency))
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.minor == 0
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.minor < 0
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.minor > 0
+    }
+
+    /// How this compares with `other`, when both are in one currency:
+    /// amounts in two currencies have no order.
+    pub fn checked_cmp(self, other: Money) -> Result<Ordering, MoneyError> {
+        self.same_currency(other)?;
+        Ok(self.minor.cmp(&other.minor))
+    }
+
+    /// The smaller of the two, in one currency.
+    pub fn checked_min(self, other: Money) -> Result<Money, MoneyError> {
+        Ok(match self.checked_cmp(other)? {
+            Ordering::Greater => other,
+            _ => self,
+        })
+    }
+
+    /// Whether this is between zero and `most`, both included (an amount
+    /// approved out of what was asked); money in another currency is not.
+    pub fn within(self, most: Money) -> Result<bool, MoneyError> {
+        Ok(!self.is_negative() && self.checked_cmp(most)? != Ordering::Greater)
+    }
+
+    /// Minor units, if this is money in `currency` (where a caller works in
+    /// minor units of one currency, such as the ledger of an order).
+    pub fn minor_in(self, currency: Currency) -> Result<i64, MoneyError> {
+        self.same_currency(Money::zero(currency))?;
+        Ok(self.minor)
+    }
+
+    /// The sum of `parts`, every one in `currency` (zero for none), in
+    /// range.
+    pub fn checked_sum(
+        currency: Currency,
+        parts: impl IntoIterator<Item = Money>,
+    ) -> Result<Money, MoneyError> {
+        parts
+            .into_iter()
+            .try_fold(Money::zero(currency), Money::checked_add)
     }
 
     fn same_currency(self, other: Money) -> Result<(), MoneyError> {
@@ -568,6 +625,51 @@ mod tests {
                 let _ = to_minor(d, Currency::Cny);
             }
         }
+    }
+
+    #[test]
+    fn money_in_two_currencies_is_never_compared_or_summed() {
+        let cny = |m| Money::from_minor(m, Currency::Cny);
+        let usd = Money::from_minor(500, Currency::Usd);
+        assert_eq!(cny(5).checked_cmp(cny(7)), Ok(Ordering::Less));
+        assert_eq!(cny(7).checked_cmp(cny(7)), Ok(Ordering::Equal));
+        assert_eq!(
+            cny(500).checked_cmp(usd),
+            Err(MoneyError::CurrencyMismatch("CNY", "USD"))
+        );
+        assert_eq!(cny(3).checked_min(cny(2)), Ok(cny(2)));
+        assert!(cny(3).checked_min(usd).is_err());
+        assert_eq!(cny(0).within(cny(0)), Ok(true));
+        assert_eq!(cny(5).within(cny(5)), Ok(true));
+        assert_eq!(cny(6).within(cny(5)), Ok(false));
+        assert_eq!(cny(-1).within(cny(5)), Ok(false));
+        assert!(usd.within(cny(1000)).is_err());
+        assert_eq!(cny(12).minor_in(Currency::Cny), Ok(12));
+        assert_eq!(
+            usd.minor_in(Currency::Cny),
+            Err(MoneyError::CurrencyMismatch("USD", "CNY"))
+        );
+        assert_eq!(
+            Money::checked_sum(Currency::Cny, [cny(1), cny(2), cny(3)]),
+            Ok(cny(6))
+        );
+        assert_eq!(
+            Money::checked_sum(Currency::Jpy, []),
+            Ok(Money::zero(Currency::Jpy))
+        );
+        assert!(Money::checked_sum(Currency::Cny, [cny(1), usd]).is_err());
+        assert!(Money::checked_sum(Currency::Usd, [cny(1)]).is_err());
+        assert_eq!(
+            Money::checked_sum(Currency::Cny, [cny(MAX_MINOR), cny(1)]),
+            Err(MoneyError::Overflow)
+        );
+        assert!(cny(0).is_zero() && cny(1).is_positive() && cny(-1).is_negative());
+        let a = Amount::parse("12.30").unwrap();
+        assert_eq!(a.to_money(Currency::Cny), Ok(cny(1230)));
+        assert!(matches!(
+            a.to_money(Currency::Jpy),
+            Err(MoneyError::TooPrecise { .. })
+        ));
     }
 
     #[test]
