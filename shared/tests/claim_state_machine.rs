@@ -10,7 +10,7 @@
 //! was).
 
 use aftersales::domain::claim::*;
-use aftersales::domain::money::Currency;
+use aftersales::domain::money::{Currency, Money};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::BTreeSet;
 
@@ -71,8 +71,13 @@ const ALL_SPECIAL_KINDS: [SpecialKind; 6] = [
     SpecialKind::MissingItem,
 ];
 
-/// What a refund-type claim asks for in the fixtures (minor units).
-const REQUESTED: i64 = 10_000;
+/// What a refund-type claim asks for in the fixtures: 100.00 CNY.
+const REQUESTED: Money = cny(10_000);
+
+/// `minor` fen.
+const fn cny(minor: i64) -> Money {
+    Money::from_minor(minor, Currency::Cny)
+}
 
 /// What claim.rs does today: `Rejected` is not final, so `close` accepts a
 /// rejected claim. Looks like a bug (see
@@ -132,12 +137,12 @@ fn lines_for(ty: ClaimType) -> Vec<ClaimLine> {
         ClaimLine {
             line_id: "L1".into(),
             quantity: 2,
-            amount: a,
+            amount: cny(a),
         },
         ClaimLine {
             line_id: "L2".into(),
             quantity: 1,
-            amount: b,
+            amount: cny(b),
         },
     ]
 }
@@ -169,9 +174,9 @@ fn submitted(ty: ClaimType) -> Claim {
     c
 }
 
-fn expected_requested(ty: ClaimType) -> i64 {
+fn expected_requested(ty: ClaimType) -> Money {
     if ty == EXCHANGE {
-        0
+        cny(0)
     } else {
         REQUESTED
     }
@@ -708,7 +713,7 @@ fn submit_refuses_a_claim_without_lines() {
 #[test]
 fn submit_refuses_an_exchange_that_moves_money() {
     let mut n = new_claim(EXCHANGE);
-    n.lines[1].amount = 1;
+    n.lines[1].amount = cny(1);
     match Claim::submit(n, customer(), t(0)) {
         Err(ClaimError::Invalid(msg)) => assert!(msg.contains("exchange"), "{msg}"),
         other => panic!("expected Invalid, got {other:?}"),
@@ -727,7 +732,7 @@ fn submit_refuses_an_exchange_that_moves_money() {
     }
     // And an exchange with no money is fine.
     let c = submitted(EXCHANGE);
-    assert_eq!(c.requested_amount, 0);
+    assert_eq!(c.requested_amount, cny(0));
 }
 
 // ---------------------------------------------------------------------------
@@ -875,12 +880,12 @@ fn exchange_happy_path() {
     assert_eq!(
         c.approve(None, None, staff(), t(1)).unwrap(),
         ClaimEvent::Approved {
-            amount: 0,
+            amount: cny(0),
             reason: None
         }
     );
     assert_eq!(c.status, ClaimStatus::AwaitingReturn);
-    assert_eq!(c.approved_amount, Some(0));
+    assert_eq!(c.approved_amount, Some(cny(0)));
     c.ship_return("SF".into(), "SF1".into(), customer(), t(2))
         .unwrap();
     c.receive_return(staff(), t(3)).unwrap();
@@ -1056,7 +1061,7 @@ fn review_second_review_evidence_and_back() {
     );
     assert_eq!(c.evidence, ["photo-1.jpg", "serial.jpg", "box.jpg"]);
     c.start_review(staff(), t(5)).unwrap();
-    c.approve(Some(8_000), Some("partial".into()), admin(), t(6))
+    c.approve(Some(cny(8_000)), Some("partial".into()), admin(), t(6))
         .unwrap();
     assert_eq!(c.status, ClaimStatus::Approved);
 
@@ -1195,7 +1200,7 @@ fn approve_a_partial_amount() {
     let mut c = drive(REFUND_ONLY, ClaimStatus::UnderReview);
     let ev = c
         .approve(
-            Some(6_000),
+            Some(cny(6_000)),
             Some("one of two items used".into()),
             staff(),
             t(5),
@@ -1204,11 +1209,11 @@ fn approve_a_partial_amount() {
     assert_eq!(
         ev,
         ClaimEvent::Approved {
-            amount: 6_000,
+            amount: cny(6_000),
             reason: Some("one of two items used".into())
         }
     );
-    assert_eq!(c.approved_amount, Some(6_000));
+    assert_eq!(c.approved_amount, Some(cny(6_000)));
     assert_eq!(c.requested_amount, REQUESTED, "what was asked for is kept");
     assert_eq!(c.status, ClaimStatus::Approved);
     assert_eq!(c.timeline.last().unwrap().event, ev);
@@ -1217,19 +1222,19 @@ fn approve_a_partial_amount() {
     // The partial amount survives the rest of the way.
     c.start_refund(system(), t(6)).unwrap();
     c.refund_succeeded(system(), t(7)).unwrap();
-    assert_eq!(c.approved_amount, Some(6_000));
+    assert_eq!(c.approved_amount, Some(cny(6_000)));
 
     // A partial return: goods back, part of the money.
     let mut r = submitted(RETURN_REFUND);
-    r.approve(Some(9_999), None, staff(), t(1)).unwrap();
+    r.approve(Some(cny(9_999)), None, staff(), t(1)).unwrap();
     assert_eq!(r.status, ClaimStatus::AwaitingReturn);
-    assert_eq!(r.approved_amount, Some(9_999));
+    assert_eq!(r.approved_amount, Some(cny(9_999)));
 }
 
 #[test]
 fn approve_boundaries() {
     // Zero and exactly what was requested are both fine.
-    for amount in [0, REQUESTED] {
+    for amount in [cny(0), REQUESTED] {
         let mut c = submitted(REFUND_ONLY);
         c.approve(Some(amount), None, staff(), t(1)).unwrap();
         assert_eq!(c.approved_amount, Some(amount));
@@ -1249,10 +1254,10 @@ fn approve_above_requested_or_negative_is_refused_and_changes_nothing() {
         ClaimStatus::AwaitingEvidence,
     ] {
         for ty in [REFUND_ONLY, RETURN_REFUND, SPECIAL] {
-            for amount in [REQUESTED + 1, i64::MAX, -1, i64::MIN] {
+            for amount in [REQUESTED.minor() + 1, i64::MAX, -1, i64::MIN] {
                 let mut c = drive(ty, s);
                 let before = c.clone();
-                let res = c.approve(Some(amount), Some("x".into()), staff(), next_time(&c));
+                let res = c.approve(Some(cny(amount)), Some("x".into()), staff(), next_time(&c));
                 // The message names the requested amount in the currency.
                 assert_invalid(res, &c, &before, "100.00");
                 assert_eq!(c.approved_amount, None);
@@ -1262,8 +1267,39 @@ fn approve_above_requested_or_negative_is_refused_and_changes_nothing() {
     // An exchange requested nothing, so any money is too much.
     let mut c = submitted(EXCHANGE);
     let before = c.clone();
-    let res = c.approve(Some(1), None, staff(), t(1));
+    let res = c.approve(Some(cny(1)), None, staff(), t(1));
     assert_invalid(res, &c, &before, "between 0");
+}
+
+#[test]
+fn money_in_another_currency_is_refused_and_changes_nothing() {
+    let usd = |minor| Money::from_minor(minor, Currency::Usd);
+    for ty in [REFUND_ONLY, RETURN_REFUND, SPECIAL] {
+        let mut c = drive(ty, ClaimStatus::UnderReview);
+        let before = c.clone();
+        // Less than what was requested, in its number: still not approvable.
+        let res = c.approve(Some(usd(1)), None, staff(), next_time(&c));
+        assert_invalid(res, &c, &before, "cannot combine USD with CNY");
+        assert_eq!(c.approved_amount, None);
+    }
+    // Nor lowered after inspection to another currency's money.
+    let mut c = submitted(RETURN_REFUND);
+    c.approve(None, None, staff(), t(1)).unwrap();
+    let before = c.clone();
+    match c.lower_approved(usd(1)) {
+        Err(ClaimError::Invalid(msg)) => assert!(msg.contains("USD"), "{msg}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(c, before);
+    c.lower_approved(cny(2_500)).unwrap();
+    assert_eq!(c.approved_amount, Some(cny(2_500)));
+    // Nor filed with a line in another currency.
+    let mut n = new_claim(REFUND_ONLY);
+    n.lines[1].amount = usd(4_000);
+    match Claim::submit(n, customer(), t(0)) {
+        Err(ClaimError::Invalid(msg)) => assert!(msg.contains("USD"), "{msg}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
 }
 
 #[test]
@@ -1851,7 +1887,7 @@ fn releases_ledger_only_for_cancel_reject_close() {
         );
     }
     assert!(!Claim::releases_ledger(&ClaimEvent::Submitted {
-        amount: 1
+        amount: cny(1)
     }));
 }
 
@@ -1893,7 +1929,7 @@ fn refund_progress_is_noted_while_money_moves() {
     let arrived = |id: &str| ClaimEvent::RefundArrived {
         refund_id: id.into(),
         channel: PaymentChannel::WechatPay,
-        amount: 100,
+        amount: cny(100),
         arrived_at: t(3),
         received_account: None,
     };

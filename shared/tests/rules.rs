@@ -1185,7 +1185,7 @@ fn facts_gather_what_the_claim_and_order_say() {
             lines: vec![ClaimLine {
                 line_id: "L1".into(),
                 quantity: 1,
-                amount: 3000,
+                amount: aftersales::domain::money::Money::from_minor(3000, Currency::Cny),
             }],
             currency: Currency::Cny,
         },

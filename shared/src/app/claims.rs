@@ -87,7 +87,6 @@ pub struct ClaimLineJson {
 }
 
 pub fn claim_view(c: &Claim) -> ClaimView {
-    let m = |v: i64| Money::from_minor(v, c.currency);
     ClaimView {
         claim_id: c.claim_id.clone(),
         shop_id: c.shop_id.clone(),
@@ -103,11 +102,11 @@ pub fn claim_view(c: &Claim) -> ClaimView {
             .map(|l| ClaimLineJson {
                 line_id: l.line_id.clone(),
                 quantity: l.quantity,
-                amount: m(l.amount),
+                amount: l.amount,
             })
             .collect(),
-        requested_amount: m(c.requested_amount),
-        approved_amount: c.approved_amount.map(m),
+        requested_amount: c.requested_amount,
+        approved_amount: c.approved_amount,
         status: c.status,
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -121,13 +120,13 @@ pub fn claim_view(c: &Claim) -> ClaimView {
     }
 }
 
-/// Events keep amounts in minor units; callers see them as money.
+/// Events carry their amounts as money; an inspection's decision still
+/// keeps minor units, shown as money.
 fn timeline_json(
     e: &crate::domain::claim::TimelineEntry,
     currency: crate::domain::money::Currency,
 ) -> serde_json::Value {
     let mut v = serde_json::to_value(e).expect("timeline entries serialize");
-    as_money(&mut v, &["amount"], currency);
     as_money(&mut v, &["decision", "amount"], currency);
     v
 }
@@ -271,7 +270,7 @@ pub async fn submit_claim(
             .map(|l| ClaimLine {
                 line_id: l.line_id.clone(),
                 quantity: l.units,
-                amount: l.amount,
+                amount: Money::from_minor(l.amount, rec.order.currency()),
             })
             .collect();
         let now = s.now();

@@ -97,7 +97,7 @@ impl QueueFilter {
             (None, _) => WAITING.contains(&c.status),
         };
         let type_name = c.claim_type.type_name();
-        let amount = Money::from_minor(c.requested_amount, c.currency).amount();
+        let amount = c.requested_amount.amount();
         status_ok
             && self.claim_type.as_deref().is_none_or(|t| t == type_name)
             && self
@@ -151,7 +151,7 @@ fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
         claim_type: c.claim_type.type_name(),
         reason: c.reason,
         status: c.status,
-        requested_amount: Money::from_minor(c.requested_amount, c.currency),
+        requested_amount: c.requested_amount,
         created_at: c.created_at,
         age_hours: (now - c.created_at).num_hours(),
         due_at: c.review.due_at,

@@ -7,6 +7,7 @@
 
 use super::ids::{ClaimId, CustomerId, OrderId, RefundId, ShopId};
 use super::ledger::LineRequest;
+use super::money::{Money, MoneyError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -163,8 +164,7 @@ pub enum Actor {
 pub struct ClaimLine {
     pub line_id: String,
     pub quantity: u32,
-    /// Minor units.
-    pub amount: i64,
+    pub amount: Money,
 }
 
 /// What happened to a claim. Stored on its timeline and in the outbox.
@@ -172,7 +172,7 @@ pub struct ClaimLine {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ClaimEvent {
     Submitted {
-        amount: i64,
+        amount: Money,
     },
     ReviewStarted,
     SecondReviewRequired {
@@ -185,7 +185,7 @@ pub enum ClaimEvent {
         evidence: Vec<String>,
     },
     Approved {
-        amount: i64,
+        amount: Money,
         reason: Option<String>,
     },
     Rejected {
@@ -226,7 +226,7 @@ pub enum ClaimEvent {
     RefundSent {
         refund_id: RefundId,
         channel: super::order::PaymentChannel,
-        amount: i64,
+        amount: Money,
         expected_arrival: Option<DateTime<Utc>>,
         /// The failed refund this one is sent instead of.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,7 +236,7 @@ pub enum ClaimEvent {
     RefundArrived {
         refund_id: RefundId,
         channel: super::order::PaymentChannel,
-        amount: i64,
+        amount: Money,
         arrived_at: DateTime<Utc>,
         received_account: Option<String>,
     },
@@ -372,6 +372,14 @@ pub enum ClaimError {
     Invalid(String),
 }
 
+impl From<MoneyError> for ClaimError {
+    /// Money that cannot be combined with the claim's (another currency,
+    /// out of range): the claim is left as it was.
+    fn from(e: MoneyError) -> Self {
+        ClaimError::Invalid(e.to_string())
+    }
+}
+
 /// A claim as filed, before it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewClaim {
@@ -403,10 +411,10 @@ pub struct Claim {
     pub evidence: Vec<String>,
     pub lines: Vec<ClaimLine>,
     pub currency: super::money::Currency,
-    /// Minor units: what the customer asked for.
-    pub requested_amount: i64,
-    /// Minor units: what was approved, once approved.
-    pub approved_amount: Option<i64>,
+    /// What the customer asked for, in the claim's currency.
+    pub requested_amount: Money,
+    /// What was approved, once approved.
+    pub approved_amount: Option<Money>,
     pub status: ClaimStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -456,13 +464,17 @@ impl Claim {
                 "a claim names at least one line".into(),
             ));
         }
-        if n.lines.iter().any(|l| l.amount < 0 || l.quantity == 0) {
+        if n.lines
+            .iter()
+            .any(|l| l.amount.is_negative() || l.quantity == 0)
+        {
             return Err(ClaimError::Invalid(
                 "claim lines need units and a non-negative amount".into(),
             ));
         }
-        let amount: i64 = n.lines.iter().map(|l| l.amount).sum();
-        if n.claim_type == ClaimType::Exchange && amount != 0 {
+        // Every line in the claim's currency.
+        let amount = Money::checked_sum(n.currency, n.lines.iter().map(|l| l.amount))?;
+        if n.claim_type == ClaimType::Exchange && !amount.is_zero() {
             return Err(ClaimError::Invalid(
                 "an exchange moves no money: amount must be 0".into(),
             ));
@@ -605,11 +617,12 @@ impl Claim {
         Ok(ev)
     }
 
-    /// Approves `amount` (minor units, at most what was requested). Returns
-    /// and exchanges then wait for the goods; refunds wait for the executor.
+    /// Approves `amount` (in the claim's currency, at most what was
+    /// requested). Returns and exchanges then wait for the goods; refunds
+    /// wait for the executor.
     pub fn approve(
         &mut self,
-        amount: Option<i64>,
+        amount: Option<Money>,
         reason: Option<String>,
         actor: Actor,
         now: DateTime<Utc>,
@@ -623,10 +636,10 @@ impl Claim {
             });
         }
         let amount = amount.unwrap_or(self.requested_amount);
-        if amount < 0 || amount > self.requested_amount {
+        if !amount.within(self.requested_amount)? {
             return Err(ClaimError::Invalid(format!(
                 "approved amount must be between 0 and the requested {}",
-                super::money::from_minor(self.requested_amount, self.currency)
+                self.requested_amount.amount()
             )));
         }
         let to = if self.claim_type.needs_return() {
@@ -888,12 +901,12 @@ impl Claim {
     }
 
     /// Lowers the approved amount after an inspection (never raises it).
-    pub fn lower_approved(&mut self, amount: i64) -> Result<(), ClaimError> {
+    pub fn lower_approved(&mut self, amount: Money) -> Result<(), ClaimError> {
         let approved = self.approved_amount.unwrap_or(self.requested_amount);
-        if amount < 0 || amount > approved {
+        if !amount.within(approved)? {
             return Err(ClaimError::Invalid(format!(
                 "the amount must be between 0 and the approved {}",
-                super::money::from_minor(approved, self.currency)
+                approved.amount()
             )));
         }
         self.approved_amount = Some(amount);

@@ -136,9 +136,9 @@ pub fn settle(
             change.ledger = true;
         }
         InspectionDecision::Partial { amount } => {
+            let amount = Money::from_minor(amount, claim.currency);
             claim.lower_approved(amount)?;
-            rec.ledger
-                .settle(&claim.claim_id, Money::from_minor(amount, claim.currency))?;
+            rec.ledger.settle(&claim.claim_id, amount)?;
             change.ledger = true;
             change.events.push(claim.start_refund(actor.clone(), now)?);
             let id = claim.claim_id.clone();
@@ -283,7 +283,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(change.refunds.iter().map(|r| r.amount).sum::<i64>(), 3_000);
-        assert_eq!(claim.approved_amount, Some(3_000));
+        assert_eq!(
+            claim.approved_amount,
+            Some(Money::from_minor(3_000, claim.currency))
+        );
         assert_eq!(change.notices[0].event_type, EventType::InventoryDefective);
     }
 

@@ -30,7 +30,7 @@
 //! at nothing) moved no money and its approval was texted.
 
 use super::claim::{ClaimEvent, ClaimType};
-use super::money::Currency;
+use super::money::{Currency, Money};
 use super::order::Language;
 
 /// The longest SMS we send, in characters: a few concatenated segments of
@@ -54,10 +54,9 @@ pub struct ClaimFacts<'a> {
     pub claim_id: &'a str,
     pub claim_type: ClaimType,
     pub currency: Currency,
-    /// Minor units.
-    pub requested_amount: i64,
-    /// Minor units, once approved.
-    pub approved_amount: Option<i64>,
+    pub requested_amount: Money,
+    /// Once approved.
+    pub approved_amount: Option<Money>,
     /// How long the shop has to decide, counted from submission.
     pub review_within: Option<chrono::Duration>,
     /// The rejection reason's customer text in the message's language, as
@@ -111,7 +110,8 @@ pub fn short_id(claim_id: &str) -> String {
 /// the currency's minor digits. Chinese text writes yuan as `¥1,234.50`;
 /// everything else carries the ISO code (`CNY 1,234.50`, `JPY 1,200`), so
 /// an English reader of a Chinese shop knows which currency it is.
-pub fn format_money(minor: i64, currency: Currency, lang: Language) -> String {
+pub fn format_money(money: Money, lang: Language) -> String {
+    let (minor, currency) = (money.minor(), money.currency());
     let digits = currency.minor_digits();
     let scale = 10u64.pow(digits);
     let abs = minor.unsigned_abs();
@@ -271,7 +271,7 @@ fn sms_text(title: &str, body: &str, lang: Language) -> String {
 fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
     let lang = Language::En;
     let id = short_id(f.claim_id);
-    let money = |m: i64| format_money(m, f.currency, lang);
+    let money = |m: Money| format_money(m, lang);
     let approved = f.approved_amount.map(money);
     let (title, body) = match event {
         ClaimEvent::Submitted { amount } => {
@@ -341,7 +341,9 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                     money(*amount)
                 ),
             };
-            if f.claim_type.refunds() && *amount < f.requested_amount {
+            if f.claim_type.refunds()
+                && amount.checked_cmp(f.requested_amount) == Ok(std::cmp::Ordering::Less)
+            {
                 body.push_str(&format!(
                     " You asked for {}; the shop approved {}.",
                     money(f.requested_amount),
@@ -442,7 +444,7 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                     "The shop has received and checked the goods of your claim {id} and will \
                      refund {}. The inspection report is on the claim; if you disagree, you can \
                      dispute it from the claim.",
-                    money(*amount)
+                    money(Money::from_minor(*amount, f.currency))
                 ),
                 crate::domain::returns::InspectionDecision::Reject { .. } => format!(
                     "The shop has received and checked the goods of your claim {id} and could \
@@ -542,7 +544,7 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
 fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
     let lang = Language::ZhCn;
     let id = short_id(f.claim_id);
-    let money = |m: i64| format_money(m, f.currency, lang);
+    let money = |m: Money| format_money(m, lang);
     let approved = f.approved_amount.map(money);
     let (title, body) = match event {
         ClaimEvent::Submitted { amount } => {
@@ -604,7 +606,9 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                     money(*amount)
                 ),
             };
-            if f.claim_type.refunds() && *amount < f.requested_amount {
+            if f.claim_type.refunds()
+                && amount.checked_cmp(f.requested_amount) == Ok(std::cmp::Ordering::Less)
+            {
                 body.push_str(&format!(
                     "您申请的金额为 {}，商家同意退款 {}。",
                     money(f.requested_amount),
@@ -689,7 +693,7 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                 }
                 crate::domain::returns::InspectionDecision::Partial { amount } => format!(
                     "商家已收到并检验您的售后申请 {id} 的商品，将退款 {}。验收报告已附在申请中，如有异议可在申请中发起争议。",
-                    money(*amount)
+                    money(Money::from_minor(*amount, f.currency))
                 ),
                 crate::domain::returns::InspectionDecision::Reject { .. } => format!(
                     "商家已收到并检验您的售后申请 {id} 的商品，未能接受此次退货。验收报告已附在申请中，如有异议可在申请中发起争议。"
@@ -776,6 +780,10 @@ mod tests {
     use crate::domain::claim::SpecialKind;
     use chrono::{TimeZone, Utc};
 
+    fn cny(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::Cny)
+    }
+
     const CLAIM: &str = "clm_01936f0c2e7d7b3a9c4e5f6a3e4f5a6b";
 
     fn facts(claim_type: ClaimType) -> ClaimFacts<'static> {
@@ -783,8 +791,8 @@ mod tests {
             claim_id: CLAIM,
             claim_type,
             currency: Currency::Cny,
-            requested_amount: 10300,
-            approved_amount: Some(10300),
+            requested_amount: cny(10300),
+            approved_amount: Some(cny(10300)),
             review_within: Some(chrono::Duration::hours(2)),
             rejection_text: None,
         }
@@ -794,7 +802,7 @@ mod tests {
     fn every_event() -> Vec<ClaimEvent> {
         let s = |t: &str| t.to_string();
         vec![
-            ClaimEvent::Submitted { amount: 10300 },
+            ClaimEvent::Submitted { amount: cny(10300) },
             ClaimEvent::ReviewStarted,
             ClaimEvent::SecondReviewRequired {
                 reason: s("amount above 500"),
@@ -806,7 +814,7 @@ mod tests {
                 evidence: vec![s("a.jpg"), s("b.jpg")],
             },
             ClaimEvent::Approved {
-                amount: 10300,
+                amount: cny(10300),
                 reason: None,
             },
             ClaimEvent::Rejected {
@@ -840,14 +848,14 @@ mod tests {
             ClaimEvent::RefundSent {
                 refund_id: "RF1P1".into(),
                 channel: crate::domain::order::PaymentChannel::WechatPay,
-                amount: 1000,
+                amount: cny(1000),
                 expected_arrival: Some(chrono::Utc::now()),
                 replaces: None,
             },
             ClaimEvent::RefundArrived {
                 refund_id: "RF1P1".into(),
                 channel: crate::domain::order::PaymentChannel::Alipay,
-                amount: 1000,
+                amount: cny(1000),
                 arrived_at: chrono::Utc::now(),
                 received_account: None,
             },
@@ -934,14 +942,22 @@ mod tests {
     #[test]
     fn messages_carry_the_claim_facts() {
         let f = facts(ClaimType::RefundOnly);
-        let m = render(&ClaimEvent::Submitted { amount: 10300 }, &f, Language::En);
+        let m = render(
+            &ClaimEvent::Submitted { amount: cny(10300) },
+            &f,
+            Language::En,
+        );
         assert_eq!(m.title, "Claim received");
         assert_eq!(
             m.body,
             "We have received your claim #3E4F5A6B for CNY 103.00. The shop will review it \
              within 2 hours. We will keep you posted at every step."
         );
-        let m = render(&ClaimEvent::Submitted { amount: 10300 }, &f, Language::ZhCn);
+        let m = render(
+            &ClaimEvent::Submitted { amount: cny(10300) },
+            &f,
+            Language::ZhCn,
+        );
         assert_eq!(m.title, "售后申请已提交");
         assert_eq!(
             m.body,
@@ -963,7 +979,11 @@ mod tests {
         // No promise without a deadline.
         let mut no_due = f.clone();
         no_due.review_within = None;
-        let m = render(&ClaimEvent::Submitted { amount: 1 }, &no_due, Language::En);
+        let m = render(
+            &ClaimEvent::Submitted { amount: cny(1) },
+            &no_due,
+            Language::En,
+        );
         assert!(m.body.contains("review it soon"), "{}", m.body);
     }
 
@@ -975,7 +995,7 @@ mod tests {
         let sent = ClaimEvent::RefundSent {
             refund_id: "RF1P1".into(),
             channel: PaymentChannel::WechatPay,
-            amount: 10300,
+            amount: cny(10300),
             expected_arrival: Some(at("2026-12-07T15:57:03Z")),
             replaces: None,
         };
@@ -997,7 +1017,7 @@ mod tests {
         let arrived = |channel, account: Option<&str>| ClaimEvent::RefundArrived {
             refund_id: "RF1P1".into(),
             channel,
-            amount: 10300,
+            amount: cny(10300),
             arrived_at: at("2026-12-04T15:57:04Z"),
             received_account: account.map(String::from),
         };
@@ -1040,7 +1060,7 @@ mod tests {
     fn partial_approval_says_what_was_asked_and_why() {
         let f = facts(ClaimType::RefundOnly);
         let e = ClaimEvent::Approved {
-            amount: 5000,
+            amount: cny(5000),
             reason: Some("one of two items was fine".into()),
         };
         let m = render(&e, &f, Language::En);
@@ -1057,7 +1077,7 @@ mod tests {
         );
         // A full approval does not repeat the amount nor show the rule's reason.
         let full = ClaimEvent::Approved {
-            amount: 10300,
+            amount: cny(10300),
             reason: Some("rule r-1".into()),
         };
         let m = render(&full, &f, Language::En);
@@ -1097,19 +1117,34 @@ mod tests {
     fn money_is_formatted_exactly() {
         use Currency::*;
         use Language::*;
-        assert_eq!(format_money(10300, Cny, En), "CNY 103.00");
-        assert_eq!(format_money(10300, Cny, ZhCn), "¥103.00");
-        assert_eq!(format_money(5, Cny, En), "CNY 0.05");
-        assert_eq!(format_money(0, Cny, ZhCn), "¥0.00");
-        assert_eq!(format_money(123_456_789, Cny, En), "CNY 1,234,567.89");
-        assert_eq!(format_money(123_456_789, Cny, ZhCn), "¥1,234,567.89");
-        assert_eq!(format_money(100_000, Usd, ZhCn), "USD 1,000.00");
-        assert_eq!(format_money(1200, Jpy, En), "JPY 1,200");
-        assert_eq!(format_money(999, Jpy, ZhCn), "JPY 999");
-        assert_eq!(format_money(1_000_000, Jpy, En), "JPY 1,000,000");
-        assert_eq!(format_money(-250, Eur, En), "-EUR 2.50");
         assert_eq!(
-            format_money(i64::MIN, Cny, En),
+            format_money(Money::from_minor(10300, Cny), En),
+            "CNY 103.00"
+        );
+        assert_eq!(format_money(Money::from_minor(10300, Cny), ZhCn), "¥103.00");
+        assert_eq!(format_money(Money::from_minor(5, Cny), En), "CNY 0.05");
+        assert_eq!(format_money(Money::from_minor(0, Cny), ZhCn), "¥0.00");
+        assert_eq!(
+            format_money(Money::from_minor(123_456_789, Cny), En),
+            "CNY 1,234,567.89"
+        );
+        assert_eq!(
+            format_money(Money::from_minor(123_456_789, Cny), ZhCn),
+            "¥1,234,567.89"
+        );
+        assert_eq!(
+            format_money(Money::from_minor(100_000, Usd), ZhCn),
+            "USD 1,000.00"
+        );
+        assert_eq!(format_money(Money::from_minor(1200, Jpy), En), "JPY 1,200");
+        assert_eq!(format_money(Money::from_minor(999, Jpy), ZhCn), "JPY 999");
+        assert_eq!(
+            format_money(Money::from_minor(1_000_000, Jpy), En),
+            "JPY 1,000,000"
+        );
+        assert_eq!(format_money(Money::from_minor(-250, Eur), En), "-EUR 2.50");
+        assert_eq!(
+            format_money(Money::from_minor(i64::MIN, Cny), En),
             "-CNY 92,233,720,368,547,758.08"
         );
     }
@@ -1162,7 +1197,11 @@ mod tests {
             ]
         );
         let f = facts(ClaimType::RefundOnly);
-        let m = render(&ClaimEvent::Submitted { amount: 10300 }, &f, Language::ZhCn);
+        let m = render(
+            &ClaimEvent::Submitted { amount: cny(10300) },
+            &f,
+            Language::ZhCn,
+        );
         assert!(m
             .sms
             .as_deref()

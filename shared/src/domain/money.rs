@@ -296,10 +296,10 @@ impl Money {
             currency,
         })
     }
-    pub fn from_minor(minor: i64, currency: Currency) -> Self {
+    pub const fn from_minor(minor: i64, currency: Currency) -> Self {
         Money { minor, currency }
     }
-    pub fn zero(currency: Currency) -> Self {
+    pub const fn zero(currency: Currency) -> Self {
         Money { minor: 0, currency }
     }
     pub fn minor(self) -> i64 {

@@ -15,7 +15,7 @@ use super::claim::{Actor, Claim, ClaimError, ClaimEvent, ClaimStatus};
 use super::ids::{ClaimId, CustomerId, OrderId, RefundId, ShopId};
 use super::ledger::LedgerEntry;
 use super::ledger::OrderRecord;
-use super::money::Currency;
+use super::money::{Currency, Money};
 use super::order::{Order, PaymentChannel};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -551,7 +551,7 @@ pub fn settle_claim(
         ClaimEvent::RefundArrived {
             refund_id: r.refund_id.clone(),
             channel: r.channel,
-            amount: r.amount,
+            amount: Money::from_minor(r.amount, r.currency),
             arrived_at: r.succeeded_at.unwrap_or(now),
             received_account: r.received_account.clone(),
         },
@@ -612,7 +612,7 @@ pub fn send_again(
             ClaimEvent::RefundSent {
                 refund_id: r.refund_id.clone(),
                 channel: r.channel,
-                amount: r.amount,
+                amount: Money::from_minor(r.amount, r.currency),
                 expected_arrival: r.expected_arrival,
                 replaces: Some(old.refund_id.clone()),
             },

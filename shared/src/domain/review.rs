@@ -64,10 +64,10 @@ pub fn apply(
 ) -> Result<Change, Refused> {
     let ev = match verdict {
         Verdict::Approve { amount, reason } => {
-            let ev = claim.approve(*amount, reason.clone(), actor.clone(), now)?;
+            let amount = amount.map(|a| Money::from_minor(a, claim.currency));
+            let ev = claim.approve(amount, reason.clone(), actor.clone(), now)?;
             let approved = claim.approved_amount.unwrap_or(claim.requested_amount);
-            rec.ledger
-                .settle(&claim.claim_id, Money::from_minor(approved, claim.currency))?;
+            rec.ledger.settle(&claim.claim_id, approved)?;
             let mut change = Change {
                 events: vec![ev],
                 ledger: true,
@@ -77,7 +77,7 @@ pub fn apply(
             // refund once received (and exchanges move no money).
             if claim.claim_type.refunds() && !claim.claim_type.needs_return() {
                 change.events.push(claim.start_refund(actor.clone(), now)?);
-                if approved == 0 {
+                if approved.is_zero() {
                     // Approved at nothing: there is no money to wait for.
                     change
                         .events
@@ -145,7 +145,7 @@ pub fn issue_refunds(
             ClaimEvent::RefundSent {
                 refund_id: r.refund_id.clone(),
                 channel: r.channel,
-                amount: r.amount,
+                amount: Money::from_minor(r.amount, r.currency),
                 expected_arrival: r.expected_arrival,
                 replaces: None,
             },

@@ -3,7 +3,7 @@
 
 use super::claim::{Actor, Claim, ClaimLine, ClaimType, NewClaim, ReasonCode};
 use super::ledger::{LineRequest, OrderRecord};
-use super::money::{from_minor, Currency};
+use super::money::{from_minor, Currency, Money};
 use super::order::{Order, OrderDraft};
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -78,7 +78,7 @@ pub fn claim_on(rec: &mut OrderRecord, claim_type: ClaimType) -> Claim {
         .map(|l| ClaimLine {
             line_id: l.line_id.clone(),
             quantity: l.units,
-            amount: l.amount,
+            amount: Money::from_minor(l.amount, rec.order.currency()),
         })
         .collect();
     let (claim, _) = Claim::submit(

@@ -21,7 +21,7 @@ use aftersales::auth::{AuthMode, DevKeys};
 use aftersales::couriers::sandbox::push_form;
 use aftersales::domain::claim::{Actor, Claim, ClaimLine, ClaimType, NewClaim, ReasonCode};
 use aftersales::domain::ids::ClaimId;
-use aftersales::domain::money::Currency;
+use aftersales::domain::money::{Currency, Money};
 use aftersales::domain::returns::{Leg, Shipment};
 use aftersales::domain::tracking::{Carrier, CourierState, TrackingEvent, TrackingSnapshot};
 use aftersales::repo::{self, shipments::ShipmentRecord};
@@ -112,7 +112,7 @@ async fn seed(table: &dyn Table, parcels: usize) {
                 lines: vec![ClaimLine {
                     line_id: "L1".into(),
                     quantity: 1,
-                    amount: 9900,
+                    amount: Money::from_minor(9900, Currency::Cny),
                 }],
                 currency: Currency::Cny,
             },

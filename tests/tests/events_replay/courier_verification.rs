@@ -40,7 +40,10 @@ async fn seed_return_claim(s: &Services) {
             lines: vec![ClaimLine {
                 line_id: "L1".into(),
                 quantity: 1,
-                amount: 9900,
+                amount: aftersales::domain::money::Money::from_minor(
+                    9900,
+                    aftersales::domain::money::Currency::Cny,
+                ),
             }],
             currency: aftersales::domain::money::Currency::Cny,
         },

@@ -57,8 +57,9 @@ const STREAM_REPLAY: &[StreamExpect] = &[
         },
     },
     StreamExpect {
-        // An approval whose amount is not a number, then a rejection: the
-        // approval is reported, and the rejection waits behind it.
+        // An approval whose amount is not money (a bare string, not an
+        // amount with its currency), then a rejection: the approval is
+        // reported, and the rejection waits behind it.
         file: "notifications/poison-record.json",
         failures: &["4421584500000000017450439500"],
         check: |inbox, sms| {

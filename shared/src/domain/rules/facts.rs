@@ -160,7 +160,7 @@ impl Facts {
             reason: claim.reason,
             fulfilment: f.fulfilment.state,
             product_kinds,
-            amount: claim.requested_amount,
+            amount: claim.requested_amount.minor(),
             currency: claim.currency,
             // The order counts as paid when its last payment (a pre-sale's
             // balance) landed.
