@@ -7,7 +7,7 @@
 //! `trade_status_sync` and fed to the verifier. Every key is generated here;
 //! none is stored in the repository.
 
-use aftersales::domain::money::Currency;
+use aftersales::domain::money::{Currency, Money};
 use aftersales::providers::alipay::{self, Alipay, AlipayConfig};
 use aftersales::providers::{
     Incoming, NoticeAmount, NotificationError, NotificationVerifier, ProviderError, ProviderState,
@@ -445,9 +445,8 @@ fn request(no: &str, amount: i64) -> RefundRequest {
     RefundRequest {
         out_refund_no: no.into(),
         provider_txn_id: TRADE.into(),
-        amount,
-        payment_total: TOTAL,
-        currency: Currency::Cny,
+        amount: Money::from_minor(amount, Currency::Cny),
+        payment_total: Money::from_minor(TOTAL, Currency::Cny),
         reason: "尺码不合适 & 退货".into(),
         notify_url: None,
     }

@@ -6,7 +6,7 @@
 //! refund lists, and can be told to fail. Webhooks are signed the way Stripe
 //! signs them (HMAC-SHA256 over "t.body") with a secret generated here.
 
-use aftersales::domain::money::Currency;
+use aftersales::domain::money::{Currency, Money};
 use aftersales::providers::stripe::{self, Stripe, StripeConfig};
 use aftersales::providers::{
     Incoming, NoticeAmount, NotificationError, NotificationVerifier, ProviderError, ProviderRefund,
@@ -335,9 +335,8 @@ fn request(no: &str, amount: i64) -> RefundRequest {
     RefundRequest {
         out_refund_no: no.into(),
         provider_txn_id: INTENT.into(),
-        amount,
-        payment_total: TOTAL,
-        currency: Currency::Usd,
+        amount: Money::from_minor(amount, Currency::Usd),
+        payment_total: Money::from_minor(TOTAL, Currency::Usd),
         reason: "Arrived damaged".into(),
         notify_url: None,
     }

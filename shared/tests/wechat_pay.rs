@@ -8,7 +8,7 @@
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
-use aftersales::domain::money::Currency;
+use aftersales::domain::money::{Currency, Money};
 use aftersales::providers::wechat::{WechatPay, WechatPayConfig};
 use aftersales::providers::{
     Incoming, NoticeAmount, NotificationError, NotificationVerifier, ProviderError, ProviderRefund,
@@ -91,9 +91,8 @@ fn request(out_refund_no: &str, amount: i64) -> RefundRequest {
     RefundRequest {
         out_refund_no: out_refund_no.into(),
         provider_txn_id: TXN.into(),
-        amount,
-        payment_total: TOTAL,
-        currency: Currency::Cny,
+        amount: Money::from_minor(amount, Currency::Cny),
+        payment_total: Money::from_minor(TOTAL, Currency::Cny),
         reason: "退货退款".into(),
         notify_url: None,
     }
@@ -640,11 +639,14 @@ async fn requests_wechat_would_refuse_are_refused_without_a_call() {
     let wx = Double::start().await;
     let pay = wx.adapter(&random_chars(32));
     let mut usd = request("R-1009", 500);
-    usd.currency = Currency::Usd;
-    let mut bad_no = request("R 1009", 500);
-    bad_no.currency = Currency::Cny;
+    usd.amount = Money::from_minor(500, Currency::Usd);
+    usd.payment_total = Money::from_minor(TOTAL, Currency::Usd);
+    let bad_no = request("R 1009", 500);
     let too_much = request("R-1010", TOTAL + 1);
-    for req in [usd, bad_no, too_much] {
+    // A CNY refund of a payment said to be in another currency.
+    let mut mixed = request("R-1012", 500);
+    mixed.payment_total = Money::from_minor(TOTAL, Currency::Usd);
+    for req in [usd, bad_no, too_much, mixed] {
         let e = pay.refund(&req).await.expect_err("refused");
         assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
     }

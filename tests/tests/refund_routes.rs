@@ -124,7 +124,7 @@ async fn store_balance_is_our_own_ledger(engine: &str) {
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["available"][0]["amount"].as_str(), Some("88.94"), "{b}");
-    assert_eq!(minor_units(&b["available"][0]), r.amount);
+    assert_eq!(minor_units(&b["available"][0]), r.amount.minor());
     assert_eq!(b["credits"][0]["refund_id"], rid.as_str());
     assert_eq!(b["credits"][0]["expired"], false);
     // Executing it again credits nothing more.
@@ -308,7 +308,10 @@ async fn staff_refund_without_a_claim(engine: &str) {
     let rid = g["refunds"][0]["refund_id"].as_str().unwrap().to_owned();
     assert_eq!(app.sandbox.movements(&rid), 1);
     let r = refund(&app, &rid).await;
-    assert_eq!((r.status, r.amount), (RefundStatus::Succeeded, 1000));
+    assert_eq!(
+        (r.status, r.amount.minor()),
+        (RefundStatus::Succeeded, 1000)
+    );
     assert_eq!(
         r.history[0].actor,
         aftersales::domain::claim::Actor::Staff { id: "ann".into() }
@@ -600,7 +603,10 @@ async fn failed_refunds_are_sent_again(engine: &str) {
     assert_eq!(c["status"], "completed", "{c}");
     let new_id = resent["refund_id"].as_str().unwrap();
     let r = refund(&app, new_id).await;
-    assert_eq!((r.status, r.amount), (RefundStatus::Succeeded, 5013));
+    assert_eq!(
+        (r.status, r.amount.minor()),
+        (RefundStatus::Succeeded, 5013)
+    );
     assert_eq!(refund(&app, &old).await.status, RefundStatus::Failed);
     assert_eq!(app.sandbox.total_movements(), 0, "the balance is ours");
     // The money went back once: the ledger still holds exactly the claim.

@@ -202,7 +202,10 @@ mod tests {
         .unwrap();
         assert_eq!(change.events[0].step(), ClaimStep::ReplacementShipped);
         assert_eq!(change.refunds.len(), 1);
-        assert_eq!(change.refunds[0].amount, 1_200);
+        assert_eq!(
+            change.refunds[0].amount,
+            crate::domain::money::Money::from_minor(1_200, claim.currency)
+        );
         assert!(change.ledger);
     }
 

@@ -203,11 +203,10 @@ pub struct Refund {
     pub payment_id: String,
     pub channel: PaymentChannel,
     pub provider_txn_id: String,
-    /// Minor units of the original payment.
-    pub payment_total: i64,
-    /// Minor units to give back.
-    pub amount: i64,
-    pub currency: Currency,
+    /// The original payment.
+    pub payment_total: Money,
+    /// What to give back, in the payment's currency.
+    pub amount: Money,
     pub status: RefundStatus,
     /// Provider calls made (for backoff and for staff).
     pub attempts: u32,
@@ -229,6 +228,13 @@ pub struct Refund {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     pub history: Vec<RefundStep>,
+}
+
+impl Refund {
+    /// The currency the money goes back in (the payment's).
+    pub fn currency(&self) -> Currency {
+        self.amount.currency()
+    }
 }
 
 /// The out-refund number of a claim's refund from its `n`th payment.
@@ -269,9 +275,8 @@ pub fn plan(order: &Order, entry: &LedgerEntry, issue: &Issue<'_>) -> Vec<Refund
                 payment_id: p.payment_id.clone(),
                 channel,
                 provider_txn_id: p.provider_txn_id.clone(),
-                payment_total: order.payment_minor(j),
-                amount,
-                currency: order.currency(),
+                payment_total: Money::from_minor(order.payment_minor(j), order.currency()),
+                amount: Money::from_minor(amount, order.currency()),
                 status: RefundStatus::Pending,
                 attempts: 0,
                 provider_refund_id: None,
@@ -480,17 +485,20 @@ impl Refund {
         }
         match n.amount {
             None => Some("the notice does not say how much was refunded".into()),
-            Some(NoticeAmount::Refund(a)) if a != self.amount => Some(format!(
+            // A provider says how much in minor units of the refund's
+            // currency (its wire format).
+            Some(NoticeAmount::Refund(a)) if a != self.amount.minor() => Some(format!(
                 "refunded {a} minor units, this refund is {}",
-                self.amount
+                self.amount.minor()
             )),
             Some(NoticeAmount::RefundedOnPayment(a))
-                if a < self.amount || a > self.payment_total =>
+                if a < self.amount.minor() || a > self.payment_total.minor() =>
             {
                 Some(format!(
                     "{a} minor units refunded on the payment in all: not possible for a refund of \
                      {} on a payment of {}",
-                    self.amount, self.payment_total
+                    self.amount.minor(),
+                    self.payment_total.minor()
                 ))
             }
             Some(_) => None,
@@ -551,7 +559,7 @@ pub fn settle_claim(
         ClaimEvent::RefundArrived {
             refund_id: r.refund_id.clone(),
             channel: r.channel,
-            amount: Money::from_minor(r.amount, r.currency),
+            amount: r.amount,
             arrived_at: r.succeeded_at.unwrap_or(now),
             received_account: r.received_account.clone(),
         },
@@ -612,7 +620,7 @@ pub fn send_again(
             ClaimEvent::RefundSent {
                 refund_id: r.refund_id.clone(),
                 channel: r.channel,
-                amount: Money::from_minor(r.amount, r.currency),
+                amount: r.amount,
                 expected_arrival: r.expected_arrival,
                 replaces: Some(old.refund_id.clone()),
             },
@@ -797,9 +805,8 @@ mod tests {
             payment_id: "P1".into(),
             channel: PaymentChannel::WechatPay,
             provider_txn_id: "42".into(),
-            payment_total: 1000,
-            amount: 500,
-            currency: Currency::Cny,
+            payment_total: Money::from_minor(1000, Currency::Cny),
+            amount: Money::from_minor(500, Currency::Cny),
             status: RefundStatus::Pending,
             attempts: 0,
             provider_refund_id: None,

@@ -145,7 +145,7 @@ pub fn issue_refunds(
             ClaimEvent::RefundSent {
                 refund_id: r.refund_id.clone(),
                 channel: r.channel,
-                amount: Money::from_minor(r.amount, r.currency),
+                amount: r.amount,
                 expected_arrival: r.expected_arrival,
                 replaces: None,
             },
@@ -181,7 +181,10 @@ mod tests {
         );
         assert!(change.ledger);
         assert_eq!(change.refunds.len(), 1);
-        assert_eq!(change.refunds[0].amount, 10_000);
+        assert_eq!(
+            change.refunds[0].amount,
+            Money::from_minor(10_000, claim.currency)
+        );
         assert_eq!(claim.status, ClaimStatus::Refunding);
         // The refund is on the timeline as sent, where the customer sees it.
         assert!(claim

@@ -567,15 +567,15 @@ impl RefundProvider for Alipay {
     }
 
     async fn refund(&self, req: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
-        if req.amount <= 0 {
+        let (amount, _) = req.minor_units()?;
+        if amount <= 0 {
             return Err(ProviderError::Permanent(format!(
-                "refund amount must be positive, got {}",
-                req.amount
+                "refund amount must be positive, got {amount}"
             )));
         }
         let mut biz = serde_json::json!({
             "trade_no": req.provider_txn_id,
-            "refund_amount": format_amount(req.amount, req.currency),
+            "refund_amount": format_amount(amount, req.currency()),
             "out_request_no": req.out_refund_no,
         });
         if !req.reason.is_empty() {
@@ -583,8 +583,8 @@ impl RefundProvider for Alipay {
         }
         // refund_amount is in the trade's currency; only a foreign-currency
         // trade needs to name it.
-        if req.currency != Currency::Cny {
-            biz["refund_currency"] = req.currency.code().into();
+        if req.currency() != Currency::Cny {
+            biz["refund_currency"] = req.currency().code().into();
         }
         let notify = req.notify_url.as_deref().or(self.notify_url.as_deref());
         let node = self.call(REFUND_METHOD, biz.to_string(), notify).await?;

@@ -17,7 +17,7 @@
 //! Every adapter uses the out-refund number as the provider's idempotency
 //! key, so sending the same refund twice moves money once.
 
-use crate::domain::money::Currency;
+use crate::domain::money::{Currency, Money};
 use crate::domain::order::PaymentChannel;
 pub use crate::domain::refund::NoticeAmount;
 use async_trait::async_trait;
@@ -152,16 +152,33 @@ pub struct RefundRequest {
     /// The provider's id of the original payment (WeChat `transaction_id`,
     /// Alipay `trade_no`, Stripe payment intent).
     pub provider_txn_id: String,
-    /// Minor units to refund.
-    pub amount: i64,
-    /// Minor units of the original payment (WeChat requires it).
-    pub payment_total: i64,
-    pub currency: Currency,
+    /// What to refund, in the payment's currency.
+    pub amount: Money,
+    /// The original payment (WeChat requires it).
+    pub payment_total: Money,
     /// Shown to the customer by some providers; short.
     pub reason: String,
     /// Where the provider posts its notification, when it takes one per
     /// request (WeChat `notify_url`, Alipay `notify_url`).
     pub notify_url: Option<String>,
+}
+
+impl RefundRequest {
+    /// The currency of the refund (the payment's).
+    pub fn currency(&self) -> Currency {
+        self.amount.currency()
+    }
+
+    /// The refund and the payment in minor units of the refund's currency,
+    /// as providers take them on the wire. A payment in another currency
+    /// than its refund is refused for good.
+    pub fn minor_units(&self) -> Result<(i64, i64), ProviderError> {
+        let total = self
+            .payment_total
+            .minor_in(self.currency())
+            .map_err(|e| ProviderError::Permanent(format!("payment_total: {e}")))?;
+        Ok((self.amount.minor(), total))
+    }
 }
 
 /// Where a refund stands at the provider.

@@ -177,7 +177,7 @@ impl Sandbox {
 
     /// The result of a new refund request (money moves here, once).
     fn decide(&self, req: &RefundRequest) -> ProviderRefund {
-        let state = if req.amount % 100 == 13 {
+        let state = if req.amount.minor() % 100 == 13 {
             ProviderState::Failed {
                 reason: "SANDBOX_DECLINED: amounts ending in .13 are declined".into(),
             }
@@ -195,7 +195,7 @@ impl Sandbox {
             received_account: matches!(state, ProviderState::Succeeded { .. })
                 .then(|| "sandbox account".into()),
             state,
-            amount: Some(NoticeAmount::Refund(req.amount)),
+            amount: Some(NoticeAmount::Refund(req.amount.minor())),
             account: None,
         }
     }
@@ -244,7 +244,10 @@ impl RefundProvider for Sandbox {
             match refunds.get(&req.out_refund_no) {
                 Some(known) => (known.clone(), false),
                 None => {
-                    if req.amount <= 0 || req.amount > req.payment_total {
+                    let bounded = req
+                        .minor_units()
+                        .is_ok_and(|(amount, total)| amount > 0 && amount <= total);
+                    if !bounded {
                         return Err(ProviderError::Permanent("SANDBOX_BAD_AMOUNT".into()));
                     }
                     let result = self.decide(req);

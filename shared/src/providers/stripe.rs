@@ -127,7 +127,7 @@ impl Stripe {
     }
 
     async fn create(&self, req: &RefundRequest) -> Result<RefundObject, ProviderError> {
-        let amount = req.amount.to_string();
+        let amount = req.amount.minor().to_string();
         let reason = truncate(&req.reason, METADATA_VALUE_MAX);
         let mut form = vec![
             ("payment_intent", req.provider_txn_id.as_str()),
@@ -360,10 +360,10 @@ impl RefundProvider for Stripe {
     }
 
     async fn refund(&self, req: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
-        if req.amount <= 0 {
+        let (amount, _) = req.minor_units()?;
+        if amount <= 0 {
             return Err(ProviderError::Permanent(format!(
-                "refund amount must be positive, got {}",
-                req.amount
+                "refund amount must be positive, got {amount}"
             )));
         }
         if let Some(existing) = self.find(req).await? {

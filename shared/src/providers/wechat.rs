@@ -661,10 +661,10 @@ fn valid_out_refund_no(s: &str) -> bool {
 }
 
 fn check_request(req: &RefundRequest) -> Result<(), ProviderError> {
-    if req.currency != Currency::Cny {
+    if req.currency() != Currency::Cny {
         return Err(ProviderError::Permanent(format!(
             "WeChat Pay refunds only CNY, not {:?}",
-            req.currency
+            req.currency()
         )));
     }
     if !valid_out_refund_no(&req.out_refund_no) {
@@ -678,10 +678,10 @@ fn check_request(req: &RefundRequest) -> Result<(), ProviderError> {
             "no WeChat Pay transaction_id".into(),
         ));
     }
-    if req.amount <= 0 || req.amount > req.payment_total {
+    let (amount, total) = req.minor_units()?;
+    if amount <= 0 || amount > total {
         return Err(ProviderError::Permanent(format!(
-            "refund amount {} not within 1..={}",
-            req.amount, req.payment_total
+            "refund amount {amount} not within 1..={total}"
         )));
     }
     Ok(())
@@ -725,8 +725,8 @@ impl RefundProvider for WechatPay {
             reason: (!reason.is_empty()).then_some(reason),
             notify_url: req.notify_url.as_deref().or(self.notify_url.as_deref()),
             amount: CreateAmount {
-                refund: req.amount,
-                total: req.payment_total,
+                refund: req.amount.minor(),
+                total: req.payment_total.minor(),
                 currency: "CNY",
             },
         })

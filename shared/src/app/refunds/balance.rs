@@ -60,10 +60,14 @@ pub async fn balance(
     let mut credits = Vec::new();
     for r in repo::refunds::balance_credits(&*s.table, shop_id, &customer).await? {
         let expired = r.expires_at.is_some_and(|t| t <= now);
-        let amount = Money::from_minor(r.amount, r.currency);
+        let amount = r.amount;
         if !expired {
-            match available.iter_mut().find(|m| m.currency() == r.currency) {
-                Some(m) => *m = Money::from_minor(m.minor() + r.amount, r.currency),
+            match available
+                .iter_mut()
+                .find(|m| m.currency() == amount.currency())
+            {
+                // Summed in minor units of the currency just matched.
+                Some(m) => *m = Money::from_minor(m.minor() + amount.minor(), m.currency()),
                 None => available.push(amount),
             }
         }

@@ -5,7 +5,6 @@
 use crate::app::policy::policy_for;
 use crate::app::{retrying, AppError, First, Services};
 use crate::domain::events::EventType;
-use crate::domain::money::Money;
 use crate::domain::order::PaymentChannel;
 use crate::domain::refund::{settle_claim, Observation, Refund, RefundOrigin, RefundStatus};
 use crate::providers::{ProviderError, ProviderRefund, ProviderState, RefundRequest};
@@ -28,7 +27,6 @@ pub(super) fn request(r: &Refund) -> RefundRequest {
         provider_txn_id: r.provider_txn_id.clone(),
         amount: r.amount,
         payment_total: r.payment_total,
-        currency: r.currency,
         reason: match &r.origin {
             RefundOrigin::Claim { .. } => "after-sales refund".into(),
             RefundOrigin::Merchant { note, .. } => note.chars().take(80).collect(),
@@ -203,11 +201,8 @@ async fn settle_merchant(
     let (mut rec, ov) = repo::orders::get(&*s.table, &r.shop_id, &r.order_id)
         .await?
         .ok_or(AppError::NotFound("order"))?;
-    rec.ledger.give_back(
-        merchant_refund_id,
-        &r.payment_id,
-        Money::from_minor(r.amount, r.currency),
-    )?;
+    rec.ledger
+        .give_back(merchant_refund_id, &r.payment_id, r.amount)?;
     c.order(&rec, Some(ov));
     Ok(())
 }

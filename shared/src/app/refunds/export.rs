@@ -151,13 +151,14 @@ fn write_page(w: &mut csv::Writer<Vec<u8>>, st: &mut Export, refunds: Vec<Refund
 /// One refund's row, counted into the totals from the same written names
 /// and exact minor units, so that the totals add up to the rows.
 fn write_row(w: &mut csv::Writer<Vec<u8>>, totals: &mut Totals, r: &Refund) {
-    let amount = Money::from_minor(r.amount, r.currency).amount().to_string();
-    let currency = wire_name(&r.currency);
+    let amount = r.amount.amount().to_string();
+    let currency = wire_name(&r.currency());
     let channel = wire_name(&r.channel);
+    // Summed in minor units of the currency the row is keyed by.
     totals
         .entry((channel.clone(), currency.clone(), r.status.as_str()))
-        .or_insert((r.currency, 0))
-        .1 += r.amount;
+        .or_insert((r.currency(), 0))
+        .1 += r.amount.minor();
     let claim = match &r.origin {
         RefundOrigin::Claim { claim_id } => claim_id.to_string(),
         RefundOrigin::Merchant { .. } => String::new(),

@@ -68,7 +68,7 @@ pub fn refund_view(r: Refund) -> RefundView {
             RefundOrigin::Claim { claim_id } => Some(claim_id.clone()),
             RefundOrigin::Merchant { .. } => None,
         },
-        amount: Money::from_minor(r.amount, r.currency),
+        amount: r.amount,
         refund_id: r.refund_id,
         order_id: r.order_id,
         customer_id: r.customer_id,
