@@ -5,7 +5,7 @@
 //! and measurement). Medians are in `target/criterion/*/new/estimates.json`.
 
 use aftersales::domain::claim::{ClaimType, ReasonCode};
-use aftersales::domain::money::Currency;
+use aftersales::domain::money::{Currency, Money};
 use aftersales::domain::order::{FulfilmentState, MemberTier, ProductKind};
 use aftersales::domain::rejections::Catalogue;
 use aftersales::domain::rules::{default_rules, CourierStatus, Facts, PolicyWindows, RuleSet};
@@ -21,8 +21,7 @@ fn claim() -> Facts {
         reason: ReasonCode::Defective,
         fulfilment: FulfilmentState::Delivered,
         product_kinds: [ProductKind::Appliance].into_iter().collect(),
-        amount: 32_000,
-        currency: Currency::Cny,
+        amount: Money::from_minor(32_000, Currency::Cny),
         seconds_since_payment: Some(200 * 3600),
         seconds_since_shipment: Some(150 * 3600),
         seconds_since_delivery: Some(100 * 3600),

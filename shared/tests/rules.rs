@@ -3,7 +3,7 @@
 //! set, and the rejection catalogue.
 
 use aftersales::domain::claim::{ClaimType, ReasonCode, SpecialKind};
-use aftersales::domain::money::Currency;
+use aftersales::domain::money::{Currency, Money};
 use aftersales::domain::order::{FulfilmentState, Language, MemberTier, ProductKind};
 use aftersales::domain::rejections::{Catalogue, RejectionReason};
 use aftersales::domain::rules::{
@@ -19,8 +19,7 @@ fn facts() -> Facts {
         reason: ReasonCode::NoLongerWanted,
         fulfilment: FulfilmentState::Delivered,
         product_kinds: [ProductKind::Physical].into_iter().collect(),
-        amount: 10_000,
-        currency: Currency::Cny,
+        amount: Money::from_minor(10_000, Currency::Cny),
         seconds_since_payment: Some(72 * 3600),
         seconds_since_shipment: Some(48 * 3600),
         seconds_since_delivery: Some(24 * 3600),
@@ -571,14 +570,14 @@ fn the_first_matching_rule_wins() {
     assert_eq!(set.version, 4);
     let gold_big = with(|f| {
         f.member_tier = MemberTier::Gold;
-        f.amount = 60_000;
+        f.amount = Money::from_minor(60_000, f.amount.currency());
     });
     let d = set.evaluate(&gold_big);
     assert_eq!(d.rule_id.as_deref(), Some("gold"));
     assert_eq!(d.rule_version, 4);
     assert_eq!(d.outcome, Outcome::Approve);
     let big_damaged = with(|f| {
-        f.amount = 60_000;
+        f.amount = Money::from_minor(60_000, f.amount.currency());
         f.reason = ReasonCode::Damaged;
     });
     assert_eq!(set.evaluate(&big_damaged).rule_id.as_deref(), Some("big"));
@@ -685,7 +684,7 @@ fn enum_facts_and_their_operators() {
         &unshipped,
     );
     // currency
-    let usd = with(|f| f.currency = Currency::Usd);
+    let usd = with(|f| f.amount = Money::from_minor(f.amount.minor(), Currency::Usd));
     splits(json!({"currency": {"eq": "CNY"}}), &f, &usd);
     splits(json!({"currency": {"not_in": ["CNY", "HKD"]}}), &usd, &f);
     // member_tier
@@ -842,7 +841,7 @@ fn numeric_facts_and_their_operators() {
 
 #[test]
 fn amounts_are_exact_to_the_fen() {
-    let a = |minor: i64| with(|f| f.amount = minor);
+    let a = |minor: i64| with(|f| f.amount = Money::from_minor(minor, f.amount.currency()));
     splits(json!({"amount": {"lte": "50.00"}}), &a(5000), &a(5001));
     splits(json!({"amount": {"lt": "50.00"}}), &a(4999), &a(5000));
     splits(json!({"amount": {"gt": "500.00"}}), &a(50001), &a(50000));
@@ -858,8 +857,7 @@ fn amounts_are_exact_to_the_fen() {
     // A currency without minor units compares in whole yen.
     let jpy = |n: i64| {
         with(|f| {
-            f.currency = Currency::Jpy;
-            f.amount = n;
+            f.amount = Money::from_minor(n, Currency::Jpy);
         })
     };
     splits(json!({"amount": {"lte": "50.50"}}), &jpy(50), &jpy(51));
@@ -939,7 +937,10 @@ fn all_conditions_of_a_rule_must_hold() {
     let when = json!({"claim_type": {"eq": "refund_only"}, "amount": {"lte": "100.00"},
                       "member_tier": {"eq": "regular"}});
     assert!(hits(when.clone(), &facts()));
-    assert!(!hits(when.clone(), &with(|f| f.amount = 10_001)));
+    assert!(!hits(
+        when.clone(),
+        &with(|f| f.amount = Money::from_minor(10_001, f.amount.currency()))
+    ));
     assert!(!hits(
         when.clone(),
         &with(|f| f.member_tier = MemberTier::Gold)
@@ -971,7 +972,7 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
             f.fulfilment = FulfilmentState::PaidUnshipped;
             f.seconds_since_shipment = None;
             f.seconds_since_delivery = None;
-            f.amount = amount;
+            f.amount = Money::from_minor(amount, f.amount.currency());
         })
     };
     assert_eq!(
@@ -979,20 +980,20 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
         (id("unshipped-refund-only"), Outcome::Approve)
     );
     // "单笔退款金额≤50 元,自动审核通过": exactly 50.00 yes, 50.01 not.
-    let small = |amount| with(|f| f.amount = amount);
+    let small = |amount| with(|f| f.amount = Money::from_minor(amount, f.amount.currency()));
     assert_eq!(decide(small(5000)), (id("small-refund"), Outcome::Approve));
     assert_eq!(decide(small(5001)), (None, Outcome::ManualReview));
     // ... but not exchanges (they move no money) and not outside the window.
     assert_eq!(
         decide(with(|f| {
             f.claim_type = ClaimType::Exchange;
-            f.amount = 0;
+            f.amount = Money::from_minor(0, f.amount.currency());
         })),
         (None, Outcome::ManualReview)
     );
     assert_eq!(
         decide(with(|f| {
-            f.amount = 3000;
+            f.amount = Money::from_minor(3000, f.amount.currency());
             f.seconds_since_delivery = Some((24 * 30) * 3600);
             f.seconds_since_shipment = Some((24 * 31) * 3600);
         })),
@@ -1002,7 +1003,7 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
     let big = |amount| {
         with(|f| {
             f.claim_type = ClaimType::ReturnRefund;
-            f.amount = amount;
+            f.amount = Money::from_minor(amount, f.amount.currency());
         })
     };
     assert_eq!(
@@ -1014,7 +1015,7 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
     let late = |hours: i64| {
         with(|f| {
             f.claim_type = ClaimType::ReturnRefund;
-            f.amount = 3000;
+            f.amount = Money::from_minor(3000, f.amount.currency());
             f.seconds_since_shipment = Some(hours * 3600);
         })
     };
@@ -1071,7 +1072,7 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
         with(|f| {
             f.claim_type = ClaimType::ReturnRefund;
             f.reason = ReasonCode::Defective;
-            f.amount = 20_000;
+            f.amount = Money::from_minor(20_000, f.amount.currency());
             f.evidence_count = evidence;
         })
     };
@@ -1195,7 +1196,7 @@ fn facts_gather_what_the_claim_and_order_say() {
     .unwrap();
     let f = Facts::gather(&claim, &order, &ShopPolicy::default(), now);
     assert_eq!(f.product_kinds, [ProductKind::Fresh].into_iter().collect());
-    assert_eq!(f.amount, 3000);
+    assert_eq!(f.amount, Money::from_minor(3000, Currency::Cny));
     assert_eq!(f.seconds_since_payment, Some(72 * 3600));
     assert_eq!(f.seconds_since_shipment, Some(48 * 3600));
     // 23.5 hours are 23.5 hours: time is never rounded to the hour.
@@ -1607,8 +1608,7 @@ mod props {
                     reason,
                     fulfilment,
                     product_kinds: kinds.into_iter().collect(),
-                    amount,
-                    currency,
+                    amount: Money::from_minor(amount, currency),
                     seconds_since_payment: paid,
                     seconds_since_shipment: shipped,
                     seconds_since_delivery: delivered,

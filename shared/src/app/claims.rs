@@ -1,7 +1,7 @@
 //! Claims as customers file, read, list and cancel them.
 
 use super::{
-    actor_of, check_idempotency_key, minor_of, recorded_resource, retrying, AppError, Services,
+    actor_of, check_idempotency_key, money_of, recorded_resource, retrying, AppError, Services,
 };
 use crate::auth::Principal;
 use crate::domain::claim::Claim;
@@ -111,54 +111,13 @@ pub fn claim_view(c: &Claim) -> ClaimView {
         created_at: c.created_at,
         updated_at: c.updated_at,
         refund_to: c.refund_to.clone(),
-        returns: returns_json(&c.returns, c.currency),
+        returns: serde_json::to_value(&c.returns).expect("return info serializes"),
         timeline: c
             .timeline
             .iter()
-            .map(|e| timeline_json(e, c.currency))
+            .map(|e| serde_json::to_value(e).expect("timeline entries serialize"))
             .collect(),
     }
-}
-
-/// Events carry their amounts as money; an inspection's decision still
-/// keeps minor units, shown as money.
-fn timeline_json(
-    e: &crate::domain::claim::TimelineEntry,
-    currency: crate::domain::money::Currency,
-) -> serde_json::Value {
-    let mut v = serde_json::to_value(e).expect("timeline entries serialize");
-    as_money(&mut v, &["decision", "amount"], currency);
-    v
-}
-
-/// Replaces the minor units at `path` (when present) by a money object.
-fn as_money(v: &mut serde_json::Value, path: &[&str], currency: crate::domain::money::Currency) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut node = &mut *v;
-    for p in parents {
-        match node.get_mut(*p) {
-            Some(n) => node = n,
-            None => return,
-        }
-    }
-    if let Some(minor) = node.get(*last).and_then(serde_json::Value::as_i64) {
-        node[*last] =
-            serde_json::to_value(Money::from_minor(minor, currency)).expect("money serializes");
-    }
-}
-
-/// The goods' journey as callers see it: money as money.
-fn returns_json(
-    r: &crate::domain::returns::ReturnInfo,
-    currency: crate::domain::money::Currency,
-) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).expect("return info serializes");
-    as_money(&mut v, &["terms", "shipping_refund"], currency);
-    as_money(&mut v, &["terms", "restocking_fee"], currency);
-    as_money(&mut v, &["inspection", "decision", "amount"], currency);
-    v
 }
 
 fn request_hash(body: &SubmitClaim) -> String {
@@ -270,7 +229,7 @@ pub async fn submit_claim(
             .map(|l| ClaimLine {
                 line_id: l.line_id.clone(),
                 quantity: l.units,
-                amount: Money::from_minor(l.amount, rec.order.currency()),
+                amount: l.amount,
             })
             .collect();
         let now = s.now();
@@ -337,7 +296,7 @@ pub async fn submit_claim(
 fn price(policy: &ShopPolicy, rec: &OrderRecord, body: &SubmitClaim) -> Result<Priced, AppError> {
     let asked = body
         .amount
-        .map(|a| minor_of("amount", a, rec.order.currency()))
+        .map(|a| money_of("amount", a, rec.order.currency()))
         .transpose()?;
     Ok(filing::price(
         policy,
@@ -391,14 +350,16 @@ pub async fn quote_claim(
     }
     let policy = super::policy::policy_for(s, &body.shop_id).await?;
     let priced = price(&policy, &rec, &body)?;
-    let m = |v: i64| Money::from_minor(v, rec.order.currency());
     Ok(ClaimQuote {
-        refundable: m(priced.refundable),
-        restocking_fee: m(priced.terms.as_ref().map_or(0, |t| t.restocking_fee)),
-        refund: m(priced.requested),
+        refundable: priced.refundable,
+        restocking_fee: priced
+            .terms
+            .as_ref()
+            .map_or(Money::zero(rec.order.currency()), |t| t.restocking_fee),
+        refund: priced.requested,
         return_shipping: priced.terms.map(|t| ReturnShippingQuote {
             payer: t.shipping_payer,
-            shipping_refund: m(t.shipping_refund),
+            shipping_refund: t.shipping_refund,
         }),
     })
 }

@@ -3,7 +3,7 @@
 
 use super::review::{apply, decide_one, Verdict};
 use super::{
-    actor_of, claim_view, minor_of, require_staff, shop_claim, AppError, ClaimView, Services,
+    actor_of, claim_view, money_of, require_staff, shop_claim, AppError, ClaimView, Services,
 };
 use crate::auth::Principal;
 use crate::domain::claim::Claim;
@@ -329,7 +329,7 @@ fn staff_verdict(
     Ok(match d {
         StaffDecision::Approve { amount, reason } => {
             let amount = amount
-                .map(|a| minor_of("amount", a, currency))
+                .map(|a| money_of("amount", a, currency))
                 .transpose()?;
             approval(amount, reason.as_deref())?
         }
@@ -347,9 +347,9 @@ fn staff_verdict(
     })
 }
 
-/// An approval at `amount` (minor units of the claim's currency; None:
-/// what was requested), with an optional note.
-fn approval(amount: Option<i64>, reason: Option<&str>) -> Result<Verdict, AppError> {
+/// An approval at `amount` (in the claim's currency; None: what was
+/// requested), with an optional note.
+fn approval(amount: Option<Money>, reason: Option<&str>) -> Result<Verdict, AppError> {
     if let Some(r) = reason {
         check_text("reason", r)?;
     }

@@ -4,12 +4,13 @@
 //! refunded twice), go to the same executor and leave the same audit trail.
 
 use super::{
-    actor_of, check_idempotency_key, minor_of, recorded_resource, require_roles, retrying,
+    actor_of, check_idempotency_key, money_of, recorded_resource, require_roles, retrying,
     AppError, Services,
 };
 use crate::auth::Principal;
 use crate::domain::ledger::Ledger;
 use crate::domain::ledger::LedgerEntry;
+use crate::domain::ledger::LedgerError;
 use crate::domain::ledger::LineRequest;
 use crate::domain::money::Money;
 use crate::domain::order::check_id;
@@ -93,7 +94,7 @@ pub async fn refund_without_claim(
             .ok_or(AppError::NotFound("order"))?;
         let amount = body
             .amount
-            .map(|a| minor_of("amount", a, rec.order.currency()))
+            .map(|a| money_of("amount", a, rec.order.currency()))
             .transpose()?;
         let id = format!("mrf_{}", uuid::Uuid::now_v7().simple());
         let entry = take(&mut rec.ledger, &rec.order, &id, body, amount)?.clone();
@@ -126,8 +127,9 @@ pub async fn refund_without_claim(
         );
         match repo::commit(&*s.table, c).await {
             Ok(()) => {
-                tracing::info!(merchant_refund_id = %id, order_id, amount = entry.amount(), "merchant refund issued");
-                Ok((view(&id, &rec, &entry, body.reason, refunds), true))
+                let view = view(&id, &rec, &entry, body.reason, refunds)?;
+                tracing::info!(merchant_refund_id = %id, order_id, amount = view.amount.minor(), "merchant refund issued");
+                Ok((view, true))
             }
             // A twin request with the same key won: answer what it made.
             Err(
@@ -181,7 +183,7 @@ fn take<'l>(
     order: &Order,
     id: &str,
     b: &MerchantRefundRequest,
-    amount: Option<i64>,
+    amount: Option<Money>,
 ) -> Result<&'l LedgerEntry, AppError> {
     let entry = match (b.reason, amount) {
         (MerchantReason::MissingItem, _) => {
@@ -197,7 +199,11 @@ fn take<'l>(
         }
         (_, None) => return Err(AppError::invalid("invalid_request", "amount is required")),
     };
-    if entry.amount() == 0 {
+    if entry
+        .amount(order.currency())
+        .map_err(LedgerError::from)?
+        .is_zero()
+    {
         return Err(AppError::invalid(
             "invalid_amount",
             "nothing to refund: the amount is zero",
@@ -212,17 +218,19 @@ fn view(
     entry: &LedgerEntry,
     reason: MerchantReason,
     refunds: Vec<crate::domain::refund::Refund>,
-) -> MerchantRefundView {
-    MerchantRefundView {
+) -> Result<MerchantRefundView, AppError> {
+    Ok(MerchantRefundView {
         merchant_refund_id: id.to_owned(),
         order_id: rec.order.order_id.clone(),
         reason,
-        amount: Money::from_minor(entry.amount(), rec.order.currency()),
+        amount: entry
+            .amount(rec.order.currency())
+            .map_err(LedgerError::from)?,
         refunds: refunds
             .into_iter()
             .map(super::refunds::refund_view)
             .collect(),
-    }
+    })
 }
 
 /// The answer of an earlier request with this key, read back as it is now.
@@ -256,5 +264,5 @@ async fn replay(
             RefundOrigin::Claim { .. } => None,
         })
         .unwrap_or(MerchantReason::Goodwill);
-    Ok(Some(view(&id, &rec, entry, reason, refunds)))
+    Ok(Some(view(&id, &rec, entry, reason, refunds)?))
 }

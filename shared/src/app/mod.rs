@@ -103,14 +103,14 @@ impl AppError {
     }
 }
 
-/// Minor units of `currency` for an amount the caller sent in `field`.
-pub(crate) fn minor_of(
+/// Money in `currency` for an amount the caller sent in `field`.
+pub(crate) fn money_of(
     field: &str,
     amount: crate::domain::money::Amount,
     currency: crate::domain::money::Currency,
-) -> Result<i64, AppError> {
+) -> Result<crate::domain::money::Money, AppError> {
     amount
-        .to_minor(currency)
+        .to_money(currency)
         .map_err(|reason| AppError::InvalidAmount {
             field: field.to_string(),
             reason,
@@ -136,7 +136,7 @@ impl From<LedgerError> for AppError {
             LedgerError::DuplicateLine(_) | LedgerError::NoLines => "invalid_lines",
             LedgerError::FinalSale(_) => "final_sale",
             LedgerError::AmountTooHigh { .. } => "amount_exceeds_refundable",
-            LedgerError::NothingToRefund => "invalid_amount",
+            LedgerError::NothingToRefund | LedgerError::Money(_) => "invalid_amount",
             LedgerError::Conflict(_) => {
                 return AppError::conflict("order_conflicts_with_claims", e.to_string())
             }

@@ -123,7 +123,6 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
     let facts = ClaimFacts {
         claim_id: &claim.claim_id,
         claim_type: claim.claim_type,
-        currency: claim.currency,
         requested_amount: claim.requested_amount,
         approved_amount: claim.approved_amount,
         review_within: claim.review.due_at.map(|due| due - claim.created_at),

@@ -43,12 +43,12 @@ pub(crate) fn order_view(rec: &OrderRecord, version: u64) -> OrderView {
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let (units, amount) = rec.ledger.line_taken(&l.line_id);
+            let (units_free, refundable) = rec.ledger.line_free(o, i);
             LineRefundable {
                 line_id: l.line_id.clone(),
                 paid: Money::from_minor(o.line_paid(i), cur),
-                units_free: l.quantity - units,
-                refundable: Money::from_minor(o.line_paid(i) - amount, cur),
+                units_free,
+                refundable,
             }
         })
         .collect();
@@ -58,7 +58,7 @@ pub(crate) fn order_view(rec: &OrderRecord, version: u64) -> OrderView {
         version,
         facts: o.facts.clone(),
         total_paid: Money::from_minor(o.total_paid(), cur),
-        refundable: Money::from_minor(rec.ledger.order_free(o), cur),
+        refundable: rec.ledger.order_free(o),
         lines_refundable,
     }
 }

@@ -82,9 +82,9 @@ pub fn ship_replacement(
     )?;
     claim.returns.replacement = Some(Shipment::new(r.carrier, r.tracking_number.clone(), now));
     let mut change = Change::steps(vec![ev]);
-    let minor = |amount: &Amount| {
+    let money = |amount: &Amount| {
         amount
-            .to_minor(claim.currency)
+            .to_money(claim.currency)
             .map_err(|reason| Refused::Amount {
                 field: "price_difference.amount".into(),
                 reason,
@@ -93,7 +93,7 @@ pub fn ship_replacement(
     match &r.price_difference {
         None => {}
         Some(PriceDifference::Refund { amount }) => {
-            let amount = minor(amount)?;
+            let amount = money(amount)?;
             let id = format!("{}X", claim.claim_id);
             let lines: Vec<String> = claim.lines.iter().map(|l| l.line_id.clone()).collect();
             let entry = rec
@@ -118,8 +118,8 @@ pub fn ship_replacement(
             );
         }
         Some(PriceDifference::Collect { amount }) => {
-            let amount = minor(amount)?;
-            if amount <= 0 {
+            let amount = money(amount)?;
+            if !amount.is_positive() {
                 return Err(Refused::invalid("invalid_amount", "above zero"));
             }
             change.notices.push(OutboxEvent::new(
@@ -228,7 +228,11 @@ mod tests {
             change.notices[0].event_type,
             EventType::ExchangePaymentRequested
         );
-        assert_eq!(change.notices[0].payload["amount"], 850);
+        assert_eq!(
+            change.notices[0].payload["amount"],
+            serde_json::json!({"amount": "8.50", "currency": "CNY"})
+        );
+        assert_eq!(change.notices[0].payload["currency"], "CNY");
         assert!(change.refunds.is_empty());
     }
 

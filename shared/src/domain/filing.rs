@@ -18,17 +18,18 @@ pub struct Asked<'a> {
     /// may carry the shop's restocking fee).
     pub opened: bool,
     pub lines: &'a [LineRequest],
-    /// Minor units; None asks for everything the lines can give back.
-    pub amount: Option<i64>,
+    /// In the order's currency; None asks for everything the lines can give
+    /// back.
+    pub amount: Option<Money>,
 }
 
 /// What a claim would take and cost, before it is filed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Priced {
-    /// Minor units the claim asks for.
-    pub requested: i64,
+    /// What the claim asks for.
+    pub requested: Money,
     /// Everything the lines could give back, before any fee.
-    pub refundable: i64,
+    pub refundable: Money,
     /// For goods going back: who pays the parcel, the restocking fee.
     pub terms: Option<ReturnTerms>,
 }
@@ -44,22 +45,17 @@ pub enum PriceError {
     /// real one; an exchange is the way to ask for goods, not money.
     #[error("a claim asks for more than {}", Money::from_minor(0, *.0))]
     Nothing(Currency),
-    #[error("requested {} exceeds the refundable {}{}", money(*.requested, *.currency), money(*.most, *.currency), fee_note(*.fee, *.currency))]
+    #[error("requested {requested} exceeds the refundable {most}{}", fee_note(*.fee))]
     TooMuch {
-        requested: i64,
-        most: i64,
-        fee: i64,
-        currency: Currency,
+        requested: Money,
+        most: Money,
+        fee: Money,
     },
 }
 
-fn money(minor: i64, c: Currency) -> Money {
-    Money::from_minor(minor, c)
-}
-
-fn fee_note(fee: i64, c: Currency) -> String {
-    if fee > 0 {
-        format!(" after the restocking fee of {}", money(fee, c))
+fn fee_note(fee: Money) -> String {
+    if fee.is_positive() {
+        format!(" after the restocking fee of {fee}")
     } else {
         String::new()
     }
@@ -69,9 +65,11 @@ fn fee_note(fee: i64, c: Currency) -> String {
 /// parcel and the restocking fee (deducted from what the lines can give).
 pub fn price(policy: &ShopPolicy, rec: &OrderRecord, asked: &Asked) -> Result<Priced, PriceError> {
     let currency = rec.order.currency();
-    let refundable: i64 = rec.ledger.refundable(&rec.order, asked.lines)?.iter().sum();
+    let money = |minor: i64| Money::from_minor(minor, currency);
+    let refundable = rec.ledger.refundable(&rec.order, asked.lines)?;
+    let refundable = Money::checked_sum(currency, refundable).map_err(LedgerError::from)?;
     let exchange = asked.claim_type == ClaimType::Exchange;
-    if exchange && asked.amount.is_some_and(|a| a != 0) {
+    if exchange && asked.amount.is_some_and(|a| !a.is_zero()) {
         return Err(PriceError::ExchangeWithAmount);
     }
     let terms = asked.claim_type.needs_return().then(|| {
@@ -80,32 +78,35 @@ pub fn price(policy: &ShopPolicy, rec: &OrderRecord, asked: &Asked) -> Result<Pr
             asked.reason,
             rec.order.facts.member_tier,
             asked.opened,
-            if exchange { 0 } else { refundable },
+            if exchange { money(0) } else { refundable },
         )
     });
     if exchange {
         return Ok(Priced {
-            requested: 0,
+            requested: money(0),
             refundable,
             terms,
         });
     }
-    let fee = terms.as_ref().map_or(0, |t| t.restocking_fee);
-    let most = refundable - fee;
-    let requested = asked.amount.unwrap_or(most);
+    // Worked out in minor units of the order's currency.
+    let fee = terms.as_ref().map_or(0, |t| t.restocking_fee.minor());
+    let most = refundable.minor() - fee;
+    let requested = match asked.amount {
+        Some(a) => a.minor_in(currency).map_err(LedgerError::from)?,
+        None => most,
+    };
     if requested <= 0 {
         return Err(PriceError::Nothing(currency));
     }
     if requested > most {
         return Err(PriceError::TooMuch {
-            requested,
-            most,
-            fee,
-            currency,
+            requested: money(requested),
+            most: money(most),
+            fee: money(fee),
         });
     }
     Ok(Priced {
-        requested,
+        requested: money(requested),
         refundable,
         terms,
     })
@@ -148,8 +149,12 @@ mod tests {
             reason: ReasonCode::Defective,
             opened: false,
             lines,
-            amount,
+            amount: amount.map(cny),
         }
+    }
+
+    fn cny(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::Cny)
     }
 
     fn line(q: u32) -> Vec<LineRequest> {
@@ -168,14 +173,17 @@ mod tests {
             &asked(ClaimType::RefundOnly, &line(1), None),
         )
         .unwrap();
-        assert_eq!((p.requested, p.refundable, p.terms), (5_000, 5_000, None));
+        assert_eq!(
+            (p.requested, p.refundable, p.terms),
+            (cny(5_000), cny(5_000), None)
+        );
         let p = price(
             &ShopPolicy::default(),
             &rec,
             &asked(ClaimType::RefundOnly, &line(2), Some(7_000)),
         )
         .unwrap();
-        assert_eq!((p.requested, p.refundable), (7_000, 10_000));
+        assert_eq!((p.requested, p.refundable), (cny(7_000), cny(10_000)));
     }
 
     #[test]
@@ -214,8 +222,22 @@ mod tests {
             Err(PriceError::ExchangeWithAmount)
         );
         let p = price(&policy, &rec, &asked(ClaimType::Exchange, &line(1), None)).unwrap();
-        assert_eq!(p.requested, 0);
+        assert_eq!(p.requested, cny(0));
         assert!(p.terms.is_some(), "the goods go back for an exchange");
+    }
+
+    #[test]
+    fn an_amount_in_another_currency_than_the_orders_is_refused() {
+        let rec = order(&[(1, 5_000)]);
+        let lines = line(1);
+        let mut usd = asked(ClaimType::RefundOnly, &lines, None);
+        usd.amount = Some(Money::from_minor(100, Currency::Usd));
+        assert_eq!(
+            price(&ShopPolicy::default(), &rec, &usd),
+            Err(PriceError::Ledger(LedgerError::Money(
+                crate::domain::money::MoneyError::CurrencyMismatch("USD", "CNY")
+            )))
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::change::{Change, Refused};
 use super::claim::{Actor, Claim, ClaimStatus};
 use super::events::{EventType, OutboxEvent};
-use super::ledger::OrderRecord;
+use super::ledger::{LedgerError, OrderRecord};
 use super::money::{Amount, Money};
 use super::order::Order;
 use super::returns::{Disposition, InspectedLine, Inspection, InspectionDecision};
@@ -43,8 +43,8 @@ pub struct Report {
 
 /// Whether a report fits the claim: every line on it, once, no more units
 /// than claimed; notes and photos within bounds; a partial refund only
-/// for a claim that refunds, above zero. Returns the decision in minor
-/// units.
+/// for a claim that refunds, above zero. Returns the decision with its
+/// amount as money in the claim's currency.
 fn check_report(claim: &Claim, report: &Report) -> Result<InspectionDecision, Refused> {
     let bad = |m: String| Err(Refused::invalid("invalid_inspection", m));
     if report.lines.is_empty() {
@@ -79,12 +79,12 @@ fn check_report(claim: &Claim, report: &Report) -> Result<InspectionDecision, Re
                 return bad("an exchange moves no money: accept or reject".into());
             }
             let amount = amount
-                .to_minor(claim.currency)
+                .to_money(claim.currency)
                 .map_err(|reason| Refused::Amount {
                     field: "decision.amount".into(),
                     reason,
                 })?;
-            if amount <= 0 {
+            if !amount.is_positive() {
                 return Err(Refused::invalid(
                     "invalid_amount",
                     "a partial refund is above zero; reject instead",
@@ -136,7 +136,6 @@ pub fn settle(
             change.ledger = true;
         }
         InspectionDecision::Partial { amount } => {
-            let amount = Money::from_minor(amount, claim.currency);
             claim.lower_approved(amount)?;
             rec.ledger.settle(&claim.claim_id, amount)?;
             change.ledger = true;
@@ -157,9 +156,11 @@ pub fn settle(
                 .returns
                 .terms
                 .as_ref()
-                .map_or(0, |t| t.shipping_refund);
-            let shipping = shipping.min(rec.ledger.order_free(&rec.order));
-            if shipping > 0 {
+                .map_or(Money::zero(claim.currency), |t| t.shipping_refund);
+            let shipping = shipping
+                .checked_min(rec.ledger.order_free(&rec.order))
+                .map_err(LedgerError::from)?;
+            if shipping.is_positive() {
                 let extra = format!("{id}S");
                 rec.ledger
                     .reserve_money(&rec.order, &extra, &[], shipping)?;

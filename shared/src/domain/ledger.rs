@@ -20,8 +20,11 @@
 //! - A merchant refund (goodwill, price difference) takes money without
 //!   units, from one line or spread over all; a refund that failed gives its
 //!   payment's share back.
+//! - Every draw is money in the order's currency; money in another currency
+//!   is refused ([`LedgerError::Money`]). The sums and splits are worked out
+//!   in minor units of that currency.
 
-use super::money::{allocate, Money};
+use super::money::{allocate, Currency, Money, MoneyError};
 use super::order::Order;
 use serde::{Deserialize, Serialize};
 
@@ -37,15 +40,13 @@ pub struct OrderRecord {
 pub struct LineDraw {
     pub line_id: String,
     pub units: u32,
-    /// Minor units.
-    pub amount: i64,
+    pub amount: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentDraw {
     pub payment_id: String,
-    /// Minor units.
-    pub amount: i64,
+    pub amount: Money,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,8 +71,20 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
-    pub fn amount(&self) -> i64 {
-        self.lines.iter().map(|l| l.amount).sum()
+    /// What the entry takes (the sum of its lines), in `currency`: its
+    /// order's.
+    pub fn amount(&self, currency: Currency) -> Result<Money, MoneyError> {
+        Money::checked_sum(currency, self.lines.iter().map(|l| l.amount))
+    }
+
+    /// Minor units it takes, in the currency of its draws.
+    fn minor(&self) -> i64 {
+        self.lines.iter().map(|l| l.amount.minor()).sum()
+    }
+
+    /// The currency of its draws (all in one: the ledger makes them).
+    fn currency(&self) -> Option<Currency> {
+        self.lines.first().map(|l| l.amount.currency())
     }
 }
 
@@ -101,6 +114,9 @@ pub enum LedgerError {
     NoOpenEntry(String),
     #[error("the order change conflicts with existing claims: {0}")]
     Conflict(String),
+    /// Money in another currency than the order's, or out of range.
+    #[error(transparent)]
+    Money(#[from] MoneyError),
 }
 
 /// One line of a claim: which line, how many units.
@@ -123,30 +139,62 @@ impl Ledger {
     }
 
     /// Units and minor units of line `line_id` taken by live entries.
-    pub fn line_taken(&self, line_id: &str) -> (u32, i64) {
+    fn line_taken(&self, line_id: &str) -> (u32, i64) {
         self.live()
             .flat_map(|e| &e.lines)
             .filter(|l| l.line_id == line_id)
-            .fold((0, 0), |(u, a), l| (u + l.units, a + l.amount))
+            .fold((0, 0), |(u, a), l| (u + l.units, a + l.amount.minor()))
     }
 
     /// Minor units of payment `payment_id` taken by live entries.
-    pub fn payment_taken(&self, payment_id: &str) -> i64 {
+    fn payment_taken(&self, payment_id: &str) -> i64 {
         self.live()
             .flat_map(|e| &e.payments)
             .filter(|p| p.payment_id == payment_id)
-            .map(|p| p.amount)
+            .map(|p| p.amount.minor())
             .sum()
     }
 
-    /// Still refundable on the whole order, in minor units.
-    pub fn order_free(&self, order: &Order) -> i64 {
-        let taken: i64 = self.live().map(LedgerEntry::amount).sum();
+    /// Units and money of the order's line `i` that no live entry has
+    /// taken.
+    pub fn line_free(&self, order: &Order, i: usize) -> (u32, Money) {
+        let line = &order.facts.lines[i];
+        let (units, amount) = self.line_taken(&line.line_id);
+        (
+            line.quantity - units,
+            Money::from_minor(order.line_paid(i) - amount, order.currency()),
+        )
+    }
+
+    /// Still refundable on the whole order.
+    pub fn order_free(&self, order: &Order) -> Money {
+        Money::from_minor(self.order_free_minor(order), order.currency())
+    }
+
+    fn order_free_minor(&self, order: &Order) -> i64 {
+        let taken: i64 = self.live().map(LedgerEntry::minor).sum();
         order.total_paid() - taken
     }
 
-    /// The most each requested line can give for its units, in minor units.
-    pub fn refundable(&self, order: &Order, req: &[LineRequest]) -> Result<Vec<i64>, LedgerError> {
+    /// The most each requested line can give for its units.
+    pub fn refundable(
+        &self,
+        order: &Order,
+        req: &[LineRequest],
+    ) -> Result<Vec<Money>, LedgerError> {
+        let max = self.refundable_minor(order, req)?;
+        Ok(max
+            .into_iter()
+            .map(|m| Money::from_minor(m, order.currency()))
+            .collect())
+    }
+
+    /// [`Ledger::refundable`] in minor units of the order's currency.
+    fn refundable_minor(
+        &self,
+        order: &Order,
+        req: &[LineRequest],
+    ) -> Result<Vec<i64>, LedgerError> {
         if req.is_empty() || req.iter().any(|r| r.quantity == 0) {
             return Err(LedgerError::NoLines);
         }
@@ -177,20 +225,23 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Takes units and money for a new claim. `requested` (minor units)
-    /// defaults to everything the lines can give.
+    /// Takes units and money for a new claim. `requested` (in the order's
+    /// currency) defaults to everything the lines can give.
     pub fn reserve(
         &mut self,
         order: &Order,
         claim_id: &str,
         req: &[LineRequest],
-        requested: Option<i64>,
+        requested: Option<Money>,
     ) -> Result<&LedgerEntry, LedgerError> {
         if self.entries.iter().any(|e| e.claim_id == claim_id) {
             return Err(LedgerError::DuplicateClaim(claim_id.to_string()));
         }
-        let max = self.refundable(order, req)?;
+        let max = self.refundable_minor(order, req)?;
         let refundable: i64 = max.iter().sum();
+        let requested = requested
+            .map(|m| m.minor_in(order.currency()))
+            .transpose()?;
         let amount = requested.unwrap_or(refundable);
         if amount > refundable || amount < 0 {
             return Err(LedgerError::AmountTooHigh {
@@ -205,7 +256,7 @@ impl Ledger {
             .map(|(r, a)| LineDraw {
                 line_id: r.line_id.clone(),
                 units: r.quantity,
-                amount: a,
+                amount: Money::from_minor(a, order.currency()),
             })
             .collect();
         let payments = self.split_over_payments(order, amount);
@@ -234,7 +285,7 @@ impl Ledger {
             .filter(|(_, a)| *a > 0)
             .map(|(p, a)| PaymentDraw {
                 payment_id: p.payment_id.clone(),
-                amount: a,
+                amount: Money::from_minor(a, order.currency()),
             })
             .collect()
     }
@@ -250,23 +301,24 @@ impl Ledger {
     /// lines and payments shrink in proportion to what they gave.
     pub fn settle(&mut self, claim_id: &str, approved: Money) -> Result<(), LedgerError> {
         let e = self.open_entry(claim_id)?;
-        let current = e.amount();
-        let (approved, currency) = (approved.minor(), approved.currency());
+        let current = e.minor();
+        let currency = e.currency().unwrap_or(approved.currency());
+        let approved = approved.minor_in(currency)?;
         if approved > current || approved < 0 {
             return Err(LedgerError::AmountTooHigh {
                 requested: Money::from_minor(approved, currency),
                 refundable: Money::from_minor(current, currency),
             });
         }
-        let lw: Vec<i64> = e.lines.iter().map(|l| l.amount).collect();
+        let lw: Vec<i64> = e.lines.iter().map(|l| l.amount.minor()).collect();
         for (l, a) in e.lines.iter_mut().zip(allocate(approved, &lw)) {
-            l.amount = a;
+            l.amount = Money::from_minor(a, currency);
         }
-        let pw: Vec<i64> = e.payments.iter().map(|p| p.amount).collect();
+        let pw: Vec<i64> = e.payments.iter().map(|p| p.amount.minor()).collect();
         for (p, a) in e.payments.iter_mut().zip(allocate(approved, &pw)) {
-            p.amount = a;
+            p.amount = Money::from_minor(a, currency);
         }
-        e.payments.retain(|p| p.amount > 0);
+        e.payments.retain(|p| p.amount.is_positive());
         Ok(())
     }
 
@@ -285,11 +337,12 @@ impl Ledger {
         order: &Order,
         entry_id: &str,
         scope: &[String],
-        amount: i64,
+        amount: Money,
     ) -> Result<&LedgerEntry, LedgerError> {
         if self.entries.iter().any(|e| e.claim_id == entry_id) {
             return Err(LedgerError::DuplicateClaim(entry_id.to_string()));
         }
+        let amount = amount.minor_in(order.currency())?;
         if amount <= 0 {
             return Err(LedgerError::NothingToRefund);
         }
@@ -323,7 +376,7 @@ impl Ledger {
             .map(|(&i, a)| LineDraw {
                 line_id: order.facts.lines[i].line_id.clone(),
                 units: 0,
-                amount: a,
+                amount: Money::from_minor(a, order.currency()),
             })
             .collect();
         let payments = self.split_over_payments(order, amount);
@@ -347,26 +400,28 @@ impl Ledger {
         payment_id: &str,
         amount: Money,
     ) -> Result<(), LedgerError> {
-        let (amount, currency) = (amount.minor(), amount.currency());
         let e = self.open_entry(entry_id)?;
+        let currency = e.currency().unwrap_or(amount.currency());
+        let amount = amount.minor_in(currency)?;
         let Some(p) = e.payments.iter_mut().find(|p| p.payment_id == payment_id) else {
             return Err(LedgerError::NoOpenEntry(format!(
                 "{entry_id} (payment {payment_id})"
             )));
         };
-        if amount <= 0 || amount > p.amount {
+        let drawn = p.amount.minor();
+        if amount <= 0 || amount > drawn {
             return Err(LedgerError::AmountTooHigh {
                 requested: Money::from_minor(amount, currency),
-                refundable: Money::from_minor(p.amount, currency),
+                refundable: Money::from_minor(drawn, currency),
             });
         }
-        p.amount -= amount;
-        e.payments.retain(|p| p.amount > 0);
-        let lw: Vec<i64> = e.lines.iter().map(|l| l.amount).collect();
+        p.amount = Money::from_minor(drawn - amount, currency);
+        e.payments.retain(|p| p.amount.is_positive());
+        let lw: Vec<i64> = e.lines.iter().map(|l| l.amount.minor()).collect();
         for (l, a) in e.lines.iter_mut().zip(allocate(amount, &lw)) {
-            l.amount -= a;
+            l.amount = Money::from_minor(l.amount.minor() - a, currency);
         }
-        if e.amount() == 0 {
+        if e.minor() == 0 {
             e.state = EntryState::Released;
         }
         Ok(())
@@ -458,6 +513,10 @@ mod tests {
         Order::parse("s", "o", d).unwrap()
     }
 
+    fn cny(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::Cny)
+    }
+
     fn req(line: &str, q: u32) -> Vec<LineRequest> {
         vec![LineRequest {
             line_id: line.into(),
@@ -470,12 +529,16 @@ mod tests {
         let o = order(&[(3, 1000, 1), (1, 500, 0)], 100, 0, 1);
         let mut l = Ledger::default();
         let max = l.refundable(&o, &req("L0", 1)).unwrap()[0];
-        assert_eq!(max, o.unit_paid(0, 0));
+        assert_eq!(max, cny(o.unit_paid(0, 0)));
         let e = l.reserve(&o, "c1", &req("L0", 1), None).unwrap();
-        assert_eq!(e.amount(), max);
+        assert_eq!(e.amount(Currency::Cny), Ok(max));
+        assert!(e
+            .payments
+            .iter()
+            .all(|d| d.amount.currency() == Currency::Cny));
         let next = l.refundable(&o, &req("L0", 2)).unwrap()[0];
         assert!(matches!(
-            l.reserve(&o, "c2", &req("L0", 2), Some(next + 1)),
+            l.reserve(&o, "c2", &req("L0", 2), Some(cny(next.minor() + 1))),
             Err(LedgerError::AmountTooHigh { .. })
         ));
         assert!(matches!(
@@ -496,15 +559,37 @@ mod tests {
     fn release_gives_back_and_paid_back_keeps() {
         let o = order(&[(2, 1000, 0)], 0, 0, 2);
         let mut l = Ledger::default();
-        l.reserve(&o, "a", &req("L0", 2), Some(1500)).unwrap();
-        assert_eq!(l.order_free(&o), 500);
+        l.reserve(&o, "a", &req("L0", 2), Some(cny(1500))).unwrap();
+        assert_eq!(l.order_free(&o), cny(500));
         l.release("a").unwrap();
-        assert_eq!(l.order_free(&o), 2000);
+        assert_eq!(l.order_free(&o), cny(2000));
         assert!(l.release("a").is_err());
         l.reserve(&o, "b", &req("L0", 1), None).unwrap();
         l.settle("b", Money::from_minor(400, o.currency())).unwrap();
-        assert_eq!(l.order_free(&o), 1600);
+        assert_eq!(l.order_free(&o), cny(1600));
+        assert_eq!(l.line_free(&o, 0), (1, cny(1600)));
         assert_eq!(l.payment_taken("P0") + l.payment_taken("P1"), 400);
+    }
+
+    #[test]
+    fn money_in_another_currency_than_the_orders_is_refused() {
+        let o = order(&[(2, 1000, 0)], 0, 0, 1);
+        let usd = Money::from_minor(500, Currency::Usd);
+        let mut l = Ledger::default();
+        let mismatch = |e| matches!(e, Err(LedgerError::Money(MoneyError::CurrencyMismatch(..))));
+        assert!(mismatch(
+            l.reserve(&o, "a", &req("L0", 1), Some(usd)).map(|_| ())
+        ));
+        assert!(mismatch(l.reserve_money(&o, "g", &[], usd).map(|_| ())));
+        assert!(l.entries.is_empty(), "nothing taken");
+        l.reserve(&o, "a", &req("L0", 2), None).unwrap();
+        let before = l.clone();
+        assert!(mismatch(l.settle("a", usd)));
+        assert!(mismatch(l.give_back("a", "P0", usd)));
+        assert_eq!(l, before, "nothing changed");
+        l.settle("a", cny(1500)).unwrap();
+        assert_eq!(l.entry("a").unwrap().amount(Currency::Cny), Ok(cny(1500)));
+        assert!(l.entry("a").unwrap().amount(Currency::Usd).is_err());
     }
 
     #[test]
@@ -569,24 +654,25 @@ mod tests {
                         let id = format!("c{}", claims.len());
                         let r = req(&format!("L{}", line % lines.len()), units);
                         if let Ok(max) = l.refundable(&o, &r) {
-                            let amount = max[0] * share as i64 / 100;
-                            if l.reserve(&o, &id, &r, Some(amount)).is_ok() { claims.push(id); }
+                            let amount = max[0].minor() * share as i64 / 100;
+                            if l.reserve(&o, &id, &r, Some(Money::from_minor(amount, o.currency()))).is_ok() { claims.push(id); }
                         }
                     }
                     Op::Cancel(i) => if let Some(c) = claims.get(i) { let _ = l.release(c); },
                     Op::Money { line, share } => {
                         let id = format!("c{}", claims.len());
                         let scope: Vec<String> = line.map(|i| format!("L{}", i % lines.len())).into_iter().collect();
-                        let free = l.order_free(&o);
-                        if l.reserve_money(&o, &id, &scope, free * share as i64 / 100).is_ok() { claims.push(id); }
+                        let free = l.order_free(&o).minor();
+                        let amount = Money::from_minor(free * share as i64 / 100, o.currency());
+                        if l.reserve_money(&o, &id, &scope, amount).is_ok() { claims.push(id); }
                     }
                     Op::GiveBack(i, s) => if let Some(c) = claims.get(i) {
                         if let Some(p) = l.entry(c).and_then(|e| e.payments.first()).cloned() {
-                            let _ = l.give_back(c, &p.payment_id, Money::from_minor((p.amount * s as i64 / 100).max(1), o.currency()));
+                            let _ = l.give_back(c, &p.payment_id, Money::from_minor((p.amount.minor() * s as i64 / 100).max(1), o.currency()));
                         }
                     },
                     Op::Settle(i, s) => if let Some(c) = claims.get(i) {
-                        if let Some(e) = l.entry(c) { let a = e.amount() * s as i64 / 100; let _ = l.settle(c, Money::from_minor(a, o.currency())); }
+                        if let Some(e) = l.entry(c) { let a = e.minor() * s as i64 / 100; let _ = l.settle(c, Money::from_minor(a, o.currency())); }
                     },
                 }
                 let mut lines_taken = 0;
@@ -603,9 +689,12 @@ mod tests {
                     pays_taken += t;
                 }
                 prop_assert_eq!(lines_taken, pays_taken);
-                prop_assert!(l.order_free(&o) >= 0);
+                prop_assert!(!l.order_free(&o).is_negative());
                 for e in &l.entries {
-                    prop_assert_eq!(e.amount(), e.payments.iter().map(|p| p.amount).sum::<i64>());
+                    prop_assert_eq!(
+                        e.amount(o.currency()),
+                        Money::checked_sum(o.currency(), e.payments.iter().map(|p| p.amount))
+                    );
                 }
             }
         }
@@ -628,7 +717,7 @@ mod tests {
                     n += 1;
                 }
             }
-            prop_assert_eq!(l.order_free(&o), 0);
+            prop_assert!(l.order_free(&o).is_zero());
             for (j, p) in o.facts.payments.iter().enumerate() {
                 prop_assert_eq!(l.payment_taken(&p.payment_id), o.payment_minor(j));
             }

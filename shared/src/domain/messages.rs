@@ -53,7 +53,7 @@ pub struct Message {
 pub struct ClaimFacts<'a> {
     pub claim_id: &'a str,
     pub claim_type: ClaimType,
-    pub currency: Currency,
+    /// In the claim's currency.
     pub requested_amount: Money,
     /// Once approved.
     pub approved_amount: Option<Money>,
@@ -444,7 +444,7 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                     "The shop has received and checked the goods of your claim {id} and will \
                      refund {}. The inspection report is on the claim; if you disagree, you can \
                      dispute it from the claim.",
-                    money(Money::from_minor(*amount, f.currency))
+                    money(*amount)
                 ),
                 crate::domain::returns::InspectionDecision::Reject { .. } => format!(
                     "The shop has received and checked the goods of your claim {id} and could \
@@ -693,7 +693,7 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                 }
                 crate::domain::returns::InspectionDecision::Partial { amount } => format!(
                     "商家已收到并检验您的售后申请 {id} 的商品，将退款 {}。验收报告已附在申请中，如有异议可在申请中发起争议。",
-                    money(Money::from_minor(*amount, f.currency))
+                    money(*amount)
                 ),
                 crate::domain::returns::InspectionDecision::Reject { .. } => format!(
                     "商家已收到并检验您的售后申请 {id} 的商品，未能接受此次退货。验收报告已附在申请中，如有异议可在申请中发起争议。"
@@ -790,7 +790,6 @@ mod tests {
         ClaimFacts {
             claim_id: CLAIM,
             claim_type,
-            currency: Currency::Cny,
             requested_amount: cny(10300),
             approved_amount: Some(cny(10300)),
             review_within: Some(chrono::Duration::hours(2)),
@@ -840,7 +839,7 @@ mod tests {
                 reason: s("not picked up within 7 days"),
             },
             ClaimEvent::Inspected {
-                decision: crate::domain::returns::InspectionDecision::Partial { amount: 500 },
+                decision: crate::domain::returns::InspectionDecision::Partial { amount: cny(500) },
                 notes: s("scratched"),
                 photos: vec![],
             },

@@ -276,7 +276,7 @@ pub fn plan(order: &Order, entry: &LedgerEntry, issue: &Issue<'_>) -> Vec<Refund
                 channel,
                 provider_txn_id: p.provider_txn_id.clone(),
                 payment_total: Money::from_minor(order.payment_minor(j), order.currency()),
-                amount: Money::from_minor(amount, order.currency()),
+                amount,
                 status: RefundStatus::Pending,
                 attempts: 0,
                 provider_refund_id: None,
@@ -310,15 +310,15 @@ pub fn plan(order: &Order, entry: &LedgerEntry, issue: &Issue<'_>) -> Vec<Refund
 }
 
 /// The payments a ledger entry draws money from: (index in the order's
-/// payments, minor units). One refund each, numbered by that index.
+/// payments, the money drawn). One refund each, numbered by that index.
 fn drawn_payments<'a>(
     order: &'a Order,
     entry: &'a LedgerEntry,
-) -> impl Iterator<Item = (usize, i64)> + 'a {
+) -> impl Iterator<Item = (usize, Money)> + 'a {
     entry
         .payments
         .iter()
-        .filter(|d| d.amount > 0)
+        .filter(|d| d.amount.is_positive())
         .filter_map(|d| {
             let j = order
                 .facts

@@ -5,6 +5,7 @@
 //! a [`ReturnInfo`]; the use cases decide when each part changes.
 
 use super::claim::{Actor, Claim, ClaimError, ClaimEvent, ClaimStatus, ReasonCode};
+use super::money::Money;
 use super::order::{MemberTier, ProductKind};
 use super::policy::{Payer, PolicyError, ShopPolicy};
 use super::tracking::{Carrier, CourierState, CourierStatus, TrackingSnapshot};
@@ -33,27 +34,29 @@ pub enum ShippingPayer {
 }
 
 /// What a return costs or gives, fixed when the claim is filed and shown to
-/// the customer before they submit. Minor units.
+/// the customer before they submit, in the order's currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReturnTerms {
     pub shipping_payer: ShippingPayer,
     /// Added to the refund for a shop-paid return (within what the order
     /// still has refundable).
-    pub shipping_refund: i64,
+    pub shipping_refund: Money,
     /// Deducted: the policy's percentage for no-reason returns of opened
     /// goods.
-    pub restocking_fee: i64,
+    pub restocking_fee: Money,
 }
 
 /// The terms of a return or exchange claim for `reason`, on goods worth
-/// `amount` (minor units) that the customer says were `opened`.
+/// `amount` that the customer says were `opened`, in the currency of
+/// `amount`.
 pub fn terms(
     policy: &ShopPolicy,
     reason: ReasonCode,
     tier: MemberTier,
     opened: bool,
-    amount: i64,
+    amount: Money,
 ) -> ReturnTerms {
+    let currency = amount.currency();
     let r = &policy.returns;
     let shipping_payer = if reason.is_quality_issue() {
         ShippingPayer::Shop
@@ -67,21 +70,23 @@ pub fn terms(
     };
     // An exchange moves no money: the shop pays its parcels, nothing is
     // added to a refund.
+    // The policy's allowance is in minor units of whatever currency the
+    // shop's orders are in.
     let shipping_refund = match shipping_payer {
-        _ if amount == 0 => 0,
+        _ if amount.is_zero() => 0,
         ShippingPayer::Customer => 0,
         ShippingPayer::Shop | ShippingPayer::MemberPerk => r.return_shipping_allowance,
     };
     let restocking_fee = if reason == ReasonCode::NoLongerWanted && opened {
         // Rounded down: the customer never pays a fraction of a fen more.
-        amount * i64::from(r.restocking_fee_percent) / 100
+        amount.minor() * i64::from(r.restocking_fee_percent) / 100
     } else {
         0
     };
     ReturnTerms {
         shipping_payer,
-        shipping_refund,
-        restocking_fee,
+        shipping_refund: Money::from_minor(shipping_refund, currency),
+        restocking_fee: Money::from_minor(restocking_fee, currency),
     }
 }
 
@@ -351,9 +356,9 @@ pub struct InspectedLine {
 pub enum InspectionDecision {
     /// As claimed: refund (return) or replacement (exchange).
     Accept,
-    /// A lower refund than approved, with the report as grounds (minor
-    /// units; returns only).
-    Partial { amount: i64 },
+    /// A lower refund than approved, with the report as grounds (in the
+    /// claim's currency; returns only).
+    Partial { amount: Money },
     /// Nothing, with a catalogue rejection reason and the report.
     Reject { reason: String },
 }
@@ -561,41 +566,66 @@ mod tests {
 
     #[test]
     fn who_pays_and_what_is_deducted() {
+        let cny = |m| Money::from_minor(m, crate::domain::money::Currency::Cny);
         let mut p = ShopPolicy::default();
         p.returns.restocking_fee_percent = 10;
         p.returns.return_shipping_allowance = 1000;
-        let quality = terms(&p, ReasonCode::Defective, MemberTier::Regular, true, 9999);
+        let quality = terms(
+            &p,
+            ReasonCode::Defective,
+            MemberTier::Regular,
+            true,
+            cny(9999),
+        );
         assert_eq!(quality.shipping_payer, ShippingPayer::Shop);
-        assert_eq!((quality.shipping_refund, quality.restocking_fee), (1000, 0));
+        assert_eq!(
+            (quality.shipping_refund, quality.restocking_fee),
+            (cny(1000), cny(0))
+        );
         let no_reason = terms(
             &p,
             ReasonCode::NoLongerWanted,
             MemberTier::Regular,
             true,
-            9999,
+            cny(9999),
         );
         assert_eq!(no_reason.shipping_payer, ShippingPayer::Customer);
         assert_eq!(
             (no_reason.shipping_refund, no_reason.restocking_fee),
-            (0, 999)
+            (cny(0), cny(999))
         );
         let sealed = terms(
             &p,
             ReasonCode::NoLongerWanted,
             MemberTier::Regular,
             false,
-            9999,
+            cny(9999),
         );
-        assert_eq!(sealed.restocking_fee, 0);
+        assert_eq!(sealed.restocking_fee, cny(0));
         let perk = terms(
             &p,
             ReasonCode::NoLongerWanted,
             MemberTier::Platinum,
             false,
-            9999,
+            cny(9999),
         );
         assert_eq!(perk.shipping_payer, ShippingPayer::MemberPerk);
-        assert_eq!(perk.shipping_refund, 1000);
+        assert_eq!(perk.shipping_refund, cny(1000));
+        // In the currency of the goods: a yen order's terms are in yen.
+        let yen = terms(
+            &p,
+            ReasonCode::NoLongerWanted,
+            MemberTier::Platinum,
+            true,
+            Money::from_minor(5000, crate::domain::money::Currency::Jpy),
+        );
+        assert_eq!(
+            (yen.shipping_refund, yen.restocking_fee),
+            (
+                Money::from_minor(1000, crate::domain::money::Currency::Jpy),
+                Money::from_minor(500, crate::domain::money::Currency::Jpy)
+            )
+        );
     }
 
     #[test]

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 /// What a reviewer (a rule or a person) decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// `amount` in minor units; None approves what was requested.
+    /// `amount` in the claim's currency; None approves what was requested.
     Approve {
-        amount: Option<i64>,
+        amount: Option<Money>,
         reason: Option<String>,
     },
     /// `reason`: a rejection code of the shop's catalogue.
@@ -64,8 +64,7 @@ pub fn apply(
 ) -> Result<Change, Refused> {
     let ev = match verdict {
         Verdict::Approve { amount, reason } => {
-            let amount = amount.map(|a| Money::from_minor(a, claim.currency));
-            let ev = claim.approve(amount, reason.clone(), actor.clone(), now)?;
+            let ev = claim.approve(*amount, reason.clone(), actor.clone(), now)?;
             let approved = claim.approved_amount.unwrap_or(claim.requested_amount);
             rec.ledger.settle(&claim.claim_id, approved)?;
             let mut change = Change {
@@ -198,7 +197,7 @@ mod tests {
         let mut rec = order(&[(1, 5_000)]);
         let mut claim = claim_on(&mut rec, ClaimType::RefundOnly);
         let approve = Verdict::Approve {
-            amount: Some(0),
+            amount: Some(Money::zero(claim.currency)),
             reason: Some("goodwill only".into()),
         };
         let change = apply(&mut claim, &mut rec, &approve, staff(), t(60)).unwrap();
@@ -244,7 +243,10 @@ mod tests {
         let change = apply(&mut claim, &mut rec, &reject, staff(), t(60)).unwrap();
         assert_eq!(steps(&change), [ClaimStep::Rejected]);
         assert!(change.ledger);
-        assert_eq!(rec.ledger.refundable(&rec.order, &line).unwrap(), [5_000]);
+        assert_eq!(
+            rec.ledger.refundable(&rec.order, &line).unwrap(),
+            [Money::from_minor(5_000, claim.currency)]
+        );
     }
 
     #[test]
@@ -262,7 +264,7 @@ mod tests {
         let mut rec = order(&[(1, 5_000)]);
         let mut claim = claim_on(&mut rec, ClaimType::RefundOnly);
         let approve = Verdict::Approve {
-            amount: Some(5_001),
+            amount: Some(Money::from_minor(5_001, claim.currency)),
             reason: None,
         };
         let refused = apply(&mut claim, &mut rec, &approve, staff(), t(60)).unwrap_err();

@@ -69,7 +69,7 @@ pub fn claim_on(rec: &mut OrderRecord, claim_type: ClaimType) -> Claim {
                 line_id: "L0".into(),
                 quantity: units,
             }],
-            (claim_type == ClaimType::Exchange).then_some(0),
+            (claim_type == ClaimType::Exchange).then_some(Money::zero(rec.order.currency())),
         )
         .expect("the line is claimable");
     let lines = entry
@@ -78,7 +78,7 @@ pub fn claim_on(rec: &mut OrderRecord, claim_type: ClaimType) -> Claim {
         .map(|l| ClaimLine {
             line_id: l.line_id.clone(),
             quantity: l.units,
-            amount: Money::from_minor(l.amount, rec.order.currency()),
+            amount: l.amount,
         })
         .collect();
     let (claim, _) = Claim::submit(

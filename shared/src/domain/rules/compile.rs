@@ -509,15 +509,15 @@ impl Values {
         e[E_REASON] = reason_index(f.reason);
         e[E_FULFILMENT] = fulfilment_index(f.fulfilment);
         e[E_KINDS] = f.product_kinds.0;
-        e[E_CURRENCY] = currency_index(f.currency);
+        e[E_CURRENCY] = currency_index(f.amount.currency());
         e[E_TIER] = tier_index(f.member_tier);
         e[E_COURIER] = courier_index(f.courier);
         e[E_EVIDENCE_COMPLETE] = u8::from(f.evidence_complete);
         e[E_WINDOW] = u8::from(f.within_policy_window());
         let mut n = [None; N_NUM];
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
-            .checked_sub(f.currency.minor_digits())
-            .map(|d| i128::from(f.amount) * 10i128.pow(d));
+            .checked_sub(f.amount.currency().minor_digits())
+            .map(|d| i128::from(f.amount.minor()) * 10i128.pow(d));
         n[N_PAYMENT] = f.seconds_since_payment.map(i128::from);
         n[N_SHIPMENT] = f.seconds_since_shipment.map(i128::from);
         n[N_DELIVERY] = f.seconds_since_delivery.map(i128::from);

@@ -2,7 +2,7 @@
 //! from the claim, its order and the shop policy are gathered.
 
 use crate::domain::claim::{Claim, ClaimStatus, ClaimType, ReasonCode, SpecialKind};
-use crate::domain::money::Currency;
+use crate::domain::money::Money;
 use crate::domain::order::{FulfilmentState, MemberTier, Order, ProductKind};
 use crate::domain::policy::ShopPolicy;
 use crate::domain::tracking::CourierStatus;
@@ -116,9 +116,8 @@ pub struct Facts {
     pub reason: ReasonCode,
     pub fulfilment: FulfilmentState,
     pub product_kinds: ProductKinds,
-    /// Requested amount in minor units of `currency`.
-    pub amount: i64,
-    pub currency: Currency,
+    /// The requested amount, in the order's currency (the `currency` fact).
+    pub amount: Money,
     /// Whole hours elapsed; None when it has not happened.
     #[serde(default)]
     /// Seconds since the order was paid (its last payment), exact: time
@@ -160,8 +159,7 @@ impl Facts {
             reason: claim.reason,
             fulfilment: f.fulfilment.state,
             product_kinds,
-            amount: claim.requested_amount.minor(),
-            currency: claim.currency,
+            amount: claim.requested_amount,
             // The order counts as paid when its last payment (a pre-sale's
             // balance) landed.
             seconds_since_payment: since(f.payments.iter().map(|p| p.paid_at).max()),
