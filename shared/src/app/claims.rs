@@ -223,15 +223,7 @@ pub async fn submit_claim(
         let entry = rec
             .ledger
             .reserve(&rec.order, &claim_id, &body.lines, requested)?;
-        let lines = entry
-            .lines
-            .iter()
-            .map(|l| ClaimLine {
-                line_id: l.line_id.clone(),
-                quantity: l.units,
-                amount: l.amount,
-            })
-            .collect();
+        let lines = ClaimLine::of_entry(entry);
         let now = s.now();
         let (mut claim, event) = Claim::submit(
             NewClaim {

@@ -6,7 +6,7 @@
 //! The timeline a customer sees is the list of those events.
 
 use super::ids::{ClaimId, CustomerId, OrderId, RefundId, ShopId};
-use super::ledger::LineRequest;
+use super::ledger::{LedgerEntry, LineRequest};
 use super::money::{Money, MoneyError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -165,6 +165,21 @@ pub struct ClaimLine {
     pub line_id: String,
     pub quantity: u32,
     pub amount: Money,
+}
+
+impl ClaimLine {
+    /// The lines a claim takes, as its ledger entry reserved them.
+    pub fn of_entry(entry: &LedgerEntry) -> Vec<ClaimLine> {
+        entry
+            .lines
+            .iter()
+            .map(|l| ClaimLine {
+                line_id: l.line_id.clone(),
+                quantity: l.units,
+                amount: l.amount,
+            })
+            .collect()
+    }
 }
 
 /// What happened to a claim. Stored on its timeline and in the outbox.

@@ -72,15 +72,7 @@ pub fn claim_on(rec: &mut OrderRecord, claim_type: ClaimType) -> Claim {
             (claim_type == ClaimType::Exchange).then_some(Money::zero(rec.order.currency())),
         )
         .expect("the line is claimable");
-    let lines = entry
-        .lines
-        .iter()
-        .map(|l| ClaimLine {
-            line_id: l.line_id.clone(),
-            quantity: l.units,
-            amount: l.amount,
-        })
-        .collect();
+    let lines = ClaimLine::of_entry(entry);
     let (claim, _) = Claim::submit(
         NewClaim {
             claim_id: "clm-1".into(),
