@@ -22,18 +22,24 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-/// No token needed: the policy is what the shop promises publicly.
-async fn get_policy(
-    State(st): State<AppState>,
-    Params(shop_id): Params<String>,
-) -> Result<Response, ApiError> {
-    crate::domain::order::check_id("shop_id", &shop_id).map_err(|m| {
+/// A shop id in the path of a route anyone may read: checked here, as no
+/// principal's shop is compared with it.
+fn public_shop(shop_id: &str) -> Result<(), ApiError> {
+    crate::domain::order::check_id("shop_id", shop_id).map_err(|m| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "invalid_path",
             m.to_string(),
         )
-    })?;
+    })
+}
+
+/// No token needed: the policy is what the shop promises publicly.
+async fn get_policy(
+    State(st): State<AppState>,
+    Params(shop_id): Params<String>,
+) -> Result<Response, ApiError> {
+    public_shop(&shop_id)?;
     Ok(Json(policy::policy_for(&st.services, &shop_id).await?).into_response())
 }
 
@@ -68,13 +74,7 @@ async fn get_reasons(
     State(st): State<AppState>,
     Params(shop_id): Params<String>,
 ) -> Result<Response, ApiError> {
-    crate::domain::order::check_id("shop_id", &shop_id).map_err(|m| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_path",
-            m.to_string(),
-        )
-    })?;
+    public_shop(&shop_id)?;
     let c = crate::app::review::catalogue_for(&st.services, &shop_id).await?;
     Ok(Json(serde_json::json!({ "reasons": c.all(), "extras": c.extras() })).into_response())
 }

@@ -185,21 +185,27 @@ mod tests {
         (claim, rec)
     }
 
+    /// [`inspected`], then its replacement shipped with `difference`.
+    fn shipped(difference: PriceDifference) -> (Claim, Change) {
+        let (mut claim, mut rec) = inspected();
+        let r = replacement(Some(difference));
+        let policy = ShopPolicy::default();
+        let change = ship_replacement(&mut claim, &mut rec, &policy, &r, staff(), t(40)).unwrap();
+        (claim, change)
+    }
+
+    /// Ships `replacement(None)` for `claim` at `t(40)`, expecting a refusal.
+    fn refused_shipping(mut claim: Claim, mut rec: OrderRecord) -> Refused {
+        let policy = ShopPolicy::default();
+        let r = replacement(None);
+        ship_replacement(&mut claim, &mut rec, &policy, &r, staff(), t(40)).unwrap_err()
+    }
+
     #[test]
     fn the_replacement_ships_after_inspection_and_a_cheaper_variant_refunds_the_difference() {
-        let (mut claim, mut rec) = inspected();
-        let r = replacement(Some(PriceDifference::Refund {
+        let (claim, change) = shipped(PriceDifference::Refund {
             amount: amount("12.00"),
-        }));
-        let change = ship_replacement(
-            &mut claim,
-            &mut rec,
-            &ShopPolicy::default(),
-            &r,
-            staff(),
-            t(40),
-        )
-        .unwrap();
+        });
         assert_eq!(change.events[0].step(), ClaimStep::ReplacementShipped);
         assert_eq!(change.refunds.len(), 1);
         assert_eq!(
@@ -211,19 +217,9 @@ mod tests {
 
     #[test]
     fn a_dearer_variant_asks_the_storefront_to_collect() {
-        let (mut claim, mut rec) = inspected();
-        let r = replacement(Some(PriceDifference::Collect {
+        let (_, change) = shipped(PriceDifference::Collect {
             amount: amount("8.50"),
-        }));
-        let change = ship_replacement(
-            &mut claim,
-            &mut rec,
-            &ShopPolicy::default(),
-            &r,
-            staff(),
-            t(40),
-        )
-        .unwrap();
+        });
         assert_eq!(
             change.notices[0].event_type,
             EventType::ExchangePaymentRequested
@@ -241,15 +237,7 @@ mod tests {
         let mut rec = order(&[(1, 5_000)]);
         let mut claim = claim_on(&mut rec, ClaimType::Exchange);
         claim.approve(None, None, staff(), t(10)).unwrap();
-        let refused = ship_replacement(
-            &mut claim,
-            &mut rec,
-            &ShopPolicy::default(),
-            &replacement(None),
-            staff(),
-            t(40),
-        )
-        .unwrap_err();
+        let refused = refused_shipping(claim, rec);
         assert!(
             matches!(
                 refused,
@@ -265,16 +253,8 @@ mod tests {
     #[test]
     fn only_an_exchange_ships_a_replacement() {
         let mut rec = order(&[(1, 5_000)]);
-        let mut claim = claim_on(&mut rec, ClaimType::ReturnRefund);
-        let refused = ship_replacement(
-            &mut claim,
-            &mut rec,
-            &ShopPolicy::default(),
-            &replacement(None),
-            staff(),
-            t(40),
-        )
-        .unwrap_err();
+        let claim = claim_on(&mut rec, ClaimType::ReturnRefund);
+        let refused = refused_shipping(claim, rec);
         assert!(matches!(
             refused,
             Refused::NotNow {

@@ -260,53 +260,122 @@ pub struct Issue<'a> {
 /// The refunds of an approved amount: one per payment the ledger entry
 /// draws on (zero-amount draws make no refund).
 pub fn plan(order: &Order, entry: &LedgerEntry, issue: &Issue<'_>) -> Vec<Refund> {
-    let now = issue.now;
     drawn_payments(order, entry)
         .map(|(j, amount)| {
             let p = &order.facts.payments[j];
             let channel = issue.route.channel_for(p.channel);
-            Refund {
-                refund_id: refund_id_for(issue.origin_id, j + 1),
+            let draw = Draw {
                 shop_id: order.shop_id.clone(),
                 order_id: order.order_id.clone(),
                 customer_id: order.facts.customer_id.clone(),
                 customer_phone: order.facts.customer_phone.clone(),
                 origin: issue.origin.clone(),
                 payment_id: p.payment_id.clone(),
-                channel,
                 provider_txn_id: p.provider_txn_id.clone(),
                 payment_total: Money::from_minor(order.payment_minor(j), order.currency()),
                 amount,
-                status: RefundStatus::Pending,
-                attempts: 0,
-                provider_refund_id: None,
-                received_account: None,
-                failure: None,
-                created_at: now,
-                updated_at: now,
-                succeeded_at: None,
-                expected_arrival: Some(now + arrival_window(channel)),
                 payee: match issue.route {
                     RefundRoute::BankCard(c) => Some(c.clone()),
                     _ => None,
                 },
-                expires_at: None,
-                history: vec![RefundStep {
-                    at: now,
-                    status: RefundStatus::Pending,
-                    actor: issue.actor.clone(),
-                    what: "created".into(),
-                    detail: match issue.route {
-                        RefundRoute::Original => None,
-                        RefundRoute::StoreBalance => Some("to store balance".into()),
-                        RefundRoute::BankCard(c) => {
-                            Some(format!("to bank card {} ****{}", c.bank, c.last4))
-                        }
-                    },
-                }],
-            }
+            };
+            let detail = match issue.route {
+                RefundRoute::Original => None,
+                RefundRoute::StoreBalance => Some("to store balance".into()),
+                RefundRoute::BankCard(c) => {
+                    Some(format!("to bank card {} ****{}", c.bank, c.last4))
+                }
+            };
+            let id = refund_id_for(issue.origin_id, j + 1);
+            Refund::created(draw, id, channel, issue.actor, issue.now, detail)
         })
         .collect()
+}
+
+/// What a refund draws on and where its money goes: all of it but its
+/// number, channel and life so far, so what a refund sent again keeps.
+struct Draw {
+    shop_id: ShopId,
+    order_id: OrderId,
+    customer_id: CustomerId,
+    customer_phone: Option<String>,
+    origin: RefundOrigin,
+    payment_id: String,
+    provider_txn_id: String,
+    payment_total: Money,
+    amount: Money,
+    payee: Option<BankCard>,
+}
+
+impl Refund {
+    /// A refund just created: pending, nothing asked of the provider yet,
+    /// its history the one "created" step.
+    fn created(
+        d: Draw,
+        refund_id: RefundId,
+        channel: PaymentChannel,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        detail: Option<String>,
+    ) -> Refund {
+        Refund {
+            refund_id,
+            shop_id: d.shop_id,
+            order_id: d.order_id,
+            customer_id: d.customer_id,
+            customer_phone: d.customer_phone,
+            origin: d.origin,
+            payment_id: d.payment_id,
+            channel,
+            provider_txn_id: d.provider_txn_id,
+            payment_total: d.payment_total,
+            amount: d.amount,
+            status: RefundStatus::Pending,
+            attempts: 0,
+            provider_refund_id: None,
+            received_account: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            succeeded_at: None,
+            expected_arrival: Some(now + arrival_window(channel)),
+            payee: d.payee,
+            expires_at: None,
+            history: vec![RefundStep {
+                at: now,
+                status: RefundStatus::Pending,
+                actor: actor.clone(),
+                what: "created".into(),
+                detail,
+            }],
+        }
+    }
+
+    /// A new refund sending this failed one's money again as `refund_id`
+    /// through `channel` (the original way or the store balance, never a
+    /// card): same payment, amount and origin, a fresh history.
+    pub fn again(
+        &self,
+        refund_id: RefundId,
+        channel: PaymentChannel,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Refund {
+        let draw = Draw {
+            shop_id: self.shop_id.clone(),
+            order_id: self.order_id.clone(),
+            customer_id: self.customer_id.clone(),
+            customer_phone: self.customer_phone.clone(),
+            origin: self.origin.clone(),
+            payment_id: self.payment_id.clone(),
+            provider_txn_id: self.provider_txn_id.clone(),
+            payment_total: self.payment_total,
+            amount: self.amount,
+            payee: None,
+        };
+        let detail = Some(format!("sent again instead of {}", self.refund_id));
+        Refund::created(draw, refund_id, channel, actor, now, detail)
+    }
 }
 
 /// The payments a ledger entry draws money from: (index in the order's
@@ -637,42 +706,6 @@ pub fn send_again(
     Ok(change)
 }
 
-impl Refund {
-    /// A new refund sending this failed one's money again as `refund_id`
-    /// through `channel`: same payment, amount and origin, a fresh history.
-    pub fn again(
-        &self,
-        refund_id: RefundId,
-        channel: PaymentChannel,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Refund {
-        Refund {
-            refund_id,
-            channel,
-            status: RefundStatus::Pending,
-            attempts: 0,
-            provider_refund_id: None,
-            received_account: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            succeeded_at: None,
-            expected_arrival: Some(now + arrival_window(channel)),
-            payee: None,
-            expires_at: None,
-            history: vec![RefundStep {
-                at: now,
-                status: RefundStatus::Pending,
-                actor: actor.clone(),
-                what: "created".into(),
-                detail: Some(format!("sent again instead of {}", self.refund_id)),
-            }],
-            ..self.clone()
-        }
-    }
-}
-
 /// Whether every refund sent for a claim has arrived, by its timeline (a
 /// failed refund sent again counts by its replacement).
 pub fn all_arrived(claim: &Claim) -> bool {
@@ -716,26 +749,12 @@ mod tests {
         use crate::domain::refund::{
             all_arrived, send_again, settle_claim, standing_refunds, RefundStatus,
         };
-        use crate::domain::review::{apply, Verdict};
-        use crate::domain::testkit::{claim_on, order, staff, t};
-
-        fn approved() -> (
-            crate::domain::claim::Claim,
-            Vec<crate::domain::refund::Refund>,
-        ) {
-            let mut rec = order(&[(2, 5_000)]);
-            let mut claim = claim_on(&mut rec, ClaimType::RefundOnly);
-            let approve = Verdict::Approve {
-                amount: None,
-                reason: None,
-            };
-            let change = apply(&mut claim, &mut rec, &approve, staff(), t(60)).unwrap();
-            (claim, change.refunds)
-        }
+        use crate::domain::testkit::{approved, staff, t};
 
         #[test]
         fn the_claim_completes_when_its_refund_arrives() {
-            let (mut claim, mut refunds) = approved();
+            let (_, mut claim, change) = approved(ClaimType::RefundOnly);
+            let mut refunds = change.refunds;
             assert_eq!(standing_refunds(&claim), [refunds[0].refund_id.clone()]);
             assert!(!all_arrived(&claim));
             refunds[0].status = RefundStatus::Succeeded;
@@ -753,15 +772,8 @@ mod tests {
 
         #[test]
         fn a_failed_refund_goes_again_as_a_new_refund_replacing_it() {
-            let mut rec = order(&[(2, 5_000)]);
-            let mut claim = claim_on(&mut rec, ClaimType::RefundOnly);
-            let approve = Verdict::Approve {
-                amount: None,
-                reason: None,
-            };
-            let mut refunds = apply(&mut claim, &mut rec, &approve, staff(), t(60))
-                .unwrap()
-                .refunds;
+            let (rec, mut claim, change) = approved(ClaimType::RefundOnly);
+            let mut refunds = change.refunds;
             refunds[0].status = RefundStatus::Failed;
             settle_claim(&mut claim, &refunds[0], t(70)).unwrap();
             let route = crate::domain::refund::RefundRoute::default();
@@ -778,7 +790,8 @@ mod tests {
 
         #[test]
         fn a_failed_refund_shows_the_claim_to_staff_once() {
-            let (mut claim, mut refunds) = approved();
+            let (_, mut claim, change) = approved(ClaimType::RefundOnly);
+            let mut refunds = change.refunds;
             refunds[0].status = RefundStatus::Failed;
             refunds[0].failure = Some("account frozen".into());
             let steps = settle_claim(&mut claim, &refunds[0], t(121)).unwrap();

@@ -33,12 +33,17 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Approves what was requested, with no reason given.
+    pub fn approve_requested() -> Verdict {
+        Verdict::Approve {
+            amount: None,
+            reason: None,
+        }
+    }
+
     pub fn from_outcome(o: &Outcome) -> Verdict {
         match o {
-            Outcome::Approve => Verdict::Approve {
-                amount: None,
-                reason: None,
-            },
+            Outcome::Approve => Verdict::approve_requested(),
             Outcome::Reject { reason } => Verdict::Reject {
                 reason: reason.clone(),
             },
@@ -159,7 +164,7 @@ mod tests {
     use super::*;
     use crate::domain::claim::{ClaimStep, ClaimType};
     use crate::domain::ledger::LedgerError;
-    use crate::domain::testkit::{claim_on, order, staff, t};
+    use crate::domain::testkit::{approved, claim_on, order, staff, t};
 
     fn steps(c: &Change) -> Vec<ClaimStep> {
         c.events.iter().map(ClaimEvent::step).collect()
@@ -167,13 +172,7 @@ mod tests {
 
     #[test]
     fn approving_a_refund_only_claim_sends_its_money_in_the_same_change() {
-        let mut rec = order(&[(2, 5_000)]);
-        let mut claim = claim_on(&mut rec, ClaimType::RefundOnly);
-        let approve = Verdict::Approve {
-            amount: None,
-            reason: None,
-        };
-        let change = apply(&mut claim, &mut rec, &approve, staff(), t(60)).unwrap();
+        let (_, claim, change) = approved(ClaimType::RefundOnly);
         assert_eq!(
             steps(&change),
             [ClaimStep::Approved, ClaimStep::RefundStarted]
@@ -214,13 +213,7 @@ mod tests {
 
     #[test]
     fn a_return_waits_for_the_goods_before_money_moves() {
-        let mut rec = order(&[(1, 5_000)]);
-        let mut claim = claim_on(&mut rec, ClaimType::ReturnRefund);
-        let approve = Verdict::Approve {
-            amount: None,
-            reason: None,
-        };
-        let change = apply(&mut claim, &mut rec, &approve, staff(), t(60)).unwrap();
+        let (_, _, change) = approved(ClaimType::ReturnRefund);
         assert_eq!(steps(&change), [ClaimStep::Approved]);
         assert!(change.refunds.is_empty());
     }

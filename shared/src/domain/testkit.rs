@@ -1,10 +1,12 @@
 //! Orders and claims for the domain's own unit tests: built with the
 //! domain's constructors, no I/O.
 
+use super::change::Change;
 use super::claim::{Actor, Claim, ClaimLine, ClaimType, NewClaim, ReasonCode};
 use super::ledger::{LineRequest, OrderRecord};
 use super::money::{from_minor, Currency, Money};
 use super::order::{Order, OrderDraft};
+use super::review::{apply, Verdict};
 use chrono::{DateTime, TimeZone, Utc};
 
 /// 2026-03-01 00:00 UTC plus `secs`.
@@ -98,4 +100,20 @@ pub fn claim_on(rec: &mut OrderRecord, claim_type: ClaimType) -> Claim {
 /// A member of staff.
 pub fn staff() -> Actor {
     Actor::Staff { id: "stf-1".into() }
+}
+
+/// [`claim_on`] all units of an order of 2 × 50.00, approved in full by
+/// [`staff`] at `t(60)`: the order, the claim and the change it made.
+pub fn approved(claim_type: ClaimType) -> (OrderRecord, Claim, Change) {
+    let mut rec = order(&[(2, 5_000)]);
+    let mut claim = claim_on(&mut rec, claim_type);
+    let change = apply(
+        &mut claim,
+        &mut rec,
+        &Verdict::approve_requested(),
+        staff(),
+        t(60),
+    )
+    .expect("an approvable claim");
+    (rec, claim, change)
 }
