@@ -18,7 +18,7 @@ use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::ids::{ClaimId, CustomerId, ShopId};
 use crate::domain::policy::ShopPolicy;
 use crate::domain::rejections::Catalogue;
-use crate::store::{Condition, Index, IndexKey, Item, Query, StoreError, WriteOp};
+use crate::store::{Body, Condition, Index, IndexKey, Item, Query, StoreError, WriteOp};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -52,7 +52,8 @@ pub enum RepoError {
 
 fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
     let v = item.version;
-    serde_json::from_value(item.body)
+    item.body
+        .decode()
         .map(|t| (t, v))
         .map_err(|source| RepoError::Corrupt {
             pk: item.pk,
@@ -61,9 +62,9 @@ fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
         })
 }
 
-fn encode<T: Serialize>(t: &T) -> serde_json::Value {
+fn encode<T: Serialize>(t: &T) -> Body {
     // Our own types always serialize (no maps with non-string keys).
-    serde_json::to_value(t).expect("domain types serialize to JSON")
+    Body::of(t).expect("domain types serialize to JSON")
 }
 
 /// Every item of a (small) partition of the table, in sort key order, read

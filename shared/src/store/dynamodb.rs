@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, Trans
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    attr, check_transaction, Condition, Cursor, Index, IndexKey, Item, Page, Query, StoreError,
-    Table, WriteOp,
+    attr, check_transaction, Body, Condition, Cursor, Index, IndexKey, Item, Page, Query,
+    StoreError, Table, WriteOp,
 };
 
 type Attributes = HashMap<String, AttributeValue>;
@@ -125,8 +125,11 @@ fn to_attributes(item: &Item) -> Result<Attributes, StoreError> {
             item.pk, item.sk
         )));
     }
-    let body: AttributeValue = serde_dynamo::to_attribute_value(&item.body)
-        .map_err(|e| StoreError::Invalid(format!("body of {}/{}: {e}", item.pk, item.sk)))?;
+    let invalid = |e: &dyn std::fmt::Display| {
+        StoreError::Invalid(format!("body of {}/{}: {e}", item.pk, item.sk))
+    };
+    let body = item.body.to_value().map_err(|e| invalid(&e))?;
+    let body: AttributeValue = serde_dynamo::to_attribute_value(&body).map_err(|e| invalid(&e))?;
     let mut map = DynamoTable::key(&item.pk, &item.sk);
     for (key, pk_name, sk_name) in [
         (&item.gsi1, attr::GSI1PK, attr::GSI1SK),
@@ -197,7 +200,8 @@ pub(crate) fn from_attributes(mut map: Attributes) -> Result<Item, StoreError> {
         .ok_or_else(|| StoreError::Engine(format!("item {pk}/{sk} without a version")))?;
     let expires_at = number_attr(&map, attr::EXPIRES)?;
     let body = match map.remove(attr::BODY) {
-        Some(AttributeValue::M(body)) => serde_dynamo::from_item(body)
+        Some(AttributeValue::M(body)) => serde_dynamo::from_item::<_, serde_json::Value>(body)
+            .map(Body::from)
             .map_err(|e| StoreError::Engine(format!("body of {pk}/{sk}: {e}")))?,
         other => {
             return Err(StoreError::Engine(format!(

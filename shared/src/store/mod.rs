@@ -57,7 +57,7 @@ pub struct IndexKey {
 }
 
 /// One stored item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub pk: String,
     pub sk: String,
@@ -68,11 +68,11 @@ pub struct Item {
     /// Unix seconds after which the item may be deleted (DynamoDB TTL).
     pub expires_at: Option<i64>,
     /// The item's data: always a JSON object.
-    pub body: serde_json::Value,
+    pub body: Body,
 }
 
 impl Item {
-    pub fn new(pk: impl Into<String>, sk: impl Into<String>, body: serde_json::Value) -> Self {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, body: impl Into<Body>) -> Self {
         Item {
             pk: pk.into(),
             sk: sk.into(),
@@ -80,8 +80,76 @@ impl Item {
             gsi2: None,
             version: 1,
             expires_at: None,
-            body,
+            body: body.into(),
         }
+    }
+}
+
+/// An item's data, a JSON object, held as its text. Types are written
+/// straight to text and read straight from it, with no `serde_json::Value`
+/// built in between: on the embedded engine the text is what is stored, so
+/// an item costs one serialization and one parse (DynamoDB turns the text
+/// into attributes at its edge).
+#[derive(Debug, Clone)]
+pub struct Body(String);
+
+impl Body {
+    /// The JSON text of `t`.
+    pub fn of<T: Serialize + ?Sized>(t: &T) -> Result<Body, serde_json::Error> {
+        serde_json::to_string(t).map(Body)
+    }
+
+    /// Stored text, taken as it is: what it holds is checked when it is
+    /// read as a type.
+    pub fn from_text(text: String) -> Body {
+        Body(text)
+    }
+
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_text(self) -> String {
+        self.0
+    }
+
+    /// Whether the text is a JSON object (the only bodies stored).
+    pub fn is_object(&self) -> bool {
+        self.0.trim_start().starts_with('{')
+    }
+
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+
+    pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        self.decode()
+    }
+}
+
+impl From<serde_json::Value> for Body {
+    fn from(v: serde_json::Value) -> Body {
+        Body(v.to_string())
+    }
+}
+
+impl From<&serde_json::Value> for Body {
+    fn from(v: &serde_json::Value) -> Body {
+        Body(v.to_string())
+    }
+}
+
+/// The same JSON, whatever the order of keys or spacing of the text (an
+/// engine may give the keys back in another order than they were written).
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.0 == other.0 || matches!((self.to_value(), other.to_value()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+impl PartialEq<serde_json::Value> for Body {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        self.to_value().is_ok_and(|v| &v == other)
     }
 }
 

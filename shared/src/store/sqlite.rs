@@ -15,8 +15,8 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    check_transaction, Condition, Cursor, Index, IndexKey, Item, Page, Query, StoreError, Table,
-    WriteOp,
+    check_transaction, Body, Condition, Cursor, Index, IndexKey, Item, Page, Query, StoreError,
+    Table, WriteOp,
 };
 
 /// DynamoDB's limits, enforced here too so both engines reject the same requests.
@@ -353,7 +353,7 @@ async fn blocking<T: Send + 'static>(
 struct Encoded<'a> {
     item: &'a Item,
     version: i64,
-    body: String,
+    body: &'a str,
 }
 
 impl<'a> Encoded<'a> {
@@ -368,8 +368,7 @@ impl<'a> Encoded<'a> {
                 item.pk, item.sk
             )));
         }
-        let body = serde_json::to_string(&item.body)
-            .map_err(|e| StoreError::Invalid(format!("body not serializable: {e}")))?;
+        let body = item.body.text();
         // An estimate of DynamoDB's item size: names plus values.
         let index_len =
             |k: &Option<IndexKey>| k.as_ref().map_or(0, |k| 12 + k.pk.len() + k.sk.len());
@@ -470,9 +469,7 @@ impl Stored {
             (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
             _ => None,
         };
-        let body = serde_json::from_str(&self.body).map_err(|e| {
-            StoreError::Engine(format!("corrupt body in {}/{}: {e}", self.pk, self.sk))
-        })?;
+        let body = Body::from_text(self.body);
         let version = u64::try_from(self.ver).map_err(|_| {
             StoreError::Engine(format!("negative version in {}/{}", self.pk, self.sk))
         })?;
