@@ -5,9 +5,7 @@ use super::{
 };
 use crate::auth::Principal;
 use crate::domain::claim::Claim;
-use crate::domain::claim::ClaimLine;
 use crate::domain::claim::ClaimType;
-use crate::domain::claim::NewClaim;
 use crate::domain::claim::ReasonCode;
 use crate::domain::filing::{self, Asked, Priced};
 use crate::domain::ledger::LineRequest;
@@ -182,25 +180,6 @@ pub async fn submit_claim(
             return Err(AppError::NotFound("order"));
         }
         let priced = price(policy, &rec, body)?;
-        let requested = Some(priced.requested);
-        // A cap per line stops endless re-filing after rejections.
-        for l in &body.lines {
-            let filed = rec
-                .ledger
-                .entries
-                .iter()
-                .filter(|e| e.lines.iter().any(|d| d.line_id == l.line_id))
-                .count();
-            if filed >= policy.max_claims_per_line as usize {
-                return Err(AppError::conflict(
-                    "claim_limit_reached",
-                    format!(
-                        "line {} already had {filed} claims; this shop allows {}",
-                        l.line_id, policy.max_claims_per_line
-                    ),
-                ));
-            }
-        }
         // Evidence named at submission: uploads of this customer for this
         // shop that landed and no claim carries yet (counted first: a body
         // naming thousands of keys costs no reads).
@@ -220,30 +199,19 @@ pub async fn submit_claim(
         )?;
         let claim_id =
             crate::domain::ids::ClaimId::from(format!("clm_{}", uuid::Uuid::now_v7().simple()));
-        let entry = rec
-            .ledger
-            .reserve(&rec.order, &claim_id, &body.lines, requested)?;
-        let lines = ClaimLine::of_entry(entry);
+        let filing = filing::Filing {
+            claim_id: claim_id.clone(),
+            customer_id,
+            claim_type: body.claim_type,
+            reason: body.reason,
+            description: &body.description,
+            evidence: &body.evidence,
+            lines: &body.lines,
+            refund_to: &body.refund_to,
+            priced,
+        };
         let now = s.now();
-        let (mut claim, event) = Claim::submit(
-            NewClaim {
-                claim_id: claim_id.clone(),
-                shop_id: body.shop_id.clone(),
-                order_id: body.order_id.clone(),
-                customer_id: customer_id.clone(),
-                claim_type: body.claim_type,
-                reason: body.reason,
-                description: body.description.clone(),
-                evidence: body.evidence.clone(),
-                lines,
-                currency: rec.order.currency(),
-            },
-            actor_of(p),
-            now,
-        )?;
-        claim.review = filing::review_info(&rec.order, &claim, policy, now);
-        claim.refund_to = body.refund_to.clone();
-        claim.returns.terms = priced.terms;
+        let (claim, event) = filing::file(&mut rec, policy, filing, actor_of(p), now)?;
         let mut c = Commit::new();
         c.order(&rec, Some(v))
             .claim(&claim, None)

@@ -1,11 +1,16 @@
 //! Filing a claim: what it asks for and costs against its order's ledger
 //! and the shop's policy, and what the merchant queue needs of it.
 
-use super::claim::{Claim, ClaimType, ReasonCode, ReviewInfo};
+use super::change::Refused;
+use super::claim::{
+    Actor, Claim, ClaimEvent, ClaimLine, ClaimType, NewClaim, ReasonCode, ReviewInfo,
+};
+use super::ids::{ClaimId, CustomerId};
 use super::ledger::{LedgerError, LineRequest, OrderRecord};
 use super::money::{Currency, Money};
 use super::order::Order;
 use super::policy::ShopPolicy;
+use super::refund::RefundRoute;
 use super::returns::{terms, ReturnTerms};
 use chrono::{DateTime, Utc};
 
@@ -136,6 +141,76 @@ pub fn review_info(
         due_at: Some(now + chrono::Duration::hours(i64::from(hours))),
         escalated: false,
     }
+}
+
+/// A claim as its customer files it, priced by [`price`].
+#[derive(Debug, Clone)]
+pub struct Filing<'a> {
+    pub claim_id: ClaimId,
+    pub customer_id: &'a CustomerId,
+    pub claim_type: ClaimType,
+    pub reason: ReasonCode,
+    pub description: &'a str,
+    /// Evidence keys, already checked against the customer's uploads.
+    pub evidence: &'a [String],
+    pub lines: &'a [LineRequest],
+    pub refund_to: &'a RefundRoute,
+    pub priced: Priced,
+}
+
+/// Files a claim on its order: within the shop's cap of claims per line,
+/// its lines reserved on the order's ledger (changed in `rec`) at the
+/// priced amount, its review deadline and return terms set. The claim and
+/// its first event.
+pub fn file(
+    rec: &mut OrderRecord,
+    policy: &ShopPolicy,
+    f: Filing<'_>,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<(Claim, ClaimEvent), Refused> {
+    // A cap per line stops endless re-filing after rejections.
+    for l in f.lines {
+        let filed = rec
+            .ledger
+            .entries
+            .iter()
+            .filter(|e| e.lines.iter().any(|d| d.line_id == l.line_id))
+            .count();
+        if filed >= policy.max_claims_per_line as usize {
+            return Err(Refused::not_now(
+                "claim_limit_reached",
+                format!(
+                    "line {} already had {filed} claims; this shop allows {}",
+                    l.line_id, policy.max_claims_per_line
+                ),
+            ));
+        }
+    }
+    let entry = rec
+        .ledger
+        .reserve(&rec.order, &f.claim_id, f.lines, Some(f.priced.requested))?;
+    let lines = ClaimLine::of_entry(entry);
+    let (mut claim, event) = Claim::submit(
+        NewClaim {
+            claim_id: f.claim_id,
+            shop_id: rec.order.shop_id.clone(),
+            order_id: rec.order.order_id.clone(),
+            customer_id: f.customer_id.clone(),
+            claim_type: f.claim_type,
+            reason: f.reason,
+            description: f.description.to_owned(),
+            evidence: f.evidence.to_vec(),
+            lines,
+            currency: rec.order.currency(),
+        },
+        actor,
+        now,
+    )?;
+    claim.review = review_info(&rec.order, &claim, policy, now);
+    claim.refund_to = f.refund_to.clone();
+    claim.returns.terms = f.priced.terms;
+    Ok((claim, event))
 }
 
 #[cfg(test)]
@@ -272,5 +347,63 @@ mod tests {
         );
         assert_eq!(info.product_kinds.len(), 1);
         assert!(!info.escalated);
+    }
+
+    /// Files one unit of `L0` of `rec` as claim `id`, priced first.
+    fn file_one(rec: &mut OrderRecord, policy: &ShopPolicy, id: &str) -> Result<Claim, Refused> {
+        let lines = line(1);
+        let priced = price(policy, rec, &asked(ClaimType::RefundOnly, &lines, None)).unwrap();
+        let customer = CustomerId::from("cust-1");
+        let f = Filing {
+            claim_id: id.into(),
+            customer_id: &customer,
+            claim_type: ClaimType::RefundOnly,
+            reason: ReasonCode::Defective,
+            description: "does not heat",
+            evidence: &[],
+            lines: &lines,
+            refund_to: &RefundRoute::Original,
+            priced,
+        };
+        let actor = Actor::Customer {
+            id: "cust-1".into(),
+        };
+        file(rec, policy, f, actor, t(5)).map(|(claim, _)| claim)
+    }
+
+    #[test]
+    fn filing_reserves_the_lines_and_sets_the_review_deadline() {
+        let mut rec = order(&[(2, 5_000)]);
+        let policy = ShopPolicy::default();
+        let claim = file_one(&mut rec, &policy, "clm-1").unwrap();
+        assert_eq!(claim.requested_amount, cny(5_000));
+        assert_eq!(claim.shop_id, rec.order.shop_id);
+        assert!(claim.review.due_at.is_some());
+        assert_eq!(rec.ledger.entries.len(), 1);
+        assert_eq!(rec.ledger.entries[0].claim_id, claim.claim_id.to_string());
+    }
+
+    #[test]
+    fn a_line_is_claimed_at_most_as_often_as_the_policy_allows() {
+        let mut rec = order(&[(20, 5_000)]);
+        let policy = ShopPolicy {
+            max_claims_per_line: 2,
+            ..ShopPolicy::default()
+        };
+        file_one(&mut rec, &policy, "clm-1").unwrap();
+        file_one(&mut rec, &policy, "clm-2").unwrap();
+        let before = rec.ledger.clone();
+        let refused = file_one(&mut rec, &policy, "clm-3").unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                Refused::NotNow {
+                    code: "claim_limit_reached",
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(rec.ledger, before, "a refused filing reserves nothing");
     }
 }
