@@ -804,10 +804,10 @@ mod tests {
     }
     use super::*;
 
+    /// A pending refund of 500 on a WeChat Pay payment of 1000, its
+    /// history empty (the tests count the steps they add).
     fn refund() -> Refund {
-        let now = Utc::now();
-        Refund {
-            refund_id: refund_id_for("clm_01ab", 1),
+        let draw = Draw {
             shop_id: "s".into(),
             order_id: "o".into(),
             customer_id: "c".into(),
@@ -816,22 +816,24 @@ mod tests {
                 claim_id: "clm_01ab".into(),
             },
             payment_id: "P1".into(),
-            channel: PaymentChannel::WechatPay,
             provider_txn_id: "42".into(),
             payment_total: Money::from_minor(1000, Currency::Cny),
             amount: Money::from_minor(500, Currency::Cny),
-            status: RefundStatus::Pending,
-            attempts: 0,
-            provider_refund_id: None,
-            received_account: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            succeeded_at: None,
-            expected_arrival: None,
             payee: None,
-            expires_at: None,
+        };
+        let id = refund_id_for("clm_01ab", 1);
+        let actor = Actor::System;
+        let created = Refund::created(
+            draw,
+            id,
+            PaymentChannel::WechatPay,
+            &actor,
+            Utc::now(),
+            None,
+        );
+        Refund {
             history: vec![],
+            ..created
         }
     }
 

@@ -163,7 +163,7 @@ impl Commit {
             .push(settings::put(settings::rules_key(shop_id), doc, prev));
         let (pk, sk) = settings::rules_history_key(shop_id, prev + 1);
         self.ops.push(WriteOp::Put {
-            item: Item::new(pk, sk, doc.clone()),
+            item: Item::new(pk, sk, doc),
             condition: Condition::NotExists,
         });
         self

@@ -109,10 +109,6 @@ impl Body {
         &self.0
     }
 
-    pub fn into_text(self) -> String {
-        self.0
-    }
-
     /// Whether the text is a JSON object (the only bodies stored).
     pub fn is_object(&self) -> bool {
         self.0.trim_start().starts_with('{')
