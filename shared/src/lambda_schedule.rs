@@ -32,6 +32,7 @@ pub async fn handle(s: &Services, schedule: Schedule) -> Result<Value, AppError>
             let done = crate::app::review::sweep_deadlines(s).await?;
             json!({
                 "escalated": done.escalated,
+                "disputes_escalated": done.disputes_escalated,
                 "auto_approved": done.auto_approved,
                 "cleared": done.cleared,
             })

@@ -409,6 +409,92 @@ pub mod settings {
     }
 }
 
+/// A shop's disputes, one small item each beside its claim (which holds
+/// the thread): what the desk's dispute list and the dispute figures read
+/// without loading every claim.
+pub mod disputes {
+    use super::{
+        encode, partition_items, ts, Claim, Condition, DateTime, Deserialize, Index, Item,
+        RepoError, Serialize, Table, Utc, WriteOp,
+    };
+    use crate::domain::dispute::{DisputeStatus, Grounds};
+    use crate::domain::ids::{ClaimId, CustomerId, OrderId};
+    use crate::domain::money::Money;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct DisputeEntry {
+        pub claim_id: ClaimId,
+        pub order_id: OrderId,
+        pub customer_id: CustomerId,
+        pub member_tier: crate::domain::order::MemberTier,
+        pub status: DisputeStatus,
+        pub grounds: Grounds,
+        pub opened_at: DateTime<Utc>,
+        pub respond_by: Option<DateTime<Utc>>,
+        pub escalated_at: Option<DateTime<Utc>>,
+        pub closed_at: Option<DateTime<Utc>>,
+        /// How it was settled (`supplementary_refund`, `uphold`...).
+        pub resolution: Option<String>,
+        /// A supplementary refund's amount.
+        pub refunded: Option<Money>,
+    }
+
+    impl DisputeEntry {
+        /// The entry of a claim's dispute, if it has one.
+        pub fn of(c: &Claim) -> Option<DisputeEntry> {
+            let d = c.dispute.as_ref()?;
+            let resolution = d.resolution();
+            Some(DisputeEntry {
+                claim_id: c.claim_id.clone(),
+                order_id: c.order_id.clone(),
+                customer_id: c.customer_id.clone(),
+                member_tier: c.review.member_tier,
+                status: d.status,
+                grounds: d.grounds,
+                opened_at: d.opened_at,
+                respond_by: d.respond_by,
+                escalated_at: d.escalated_at,
+                closed_at: d.closed_at,
+                resolution: resolution.map(|r| r.kind().to_owned()),
+                refunded: match resolution {
+                    Some(crate::domain::dispute::Resolution::SupplementaryRefund { amount }) => {
+                        Some(*amount)
+                    }
+                    _ => None,
+                },
+            })
+        }
+    }
+
+    pub fn partition(shop_id: &str) -> String {
+        format!("DISPUTES#{shop_id}")
+    }
+
+    /// Written with every change of the claim (whose write is the
+    /// conditional one), so it is never behind.
+    pub fn put(c: &Claim) -> Option<WriteOp> {
+        let e = DisputeEntry::of(c)?;
+        let item = Item::new(
+            partition(&c.shop_id),
+            format!("{}#{}", ts(e.opened_at), e.claim_id),
+            encode(&e),
+        );
+        Some(WriteOp::Put {
+            item,
+            condition: Condition::None,
+        })
+    }
+
+    /// A shop's disputes, oldest first, every one (page by page).
+    pub async fn of_shop(t: &dyn Table, shop_id: &str) -> Result<Vec<DisputeEntry>, RepoError> {
+        partition_items(t, Index::Primary, &partition(shop_id), None, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|i| super::decode::<DisputeEntry>(i).map(|(e, _)| e))
+            .collect()
+    }
+}
+
 /// Review deadlines as timers: one item per undecided claim, in a partition
 /// per hour of its deadline, so the sweeper reads only the hours that have
 /// come (a few small queries) instead of scanning claims.

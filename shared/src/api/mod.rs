@@ -19,6 +19,7 @@ pub mod access;
 mod claims;
 mod couriers;
 mod desk;
+mod disputes;
 mod finance;
 pub mod guard;
 mod inbox;
@@ -211,6 +212,46 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/shops/{shop_id}/desk/claims/{claim_id}/refund-retry",
         access: Access::MONEY_STAFF,
     },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/dispute",
+        access: Access::CustomerClaim,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/claims/{claim_id}/dispute",
+        access: Access::ClaimParty,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/dispute/messages",
+        access: Access::ClaimParty,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/dispute/proposals",
+        access: Access::ClaimParty,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/dispute/proposals/{n}/accept",
+        access: Access::ClaimParty,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/claims/{claim_id}/dispute/withdraw",
+        access: Access::CustomerClaim,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/desk/disputes",
+        access: Access::STAFF,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/reports/disputes",
+        access: Access::STAFF,
+    },
 ];
 
 /// Whether a route is served without a token (public, or authenticated by
@@ -265,6 +306,7 @@ pub fn router(state: AppState) -> Router {
         .merge(inbox::routes())
         .merge(shop::routes())
         .merge(desk::routes())
+        .merge(disputes::routes())
         .merge(webhooks::routes())
         .merge(finance::routes())
         .merge(returns::routes())

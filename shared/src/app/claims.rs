@@ -75,6 +75,9 @@ pub struct ClaimView {
     pub returns: serde_json::Value,
     /// Each step as stored, with event amounts shown as money.
     pub timeline: Vec<serde_json::Value>,
+    /// The customer's dispute of the decision, once opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<crate::domain::dispute::Dispute>,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +118,7 @@ pub fn claim_view(c: &Claim) -> ClaimView {
             .iter()
             .map(|e| serde_json::to_value(e).expect("timeline entries serialize"))
             .collect(),
+        dispute: c.dispute.clone(),
     }
 }
 
@@ -340,7 +344,7 @@ async fn replay(
 }
 
 /// Loads a claim the principal may see; others' claims are "not found".
-async fn visible_claim(
+pub(crate) async fn visible_claim(
     s: &Services,
     p: &Principal,
     claim_id: &str,

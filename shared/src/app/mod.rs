@@ -15,6 +15,7 @@ mod claims;
 pub mod couriers;
 pub mod desk;
 pub mod dispatch;
+pub mod disputes;
 pub mod evidence;
 mod facts;
 pub mod merchant_refunds;

@@ -149,6 +149,8 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sweep {
     pub escalated: usize,
+    /// Disputes the shop left unanswered past their deadline.
+    pub disputes_escalated: usize,
     pub auto_approved: usize,
     /// Timers of claims decided in time (or withdrawn), removed.
     pub cleared: usize,
@@ -157,7 +159,8 @@ pub struct Sweep {
 /// How far back a first sweep looks (later sweeps resume at their cursor).
 const FIRST_SWEEP_HOURS: i64 = 24 * 31;
 
-/// Claims the shop did not decide by their deadline escalate; an overdue
+/// Claims the shop did not decide by their deadline escalate, and so do
+/// disputes it did not answer in time; an overdue
 /// refund-only claim approves itself when the shop's policy says so. Runs on
 /// a schedule in the cloud and in the runner's poller locally. Idempotent:
 /// a claim already escalated or decided is left as it is.
@@ -180,6 +183,10 @@ pub async fn sweep_deadlines(s: &Services) -> Result<Sweep, AppError> {
         for timer in repo::deadlines::in_bucket(&*s.table, &repo::deadlines::bucket(at)).await? {
             if timer.due_at > now {
                 continue;
+            }
+            // The timer may be a dispute's answer deadline.
+            if super::disputes::escalate_overdue(s, &timer.claim_id).await? {
+                out.disputes_escalated += 1;
             }
             match overdue(s, &timer.claim_id).await? {
                 Overdue::Cleared => out.cleared += 1,

@@ -271,6 +271,41 @@ pub enum ClaimEvent {
     Escalated {
         due_at: DateTime<Utc>,
     },
+    /// The customer disputes the decision (see [`super::dispute`]).
+    DisputeOpened {
+        grounds: super::dispute::Grounds,
+        wished: super::dispute::Resolution,
+        text: String,
+        attachments: Vec<String>,
+        respond_by: Option<DateTime<Utc>>,
+    },
+    /// A message, or the shop's grounds, in the dispute's thread.
+    DisputeMessage {
+        n: u32,
+        by: super::dispute::Party,
+        kind: super::dispute::PostKind,
+        text: String,
+        attachments: Vec<String>,
+        clause: Option<String>,
+    },
+    /// A side proposes how to settle the dispute.
+    DisputeProposal {
+        n: u32,
+        by: super::dispute::Party,
+        resolution: super::dispute::Resolution,
+        note: String,
+    },
+    /// The other side accepted proposal `proposal`: the dispute is settled.
+    DisputeResolved {
+        proposal: u32,
+        resolution: super::dispute::Resolution,
+    },
+    DisputeWithdrawn,
+    /// The shop did not answer the dispute by `respond_by`: its admins take
+    /// it over.
+    DisputeEscalated {
+        respond_by: DateTime<Utc>,
+    },
 }
 
 impl ClaimEvent {
@@ -305,6 +340,12 @@ impl ClaimEvent {
             ClaimEvent::Completed => ClaimStep::Completed,
             ClaimEvent::Closed { .. } => ClaimStep::Closed,
             ClaimEvent::Escalated { .. } => ClaimStep::Escalated,
+            ClaimEvent::DisputeOpened { .. } => ClaimStep::DisputeOpened,
+            ClaimEvent::DisputeMessage { .. } => ClaimStep::DisputeMessage,
+            ClaimEvent::DisputeProposal { .. } => ClaimStep::DisputeProposal,
+            ClaimEvent::DisputeResolved { .. } => ClaimStep::DisputeResolved,
+            ClaimEvent::DisputeWithdrawn => ClaimStep::DisputeWithdrawn,
+            ClaimEvent::DisputeEscalated { .. } => ClaimStep::DisputeEscalated,
         }
     }
 }
@@ -363,6 +404,12 @@ claim_steps! {
     Completed => "completed",
     Closed => "closed",
     Escalated => "escalated",
+    DisputeOpened => "dispute_opened",
+    DisputeMessage => "dispute_message",
+    DisputeProposal => "dispute_proposal",
+    DisputeResolved => "dispute_resolved",
+    DisputeWithdrawn => "dispute_withdrawn",
+    DisputeEscalated => "dispute_escalated",
 }
 
 /// One step of a claim's timeline.
@@ -443,6 +490,9 @@ pub struct Claim {
     /// Goods travelling for a return or an exchange.
     #[serde(default)]
     pub returns: super::returns::ReturnInfo,
+    /// The customer's dispute of the decision, once opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<super::dispute::Dispute>,
 }
 
 /// A snapshot of the order facts the merchant queue needs, and the review
@@ -514,6 +564,7 @@ impl Claim {
             review: ReviewInfo::default(),
             refund_to: Default::default(),
             returns: Default::default(),
+            dispute: None,
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);
@@ -529,6 +580,12 @@ impl Claim {
             status: self.status,
             event,
         });
+    }
+
+    /// A step beside the claim's own course (a dispute, a supplementary
+    /// refund): on the timeline, the status as it is.
+    pub(crate) fn note(&mut self, event: ClaimEvent, actor: Actor, now: DateTime<Utc>) {
+        self.record(event, actor, now);
     }
 
     fn go(

@@ -30,6 +30,7 @@
 //! at nothing) moved no money and its approval was texted.
 
 use super::claim::{ClaimEvent, ClaimType};
+use super::dispute::{Party, Resolution};
 use super::money::{Currency, Money};
 use super::order::Language;
 
@@ -77,7 +78,9 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::PickupBooked { .. }
         | ClaimEvent::Inspected { .. }
         | ClaimEvent::ReplacementShipped { .. }
-        | ClaimEvent::Closed { .. } => true,
+        | ClaimEvent::Closed { .. }
+        | ClaimEvent::DisputeResolved { .. }
+        | ClaimEvent::DisputeEscalated { .. } => true,
         ClaimEvent::ReviewStarted
         | ClaimEvent::SecondReviewRequired { .. }
         | ClaimEvent::EvidenceAdded { .. }
@@ -91,7 +94,11 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::RefundSucceeded
         | ClaimEvent::RefundFailed { .. }
         | ClaimEvent::Completed
-        | ClaimEvent::Escalated { .. } => false,
+        | ClaimEvent::Escalated { .. }
+        | ClaimEvent::DisputeOpened { .. }
+        | ClaimEvent::DisputeMessage { .. }
+        | ClaimEvent::DisputeProposal { .. }
+        | ClaimEvent::DisputeWithdrawn => false,
     }
 }
 
@@ -266,6 +273,24 @@ fn sms_text(title: &str, body: &str, lang: Language) -> String {
     let mut cut: String = full.chars().take(MAX_SMS_CHARS - 1).collect();
     cut.push('…');
     cut
+}
+
+/// A dispute's resolution as the customer reads it.
+fn resolution_text(r: &Resolution, lang: Language) -> String {
+    match (r, lang) {
+        (Resolution::SupplementaryRefund { amount }, Language::En) => {
+            format!("a further refund of {}", format_money(*amount, lang))
+        }
+        (Resolution::SupplementaryRefund { amount }, _) => {
+            format!("补退款 {}", format_money(*amount, lang))
+        }
+        (Resolution::Exchange, Language::En) => "an exchange".into(),
+        (Resolution::Exchange, _) => "换货".into(),
+        (Resolution::Redelivery, Language::En) => "sending the goods again".into(),
+        (Resolution::Redelivery, _) => "补发商品".into(),
+        (Resolution::Uphold, Language::En) => "the decision stands".into(),
+        (Resolution::Uphold, _) => "维持原处理结果".into(),
+    }
 }
 
 fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
@@ -537,6 +562,61 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                  We have escalated it so that it is handled with priority."
             ),
         ),
+        ClaimEvent::DisputeOpened { respond_by, .. } => (
+            "Dispute opened",
+            match respond_by {
+                Some(_) => format!(
+                    "Your dispute of the decision on claim {id} has been opened. The shop will \
+                     answer within the promised time; you can follow and reply in the dispute."
+                ),
+                None => format!("Your dispute of the decision on claim {id} has been opened."),
+            },
+        ),
+        ClaimEvent::DisputeMessage { by, .. } => match by {
+            Party::Shop => (
+                "The shop replied to your dispute",
+                format!("The shop has replied in the dispute on claim {id}. Open it to read and answer."),
+            ),
+            Party::Customer => (
+                "Message sent",
+                format!("Your message was added to the dispute on claim {id}."),
+            ),
+        },
+        ClaimEvent::DisputeProposal { by, resolution, .. } => match by {
+            Party::Shop => (
+                "The shop proposes a solution",
+                format!(
+                    "The shop proposes {} to settle the dispute on claim {id}. You can accept \
+                     it or propose something else.",
+                    resolution_text(resolution, lang)
+                ),
+            ),
+            Party::Customer => (
+                "Proposal sent",
+                format!(
+                    "You proposed {} to settle the dispute on claim {id}. The shop will answer.",
+                    resolution_text(resolution, lang)
+                ),
+            ),
+        },
+        ClaimEvent::DisputeResolved { resolution, .. } => (
+            "Dispute settled",
+            format!(
+                "The dispute on claim {id} is settled: {}.",
+                resolution_text(resolution, lang)
+            ),
+        ),
+        ClaimEvent::DisputeWithdrawn => (
+            "Dispute withdrawn",
+            format!("You withdrew the dispute on claim {id}; the decision stands."),
+        ),
+        ClaimEvent::DisputeEscalated { .. } => (
+            "Your dispute was escalated",
+            format!(
+                "The shop did not answer your dispute on claim {id} in time. It has been \
+                 escalated to the shop's managers, who will handle it with priority."
+            ),
+        ),
     };
     (title.to_string(), body)
 }
@@ -770,6 +850,48 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             "申请已加急处理",
             format!("商家未能在承诺时间内处理您的售后申请 {id}，我们已为您加急催办，请耐心等待。"),
         ),
+        ClaimEvent::DisputeOpened { .. } => (
+            "纠纷已提交",
+            format!("您对售后申请 {id} 处理结果的纠纷已提交，商家将在承诺时间内答复，您可在纠纷中查看和回复。"),
+        ),
+        ClaimEvent::DisputeMessage { by, .. } => match by {
+            Party::Shop => (
+                "商家回复了您的纠纷",
+                format!("商家已在售后申请 {id} 的纠纷中回复，请查看并答复。"),
+            ),
+            Party::Customer => (
+                "留言已发送",
+                format!("您的留言已添加到售后申请 {id} 的纠纷中。"),
+            ),
+        },
+        ClaimEvent::DisputeProposal { by, resolution, .. } => match by {
+            Party::Shop => (
+                "商家提出了解决方案",
+                format!(
+                    "商家提出以{}解决售后申请 {id} 的纠纷，您可以接受或提出其他方案。",
+                    resolution_text(resolution, lang)
+                ),
+            ),
+            Party::Customer => (
+                "方案已提交",
+                format!(
+                    "您提出以{}解决售后申请 {id} 的纠纷，商家将给予答复。",
+                    resolution_text(resolution, lang)
+                ),
+            ),
+        },
+        ClaimEvent::DisputeResolved { resolution, .. } => (
+            "纠纷已解决",
+            format!("售后申请 {id} 的纠纷已解决：{}。", resolution_text(resolution, lang)),
+        ),
+        ClaimEvent::DisputeWithdrawn => (
+            "纠纷已撤回",
+            format!("您已撤回售后申请 {id} 的纠纷，原处理结果保持不变。"),
+        ),
+        ClaimEvent::DisputeEscalated { .. } => (
+            "纠纷已升级处理",
+            format!("商家未在承诺时间内答复您对售后申请 {id} 的纠纷，已升级至商家管理人员优先处理。"),
+        ),
     };
     (title.to_string(), body)
 }
@@ -777,7 +899,8 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::claim::SpecialKind;
+    use crate::domain::claim::{ClaimStep, SpecialKind};
+    use crate::domain::dispute::{Grounds, PostKind};
     use chrono::{TimeZone, Utc};
 
     fn cny(minor: i64) -> Money {
@@ -873,6 +996,35 @@ mod tests {
             ClaimEvent::Escalated {
                 due_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
             },
+            ClaimEvent::DisputeOpened {
+                grounds: Grounds::AmountDisputed,
+                wished: Resolution::SupplementaryRefund { amount: cny(500) },
+                text: s("both leak"),
+                attachments: vec![],
+                respond_by: Some(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()),
+            },
+            ClaimEvent::DisputeMessage {
+                n: 2,
+                by: Party::Shop,
+                kind: PostKind::Grounds,
+                text: s("see the report"),
+                attachments: vec![],
+                clause: None,
+            },
+            ClaimEvent::DisputeProposal {
+                n: 2,
+                by: Party::Shop,
+                resolution: Resolution::SupplementaryRefund { amount: cny(500) },
+                note: s("goodwill"),
+            },
+            ClaimEvent::DisputeResolved {
+                proposal: 2,
+                resolution: Resolution::Redelivery,
+            },
+            ClaimEvent::DisputeWithdrawn,
+            ClaimEvent::DisputeEscalated {
+                respond_by: Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap(),
+            },
         ]
     }
 
@@ -887,7 +1039,11 @@ mod tests {
         let mut names: Vec<&str> = all.iter().map(ClaimEvent::name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 23, "every ClaimEvent variant once");
+        assert_eq!(
+            names.len(),
+            ClaimStep::ALL.len(),
+            "every ClaimEvent variant once"
+        );
         let types = [
             ClaimType::RefundOnly,
             ClaimType::ReturnRefund,
@@ -1192,7 +1348,9 @@ mod tests {
                 "inspected",
                 "refund_arrived",
                 "replacement_shipped",
-                "closed"
+                "closed",
+                "dispute_resolved",
+                "dispute_escalated"
             ]
         );
         let f = facts(ClaimType::RefundOnly);

@@ -2,6 +2,7 @@
 
 pub mod change;
 pub mod claim;
+pub mod dispute;
 pub mod events;
 pub mod evidence;
 pub mod exchange;

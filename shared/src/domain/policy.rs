@@ -102,6 +102,9 @@ pub struct ShopPolicy {
     /// Return shipping, fees, pickups and fast exchanges.
     #[serde(default)]
     pub returns: super::returns::ReturnPolicy,
+    /// The dispute window and the shop's answer deadline.
+    #[serde(default)]
+    pub disputes: super::dispute::DisputePolicy,
 }
 
 impl Default for ShopPolicy {
@@ -136,6 +139,7 @@ impl Default for ShopPolicy {
             },
             store_balance_expiry_days: None,
             returns: Default::default(),
+            disputes: Default::default(),
         }
     }
 }
@@ -167,6 +171,8 @@ pub enum PolicyError {
     RestockingFee,
     #[error("returns.ship_within_days: 1 to 60")]
     ShipWithinDays,
+    #[error("disputes: window_days 1 to 90, response_hours 1 to 720")]
+    Disputes,
     #[error("returns.pickup_days_ahead: 1 to 30")]
     PickupDaysAhead,
     /// A pickup window that is not `HH:MM-HH:MM` with start before end.
@@ -206,6 +212,9 @@ impl ShopPolicy {
             return Err(PolicyError::BalanceExpiry);
         }
         self.returns.validate()?;
+        if !self.disputes.valid() {
+            return Err(PolicyError::Disputes);
+        }
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {
             return Err(PolicyError::EvidenceItems);

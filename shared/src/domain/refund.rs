@@ -612,7 +612,7 @@ pub fn settle_claim(
         claim.status,
         ClaimStatus::Refunding | ClaimStatus::RefundFailed
     ) {
-        return Ok(vec![]);
+        return Ok(side_refund_arrived(claim, r, now).into_iter().collect());
     }
     if r.status == RefundStatus::Failed {
         if claim.status != ClaimStatus::Refunding {
@@ -643,6 +643,30 @@ pub fn settle_claim(
         // failed: the arrival is the news, in its own event.
         Ok(vec![arrived])
     }
+}
+
+/// A refund sent beside the claim's own course (a dispute's supplementary
+/// refund on a claim rejected or completed) arrived: on the timeline, once;
+/// the claim's status stays.
+fn side_refund_arrived(claim: &mut Claim, r: &Refund, now: DateTime<Utc>) -> Option<ClaimEvent> {
+    let noted = claim.timeline.iter().any(|t| {
+        matches!(&t.event, ClaimEvent::RefundArrived { refund_id, .. } if *refund_id == r.refund_id)
+    });
+    if r.status != RefundStatus::Succeeded
+        || noted
+        || !standing_refunds(claim).contains(&r.refund_id)
+    {
+        return None;
+    }
+    let arrived = ClaimEvent::RefundArrived {
+        refund_id: r.refund_id.clone(),
+        channel: r.channel,
+        amount: r.amount,
+        arrived_at: r.succeeded_at.unwrap_or(now),
+        received_account: r.received_account.clone(),
+    };
+    claim.note(arrived.clone(), Actor::System, now);
+    Some(arrived)
 }
 
 /// Sends a claim's failed refunds again, each as a new refund (a new

@@ -8,8 +8,8 @@
 //! fresh state (`app::retrying`).
 
 use super::{
-    claims, deadlines, idempotency, inbox, orders, outbox, refunds, settings, shipments, uploads,
-    IdempotencyRecord, InboxMessage, OrderRecord, OutboxEvent, RepoError,
+    claims, deadlines, disputes, idempotency, inbox, orders, outbox, refunds, settings, shipments,
+    uploads, IdempotencyRecord, InboxMessage, OrderRecord, OutboxEvent, RepoError,
 };
 use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::evidence::Upload;
@@ -102,6 +102,12 @@ impl Commit {
     /// A review deadline timer for a claim.
     pub fn deadline(&mut self, claim_id: &ClaimId, due_at: DateTime<Utc>) -> &mut Self {
         self.ops.push(deadlines::put(claim_id, due_at));
+        self
+    }
+
+    /// A claim's dispute entry for the desk (when it has a dispute).
+    pub fn dispute(&mut self, c: &Claim) -> &mut Self {
+        self.ops.extend(disputes::put(c));
         self
     }
 

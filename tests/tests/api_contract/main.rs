@@ -4,6 +4,7 @@
 //! bodies: its examples parse as the Rust types, and real responses of the
 //! router match its schemas for the status they came with.
 
+mod dispute_responses;
 mod enums;
 mod examples;
 mod helpers;
