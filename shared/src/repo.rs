@@ -495,6 +495,45 @@ pub mod disputes {
     }
 }
 
+/// Member points: one partition per customer and shop, one item per entry
+/// under its stable id (a grant for a claim is written once whatever
+/// retries; a reversal must not exist yet).
+pub mod points {
+    use super::{encode, whole_partition, Condition, Item, RepoError, Table, WriteOp};
+    use crate::domain::points::PointsEntry;
+
+    pub fn partition(shop_id: &str, customer_id: &str) -> String {
+        format!("POINTS#{shop_id}#{customer_id}")
+    }
+
+    pub fn put(e: &PointsEntry, new_only: bool) -> WriteOp {
+        WriteOp::Put {
+            item: Item::new(
+                partition(&e.shop_id, &e.customer_id),
+                e.entry_id.clone(),
+                encode(e),
+            ),
+            condition: if new_only {
+                Condition::NotExists
+            } else {
+                Condition::None
+            },
+        }
+    }
+
+    /// Every entry, oldest first.
+    pub async fn of_customer(
+        t: &dyn Table,
+        shop_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<PointsEntry>, RepoError> {
+        let mut all: Vec<PointsEntry> =
+            whole_partition(t, &partition(shop_id, customer_id)).await?;
+        all.sort_by(|a, b| (a.at, &a.entry_id).cmp(&(b.at, &b.entry_id)));
+        Ok(all)
+    }
+}
+
 /// Review deadlines as timers: one item per undecided claim, in a partition
 /// per hour of its deadline, so the sweeper reads only the hours that have
 /// come (a few small queries) instead of scanning claims.

@@ -1,7 +1,7 @@
 //! Refunds for staff and finance: search, the monthly CSV export, refunds
 //! without a claim; and a customer's store balance.
 
-use super::{ApiError, AppState, Params};
+use super::{ApiError, AppState, Body, Params};
 use crate::app::refunds::{self, RefundSearch};
 use crate::auth::Principal;
 use axum::extract::State;
@@ -21,6 +21,11 @@ pub(super) fn routes() -> Router<AppState> {
             post(refund_without_claim),
         )
         .route("/v1/shops/{shop_id}/balance", get(balance))
+        .route("/v1/shops/{shop_id}/points", get(points))
+        .route(
+            "/v1/shops/{shop_id}/points/{entry_id}/reverse",
+            post(reverse_points),
+        )
 }
 
 async fn refund_without_claim(
@@ -56,6 +61,27 @@ async fn balance(
     super::QueryParams(q): super::QueryParams<BalanceParams>,
 ) -> Result<Response, ApiError> {
     let view = refunds::balance(&st.services, &p, &shop_id, q.customer_id.as_deref()).await?;
+    Ok(Json(view).into_response())
+}
+
+async fn points(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(shop_id): Params<String>,
+    super::QueryParams(q): super::QueryParams<BalanceParams>,
+) -> Result<Response, ApiError> {
+    let view =
+        crate::app::points::points(&st.services, &p, &shop_id, q.customer_id.as_deref()).await?;
+    Ok(Json(view).into_response())
+}
+
+async fn reverse_points(
+    State(st): State<AppState>,
+    p: Principal,
+    Params((shop_id, entry_id)): Params<(String, String)>,
+    Body(body): Body<crate::app::points::ReverseRequest>,
+) -> Result<Response, ApiError> {
+    let view = crate::app::points::reverse(&st.services, &p, &shop_id, &entry_id, body).await?;
     Ok(Json(view).into_response())
 }
 

@@ -178,6 +178,16 @@ pub const ROUTES: &[Route] = &[
         access: Access::ShopStaffOrCustomer,
     },
     Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/points",
+        access: Access::ShopStaffOrCustomer,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/points/{entry_id}/reverse",
+        access: Access::ADMINS,
+    },
+    Route {
         method: "POST",
         path: "/v1/claims/quote",
         access: Access::Customer,

@@ -21,6 +21,7 @@ mod facts;
 pub mod merchant_refunds;
 pub mod notify;
 mod orders;
+pub mod points;
 pub mod policy;
 pub mod refunds;
 pub mod returns;

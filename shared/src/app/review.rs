@@ -229,6 +229,8 @@ async fn overdue(s: &Services, claim_id: &str) -> Result<Overdue, AppError> {
         let policy = super::policy::policy_for(s, &claim.shop_id).await?;
         let now = s.now();
         let mut decided = Change::steps(vec![claim.escalate(Actor::System, now)?]);
+        // The member's compensation for the missed deadline, once per claim.
+        let points = crate::domain::points::late_review(&claim, &policy.perks, now);
         let auto = policy.auto_approve_overdue_refund_only
             && claim.claim_type == ClaimType::RefundOnly
             && claim.status != ClaimStatus::SecondReview;
@@ -251,6 +253,9 @@ async fn overdue(s: &Services, claim_id: &str) -> Result<Overdue, AppError> {
         c.claim(&claim, Some(cv))
             .claim_events(&claim, &decided.events, now)
             .new_refunds(&decided.refunds, now);
+        if let Some(p) = &points {
+            c.points(p, false);
+        }
         repo::commit(&*s.table, c).await?;
         Ok(if auto {
             Overdue::AutoApproved

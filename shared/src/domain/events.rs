@@ -26,6 +26,10 @@ pub enum EventType {
     /// An exchange for a dearer item waits for the customer to pay the
     /// difference.
     ExchangePaymentRequested,
+    /// Member points granted to a customer (for the shop's loyalty system).
+    PointsGranted,
+    /// A points grant taken back.
+    PointsReversed,
 }
 
 impl EventType {
@@ -38,6 +42,8 @@ impl EventType {
             EventType::InventoryRestock => "inventory.restock",
             EventType::InventoryDefective => "inventory.defective",
             EventType::ExchangePaymentRequested => "exchange.payment_requested",
+            EventType::PointsGranted => "points.granted",
+            EventType::PointsReversed => "points.reversed",
         }
     }
 
@@ -50,6 +56,8 @@ impl EventType {
             EventType::InventoryRestock,
             EventType::InventoryDefective,
             EventType::ExchangePaymentRequested,
+            EventType::PointsGranted,
+            EventType::PointsReversed,
         ])
     }
 }

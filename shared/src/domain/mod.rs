@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod messages;
 pub mod money;
 pub mod order;
+pub mod points;
 pub mod policy;
 pub mod refund;
 pub mod rejections;

@@ -61,6 +61,8 @@ pub enum MemberTier {
     Silver,
     Gold,
     Platinum,
+    /// The top tier (钻石会员).
+    Diamond,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

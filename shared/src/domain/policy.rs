@@ -20,6 +20,13 @@ pub struct ReviewDeadlines {
     pub silver: u32,
     pub gold: u32,
     pub platinum: u32,
+    /// Left out by policies saved before the tier existed: one hour.
+    #[serde(default = "one_hour")]
+    pub diamond: u32,
+}
+
+fn one_hour() -> u32 {
+    1
 }
 
 impl ReviewDeadlines {
@@ -29,6 +36,7 @@ impl ReviewDeadlines {
             MemberTier::Silver => self.silver,
             MemberTier::Gold => self.gold,
             MemberTier::Platinum => self.platinum,
+            MemberTier::Diamond => self.diamond,
         }
     }
 }
@@ -105,6 +113,9 @@ pub struct ShopPolicy {
     /// The dispute window and the shop's answer deadline.
     #[serde(default)]
     pub disputes: super::dispute::DisputePolicy,
+    /// Member perks: compensation points for a missed review deadline.
+    #[serde(default)]
+    pub perks: super::points::PerksPolicy,
 }
 
 impl Default for ShopPolicy {
@@ -119,6 +130,7 @@ impl Default for ShopPolicy {
                 silver: 24,
                 gold: 4,
                 platinum: 1,
+                diamond: 1,
             },
             auto_approve_overdue_refund_only: false,
             max_claims_per_line: 3,
@@ -140,6 +152,7 @@ impl Default for ShopPolicy {
             store_balance_expiry_days: None,
             returns: Default::default(),
             disputes: Default::default(),
+            perks: Default::default(),
         }
     }
 }
@@ -173,6 +186,8 @@ pub enum PolicyError {
     ShipWithinDays,
     #[error("disputes: window_days 1 to 90, response_hours 1 to 720")]
     Disputes,
+    #[error("perks.late_review_points: 0 to 100000 per tier")]
+    Perks,
     #[error("returns.pickup_days_ahead: 1 to 30")]
     PickupDaysAhead,
     /// A pickup window that is not `HH:MM-HH:MM` with start before end.
@@ -190,7 +205,7 @@ impl ShopPolicy {
     /// Checks the values make sense together; the message names the field.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let d = &self.review_deadline_hours;
-        if [d.regular, d.silver, d.gold, d.platinum]
+        if [d.regular, d.silver, d.gold, d.platinum, d.diamond]
             .iter()
             .any(|&h| h == 0 || h > 24 * 30)
         {
@@ -214,6 +229,9 @@ impl ShopPolicy {
         self.returns.validate()?;
         if !self.disputes.valid() {
             return Err(PolicyError::Disputes);
+        }
+        if !self.perks.valid() {
+            return Err(PolicyError::Perks);
         }
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {

@@ -8,8 +8,8 @@
 //! fresh state (`app::retrying`).
 
 use super::{
-    claims, deadlines, disputes, idempotency, inbox, orders, outbox, refunds, settings, shipments,
-    uploads, IdempotencyRecord, InboxMessage, OrderRecord, OutboxEvent, RepoError,
+    claims, deadlines, disputes, idempotency, inbox, orders, outbox, points, refunds, settings,
+    shipments, uploads, IdempotencyRecord, InboxMessage, OrderRecord, OutboxEvent, RepoError,
 };
 use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::evidence::Upload;
@@ -108,6 +108,14 @@ impl Commit {
     /// A claim's dispute entry for the desk (when it has a dispute).
     pub fn dispute(&mut self, c: &Claim) -> &mut Self {
         self.ops.extend(disputes::put(c));
+        self
+    }
+
+    /// A points entry with its event for the shop's loyalty system; a
+    /// `new_only` one fails the commit if it exists ([`RepoError::Conflict`]).
+    pub fn points(&mut self, e: &crate::domain::points::PointsEntry, new_only: bool) -> &mut Self {
+        self.ops.push(points::put(e, new_only));
+        self.event(&e.event());
         self
     }
 

@@ -113,11 +113,12 @@ fn currency_index(c: Currency) -> u8 {
     }
 }
 
-const TIERS: [(MemberTier, &str); 4] = [
+const TIERS: [(MemberTier, &str); 5] = [
     (MemberTier::Regular, "regular"),
     (MemberTier::Silver, "silver"),
     (MemberTier::Gold, "gold"),
     (MemberTier::Platinum, "platinum"),
+    (MemberTier::Diamond, "diamond"),
 ];
 fn tier_index(t: MemberTier) -> u8 {
     match t {
@@ -125,6 +126,7 @@ fn tier_index(t: MemberTier) -> u8 {
         MemberTier::Silver => 1,
         MemberTier::Gold => 2,
         MemberTier::Platinum => 3,
+        MemberTier::Diamond => 4,
     }
 }
 
@@ -175,7 +177,7 @@ pub(super) const UNIVERSE: [u128; N_ENUM] = [
     low_bits(3),
     low_bits(128),
     low_bits(6),
-    low_bits(4),
+    low_bits(5),
     low_bits(6),
     low_bits(2),
     low_bits(2),
