@@ -192,29 +192,37 @@ async fn settled_by_a_supplementary_refund(engine: &str) {
     .await;
     assert_eq!(s, 200, "{v}");
     assert!(v["respond_by"].is_null(), "the shop answered: {v}");
+    // Money out of the books: a reviewer may not offer it, nor accept the
+    // customer's wish; an admin (or finance) may.
+    let five = json!({"resolution": {"kind": "supplementary_refund", "amount": "5.00"},
+                      "note": "A goodwill refund for the trouble."});
+    let (s, v) = dispute_call(&app, &reviewer(&app), &id, "/proposals", Some(five.clone())).await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = dispute_call(&app, &reviewer(&app), &id, "/proposals/1/accept", None).await;
+    assert_eq!(s, 403, "{v}");
+    let too_much = minor_to_yuan(rest + 1);
     let (s, v) = dispute_call(
         &app,
-        &reviewer(&app),
+        &admin(&app),
         &id,
         "/proposals",
-        Some(json!({"resolution": {"kind": "supplementary_refund", "amount": minor_to_yuan(rest + 1)}})),
+        Some(json!({"resolution": {"kind": "supplementary_refund", "amount": too_much}})),
     )
     .await;
     assert_eq!(s, 422, "above the refundable amount: {v}");
     let (s, v) = dispute_call(
         &app,
-        &reviewer(&app),
+        &admin(&app),
         &id,
         "/proposals",
-        Some(
-            json!({"resolution": {"kind": "supplementary_refund", "amount": "5.00"},
-                    "note": "A goodwill refund for the trouble."}),
-        ),
+        Some(json!({"resolution": {"kind": "exchange", "amount": "5.00"}})),
     )
     .await;
+    assert_eq!(s, 422, "only a refund has an amount: {v}");
+    let (s, v) = dispute_call(&app, &admin(&app), &id, "/proposals", Some(five)).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["proposals"][0]["state"], "countered");
-    let (s, v) = dispute_call(&app, &reviewer(&app), &id, "/proposals/2/accept", None).await;
+    let (s, v) = dispute_call(&app, &admin(&app), &id, "/proposals/2/accept", None).await;
     assert_eq!(s, 422, "the shop cannot accept its own proposal: {v}");
 
     // She takes it: the 5.00 goes back through the executor.
@@ -254,7 +262,7 @@ async fn settled_by_a_supplementary_refund(engine: &str) {
         .map(|t| &t["actor"])
         .collect();
     assert_eq!(actors[0], &json!({"kind": "customer", "id": "alice"}));
-    assert_eq!(actors[1], &json!({"kind": "staff", "id": "rita"}));
+    assert_eq!(actors[1], &json!({"kind": "staff", "id": "boss"}));
     // The customer heard of the proposal and the settlement.
     let (_, inbox) = app.call("GET", "/v1/inbox", Some(&alice), None, &[]).await;
     let events: Vec<&str> = inbox["messages"]

@@ -20,27 +20,62 @@ use crate::repo::{self, Commit, OrderRecord};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-/// A resolution as callers send it: amounts as strings in the claim's
-/// currency.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ResolutionRequest {
-    SupplementaryRefund { amount: Amount },
+/// The kinds of [`Resolution`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionKind {
+    SupplementaryRefund,
     Exchange,
     Redelivery,
     Uphold,
 }
 
+/// A resolution as callers send it: `amount` (a string, in the claim's
+/// currency) for a supplementary refund and for nothing else.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolutionRequest {
+    pub kind: ResolutionKind,
+    #[serde(default)]
+    pub amount: Option<Amount>,
+}
+
 impl ResolutionRequest {
     fn to_resolution(&self, field: &str, currency: Currency) -> Result<Resolution, AppError> {
-        Ok(match self {
-            ResolutionRequest::SupplementaryRefund { amount } => Resolution::SupplementaryRefund {
-                amount: money_of(&format!("{field}.amount"), *amount, currency)?,
-            },
-            ResolutionRequest::Exchange => Resolution::Exchange,
-            ResolutionRequest::Redelivery => Resolution::Redelivery,
-            ResolutionRequest::Uphold => Resolution::Uphold,
-        })
+        let no_amount = |r: Resolution| match self.amount {
+            Some(_) => Err(AppError::invalid(
+                "invalid_request",
+                format!("{field}.amount: only a supplementary refund has an amount"),
+            )),
+            None => Ok(r),
+        };
+        match self.kind {
+            ResolutionKind::SupplementaryRefund => {
+                let amount = self.amount.ok_or_else(|| {
+                    AppError::invalid(
+                        "invalid_request",
+                        format!("{field}.amount: a supplementary refund names its amount"),
+                    )
+                })?;
+                Ok(Resolution::SupplementaryRefund {
+                    amount: money_of(&format!("{field}.amount"), amount, currency)?,
+                })
+            }
+            ResolutionKind::Exchange => no_amount(Resolution::Exchange),
+            ResolutionKind::Redelivery => no_amount(Resolution::Redelivery),
+            ResolutionKind::Uphold => no_amount(Resolution::Uphold),
+        }
+    }
+}
+
+/// Money out of the shop's books on a person's word needs a money role
+/// (admin or finance), as a refund without a claim does.
+fn check_money_role(p: &Principal, claim: &Claim, r: &Resolution) -> Result<(), AppError> {
+    match (p, r) {
+        (Principal::Staff { .. }, Resolution::SupplementaryRefund { .. }) => {
+            super::require_roles(p, &claim.shop_id, crate::auth::MONEY_ROLES)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -135,6 +170,8 @@ async fn attachments(
     }
     match party {
         Party::Customer => {
+            // Counted before anything is looked up.
+            crate::domain::evidence::check_count(keys, dispute::MAX_ATTACHMENTS)?;
             let found = super::evidence::named_uploads(s, keys).await?;
             let uploads: Vec<_> = found
                 .iter()
@@ -214,6 +251,9 @@ where
         }
         c.claim_events(&claim, &change.events, now)
             .new_refunds(&change.refunds, now);
+        for e in &change.notices {
+            c.event(e);
+        }
         repo::commit(&*s.table, c).await?;
         view(&claim, &rec)
     })
@@ -316,6 +356,7 @@ pub async fn propose(
         let r = body
             .resolution
             .to_resolution("resolution", claim.currency)?;
+        check_money_role(p, claim, &r)?;
         Ok(dispute::propose(
             claim,
             rec,
@@ -338,6 +379,14 @@ pub async fn accept(
 ) -> Result<DisputeView, AppError> {
     let actor = actor_of(p);
     change(s, p, claim_id, &[], |claim, rec, _, now| {
+        let proposed = claim
+            .dispute
+            .as_ref()
+            .and_then(|d| d.proposals.iter().find(|q| q.n == n))
+            .map(|q| q.resolution.clone());
+        if let Some(r) = &proposed {
+            check_money_role(p, claim, r)?;
+        }
         Ok(dispute::accept(claim, rec, n, actor.clone(), now)?)
     })
     .await

@@ -184,9 +184,14 @@ pub async fn sweep_deadlines(s: &Services) -> Result<Sweep, AppError> {
             if timer.due_at > now {
                 continue;
             }
-            // The timer may be a dispute's answer deadline.
-            if super::disputes::escalate_overdue(s, &timer.claim_id).await? {
-                out.disputes_escalated += 1;
+            // The timer may be a dispute's answer deadline. One claim that
+            // cannot be written must not stop the sweep for every shop.
+            match super::disputes::escalate_overdue(s, &timer.claim_id).await {
+                Ok(true) => out.disputes_escalated += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(claim_id = %timer.claim_id, error = %e, "dispute escalation failed")
+                }
             }
             match overdue(s, &timer.claim_id).await? {
                 Overdue::Cleared => out.cleared += 1,

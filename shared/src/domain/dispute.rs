@@ -14,9 +14,10 @@
 
 use super::change::{Change, Refused};
 use super::claim::{Actor, Claim, ClaimEvent};
+use super::events::{EventType, OutboxEvent};
 use super::ledger::{EntryState, OrderRecord};
 use super::money::Money;
-use super::refund::{plan, Issue, RefundOrigin};
+use super::refund::{plan, standing_refunds, Issue, Refund, RefundOrigin, RefundStatus};
 use super::returns::InspectionDecision;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -202,9 +203,14 @@ impl Dispute {
     }
 }
 
-pub const MAX_TEXT: usize = 2000;
+/// Bounds that keep a dispute (stored on its claim, twice: thread and
+/// timeline) far below the store's item size.
+pub const MAX_TEXT: usize = 1000;
+pub const MAX_NOTE: usize = 500;
 pub const MAX_ATTACHMENTS: usize = 9;
-const MAX_CLAUSE: usize = 200;
+pub const MAX_POSTS: usize = 20;
+pub const MAX_PROPOSALS: usize = 10;
+const MAX_CLAUSE: usize = 100;
 
 /// What the customer sends to open a dispute.
 #[derive(Debug, Clone)]
@@ -251,38 +257,69 @@ fn author(actor: &Actor) -> String {
     }
 }
 
-/// The decision a dispute would be about, and when it was made: the last
-/// rejection, partial approval or inspection outcome on the timeline.
-/// Refused when the claim got everything it asked for, or nothing is
-/// decided yet.
+/// When the decision a dispute would be about was made (the latest
+/// rejection, approval or inspection outcome on the timeline). A claim is
+/// disputable once its own course is carried out (rejected, refunding or
+/// completed) when it did not get everything it asked: rejected, approved
+/// for less, or inspected down. Refused for a claim granted in full, one
+/// cancelled or closed, or one still in progress (its goods or money still
+/// moving: a dispute then would race the claim's own course).
 pub fn disputed_decision(claim: &Claim) -> Result<DateTime<Utc>, Refused> {
-    for t in claim.timeline.iter().rev() {
-        let disputable = match &t.event {
-            ClaimEvent::Rejected { .. } => true,
-            ClaimEvent::Approved { amount, .. } => amount.minor() < claim.requested_amount.minor(),
-            ClaimEvent::Inspected { decision, .. } => {
-                !matches!(decision, InspectionDecision::Accept)
-            }
-            ClaimEvent::Cancelled => {
-                return Err(Refused::invalid(
-                    "not_disputable",
-                    "the claim was cancelled: there is no decision to dispute",
-                ))
-            }
-            _ => continue,
-        };
-        if disputable {
-            return Ok(t.at);
+    use super::claim::ClaimStatus::*;
+    match claim.status {
+        Cancelled | Closed => {
+            return Err(Refused::invalid(
+                "not_disputable",
+                format!(
+                    "the claim was {}: there is no decision to dispute",
+                    claim.status.as_str()
+                ),
+            ))
         }
+        Rejected | Refunding | RefundFailed | Completed => {}
+        _ => {
+            return Err(Refused::not_now(
+                "not_decided",
+                format!(
+                    "the claim is {}: a decision can be disputed once it is carried out",
+                    claim.status.as_str()
+                ),
+            ))
+        }
+    }
+    let approved_less = claim
+        .approved_amount
+        .is_some_and(|a| a.minor() < claim.requested_amount.minor());
+    let inspected_down = claim
+        .returns
+        .inspection
+        .as_ref()
+        .is_some_and(|i| !matches!(i.decision, InspectionDecision::Accept));
+    if !(claim.status == Rejected || approved_less || inspected_down) {
         return Err(Refused::invalid(
             "not_disputable",
             "the claim was granted in full: there is nothing to dispute",
         ));
     }
-    Err(Refused::not_now(
-        "not_decided",
-        "the claim is not decided yet: a dispute is about a decision",
-    ))
+    claim
+        .timeline
+        .iter()
+        .rev()
+        .find(|t| {
+            matches!(
+                t.event,
+                ClaimEvent::Rejected { .. }
+                    | ClaimEvent::Approved { .. }
+                    | ClaimEvent::Inspected { .. }
+            )
+        })
+        .map(|t| t.at)
+        .ok_or_else(|| {
+            Refused::not_now(
+                "not_decided",
+                "the claim is not decided yet: a dispute is about a decision",
+            )
+        })
 }
 
 /// The most a supplementary refund may still be: what the customer asked
@@ -307,12 +344,21 @@ pub fn refundable(claim: &Claim, rec: &OrderRecord) -> Money {
     Money::from_minor(asked.min(lines_free).max(0), currency)
 }
 
-fn check_text(text: &str, what: &str) -> Result<(), Refused> {
+fn check_text(text: &str, what: &str, most: usize, empty_ok: bool) -> Result<(), Refused> {
     let n = text.trim().chars().count();
-    if n == 0 || text.chars().count() > MAX_TEXT {
+    if (n == 0 && !empty_ok) || text.chars().count() > most {
         return Err(Refused::invalid(
             "invalid_request",
-            format!("{what}: 1 to {MAX_TEXT} characters"),
+            format!("{what}: {} to {most} characters", u8::from(!empty_ok)),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(Refused::invalid(
+            "invalid_request",
+            format!("{what}: no control characters but new lines and tabs"),
         ));
     }
     Ok(())
@@ -435,7 +481,7 @@ pub fn open(
             ),
         ));
     }
-    check_text(&opening.text, "text")?;
+    check_text(&opening.text, "text", MAX_TEXT, false)?;
     check_attachments(&opening.attachments)?;
     check_resolution(claim, rec, Party::Customer, &opening.wished)?;
     let who = author(&actor);
@@ -490,7 +536,7 @@ pub fn post(
     now: DateTime<Utc>,
 ) -> Result<Change, Refused> {
     let by = party(&actor)?;
-    check_text(&m.text, "text")?;
+    check_text(&m.text, "text", MAX_TEXT, false)?;
     check_attachments(&m.attachments)?;
     if m.kind == PostKind::Grounds && by != Party::Shop {
         return Err(Refused::invalid(
@@ -499,14 +545,15 @@ pub fn post(
         ));
     }
     if let Some(c) = &m.clause {
-        if c.trim().is_empty() || c.chars().count() > MAX_CLAUSE {
-            return Err(Refused::invalid(
-                "invalid_request",
-                format!("clause: 1 to {MAX_CLAUSE} characters"),
-            ));
-        }
+        check_text(c, "clause", MAX_CLAUSE, false)?;
     }
     let d = open_dispute(claim)?;
+    if d.posts.len() >= MAX_POSTS {
+        return Err(Refused::not_now(
+            "thread_full",
+            format!("a dispute holds at most {MAX_POSTS} messages: propose a resolution"),
+        ));
+    }
     let n = d.posts.len() as u32 + 1;
     d.posts.push(Post {
         n,
@@ -542,13 +589,13 @@ pub fn propose(
     now: DateTime<Utc>,
 ) -> Result<Change, Refused> {
     let by = party(&actor)?;
-    if note.chars().count() > MAX_TEXT {
-        return Err(Refused::invalid(
-            "invalid_request",
-            format!("note: at most {MAX_TEXT} characters"),
+    check_text(&note, "note", MAX_NOTE, true)?;
+    if open_dispute(claim)?.proposals.len() >= MAX_PROPOSALS {
+        return Err(Refused::not_now(
+            "thread_full",
+            format!("a dispute holds at most {MAX_PROPOSALS} proposals"),
         ));
     }
-    open_dispute(claim)?;
     check_resolution(claim, rec, by, &resolution)?;
     let d = open_dispute(claim)?;
     for p in d.proposals.iter_mut() {
@@ -659,7 +706,55 @@ pub fn accept(
         change.refunds = refunds;
         change.ledger = true;
     }
+    if matches!(resolution, Resolution::Exchange | Resolution::Redelivery) {
+        // The goods go out again from the shop's warehouse: it hears of it
+        // as an event, with the claim's lines.
+        change.notices.push(OutboxEvent::new(
+            &claim.shop_id,
+            &claim.claim_id,
+            EventType::FulfilmentRequested,
+            serde_json::json!({
+                "claim_id": claim.claim_id,
+                "order_id": claim.order_id,
+                "customer_id": claim.customer_id,
+                "kind": resolution.kind(),
+                "lines": claim.lines.iter().map(|l| serde_json::json!({
+                    "line_id": l.line_id, "quantity": l.quantity})).collect::<Vec<_>>(),
+            }),
+            now,
+        ));
+    }
     Ok(change)
+}
+
+/// A supplementary refund failed on a claim whose own course is over (so
+/// no retry of the claim's refunds will pick it up): its money goes back to
+/// the order's ledger, refundable again, and the failure is on the timeline
+/// for the customer and staff. None for any other refund.
+pub fn refund_failed(
+    claim: &mut Claim,
+    rec: &mut OrderRecord,
+    r: &Refund,
+    now: DateTime<Utc>,
+) -> Result<Option<ClaimEvent>, Refused> {
+    use super::claim::ClaimStatus::{RefundFailed, Refunding};
+    if r.status != RefundStatus::Failed
+        || matches!(claim.status, Refunding | RefundFailed)
+        || !standing_refunds(claim).contains(&r.refund_id)
+    {
+        return Ok(None);
+    }
+    rec.ledger
+        .give_back(&entry_id(claim), &r.payment_id, r.amount)?;
+    let failed = ClaimEvent::RefundFailed {
+        reason: format!(
+            "supplementary refund {} failed ({}); its money is refundable again",
+            r.refund_id,
+            r.failure.as_deref().unwrap_or("refused by the provider")
+        ),
+    };
+    claim.note(failed.clone(), Actor::System, now);
+    Ok(Some(failed))
 }
 
 /// The customer withdraws the dispute: the decision stands.
@@ -1131,6 +1226,159 @@ mod tests {
             Some(&Resolution::Uphold)
         );
         assert!(rec.ledger.entry(&entry_id(&claim)).is_none());
+    }
+
+    #[test]
+    fn a_claim_in_progress_or_closed_is_not_disputable_yet_or_at_all() {
+        let p = DisputePolicy::default();
+        // A partially approved return still waiting for its goods.
+        let mut rec = order(&[(2, 5_000)]);
+        let mut claim = claim_on(&mut rec, ClaimType::ReturnRefund);
+        apply(
+            &mut claim,
+            &mut rec,
+            &Verdict::Approve {
+                amount: Some(cny(6_000)),
+                reason: None,
+            },
+            staff(),
+            t(60),
+        )
+        .unwrap();
+        let e = open(
+            &mut claim,
+            &rec,
+            &p,
+            opening(refund(100)),
+            customer(),
+            t(90),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Refused::NotNow {
+                    code: "not_decided",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        claim.status = ClaimStatus::Closed;
+        let e = open(
+            &mut claim,
+            &rec,
+            &p,
+            opening(refund(100)),
+            customer(),
+            t(90),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Refused::Invalid {
+                    code: "not_disputable",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_thread_is_bounded_and_plain_text() {
+        let p = DisputePolicy::default();
+        let (rec, mut claim) = rejected();
+        open(
+            &mut claim,
+            &rec,
+            &p,
+            opening(Resolution::Exchange),
+            customer(),
+            t(90),
+        )
+        .unwrap();
+        let msg = |text: &str| Message {
+            kind: PostKind::Message,
+            text: text.into(),
+            attachments: vec![],
+            clause: None,
+        };
+        for bad in ["", "   ", "a\u{0}b", &"x".repeat(MAX_TEXT + 1)] {
+            assert!(
+                post(&mut claim, &p, msg(bad), customer(), t(91)).is_err(),
+                "{bad:?}"
+            );
+        }
+        post(&mut claim, &p, msg("line one\nline two"), customer(), t(91)).unwrap();
+        while claim.dispute.as_ref().unwrap().posts.len() < MAX_POSTS {
+            post(&mut claim, &p, msg("more"), customer(), t(92)).unwrap();
+        }
+        let e = post(&mut claim, &p, msg("one too many"), customer(), t(93)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Refused::NotNow {
+                    code: "thread_full",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn an_accepted_redelivery_asks_the_warehouse() {
+        let p = DisputePolicy::default();
+        let (mut rec, mut claim) = rejected();
+        open(
+            &mut claim,
+            &rec,
+            &p,
+            opening(Resolution::Redelivery),
+            customer(),
+            t(90),
+        )
+        .unwrap();
+        let ch = accept(&mut claim, &mut rec, 1, staff(), t(91)).unwrap();
+        assert_eq!(ch.notices.len(), 1);
+        assert_eq!(ch.notices[0].event_type, EventType::FulfilmentRequested);
+        assert_eq!(ch.notices[0].payload["kind"], "redelivery");
+        assert_eq!(ch.notices[0].payload["lines"][0]["quantity"], 2);
+    }
+
+    #[test]
+    fn a_failed_supplementary_refund_gives_its_money_back() {
+        let p = DisputePolicy::default();
+        let (mut rec, mut claim) = rejected();
+        open(
+            &mut claim,
+            &rec,
+            &p,
+            opening(refund(700)),
+            customer(),
+            t(90),
+        )
+        .unwrap();
+        let mut ch = accept(&mut claim, &mut rec, 1, staff(), t(91)).unwrap();
+        assert_eq!(refundable(&claim, &rec), cny(10_000 - 700));
+        let mut r = ch.refunds.remove(0);
+        // Not failed: nothing to do.
+        assert_eq!(
+            refund_failed(&mut claim, &mut rec, &r, t(92)).unwrap(),
+            None
+        );
+        r.status = RefundStatus::Failed;
+        r.failure = Some("ACCOUNT_CLOSED".into());
+        let e = refund_failed(&mut claim, &mut rec, &r, t(92))
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(e, ClaimEvent::RefundFailed { ref reason } if reason.contains("ACCOUNT_CLOSED"))
+        );
+        assert_eq!(refundable(&claim, &rec), cny(10_000), "refundable again");
+        assert_eq!(claim.status, ClaimStatus::Rejected);
     }
 
     #[test]

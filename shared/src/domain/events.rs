@@ -30,6 +30,9 @@ pub enum EventType {
     PointsGranted,
     /// A points grant taken back.
     PointsReversed,
+    /// A dispute settled by an exchange or a redelivery: the warehouse sends
+    /// the claim's goods again.
+    FulfilmentRequested,
 }
 
 impl EventType {
@@ -44,6 +47,7 @@ impl EventType {
             EventType::ExchangePaymentRequested => "exchange.payment_requested",
             EventType::PointsGranted => "points.granted",
             EventType::PointsReversed => "points.reversed",
+            EventType::FulfilmentRequested => "fulfilment.requested",
         }
     }
 
@@ -58,6 +62,7 @@ impl EventType {
             EventType::ExchangePaymentRequested,
             EventType::PointsGranted,
             EventType::PointsReversed,
+            EventType::FulfilmentRequested,
         ])
     }
 }

@@ -14,6 +14,7 @@ async fn dispute_responses_match_the_openapi_schemas() {
     let app = spawn_app(Arc::new(aftersales_tests::sqlite_table())).await;
     let alice = app.customer("alice");
     let rita = app.staff("rita", "shop-1", &[StaffRole::Reviewer]);
+    let boss = app.staff("boss", "shop-1", &[StaffRole::Admin]);
     app.push_order("o-1", &sample_order("alice")).await;
     let c = app
         .file_claim(
@@ -112,6 +113,15 @@ async fn dispute_responses_match_the_openapi_schemas() {
         &app,
         ("POST", PROPOSALS, &format!("{dispute}/proposals")),
         Some(&rita),
+        Some(&json!({"resolution": {"kind": "supplementary_refund", "amount": "5.00"}})),
+        403,
+    )
+    .await;
+    checked(
+        &spec,
+        &app,
+        ("POST", PROPOSALS, &format!("{dispute}/proposals")),
+        Some(&boss),
         Some(&json!({"resolution": {"kind": "supplementary_refund", "amount": "9999.00"}})),
         422,
     )
@@ -120,7 +130,7 @@ async fn dispute_responses_match_the_openapi_schemas() {
         &spec,
         &app,
         ("POST", PROPOSALS, &format!("{dispute}/proposals")),
-        Some(&rita),
+        Some(&boss),
         Some(&json!({"resolution": {"kind": "supplementary_refund", "amount": "5.00"}, "note": "goodwill"})),
         200,
     )
@@ -130,7 +140,7 @@ async fn dispute_responses_match_the_openapi_schemas() {
         &spec,
         &app,
         ("POST", ACCEPT, &format!("{dispute}/proposals/2/accept")),
-        Some(&rita),
+        Some(&boss),
         None,
         422,
     )

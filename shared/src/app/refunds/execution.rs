@@ -179,7 +179,17 @@ async fn settle(
     let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
         return Ok(());
     };
-    let events = settle_claim(&mut claim, r, now)?;
+    let mut events = settle_claim(&mut claim, r, now)?;
+    if r.status == RefundStatus::Failed && events.is_empty() {
+        // A dispute's supplementary refund on a claim whose course is over.
+        let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        if let Some(e) = crate::domain::dispute::refund_failed(&mut claim, &mut rec, r, now)? {
+            c.order(&rec, Some(ov));
+            events.push(e);
+        }
+    }
     if !events.is_empty() {
         c.claim(&claim, Some(cv)).claim_events(&claim, &events, now);
     }
