@@ -534,6 +534,74 @@ pub mod points {
     }
 }
 
+/// Win-back coupons: one partition per customer and shop, one item per
+/// coupon under its id (one per claim: a second issue fails).
+pub mod coupons {
+    use super::{encode, whole_partition, Condition, Item, RepoError, Table, WriteOp};
+    use crate::domain::winback::Coupon;
+
+    pub fn partition(shop_id: &str, customer_id: &str) -> String {
+        format!("COUPONS#{shop_id}#{customer_id}")
+    }
+
+    pub fn put_new(c: &Coupon) -> WriteOp {
+        WriteOp::Put {
+            item: Item::new(
+                partition(&c.shop_id, &c.customer_id),
+                c.coupon_id.clone(),
+                encode(c),
+            ),
+            condition: Condition::NotExists,
+        }
+    }
+
+    /// Newest first.
+    pub async fn of_customer(
+        t: &dyn Table,
+        shop_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<Coupon>, RepoError> {
+        let mut all: Vec<Coupon> = whole_partition(t, &partition(shop_id, customer_id)).await?;
+        all.sort_by_key(|c| std::cmp::Reverse(c.issued_at));
+        Ok(all)
+    }
+}
+
+/// Call-back tasks of a shop's staff, one per claim that called for one.
+pub mod callbacks {
+    use super::{decode, encode, whole_partition, Condition, Item, RepoError, Table, WriteOp};
+    use crate::domain::winback::CallbackTask;
+
+    pub fn key(shop_id: &str, claim_id: &str) -> (String, String) {
+        (format!("CALLBACKS#{shop_id}"), claim_id.to_owned())
+    }
+
+    /// A task as changed; `prev` the version read (None: a new one, which
+    /// must not exist yet).
+    pub fn put(task: &CallbackTask, prev: Option<u64>) -> WriteOp {
+        let (pk, sk) = key(&task.shop_id, &task.claim_id);
+        let mut item = Item::new(pk, sk, encode(task));
+        item.version = prev.map_or(1, |v| v + 1);
+        WriteOp::Put {
+            item,
+            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        }
+    }
+
+    pub async fn get(
+        t: &dyn Table,
+        shop_id: &str,
+        claim_id: &str,
+    ) -> Result<Option<(CallbackTask, u64)>, RepoError> {
+        let (pk, sk) = key(shop_id, claim_id);
+        t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    pub async fn of_shop(t: &dyn Table, shop_id: &str) -> Result<Vec<CallbackTask>, RepoError> {
+        whole_partition(t, &key(shop_id, "").0).await
+    }
+}
+
 /// Review deadlines as timers: one item per undecided claim, in a partition
 /// per hour of its deadline, so the sweeper reads only the hours that have
 /// come (a few small queries) instead of scanning claims.

@@ -121,7 +121,7 @@ fn leaks(body: &Value) -> Option<&'static str> {
 }
 
 /// Routes where any signed-in caller of the right kind is served, each
-/// seeing only their own (their claims, inbox, balance, points) or naming in the
+/// seeing only their own (their claims, inbox, balance, points, coupons) or naming in the
 /// body what they act on (a claim's order).
 fn self_scoped(method: &str, path: &str) -> bool {
     matches!(
@@ -133,6 +133,7 @@ fn self_scoped(method: &str, path: &str) -> bool {
             | ("POST", "/v1/evidence-uploads")
             | ("GET", "/v1/shops/{shop_id}/balance")
             | ("GET", "/v1/shops/{shop_id}/points")
+            | ("GET", "/v1/shops/{shop_id}/coupons")
     )
 }
 

@@ -28,6 +28,7 @@ mod orders;
 mod returns;
 mod shop;
 mod webhooks;
+mod winback;
 
 /// One route: method, path in OpenAPI's syntax, and who may call it.
 #[derive(Debug, Clone, Copy)]
@@ -188,6 +189,21 @@ pub const ROUTES: &[Route] = &[
         access: Access::ADMINS,
     },
     Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/coupons",
+        access: Access::ShopStaffOrCustomer,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/desk/callbacks",
+        access: Access::STAFF,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/desk/callbacks/{claim_id}",
+        access: Access::STAFF,
+    },
+    Route {
         method: "POST",
         path: "/v1/claims/quote",
         access: Access::Customer,
@@ -317,6 +333,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shop::routes())
         .merge(desk::routes())
         .merge(disputes::routes())
+        .merge(winback::routes())
         .merge(webhooks::routes())
         .merge(finance::routes())
         .merge(returns::routes())

@@ -37,7 +37,12 @@ pub async fn deliver(
 ) -> Result<(), AppError> {
     match consumer {
         Consumer::Rules => super::review::on_event(s, event).await,
-        Consumer::Notifications => super::notify::on_event(s, event).await,
+        // The customer is told, then won back (a coupon once the claim
+        // ended, a call-back for a valued customer's first claim).
+        Consumer::Notifications => {
+            super::notify::on_event(s, event).await?;
+            super::winback::on_event(s, event).await
+        }
         Consumer::Refunds => super::refunds::on_event(s, event).await,
         Consumer::Couriers => super::couriers::on_event(s, event).await,
     }

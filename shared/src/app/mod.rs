@@ -26,6 +26,7 @@ pub mod policy;
 pub mod refunds;
 pub mod returns;
 pub mod review;
+pub mod winback;
 pub use claims::*;
 pub use orders::*;
 

@@ -19,7 +19,11 @@ pub struct PointsView {
 }
 
 /// Whose points: the calling customer's, or (staff) `customer_id`'s.
-fn whose(p: &Principal, shop_id: &str, customer_id: Option<&str>) -> Result<CustomerId, AppError> {
+pub(crate) fn whose(
+    p: &Principal,
+    shop_id: &str,
+    customer_id: Option<&str>,
+) -> Result<CustomerId, AppError> {
     match (p, customer_id) {
         (Principal::Customer { customer_id: me }, None) => Ok(me.clone()),
         (Principal::Customer { customer_id: me }, Some(c)) if c == me => Ok(me.clone()),

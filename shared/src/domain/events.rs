@@ -33,6 +33,11 @@ pub enum EventType {
     /// A dispute settled by an exchange or a redelivery: the warehouse sends
     /// the claim's goods again.
     FulfilmentRequested,
+    /// A win-back coupon for a customer (the coupon port: the shop's
+    /// marketing system issues it).
+    CouponIssued,
+    /// A high-value customer's first claim: staff are to call them back.
+    CallbackRequested,
 }
 
 impl EventType {
@@ -48,6 +53,8 @@ impl EventType {
             EventType::PointsGranted => "points.granted",
             EventType::PointsReversed => "points.reversed",
             EventType::FulfilmentRequested => "fulfilment.requested",
+            EventType::CouponIssued => "coupon.issued",
+            EventType::CallbackRequested => "callback.requested",
         }
     }
 
@@ -63,6 +70,8 @@ impl EventType {
             EventType::PointsGranted,
             EventType::PointsReversed,
             EventType::FulfilmentRequested,
+            EventType::CouponIssued,
+            EventType::CallbackRequested,
         ])
     }
 }

@@ -23,3 +23,4 @@ pub mod rules;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod tracking;
+pub mod winback;

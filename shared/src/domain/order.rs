@@ -142,6 +142,20 @@ pub struct OrderDraft {
     pub shipping_fee: Amount,
     pub payments: Vec<Payment>,
     pub fulfilment: Fulfilment,
+    /// What the storefront knows of the customer at the shop: the win-back
+    /// tools tell a high-value customer by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_stats: Option<CustomerStats>,
+}
+
+/// The customer's history at the shop, as the storefront counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerStats {
+    /// Paid orders, this one included.
+    pub paid_orders: u32,
+    /// What they paid in all, in the order's currency.
+    pub total_spent: Amount,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -293,6 +307,9 @@ impl Order {
                 super::money::from_minor(paid_total, cur)
             ));
         }
+        if let Some(st) = &d.customer_stats {
+            minor("customer_stats.total_spent".into(), st.total_spent)?;
+        }
         let f = &d.fulfilment;
         match f.state {
             FulfilmentState::PaidUnshipped => {}
@@ -323,6 +340,14 @@ impl Order {
 
     pub fn currency(&self) -> Currency {
         self.facts.currency
+    }
+
+    /// The customer's paid orders and spend at the shop, when the
+    /// storefront said.
+    pub fn customer_stats(&self) -> Option<(u32, Money)> {
+        let st = self.facts.customer_stats.as_ref()?;
+        let spent = st.total_spent.to_minor(self.currency()).ok()?;
+        Some((st.paid_orders, Money::from_minor(spent, self.currency())))
     }
 
     pub fn line_index(&self, line_id: &str) -> Option<usize> {

@@ -116,6 +116,10 @@ pub struct ShopPolicy {
     /// Member perks: compensation points for a missed review deadline.
     #[serde(default)]
     pub perks: super::points::PerksPolicy,
+    /// Win-back: coupons when claims end, call-backs for high-value
+    /// customers.
+    #[serde(default)]
+    pub winback: super::winback::WinbackPolicy,
 }
 
 impl Default for ShopPolicy {
@@ -153,6 +157,7 @@ impl Default for ShopPolicy {
             returns: Default::default(),
             disputes: Default::default(),
             perks: Default::default(),
+            winback: Default::default(),
         }
     }
 }
@@ -188,6 +193,8 @@ pub enum PolicyError {
     Disputes,
     #[error("perks.late_review_points: 0 to 100000 per tier")]
     Perks,
+    #[error("winback: coupon value 1 to 1000000, threshold 0 to 100000000 (minor units), valid_days 1 to 365; high_value.callback_within_hours 1 to 720")]
+    Winback,
     #[error("returns.pickup_days_ahead: 1 to 30")]
     PickupDaysAhead,
     /// A pickup window that is not `HH:MM-HH:MM` with start before end.
@@ -232,6 +239,9 @@ impl ShopPolicy {
         }
         if !self.perks.valid() {
             return Err(PolicyError::Perks);
+        }
+        if !self.winback.valid() {
+            return Err(PolicyError::Winback);
         }
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {

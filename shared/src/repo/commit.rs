@@ -8,8 +8,9 @@
 //! fresh state (`app::retrying`).
 
 use super::{
-    claims, deadlines, disputes, idempotency, inbox, orders, outbox, points, refunds, settings,
-    shipments, uploads, IdempotencyRecord, InboxMessage, OrderRecord, OutboxEvent, RepoError,
+    callbacks, claims, coupons, deadlines, disputes, idempotency, inbox, orders, outbox, points,
+    refunds, settings, shipments, uploads, IdempotencyRecord, InboxMessage, OrderRecord,
+    OutboxEvent, RepoError,
 };
 use crate::domain::claim::{Claim, ClaimEvent};
 use crate::domain::evidence::Upload;
@@ -116,6 +117,29 @@ impl Commit {
     pub fn points(&mut self, e: &crate::domain::points::PointsEntry, new_only: bool) -> &mut Self {
         self.ops.push(points::put(e, new_only));
         self.event(&e.event());
+        self
+    }
+
+    /// A new win-back coupon with its event for the coupon port; it is
+    /// the once-only record (issued before: [`RepoError::Conflict`]).
+    pub fn new_coupon(&mut self, c: &crate::domain::winback::Coupon) -> &mut Self {
+        self.once_at = Some(self.ops.len());
+        self.ops.push(coupons::put_new(c));
+        self.event(&c.event());
+        self
+    }
+
+    /// A call-back task; `prev` as for [`Commit::claim`] (a new one is the
+    /// once-only record).
+    pub fn callback(
+        &mut self,
+        task: &crate::domain::winback::CallbackTask,
+        prev: Option<u64>,
+    ) -> &mut Self {
+        if prev.is_none() {
+            self.once_at = Some(self.ops.len());
+        }
+        self.ops.push(callbacks::put(task, prev));
         self
     }
 
