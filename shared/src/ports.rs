@@ -74,3 +74,25 @@ impl SmsSender for LogSms {
         Ok(())
     }
 }
+
+/// One figure for the metrics backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    /// A CloudWatch unit: `Seconds`, `Count`...
+    pub unit: &'static str,
+    pub value: f64,
+}
+
+/// Where the service figures go (time to decision, to refund...): CloudWatch
+/// through the embedded metric format on Lambda; nowhere on one machine,
+/// where the report API reads them off the claims instead.
+pub trait MetricsSink: Send + Sync {
+    fn record(&self, shop_id: &str, at: chrono::DateTime<chrono::Utc>, metrics: &[Metric]);
+}
+
+pub struct NoMetrics;
+
+impl MetricsSink for NoMetrics {
+    fn record(&self, _: &str, _: chrono::DateTime<chrono::Utc>, _: &[Metric]) {}
+}

@@ -14,5 +14,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let table_name = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let mut services = Services::new(Arc::new(DynamoTable::from_env(table_name).await));
     services.sms = Arc::new(SnsSms::from_env().await);
+    services.metrics = Arc::new(aftersales::adapters::emf::EmfStdout);
     aftersales::lambda_stream::run(services, Consumer::Notifications).await
 }

@@ -1,6 +1,7 @@
 //! Adapters of the ports in [`crate::ports`] (other than the table, whose
 //! engines live in [`crate::store`]): a cloud one and a one-machine one each.
 
+pub mod emf;
 pub mod local_evidence;
 #[cfg(feature = "s3")]
 pub mod s3_evidence;

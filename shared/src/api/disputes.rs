@@ -1,5 +1,5 @@
 //! Dispute routes: the thread on a claim for its customer and its shop's
-//! staff, and the desk's list and figures.
+//! staff, and the desk's list; the dispute and service figures.
 
 use super::{ApiError, AppState, Body, Params};
 use crate::app::disputes::{self, MessageRequest, OpenRequest, ProposalRequest};
@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/claims/{claim_id}/dispute/withdraw", post(withdraw))
         .route("/v1/shops/{shop_id}/desk/disputes", get(desk_list))
         .route("/v1/shops/{shop_id}/reports/disputes", get(report))
+        .route("/v1/shops/{shop_id}/reports/sla", get(sla_report))
 }
 
 async fn open_dispute(
@@ -124,4 +125,16 @@ async fn report(
     super::QueryParams(q): super::QueryParams<ReportParams>,
 ) -> Result<Response, ApiError> {
     Ok(Json(disputes::report(&st.services, &p, &shop_id, q.from, q.to).await?).into_response())
+}
+
+async fn sla_report(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(shop_id): Params<String>,
+    super::QueryParams(q): super::QueryParams<ReportParams>,
+) -> Result<Response, ApiError> {
+    Ok(
+        Json(crate::app::sla::report(&st.services, &p, &shop_id, q.from, q.to).await?)
+            .into_response(),
+    )
 }

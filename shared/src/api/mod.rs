@@ -278,6 +278,11 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/shops/{shop_id}/reports/disputes",
         access: Access::STAFF,
     },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/reports/sla",
+        access: Access::STAFF,
+    },
 ];
 
 /// Whether a route is served without a token (public, or authenticated by

@@ -38,10 +38,12 @@ pub async fn deliver(
     match consumer {
         Consumer::Rules => super::review::on_event(s, event).await,
         // The customer is told, then won back (a coupon once the claim
-        // ended, a call-back for a valued customer's first claim).
+        // ended, a call-back for a valued customer's first claim), and the
+        // service figures are recorded.
         Consumer::Notifications => {
             super::notify::on_event(s, event).await?;
-            super::winback::on_event(s, event).await
+            super::winback::on_event(s, event).await?;
+            super::sla::on_event(s, event).await
         }
         Consumer::Refunds => super::refunds::on_event(s, event).await,
         Consumer::Couriers => super::couriers::on_event(s, event).await,

@@ -26,6 +26,7 @@ pub mod policy;
 pub mod refunds;
 pub mod returns;
 pub mod review;
+pub mod sla;
 pub mod winback;
 pub use claims::*;
 pub use orders::*;
@@ -227,6 +228,8 @@ pub struct Services {
     /// Where the aggregator pushes: our public `/v1/couriers/kuaidi100`.
     /// None: parcels are polled only.
     pub courier_callback_url: Option<String>,
+    /// Where the service figures go (EMF on Lambda).
+    pub metrics: Arc<dyn crate::ports::MetricsSink>,
 }
 
 impl Services {
@@ -241,6 +244,7 @@ impl Services {
             courier: None,
             courier_salt: None,
             courier_callback_url: None,
+            metrics: Arc::new(crate::ports::NoMetrics),
         }
     }
     fn now(&self) -> DateTime<Utc> {

@@ -20,6 +20,7 @@ pub mod rejections;
 pub mod returns;
 pub mod review;
 pub mod rules;
+pub mod sla;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod tracking;

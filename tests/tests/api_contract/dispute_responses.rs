@@ -203,6 +203,35 @@ async fn dispute_responses_match_the_openapi_schemas() {
         403,
     )
     .await;
+    const SLA: &str = "/v1/shops/{shop_id}/reports/sla";
+    let today = chrono::Utc::now().date_naive();
+    let sla = checked(
+        &spec,
+        &app,
+        (
+            "GET",
+            SLA,
+            &format!("/v1/shops/shop-1/reports/sla?from={today}&to={today}"),
+        ),
+        Some(&rita),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(sla["days"][0]["submitted"], 1, "{sla}");
+    checked(
+        &spec,
+        &app,
+        (
+            "GET",
+            SLA,
+            "/v1/shops/shop-1/reports/sla?from=2026-01-02&to=2026-01-01",
+        ),
+        Some(&rita),
+        None,
+        422,
+    )
+    .await;
     const REPORT: &str = "/v1/shops/{shop_id}/reports/disputes";
     checked(
         &spec,
