@@ -602,6 +602,99 @@ pub mod callbacks {
     }
 }
 
+/// Store-balance debits: one partition per customer and shop, one item per
+/// debit under its Idempotency-Key; beside it a small account item whose
+/// version every debit bumps, so two debits at once cannot both spend the
+/// same money.
+pub mod wallet {
+    use super::{
+        decode, encode, whole_partition, Condition, Deserialize, Item, RepoError, Serialize, Table,
+        WriteOp,
+    };
+    use crate::domain::wallet::Debit;
+
+    pub fn partition(shop_id: &str, customer_id: &str) -> String {
+        format!("WALLET#{shop_id}#{customer_id}")
+    }
+
+    fn account_key(shop_id: &str, customer_id: &str) -> (String, String) {
+        (
+            format!("WALLETACCT#{shop_id}#{customer_id}"),
+            "ACCOUNT".into(),
+        )
+    }
+
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    pub struct Account {
+        pub debits: u64,
+    }
+
+    /// The account and its version (0: none yet).
+    pub async fn account(
+        t: &dyn Table,
+        shop_id: &str,
+        customer_id: &str,
+    ) -> Result<(Account, u64), RepoError> {
+        let (pk, sk) = account_key(shop_id, customer_id);
+        Ok(t.get(&pk, &sk)
+            .await?
+            .map(decode)
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    pub fn put_account(shop_id: &str, customer_id: &str, a: &Account, prev: u64) -> WriteOp {
+        let (pk, sk) = account_key(shop_id, customer_id);
+        let mut item = Item::new(pk, sk, encode(a));
+        item.version = prev + 1;
+        WriteOp::Put {
+            item,
+            condition: if prev == 0 {
+                Condition::NotExists
+            } else {
+                Condition::VersionIs(prev)
+            },
+        }
+    }
+
+    pub fn put_new(d: &Debit) -> WriteOp {
+        WriteOp::Put {
+            item: Item::new(
+                partition(&d.shop_id, &d.customer_id),
+                format!("DEBIT#{}", d.debit_id),
+                encode(d),
+            ),
+            condition: Condition::NotExists,
+        }
+    }
+
+    pub async fn get(
+        t: &dyn Table,
+        shop_id: &str,
+        customer_id: &str,
+        debit_id: &str,
+    ) -> Result<Option<Debit>, RepoError> {
+        Ok(t.get(
+            &partition(shop_id, customer_id),
+            &format!("DEBIT#{debit_id}"),
+        )
+        .await?
+        .map(decode::<Debit>)
+        .transpose()?
+        .map(|(d, _)| d))
+    }
+
+    pub async fn debits(
+        t: &dyn Table,
+        shop_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<Debit>, RepoError> {
+        let mut all: Vec<Debit> = whole_partition(t, &partition(shop_id, customer_id)).await?;
+        all.sort_by(|a, b| (a.at, &a.debit_id).cmp(&(b.at, &b.debit_id)));
+        Ok(all)
+    }
+}
+
 /// Review deadlines as timers: one item per undecided claim, in a partition
 /// per hour of its deadline, so the sweeper reads only the hours that have
 /// come (a few small queries) instead of scanning claims.

@@ -3,7 +3,8 @@
 //! when the shop misses that deadline the member gets 20 points, once per
 //! claim, readable as a balance and history and sent to the shop's loyalty
 //! system as an event; an admin can take a grant back, once; returns ship
-//! free for the policy's member tiers and for quality issues.
+//! free for the policy's member tiers and for quality issues; coupons and
+//! points used on an order come back with its refunds, never as money.
 
 use aftersales::auth::StaffRole;
 use aftersales_tests::engine_table;
@@ -170,6 +171,137 @@ async fn returns_ship_free_for_members_and_quality_issues(engine: &str) {
     assert_eq!(minor_units(&terms(&c)["shipping_refund"]), 1200);
 }
 
+/// Paid, not shipped (the rules refund a claim at once): two shirts and a
+/// mug, 206.00 paid after a coupon worth 10.00 and 200 points worth 2.00.
+fn order_with_benefits() -> Value {
+    json!({
+        "customer_id": "dora", "member_tier": "gold", "language": "en", "currency": "CNY",
+        "placed_at": "2026-11-23T08:00:00Z",
+        "lines": [
+            {"line_id": "L1", "sku": "TEE-M", "title": "T-shirt", "kind": "physical",
+             "quantity": 2, "unit_price": "99.00", "discount": "10.00"},
+            {"line_id": "L2", "sku": "MUG", "title": "Mug", "kind": "physical",
+             "quantity": 1, "unit_price": "30.00"}
+        ],
+        "order_discount": "20.00", "shipping_fee": "8.00",
+        "coupons_used": [{"coupon_id": "CPN-7", "value": "10.00"}],
+        "points_used": {"points": 200, "value": "2.00"},
+        "payments": [{"payment_id": "P1", "channel": "wechat_pay", "provider_txn_id": "4200000009",
+                      "amount": "206.00", "paid_at": "2026-11-23T08:01:00Z"}],
+        "fulfilment": {"state": "paid_unshipped"}
+    })
+}
+
+/// Drains the outbox one event at a time; the events of `types` seen.
+async fn drained_watching(app: &TestApp, types: &[&str]) -> Vec<(String, Value)> {
+    let mut seen: std::collections::BTreeMap<String, (String, Value)> = Default::default();
+    loop {
+        for e in aftersales::repo::outbox::pending(&*app.table, 1000)
+            .await
+            .unwrap()
+        {
+            if types.contains(&e.event_type.as_str()) {
+                seen.insert(e.event_id, (e.event_type.to_string(), e.payload));
+            }
+        }
+        let n = aftersales::app::dispatch::drain_outbox(&app.services, 1)
+            .await
+            .unwrap();
+        if n == 0 {
+            return seen.into_values().collect();
+        }
+    }
+}
+
+async fn coupon_and_points_come_back_with_a_full_refund(engine: &str) {
+    let clock = TestClock::at(NOW);
+    let app = spawn_app_at(engine_table(engine).await, &clock).await;
+    // Benefits worth more than the discounts are refused.
+    let mut bad = order_with_benefits();
+    bad["coupons_used"][0]["value"] = json!("29.00");
+    let (s, v) = app
+        .call(
+            "PUT",
+            "/v1/shops/shop-1/orders/o-9",
+            Some(&app.storefront("shop-1")),
+            Some(&bad),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    app.push_order("o-1", &order_with_benefits()).await;
+    let watched = ["points.returned", "coupon.returned", "coupon.voided"];
+
+    // The mug first: its share of the points, no coupon yet.
+    let mug = app
+        .file_claim(
+            "dora",
+            &json!({"shop_id": "shop-1", "order_id": "o-1", "type": "refund_only",
+                    "reason": "no_longer_wanted", "lines": [{"line_id": "L2", "quantity": 1}]}),
+        )
+        .await;
+    let first = drained_watching(&app, &watched).await;
+    let mug = app
+        .claim_of("dora", mug["claim_id"].as_str().unwrap())
+        .await;
+    assert_eq!(mug["status"], "completed", "{mug}");
+    let refunded_mug = minor_units(&mug["approved_amount"]);
+    let points_mug = 200 * refunded_mug / 20_600;
+    let step = mug["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["event"] == "benefits_returned")
+        .cloned()
+        .expect("benefits on the claim");
+    assert_eq!(step["points"], points_mug, "{step}");
+    assert_eq!(step["coupons"], json!([]));
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, "points.returned");
+    assert_eq!(first[0].1["points"], points_mug);
+
+    // The shirts: the rest of the money, the rest of the points, the coupon.
+    let shirts = app
+        .file_claim(
+            "dora",
+            &json!({"shop_id": "shop-1", "order_id": "o-1", "type": "refund_only",
+                    "reason": "no_longer_wanted", "lines": [{"line_id": "L1", "quantity": 2}]}),
+        )
+        .await;
+    let second = drained_watching(&app, &watched).await;
+    let shirts = app
+        .claim_of("dora", shirts["claim_id"].as_str().unwrap())
+        .await;
+    assert_eq!(shirts["status"], "completed", "{shirts}");
+    assert_eq!(
+        refunded_mug + minor_units(&shirts["approved_amount"]),
+        20_600,
+        "money: all of it, no more"
+    );
+    let step = shirts["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["event"] == "benefits_returned")
+        .cloned()
+        .expect("benefits on the claim");
+    assert_eq!(step["points"], 200 - points_mug, "{step}");
+    assert_eq!(step["coupons"], json!(["CPN-7"]));
+    let types: Vec<&str> = second.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types.len(), 2, "{second:?}");
+    assert!(types.contains(&"points.returned") && types.contains(&"coupon.returned"));
+    let (_, order) = app
+        .call(
+            "GET",
+            "/v1/shops/shop-1/orders/o-1",
+            Some(&app.storefront("shop-1")),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(minor_units(&order["refundable"]), 0, "{order}");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -186,4 +318,5 @@ macro_rules! on_both_engines {
 on_both_engines!(
     diamond_first_and_compensated,
     returns_ship_free_for_members_and_quality_issues,
+    coupon_and_points_come_back_with_a_full_refund,
 );

@@ -21,6 +21,7 @@ pub(super) fn routes() -> Router<AppState> {
             post(refund_without_claim),
         )
         .route("/v1/shops/{shop_id}/balance", get(balance))
+        .route("/v1/shops/{shop_id}/balance/debits", post(debit_balance))
         .route("/v1/shops/{shop_id}/points", get(points))
         .route(
             "/v1/shops/{shop_id}/points/{entry_id}/reverse",
@@ -62,6 +63,18 @@ async fn balance(
 ) -> Result<Response, ApiError> {
     let view = refunds::balance(&st.services, &p, &shop_id, q.customer_id.as_deref()).await?;
     Ok(Json(view).into_response())
+}
+
+async fn debit_balance(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(shop_id): Params<String>,
+    headers: HeaderMap,
+    Body(body): Body<refunds::DebitRequest>,
+) -> Result<Response, ApiError> {
+    let key = super::idempotency_key(&headers)?;
+    let (view, created) = refunds::debit(&st.services, &p, &shop_id, body, key).await?;
+    Ok((super::created_or_replayed(created), Json(view)).into_response())
 }
 
 async fn points(

@@ -179,6 +179,11 @@ pub const ROUTES: &[Route] = &[
         access: Access::ShopStaffOrCustomer,
     },
     Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/balance/debits",
+        access: Access::SHOP,
+    },
+    Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/points",
         access: Access::ShopStaffOrCustomer,

@@ -306,6 +306,13 @@ pub enum ClaimEvent {
     DisputeEscalated {
         respond_by: DateTime<Utc>,
     },
+    /// The refund gave back points spent on the order, and (the order fully
+    /// refunded) its coupons, returned or voided by the shop's policy.
+    BenefitsReturned {
+        points: u32,
+        coupons: Vec<String>,
+        voided: Vec<String>,
+    },
 }
 
 impl ClaimEvent {
@@ -346,6 +353,7 @@ impl ClaimEvent {
             ClaimEvent::DisputeResolved { .. } => ClaimStep::DisputeResolved,
             ClaimEvent::DisputeWithdrawn => ClaimStep::DisputeWithdrawn,
             ClaimEvent::DisputeEscalated { .. } => ClaimStep::DisputeEscalated,
+            ClaimEvent::BenefitsReturned { .. } => ClaimStep::BenefitsReturned,
         }
     }
 }
@@ -410,6 +418,7 @@ claim_steps! {
     DisputeResolved => "dispute_resolved",
     DisputeWithdrawn => "dispute_withdrawn",
     DisputeEscalated => "dispute_escalated",
+    BenefitsReturned => "benefits_returned",
 }
 
 /// One step of a claim's timeline.
@@ -505,6 +514,9 @@ pub struct ReviewInfo {
     pub due_at: Option<DateTime<Utc>>,
     /// Set once the deadline passed undecided.
     pub escalated: bool,
+    /// The order carried coupons or points (a refund gives some back).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub order_benefits: bool,
 }
 
 impl Claim {

@@ -38,6 +38,12 @@ pub enum EventType {
     CouponIssued,
     /// A high-value customer's first claim: staff are to call them back.
     CallbackRequested,
+    /// Points spent on an order go back to the customer with its refund.
+    PointsReturned,
+    /// A coupon used on a fully refunded order is the customer's again.
+    CouponReturned,
+    /// A coupon used on a fully refunded order is voided (shop policy).
+    CouponVoided,
 }
 
 impl EventType {
@@ -55,6 +61,9 @@ impl EventType {
             EventType::FulfilmentRequested => "fulfilment.requested",
             EventType::CouponIssued => "coupon.issued",
             EventType::CallbackRequested => "callback.requested",
+            EventType::PointsReturned => "points.returned",
+            EventType::CouponReturned => "coupon.returned",
+            EventType::CouponVoided => "coupon.voided",
         }
     }
 
@@ -72,6 +81,9 @@ impl EventType {
             EventType::FulfilmentRequested,
             EventType::CouponIssued,
             EventType::CallbackRequested,
+            EventType::PointsReturned,
+            EventType::CouponReturned,
+            EventType::CouponVoided,
         ])
     }
 }

@@ -140,6 +140,7 @@ pub fn review_info(
         product_kinds: kinds,
         due_at: Some(now + chrono::Duration::hours(i64::from(hours))),
         escalated: false,
+        order_benefits: !order.facts.coupons_used.is_empty() || order.facts.points_used.is_some(),
     }
 }
 

@@ -129,6 +129,9 @@ pub struct LineRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Ledger {
     pub entries: Vec<LedgerEntry>,
+    /// The order's coupons and points given back so far.
+    #[serde(default, skip_serializing_if = "super::benefits::Returned::is_none")]
+    pub benefits: super::benefits::Returned,
 }
 
 impl Ledger {

@@ -98,7 +98,8 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::DisputeOpened { .. }
         | ClaimEvent::DisputeMessage { .. }
         | ClaimEvent::DisputeProposal { .. }
-        | ClaimEvent::DisputeWithdrawn => false,
+        | ClaimEvent::DisputeWithdrawn
+        | ClaimEvent::BenefitsReturned { .. } => false,
     }
 }
 
@@ -610,6 +611,33 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             "Dispute withdrawn",
             format!("You withdrew the dispute on claim {id}; the decision stands."),
         ),
+        ClaimEvent::BenefitsReturned {
+            points,
+            coupons,
+            voided,
+        } => (
+            "Points and coupons returned",
+            {
+                let mut parts = Vec::new();
+                if *points > 0 {
+                    parts.push(format!("{points} points"));
+                }
+                if !coupons.is_empty() {
+                    parts.push(format!("coupon {}", coupons.join(", ")));
+                }
+                let back = if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {} went back to your account.", parts.join(" and "))
+                };
+                let void = if voided.is_empty() {
+                    String::new()
+                } else {
+                    format!(" Coupon {} used on the order is void.", voided.join(", "))
+                };
+                format!("With the refund for claim {id}:{back}{void}")
+            },
+        ),
         ClaimEvent::DisputeEscalated { .. } => (
             "Your dispute was escalated",
             format!(
@@ -888,6 +916,33 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             "纠纷已撤回",
             format!("您已撤回售后申请 {id} 的纠纷，原处理结果保持不变。"),
         ),
+        ClaimEvent::BenefitsReturned {
+            points,
+            coupons,
+            voided,
+        } => (
+            "积分和优惠券已退回",
+            {
+                let mut parts = Vec::new();
+                if *points > 0 {
+                    parts.push(format!("{points} 积分"));
+                }
+                if !coupons.is_empty() {
+                    parts.push(format!("优惠券 {}", coupons.join("、")));
+                }
+                let back = if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}已退回您的账户。", parts.join("和"))
+                };
+                let void = if voided.is_empty() {
+                    String::new()
+                } else {
+                    format!("订单使用的优惠券 {} 已作废。", voided.join("、"))
+                };
+                format!("随售后申请 {id} 的退款，{back}{void}")
+            },
+        ),
         ClaimEvent::DisputeEscalated { .. } => (
             "纠纷已升级处理",
             format!("商家未在承诺时间内答复您对售后申请 {id} 的纠纷，已升级至商家管理人员优先处理。"),
@@ -1024,6 +1079,11 @@ mod tests {
             ClaimEvent::DisputeWithdrawn,
             ClaimEvent::DisputeEscalated {
                 respond_by: Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap(),
+            },
+            ClaimEvent::BenefitsReturned {
+                points: 49,
+                coupons: vec![s("CPN-9")],
+                voided: vec![],
             },
         ]
     }

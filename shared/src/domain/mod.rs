@@ -1,5 +1,6 @@
 //! The pure domain: types and rules, no I/O, no async, no AWS.
 
+pub mod benefits;
 pub mod change;
 pub mod claim;
 pub mod dispute;
@@ -24,4 +25,5 @@ pub mod sla;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod tracking;
+pub mod wallet;
 pub mod winback;

@@ -146,6 +146,12 @@ pub struct OrderDraft {
     /// tools tell a high-value customer by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_stats: Option<CustomerStats>,
+    /// Coupons used on the order (their value is in its discounts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coupons_used: Vec<super::benefits::UsedCoupon>,
+    /// Points spent on the order (their value is in its discounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points_used: Option<super::benefits::UsedPoints>,
 }
 
 /// The customer's history at the shop, as the storefront counts it.
@@ -309,6 +315,45 @@ impl Order {
         }
         if let Some(st) = &d.customer_stats {
             minor("customer_stats.total_spent".into(), st.total_spent)?;
+        }
+        // Coupons and points are discounts: together they are worth at most
+        // what the order was discounted, so no refund can pay them out.
+        if d.coupons_used.len() > 10 {
+            return invalid("at most 10 coupons_used");
+        }
+        let mut benefit_value = 0i64;
+        for (i, c) in d.coupons_used.iter().enumerate() {
+            check_id("coupons_used.coupon_id", &c.coupon_id)?;
+            if d.coupons_used[..i]
+                .iter()
+                .any(|o| o.coupon_id == c.coupon_id)
+            {
+                return invalid(format!("coupon {} appears twice", c.coupon_id));
+            }
+            let v = minor(format!("coupons_used[{i}].value"), c.value)?;
+            benefit_value =
+                checked_sum([benefit_value, v]).map_err(|_| too_large("coupons_used"))?;
+        }
+        if let Some(p) = &d.points_used {
+            if p.points == 0 {
+                return invalid("points_used.points must be above 0");
+            }
+            let v = minor("points_used.value".into(), p.value)?;
+            benefit_value =
+                checked_sum([benefit_value, v]).map_err(|_| too_large("points_used"))?;
+        }
+        let line_discounts: i64 = d
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| minor(format!("lines[{i}].discount"), l.discount))
+            .sum::<Result<i64, _>>()?;
+        let discounts =
+            checked_sum([line_discounts, order_discount]).map_err(|_| too_large("discounts"))?;
+        if benefit_value > discounts {
+            return invalid(
+                "coupons_used and points_used are worth more than the order's discounts (line discounts + order_discount)",
+            );
         }
         let f = &d.fulfilment;
         match f.state {

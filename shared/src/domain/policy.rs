@@ -120,6 +120,9 @@ pub struct ShopPolicy {
     /// customers.
     #[serde(default)]
     pub winback: super::winback::WinbackPolicy,
+    /// Coupons of a fully refunded order: returned or voided.
+    #[serde(default)]
+    pub benefits: super::benefits::BenefitsPolicy,
 }
 
 impl Default for ShopPolicy {
@@ -158,6 +161,7 @@ impl Default for ShopPolicy {
             disputes: Default::default(),
             perks: Default::default(),
             winback: Default::default(),
+            benefits: Default::default(),
         }
     }
 }

@@ -143,6 +143,20 @@ impl Commit {
         self
     }
 
+    /// A store-balance debit (the once-only record: its key was used
+    /// before if it fails) and its customer's account at version `prev`.
+    pub fn debit(&mut self, d: &crate::domain::wallet::Debit, prev: u64) -> &mut Self {
+        self.once_at = Some(self.ops.len());
+        self.ops.push(super::wallet::put_new(d));
+        self.ops.push(super::wallet::put_account(
+            &d.shop_id,
+            &d.customer_id,
+            &super::wallet::Account { debits: prev + 1 },
+            prev,
+        ));
+        self
+    }
+
     /// An evidence upload as changed; `prev` as for [`Commit::claim`].
     pub fn upload(&mut self, u: &Upload, prev: Option<u64>) -> &mut Self {
         self.ops.push(uploads::put(u, prev));

@@ -180,6 +180,27 @@ async fn settle(
         return Ok(());
     };
     let mut events = settle_claim(&mut claim, r, now)?;
+    if r.status == RefundStatus::Succeeded && claim.review.order_benefits {
+        // The order's coupons and points go back with its money (only
+        // orders that carried some are read here).
+        let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        let policy = policy_for(s, &claim.shop_id).await?;
+        if let Some((e, notices)) = crate::domain::benefits::on_refund(
+            &mut claim,
+            &mut rec,
+            &policy.benefits,
+            r.amount.minor(),
+            now,
+        ) {
+            c.order(&rec, Some(ov));
+            for n in &notices {
+                c.event(n);
+            }
+            events.push(e);
+        }
+    }
     if r.status == RefundStatus::Failed && events.is_empty() {
         // A dispute's supplementary refund on a claim whose course is over.
         let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)

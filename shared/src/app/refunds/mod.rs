@@ -19,7 +19,7 @@ mod retry;
 mod search;
 mod view;
 
-pub use balance::{balance, BalanceView, CreditView};
+pub use balance::{balance, debit, BalanceView, CreditView, DebitRequest, DebitView};
 pub use execution::{execute, on_event, record};
 pub use export::export_month;
 pub use notifications::{notified, Notified};
