@@ -31,6 +31,11 @@ fn claim() -> Facts {
         member_tier: MemberTier::Silver,
         claims_last_90_days: 1,
         rejected_last_90_days: 0,
+        refund_rate_percent: 0,
+        claims_without_return: 0,
+        same_reason_last_90_days: 0,
+        evidence_reused: false,
+        photo_before_delivery: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,

@@ -38,8 +38,9 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// rule-evaluation: `claim.submitted` / `claim.evidence_added` from the
-    /// stream; review deadlines on a schedule.
+    /// rule-evaluation: the claim steps after which rules run
+    /// ([`crate::app::review::RULE_TRIGGERS`]) from the stream; review
+    /// deadlines on a schedule.
     pub fn rule_evaluation() -> Self {
         Sources {
             records: Records::Stream(Consumer::Rules),

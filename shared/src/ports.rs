@@ -46,6 +46,9 @@ pub trait EvidenceStorage: Send + Sync {
     ) -> Result<UploadTicket, PortError>;
     /// The object's size and type, or None when nothing is there.
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, PortError>;
+    /// The object's bytes, or None when nothing is there or it is larger
+    /// than `max_bytes` (then it is not read at all).
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, PortError>;
 }
 
 #[async_trait]

@@ -12,6 +12,8 @@
 //! | unread count    | `INBOX#{customer}`         | `UNREAD`    | –                                   | –                              |
 //! | SMS sent marker | `NOTIFY#{event id}`        | `SMS`       | –                                   | –                              |
 //! | refund          | `REFUND#{refund}`          | `REFUND`    | unfinished: `REFUNDS_OPEN` / `{updated}#{refund}`; store-balance credit: `BALANCE#{shop}#{customer}` / `{expires}#{refund}` | `SHOPREFUNDS#{shop}` / `{created}#{refund}` |
+//! | photo fingerprint | `FINGERPRINT#{evidence key}` | `FINGERPRINT` | –                                | –                              |
+//! | photo on a claim | `PHOTOS#{shop}#{band}`    | `{claim}#{evidence key}` | –                      | –                              |
 //! | courier parcel  | `SHIPMENT#{carrier}#{number}` | `SHIPMENT` | still moving: `SHIPMENTS_MOVING` / `{checked}#{carrier}#{number}` | –                      |
 
 use crate::domain::claim::{Claim, ClaimEvent};
@@ -564,6 +566,129 @@ pub mod coupons {
         let mut all: Vec<Coupon> = whole_partition(t, &partition(shop_id, customer_id)).await?;
         all.sort_by_key(|c| std::cmp::Reverse(c.issued_at));
         Ok(all)
+    }
+}
+
+/// Evidence photos: each file's fingerprint (computed once, when it landed
+/// or when a rule first needed it), and per shop an index of the photos on
+/// claims by the four 16-bit bands of their hash, so that the same photo
+/// on another claim is found with four small queries.
+pub mod photos {
+    use super::{decode, encode, partition_items, Condition, Index, Item, RepoError, Table};
+    use crate::domain::fingerprint::Fingerprint;
+    use crate::domain::ids::ClaimId;
+    use crate::domain::standing::Seen;
+    use serde::{Deserialize, Serialize};
+
+    /// Candidates read per band: a band value shared by this many photos
+    /// is noise (a flat picture), not evidence of re-use.
+    const PER_BAND: usize = 100;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        /// None: the file is no photo we can read (a video, a broken file).
+        fingerprint: Option<Fingerprint>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        evidence: String,
+        claim_id: ClaimId,
+        customer_id: String,
+        fingerprint: Fingerprint,
+    }
+
+    fn key(evidence: &str) -> (String, &'static str) {
+        (format!("FINGERPRINT#{evidence}"), "FINGERPRINT")
+    }
+
+    /// The stored fingerprint of a file: None when none was computed yet,
+    /// Some(None) when the file is no readable photo.
+    pub async fn fingerprint(
+        t: &dyn Table,
+        evidence: &str,
+    ) -> Result<Option<Option<Fingerprint>>, RepoError> {
+        let (pk, sk) = key(evidence);
+        Ok(t.get(&pk, sk)
+            .await?
+            .map(decode::<Stored>)
+            .transpose()?
+            .map(|(s, _)| s.fingerprint))
+    }
+
+    /// Records a file's fingerprint (the same file always gives the same
+    /// one, so a second write changes nothing).
+    pub async fn put_fingerprint(
+        t: &dyn Table,
+        evidence: &str,
+        fingerprint: Option<Fingerprint>,
+    ) -> Result<(), RepoError> {
+        let (pk, sk) = key(evidence);
+        t.put(
+            Item::new(pk, sk, encode(&Stored { fingerprint })),
+            Condition::None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn band_partition(shop_id: &str, band: &str) -> String {
+        format!("PHOTOS#{shop_id}#{band}")
+    }
+
+    /// Puts a claim's photo in the shop's index (idempotent).
+    pub async fn index(t: &dyn Table, shop_id: &str, seen: &Seen) -> Result<(), RepoError> {
+        let entry = Entry {
+            evidence: seen.evidence.clone(),
+            claim_id: seen.claim_id.clone(),
+            customer_id: seen.customer_id.clone(),
+            fingerprint: seen.fingerprint,
+        };
+        let body = encode(&entry);
+        for band in seen.fingerprint.bands() {
+            let item = Item::new(
+                band_partition(shop_id, &band),
+                format!("{}#{}", seen.claim_id, seen.evidence),
+                body.clone(),
+            );
+            t.put(item, Condition::None).await?;
+        }
+        Ok(())
+    }
+
+    /// The shop's photos sharing a band with `fp` (any claim, this one's
+    /// included: the caller tells them apart).
+    pub async fn candidates(
+        t: &dyn Table,
+        shop_id: &str,
+        fp: &Fingerprint,
+    ) -> Result<Vec<Seen>, RepoError> {
+        let mut out: Vec<Seen> = Vec::new();
+        for band in fp.bands() {
+            let items = partition_items(
+                t,
+                Index::Primary,
+                &band_partition(shop_id, &band),
+                None,
+                PER_BAND,
+            )
+            .await?;
+            for i in items {
+                let (e, _) = decode::<Entry>(i)?;
+                if !out
+                    .iter()
+                    .any(|s| s.claim_id == e.claim_id && s.evidence == e.evidence)
+                {
+                    out.push(Seen {
+                        evidence: e.evidence,
+                        claim_id: e.claim_id,
+                        customer_id: e.customer_id,
+                        fingerprint: e.fingerprint,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

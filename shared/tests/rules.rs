@@ -29,6 +29,11 @@ fn facts() -> Facts {
         member_tier: MemberTier::Regular,
         claims_last_90_days: 0,
         rejected_last_90_days: 0,
+        refund_rate_percent: 0,
+        claims_without_return: 0,
+        same_reason_last_90_days: 0,
+        evidence_reused: false,
+        photo_before_delivery: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,
@@ -241,7 +246,7 @@ fn errors_name_the_path_and_the_problem() {
         unknown[0]
     );
     assert!(
-        unknown[0].ends_with("rejected_last_90_days)"),
+        unknown[0].ends_with("evidence_reused, photo_before_delivery)"),
         "{}",
         unknown[0]
     );
@@ -302,11 +307,11 @@ fn rule_and_document_shape_errors() {
         ),
         (
             json!({"rules": [{"id": "a", "then": {}}]}),
-            "rules[0].then.decision: is required (one of approve, reject, manual_review, second_review, request_evidence)",
+            "rules[0].then.decision: is required (one of approve, reject, manual_review, second_review, request_evidence, fast_refund, fast_exchange)",
         ),
         (
             json!({"rules": [{"id": "a", "then": {"decision": "refund"}}]}),
-            r#"rules[0].then.decision: unknown decision "refund" (expected one of approve, reject, manual_review, second_review, request_evidence)"#,
+            r#"rules[0].then.decision: unknown decision "refund" (expected one of approve, reject, manual_review, second_review, request_evidence, fast_refund, fast_exchange)"#,
         ),
         (
             json!({"rules": [{"id": "a", "then": {"decision": "approve", "amount": "10.00"}}]}),
@@ -837,6 +842,46 @@ fn numeric_facts_and_their_operators() {
         &rej(1),
     );
     splits(json!({"rejected_last_90_days": {"lt": 1}}), &f, &rej(1));
+    // standing and fraud signals
+    let rate = |n: u32| with(|f| f.refund_rate_percent = n);
+    splits(
+        json!({"refund_rate_percent": {"gt": 50}}),
+        &rate(51),
+        &rate(50),
+    );
+    let kept = |n: u32| with(|f| f.claims_without_return = n);
+    splits(
+        json!({"claims_without_return": {"gte": 2}}),
+        &kept(2),
+        &kept(1),
+    );
+    let same = |n: u32| with(|f| f.same_reason_last_90_days = n);
+    splits(json!({"same_reason_last_90_days": {"eq": 0}}), &f, &same(1));
+    let reused = with(|f| f.evidence_reused = true);
+    splits(json!({"evidence_reused": {"eq": true}}), &reused, &f);
+    splits(json!({"evidence_reused": {"eq": false}}), &f, &reused);
+    let old = with(|f| f.photo_before_delivery = true);
+    splits(json!({"photo_before_delivery": {"eq": true}}), &old, &f);
+}
+
+#[test]
+fn fast_outcomes_parse_and_take_nothing_else() {
+    let set = RuleSet::parse(
+        r#"{"rules": [
+          {"id": "a", "when": {"member_tier": {"eq": "gold"}}, "then": {"decision": "fast_refund"}},
+          {"id": "b", "when": {"claim_type": {"eq": "exchange"}}, "then": {"decision": "fast_exchange"}}
+        ]}"#,
+        &builtin(),
+    )
+    .expect("valid");
+    let gold = with(|f| f.member_tier = MemberTier::Gold);
+    assert_eq!(set.evaluate(&gold).outcome, Outcome::FastRefund);
+    let stray = RuleSet::parse(
+        r#"{"rules": [{"id": "a", "then": {"decision": "fast_refund", "note": "x"}}]}"#,
+        &builtin(),
+    )
+    .expect_err("an extra field");
+    assert!(format!("{stray:?}").contains("note"), "{stray:?}");
 }
 
 #[test]
@@ -1596,6 +1641,7 @@ mod props {
             ),
             (0u32..4, any::<bool>(), courier, tier, 0u32..4, 0u32..3),
             (any::<u32>(), any::<u32>(), any::<u32>()),
+            (0u32..=100, 0u32..4, 0u32..4, any::<bool>(), any::<bool>()),
         )
             .prop_map(
                 |(
@@ -1603,6 +1649,7 @@ mod props {
                     (amount, paid, shipped, delivered),
                     (evidence_count, evidence_complete, courier, member_tier, claims, rejected),
                     (nr, fh, vd),
+                    (rate, without_return, same_reason, reused, before_delivery),
                 )| Facts {
                     claim_type,
                     reason,
@@ -1618,6 +1665,11 @@ mod props {
                     member_tier,
                     claims_last_90_days: claims,
                     rejected_last_90_days: rejected,
+                    refund_rate_percent: rate,
+                    claims_without_return: without_return,
+                    same_reason_last_90_days: same_reason,
+                    evidence_reused: reused,
+                    photo_before_delivery: before_delivery,
                     windows: PolicyWindows {
                         no_reason_return_days: nr % 400,
                         fresh_claim_window_hours: fh,

@@ -171,6 +171,15 @@ impl TestApp {
     /// `put` false only the URL is asked for and nothing lands.
     pub async fn upload_evidence(&self, customer: &str, shop: &str, put: bool) -> String {
         const PHOTO: &[u8] = b"\xff\xd8\xff\xe0 a photo of a torn sleeve";
+        self.upload_file(customer, shop, PHOTO, put).await
+    }
+
+    /// [`TestApp::upload_evidence`] of these bytes as a JPEG.
+    pub async fn upload_photo(&self, customer: &str, shop: &str, photo: &[u8]) -> String {
+        self.upload_file(customer, shop, photo, true).await
+    }
+
+    async fn upload_file(&self, customer: &str, shop: &str, photo: &[u8], put: bool) -> String {
         let (s, ticket) = self
             .call(
                 "POST",
@@ -178,7 +187,7 @@ impl TestApp {
                 Some(&self.customer(customer)),
                 Some(
                     &serde_json::json!({"shop_id": shop, "content_type": "image/jpeg",
-                                         "content_length": PHOTO.len()}),
+                                         "content_length": photo.len()}),
                 ),
                 &[],
             )
@@ -189,7 +198,7 @@ impl TestApp {
             let mut req = self
                 .http
                 .put(ticket["url"].as_str().expect("a url"))
-                .body(PHOTO.to_vec());
+                .body(photo.to_vec());
             for (k, v) in ticket["headers"].as_object().expect("headers") {
                 req = req.header(k.as_str(), v.as_str().expect("a header value"));
             }

@@ -254,3 +254,71 @@ async fn an_upload_before_the_claim_lands_and_is_carried() {
         .unwrap();
     assert!(matches!(r, Recorded::Refused(_)), "{r:?}");
 }
+
+/// A photo that lands in S3 is read once for its fingerprint when its
+/// object-created event is recorded (GetObject against moto), and the
+/// storage's `get` reads nothing over the size asked for or not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_landed_photo_is_fingerprinted_from_s3() {
+    use aftersales::app::evidence::{create_shop_upload, record_upload, ShopUploadRequest};
+    use aftersales::domain::fingerprint::{sample::jpeg, Fingerprint};
+    use aftersales::ports::EvidenceStorage;
+    let (s3, bucket) = fresh_bucket().await;
+    let mut services = aftersales::app::Services::new(Arc::new(
+        aftersales_tests::dynamo_table_without_stream().await,
+    ));
+    let storage = Arc::new(S3EvidenceStorage::new(s3.clone(), bucket.clone()));
+    services.evidence = Some(storage.clone());
+    let alice = aftersales::auth::Principal::Customer {
+        customer_id: "alice".into(),
+    };
+    let photo = jpeg(5, 320, 240, Some(("2026:11:20 12:00:00", Some("+08:00"))));
+    let ticket = create_shop_upload(
+        &services,
+        &alice,
+        ShopUploadRequest {
+            shop_id: "shop-1".into(),
+            content_type: "image/jpeg".into(),
+            content_length: photo.len() as u64,
+        },
+    )
+    .await
+    .expect("upload URL");
+    put_as_ticketed(&ticket, photo.clone()).await;
+    let key = &ticket.evidence_key;
+    assert_eq!(
+        aftersales::repo::photos::fingerprint(&*services.table, key)
+            .await
+            .unwrap(),
+        None,
+        "nothing before the event"
+    );
+    assert_eq!(
+        record_upload(&services, key).await.unwrap(),
+        Recorded::Landed
+    );
+    let stored = aftersales::repo::photos::fingerprint(&*services.table, key)
+        .await
+        .unwrap();
+    let expected = Fingerprint::of(&photo).expect("a photo");
+    assert_eq!(stored, Some(Some(expected)));
+    assert_eq!(
+        expected.taken_by.map(|t| t.to_rfc3339()),
+        Some("2026-11-20T04:00:00+00:00".into())
+    );
+    assert_eq!(
+        storage.get(key, photo.len() as u64).await.unwrap(),
+        Some(photo.clone())
+    );
+    assert_eq!(
+        storage.get(key, photo.len() as u64 - 1).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        storage
+            .get("evidence/upl_x/none.jpg", 1 << 20)
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -154,3 +154,28 @@ fn checker_rejects_unknown_cargo_binary() {
         "order_intake",
     );
 }
+
+/// The rule-evaluation function hears of exactly the claim steps after
+/// which the rules run: a step missing from the stream filter would never
+/// re-run the rules in the cloud, though it does on one machine.
+#[test]
+fn rule_evaluation_filter_lists_every_rule_trigger() {
+    let template = read_template();
+    let filter = template
+        .lines()
+        .find(|l| l.contains("Pattern:") && l.contains("claim.submitted"))
+        .expect("the rule-evaluation stream filter");
+    let start = filter.find("\"type\": {\"S\": [").expect("a type list") + 15;
+    let end = start + filter[start..].find(']').expect("the list ends");
+    let mut listed: Vec<&str> = filter[start..end]
+        .split(',')
+        .map(|t| t.trim().trim_matches('"'))
+        .collect();
+    let mut triggers: Vec<&str> = aftersales::app::review::RULE_TRIGGERS
+        .iter()
+        .map(|s| s.event_type())
+        .collect();
+    listed.sort_unstable();
+    triggers.sort_unstable();
+    assert_eq!(listed, triggers);
+}

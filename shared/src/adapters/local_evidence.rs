@@ -244,6 +244,20 @@ impl EvidenceStorage for LocalEvidenceStorage {
             content_type,
         }))
     }
+
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, PortError> {
+        let Some(object) = self.head(key).await? else {
+            return Ok(None);
+        };
+        if object.size > max_bytes {
+            return Ok(None);
+        }
+        match tokio::fs::read(self.path_of(key)?).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(PortError::Transient(format!("reading {key}: {e}"))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,34 @@ impl EvidenceStorage for S3EvidenceStorage {
             Err(e) => Err(port_error("HeadObject", e)),
         }
     }
+
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, PortError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
+            Err(e) => return Err(port_error("GetObject", e)),
+        };
+        let size = out
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(u64::MAX);
+        if size > max_bytes {
+            return Ok(None);
+        }
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| PortError::Transient(format!("GetObject {key}: {e}")))?;
+        Ok(Some(bytes.into_bytes().to_vec()))
+    }
 }
 
 /// `content-type` → `Content-Type`, as clients usually write them.

@@ -141,6 +141,8 @@ pub struct QueueItem {
     pub evidence_complete: bool,
     /// Why the courier verification flagged the claim's parcel.
     pub parcel_flagged: Option<String>,
+    /// What the rules last saw of the customer and the evidence.
+    pub signals: Option<crate::domain::standing::Signals>,
 }
 
 fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
@@ -162,6 +164,7 @@ fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
         evidence_count: c.evidence.len(),
         evidence_complete: evidence_complete(c),
         parcel_flagged: parcel_flag(c).map(str::to_owned),
+        signals: c.review.signals.clone(),
     }
 }
 
@@ -260,6 +263,9 @@ pub struct ClaimDetail {
     pub due_at: Option<DateTime<Utc>>,
     pub escalated: bool,
     pub evidence_complete: bool,
+    /// The customer's standing and the evidence signals, as the rules last
+    /// saw them (none before the rules ran).
+    pub signals: Option<crate::domain::standing::Signals>,
 }
 
 /// A claim with its order, for the reviewer.
@@ -278,6 +284,7 @@ pub async fn detail(
         due_at: claim.review.due_at,
         escalated: claim.review.escalated,
         evidence_complete: evidence_complete(&claim),
+        signals: claim.review.signals.clone(),
         order: super::orders::order_view(&rec, v),
         claim: claim_view(&claim),
     })

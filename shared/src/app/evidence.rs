@@ -334,9 +334,20 @@ pub enum Recorded {
     Refused(String),
 }
 
-/// Records an uploaded object on its claim after checking it. Idempotent:
-/// S3 delivers events at least once.
+/// Records an uploaded object on its claim after checking it, and takes
+/// its fingerprint while nobody waits (the rules would otherwise read the
+/// photo when they decide). Idempotent: S3 delivers events at least once.
 pub async fn record_upload(s: &Services, key: &str) -> Result<Recorded, AppError> {
+    let recorded = record(s, key).await?;
+    if matches!(recorded, Recorded::Added { .. } | Recorded::Landed) {
+        if let Err(e) = super::facts::fingerprint_of(s, key).await {
+            tracing::warn!(key, error = %e, "evidence fingerprint not taken; the rules will take it");
+        }
+    }
+    Ok(recorded)
+}
+
+async fn record(s: &Services, key: &str) -> Result<Recorded, AppError> {
     let claim_id = claim_of_key(key);
     if claim_id.is_none() && !is_upload_key(key) {
         return Ok(Recorded::Refused(format!("{key:?} is not an evidence key")));

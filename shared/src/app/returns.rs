@@ -188,7 +188,6 @@ pub async fn ship_replacement(
         ));
     }
     let (carrier, number) = carrier_and_number(&req.carrier, &req.tracking_number)?;
-    let policy = super::policy::policy_for(s, shop_id).await?;
     let actor = actor_of(p);
     let replacement = Replacement {
         carrier,
@@ -202,7 +201,6 @@ pub async fn ship_replacement(
         Ok(exchange::ship_replacement(
             claim,
             rec,
-            &policy,
             &replacement,
             actor.clone(),
             now,

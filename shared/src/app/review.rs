@@ -11,7 +11,7 @@ use crate::domain::claim::{ClaimStatus, ClaimStep};
 use crate::domain::events::EventType;
 use crate::domain::rejections::Catalogue;
 pub use crate::domain::review::{apply, issue_refunds, Verdict};
-use crate::domain::rules::{Decision, Facts};
+use crate::domain::rules::{Decision, Facts, Outcome};
 use crate::repo;
 use crate::repo::Commit;
 use crate::repo::OrderRecord;
@@ -76,30 +76,49 @@ pub async fn catalogue_for(s: &Services, shop_id: &str) -> Result<Catalogue, App
     Ok(super::policy::load_catalogue(s, shop_id).await?.0)
 }
 
-/// Rule evaluation, triggered by claim events: a claim waiting for a
-/// decision (`claim.submitted`, or `claim.evidence_added` after the shop
-/// asked for more) is decided by the shop's active rule set. Idempotent: a
-/// claim no longer waiting is left alone, so a redelivered event changes
-/// nothing.
+/// Rule evaluation, triggered by claim events: a claim filed
+/// (`claim.submitted`) is decided by the shop's active rule set, and the
+/// rules run again whenever the claim's facts change later — courier news
+/// on the return parcel (`claim.return_shipped`, `claim.shipment_updated`),
+/// the goods received (`claim.return_received`), new evidence
+/// (`claim.evidence_added`); what an outcome does then is
+/// [`crate::domain::fast_track`]'s. Idempotent: a redelivered event finds
+/// the claim already moved on and changes nothing.
 pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
-    if !matches!(
-        event.event_type,
-        EventType::Claim(ClaimStep::Submitted | ClaimStep::EvidenceAdded)
-    ) {
+    if !matches!(event.event_type, EventType::Claim(step) if RULE_TRIGGERS.contains(&step)) {
         return Ok(());
     }
     evaluate_claim(s, &event.subject).await.map(|_| ())
 }
 
-/// Decides one claim by the rules, if it is waiting; returns the decision
-/// taken (None when the claim was not waiting).
+/// The claim steps after which the rules run (see [`on_event`]); the
+/// template's event filter for the rule-evaluation function lists the same.
+pub const RULE_TRIGGERS: &[ClaimStep] = &[
+    ClaimStep::Submitted,
+    ClaimStep::EvidenceAdded,
+    ClaimStep::ReturnShipped,
+    ClaimStep::ShipmentUpdated,
+    ClaimStep::ReturnReceived,
+];
+
+/// Runs the rules on one claim, if it is at a stage they act on; returns
+/// the decision they took (None when the claim is past them).
 pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decision>, AppError> {
+    use crate::domain::fast_track;
     retrying(|| async move {
         let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
             tracing::warn!(claim_id, "rule evaluation for a claim that does not exist");
             return Ok(None);
         };
-        if claim.status != ClaimStatus::Submitted {
+        let first = claim.status == ClaimStatus::Submitted;
+        let later = matches!(
+            claim.status,
+            ClaimStatus::UnderReview
+                | ClaimStatus::AwaitingReturn
+                | ClaimStatus::ReturnShipped
+                | ClaimStatus::ReturnReceived
+        );
+        if !first && !later {
             return Ok(None);
         }
         let (mut rec, ov) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
@@ -108,41 +127,96 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
         let policy = super::policy::policy_for(s, &claim.shop_id).await?;
         let (rules, _) = super::policy::load_rules(s, &claim.shop_id).await?;
         let history = super::facts::customer_history(s, &claim).await?;
+        let evidence = super::facts::evidence_findings(s, &claim, &rec.order).await?;
         let now = s.now();
-        let facts = Facts::of(&claim, &rec.order, &policy, history, now);
+        let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
+        let signals = Some(facts.signals(&evidence));
+        let signals_changed = claim.review.signals != signals;
+        claim.review.signals = signals;
         let decision = rules.evaluate(&facts);
         let actor = decision.actor();
-        let verdict = match Verdict::from_outcome(&decision.outcome) {
-            Verdict::SecondReview { .. } => Verdict::SecondReview {
-                reason: decision
-                    .rule_id
-                    .clone()
-                    .map_or_else(|| "rule".into(), |id| format!("rule {id}")),
-            },
-            v => v,
+        let outcome = match &decision.outcome {
+            // A second review names the rule that asked for it.
+            Outcome::SecondReview => None,
+            o => Some(o),
         };
-        let decided = match apply(&mut claim, &mut rec, &verdict, actor, now) {
-            Ok(ev) => ev,
-            // A rule that cannot apply (e.g. approving more than is left)
-            // sends the claim to a person instead of failing forever.
-            Err(refused) => {
-                tracing::warn!(claim_id, rule = ?decision.rule_id, error = %refused, "rule outcome not applicable; manual review");
-                apply(
+        // A refused outcome may have changed the loaded copies halfway.
+        let (claim_before, rec_before) = (claim.clone(), rec.clone());
+        let decided = if first {
+            let tried = match outcome {
+                Some(o) => fast_track::decide(&mut claim, &mut rec, o, actor, now),
+                None => apply(
                     &mut claim,
                     &mut rec,
-                    &Verdict::ManualReview,
-                    Actor::System,
+                    &Verdict::SecondReview {
+                        reason: second_review_reason(&decision),
+                    },
+                    actor,
                     now,
-                )?
+                ),
+            };
+            match tried {
+                Ok(ev) => ev,
+                // A rule that cannot apply (e.g. approving more than is
+                // left) sends the claim to a person instead of failing
+                // forever.
+                Err(refused) => {
+                    tracing::warn!(claim_id, rule = ?decision.rule_id, error = %refused, "rule outcome not applicable; manual review");
+                    (claim, rec) = (claim_before, rec_before);
+                    apply(
+                        &mut claim,
+                        &mut rec,
+                        &Verdict::ManualReview,
+                        Actor::System,
+                        now,
+                    )?
+                }
+            }
+        } else {
+            let tried = match outcome {
+                Some(o) => fast_track::rerun(&mut claim, &mut rec, o, actor, now),
+                None if claim.status == ClaimStatus::UnderReview && !claim.review.escalated => {
+                    apply(
+                        &mut claim,
+                        &mut rec,
+                        &Verdict::SecondReview {
+                            reason: second_review_reason(&decision),
+                        },
+                        actor,
+                        now,
+                    )
+                }
+                None => Ok(Change::default()),
+            };
+            match tried {
+                Ok(ev) => ev,
+                // Later, an outcome that cannot apply leaves the claim where
+                // it is: it is with staff or on its normal course.
+                Err(refused) => {
+                    tracing::warn!(claim_id, rule = ?decision.rule_id, error = %refused, "rule outcome on later facts not applicable; unchanged");
+                    (claim, rec) = (claim_before, rec_before);
+                    Change::default()
+                }
             }
         };
         if decided.is_empty() {
+            if signals_changed {
+                let mut c = Commit::new();
+                c.claim(&claim, Some(cv));
+                repo::commit(&*s.table, c).await?;
+            }
             return Ok(Some(decision));
         }
         repo::commit(&*s.table, decision_commit(&claim, cv, &rec, ov, &decided, now)).await?;
         Ok(Some(decision))
     })
     .await
+}
+
+fn second_review_reason(d: &Decision) -> String {
+    d.rule_id
+        .clone()
+        .map_or_else(|| "rule".into(), |id| format!("rule {id}"))
 }
 
 /// What the deadline sweep did.

@@ -37,6 +37,14 @@ impl Change {
     pub fn is_empty(&self) -> bool {
         self.events.is_empty() && self.notices.is_empty() && self.refunds.is_empty() && !self.ledger
     }
+
+    /// This change followed by `then`.
+    pub fn merge(&mut self, then: Change) {
+        self.events.extend(then.events);
+        self.notices.extend(then.notices);
+        self.refunds.extend(then.refunds);
+        self.ledger |= then.ledger;
+    }
 }
 
 /// Why the domain refused a change: nothing is written.

@@ -517,6 +517,14 @@ pub struct ReviewInfo {
     /// The order carried coupons or points (a refund gives some back).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub order_benefits: bool,
+    /// The goods had left the warehouse when the claim was filed (a
+    /// refund-only claim then refunds goods the customer keeps).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shipped: bool,
+    /// What the rules saw about the customer and the evidence when they
+    /// last ran, for staff (never shown to the customer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<super::standing::Signals>,
 }
 
 impl Claim {
@@ -829,6 +837,32 @@ impl Claim {
 
     /// Money starts moving: a refund-type claim once approved, a return once
     /// its goods are received.
+    /// A fast refund: the money of an approved return starts back before
+    /// the goods arrive (see [`crate::domain::fast_track`]).
+    pub fn start_fast_refund(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimEvent, ClaimError> {
+        use ClaimStatus::*;
+        if !(self.claim_type.refunds() && self.claim_type.needs_return()) {
+            return Err(ClaimError::IllegalTransition {
+                action: "refund early",
+                status: self.status,
+            });
+        }
+        let ev = self.go(
+            "refund early",
+            &[AwaitingReturn, ReturnShipped, ReturnReceived],
+            Refunding,
+            ClaimEvent::RefundStarted,
+            actor,
+            now,
+        )?;
+        self.returns.fast_refund = true;
+        Ok(ev)
+    }
+
     pub fn start_refund(
         &mut self,
         actor: Actor,
@@ -922,7 +956,9 @@ impl Claim {
             ));
         }
         let from = self.status;
-        if self.returns.fast_exchange && matches!(from, ReplacementShipped | Completed) {
+        let early = (self.returns.fast_exchange && matches!(from, ReplacementShipped | Completed))
+            || (self.returns.fast_refund && matches!(from, Refunding | RefundFailed | Completed));
+        if early {
             let received = self.go(
                 "receive the return of",
                 &[from],

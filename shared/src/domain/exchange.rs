@@ -7,7 +7,6 @@ use super::claim::{Actor, Claim, ClaimStatus, ClaimType};
 use super::events::{EventType, OutboxEvent};
 use super::ledger::OrderRecord;
 use super::money::Amount;
-use super::policy::ShopPolicy;
 use super::refund::{plan, Issue, MerchantReason, RefundOrigin};
 use super::returns::{InspectionDecision, Shipment};
 use super::tracking::Carrier;
@@ -37,7 +36,6 @@ pub struct Replacement {
 pub fn ship_replacement(
     claim: &mut Claim,
     rec: &mut OrderRecord,
-    policy: &ShopPolicy,
     r: &Replacement,
     actor: Actor,
     now: DateTime<Utc>,
@@ -57,10 +55,7 @@ pub fn ship_replacement(
     let fast = matches!(
         claim.status,
         ClaimStatus::AwaitingReturn | ClaimStatus::ReturnShipped
-    ) && policy
-        .returns
-        .fast_exchange_tiers
-        .contains(&claim.review.member_tier)
+    ) && claim.returns.fast_exchange_granted
         && claim
             .returns
             .shipment
@@ -189,16 +184,14 @@ mod tests {
     fn shipped(difference: PriceDifference) -> (Claim, Change) {
         let (mut claim, mut rec) = inspected();
         let r = replacement(Some(difference));
-        let policy = ShopPolicy::default();
-        let change = ship_replacement(&mut claim, &mut rec, &policy, &r, staff(), t(40)).unwrap();
+        let change = ship_replacement(&mut claim, &mut rec, &r, staff(), t(40)).unwrap();
         (claim, change)
     }
 
     /// Ships `replacement(None)` for `claim` at `t(40)`, expecting a refusal.
     fn refused_shipping(mut claim: Claim, mut rec: OrderRecord) -> Refused {
-        let policy = ShopPolicy::default();
         let r = replacement(None);
-        ship_replacement(&mut claim, &mut rec, &policy, &r, staff(), t(40)).unwrap_err()
+        ship_replacement(&mut claim, &mut rec, &r, staff(), t(40)).unwrap_err()
     }
 
     #[test]

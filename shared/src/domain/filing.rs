@@ -141,6 +141,8 @@ pub fn review_info(
         due_at: Some(now + chrono::Duration::hours(i64::from(hours))),
         escalated: false,
         order_benefits: !order.facts.coupons_used.is_empty() || order.facts.points_used.is_some(),
+        shipped: order.facts.fulfilment.shipped_at.is_some(),
+        signals: None,
     }
 }
 

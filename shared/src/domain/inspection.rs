@@ -125,6 +125,9 @@ pub fn settle(
         ..Change::default()
     };
     match decision {
+        // A fast refund's money already went: whatever the inspection
+        // found stays on the claim as the shop's grounds.
+        _ if claim.returns.fast_refund => {}
         // A fast exchange's replacement already went: a failed inspection
         // stays on the claim as the shop's grounds.
         InspectionDecision::Reject { .. } if claim.status != ClaimStatus::ReturnReceived => {}
@@ -145,28 +148,7 @@ pub fn settle(
         }
         InspectionDecision::Accept if claim.claim_type.refunds() => {
             change.events.push(claim.start_refund(actor.clone(), now)?);
-            let id = claim.claim_id.clone();
-            let mut refunds = issue_refunds(claim, rec, &id, &actor, now)?;
-            // The return parcel the shop pays for. The ledger's limit is
-            // what each payment still has: the allowance is capped by what
-            // the whole order still has refundable, and what it takes is no
-            // longer refundable on the other lines (over all claims, the
-            // customer never gets back more than was paid).
-            let shipping = claim
-                .returns
-                .terms
-                .as_ref()
-                .map_or(Money::zero(claim.currency), |t| t.shipping_refund);
-            let shipping = shipping
-                .checked_min(rec.ledger.order_free(&rec.order))
-                .map_err(LedgerError::from)?;
-            if shipping.is_positive() {
-                let extra = format!("{id}S");
-                rec.ledger
-                    .reserve_money(&rec.order, &extra, &[], shipping)?;
-                change.ledger = true;
-                refunds.extend(issue_refunds(claim, rec, &extra, &actor, now)?);
-            }
+            let refunds = accepted_return_refunds(claim, rec, &actor, now, &mut change.ledger)?;
             if refunds.is_empty() {
                 // Nothing to pay back (approved at zero): done.
                 change
@@ -215,6 +197,40 @@ pub fn inventory_events(
             ))
         })
         .collect()
+}
+
+/// The refunds of an accepted return: the claim's approved amount and the
+/// return shipping the shop pays. The ledger's limit is what each payment
+/// still has: the allowance is capped by what the whole order still has
+/// refundable, and what it takes is no longer refundable on the other
+/// lines (over all claims, the customer never gets back more than was
+/// paid). Used when the goods passed inspection, and by a fast refund
+/// before they arrive.
+pub fn accepted_return_refunds(
+    claim: &mut Claim,
+    rec: &mut OrderRecord,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    ledger_changed: &mut bool,
+) -> Result<Vec<crate::domain::refund::Refund>, Refused> {
+    let id = claim.claim_id.clone();
+    let mut refunds = issue_refunds(claim, rec, &id, actor, now)?;
+    let shipping = claim
+        .returns
+        .terms
+        .as_ref()
+        .map_or(Money::zero(claim.currency), |t| t.shipping_refund);
+    let shipping = shipping
+        .checked_min(rec.ledger.order_free(&rec.order))
+        .map_err(LedgerError::from)?;
+    if shipping.is_positive() {
+        let extra = format!("{id}S");
+        rec.ledger
+            .reserve_money(&rec.order, &extra, &[], shipping)?;
+        *ledger_changed = true;
+        refunds.extend(issue_refunds(claim, rec, &extra, actor, now)?);
+    }
+    Ok(refunds)
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ pub mod dispute;
 pub mod events;
 pub mod evidence;
 pub mod exchange;
+pub mod fast_track;
 pub mod filing;
+pub mod fingerprint;
 pub mod ids;
 pub mod inspection;
 pub mod ledger;
@@ -22,6 +24,7 @@ pub mod returns;
 pub mod review;
 pub mod rules;
 pub mod sla;
+pub mod standing;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod tracking;

@@ -107,10 +107,6 @@ pub struct ReturnPolicy {
     /// approved is flagged for staff.
     #[serde(default = "default_pickup_days")]
     pub ship_within_days: u32,
-    /// Members of these tiers get a fast exchange: the replacement may ship
-    /// before the return arrives, once the return parcel is moving.
-    #[serde(default)]
-    pub fast_exchange_tiers: Vec<MemberTier>,
     /// Door-to-door pickup for returns of these kinds (large items).
     #[serde(default = "default_pickup_kinds")]
     pub pickup_kinds: Vec<ProductKind>,
@@ -147,7 +143,6 @@ impl Default for ReturnPolicy {
             return_shipping_allowance: 1200,
             restocking_fee_percent: 0,
             ship_within_days: default_pickup_days(),
-            fast_exchange_tiers: vec![MemberTier::Gold, MemberTier::Platinum],
             pickup_kinds: default_pickup_kinds(),
             pickup_slots: default_pickup_slots(),
             pickup_days_ahead: default_pickup_days_ahead(),
@@ -389,9 +384,20 @@ pub struct ReturnInfo {
     pub inspection: Option<Inspection>,
     #[serde(default)]
     pub replacement: Option<Shipment>,
-    /// The replacement may ship before the return arrives.
+    /// The replacement shipped before the return arrived.
     #[serde(default)]
     pub fast_exchange: bool,
+    /// A rule granted a fast exchange: the replacement may ship once the
+    /// return parcel is moving.
+    #[serde(default)]
+    pub fast_exchange_granted: bool,
+    /// A rule granted a fast refund: the money goes back as soon as the
+    /// courier has the return parcel.
+    #[serde(default)]
+    pub fast_refund_granted: bool,
+    /// The refund went before the goods arrived.
+    #[serde(default)]
+    pub fast_refund: bool,
 }
 
 impl ReturnInfo {

@@ -41,9 +41,13 @@ impl Verdict {
         }
     }
 
+    /// The verdict of a rule outcome; the fast outcomes approve (what else
+    /// they grant is [`crate::domain::fast_track`]'s).
     pub fn from_outcome(o: &Outcome) -> Verdict {
         match o {
-            Outcome::Approve => Verdict::approve_requested(),
+            Outcome::Approve | Outcome::FastRefund | Outcome::FastExchange => {
+                Verdict::approve_requested()
+            }
             Outcome::Reject { reason } => Verdict::Reject {
                 reason: reason.clone(),
             },

@@ -159,7 +159,9 @@ const E_TIER: usize = 5;
 const E_COURIER: usize = 6;
 const E_EVIDENCE_COMPLETE: usize = 7;
 const E_WINDOW: usize = 8;
-pub(super) const N_ENUM: usize = 9;
+const E_REUSED: usize = 9;
+const E_BEFORE_DELIVERY: usize = 10;
+pub(super) const N_ENUM: usize = 11;
 
 const fn low_bits(n: u32) -> u128 {
     if n >= 128 {
@@ -181,6 +183,8 @@ pub(super) const UNIVERSE: [u128; N_ENUM] = [
     low_bits(6),
     low_bits(2),
     low_bits(2),
+    low_bits(2),
+    low_bits(2),
 ];
 
 pub(super) const N_AMOUNT: usize = 0;
@@ -190,7 +194,10 @@ const N_DELIVERY: usize = 3;
 const N_EVIDENCE_COUNT: usize = 4;
 const N_CLAIMS_90: usize = 5;
 const N_REJECTED_90: usize = 6;
-pub(super) const N_NUM: usize = 7;
+const N_REFUND_RATE: usize = 7;
+const N_WITHOUT_RETURN: usize = 8;
+const N_SAME_REASON: usize = 9;
+pub(super) const N_NUM: usize = 10;
 
 /// Amounts are compared at 10^-4 of the major unit: rule amounts have at
 /// most 2 decimals and every currency at most 4 minor digits, so both sides
@@ -418,6 +425,44 @@ const FACTS: &[(&str, Shape)] = &[
             eq: true,
         },
     ),
+    (
+        "refund_rate_percent",
+        Shape::Count {
+            fact: N_REFUND_RATE,
+            unit: 1,
+            eq: true,
+        },
+    ),
+    (
+        "claims_without_return",
+        Shape::Count {
+            fact: N_WITHOUT_RETURN,
+            unit: 1,
+            eq: true,
+        },
+    ),
+    (
+        "same_reason_last_90_days",
+        Shape::Count {
+            fact: N_SAME_REASON,
+            unit: 1,
+            eq: true,
+        },
+    ),
+    (
+        "evidence_reused",
+        Shape::Bool {
+            fact: E_REUSED,
+            true_mask: bit1,
+        },
+    ),
+    (
+        "photo_before_delivery",
+        Shape::Bool {
+            fact: E_BEFORE_DELIVERY,
+            true_mask: bit1,
+        },
+    ),
 ];
 
 pub(super) fn fact_shape(name: &str) -> Option<Shape> {
@@ -516,6 +561,8 @@ impl Values {
         e[E_COURIER] = courier_index(f.courier);
         e[E_EVIDENCE_COMPLETE] = u8::from(f.evidence_complete);
         e[E_WINDOW] = u8::from(f.within_policy_window());
+        e[E_REUSED] = u8::from(f.evidence_reused);
+        e[E_BEFORE_DELIVERY] = u8::from(f.photo_before_delivery);
         let mut n = [None; N_NUM];
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
             .checked_sub(f.amount.currency().minor_digits())
@@ -526,6 +573,9 @@ impl Values {
         n[N_EVIDENCE_COUNT] = Some(f.evidence_count.into());
         n[N_CLAIMS_90] = Some(f.claims_last_90_days.into());
         n[N_REJECTED_90] = Some(f.rejected_last_90_days.into());
+        n[N_REFUND_RATE] = Some(f.refund_rate_percent.into());
+        n[N_WITHOUT_RETURN] = Some(f.claims_without_return.into());
+        n[N_SAME_REASON] = Some(f.same_reason_last_90_days.into());
         Values { e, n }
     }
 }

@@ -6,6 +6,8 @@ use crate::domain::rejections::Catalogue;
 
 /// The rules a new shop starts with (the seed article's examples and a few
 /// more), in the order they are tried:
+/// 0. A photo already on another claim, or taken before the order was
+///    delivered, goes to a person whatever else holds.
 /// 1. Refund only on an unshipped order approves, whatever the amount:
 ///    nothing left the warehouse, so nothing can be lost but the sale.
 /// 2. More than 500.00 goes to an admin's second review.
@@ -19,6 +21,9 @@ use crate::domain::rejections::Catalogue;
 ///    exchange would count as "at most 50.00") and so are special claims,
 ///    which have their own checks above.
 /// 7. A quality complaint without any photo asks for one.
+/// 8. A gold, platinum or diamond member's exchange inside the policy
+///    window is a fast exchange: the replacement may ship once the return
+///    parcel is moving.
 ///
 /// Everything else goes to manual review.
 pub fn default_rules() -> RuleSet {
@@ -27,6 +32,14 @@ pub fn default_rules() -> RuleSet {
 }
 
 const DEFAULT_RULES: &str = r#"{"rules": [
+  {"id": "reused-photo-manual",
+   "description": "凭证照片在其他售后单中出现过,转人工审核 (a photo already used on another claim)",
+   "when": {"evidence_reused": {"eq": true}},
+   "then": {"decision": "manual_review"}},
+  {"id": "photo-before-delivery-manual",
+   "description": "凭证照片拍摄于签收之前,转人工审核 (a photo taken before delivery)",
+   "when": {"photo_before_delivery": {"eq": true}},
+   "then": {"decision": "manual_review"}},
   {"id": "unshipped-refund-only",
    "description": "未发货订单申请仅退款,自动通过 (refund only on an unshipped order)",
    "when": {"claim_type": {"in": ["refund_only"]}, "fulfilment": {"eq": "paid_unshipped"}},
@@ -59,5 +72,10 @@ const DEFAULT_RULES: &str = r#"{"rules": [
   {"id": "quality-issue-evidence",
    "description": "质量问题未上传凭证,请用户补充 (quality complaint without photos)",
    "when": {"quality_issue": {"eq": true}, "evidence_count": {"eq": 0}},
-   "then": {"decision": "request_evidence", "note": "请上传能清楚显示商品问题的照片或视频,以便我们尽快处理。"}}
+   "then": {"decision": "request_evidence", "note": "请上传能清楚显示商品问题的照片或视频,以便我们尽快处理。"}},
+  {"id": "member-fast-exchange",
+   "description": "黄金及以上会员换货,寄回包裹揽收后即可先发新品 (fast exchange for gold members and above)",
+   "when": {"claim_type": {"in": ["exchange"]}, "member_tier": {"in": ["gold", "platinum", "diamond"]},
+            "within_policy_window": {"eq": true}},
+   "then": {"decision": "fast_exchange"}}
 ]}"#;

@@ -5,6 +5,7 @@ use crate::domain::claim::{Claim, ClaimStatus, ClaimType, ReasonCode, SpecialKin
 use crate::domain::money::Money;
 use crate::domain::order::{FulfilmentState, MemberTier, Order, ProductKind};
 use crate::domain::policy::ShopPolicy;
+use crate::domain::standing::{percent, EvidenceFindings, Signals};
 use crate::domain::tracking::CourierStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -135,6 +136,21 @@ pub struct Facts {
     pub member_tier: MemberTier,
     pub claims_last_90_days: u32,
     pub rejected_last_90_days: u32,
+    /// Share of the customer's orders refunded by a claim, whole percent
+    /// (see [`crate::domain::standing`]).
+    #[serde(default)]
+    pub refund_rate_percent: u32,
+    #[serde(default)]
+    pub claims_without_return: u32,
+    /// Recent claims of the customer with this claim's reason.
+    #[serde(default)]
+    pub same_reason_last_90_days: u32,
+    /// A photo of this claim is on another claim.
+    #[serde(default)]
+    pub evidence_reused: bool,
+    /// A photo of this claim was taken before the order was delivered.
+    #[serde(default)]
+    pub photo_before_delivery: bool,
     pub windows: PolicyWindows,
 }
 
@@ -175,24 +191,54 @@ impl Facts {
             member_tier: f.member_tier,
             claims_last_90_days: 0,
             rejected_last_90_days: 0,
+            refund_rate_percent: 0,
+            claims_without_return: 0,
+            same_reason_last_90_days: 0,
+            evidence_reused: false,
+            photo_before_delivery: false,
             windows: policy.into(),
         }
     }
 
     /// Everything the rules look at for a claim now: [`Facts::gather`]
-    /// with whether its evidence is complete and the customer's history.
+    /// with whether its evidence is complete, the customer's history and
+    /// what its photos show.
     pub fn of(
         claim: &Claim,
         order: &Order,
         policy: &ShopPolicy,
         history: History,
+        evidence: &EvidenceFindings,
         now: DateTime<Utc>,
     ) -> Facts {
         let mut f = Facts::gather(claim, order, policy, now);
         f.evidence_complete = evidence_complete(claim);
         f.claims_last_90_days = history.claims;
         f.rejected_last_90_days = history.rejected;
+        // The shop's count of paid orders when the order carries it; the
+        // orders we saw claims on otherwise (a floor).
+        let orders = order
+            .facts
+            .customer_stats
+            .as_ref()
+            .map_or(0, |s| s.paid_orders)
+            .max(history.orders_seen);
+        f.refund_rate_percent = percent(history.refunded_orders, orders);
+        f.claims_without_return = history.without_return;
+        f.same_reason_last_90_days = history.same_reason;
+        f.evidence_reused = !evidence.reused.is_empty();
+        f.photo_before_delivery = !evidence.taken_before_delivery.is_empty();
         f
+    }
+
+    /// What staff are shown of these facts beside the claim.
+    pub fn signals(&self, evidence: &EvidenceFindings) -> Signals {
+        Signals {
+            refund_rate_percent: self.refund_rate_percent,
+            claims_without_return: self.claims_without_return,
+            same_reason_claims: self.same_reason_last_90_days,
+            evidence: evidence.clone(),
+        }
     }
 
     fn special_kind(&self) -> Option<SpecialKind> {
@@ -249,6 +295,14 @@ pub(super) const DAY: i64 = 24 * HOUR;
 pub struct History {
     pub claims: u32,
     pub rejected: u32,
+    /// Orders with money refunded by one of those claims.
+    pub refunded_orders: u32,
+    /// Orders those claims were on, and this claim's.
+    pub orders_seen: u32,
+    /// Refund-only claims paid on goods that had shipped.
+    pub without_return: u32,
+    /// Claims giving this claim's reason.
+    pub same_reason: u32,
 }
 
 /// Claims of the customer within this many days count as history.
@@ -261,6 +315,8 @@ impl History {
     pub fn of<'a>(claim: &Claim, recent: impl IntoIterator<Item = &'a Claim>) -> History {
         let since = claim.created_at - chrono::Duration::days(HISTORY_DAYS);
         let mut h = History::default();
+        let mut orders = vec![&claim.order_id];
+        let mut refunded = Vec::new();
         for c in recent {
             if c.claim_id == claim.claim_id || c.created_at < since {
                 continue;
@@ -269,7 +325,29 @@ impl History {
             if c.status == ClaimStatus::Rejected {
                 h.rejected += 1;
             }
+            if c.reason == claim.reason {
+                h.same_reason += 1;
+            }
+            if !orders.contains(&&c.order_id) {
+                orders.push(&c.order_id);
+            }
+            let paid = c.claim_type.refunds()
+                && matches!(
+                    c.status,
+                    ClaimStatus::Refunding | ClaimStatus::RefundFailed | ClaimStatus::Completed
+                )
+                && c.approved_amount.is_none_or(|a| a.is_positive());
+            if paid {
+                if !refunded.contains(&&c.order_id) {
+                    refunded.push(&c.order_id);
+                }
+                if c.claim_type == ClaimType::RefundOnly && c.review.shipped {
+                    h.without_return += 1;
+                }
+            }
         }
+        h.orders_seen = u32::try_from(orders.len()).unwrap_or(u32::MAX);
+        h.refunded_orders = u32::try_from(refunded.len()).unwrap_or(u32::MAX);
         h
     }
 }
@@ -320,7 +398,10 @@ mod history_and_evidence {
             h,
             History {
                 claims: 1,
-                rejected: 1
+                rejected: 1,
+                orders_seen: 1,
+                same_reason: 1,
+                ..History::default()
             }
         );
     }

@@ -29,7 +29,7 @@
 //! | `fulfilment` | eq ne in not_in | paid_unshipped shipped delivered |
 //! | `product_kinds` | any_in all_in none_in | kinds of the claimed lines: some / every (and at least one) / no line is of these kinds |
 //! | `currency` | eq ne in not_in | CNY HKD USD EUR GBP JPY |
-//! | `member_tier` | eq ne in not_in | regular silver gold platinum |
+//! | `member_tier` | eq ne in not_in | regular silver gold platinum diamond |
 //! | `courier` | eq ne in not_in | none (no return tracking yet), picked_up, in_transit, delivered_to_shop, delivered_elsewhere, not_picked_up |
 //! | `evidence_complete` | eq | true/false, as judged by evidence verification |
 //! | `within_policy_window` | eq | true/false, see [`Facts::within_policy_window`] |
@@ -37,6 +37,10 @@
 //! | `hours_since_payment`, `hours_since_shipment`, `hours_since_delivery` | eq lt lte gt gte between | whole hours |
 //! | `days_since_payment`, `days_since_shipment`, `days_since_delivery` | lt lte gt gte between | days of 24 hours |
 //! | `evidence_count`, `claims_last_90_days`, `rejected_last_90_days` | eq lt lte gt gte between | whole numbers |
+//! | `refund_rate_percent` | eq lt lte gt gte between | whole percent of the customer's orders refunded by a claim (of their paid orders as the order says, or the orders they claimed on) |
+//! | `claims_without_return`, `same_reason_last_90_days` | eq lt lte gt gte between | recent refund-only claims paid on goods that had shipped; recent claims with this claim's reason |
+//! | `evidence_reused` | eq | true/false: a photo of the claim is on another claim of the shop (the same photo by its perceptual hash, even resized or recompressed) |
+//! | `photo_before_delivery` | eq | true/false: a photo's EXIF capture time is before the order's delivery for certain |
 //!
 //! `between` takes `[low, high]`, both included. A time condition on
 //! something that has not happened (no shipment yet) is false. Time is
@@ -53,7 +57,18 @@
 //! Outcomes (`then`): `{"decision": "approve"}` (the requested amount),
 //! `{"decision": "reject", "reason": "<code in the rejection catalogue>"}`,
 //! `{"decision": "manual_review"}`, `{"decision": "second_review"}` (an
-//! admin), `{"decision": "request_evidence", "note": "<to the customer>"}`.
+//! admin), `{"decision": "request_evidence", "note": "<to the customer>"}`,
+//! `{"decision": "fast_refund"}` (approve; a return's money goes back as
+//! soon as the courier has the parcel), `{"decision": "fast_exchange"}`
+//! (approve an exchange; its replacement may ship once the return parcel
+//! moves).
+//!
+//! Rules run when a claim is filed and again whenever its facts change
+//! later (courier news on the return parcel, the goods received, new
+//! evidence); what an outcome does then depends on where the claim is, see
+//! [`crate::domain::fast_track`]. A rule such as
+//! `{"member_tier": {"in": ["gold", "platinum", "diamond"]}, "courier": {"in": ["picked_up", "in_transit"]}}`
+//! → `fast_refund` refunds a trusted customer on the courier's pickup scan.
 //!
 //! Parsing checks everything and reports every problem with its path
 //! (`rules[3].when.amount: unknown operator "lessthan" ...`), including
@@ -109,6 +124,12 @@ pub enum Outcome {
     SecondReview,
     /// Ask the customer for more evidence; `note` is shown to them.
     RequestEvidence { note: String },
+    /// Approve a refund, and for a return send the money as soon as the
+    /// courier has the parcel (see [`crate::domain::fast_track`]).
+    FastRefund,
+    /// Approve an exchange whose replacement may ship once the return
+    /// parcel is moving.
+    FastExchange,
 }
 
 /// How an outcome reads from JSON: serde ignores extra fields next to the
@@ -122,6 +143,8 @@ enum OutcomeDoc {
     ManualReview {},
     SecondReview {},
     RequestEvidence { note: String },
+    FastRefund {},
+    FastExchange {},
 }
 
 impl From<OutcomeDoc> for Outcome {
@@ -132,6 +155,8 @@ impl From<OutcomeDoc> for Outcome {
             OutcomeDoc::ManualReview {} => Outcome::ManualReview,
             OutcomeDoc::SecondReview {} => Outcome::SecondReview,
             OutcomeDoc::RequestEvidence { note } => Outcome::RequestEvidence { note },
+            OutcomeDoc::FastRefund {} => Outcome::FastRefund,
+            OutcomeDoc::FastExchange {} => Outcome::FastExchange,
         }
     }
 }

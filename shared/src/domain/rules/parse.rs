@@ -387,7 +387,8 @@ impl Parser<'_> {
             );
             return None;
         };
-        const DECISIONS: &str = "approve, reject, manual_review, second_review, request_evidence";
+        const DECISIONS: &str =
+            "approve, reject, manual_review, second_review, request_evidence, fast_refund, fast_exchange";
         let decision = match obj.get("decision") {
             Some(Value::String(s)) => s.as_str(),
             Some(other) => {
@@ -430,11 +431,13 @@ impl Parser<'_> {
             }
         };
         match decision {
-            "approve" | "manual_review" | "second_review" => {
+            "approve" | "manual_review" | "second_review" | "fast_refund" | "fast_exchange" => {
                 self.unknown_fields(path, obj, &["decision"]);
                 Some(match decision {
                     "approve" => Outcome::Approve,
                     "manual_review" => Outcome::ManualReview,
+                    "fast_refund" => Outcome::FastRefund,
+                    "fast_exchange" => Outcome::FastExchange,
                     _ => Outcome::SecondReview,
                 })
             }
