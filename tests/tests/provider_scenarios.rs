@@ -442,7 +442,7 @@ async fn bank_card_payout_through_alipay(engine: &str) {
         inst_name: "招商银行".into(),
         notify_url: Some(webhook.clone()),
     };
-    assert_eq!(server.transfer_requests(), [transfer.clone()]);
+    assert_eq!(server.transfer_requests(), std::slice::from_ref(&transfer));
     assert_eq!(server.refused_requests(), 0, "every request verified");
     assert_eq!(server.movements(&refund_id), 1);
     let before = staff_view(&app, "ord-card").await;
