@@ -15,11 +15,12 @@
 //!
 //! Refunds go to the notifying sandbox, except on the channels of real
 //! payment providers configured as on Lambda (`WECHATPAY_CONFIG`,
-//! `ALIPAY_CONFIG`, `STRIPE_CONFIG`, each the provider's JSON) or in the
-//! file `--providers` names (`AFTERSALES_PROVIDERS`):
-//! `{"wechat_pay": {...}, "alipay": {...}, "stripe": {...}}`. Their
-//! webhooks (`/v1/webhooks/wechat_pay`, `alipay`, `stripe`) then verify
-//! and settle refunds.
+//! `ALIPAY_CONFIG`, `ALIPAY_PAYOUT_CONFIG`, `STRIPE_CONFIG`, each the
+//! provider's JSON) or in the file `--providers` names
+//! (`AFTERSALES_PROVIDERS`): `{"wechat_pay": {...}, "alipay": {...},
+//! "alipay_payout": {...}, "stripe": {...}}`. Their webhooks
+//! (`/v1/webhooks/wechat_pay`, `alipay`, `alipay_payout`, `stripe`) then
+//! verify and settle refunds.
 
 use aftersales::api::AppState;
 use aftersales::app::Services;

@@ -52,6 +52,7 @@ impl Runner {
             )
             .env("AFTERSALES_DEV_SECRET", &secret)
             .env_remove("ALIPAY_CONFIG")
+            .env_remove("ALIPAY_PAYOUT_CONFIG")
             .env_remove("STRIPE_CONFIG")
             .env_remove("AFTERSALES_PROVIDERS")
             .env("RUST_LOG", "warn")

@@ -449,6 +449,7 @@ fn request(no: &str, amount: i64) -> RefundRequest {
         payment_total: Money::from_minor(TOTAL, Currency::Cny),
         reason: "尺码不合适 & 退货".into(),
         notify_url: None,
+        payee: None,
     }
 }
 

@@ -339,6 +339,7 @@ fn request(no: &str, amount: i64) -> RefundRequest {
         payment_total: Money::from_minor(TOTAL, Currency::Usd),
         reason: "Arrived damaged".into(),
         notify_url: None,
+        payee: None,
     }
 }
 

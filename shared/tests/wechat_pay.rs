@@ -95,6 +95,7 @@ fn request(out_refund_no: &str, amount: i64) -> RefundRequest {
         payment_total: Money::from_minor(TOTAL, Currency::Cny),
         reason: "退货退款".into(),
         notify_url: None,
+        payee: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Local stand-ins for the real payment providers, for scenarios that run
-//! the real adapters (`aftersales::providers::{wechat, alipay, stripe}`)
-//! end to end: WeChat Pay API v3, the Alipay open-platform gateway and a
-//! Stripe-style card refunds API, each on a loopback port.
+//! the real adapters (`aftersales::providers::{wechat, alipay,
+//! alipay_payout, stripe}`) end to end: WeChat Pay API v3, the Alipay
+//! open-platform gateway (trade refunds; fund transfers to bank cards) and
+//! a Stripe-style card refunds API, each on a loopback port.
 //!
 //! Each one checks our requests the way the provider does (WeChat's
 //! `WECHATPAY2-SHA256-RSA2048` signature, Alipay's RSA2 over the sorted
@@ -23,6 +24,7 @@ use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use aftersales::domain::order::PaymentChannel;
 use aftersales::providers::alipay::{Alipay, AlipayConfig};
+use aftersales::providers::alipay_payout::{AlipayPayout, AlipayPayoutConfig};
 use aftersales::providers::stripe::{Stripe, StripeConfig};
 use aftersales::providers::wechat::{WechatPay, WechatPayConfig};
 use aftersales::providers::{NotificationVerifier, RefundProvider};
@@ -1001,6 +1003,317 @@ impl ProviderServer for AlipayServer {
     fn forged(&self, out_refund_no: &str) -> Notification {
         self.notification(&self.facts(out_refund_no, false), false)
     }
+}
+
+// ---------------------------------------------------------------------------
+// Alipay fund transfers to bank cards.
+
+/// A transfer request the payout gateway accepted as ours (signature
+/// checked), as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenTransfer {
+    pub out_biz_no: String,
+    /// Minor units.
+    pub amount: i64,
+    pub product_code: String,
+    pub biz_scene: String,
+    /// `payee_info`: identity, identity_type, name and
+    /// `bankcard_ext_info.inst_name`.
+    pub identity: String,
+    pub identity_type: String,
+    pub name: String,
+    pub inst_name: String,
+    pub notify_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Transfer {
+    order_id: String,
+    amount: i64,
+    status: &'static str,
+    paid_at: Option<DateTime<Utc>>,
+}
+
+/// What the payout gateway keeps: transfers by out_biz_no, the transfer
+/// requests it accepted, and how often money left per out_biz_no.
+#[derive(Default)]
+struct Payouts {
+    transfers: HashMap<String, Transfer>,
+    seen: Vec<SeenTransfer>,
+    refused: u32,
+    movements: HashMap<String, u32>,
+}
+
+type SharedPayouts = Arc<Mutex<Payouts>>;
+
+fn payouts(p: &Mutex<Payouts>) -> MutexGuard<'_, Payouts> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The Alipay gateway for `alipay.fund.trans.uni.transfer` and
+/// `alipay.fund.trans.common.query` (product `TRANS_BANKCARD_NO_PWD`):
+/// one transfer per out_biz_no, accepted as `DEALING` until
+/// [`succeed`](Self::succeed) pays it and builds the signed
+/// `alipay.fund.trans.order.changed` Alipay then posts. Same app and
+/// Alipay keys as [`AlipayServer`].
+pub struct AlipayPayoutServer {
+    pub gateway_url: String,
+    books: SharedPayouts,
+}
+
+impl AlipayPayoutServer {
+    pub async fn start() -> AlipayPayoutServer {
+        let books = SharedPayouts::default();
+        let app = axum::Router::new()
+            .route("/gateway.do", axum::routing::post(payout_gateway))
+            .with_state(books.clone());
+        AlipayPayoutServer {
+            gateway_url: format!("{}/gateway.do", serve(app).await),
+            books,
+        }
+    }
+
+    pub fn config(&self, notify_url: &str) -> AlipayPayoutConfig {
+        AlipayPayoutConfig {
+            gateway_url: self.gateway_url.clone(),
+            app_id: ALI_APP_ID.into(),
+            app_private_key: private_pem(&ali_keys().app),
+            alipay_public_key: public_pem(&ali_keys().alipay),
+            notify_url: Some(notify_url.to_owned()),
+        }
+    }
+
+    /// The real payout adapter configured for this server.
+    pub fn adapter(&self, notify_url: &str) -> Adapter {
+        let a =
+            Arc::new(AlipayPayout::new(&self.config(notify_url)).expect("Alipay payout adapter"));
+        Adapter {
+            provider: a.clone(),
+            verifier: a,
+        }
+    }
+
+    /// Transfer requests accepted as ours, in order (repeats included).
+    pub fn transfer_requests(&self) -> Vec<SeenTransfer> {
+        payouts(&self.books).seen.clone()
+    }
+
+    /// Requests refused for a bad signature, app or timestamp.
+    pub fn refused_requests(&self) -> u32 {
+        payouts(&self.books).refused
+    }
+
+    /// How many transfers the gateway made for this out_biz_no.
+    pub fn movements(&self, out_biz_no: &str) -> u32 {
+        payouts(&self.books)
+            .movements
+            .get(out_biz_no)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Alipay's id of the transfer (`order_id`).
+    pub fn order_id(&self, out_biz_no: &str) -> Option<String> {
+        payouts(&self.books)
+            .transfers
+            .get(out_biz_no)
+            .map(|t| t.order_id.clone())
+    }
+
+    /// The bank credited the card: the transfer is paid in the books, and
+    /// this is the notification Alipay posts about it. Panics for a
+    /// transfer it never made (a test mistake).
+    pub fn succeed(&self, out_biz_no: &str) -> Notification {
+        {
+            let mut books = payouts(&self.books);
+            let t = books
+                .transfers
+                .get_mut(out_biz_no)
+                .unwrap_or_else(|| panic!("no transfer {out_biz_no}"));
+            t.status = "SUCCESS";
+            t.paid_at.get_or_insert_with(Utc::now);
+        }
+        self.changed(out_biz_no, "SUCCESS", ALI_APP_ID, true)
+    }
+
+    /// A notification saying the transfer is now `status`, whatever the
+    /// books say, addressed to `app_id`, signed by Alipay (`genuine`) or
+    /// by someone else (the app's own key).
+    pub fn changed(
+        &self,
+        out_biz_no: &str,
+        status: &str,
+        app_id: &str,
+        genuine: bool,
+    ) -> Notification {
+        let t = payouts(&self.books)
+            .transfers
+            .get(out_biz_no)
+            .cloned()
+            .unwrap_or_else(|| panic!("no transfer {out_biz_no}"));
+        let biz = json!({
+            "out_biz_no": out_biz_no,
+            "order_id": t.order_id,
+            "status": status,
+            "trans_amount": yuan(t.amount),
+            "pay_date": ali_time(t.paid_at.unwrap_or_else(Utc::now)),
+            "biz_scene": "DIRECT_TRANSFER",
+            "product_code": "TRANS_BANKCARD_NO_PWD",
+            "error_code": "",
+            "fail_reason": "",
+        });
+        let params: BTreeMap<&str, String> = BTreeMap::from([
+            ("msg_method", "alipay.fund.trans.order.changed".into()),
+            ("app_id", app_id.to_owned()),
+            ("notify_id", random_chars(34).to_lowercase()),
+            ("utc_timestamp", Utc::now().timestamp_millis().to_string()),
+            ("version", "1.1".into()),
+            ("charset", "utf-8".into()),
+            ("biz_content", biz.to_string()),
+        ]);
+        // RSA2 over every parameter but sign and sign_type, sorted.
+        let content = params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let signer = if genuine {
+            &ali_keys().alipay
+        } else {
+            &ali_keys().app
+        };
+        let sign = rsa_sign(signer, content.as_bytes());
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+            .append_pair("sign_type", "RSA2")
+            .append_pair("sign", &sign)
+            .finish();
+        Notification {
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded; charset=utf-8".into(),
+            )],
+            body: body.into_bytes(),
+            acknowledged: |_, body| body.trim() == "success",
+        }
+    }
+}
+
+fn transfer_node(no: &str, t: &Transfer) -> Value {
+    let mut node = json!({"code": "10000", "msg": "Success", "out_biz_no": no,
+        "order_id": t.order_id, "pay_fund_order_id": format!("{}F", t.order_id),
+        "status": t.status});
+    if let Some(at) = t.paid_at {
+        node["trans_date"] = json!(ali_time(at));
+        node["pay_date"] = json!(ali_time(at));
+    }
+    node
+}
+
+async fn payout_gateway(
+    State(books): State<SharedPayouts>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let mut params = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()).chain(form_urlencoded::parse(&body)) {
+        if params.insert(k.to_string(), v.to_string()).is_some() {
+            return (StatusCode::BAD_REQUEST, "duplicate parameter").into_response();
+        }
+    }
+    let param = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+    let node_name = format!("{}_response", param("method").replace('.', "_"));
+    let content = params
+        .iter()
+        .filter(|(k, v)| k.as_str() != "sign" && !v.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut books = payouts(&books);
+    if !rsa_verifies(&ali_keys().app, content.as_bytes(), param("sign"))
+        || param("app_id") != ALI_APP_ID
+        || param("sign_type") != "RSA2"
+    {
+        books.refused += 1;
+        let node = ali_error(
+            "40002",
+            "Invalid Arguments",
+            "isv.invalid-signature",
+            "验签出错",
+        );
+        return ali_answer("error_response", &node);
+    }
+    let biz: Value = serde_json::from_str(param("biz_content")).unwrap_or_default();
+    let field = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_owned();
+    let no = field(&biz, "out_biz_no");
+    if field(&biz, "product_code") != "TRANS_BANKCARD_NO_PWD" {
+        let node = ali_error(
+            "40004",
+            "Business Failed",
+            "PRODUCT_NOT_SIGNED",
+            "产品未签约",
+        );
+        return ali_answer(&node_name, &node);
+    }
+    let node = match param("method") {
+        "alipay.fund.trans.uni.transfer" => {
+            let Some(amount) = parse_yuan(&field(&biz, "trans_amount")) else {
+                let node = ali_error("40004", "Business Failed", "INVALID_PARAMETER", "金额");
+                return ali_answer(&node_name, &node);
+            };
+            let payee = &biz["payee_info"];
+            books.seen.push(SeenTransfer {
+                out_biz_no: no.clone(),
+                amount,
+                product_code: field(&biz, "product_code"),
+                biz_scene: field(&biz, "biz_scene"),
+                identity: field(payee, "identity"),
+                identity_type: field(payee, "identity_type"),
+                name: field(payee, "name"),
+                inst_name: field(&payee["bankcard_ext_info"], "inst_name"),
+                notify_url: params.get("notify_url").cloned(),
+            });
+            match books.transfers.get(&no) {
+                // One transfer per out_biz_no: a repeat gets the first.
+                Some(t) if t.amount == amount => transfer_node(&no, t),
+                Some(_) => ali_error(
+                    "40004",
+                    "Business Failed",
+                    "PAYMENT_INFO_INCONSISTENCY",
+                    "两次请求商户单号一样，但是参数信息不一致",
+                ),
+                None => {
+                    let t = Transfer {
+                        order_id: format!("2026{}", random_chars(20)),
+                        amount,
+                        status: "DEALING",
+                        paid_at: None,
+                    };
+                    let node = transfer_node(&no, &t);
+                    books.transfers.insert(no.clone(), t);
+                    *books.movements.entry(no.clone()).or_default() += 1;
+                    node
+                }
+            }
+        }
+        "alipay.fund.trans.common.query" => match books.transfers.get(&no) {
+            Some(t) => transfer_node(&no, t),
+            None => ali_error(
+                "40004",
+                "Business Failed",
+                "ORDER_NOT_EXIST",
+                "转账订单不存在",
+            ),
+        },
+        _ => ali_error(
+            "40002",
+            "Invalid Arguments",
+            "isv.invalid-method",
+            "不存在的方法名",
+        ),
+    };
+    ali_answer(&node_name, &node)
 }
 
 // ---------------------------------------------------------------------------

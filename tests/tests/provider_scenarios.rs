@@ -10,6 +10,12 @@
 //! is refused with the provider's failure answer and changes nothing; the
 //! real one is acknowledged the way the provider expects and completes the
 //! claim; the same notification again changes nothing.
+//!
+//! A claim whose money goes to a bank card the customer confirmed is paid
+//! out through Alipay's fund transfer API (`alipay_payout`), on both
+//! engines: the transfer carries the card, moves money once however often
+//! the executor sends it, and Alipay's signed
+//! `alipay.fund.trans.order.changed` settles it.
 
 use aftersales::app::Services;
 use aftersales::auth::StaffRole;
@@ -18,7 +24,8 @@ use aftersales_tests::http::{
     bind_loopback, minor_units, spawn_app_on, timeline_events, unshipped_order_paid_with, TestApp,
 };
 use aftersales_tests::provider_servers::{
-    AlipayServer, NoticeFacts, ProviderServer, SeenRefund, StripeServer, WechatPayServer,
+    AlipayPayoutServer, AlipayServer, NoticeFacts, ProviderServer, SeenRefund, SeenTransfer,
+    StripeServer, WechatPayServer,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -364,5 +371,187 @@ mod matching {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dynamodb() {
         super::only_a_matching_notice_settles_a_refund("dynamodb").await
+    }
+}
+
+/// The bank-card route, paid out for real: a claim on an Alipay order asks
+/// for its money on a confirmed card; the rules approve it and the
+/// executor sends the transfer to the local Alipay gateway, which accepts
+/// it as DEALING (the refund is "processing", the claim `refunding`). The
+/// executor sending it again and reconciliation asking about it move no
+/// more money. A notification not signed by Alipay, and one signed by
+/// Alipay for another application, change nothing; Alipay's own
+/// `alipay.fund.trans.order.changed` SUCCESS settles it (refund succeeded,
+/// claim completed, on the timeline); the same notification again changes
+/// nothing.
+async fn bank_card_payout_through_alipay(engine: &str) {
+    let server = AlipayPayoutServer::start().await;
+    let (listener, base) = bind_loopback().await;
+    let webhook = format!("{base}/v1/webhooks/alipay_payout");
+    let adapter = server.adapter(&webhook);
+    let mut services = Services::new(aftersales_tests::engine_table(engine).await);
+    // Only the payout provider: nothing may go back along the payment.
+    services.providers = ProviderSet::default().with(
+        aftersales::domain::order::PaymentChannel::BankCard,
+        adapter.provider,
+    );
+    services
+        .verifiers
+        .push(("alipay_payout".into(), adapter.verifier));
+    let app = spawn_app_on(listener, services).await;
+
+    let order = unshipped_order_paid_with(
+        "cust-card",
+        aftersales::domain::order::PaymentChannel::Alipay,
+        "2026112522001499999999990001",
+    );
+    app.push_order("ord-card", &order).await;
+    let card = json!({"route": "bank_card", "bank": "招商银行", "holder": "李雷",
+                      "last4": "0403", "card_token": "tok_vault_4f9a0403", "confirmed": true});
+    let (s, submitted) = app
+        .call(
+            "POST",
+            "/v1/claims",
+            Some(&app.customer("cust-card")),
+            Some(
+                &json!({"shop_id": "shop-1", "order_id": "ord-card", "type": "refund_only",
+                         "reason": "no_longer_wanted", "lines": [{"line_id": "L1", "quantity": 1}],
+                         "refund_to": card}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201, "{submitted}");
+    let claim_id = submitted["claim_id"].as_str().expect("claim id").to_owned();
+
+    app.drain().await;
+    let claim = app.claim_of("cust-card", &claim_id).await;
+    assert_eq!(claim["status"], "refunding", "{claim}");
+    assert!(timeline_events(&claim).contains(&"refund_sent"), "{claim}");
+    let refund_id = aftersales::domain::refund::refund_id_for(&claim_id, 1).into_string();
+    let amount = minor_units(&claim["approved_amount"]);
+    assert!(amount > 0, "{claim}");
+    let transfer = SeenTransfer {
+        out_biz_no: refund_id.clone(),
+        amount,
+        product_code: "TRANS_BANKCARD_NO_PWD".into(),
+        biz_scene: "DIRECT_TRANSFER".into(),
+        identity: "tok_vault_4f9a0403".into(),
+        identity_type: "BANKCARD_ACCOUNT".into(),
+        name: "李雷".into(),
+        inst_name: "招商银行".into(),
+        notify_url: Some(webhook.clone()),
+    };
+    assert_eq!(server.transfer_requests(), std::slice::from_ref(&transfer));
+    assert_eq!(server.refused_requests(), 0, "every request verified");
+    assert_eq!(server.movements(&refund_id), 1);
+    let before = staff_view(&app, "ord-card").await;
+    assert_eq!(
+        (&before["status"], &before["channel"]),
+        (&json!("processing"), &json!("bank_card")),
+        "{before}"
+    );
+
+    // The refund message delivered again, and reconciliation asking about
+    // the refund still processing: the same out_biz_no, no more money.
+    aftersales::app::refunds::execute(&app.services, &refund_id)
+        .await
+        .expect("a repeat is answered");
+    let reconciled = aftersales::app::refunds::reconcile(&app.services, chrono::Duration::zero())
+        .await
+        .expect("reconciliation runs");
+    assert_eq!(reconciled.settled, 0, "{reconciled:?}");
+    let sent = server.transfer_requests();
+    assert!(
+        sent.len() >= 2 && sent.iter().all(|t| *t == transfer),
+        "{sent:?}"
+    );
+    assert_eq!(server.movements(&refund_id), 1);
+    app.drain().await;
+    assert_eq!(app.claim_of("cust-card", &claim_id).await, claim);
+
+    // Not signed by Alipay: refused with Alipay's failure answer.
+    let forged = server
+        .changed(&refund_id, "SUCCESS", &app_id(&server), false)
+        .post(&webhook)
+        .await;
+    assert_eq!((forged.status, forged.body.as_str()), (400, "fail"));
+    assert!(!forged.acknowledged);
+    // Signed by Alipay, for another application: acknowledged, refused,
+    // on the refund's history.
+    let other_app = server
+        .changed(&refund_id, "SUCCESS", "2021000999999999", true)
+        .post(&webhook)
+        .await;
+    assert!(other_app.acknowledged, "{other_app:?}");
+    app.drain().await;
+    assert_eq!(app.claim_of("cust-card", &claim_id).await, claim);
+    let refused = staff_view(&app, "ord-card").await;
+    assert_eq!(refused["status"], "processing", "{refused}");
+    assert!(
+        refused["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|h| h["what"] == "notification_refused"
+                && h["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("app_id=2021000999999999"))),
+        "{refused}"
+    );
+
+    // The bank credited the card; Alipay says so.
+    let news = server.succeed(&refund_id);
+    let delivered = news.post(&webhook).await;
+    assert_eq!(
+        (delivered.status, delivered.body.as_str()),
+        (200, "success")
+    );
+    app.drain().await;
+    let done = app.claim_of("cust-card", &claim_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let names = timeline_events(&done);
+    for step in ["refund_arrived", "refund_succeeded"] {
+        assert_eq!(
+            names.iter().filter(|e| **e == step).count(),
+            1,
+            "{step}: {done}"
+        );
+    }
+    assert_eq!(names.last().copied(), Some("refund_succeeded"));
+    let settled = staff_view(&app, "ord-card").await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(minor_units(&settled["amount"]), amount, "{settled}");
+    assert_eq!(
+        settled["provider_refund_id"].as_str(),
+        server.order_id(&refund_id).as_deref(),
+        "{settled}"
+    );
+    assert_eq!(settled["payee"]["last4"], "0403", "{settled}");
+
+    // Alipay posts it again: acknowledged, nothing changes or moves.
+    let again = news.post(&webhook).await;
+    assert!(again.acknowledged, "{again:?}");
+    app.drain().await;
+    assert_eq!(app.claim_of("cust-card", &claim_id).await, done);
+    assert_eq!(staff_view(&app, "ord-card").await, settled);
+    assert_eq!(server.movements(&refund_id), 1);
+    assert_eq!(server.transfer_requests().len(), sent.len());
+    assert_eq!(server.refused_requests(), 0);
+}
+
+/// The app id the payout server's adapter is configured with.
+fn app_id(server: &AlipayPayoutServer) -> String {
+    server.config("").app_id
+}
+
+mod payout {
+    #[tokio::test]
+    async fn sqlite() {
+        super::bank_card_payout_through_alipay("sqlite").await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dynamodb() {
+        super::bank_card_payout_through_alipay("dynamodb").await
     }
 }

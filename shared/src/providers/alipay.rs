@@ -115,20 +115,16 @@ pub struct ConfigError(pub String);
 
 /// The Alipay adapter: [`RefundProvider`] and [`NotificationVerifier`].
 pub struct Alipay {
-    gateway_url: String,
-    app_id: String,
-    signing_key: SigningKey<Sha256>,
-    verifying_key: VerifyingKey<Sha256>,
+    gateway: Gateway,
     notify_url: Option<String>,
     seller_id: Option<String>,
-    http: reqwest::Client,
 }
 
 impl fmt::Debug for Alipay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Alipay")
-            .field("gateway_url", &self.gateway_url)
-            .field("app_id", &self.app_id)
+            .field("gateway_url", &self.gateway.url)
+            .field("app_id", &self.gateway.app_id)
             .field("app_private_key", &"<redacted>")
             .field("notify_url", &self.notify_url)
             .field("seller_id", &self.seller_id)
@@ -138,8 +134,48 @@ impl fmt::Debug for Alipay {
 
 impl Alipay {
     pub fn new(config: &AlipayConfig) -> Result<Self, ConfigError> {
-        let private = parse_private_key(&config.app_private_key)?;
-        let public = parse_public_key(&config.alipay_public_key)?;
+        Ok(Self {
+            gateway: Gateway::new(
+                &config.gateway_url,
+                &config.app_id,
+                &config.app_private_key,
+                &config.alipay_public_key,
+            )?,
+            notify_url: config.notify_url.clone().filter(|u| !u.is_empty()),
+            seller_id: config.seller_id.clone().filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// One application at the Alipay open-platform gateway: its keys, the
+/// HTTP client, signed calls and verified notifications. The trade-refund
+/// adapter ([`Alipay`]) and the bank-card payout adapter
+/// (`alipay_payout`) each hold one.
+pub(crate) struct Gateway {
+    url: String,
+    app_id: String,
+    signing_key: SigningKey<Sha256>,
+    verifying_key: VerifyingKey<Sha256>,
+    http: reqwest::Client,
+}
+
+/// A gateway's answer to a call whose response verified: the method's
+/// node (code 10000), or its refusal (any other code) for the caller to
+/// read or [`classify`].
+pub(crate) enum Reply {
+    Done(Value),
+    Refused(Answer),
+}
+
+impl Gateway {
+    pub(crate) fn new(
+        url: &str,
+        app_id: &str,
+        app_private_key: &str,
+        alipay_public_key: &str,
+    ) -> Result<Self, ConfigError> {
+        let private = parse_private_key(app_private_key)?;
+        let public = parse_public_key(alipay_public_key)?;
         // RSA2 is defined for 2048-bit keys; a shorter key is a configuration
         // mistake that Alipay would answer with an invalid-signature error.
         if private.size() < 256 || public.size() < 256 {
@@ -147,14 +183,20 @@ impl Alipay {
         }
         let http = http_client()?;
         Ok(Self {
-            gateway_url: config.gateway_url.clone(),
-            app_id: config.app_id.clone(),
+            url: url.to_owned(),
+            app_id: app_id.to_owned(),
             signing_key: SigningKey::new(private),
             verifying_key: VerifyingKey::new(public),
-            notify_url: config.notify_url.clone().filter(|u| !u.is_empty()),
-            seller_id: config.seller_id.clone().filter(|s| !s.is_empty()),
             http,
         })
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn app_id(&self) -> &str {
+        &self.app_id
     }
 
     /// The signed request parameters of one call, `sign` included.
@@ -187,19 +229,33 @@ impl Alipay {
         params
     }
 
-    /// Sends one call and returns the verified response node.
-    async fn call(
+    /// Sends one call and returns the verified response node; a refusal
+    /// is classified ([`classify`]).
+    pub(crate) async fn call(
         &self,
         method: &str,
         biz_content: String,
         notify_url: Option<&str>,
     ) -> Result<Value, ProviderError> {
+        match self.reply(method, biz_content, notify_url).await? {
+            Reply::Done(node) => Ok(node),
+            Reply::Refused(answer) => Err(classify(&answer)),
+        }
+    }
+
+    /// Sends one call and returns the verified answer, success or refusal.
+    pub(crate) async fn reply(
+        &self,
+        method: &str,
+        biz_content: String,
+        notify_url: Option<&str>,
+    ) -> Result<Reply, ProviderError> {
         let mut params = self.signed_params(method, biz_content, notify_url, Utc::now());
         let biz = params.remove("biz_content").unwrap_or_default();
         let query: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let response = self
             .http
-            .post(&self.gateway_url)
+            .post(&self.url)
             .query(&query)
             .header(
                 http::header::CONTENT_TYPE,
@@ -219,8 +275,8 @@ impl Alipay {
             .map_err(|_| ProviderError::Transient("alipay response is not UTF-8".into()))?;
         if !status.is_success() {
             let text = format!("alipay gateway answered HTTP {status}");
-            // Retrying is safe (same out_request_no); only an answer that can
-            // never change is permanent.
+            // Retrying is safe (same idempotency key); only an answer that
+            // can never change is permanent.
             return Err(
                 if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
                     ProviderError::Transient(text)
@@ -241,29 +297,105 @@ impl Alipay {
                 ));
             }
             return serde_json::from_str(opened.content)
+                .map(Reply::Done)
                 .map_err(|e| ProviderError::Transient(format!("alipay response unreadable: {e}")));
         }
-        Err(classify(&answer))
+        Ok(Reply::Refused(answer))
+    }
+
+    /// The parameters of a form-encoded notification whose RSA2 signature
+    /// (over every parameter but `sign` and `sign_type`, sorted, empty
+    /// values kept) verifies with Alipay's public key. A parameter sent
+    /// twice, a charset other than UTF-8 or a `sign_type` other than RSA2
+    /// is refused before the signature is checked.
+    pub(crate) fn verified_notification(
+        &self,
+        body: &[u8],
+    ) -> Result<BTreeMap<String, String>, NotificationError> {
+        let mut params: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in form_urlencoded::parse(body) {
+            // Which of two values was signed cannot be known.
+            if params.insert(k.to_string(), v.into_owned()).is_some() {
+                return Err(NotificationError::BadSignature(format!(
+                    "parameter {k} appears twice"
+                )));
+            }
+        }
+        if let Some(charset) = params.get("charset") {
+            if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") {
+                return Err(NotificationError::Malformed(format!(
+                    "charset {charset} is not supported (the app must be set to utf-8)"
+                )));
+            }
+        }
+        let sign = params
+            .get("sign")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| NotificationError::BadSignature("no sign".into()))?;
+        match params.get("sign_type").map(String::as_str) {
+            None | Some("RSA2") => {}
+            Some(other) => {
+                return Err(NotificationError::BadSignature(format!(
+                    "sign_type {other} is not accepted"
+                )))
+            }
+        }
+        let content =
+            notification_sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        verify_rsa2(&self.verifying_key, &content, sign)
+            .map_err(|e| NotificationError::BadSignature(e.to_string()))?;
+        Ok(params)
     }
 }
 
-type Value = serde_json::Map<String, serde_json::Value>;
+/// Whether a notification's send time is within what Alipay's retries
+/// allow: at most [`NOTIFY_MAX_AGE`] old, at most a few minutes ahead.
+pub(crate) fn notify_time_acceptable(sent: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - sent <= NOTIFY_MAX_AGE && sent - now <= NOTIFY_MAX_AHEAD
+}
 
-fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+/// What Alipay takes as "received": exactly `success`.
+pub(crate) fn ack() -> Ack {
+    Ack {
+        status: 200,
+        content_type: "text/plain",
+        body: "success".into(),
+    }
+}
+
+/// The answer to a refused notification (`fail`: Alipay retries). A
+/// verified notification about something else is acknowledged instead:
+/// Alipay retries on any body but "success", so an ignored one must be
+/// acknowledged or it keeps coming for a day.
+pub(crate) fn nack(e: &NotificationError) -> Ack {
+    if matches!(e, NotificationError::NotARefund(_)) {
+        return ack();
+    }
+    Ack {
+        status: 400,
+        content_type: "text/plain",
+        body: "fail".into(),
+    }
+}
+
+pub(crate) type Value = serde_json::Map<String, serde_json::Value>;
+
+pub(crate) fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
     v.get(name)
         .and_then(|x| x.as_str())
         .filter(|s| !s.is_empty())
 }
 
-#[derive(Deserialize)]
-struct Answer {
-    code: String,
+/// The common part of every answer: its code and, for a refusal, why.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Answer {
+    pub(crate) code: String,
     #[serde(default)]
-    msg: Option<String>,
+    pub(crate) msg: Option<String>,
     #[serde(default)]
-    sub_code: Option<String>,
+    pub(crate) sub_code: Option<String>,
     #[serde(default)]
-    sub_msg: Option<String>,
+    pub(crate) sub_msg: Option<String>,
 }
 
 /// Error codes (common to every method): 20000 is the gateway's "service
@@ -271,7 +403,7 @@ struct Answer {
 /// Alipay's own failures, which its documentation says to retry with the same
 /// parameters. The 4xxxx families are refusals of this request (missing or bad
 /// parameters, business rules, permissions) that a retry will not change.
-fn classify(a: &Answer) -> ProviderError {
+pub(crate) fn classify(a: &Answer) -> ProviderError {
     let sub = a.sub_code.as_deref().unwrap_or("");
     let text = format!(
         "{} {}: {}",
@@ -587,7 +719,10 @@ impl RefundProvider for Alipay {
             biz["refund_currency"] = req.currency().code().into();
         }
         let notify = req.notify_url.as_deref().or(self.notify_url.as_deref());
-        let node = self.call(REFUND_METHOD, biz.to_string(), notify).await?;
+        let node = self
+            .gateway
+            .call(REFUND_METHOD, biz.to_string(), notify)
+            .await?;
         if let Some(trade_no) = str_field(&node, "trade_no") {
             if trade_no != req.provider_txn_id {
                 return Err(ProviderError::Transient(format!(
@@ -620,7 +755,10 @@ impl RefundProvider for Alipay {
             "out_request_no": req.out_refund_no,
             "query_options": ["gmt_refund_pay"],
         });
-        let node = self.call(QUERY_METHOD, biz.to_string(), None).await?;
+        let node = self
+            .gateway
+            .call(QUERY_METHOD, biz.to_string(), None)
+            .await?;
         if let Some(no) = str_field(&node, "out_request_no") {
             if no != req.out_refund_no {
                 return Err(ProviderError::Transient(format!(
@@ -665,7 +803,7 @@ impl Alipay {
 }
 
 /// Yuan with at most two decimals (`12.34`, `12.3`, `12`) in fen.
-fn parse_yuan(s: &str) -> Option<i64> {
+pub(crate) fn parse_yuan(s: &str) -> Option<i64> {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     if int.is_empty()
         || frac.len() > 2
@@ -683,7 +821,7 @@ impl NotificationVerifier for Alipay {
     }
 
     fn account(&self) -> Option<String> {
-        Some(self.account_of(&self.app_id, self.seller_id.as_deref()))
+        Some(self.account_of(&self.gateway.app_id, self.seller_id.as_deref()))
     }
 
     fn verify(
@@ -691,38 +829,7 @@ impl NotificationVerifier for Alipay {
         incoming: &Incoming<'_>,
         now: DateTime<Utc>,
     ) -> Result<ProviderRefund, NotificationError> {
-        let mut params: BTreeMap<String, String> = BTreeMap::new();
-        for (k, v) in form_urlencoded::parse(incoming.body) {
-            // Which of two values was signed cannot be known.
-            if params.insert(k.to_string(), v.into_owned()).is_some() {
-                return Err(NotificationError::BadSignature(format!(
-                    "parameter {k} appears twice"
-                )));
-            }
-        }
-        if let Some(charset) = params.get("charset") {
-            if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") {
-                return Err(NotificationError::Malformed(format!(
-                    "charset {charset} is not supported (the app must be set to utf-8)"
-                )));
-            }
-        }
-        let sign = params
-            .get("sign")
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| NotificationError::BadSignature("no sign".into()))?;
-        match params.get("sign_type").map(String::as_str) {
-            None | Some("RSA2") => {}
-            Some(other) => {
-                return Err(NotificationError::BadSignature(format!(
-                    "sign_type {other} is not accepted"
-                )))
-            }
-        }
-        let content =
-            notification_sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        verify_rsa2(&self.verifying_key, &content, sign)
-            .map_err(|e| NotificationError::BadSignature(e.to_string()))?;
+        let params = self.gateway.verified_notification(incoming.body)?;
 
         let get = |name: &str| {
             params
@@ -739,7 +846,7 @@ impl NotificationVerifier for Alipay {
         let sent = parse_time(notify_time).ok_or_else(|| {
             NotificationError::Malformed(format!("notify_time {notify_time} unreadable"))
         })?;
-        if now - sent > NOTIFY_MAX_AGE || sent - now > NOTIFY_MAX_AHEAD {
+        if !notify_time_acceptable(sent, now) {
             return Err(NotificationError::Stale(format!(
                 "notify_time {notify_time} is too far from now"
             )));
@@ -779,24 +886,11 @@ impl NotificationVerifier for Alipay {
     }
 
     fn ack(&self) -> Ack {
-        Ack {
-            status: 200,
-            content_type: "text/plain",
-            body: "success".into(),
-        }
+        ack()
     }
 
     fn nack(&self, e: &NotificationError) -> Ack {
-        // Alipay retries on any body but "success"; an ignored notification
-        // must be acknowledged or it keeps coming for a day.
-        if matches!(e, NotificationError::NotARefund(_)) {
-            return self.ack();
-        }
-        Ack {
-            status: 400,
-            content_type: "text/plain",
-            body: "fail".into(),
-        }
+        nack(e)
     }
 }
 

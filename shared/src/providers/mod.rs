@@ -9,6 +9,10 @@
 //!   notifications);
 //! - `alipay`: `alipay.trade.refund` / `alipay.trade.fastpay.refund.query`
 //!   with RSA2 over the sorted parameters, and its async notifications;
+//! - `alipay_payout`: payouts to a bank card the customer confirmed
+//!   (`alipay.fund.trans.uni.transfer` / `alipay.fund.trans.common.query`,
+//!   `TRANS_BANKCARD_NO_PWD`), signed like `alipay`, and its
+//!   `alipay.fund.trans.order.changed` notifications;
 //! - `stripe`: card refunds in the Stripe style (Idempotency-Key, refund
 //!   statuses, `Stripe-Signature` webhooks with a timestamp tolerance);
 //! - `sandbox`: the one-machine stand-in, succeeding (or failing on
@@ -19,6 +23,7 @@
 
 use crate::domain::money::{Currency, Money};
 use crate::domain::order::PaymentChannel;
+use crate::domain::refund::BankCard;
 pub use crate::domain::refund::NoticeAmount;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,6 +31,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "providers")]
 pub mod alipay;
+#[cfg(feature = "providers")]
+pub mod alipay_payout;
 pub mod sandbox;
 #[cfg(feature = "providers")]
 pub mod stripe;
@@ -161,6 +168,10 @@ pub struct RefundRequest {
     /// Where the provider posts its notification, when it takes one per
     /// request (WeChat `notify_url`, Alipay `notify_url`).
     pub notify_url: Option<String>,
+    /// The card a bank-card payout goes to (the refund's `payee`); None
+    /// on the other routes. Only the payout adapter reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee: Option<BankCard>,
 }
 
 impl RefundRequest {
@@ -318,10 +329,11 @@ pub type Verifiers = Vec<(String, std::sync::Arc<dyn NotificationVerifier>)>;
 
 /// The real providers a deployment is configured with: each provider's
 /// JSON configuration ([`wechat::WechatPayConfig`],
-/// [`alipay::AlipayConfig`], [`stripe::StripeConfig`]), from the
-/// environment ([`ProviderConfigs::from_env`]: what Lambda gets from
-/// Secrets Manager) or, on the runner, also from a file holding
-/// `{"wechat_pay": {...}, "alipay": {...}, "stripe": {...}}` (any of them).
+/// [`alipay::AlipayConfig`], [`alipay_payout::AlipayPayoutConfig`],
+/// [`stripe::StripeConfig`]), from the environment
+/// ([`ProviderConfigs::from_env`]: what Lambda gets from Secrets Manager)
+/// or, on the runner, also from a file holding `{"wechat_pay": {...},
+/// "alipay": {...}, "alipay_payout": {...}, "stripe": {...}}` (any of them).
 /// A provider that is not configured is simply absent.
 #[cfg(feature = "providers")]
 #[derive(Debug, Default, Deserialize)]
@@ -331,6 +343,9 @@ pub struct ProviderConfigs {
     pub wechat_pay: Option<wechat::WechatPayConfig>,
     #[serde(default)]
     pub alipay: Option<alipay::AlipayConfig>,
+    /// Payouts to bank cards (the `bank_card` refund route).
+    #[serde(default)]
+    pub alipay_payout: Option<alipay_payout::AlipayPayoutConfig>,
     #[serde(default)]
     pub stripe: Option<stripe::StripeConfig>,
 }
@@ -355,14 +370,17 @@ pub enum ConfigError {
     WechatPay(#[source] wechat::ConfigError),
     #[error("alipay: {0}")]
     Alipay(#[source] alipay::ConfigError),
+    #[error("alipay_payout: {0}")]
+    AlipayPayout(#[source] alipay::ConfigError),
     #[error("stripe: {0}")]
     Stripe(#[source] stripe::ConfigError),
 }
 
 #[cfg(feature = "providers")]
 impl ProviderConfigs {
-    /// `WECHATPAY_CONFIG`, `ALIPAY_CONFIG` and `STRIPE_CONFIG`, each one
-    /// provider's JSON; unset or blank: that provider is off.
+    /// `WECHATPAY_CONFIG`, `ALIPAY_CONFIG`, `ALIPAY_PAYOUT_CONFIG` and
+    /// `STRIPE_CONFIG`, each one provider's JSON; unset or blank: that
+    /// provider is off.
     pub fn from_env() -> Result<Self, ConfigError> {
         fn config<T: serde::de::DeserializeOwned>(
             var: &'static str,
@@ -377,6 +395,7 @@ impl ProviderConfigs {
         Ok(ProviderConfigs {
             wechat_pay: config("WECHATPAY_CONFIG")?,
             alipay: config("ALIPAY_CONFIG")?,
+            alipay_payout: config("ALIPAY_PAYOUT_CONFIG")?,
             stripe: config("STRIPE_CONFIG")?,
         })
     }
@@ -398,6 +417,7 @@ impl ProviderConfigs {
         Ok(ProviderConfigs {
             wechat_pay: one("wechat_pay", self.wechat_pay, other.wechat_pay)?,
             alipay: one("alipay", self.alipay, other.alipay)?,
+            alipay_payout: one("alipay_payout", self.alipay_payout, other.alipay_payout)?,
             stripe: one("stripe", self.stripe, other.stripe)?,
         })
     }
@@ -418,6 +438,12 @@ impl ProviderConfigs {
             let p = Arc::new(alipay::Alipay::new(c).map_err(ConfigError::Alipay)?);
             set = set.with(PaymentChannel::Alipay, p.clone());
             verifiers.push(("alipay".into(), p));
+        }
+        if let Some(c) = &self.alipay_payout {
+            let p =
+                Arc::new(alipay_payout::AlipayPayout::new(c).map_err(ConfigError::AlipayPayout)?);
+            set = set.with(PaymentChannel::BankCard, p.clone());
+            verifiers.push((alipay_payout::WEBHOOK.into(), p));
         }
         if let Some(c) = &self.stripe {
             let p = Arc::new(stripe::Stripe::new(c).map_err(ConfigError::Stripe)?);

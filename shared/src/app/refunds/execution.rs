@@ -32,6 +32,7 @@ pub(super) fn request(r: &Refund) -> RefundRequest {
             RefundOrigin::Merchant { note, .. } => note.chars().take(80).collect(),
         },
         notify_url: None,
+        payee: r.payee.clone(),
     }
 }
 
