@@ -165,6 +165,8 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
     }
     let mut services = Services::new(Arc::new(table));
     services.evidence = evidence_from_env().await;
+    // Set by the template where a payout provider is configured.
+    services.bank_payouts = std::env::var("BANK_PAYOUTS").is_ok_and(|v| v == "on");
     #[cfg(feature = "providers")]
     {
         let (providers, verifiers) = crate::providers::from_env()?;

@@ -640,6 +640,17 @@ async fn bank_card_needs_a_payout_provider(engine: &str) {
         order_view(&app, "o-1").await["lines_refundable"][0]["units_free"],
         2
     );
+
+    // The customer-facing function of a deployment with payouts holds no
+    // payout key, only the word that payouts are on (BANK_PAYOUTS): the
+    // claim is taken, and the refund executor pays it out.
+    let mut services = aftersales::app::Services::new(engine_table(engine).await);
+    services.bank_payouts = true;
+    let app = aftersales_tests::http::spawn_app_with(services).await;
+    app.push_order("o-1", &unshipped("alice")).await;
+    let (s, v) = file(&app, "alice", "o-1", json!({ "refund_to": card })).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["refund_to"]["route"], "bank_card", "{v}");
 }
 
 /// Approved at nothing: the claim completes, no refund is made.

@@ -155,10 +155,10 @@ pub async fn submit_claim(
     if matches!(
         body.refund_to,
         crate::domain::refund::RefundRoute::BankCard(_)
-    ) && s
-        .providers
-        .get(crate::domain::order::PaymentChannel::BankCard)
-        .is_none()
+    ) && !s.bank_payouts
+        && s.providers
+            .get(crate::domain::order::PaymentChannel::BankCard)
+            .is_none()
     {
         return Err(AppError::invalid(
             "route_unavailable",

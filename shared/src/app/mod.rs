@@ -230,6 +230,10 @@ pub struct Services {
     pub courier_callback_url: Option<String>,
     /// Where the service figures go (EMF on Lambda).
     pub metrics: Arc<dyn crate::ports::MetricsSink>,
+    /// Bank-card payouts are configured for this deployment, though not in
+    /// this process: the customer-facing function takes bank-card claims
+    /// without holding the payout key (the refund executor has it).
+    pub bank_payouts: bool,
 }
 
 impl Services {
@@ -245,6 +249,7 @@ impl Services {
             courier_salt: None,
             courier_callback_url: None,
             metrics: Arc::new(crate::ports::NoMetrics),
+            bank_payouts: false,
         }
     }
     fn now(&self) -> DateTime<Utc> {
