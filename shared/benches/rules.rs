@@ -36,6 +36,7 @@ fn claim() -> Facts {
         same_reason_last_90_days: 0,
         evidence_reused: false,
         photo_before_delivery: false,
+        presale_compensation_due: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,

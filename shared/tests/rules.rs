@@ -34,6 +34,7 @@ fn facts() -> Facts {
         same_reason_last_90_days: 0,
         evidence_reused: false,
         photo_before_delivery: false,
+        presale_compensation_due: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,
@@ -246,7 +247,7 @@ fn errors_name_the_path_and_the_problem() {
         unknown[0]
     );
     assert!(
-        unknown[0].ends_with("evidence_reused, photo_before_delivery)"),
+        unknown[0].ends_with("evidence_reused, photo_before_delivery, presale_compensation_due)"),
         "{}",
         unknown[0]
     );
@@ -862,6 +863,8 @@ fn numeric_facts_and_their_operators() {
     splits(json!({"evidence_reused": {"eq": false}}), &f, &reused);
     let old = with(|f| f.photo_before_delivery = true);
     splits(json!({"photo_before_delivery": {"eq": true}}), &old, &f);
+    let due = with(|f| f.presale_compensation_due = true);
+    splits(json!({"presale_compensation_due": {"eq": true}}), &due, &f);
 }
 
 #[test]
@@ -1670,6 +1673,7 @@ mod props {
                     same_reason_last_90_days: same_reason,
                     evidence_reused: reused,
                     photo_before_delivery: before_delivery,
+                    presale_compensation_due: reused && before_delivery,
                     windows: PolicyWindows {
                         no_reason_return_days: nr % 400,
                         fresh_claim_window_hours: fh,

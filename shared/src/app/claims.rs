@@ -78,6 +78,9 @@ pub struct ClaimView {
     /// The customer's dispute of the decision, once opened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispute: Option<crate::domain::dispute::Dispute>,
+    /// A late pre-sale's compensation beyond the payments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<Money>,
 }
 
 #[derive(Debug, Serialize)]
@@ -119,6 +122,7 @@ pub fn claim_view(c: &Claim) -> ClaimView {
             .map(|e| serde_json::to_value(e).expect("timeline entries serialize"))
             .collect(),
         dispute: c.dispute.clone(),
+        compensation: c.compensation,
     }
 }
 

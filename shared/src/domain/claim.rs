@@ -502,6 +502,10 @@ pub struct Claim {
     /// The customer's dispute of the decision, once opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispute: Option<super::dispute::Dispute>,
+    /// A pre-sale's compensation beyond the payments (see
+    /// [`super::presale`]), paid to the store balance with the approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<Money>,
 }
 
 /// A snapshot of the order facts the merchant queue needs, and the review
@@ -585,6 +589,7 @@ impl Claim {
             refund_to: Default::default(),
             returns: Default::default(),
             dispute: None,
+            compensation: None,
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);

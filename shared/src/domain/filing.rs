@@ -3,7 +3,7 @@
 
 use super::change::Refused;
 use super::claim::{
-    Actor, Claim, ClaimEvent, ClaimLine, ClaimType, NewClaim, ReasonCode, ReviewInfo,
+    Actor, Claim, ClaimEvent, ClaimLine, ClaimType, NewClaim, ReasonCode, ReviewInfo, SpecialKind,
 };
 use super::ids::{ClaimId, CustomerId};
 use super::ledger::{LedgerError, LineRequest, OrderRecord};
@@ -190,6 +190,12 @@ pub fn file(
             ));
         }
     }
+    let compensation = match f.claim_type {
+        ClaimType::SpecialClaim {
+            kind: SpecialKind::PreSaleCompensation,
+        } => Some(presale_compensation(rec, policy, &f, now)?),
+        _ => None,
+    };
     let entry = rec
         .ledger
         .reserve(&rec.order, &f.claim_id, f.lines, Some(f.priced.requested))?;
@@ -213,7 +219,51 @@ pub fn file(
     claim.review = review_info(&rec.order, &claim, policy, now);
     claim.refund_to = f.refund_to.clone();
     claim.returns.terms = f.priced.terms;
+    claim.compensation = compensation.filter(|m| m.is_positive());
     Ok((claim, event))
+}
+
+/// A pre-sale compensation claim: the whole order, everything still
+/// refundable, once the shop's threshold passed. The compensation beyond
+/// the payments.
+fn presale_compensation(
+    rec: &OrderRecord,
+    policy: &ShopPolicy,
+    f: &Filing<'_>,
+    now: DateTime<Utc>,
+) -> Result<Money, Refused> {
+    use super::presale::{compensation, PreSaleRefusal};
+    let back = compensation(&rec.order, &policy.presale, now).map_err(|e| {
+        let code = match e {
+            PreSaleRefusal::NotPreSale => "not_a_pre_sale",
+            PreSaleRefusal::Shipped => "already_shipped",
+            PreSaleRefusal::BalanceUnpaid => "balance_unpaid",
+            PreSaleRefusal::TooEarly { .. } => "compensation_not_due",
+            PreSaleRefusal::Money(_) => "invalid_amount",
+        };
+        Refused::invalid(code, e.to_string())
+    })?;
+    let whole = rec.order.facts.lines.iter().all(|l| {
+        f.lines
+            .iter()
+            .filter(|r| r.line_id == l.line_id)
+            .map(|r| r.quantity)
+            .sum::<u32>()
+            == l.quantity
+    });
+    if !whole || f.priced.requested != f.priced.refundable {
+        return Err(Refused::invalid(
+            "whole_order_required",
+            "a pre-sale compensation claim is for every unit of every line and everything paid",
+        ));
+    }
+    if !rec.ledger.entries.is_empty() {
+        return Err(Refused::invalid(
+            "whole_order_required",
+            "this order already has claims: compensation is for an order nothing was refunded on",
+        ));
+    }
+    Ok(back.compensation)
 }
 
 #[cfg(test)]

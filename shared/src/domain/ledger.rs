@@ -132,6 +132,17 @@ pub struct Ledger {
     /// The order's coupons and points given back so far.
     #[serde(default, skip_serializing_if = "super::benefits::Returned::is_none")]
     pub benefits: super::benefits::Returned,
+    /// Compensation paid beyond the payments (a late pre-sale's), by
+    /// claim: never drawn from a payment, so never in what is refundable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compensations: Vec<Compensation>,
+}
+
+/// Compensation a claim paid beyond the order's payments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compensation {
+    pub claim_id: String,
+    pub amount: Money,
 }
 
 impl Ledger {

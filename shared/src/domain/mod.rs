@@ -18,6 +18,7 @@ pub mod money;
 pub mod order;
 pub mod points;
 pub mod policy;
+pub mod presale;
 pub mod refund;
 pub mod rejections;
 pub mod returns;

@@ -123,6 +123,9 @@ pub struct ShopPolicy {
     /// Coupons of a fully refunded order: returned or voided.
     #[serde(default)]
     pub benefits: super::benefits::BenefitsPolicy,
+    /// Pre-sale orders: compensation when the shop does not ship in time.
+    #[serde(default)]
+    pub presale: super::presale::PreSalePolicy,
 }
 
 impl Default for ShopPolicy {
@@ -162,6 +165,7 @@ impl Default for ShopPolicy {
             perks: Default::default(),
             winback: Default::default(),
             benefits: Default::default(),
+            presale: Default::default(),
         }
     }
 }
@@ -199,6 +203,8 @@ pub enum PolicyError {
     Perks,
     #[error("winback: coupon value 1 to 1000000, threshold 0 to 100000000 (minor units), valid_days 1 to 365; high_value.callback_within_hours 1 to 720")]
     Winback,
+    #[error("presale: compensate_after_days 1 to 90, deposit_multiple 1 to 5")]
+    PreSale,
     #[error("returns.pickup_days_ahead: 1 to 30")]
     PickupDaysAhead,
     /// A pickup window that is not `HH:MM-HH:MM` with start before end.
@@ -246,6 +252,9 @@ impl ShopPolicy {
         }
         if !self.winback.valid() {
             return Err(PolicyError::Winback);
+        }
+        if !self.presale.valid() {
+            return Err(PolicyError::PreSale);
         }
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {

@@ -292,6 +292,48 @@ pub fn plan(order: &Order, entry: &LedgerEntry, issue: &Issue<'_>) -> Vec<Refund
         .collect()
 }
 
+/// A claim's compensation beyond the order's payments (a late
+/// pre-sale's): credited to the customer's store balance, drawn from no
+/// payment (its `payment_id` says `compensation`), so no payment is ever
+/// refunded above what it paid.
+pub fn compensation(
+    order: &Order,
+    claim_id: &str,
+    amount: Money,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Refund {
+    let draw = Draw {
+        shop_id: order.shop_id.clone(),
+        order_id: order.order_id.clone(),
+        customer_id: order.facts.customer_id.clone(),
+        customer_phone: order.facts.customer_phone.clone(),
+        origin: RefundOrigin::Claim {
+            claim_id: claim_id.into(),
+        },
+        payment_id: COMPENSATION.into(),
+        provider_txn_id: String::new(),
+        payment_total: amount,
+        amount,
+        payee: None,
+    };
+    let core: String = claim_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    Refund::created(
+        draw,
+        format!("RF{core}C1").into(),
+        PaymentChannel::Balance,
+        actor,
+        now,
+        Some("pre-sale compensation to store balance".into()),
+    )
+}
+
+/// The `payment_id` of a compensation refund.
+pub const COMPENSATION: &str = "compensation";
+
 /// What a refund draws on and where its money goes: all of it but its
 /// number, channel and life so far, so what a refund sent again keeps.
 struct Draw {

@@ -94,6 +94,36 @@ pub fn apply(
                     let entry_id = claim.claim_id.clone();
                     change.refunds = issue_refunds(claim, rec, &entry_id, &actor, now)?;
                 }
+                // A late pre-sale's compensation, with a full approval only.
+                if let Some(extra) = claim
+                    .compensation
+                    .filter(|_| approved == claim.requested_amount)
+                {
+                    let r = crate::domain::refund::compensation(
+                        &rec.order,
+                        &claim.claim_id,
+                        extra,
+                        &actor,
+                        now,
+                    );
+                    claim.note_refund(
+                        ClaimEvent::RefundSent {
+                            refund_id: r.refund_id.clone(),
+                            channel: r.channel,
+                            amount: r.amount,
+                            expected_arrival: r.expected_arrival,
+                            replaces: None,
+                        },
+                        now,
+                    )?;
+                    rec.ledger
+                        .compensations
+                        .push(crate::domain::ledger::Compensation {
+                            claim_id: claim.claim_id.to_string(),
+                            amount: extra,
+                        });
+                    change.refunds.push(r);
+                }
             }
             return Ok(change);
         }

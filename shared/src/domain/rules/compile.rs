@@ -161,7 +161,8 @@ const E_EVIDENCE_COMPLETE: usize = 7;
 const E_WINDOW: usize = 8;
 const E_REUSED: usize = 9;
 const E_BEFORE_DELIVERY: usize = 10;
-pub(super) const N_ENUM: usize = 11;
+const E_PRESALE_DUE: usize = 11;
+pub(super) const N_ENUM: usize = 12;
 
 const fn low_bits(n: u32) -> u128 {
     if n >= 128 {
@@ -181,6 +182,7 @@ pub(super) const UNIVERSE: [u128; N_ENUM] = [
     low_bits(6),
     low_bits(5),
     low_bits(6),
+    low_bits(2),
     low_bits(2),
     low_bits(2),
     low_bits(2),
@@ -463,6 +465,13 @@ const FACTS: &[(&str, Shape)] = &[
             true_mask: bit1,
         },
     ),
+    (
+        "presale_compensation_due",
+        Shape::Bool {
+            fact: E_PRESALE_DUE,
+            true_mask: bit1,
+        },
+    ),
 ];
 
 pub(super) fn fact_shape(name: &str) -> Option<Shape> {
@@ -563,6 +572,7 @@ impl Values {
         e[E_WINDOW] = u8::from(f.within_policy_window());
         e[E_REUSED] = u8::from(f.evidence_reused);
         e[E_BEFORE_DELIVERY] = u8::from(f.photo_before_delivery);
+        e[E_PRESALE_DUE] = u8::from(f.presale_compensation_due);
         let mut n = [None; N_NUM];
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
             .checked_sub(f.amount.currency().minor_digits())

@@ -8,6 +8,10 @@ use crate::domain::rejections::Catalogue;
 /// more), in the order they are tried:
 /// 0. A photo already on another claim, or taken before the order was
 ///    delivered, goes to a person whatever else holds.
+/// 0b. A pre-sale compensation claim once the compensation is due (the
+///    balance paid and nothing shipped for the policy's days) approves,
+///    whatever the amount: the payments back and the deposit's multiple
+///    beyond them (the amount is the shop's own rule, not a risk).
 /// 1. Refund only on an unshipped order approves, whatever the amount:
 ///    nothing left the warehouse, so nothing can be lost but the sale.
 /// 2. More than 500.00 goes to an admin's second review.
@@ -40,6 +44,10 @@ const DEFAULT_RULES: &str = r#"{"rules": [
    "description": "凭证照片拍摄于签收之前,转人工审核 (a photo taken before delivery)",
    "when": {"photo_before_delivery": {"eq": true}},
    "then": {"decision": "manual_review"}},
+  {"id": "presale-compensation",
+   "description": "预售尾款付清后逾期未发货,按规则赔付定金 (pre-sale not shipped in time: compensation)",
+   "when": {"special_kind": {"eq": "pre_sale_compensation"}, "presale_compensation_due": {"eq": true}},
+   "then": {"decision": "approve"}},
   {"id": "unshipped-refund-only",
    "description": "未发货订单申请仅退款,自动通过 (refund only on an unshipped order)",
    "when": {"claim_type": {"in": ["refund_only"]}, "fulfilment": {"eq": "paid_unshipped"}},

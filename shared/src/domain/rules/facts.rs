@@ -151,6 +151,10 @@ pub struct Facts {
     /// A photo of this claim was taken before the order was delivered.
     #[serde(default)]
     pub photo_before_delivery: bool,
+    /// A pre-sale order whose balance was paid and nothing shipped past
+    /// the shop's threshold (see [`crate::domain::presale`]).
+    #[serde(default)]
+    pub presale_compensation_due: bool,
     pub windows: PolicyWindows,
 }
 
@@ -196,6 +200,11 @@ impl Facts {
             same_reason_last_90_days: 0,
             evidence_reused: false,
             photo_before_delivery: false,
+            presale_compensation_due: crate::domain::presale::compensation_due(
+                order,
+                &policy.presale,
+                now,
+            ),
             windows: policy.into(),
         }
     }
