@@ -463,3 +463,20 @@ wait "$m"
             .expect("provisioned throughput")
     }
 }
+
+/// Runs each named `async fn name(engine: &str)` of a scenario file as two
+/// tests, `sqlite::name` and `dynamodb::name` (moto), so every scenario
+/// holds on both engines.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() { super::$name("sqlite").await })*
+        }
+        mod dynamodb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name("dynamodb").await })*
+        }
+    };
+}

@@ -213,20 +213,7 @@ async fn lapsed_credits_cannot_be_spent(engine: &str) {
     );
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() { super::$name("sqlite").await })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name("dynamodb").await })*
-        }
-    };
-}
-
-on_both_engines!(
+aftersales_tests::on_both_engines!(
     debit_and_refund_back,
     two_debits_at_once_spend_the_money_once,
     lapsed_credits_cannot_be_spent,

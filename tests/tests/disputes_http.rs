@@ -496,20 +496,7 @@ async fn only_sound_disputes_are_opened(engine: &str) {
     assert_eq!(app.claim_of("alice", &id).await, before, "nothing changed");
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() { super::$name("sqlite").await })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name("dynamodb").await })*
-        }
-    };
-}
-
-on_both_engines!(
+aftersales_tests::on_both_engines!(
     settled_by_a_supplementary_refund,
     unanswered_dispute_escalates,
     only_sound_disputes_are_opened,

@@ -302,20 +302,7 @@ async fn coupon_and_points_come_back_with_a_full_refund(engine: &str) {
     assert_eq!(minor_units(&order["refundable"]), 0, "{order}");
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() { super::$name("sqlite").await })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name("dynamodb").await })*
-        }
-    };
-}
-
-on_both_engines!(
+aftersales_tests::on_both_engines!(
     diamond_first_and_compensated,
     returns_ship_free_for_members_and_quality_issues,
     coupon_and_points_come_back_with_a_full_refund,

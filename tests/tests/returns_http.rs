@@ -870,20 +870,7 @@ async fn fast_exchange_completes_on_delivery(engine: &str) {
     assert_eq!(inv[0].0, "inventory.restock");
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() { super::$name("sqlite").await })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name("dynamodb").await })*
-        }
-    };
-}
-
-on_both_engines!(
+aftersales_tests::on_both_engines!(
     fake_tracking_numbers_are_caught,
     return_received_inspected_restocked_and_refunded,
     defective_return_goes_to_defective_stock,

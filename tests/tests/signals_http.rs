@@ -353,20 +353,7 @@ async fn a_trusted_customer_is_refunded_on_the_pickup_scan(engine: &str) {
     assert_eq!(ev[ev.len() - 2..], ["return_received", "inspected"]);
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() { super::$name("sqlite").await })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name("dynamodb").await })*
-        }
-    };
-}
-
-on_both_engines!(
+aftersales_tests::on_both_engines!(
     a_reused_photo_is_flagged_and_sent_to_a_person,
     a_photo_older_than_the_delivery_is_flagged,
     standing_counts_what_the_customer_kept,

@@ -319,20 +319,7 @@ async fn a_valued_customers_first_claim_gets_a_call_back(engine: &str) {
     assert_eq!(s, 404);
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() { super::$name("sqlite").await })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name("dynamodb").await })*
-        }
-    };
-}
-
-on_both_engines!(
+aftersales_tests::on_both_engines!(
     coupon_once_after_a_finished_claim,
     a_coupon_goes_out_as_an_event_for_chosen_outcomes_only,
     a_valued_customers_first_claim_gets_a_call_back,
