@@ -88,7 +88,8 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
     if !matches!(event.event_type, EventType::Claim(step) if RULE_TRIGGERS.contains(&step)) {
         return Ok(());
     }
-    evaluate_claim(s, &event.subject).await.map(|_| ())
+    let first_only = event.event_type == EventType::Claim(ClaimStep::Submitted);
+    evaluate(s, &event.subject, first_only).await.map(|_| ())
 }
 
 /// The claim steps after which the rules run (see [`on_event`]); the
@@ -104,6 +105,16 @@ pub const RULE_TRIGGERS: &[ClaimStep] = &[
 /// Runs the rules on one claim, if it is at a stage they act on; returns
 /// the decision they took (None when the claim is past them).
 pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decision>, AppError> {
+    evaluate(s, claim_id, false).await
+}
+
+/// [`evaluate_claim`]; `first_only`: only a claim still waiting for its
+/// first decision (a redelivered `claim.submitted` changes nothing).
+async fn evaluate(
+    s: &Services,
+    claim_id: &str,
+    first_only: bool,
+) -> Result<Option<Decision>, AppError> {
     use crate::domain::fast_track;
     retrying(|| async move {
         let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
@@ -111,7 +122,8 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
             return Ok(None);
         };
         let first = claim.status == ClaimStatus::Submitted;
-        let later = matches!(
+        let later = !first_only
+            && matches!(
             claim.status,
             ClaimStatus::UnderReview
                 | ClaimStatus::AwaitingReturn
@@ -130,9 +142,8 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
         let evidence = super::facts::evidence_findings(s, &claim, &rec.order).await?;
         let now = s.now();
         let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
-        let signals = Some(facts.signals(&evidence));
-        let signals_changed = claim.review.signals != signals;
-        claim.review.signals = signals;
+        let loaded = claim.clone();
+        claim.review.signals = Some(facts.signals(&evidence));
         let decision = rules.evaluate(&facts);
         let actor = decision.actor();
         let outcome = match &decision.outcome {
@@ -200,7 +211,8 @@ pub async fn evaluate_claim(s: &Services, claim_id: &str) -> Result<Option<Decis
             }
         };
         if decided.is_empty() {
-            if signals_changed {
+            // Signals or a fast-track grant may have changed alone.
+            if claim != loaded {
                 let mut c = Commit::new();
                 c.claim(&claim, Some(cv));
                 repo::commit(&*s.table, c).await?;

@@ -86,7 +86,11 @@ pub fn rerun(
     match claim.status {
         Submitted => decide(claim, rec, outcome, actor, now),
         UnderReview if !claim.review.escalated => match outcome {
-            Outcome::ManualReview | Outcome::RequestEvidence { .. } => Ok(Change::default()),
+            // A re-run never rejects a claim staff hold: its time facts are
+            // measured now, not when it was filed.
+            Outcome::ManualReview | Outcome::RequestEvidence { .. } | Outcome::Reject { .. } => {
+                Ok(Change::default())
+            }
             // Not applicable to this claim: it stays with staff.
             Outcome::FastRefund | Outcome::FastExchange if !applies(claim, outcome) => {
                 Ok(Change::default())
@@ -101,7 +105,9 @@ pub fn rerun(
                 Outcome::FastExchange if applies(claim, outcome) => {
                     claim.returns.fast_exchange_granted = true;
                 }
-                _ => {}
+                // The facts changed and the rules no longer grant it (a
+                // re-used photo came in, say): the money waits for the goods.
+                _ => claim.returns.fast_refund_granted = false,
             }
             refund_if_due(claim, rec, actor, now)
         }

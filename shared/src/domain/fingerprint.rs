@@ -50,9 +50,18 @@ impl Fingerprint {
         })
     }
 
-    /// Whether two fingerprints are of the same photo.
+    /// Whether two fingerprints are of the same photo. A flat picture (a
+    /// dark or blank shot, a plain gradient) hashes to nearly all zeros or
+    /// ones whatever it shows: it is never "the same photo".
     pub fn same_photo(&self, other: &Fingerprint) -> bool {
-        (self.hash ^ other.hash).count_ones() <= SAME_PHOTO_BITS
+        self.distinctive()
+            && other.distinctive()
+            && (self.hash ^ other.hash).count_ones() <= SAME_PHOTO_BITS
+    }
+
+    /// Enough structure for the hash to tell photos apart.
+    pub fn distinctive(&self) -> bool {
+        (8..=56).contains(&self.hash.count_ones())
     }
 
     /// The hash's bands, each as `{index}{4 hex digits}`: the keys under

@@ -281,6 +281,20 @@ impl ShopPolicy {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_policy_saved_with_fast_exchange_tiers_still_loads() {
+        let mut v = serde_json::to_value(ShopPolicy::default()).unwrap();
+        v["returns"]["fast_exchange_tiers"] = serde_json::json!(["gold", "platinum"]);
+        let p: ShopPolicy = serde_json::from_value(v).expect("an old policy decodes");
+        assert_eq!(p.validate(), Ok(()));
+        let again = serde_json::to_value(&p).unwrap();
+        assert!(
+            again["returns"].get("fast_exchange_tiers").is_none(),
+            "not written back"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -121,6 +121,10 @@ pub struct ReturnPolicy {
     /// elsewhere. None: any delivery counts as reaching the shop.
     #[serde(default)]
     pub return_city: Option<String>,
+    /// Read and ignored: policies saved before fast exchange became a rule
+    /// outcome (`fast_exchange`) still carry it, and must still load.
+    #[serde(default, skip_serializing, rename = "fast_exchange_tiers")]
+    pub legacy_fast_exchange_tiers: Option<serde_json::Value>,
 }
 
 fn default_pickup_days() -> u32 {
@@ -147,6 +151,7 @@ impl Default for ReturnPolicy {
             pickup_slots: default_pickup_slots(),
             pickup_days_ahead: default_pickup_days_ahead(),
             return_city: None,
+            legacy_fast_exchange_tiers: None,
         }
     }
 }
