@@ -140,6 +140,23 @@ impl TestApp {
         v
     }
 
+    /// The refunds of a claim of `shop-1`, as its finance staff search
+    /// them (`GET /v1/shops/shop-1/refunds?claim_id=`).
+    pub async fn claim_refunds(&self, claim_id: &str) -> Vec<serde_json::Value> {
+        let finance = self.staff("fay", "shop-1", &[aftersales::auth::StaffRole::Finance]);
+        let (s, v) = self
+            .call(
+                "GET",
+                &format!("/v1/shops/shop-1/refunds?claim_id={claim_id}"),
+                Some(&finance),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v["refunds"].as_array().expect("a refund list").clone()
+    }
+
     pub fn customer(&self, id: &str) -> String {
         self.keys.mint("customer", id, None, &[], 600)
     }

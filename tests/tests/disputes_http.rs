@@ -83,19 +83,9 @@ async fn dispute_of(app: &TestApp, token: &str, id: &str) -> Value {
 
 /// The claim's refunds as finance sees them: (amount in fen, status).
 async fn refunds_of(app: &TestApp, id: &str) -> Vec<(i64, String)> {
-    let (s, found) = app
-        .call(
-            "GET",
-            &format!("/v1/shops/shop-1/refunds?claim_id={id}"),
-            Some(&admin(app)),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(s, 200, "{found}");
-    let mut out: Vec<(i64, String)> = found["refunds"]
-        .as_array()
-        .unwrap()
+    let mut out: Vec<(i64, String)> = app
+        .claim_refunds(id)
+        .await
         .iter()
         .map(|r| {
             (

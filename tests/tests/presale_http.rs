@@ -44,20 +44,6 @@ async fn file(app: &TestApp, order: &str, lines: Value) -> (u16, Value) {
     .await
 }
 
-async fn refunds_of(app: &TestApp, id: &str) -> Vec<Value> {
-    let (s, found) = app
-        .call(
-            "GET",
-            &format!("/v1/shops/shop-1/refunds?claim_id={id}"),
-            Some(&app.staff("fay", "shop-1", &[StaffRole::Finance])),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(s, 200, "{found}");
-    found["refunds"].as_array().unwrap().clone()
-}
-
 async fn units_free(app: &TestApp, order: &str) -> Value {
     let (s, o) = app
         .call(
@@ -119,7 +105,7 @@ async fn late_presale_is_compensated_twice_the_deposit(engine: &str) {
         "no staff: {c}"
     );
 
-    let refunds = refunds_of(&app, &id).await;
+    let refunds = app.claim_refunds(&id).await;
     let mut by_payment: Vec<(String, String, i64)> = refunds
         .iter()
         .map(|r| {
@@ -163,7 +149,7 @@ async fn late_presale_is_compensated_twice_the_deposit(engine: &str) {
     // Asked again: nothing is left to give.
     let (s, e) = file(&app, "o-late", json!([{"line_id": "L1", "quantity": 1}])).await;
     assert!((400..500).contains(&s), "{e}");
-    assert_eq!(refunds_of(&app, &id).await.len(), 3);
+    assert_eq!(app.claim_refunds(&id).await.len(), 3);
 }
 
 /// Compensation is for the whole order; an ordinary order has none.

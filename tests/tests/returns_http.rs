@@ -100,19 +100,8 @@ async fn inventory(app: &TestApp) -> Vec<(String, Value)> {
 }
 
 async fn refunded_total(app: &TestApp, id: &str) -> i64 {
-    let (s, found) = app
-        .call(
-            "GET",
-            &format!("/v1/shops/shop-1/refunds?claim_id={id}"),
-            Some(&reviewer(app)),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(s, 200, "{found}");
-    found["refunds"]
-        .as_array()
-        .unwrap()
+    app.claim_refunds(id)
+        .await
         .iter()
         .filter(|r| r["status"] == "succeeded")
         .map(|r| minor_units(&r["amount"]))

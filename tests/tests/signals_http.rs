@@ -241,20 +241,6 @@ fn at(day: u32, hour: u32) -> chrono::DateTime<chrono::Utc> {
         .unwrap()
 }
 
-async fn refunds_of(app: &TestApp, id: &str) -> Vec<Value> {
-    let (s, found) = app
-        .call(
-            "GET",
-            &format!("/v1/shops/shop-1/refunds?claim_id={id}"),
-            Some(&reviewer(app)),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(s, 200, "{found}");
-    found["refunds"].as_array().unwrap().clone()
-}
-
 /// A gold member's return, approved by the rules, is refunded the moment
 /// the courier scans the parcel at pickup: the rules ran again on the
 /// courier's news. The goods arrive later and pass inspection; no second
@@ -305,7 +291,7 @@ async fn a_trusted_customer_is_refunded_on_the_pickup_scan(engine: &str) {
         assert_eq!(s, 200, "{v}");
     }
     app.drain().await;
-    assert!(refunds_of(&app, &id).await.is_empty(), "not before pickup");
+    assert!(app.claim_refunds(&id).await.is_empty(), "not before pickup");
 
     for number in ["YT1234567890123", "YT1234567890124"] {
         courier.set_parcel(
@@ -320,7 +306,7 @@ async fn a_trusted_customer_is_refunded_on_the_pickup_scan(engine: &str) {
     let c = app.claim_of("alice", &id).await;
     assert_eq!(c["status"], "completed", "{c}");
     assert_eq!(c["returns"]["fast_refund"], true, "{c}");
-    let refunds = refunds_of(&app, &id).await;
+    let refunds = app.claim_refunds(&id).await;
     let paid: i64 = refunds.iter().map(|r| minor_units(&r["amount"])).sum();
     assert!(paid >= minor_units(&c["approved_amount"]), "{refunds:?}");
     let ev = timeline_events(&c);
@@ -328,7 +314,7 @@ async fn a_trusted_customer_is_refunded_on_the_pickup_scan(engine: &str) {
     // Rick is no trusted member: his money waits for the goods.
     let r = app.claim_of("rick", &other).await;
     assert_eq!(r["status"], "return_shipped", "{r}");
-    assert!(refunds_of(&app, &other).await.is_empty());
+    assert!(app.claim_refunds(&other).await.is_empty());
 
     // The goods arrive and fail inspection: the money already went, the
     // finding stays on the claim, nothing more moves.
@@ -348,7 +334,7 @@ async fn a_trusted_customer_is_refunded_on_the_pickup_scan(engine: &str) {
     assert_eq!(s, 200, "{c}");
     assert_eq!(c["status"], "completed");
     app.drain().await;
-    assert_eq!(refunds_of(&app, &id).await.len(), refunds.len());
+    assert_eq!(app.claim_refunds(&id).await.len(), refunds.len());
     let ev = timeline_events(&c);
     assert_eq!(ev[ev.len() - 2..], ["return_received", "inspected"]);
 }
