@@ -295,6 +295,9 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
         courier,
         Duration::from_secs(5),
     ));
+    // Voucher codes are checked with the sandbox issuer: unused unless they
+    // start with USED-.
+    onebox::with_sandbox_vouchers(&mut services);
     // Text messages land in a file instead of phones: `tail -f data/sms.jsonl`.
     services.sms = Arc::new(aftersales::adapters::sms_file::FileSms::new(
         o.data.join("sms.jsonl"),

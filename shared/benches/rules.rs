@@ -42,6 +42,9 @@ fn claim() -> Facts {
             fresh_claim_window_hours: 24,
             virtual_refund_window_days: 7,
         },
+        voucher_redeemed: false,
+        voucher_unused: false,
+        with_bundle_return: false,
     }
 }
 

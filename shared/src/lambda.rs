@@ -179,6 +179,11 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
             services.courier_callback_url = k.callback_url().map(str::to_owned);
             services.courier = Some(Arc::new(k));
         }
+        // The voucher issuer where VOUCHER_ISSUER_CONFIG is set (the rule
+        // evaluation asks it about virtual goods' codes).
+        if let Some(v) = crate::vouchers::http::HttpVouchers::from_env()? {
+            services.vouchers = Some(Arc::new(v));
+        }
     }
     Ok(services)
 }

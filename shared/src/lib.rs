@@ -26,3 +26,4 @@ pub mod providers;
 pub mod repo;
 pub mod store;
 pub mod telemetry;
+pub mod vouchers;

@@ -247,3 +247,14 @@ pub async fn run_outbox_poller(services: Services, idle: Duration) {
         }
     }
 }
+
+/// Checks voucher codes with the sandbox issuer (every code unused until
+/// redeemed on it; codes starting `USED-` already redeemed). Returns the
+/// sandbox, for tests to redeem codes on.
+pub fn with_sandbox_vouchers(
+    services: &mut Services,
+) -> Arc<crate::vouchers::sandbox::SandboxVouchers> {
+    let issuer = Arc::new(crate::vouchers::sandbox::SandboxVouchers::new());
+    services.vouchers = Some(issuer.clone());
+    issuer
+}

@@ -40,6 +40,9 @@ fn facts() -> Facts {
             fresh_claim_window_hours: 24,
             virtual_refund_window_days: 7,
         },
+        voucher_redeemed: false,
+        voucher_unused: false,
+        with_bundle_return: false,
     }
 }
 
@@ -247,7 +250,9 @@ fn errors_name_the_path_and_the_problem() {
         unknown[0]
     );
     assert!(
-        unknown[0].ends_with("evidence_reused, photo_before_delivery, presale_compensation_due)"),
+        unknown[0].ends_with(
+            "presale_compensation_due, voucher_redeemed, voucher_unused, with_bundle_return)"
+        ),
         "{}",
         unknown[0]
     );
@@ -865,6 +870,12 @@ fn numeric_facts_and_their_operators() {
     splits(json!({"photo_before_delivery": {"eq": true}}), &old, &f);
     let due = with(|f| f.presale_compensation_due = true);
     splits(json!({"presale_compensation_due": {"eq": true}}), &due, &f);
+    let redeemed = with(|f| f.voucher_redeemed = true);
+    splits(json!({"voucher_redeemed": {"eq": true}}), &redeemed, &f);
+    let unused = with(|f| f.voucher_unused = true);
+    splits(json!({"voucher_unused": {"eq": true}}), &unused, &f);
+    let bundled = with(|f| f.with_bundle_return = true);
+    splits(json!({"with_bundle_return": {"eq": true}}), &bundled, &f);
 }
 
 #[test]
@@ -1081,6 +1092,7 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
             f.product_kinds = [ProductKind::Virtual].into_iter().collect();
             f.fulfilment = FulfilmentState::Delivered;
             f.seconds_since_payment = Some(paid * 3600);
+            f.voucher_unused = true;
         })
     };
     assert_eq!(
@@ -1088,6 +1100,30 @@ fn the_default_set_validates_and_decides_the_seed_examples() {
         (id("virtual-unused-refund"), Outcome::Approve)
     );
     assert_eq!(decide(coupon(24 * 8)), (None, Outcome::ManualReview));
+    // Unknown to the issuer (not asked, or no answer): a person decides.
+    let mut unknown = coupon(24);
+    unknown.voucher_unused = false;
+    assert_eq!(decide(unknown), (None, Outcome::ManualReview));
+    // "已使用的券码不退": redeemed, inside the window or not.
+    let mut used = coupon(24);
+    (used.voucher_unused, used.voucher_redeemed) = (false, true);
+    assert_eq!(
+        decide(used),
+        (
+            id("virtual-redeemed-reject"),
+            Outcome::Reject {
+                reason: "virtual_goods_consumed".into()
+            }
+        )
+    );
+    // The insurance goes with the phone: past the virtual window, an unused
+    // bundle part filed with its goods' return approves.
+    let mut with_phone = coupon(24 * 8);
+    with_phone.with_bundle_return = true;
+    assert_eq!(
+        decide(with_phone),
+        (id("bundle-virtual-with-return"), Outcome::Approve)
+    );
     // "生鲜商品申请坏果理赔,需审核凭证后通过".
     let spoiled = |hours: i64, complete| {
         with(|f| {
@@ -1679,6 +1715,9 @@ mod props {
                         fresh_claim_window_hours: fh,
                         virtual_refund_window_days: vd,
                     },
+                    voucher_redeemed: reused && !before_delivery,
+                    voucher_unused: !reused && before_delivery,
+                    with_bundle_return: reused || before_delivery,
                 },
             )
     }

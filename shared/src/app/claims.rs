@@ -50,6 +50,10 @@ pub struct SubmitClaim {
     /// may carry the shop's restocking fee).
     #[serde(default)]
     pub opened: bool,
+    /// The voucher codes a claim on virtual goods gives back, one per unit
+    /// of each claimed line that carries codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub voucher_codes: Vec<String>,
 }
 
 /// What a caller sees of a claim: money as `{amount, currency}` objects.
@@ -81,6 +85,13 @@ pub struct ClaimView {
     /// A late pre-sale's compensation beyond the payments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compensation: Option<Money>,
+    /// The codes a virtual-goods claim gives back, with the issuer's (or
+    /// the storefront's) word on each: the claim's evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vouchers: Vec<crate::domain::voucher::ClaimVoucher>,
+    /// A bundle's track this claim is, and the claim with the other part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<crate::domain::bundle::BundleLink>,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,6 +134,8 @@ pub fn claim_view(c: &Claim) -> ClaimView {
             .collect(),
         dispute: c.dispute.clone(),
         compensation: c.compensation,
+        vouchers: c.vouchers.clone(),
+        bundle: c.bundle.clone(),
     }
 }
 
@@ -187,7 +200,12 @@ pub async fn submit_claim(
         if rec.order.facts.customer_id != *customer_id {
             return Err(AppError::NotFound("order"));
         }
-        let priced = price(policy, &rec, body)?;
+        let split = super::bundles::split(&rec.order, body);
+        let priced = match &split {
+            Some(sp) => super::bundles::price_goods(policy, &rec, body, sp)?,
+            None => price(policy, &rec, body)?,
+        };
+        let codes = super::bundles::codes_of(&rec.order, body, split.as_ref())?;
         // Evidence named at submission: uploads of this customer for this
         // shop that landed and no claim carries yet (counted first: a body
         // naming thousands of keys costs no reads).
@@ -214,13 +232,33 @@ pub async fn submit_claim(
             reason: body.reason,
             description: &body.description,
             evidence: &body.evidence,
-            lines: &body.lines,
+            lines: split.as_ref().map_or(&body.lines, |sp| &sp.goods),
             refund_to: &body.refund_to,
             priced,
         };
         let now = s.now();
-        let (claim, event) = filing::file(&mut rec, policy, filing, actor_of(p), now)?;
+        let (mut claim, event) = filing::file(&mut rec, policy, filing, actor_of(p), now)?;
+        claim.vouchers = codes;
+        let part = match &split {
+            Some(sp) => Some(super::bundles::file_virtual_part(
+                &mut rec,
+                policy,
+                body,
+                sp,
+                &mut claim,
+                customer_id,
+                actor_of(p),
+                now,
+            )?),
+            None => None,
+        };
         let mut c = Commit::new();
+        if let Some((part, ev)) = &part {
+            c.claim(part, None).claim_events(part, [ev], now);
+            if let Some(due) = part.review.due_at {
+                c.deadline(&part.claim_id, due);
+            }
+        }
         c.order(&rec, Some(v))
             .claim(&claim, None)
             .claim_events(&claim, [&event], now);

@@ -11,6 +11,7 @@ use crate::repo::{self, Commit, OrderRecord, RepoError, Table};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+mod bundles;
 mod claims;
 pub mod couriers;
 pub mod desk;
@@ -27,6 +28,7 @@ pub mod refunds;
 pub mod returns;
 pub mod review;
 pub mod sla;
+mod vouchers;
 pub mod winback;
 pub use claims::*;
 pub use orders::*;
@@ -234,6 +236,9 @@ pub struct Services {
     /// this process: the customer-facing function takes bank-card claims
     /// without holding the payout key (the refund executor has it).
     pub bank_payouts: bool,
+    /// The issuer of voucher codes (its HTTP API, or the sandbox); None
+    /// where no virtual goods are checked (their claims go to staff).
+    pub vouchers: Option<Arc<dyn crate::vouchers::VoucherIssuer>>,
 }
 
 impl Services {
@@ -250,6 +255,7 @@ impl Services {
             courier_callback_url: None,
             metrics: Arc::new(crate::ports::NoMetrics),
             bank_payouts: false,
+            vouchers: None,
         }
     }
     fn now(&self) -> DateTime<Utc> {

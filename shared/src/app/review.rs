@@ -140,6 +140,8 @@ async fn evaluate(
         let (rules, _) = super::policy::load_rules(s, &claim.shop_id).await?;
         let history = super::facts::customer_history(s, &claim).await?;
         let evidence = super::facts::evidence_findings(s, &claim, &rec.order).await?;
+        // The issuer's answer is kept even when the rules change nothing.
+        let answered = super::vouchers::gather(s, &mut claim, &rec.order).await;
         let now = s.now();
         let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
         let loaded = claim.clone();
@@ -212,7 +214,7 @@ async fn evaluate(
         };
         if decided.is_empty() {
             // Signals or a fast-track grant may have changed alone.
-            if claim != loaded {
+            if claim != loaded || answered {
                 let mut c = Commit::new();
                 c.claim(&claim, Some(cv));
                 repo::commit(&*s.table, c).await?;

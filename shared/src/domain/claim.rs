@@ -506,6 +506,13 @@ pub struct Claim {
     /// [`super::presale`]), paid to the store balance with the approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<Money>,
+    /// The voucher codes a virtual-goods claim gives back, each with what
+    /// the issuer (or the storefront) said of it: the claim's evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vouchers: Vec<super::voucher::ClaimVoucher>,
+    /// A bundle's track this claim is, and the claim with the other part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<super::bundle::BundleLink>,
 }
 
 /// A snapshot of the order facts the merchant queue needs, and the review
@@ -590,6 +597,8 @@ impl Claim {
             returns: Default::default(),
             dispute: None,
             compensation: None,
+            vouchers: Vec::new(),
+            bundle: None,
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);

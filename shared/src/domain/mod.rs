@@ -1,6 +1,7 @@
 //! The pure domain: types and rules, no I/O, no async, no AWS.
 
 pub mod benefits;
+pub mod bundle;
 pub mod change;
 pub mod claim;
 pub mod dispute;
@@ -29,5 +30,6 @@ pub mod standing;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod tracking;
+pub mod voucher;
 pub mod wallet;
 pub mod winback;

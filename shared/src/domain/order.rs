@@ -107,6 +107,10 @@ pub struct OrderLine {
     /// Sold as final sale: no after-sales claims.
     #[serde(default)]
     pub final_sale: bool,
+    /// A virtual line's voucher codes (one per unit at most), with the
+    /// storefront's report of each one's redemption.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vouchers: Vec<super::voucher::LineVoucher>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +156,9 @@ pub struct OrderDraft {
     /// Points spent on the order (their value is in its discounts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points_used: Option<super::benefits::UsedPoints>,
+    /// Lines sold together and how the bundle's price splits between them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bundles: Vec<super::bundle::Bundle>,
 }
 
 /// The customer's history at the shop, as the storefront counts it.
@@ -368,6 +375,8 @@ impl Order {
             }
             _ => {}
         }
+        super::voucher::check_lines(&d.lines).map_err(OrderError::Invalid)?;
+        super::bundle::check(&d).map_err(OrderError::Invalid)?;
         let disc = allocate(order_discount, &nets);
         let ship = allocate(shipping, &nets);
         let line_paid = nets

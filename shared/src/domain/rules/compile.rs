@@ -162,7 +162,10 @@ const E_WINDOW: usize = 8;
 const E_REUSED: usize = 9;
 const E_BEFORE_DELIVERY: usize = 10;
 const E_PRESALE_DUE: usize = 11;
-pub(super) const N_ENUM: usize = 12;
+const E_VOUCHER_REDEEMED: usize = 12;
+const E_VOUCHER_UNUSED: usize = 13;
+const E_BUNDLE_RETURN: usize = 14;
+pub(super) const N_ENUM: usize = 15;
 
 const fn low_bits(n: u32) -> u128 {
     if n >= 128 {
@@ -182,6 +185,9 @@ pub(super) const UNIVERSE: [u128; N_ENUM] = [
     low_bits(6),
     low_bits(5),
     low_bits(6),
+    low_bits(2),
+    low_bits(2),
+    low_bits(2),
     low_bits(2),
     low_bits(2),
     low_bits(2),
@@ -472,6 +478,27 @@ const FACTS: &[(&str, Shape)] = &[
             true_mask: bit1,
         },
     ),
+    (
+        "voucher_redeemed",
+        Shape::Bool {
+            fact: E_VOUCHER_REDEEMED,
+            true_mask: bit1,
+        },
+    ),
+    (
+        "voucher_unused",
+        Shape::Bool {
+            fact: E_VOUCHER_UNUSED,
+            true_mask: bit1,
+        },
+    ),
+    (
+        "with_bundle_return",
+        Shape::Bool {
+            fact: E_BUNDLE_RETURN,
+            true_mask: bit1,
+        },
+    ),
 ];
 
 pub(super) fn fact_shape(name: &str) -> Option<Shape> {
@@ -573,6 +600,9 @@ impl Values {
         e[E_REUSED] = u8::from(f.evidence_reused);
         e[E_BEFORE_DELIVERY] = u8::from(f.photo_before_delivery);
         e[E_PRESALE_DUE] = u8::from(f.presale_compensation_due);
+        e[E_VOUCHER_REDEEMED] = u8::from(f.voucher_redeemed);
+        e[E_VOUCHER_UNUSED] = u8::from(f.voucher_unused);
+        e[E_BUNDLE_RETURN] = u8::from(f.with_bundle_return);
         let mut n = [None; N_NUM];
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
             .checked_sub(f.amount.currency().minor_digits())

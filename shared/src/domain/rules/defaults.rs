@@ -12,11 +12,17 @@ use crate::domain::rejections::Catalogue;
 ///    balance paid and nothing shipped for the policy's days) approves,
 ///    whatever the amount: the payments back and the deposit's multiple
 ///    beyond them (the amount is the shop's own rule, not a risk).
+/// 0c. A virtual-goods claim whose code was redeemed (the issuer's answer
+///    or the storefront's report) is rejected with the published reason;
+///    the virtual part of a bundle filed with the return of its goods
+///    approves once its code is known unused, even past the virtual
+///    window (the insurance goes with the phone).
 /// 1. Refund only on an unshipped order approves, whatever the amount:
 ///    nothing left the warehouse, so nothing can be lost but the sale.
 /// 2. More than 500.00 goes to an admin's second review.
 /// 3. A return asked for more than 7 days after shipment goes to a person.
-/// 4. An unused virtual coupon inside the virtual refund window approves.
+/// 4. A virtual coupon the issuer says is unused, inside the virtual refund
+///    window, approves.
 /// 5. Fresh spoilage reported after the fresh claim window is rejected with
 ///    the published reason; inside the window but without complete photos,
 ///    the customer is asked for them (bad fruit and the waybill).
@@ -48,6 +54,15 @@ const DEFAULT_RULES: &str = r#"{"rules": [
    "description": "预售尾款付清后逾期未发货,按规则赔付定金 (pre-sale not shipped in time: compensation)",
    "when": {"special_kind": {"eq": "pre_sale_compensation"}, "presale_compensation_due": {"eq": true}},
    "then": {"decision": "approve"}},
+  {"id": "virtual-redeemed-reject",
+   "description": "电子券码已使用,不支持退款 (a redeemed voucher code)",
+   "when": {"special_kind": {"eq": "virtual_unused"}, "voucher_redeemed": {"eq": true}},
+   "then": {"decision": "reject", "reason": "virtual_goods_consumed"}},
+  {"id": "bundle-virtual-with-return",
+   "description": "套装退货时,未使用的电子权益随主商品一并退款 (an unused virtual part goes with its bundle's return)",
+   "when": {"special_kind": {"eq": "virtual_unused"}, "with_bundle_return": {"eq": true},
+            "voucher_unused": {"eq": true}},
+   "then": {"decision": "approve"}},
   {"id": "unshipped-refund-only",
    "description": "未发货订单申请仅退款,自动通过 (refund only on an unshipped order)",
    "when": {"claim_type": {"in": ["refund_only"]}, "fulfilment": {"eq": "paid_unshipped"}},
@@ -62,7 +77,8 @@ const DEFAULT_RULES: &str = r#"{"rules": [
    "then": {"decision": "manual_review"}},
   {"id": "virtual-unused-refund",
    "description": "虚拟商品未使用,在退款期限内申请退款自动通过 (unused virtual goods inside the window)",
-   "when": {"special_kind": {"eq": "virtual_unused"}, "within_policy_window": {"eq": true}},
+   "when": {"special_kind": {"eq": "virtual_unused"}, "within_policy_window": {"eq": true},
+            "voucher_unused": {"eq": true}},
    "then": {"decision": "approve"}},
   {"id": "fresh-spoilage-late",
    "description": "生鲜坏果超出理赔时限 (fresh spoilage reported after the claim window)",

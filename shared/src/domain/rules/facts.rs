@@ -156,6 +156,19 @@ pub struct Facts {
     #[serde(default)]
     pub presale_compensation_due: bool,
     pub windows: PolicyWindows,
+    /// A code the claim gives back was redeemed: the issuer said so (the
+    /// answer kept on the claim) or the storefront reported it on the
+    /// order line (see [`crate::domain::voucher`]).
+    #[serde(default)]
+    pub voucher_redeemed: bool,
+    /// Every code the claim gives back is known unused, none reported
+    /// redeemed (true for a claim without codes).
+    #[serde(default)]
+    pub voucher_unused: bool,
+    /// The claim is the virtual part of a bundle, filed with the return of
+    /// the bundle's goods (see [`crate::domain::bundle`]).
+    #[serde(default)]
+    pub with_bundle_return: bool,
 }
 
 impl Facts {
@@ -168,6 +181,7 @@ impl Facts {
         // between the storefront and us) counts as just now.
         let since = |t: Option<DateTime<Utc>>| t.map(|t| (now - t).num_seconds().max(0));
         let f = &order.facts;
+        let vouchers = crate::domain::voucher::standing(claim, order);
         let product_kinds = claim
             .lines
             .iter()
@@ -206,6 +220,12 @@ impl Facts {
                 now,
             ),
             windows: policy.into(),
+            voucher_redeemed: vouchers.redeemed,
+            voucher_unused: vouchers.unused,
+            with_bundle_return: claim
+                .bundle
+                .as_ref()
+                .is_some_and(|b| b.track == crate::domain::bundle::Track::Virtual),
         }
     }
 
