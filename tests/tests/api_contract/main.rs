@@ -12,3 +12,4 @@ mod merchant_responses;
 mod responses;
 mod routes;
 mod template;
+mod virtual_responses;
