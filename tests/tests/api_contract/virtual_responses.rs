@@ -22,7 +22,7 @@ async fn virtual_goods_and_bundle_responses_match_the_schemas() {
     const CLAIM: &str = "/v1/claims/{claim_id}";
     let path = "/v1/shops/shop-1/orders/o-b";
     let now = chrono::Utc::now().to_rfc3339();
-    let mut order = json!({
+    let order = json!({
         "customer_id": "alice", "currency": "CNY", "placed_at": now,
         "lines": [
             {"line_id": "PHONE", "sku": "PH-1", "title": "Phone", "kind": "bundle_part",
