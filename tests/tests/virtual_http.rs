@@ -236,6 +236,18 @@ async fn coupons_unused_refund_and_redeemed_are_rejected(engine: &str) {
         units_free(&app, "o-cpn").await,
         [("V1".to_string(), 1), ("M1".to_string(), 1)]
     );
+    // A code already given back cannot be given back again, even on the
+    // unit left free.
+    let (s, e) = file(&app, coupon_claim("o-cpn", "V1", &["CPN-A"])).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("voucher_already_claimed")),
+        "{e}"
+    );
+    assert_eq!(
+        units_free(&app, "o-cpn").await,
+        [("V1".to_string(), 1), ("M1".to_string(), 1)]
+    );
 
     // The storefront reports a redemption on the order line: the rules
     // reject without asking the issuer, the report kept as the evidence.
@@ -399,6 +411,20 @@ async fn bundle_parts_take_their_own_tracks(engine: &str) {
     let phone = app.claim_of("alice", &phone_id).await;
     assert_eq!(phone["status"], "second_review", "{phone}");
     assert_eq!(refunded(&app, &phone_id).await, 0);
+    // Each part's progress reaches the customer's inbox on its own claim.
+    let told: Vec<String> = inbox_bodies(&app, &ins_id)
+        .await
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    assert!(told.iter().any(|e| e == "approved"), "{told:?}");
+    let told: Vec<String> = inbox_bodies(&app, &phone_id)
+        .await
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    assert!(told.iter().any(|e| e == "submitted"), "{told:?}");
+    assert!(!told.iter().any(|e| e == "approved"), "{told:?}");
 
     let (s, d) = app
         .call(

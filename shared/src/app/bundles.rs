@@ -122,6 +122,7 @@ pub(crate) fn file_virtual_part(
         actor,
         now,
     )?;
+    voucher::take(&mut rec.ledger, &claim_id, &codes).map_err(refused)?;
     part.vouchers = codes;
     part.bundle = Some(BundleLink {
         bundle_id: sp.bundle_id.clone(),

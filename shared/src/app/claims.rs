@@ -238,6 +238,8 @@ pub async fn submit_claim(
         };
         let now = s.now();
         let (mut claim, event) = filing::file(&mut rec, policy, filing, actor_of(p), now)?;
+        crate::domain::voucher::take(&mut rec.ledger, &claim.claim_id, &codes)
+            .map_err(|e| AppError::invalid(e.code(), e))?;
         claim.vouchers = codes;
         let part = match &split {
             Some(sp) => Some(super::bundles::file_virtual_part(

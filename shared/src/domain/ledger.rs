@@ -136,6 +136,11 @@ pub struct Ledger {
     /// claim: never drawn from a payment, so never in what is refundable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compensations: Vec<Compensation>,
+    /// Voucher codes given back, by claim (see
+    /// [`super::voucher::take`]): a code counts as given back while its
+    /// claim's entry is live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub voucher_codes: Vec<super::voucher::TakenCode>,
 }
 
 /// Compensation a claim paid beyond the order's payments.

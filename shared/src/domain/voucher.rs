@@ -8,7 +8,7 @@
 //! redemption from either counts, whenever it was reported.
 
 use super::claim::Claim;
-use super::ledger::LineRequest;
+use super::ledger::{EntryState, Ledger, LineRequest};
 use super::order::{Order, OrderLine, ProductKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -83,6 +83,12 @@ pub enum VoucherRefusal {
     },
     #[error("voucher_codes: only a claim on virtual goods names codes")]
     Unexpected,
+    #[error("voucher_codes[{index}]: code {code} is already given back by claim {claim_id}")]
+    Taken {
+        index: usize,
+        code: String,
+        claim_id: String,
+    },
 }
 
 impl VoucherRefusal {
@@ -94,6 +100,7 @@ impl VoucherRefusal {
             VoucherRefusal::Twice { .. } => "invalid_request",
             VoucherRefusal::Count { .. } => "voucher_codes_required",
             VoucherRefusal::Unexpected => "voucher_codes_unexpected",
+            VoucherRefusal::Taken { .. } => "voucher_already_claimed",
         }
     }
 }
@@ -203,6 +210,44 @@ pub fn claim_vouchers(
         }
     }
     Ok(out)
+}
+
+/// A code a claim gives back, kept with the order's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakenCode {
+    pub code: String,
+    pub claim_id: String,
+}
+
+/// Records the codes a claim gives back on the order's ledger (written
+/// with the order, so two claims cannot both take a code). A code another
+/// claim holds is refused while that claim's entry is live (open, or
+/// refunded); a rejected or cancelled claim's codes are free again.
+pub fn take(
+    ledger: &mut Ledger,
+    claim_id: &str,
+    codes: &[ClaimVoucher],
+) -> Result<(), VoucherRefusal> {
+    for (index, c) in codes.iter().enumerate() {
+        let held = ledger.voucher_codes.iter().find(|t| {
+            t.code == c.code
+                && ledger
+                    .entry(&t.claim_id)
+                    .is_some_and(|e| e.state != EntryState::Released)
+        });
+        if let Some(t) = held {
+            return Err(VoucherRefusal::Taken {
+                index,
+                code: c.code.clone(),
+                claim_id: t.claim_id.clone(),
+            });
+        }
+    }
+    ledger.voucher_codes.extend(codes.iter().map(|c| TakenCode {
+        code: c.code.clone(),
+        claim_id: claim_id.to_owned(),
+    }));
+    Ok(())
 }
 
 /// The storefront's report of a code's redemption, if it made one.
@@ -345,6 +390,25 @@ mod tests {
         assert!(e.to_string().contains("physical"), "{e}");
         let e = claim_vouchers(&o, &req("V", 2), &codes(&["C-1", "C-1"])).unwrap_err();
         assert!(matches!(e, VoucherRefusal::Twice { index: 1, .. }), "{e}");
+    }
+
+    #[test]
+    fn a_code_is_given_back_once_while_its_claim_holds_it() {
+        let o = order(None);
+        let mut rec = crate::domain::ledger::OrderRecord {
+            order: o.clone(),
+            ledger: Default::default(),
+        };
+        let a = claim_vouchers(&o, &req("V", 1), &codes(&["C-1"])).unwrap();
+        rec.ledger.reserve(&o, "clm-1", &req("V", 1), None).unwrap();
+        take(&mut rec.ledger, "clm-1", &a).unwrap();
+        rec.ledger.reserve(&o, "clm-2", &req("V", 1), None).unwrap();
+        let e = take(&mut rec.ledger, "clm-2", &a).unwrap_err();
+        assert_eq!(e.code(), "voucher_already_claimed");
+        assert!(e.to_string().contains("clm-1"), "{e}");
+        // Rejected: the code is free for another claim.
+        rec.ledger.release("clm-1").unwrap();
+        take(&mut rec.ledger, "clm-2", &a).unwrap();
     }
 
     #[test]
