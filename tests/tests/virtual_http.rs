@@ -385,6 +385,20 @@ async fn bundle_parts_take_their_own_tracks(engine: &str) {
         units_free(&app, "o-both").await,
         [("PHONE".to_string(), 1), ("INS".to_string(), 1)]
     );
+    // The quote gives both parts back in all.
+    let mut quote = both.clone();
+    quote["shop_id"] = json!("shop-1");
+    let (s, q) = app
+        .call(
+            "POST",
+            "/v1/claims/quote",
+            Some(&app.customer("alice")),
+            Some(&quote),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(minor_units(&q["refund"]), 419_800, "{q}");
     let (s, phone) = file(&app, both).await;
     assert_eq!(s, 201, "{phone}");
     let phone_id = phone["claim_id"].as_str().unwrap().to_owned();

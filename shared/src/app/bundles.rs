@@ -60,6 +60,38 @@ pub(crate) fn price_goods(
     )?)
 }
 
+/// What a split return would give back in all: the goods (with their
+/// return terms) and the virtual part, each everything its lines give.
+pub(crate) fn quote_both(
+    policy: &ShopPolicy,
+    rec: &OrderRecord,
+    body: &SubmitClaim,
+    sp: &Split,
+) -> Result<Priced, AppError> {
+    let goods = price_goods(policy, rec, body, sp)?;
+    let part = filing::price(
+        policy,
+        rec,
+        &Asked {
+            claim_type: VIRTUAL_UNUSED,
+            reason: body.reason,
+            opened: false,
+            lines: &sp.virtual_part,
+            amount: None,
+        },
+    )?;
+    let cur = rec.order.currency();
+    let sum = |a, b| {
+        crate::domain::money::Money::checked_sum(cur, [a, b])
+            .map_err(|e| AppError::from(crate::domain::ledger::LedgerError::from(e)))
+    };
+    Ok(Priced {
+        requested: sum(goods.requested, part.requested)?,
+        refundable: sum(goods.refundable, part.refundable)?,
+        terms: goods.terms,
+    })
+}
+
 /// The codes the claim as filed gives back: a virtual-goods claim names
 /// them; any other claim names none (a split return's go to its virtual
 /// part).

@@ -357,7 +357,10 @@ pub async fn quote_claim(
         return Err(AppError::NotFound("order"));
     }
     let policy = super::policy::policy_for(s, &body.shop_id).await?;
-    let priced = price(&policy, &rec, &body)?;
+    let priced = match super::bundles::split(&rec.order, &body) {
+        Some(sp) => super::bundles::quote_both(&policy, &rec, &body, &sp)?,
+        None => price(&policy, &rec, &body)?,
+    };
     Ok(ClaimQuote {
         refundable: priced.refundable,
         restocking_fee: priced
