@@ -179,6 +179,11 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
             services.courier_callback_url = k.callback_url().map(str::to_owned);
             services.courier = Some(Arc::new(k));
         }
+        // Installation records where INSTALLER_CONFIG is set (the rule
+        // evaluation function).
+        if let Some(i) = crate::installers::http::HttpInstaller::from_env()? {
+            services.installer = Some(Arc::new(i));
+        }
     }
     Ok(services)
 }

@@ -35,6 +35,7 @@ fn facts() -> Facts {
         evidence_reused: false,
         photo_before_delivery: false,
         presale_compensation_due: false,
+        installed_faulty_within_window: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,
@@ -247,7 +248,7 @@ fn errors_name_the_path_and_the_problem() {
         unknown[0]
     );
     assert!(
-        unknown[0].ends_with("evidence_reused, photo_before_delivery, presale_compensation_due)"),
+        unknown[0].ends_with("evidence_reused, photo_before_delivery, presale_compensation_due, installed_faulty_within_window)"),
         "{}",
         unknown[0]
     );
@@ -865,6 +866,12 @@ fn numeric_facts_and_their_operators() {
     splits(json!({"photo_before_delivery": {"eq": true}}), &old, &f);
     let due = with(|f| f.presale_compensation_due = true);
     splits(json!({"presale_compensation_due": {"eq": true}}), &due, &f);
+    let installed = with(|f| f.installed_faulty_within_window = true);
+    splits(
+        json!({"installed_faulty_within_window": {"eq": true}}),
+        &installed,
+        &f,
+    );
 }
 
 #[test]
@@ -1674,6 +1681,7 @@ mod props {
                     evidence_reused: reused,
                     photo_before_delivery: before_delivery,
                     presale_compensation_due: reused && before_delivery,
+                    installed_faulty_within_window: reused || before_delivery,
                     windows: PolicyWindows {
                         no_reason_return_days: nr % 400,
                         fresh_claim_window_hours: fh,

@@ -81,6 +81,10 @@ pub struct ClaimView {
     /// A late pre-sale's compensation beyond the payments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compensation: Option<Money>,
+    /// An appliance fault claim's installation records, as the installer
+    /// network reported them: evidence for the customer and staff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installations: Option<Vec<crate::domain::appliance::InstallationRecord>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,6 +127,11 @@ pub fn claim_view(c: &Claim) -> ClaimView {
             .collect(),
         dispute: c.dispute.clone(),
         compensation: c.compensation,
+        installations: c
+            .appliance
+            .as_ref()
+            .filter(|a| a.asked_at.is_some())
+            .map(|a| a.installations.clone()),
     }
 }
 
@@ -471,6 +480,7 @@ pub async fn cancel_claim(
         let event = claim.cancel(actor_of(p), now)?;
         rec.ledger.release(&claim.claim_id)?;
         let mut c = Commit::new();
+        super::appliance::release_pickup(s, &claim, &mut c).await?;
         c.claim(&claim, Some(cv))
             .order(&rec, Some(ov))
             .claim_events(&claim, [&event], now);

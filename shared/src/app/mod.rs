@@ -11,6 +11,7 @@ use crate::repo::{self, Commit, OrderRecord, RepoError, Table};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+pub mod appliance;
 mod claims;
 pub mod couriers;
 pub mod desk;
@@ -234,6 +235,9 @@ pub struct Services {
     /// this process: the customer-facing function takes bank-card claims
     /// without holding the payout key (the refund executor has it).
     pub bank_payouts: bool,
+    /// The installer network (or the sandbox), asked for an appliance
+    /// claim's installation records; None where it is not configured.
+    pub installer: Option<Arc<dyn crate::installers::InstallerRecords>>,
 }
 
 impl Services {
@@ -250,6 +254,7 @@ impl Services {
             courier_callback_url: None,
             metrics: Arc::new(crate::ports::NoMetrics),
             bank_payouts: false,
+            installer: None,
         }
     }
     fn now(&self) -> DateTime<Utc> {

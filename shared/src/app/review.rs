@@ -141,8 +141,9 @@ async fn evaluate(
         let history = super::facts::customer_history(s, &claim).await?;
         let evidence = super::facts::evidence_findings(s, &claim, &rec.order).await?;
         let now = s.now();
-        let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
         let loaded = claim.clone();
+        super::appliance::ask_installer(s, &mut claim, now).await?;
+        let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
         claim.review.signals = Some(facts.signals(&evidence));
         let decision = rules.evaluate(&facts);
         let actor = decision.actor();

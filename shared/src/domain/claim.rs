@@ -48,7 +48,15 @@ impl ClaimType {
     }
     /// Whether goods travel back to the shop.
     pub fn needs_return(self) -> bool {
-        matches!(self, ClaimType::ReturnRefund | ClaimType::Exchange)
+        matches!(
+            self,
+            ClaimType::ReturnRefund
+                | ClaimType::Exchange
+                // A faulty appliance goes back (by pickup) before the money.
+                | ClaimType::SpecialClaim {
+                    kind: SpecialKind::ApplianceRepair
+                }
+        )
     }
     /// Whether money goes back to the customer.
     pub fn refunds(self) -> bool {
@@ -506,6 +514,10 @@ pub struct Claim {
     /// [`super::presale`]), paid to the store balance with the approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<Money>,
+    /// An appliance claim's installation records and pickup slot place
+    /// (see [`super::appliance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance: Option<super::appliance::ApplianceInfo>,
 }
 
 /// A snapshot of the order facts the merchant queue needs, and the review
@@ -590,6 +602,7 @@ impl Claim {
             returns: Default::default(),
             dispute: None,
             compensation: None,
+            appliance: None,
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);

@@ -41,6 +41,7 @@
 //! | `claims_without_return`, `same_reason_last_90_days` | eq lt lte gt gte between | recent refund-only claims paid on goods that had shipped; recent claims with this claim's reason |
 //! | `evidence_reused` | eq | true/false: a photo of the claim is on another claim of the shop (the same photo by its perceptual hash, even resized or recompressed) |
 //! | `presale_compensation_due` | eq | true/false: a pre-sale order's balance was paid and nothing shipped for the policy's `presale.compensate_after_days` |
+//! | `installed_faulty_within_window` | eq | true/false: every claimed line was installed (the installer's records on the claim) and the claim came within the policy's `appliance.fault_window_days` of it |
 //! | `photo_before_delivery` | eq | true/false: a photo's EXIF capture time is before the order's delivery for certain |
 //!
 //! `between` takes `[low, high]`, both included. A time condition on
