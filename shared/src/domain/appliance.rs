@@ -282,8 +282,14 @@ mod tests {
     }
 
     fn line(id: &str) -> ClaimLine {
-        serde_json::from_value(serde_json::json!({"line_id": id, "quantity": 1}))
-            .expect("claim line")
+        ClaimLine {
+            line_id: id.into(),
+            quantity: 1,
+            amount: crate::domain::money::Money::from_minor(
+                399_900,
+                crate::domain::money::Currency::Cny,
+            ),
+        }
     }
 
     #[test]
