@@ -2,8 +2,8 @@
 //! order_id=…&line_id=…`, signed with the shared secret
 //! (`X-Installer-Signature`: HMAC-SHA256 over method, path, the sorted
 //! query, `X-Installer-Timestamp` and `X-Installer-Nonce`); the answer is
-//! signed the same way over its timestamp and body, and is not believed
-//! unless it verifies.
+//! signed the same way over its own timestamp, the request's nonce and its
+//! body, and is not believed unless it verifies.
 //!
 //! Configuration comes from `INSTALLER_CONFIG` (JSON, see
 //! [`InstallerConfig`]), filled from Secrets Manager in the cloud; nothing

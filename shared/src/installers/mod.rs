@@ -9,8 +9,9 @@
 //!   installations the installer network would report.
 //!
 //! The signature ([`sign`]) covers the method, path, sorted query,
-//! timestamp and nonce of a request, and the timestamp and body of an
-//! answer, so neither can be replayed onto another line or altered.
+//! timestamp and nonce of a request, and the timestamp, the request's
+//! nonce and the body of an answer, so neither can be replayed onto
+//! another question or altered.
 
 use crate::domain::appliance::InstallationRecord;
 use async_trait::async_trait;
