@@ -291,6 +291,8 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
         &format!("couriers:{}", String::from_utf8_lossy(secret)),
         Some(Duration::from_secs(60)),
     );
+    // Appliance claims ask the sandbox installer for installation records.
+    let _installer = onebox::with_sandbox_installer(&mut services);
     tokio::spawn(onebox::run_sandbox_courier_pushes(
         courier,
         Duration::from_secs(5),

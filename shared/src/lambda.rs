@@ -184,6 +184,11 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
         if let Some(v) = crate::vouchers::http::HttpVouchers::from_env()? {
             services.vouchers = Some(Arc::new(v));
         }
+        // Installation records where INSTALLER_CONFIG is set (the rule
+        // evaluation function).
+        if let Some(i) = crate::installers::http::HttpInstaller::from_env()? {
+            services.installer = Some(Arc::new(i));
+        }
     }
     Ok(services)
 }

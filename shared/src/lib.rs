@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod couriers;
 pub mod domain;
+pub mod installers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]

@@ -111,6 +111,21 @@ pub fn with_sandbox_courier(
     courier
 }
 
+/// Answers appliance claims' installation questions from the runner's
+/// sandbox installer (see [`crate::installers::sandbox`]: lines nobody
+/// entered were installed two days before the first question); returns
+/// it, for installations entered by hand.
+pub fn with_sandbox_installer(
+    services: &mut Services,
+) -> Arc<crate::installers::sandbox::SandboxInstaller> {
+    let clock = services.clock.clone();
+    let installer = Arc::new(crate::installers::sandbox::SandboxInstaller::runner(
+        Arc::new(move || clock()),
+    ));
+    services.installer = Some(installer.clone());
+    installer
+}
+
 /// Plays Kuaidi100's part for the sandbox: every `every`, each subscribed
 /// parcel whose snapshot moved on since the last acknowledged push is
 /// pushed, signed, to its callback URL over HTTP; a push not acknowledged

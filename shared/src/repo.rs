@@ -25,6 +25,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 mod commit;
+pub mod pickup_slots;
 /// The table port and its page cursor, as use cases hold them: they reach
 /// the table only through this module's functions and [`Commit`].
 pub use crate::store::{Cursor, Table};

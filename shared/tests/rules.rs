@@ -35,6 +35,7 @@ fn facts() -> Facts {
         evidence_reused: false,
         photo_before_delivery: false,
         presale_compensation_due: false,
+        installed_faulty_within_window: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,
@@ -251,7 +252,7 @@ fn errors_name_the_path_and_the_problem() {
     );
     assert!(
         unknown[0].ends_with(
-            "presale_compensation_due, voucher_redeemed, voucher_unused, with_bundle_return)"
+            "presale_compensation_due, voucher_redeemed, voucher_unused, with_bundle_return, installed_faulty_within_window)"
         ),
         "{}",
         unknown[0]
@@ -876,6 +877,12 @@ fn numeric_facts_and_their_operators() {
     splits(json!({"voucher_unused": {"eq": true}}), &unused, &f);
     let bundled = with(|f| f.with_bundle_return = true);
     splits(json!({"with_bundle_return": {"eq": true}}), &bundled, &f);
+    let installed = with(|f| f.installed_faulty_within_window = true);
+    splits(
+        json!({"installed_faulty_within_window": {"eq": true}}),
+        &installed,
+        &f,
+    );
 }
 
 #[test]
@@ -1710,6 +1717,7 @@ mod props {
                     evidence_reused: reused,
                     photo_before_delivery: before_delivery,
                     presale_compensation_due: reused && before_delivery,
+                    installed_faulty_within_window: reused || before_delivery,
                     windows: PolicyWindows {
                         no_reason_return_days: nr % 400,
                         fresh_claim_window_hours: fh,

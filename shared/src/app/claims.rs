@@ -92,6 +92,10 @@ pub struct ClaimView {
     /// A bundle's track this claim is, and the claim with the other part.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle: Option<crate::domain::bundle::BundleLink>,
+    /// An appliance fault claim's installation records, as the installer
+    /// network reported them: evidence for the customer and staff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installations: Option<Vec<crate::domain::appliance::InstallationRecord>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -136,6 +140,11 @@ pub fn claim_view(c: &Claim) -> ClaimView {
         compensation: c.compensation,
         vouchers: c.vouchers.clone(),
         bundle: c.bundle.clone(),
+        installations: c
+            .appliance
+            .as_ref()
+            .filter(|a| a.asked_at.is_some())
+            .map(|a| a.installations.clone()),
     }
 }
 
@@ -514,6 +523,7 @@ pub async fn cancel_claim(
         let event = claim.cancel(actor_of(p), now)?;
         rec.ledger.release(&claim.claim_id)?;
         let mut c = Commit::new();
+        super::appliance::release_pickup(s, &claim, &mut c).await?;
         c.claim(&claim, Some(cv))
             .order(&rec, Some(ov))
             .claim_events(&claim, [&event], now);

@@ -11,6 +11,7 @@ use crate::repo::{self, Commit, OrderRecord, RepoError, Table};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+pub mod appliance;
 mod bundles;
 mod claims;
 pub mod couriers;
@@ -239,6 +240,9 @@ pub struct Services {
     /// The issuer of voucher codes (its HTTP API, or the sandbox); None
     /// where no virtual goods are checked (their claims go to staff).
     pub vouchers: Option<Arc<dyn crate::vouchers::VoucherIssuer>>,
+    /// The installer network (or the sandbox), asked for an appliance
+    /// claim's installation records; None where it is not configured.
+    pub installer: Option<Arc<dyn crate::installers::InstallerRecords>>,
 }
 
 impl Services {
@@ -256,6 +260,7 @@ impl Services {
             metrics: Arc::new(crate::ports::NoMetrics),
             bank_payouts: false,
             vouchers: None,
+            installer: None,
         }
     }
     fn now(&self) -> DateTime<Utc> {

@@ -87,15 +87,7 @@ pub async fn book_pickup(
     booking
         .check(offered, today)
         .map_err(|m| AppError::invalid("invalid_pickup", m))?;
-    let claim = change_claim(s, claim_id, |claim, _, now| {
-        check_party(p, claim)?;
-        let ev = claim.book_pickup(booking.clone(), actor_of(p), now)?;
-        Ok(Change {
-            events: vec![ev],
-            ..Change::default()
-        })
-    })
-    .await?;
+    let claim = super::appliance::book_pickup(s, p, claim_id, &booking, &policy, today).await?;
     Ok(claim_view(&claim))
 }
 

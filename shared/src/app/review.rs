@@ -143,8 +143,9 @@ async fn evaluate(
         // The issuer's answer is kept even when the rules change nothing.
         let answered = super::vouchers::gather(s, &mut claim, &rec.order).await;
         let now = s.now();
-        let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
         let loaded = claim.clone();
+        super::appliance::ask_installer(s, &mut claim, now).await?;
+        let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
         claim.review.signals = Some(facts.signals(&evidence));
         let decision = rules.evaluate(&facts);
         let actor = decision.actor();

@@ -48,7 +48,15 @@ impl ClaimType {
     }
     /// Whether goods travel back to the shop.
     pub fn needs_return(self) -> bool {
-        matches!(self, ClaimType::ReturnRefund | ClaimType::Exchange)
+        matches!(
+            self,
+            ClaimType::ReturnRefund
+                | ClaimType::Exchange
+                // A faulty appliance goes back (by pickup) before the money.
+                | ClaimType::SpecialClaim {
+                    kind: SpecialKind::ApplianceRepair
+                }
+        )
     }
     /// Whether money goes back to the customer.
     pub fn refunds(self) -> bool {
@@ -513,6 +521,10 @@ pub struct Claim {
     /// A bundle's track this claim is, and the claim with the other part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<super::bundle::BundleLink>,
+    /// An appliance claim's installation records and pickup slot place
+    /// (see [`super::appliance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance: Option<super::appliance::ApplianceInfo>,
 }
 
 /// A snapshot of the order facts the merchant queue needs, and the review
@@ -599,6 +611,7 @@ impl Claim {
             compensation: None,
             vouchers: Vec::new(),
             bundle: None,
+            appliance: None,
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);

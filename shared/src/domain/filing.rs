@@ -86,6 +86,18 @@ pub fn price(policy: &ShopPolicy, rec: &OrderRecord, asked: &Asked) -> Result<Pr
             if exchange { money(0) } else { refundable },
         )
     });
+    // A faulty appliance is never a restocking case, whatever reason was
+    // picked.
+    let terms = terms.map(|mut t| {
+        if asked.claim_type
+            == (ClaimType::SpecialClaim {
+                kind: SpecialKind::ApplianceRepair,
+            })
+        {
+            t.restocking_fee = money(0);
+        }
+        t
+    });
     if exchange {
         return Ok(Priced {
             requested: money(0),
@@ -189,6 +201,11 @@ pub fn file(
                 ),
             ));
         }
+    }
+    if let ClaimType::SpecialClaim { kind } = f.claim_type {
+        let ids: Vec<&str> = f.lines.iter().map(|l| l.line_id.as_str()).collect();
+        super::appliance::check_lines(kind, &rec.order, &ids)
+            .map_err(|e| Refused::invalid("wrong_kind", e.to_string()))?;
     }
     let compensation = match f.claim_type {
         ClaimType::SpecialClaim {

@@ -1,5 +1,6 @@
 //! The pure domain: types and rules, no I/O, no async, no AWS.
 
+pub mod appliance;
 pub mod benefits;
 pub mod bundle;
 pub mod change;

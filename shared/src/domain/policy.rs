@@ -126,6 +126,9 @@ pub struct ShopPolicy {
     /// Pre-sale orders: compensation when the shop does not ship in time.
     #[serde(default)]
     pub presale: super::presale::PreSalePolicy,
+    /// Large appliances: the installation fault window, pickup capacity.
+    #[serde(default)]
+    pub appliance: super::appliance::AppliancePolicy,
 }
 
 impl Default for ShopPolicy {
@@ -166,6 +169,7 @@ impl Default for ShopPolicy {
             winback: Default::default(),
             benefits: Default::default(),
             presale: Default::default(),
+            appliance: Default::default(),
         }
     }
 }
@@ -210,6 +214,8 @@ pub enum PolicyError {
     /// A pickup window that is not `HH:MM-HH:MM` with start before end.
     #[error("returns.pickup_slots: {0:?} is not HH:MM-HH:MM with start before end")]
     PickupSlot(String),
+    #[error("appliance: fault_window_days 1 to 90; pickup_capacity at most 50 entries, courier and area 1 to 64 characters, per_slot 1 to 1000")]
+    Appliance,
 }
 
 impl ShopPolicy {
@@ -255,6 +261,9 @@ impl ShopPolicy {
         }
         if !self.presale.valid() {
             return Err(PolicyError::PreSale);
+        }
+        if !self.appliance.valid() {
+            return Err(PolicyError::Appliance);
         }
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {

@@ -244,6 +244,19 @@ impl Commit {
         self
     }
 
+    /// A pickup slot's load; `prev` the version read (0: none yet).
+    pub fn pickup_slot(
+        &mut self,
+        shop_id: &str,
+        place: &crate::domain::appliance::SlotPlace,
+        load: &crate::domain::appliance::SlotLoad,
+        prev: u64,
+    ) -> &mut Self {
+        self.ops
+            .push(super::pickup_slots::put(shop_id, place, load, prev));
+        self
+    }
+
     /// Adds another change's writes (several small changes committed as
     /// one, e.g. a batch decision over claims of different orders).
     pub fn append(&mut self, other: Commit) -> &mut Self {

@@ -165,7 +165,8 @@ const E_PRESALE_DUE: usize = 11;
 const E_VOUCHER_REDEEMED: usize = 12;
 const E_VOUCHER_UNUSED: usize = 13;
 const E_BUNDLE_RETURN: usize = 14;
-pub(super) const N_ENUM: usize = 15;
+const E_INSTALLED_FAULTY: usize = 15;
+pub(super) const N_ENUM: usize = 16;
 
 const fn low_bits(n: u32) -> u128 {
     if n >= 128 {
@@ -185,6 +186,7 @@ pub(super) const UNIVERSE: [u128; N_ENUM] = [
     low_bits(6),
     low_bits(5),
     low_bits(6),
+    low_bits(2),
     low_bits(2),
     low_bits(2),
     low_bits(2),
@@ -499,6 +501,13 @@ const FACTS: &[(&str, Shape)] = &[
             true_mask: bit1,
         },
     ),
+    (
+        "installed_faulty_within_window",
+        Shape::Bool {
+            fact: E_INSTALLED_FAULTY,
+            true_mask: bit1,
+        },
+    ),
 ];
 
 pub(super) fn fact_shape(name: &str) -> Option<Shape> {
@@ -603,6 +612,7 @@ impl Values {
         e[E_VOUCHER_REDEEMED] = u8::from(f.voucher_redeemed);
         e[E_VOUCHER_UNUSED] = u8::from(f.voucher_unused);
         e[E_BUNDLE_RETURN] = u8::from(f.with_bundle_return);
+        e[E_INSTALLED_FAULTY] = u8::from(f.installed_faulty_within_window);
         let mut n = [None; N_NUM];
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
             .checked_sub(f.amount.currency().minor_digits())

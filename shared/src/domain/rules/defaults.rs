@@ -17,6 +17,10 @@ use crate::domain::rejections::Catalogue;
 ///    the virtual part of a bundle filed with the return of its goods
 ///    approves once its code is known unused, even past the virtual
 ///    window (the insurance goes with the phone).
+/// 0c. An appliance fault claim on lines the installer installed within
+///    the policy's fault window (15 days) is a fast refund: the appliance
+///    goes back by pickup without fees and the money follows as soon as
+///    the courier has it, without waiting for an inspection.
 /// 1. Refund only on an unshipped order approves, whatever the amount:
 ///    nothing left the warehouse, so nothing can be lost but the sale.
 /// 2. More than 500.00 goes to an admin's second review.
@@ -63,6 +67,10 @@ const DEFAULT_RULES: &str = r#"{"rules": [
    "when": {"special_kind": {"eq": "virtual_unused"}, "with_bundle_return": {"eq": true},
             "voucher_unused": {"eq": true}},
    "then": {"decision": "approve"}},
+  {"id": "appliance-installation-fault",
+   "description": "大家电安装后 15 天内故障,凭安装记录免检测退货 (installed and faulty within the window: return without inspection)",
+   "when": {"special_kind": {"eq": "appliance_repair"}, "installed_faulty_within_window": {"eq": true}},
+   "then": {"decision": "fast_refund"}},
   {"id": "unshipped-refund-only",
    "description": "未发货订单申请仅退款,自动通过 (refund only on an unshipped order)",
    "when": {"claim_type": {"in": ["refund_only"]}, "fulfilment": {"eq": "paid_unshipped"}},

@@ -155,6 +155,11 @@ pub struct Facts {
     /// the shop's threshold (see [`crate::domain::presale`]).
     #[serde(default)]
     pub presale_compensation_due: bool,
+    /// Every claimed line was installed (per the installer's records kept
+    /// on the claim) and the claim came within the policy's
+    /// `appliance.fault_window_days` of the installation.
+    #[serde(default)]
+    pub installed_faulty_within_window: bool,
     pub windows: PolicyWindows,
     /// A code the claim gives back was redeemed: the issuer said so (the
     /// answer kept on the claim) or the storefront reported it on the
@@ -219,6 +224,13 @@ impl Facts {
                 &policy.presale,
                 now,
             ),
+            installed_faulty_within_window: claim.appliance.as_ref().is_some_and(|a| {
+                a.installed_and_faulty_within(
+                    &claim.lines,
+                    claim.created_at,
+                    policy.appliance.fault_window_days,
+                )
+            }),
             windows: policy.into(),
             voucher_redeemed: vouchers.redeemed,
             voucher_unused: vouchers.unused,

@@ -1,0 +1,43 @@
+//! Pickup slot counters: one item per courier, area, day and slot, holding
+//! the claims that booked it. Every booking writes it conditional on the
+//! version read, so two bookings of the last place cannot both commit.
+
+use super::{decode, encode, RepoError};
+use crate::domain::appliance::{SlotLoad, SlotPlace};
+use crate::store::{Condition, Item, Table, WriteOp};
+
+pub fn key(p: &SlotPlace, shop_id: &str) -> (String, String) {
+    (
+        format!("PICKUPSLOT#{shop_id}#{}#{}", p.courier, p.area),
+        format!("{}#{}", p.date, p.slot),
+    )
+}
+
+/// The slot's load and the version read (0: no booking yet).
+pub async fn get(
+    t: &dyn Table,
+    shop_id: &str,
+    p: &SlotPlace,
+) -> Result<(SlotLoad, u64), RepoError> {
+    let (pk, sk) = key(p, shop_id);
+    Ok(t.get(&pk, &sk)
+        .await?
+        .map(decode)
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// The slot's load as changed; `prev` the version read (0: none yet).
+pub fn put(shop_id: &str, p: &SlotPlace, load: &SlotLoad, prev: u64) -> WriteOp {
+    let (pk, sk) = key(p, shop_id);
+    let mut item = Item::new(pk, sk, encode(load));
+    item.version = prev + 1;
+    WriteOp::Put {
+        item,
+        condition: if prev == 0 {
+            Condition::NotExists
+        } else {
+            Condition::VersionIs(prev)
+        },
+    }
+}
