@@ -35,6 +35,7 @@ fn facts() -> Facts {
         evidence_reused: false,
         photo_before_delivery: false,
         presale_compensation_due: false,
+        customs_refund_confirmed: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,
@@ -247,7 +248,9 @@ fn errors_name_the_path_and_the_problem() {
         unknown[0]
     );
     assert!(
-        unknown[0].ends_with("evidence_reused, photo_before_delivery, presale_compensation_due)"),
+        unknown[0].ends_with(
+            "photo_before_delivery, presale_compensation_due, customs_refund_confirmed)"
+        ),
         "{}",
         unknown[0]
     );
@@ -865,6 +868,12 @@ fn numeric_facts_and_their_operators() {
     splits(json!({"photo_before_delivery": {"eq": true}}), &old, &f);
     let due = with(|f| f.presale_compensation_due = true);
     splits(json!({"presale_compensation_due": {"eq": true}}), &due, &f);
+    let confirmed = with(|f| f.customs_refund_confirmed = true);
+    splits(
+        json!({"customs_refund_confirmed": {"eq": true}}),
+        &confirmed,
+        &f,
+    );
 }
 
 #[test]
@@ -1674,6 +1683,7 @@ mod props {
                     evidence_reused: reused,
                     photo_before_delivery: before_delivery,
                     presale_compensation_due: reused && before_delivery,
+                    customs_refund_confirmed: reused || before_delivery,
                     windows: PolicyWindows {
                         no_reason_return_days: nr % 400,
                         fresh_claim_window_hours: fh,

@@ -81,6 +81,10 @@ pub struct ClaimView {
     /// A late pre-sale's compensation beyond the payments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compensation: Option<Money>,
+    /// A cross-border customs claim: what it gives back in parts (goods,
+    /// duties, taxes, international shipping) and the clearance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_border: Option<crate::domain::crossborder::CustomsClaim>,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,6 +127,7 @@ pub fn claim_view(c: &Claim) -> ClaimView {
             .collect(),
         dispute: c.dispute.clone(),
         compensation: c.compensation,
+        cross_border: c.cross_border.clone(),
     }
 }
 

@@ -99,7 +99,8 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::DisputeMessage { .. }
         | ClaimEvent::DisputeProposal { .. }
         | ClaimEvent::DisputeWithdrawn
-        | ClaimEvent::BenefitsReturned { .. } => false,
+        | ClaimEvent::BenefitsReturned { .. }
+        | ClaimEvent::CustomsUpdated { .. } => false,
     }
 }
 
@@ -230,6 +231,29 @@ fn courier_text(s: crate::domain::tracking::CourierState, lang: Language) -> &'s
         (Problem, Language::ZhCn) => "出现异常",
         (Refused | Returning | ReturnedToSender, Language::En) => "on its way back to the sender",
         (Refused | Returning | ReturnedToSender, Language::ZhCn) => "正在退回寄件人",
+    }
+}
+
+/// A cross-border parcel's clearance as the customer reads it.
+fn customs_text(s: crate::domain::crossborder::ClearanceStatus, lang: Language) -> &'static str {
+    use crate::domain::crossborder::ClearanceStatus::*;
+    match (s, lang) {
+        (Declared, Language::En) => "declared to customs.",
+        (Declared, Language::ZhCn) => "已向海关申报。",
+        (Inspecting, Language::En) => "held by customs for inspection.",
+        (Inspecting, Language::ZhCn) => "海关查验中。",
+        (Cleared, Language::En) => "cleared by customs.",
+        (Cleared, Language::ZhCn) => "已清关放行。",
+        (Failed, Language::En) => {
+            "customs refused the parcel; the goods, duties, taxes and international shipping are refunded."
+        }
+        (Failed, Language::ZhCn) => "清关失败，货款、关税、税费及国际运费将退还给您。",
+        (Returning, Language::En) => "the parcel is on its way back to the seller.",
+        (Returning, Language::ZhCn) => "包裹正在退回商家。",
+        (Returned, Language::En) => {
+            "the parcel is back with the seller; the goods, duties, taxes and international shipping are refunded."
+        }
+        (Returned, Language::ZhCn) => "包裹已退回商家，货款、关税、税费及国际运费将退还给您。",
     }
 }
 
@@ -645,6 +669,13 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                  escalated to the shop's managers, who will handle it with priority."
             ),
         ),
+        ClaimEvent::CustomsUpdated { status, .. } => (
+            "Customs update",
+            format!(
+                "Customs news for your claim {id}: {}",
+                customs_text(*status, lang)
+            ),
+        ),
     };
     (title.to_string(), body)
 }
@@ -947,6 +978,10 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             "纠纷已升级处理",
             format!("商家未在承诺时间内答复您对售后申请 {id} 的纠纷，已升级至商家管理人员优先处理。"),
         ),
+        ClaimEvent::CustomsUpdated { status, .. } => (
+            "清关进度更新",
+            format!("您的售后申请 {id} 清关进度：{}", customs_text(*status, lang)),
+        ),
     };
     (title.to_string(), body)
 }
@@ -1084,6 +1119,11 @@ mod tests {
                 points: 49,
                 coupons: vec![s("CPN-9")],
                 voided: vec![],
+            },
+            ClaimEvent::CustomsUpdated {
+                status: crate::domain::crossborder::ClearanceStatus::Failed,
+                reason: Some(s("prohibited ingredient")),
+                return_tracking: None,
             },
         ]
     }

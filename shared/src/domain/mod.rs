@@ -3,6 +3,7 @@
 pub mod benefits;
 pub mod change;
 pub mod claim;
+pub mod crossborder;
 pub mod dispute;
 pub mod events;
 pub mod evidence;

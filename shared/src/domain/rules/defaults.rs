@@ -12,6 +12,11 @@ use crate::domain::rejections::Catalogue;
 ///    balance paid and nothing shipped for the policy's days) approves,
 ///    whatever the amount: the payments back and the deposit's multiple
 ///    beyond them (the amount is the shop's own rule, not a risk).
+/// 0c. A cross-border customs claim approves once the clearance port
+///    confirmed the clearance failed or the parcel back with the seller
+///    (goods, duties, taxes and international shipping back); before that
+///    it waits with staff (manual review, never a second review, so the
+///    port's news can still decide it).
 /// 1. Refund only on an unshipped order approves, whatever the amount:
 ///    nothing left the warehouse, so nothing can be lost but the sale.
 /// 2. More than 500.00 goes to an admin's second review.
@@ -48,6 +53,14 @@ const DEFAULT_RULES: &str = r#"{"rules": [
    "description": "预售尾款付清后逾期未发货,按规则赔付定金 (pre-sale not shipped in time: compensation)",
    "when": {"special_kind": {"eq": "pre_sale_compensation"}, "presale_compensation_due": {"eq": true}},
    "then": {"decision": "approve"}},
+  {"id": "xborder-customs-confirmed",
+   "description": "跨境清关失败或包裹已退回,退还货款、关税及国际运费 (customs refused or parcel back: refund with duties)",
+   "when": {"special_kind": {"eq": "cross_border_customs"}, "customs_refund_confirmed": {"eq": true}},
+   "then": {"decision": "approve"}},
+  {"id": "xborder-customs-wait",
+   "description": "跨境清关结果未确认,等待海关/物流回执 (customs outcome not confirmed yet: wait)",
+   "when": {"special_kind": {"eq": "cross_border_customs"}},
+   "then": {"decision": "manual_review"}},
   {"id": "unshipped-refund-only",
    "description": "未发货订单申请仅退款,自动通过 (refund only on an unshipped order)",
    "when": {"claim_type": {"in": ["refund_only"]}, "fulfilment": {"eq": "paid_unshipped"}},

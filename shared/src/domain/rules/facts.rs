@@ -155,6 +155,11 @@ pub struct Facts {
     /// the shop's threshold (see [`crate::domain::presale`]).
     #[serde(default)]
     pub presale_compensation_due: bool,
+    /// A cross-border customs claim whose clearance the port reported
+    /// failed, or whose parcel it confirmed back with the seller (see
+    /// [`crate::domain::crossborder`]).
+    #[serde(default)]
+    pub customs_refund_confirmed: bool,
     pub windows: PolicyWindows,
 }
 
@@ -205,6 +210,11 @@ impl Facts {
                 &policy.presale,
                 now,
             ),
+            customs_refund_confirmed: claim
+                .cross_border
+                .as_ref()
+                .and_then(|x| x.clearance.as_ref())
+                .is_some_and(|c| c.status.refund_confirmed()),
             windows: policy.into(),
         }
     }
