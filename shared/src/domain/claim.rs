@@ -316,7 +316,8 @@ pub enum ClaimEvent {
     /// The clearance port reported news of a cross-border parcel (see
     /// [`super::crossborder`]).
     CustomsUpdated {
-        status: super::crossborder::ClearanceStatus,
+        /// Named apart from the timeline entry's own `status`.
+        clearance: super::crossborder::ClearanceStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -983,7 +984,7 @@ impl Claim {
             });
         }
         let event = ClaimEvent::CustomsUpdated {
-            status: news.status,
+            clearance: news.status,
             reason: news.reason.clone(),
             return_tracking: news
                 .return_shipment

@@ -669,11 +669,11 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                  escalated to the shop's managers, who will handle it with priority."
             ),
         ),
-        ClaimEvent::CustomsUpdated { status, .. } => (
+        ClaimEvent::CustomsUpdated { clearance, .. } => (
             "Customs update",
             format!(
                 "Customs news for your claim {id}: {}",
-                customs_text(*status, lang)
+                customs_text(*clearance, lang)
             ),
         ),
     };
@@ -978,9 +978,9 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             "纠纷已升级处理",
             format!("商家未在承诺时间内答复您对售后申请 {id} 的纠纷，已升级至商家管理人员优先处理。"),
         ),
-        ClaimEvent::CustomsUpdated { status, .. } => (
+        ClaimEvent::CustomsUpdated { clearance, .. } => (
             "清关进度更新",
-            format!("您的售后申请 {id} 清关进度：{}", customs_text(*status, lang)),
+            format!("您的售后申请 {id} 清关进度：{}", customs_text(*clearance, lang)),
         ),
     };
     (title.to_string(), body)
@@ -1121,7 +1121,7 @@ mod tests {
                 voided: vec![],
             },
             ClaimEvent::CustomsUpdated {
-                status: crate::domain::crossborder::ClearanceStatus::Failed,
+                clearance: crate::domain::crossborder::ClearanceStatus::Failed,
                 reason: Some(s("prohibited ingredient")),
                 return_tracking: None,
             },
