@@ -76,6 +76,21 @@ pub enum Language {
     ZhCn,
     #[serde(rename = "en")]
     En,
+    /// Japanese: the claim-progress messages are translated, everything
+    /// else falls back to English ([`Language::fallback`]).
+    #[serde(rename = "ja")]
+    Ja,
+}
+
+impl Language {
+    /// The language text not written in this one is shown in: itself for
+    /// zh-CN and en, English for the others.
+    pub fn fallback(self) -> Language {
+        match self {
+            Language::ZhCn => Language::ZhCn,
+            Language::En | Language::Ja => Language::En,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
