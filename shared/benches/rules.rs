@@ -38,6 +38,7 @@ fn claim() -> Facts {
         photo_before_delivery: false,
         presale_compensation_due: false,
         installed_faulty_within_window: false,
+        customs_refund_confirmed: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,

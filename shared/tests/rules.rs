@@ -36,6 +36,7 @@ fn facts() -> Facts {
         photo_before_delivery: false,
         presale_compensation_due: false,
         installed_faulty_within_window: false,
+        customs_refund_confirmed: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,
@@ -252,7 +253,7 @@ fn errors_name_the_path_and_the_problem() {
     );
     assert!(
         unknown[0].ends_with(
-            "presale_compensation_due, voucher_redeemed, voucher_unused, with_bundle_return, installed_faulty_within_window)"
+            "presale_compensation_due, voucher_redeemed, voucher_unused, with_bundle_return, installed_faulty_within_window, customs_refund_confirmed)"
         ),
         "{}",
         unknown[0]
@@ -881,6 +882,12 @@ fn numeric_facts_and_their_operators() {
     splits(
         json!({"installed_faulty_within_window": {"eq": true}}),
         &installed,
+        &f,
+    );
+    let confirmed = with(|f| f.customs_refund_confirmed = true);
+    splits(
+        json!({"customs_refund_confirmed": {"eq": true}}),
+        &confirmed,
         &f,
     );
 }
@@ -1718,6 +1725,7 @@ mod props {
                     photo_before_delivery: before_delivery,
                     presale_compensation_due: reused && before_delivery,
                     installed_faulty_within_window: reused || before_delivery,
+                    customs_refund_confirmed: reused || before_delivery,
                     windows: PolicyWindows {
                         no_reason_return_days: nr % 400,
                         fresh_claim_window_hours: fh,

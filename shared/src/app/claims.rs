@@ -96,6 +96,10 @@ pub struct ClaimView {
     /// network reported them: evidence for the customer and staff.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub installations: Option<Vec<crate::domain::appliance::InstallationRecord>>,
+    /// A cross-border customs claim: what it gives back in parts (goods,
+    /// duties, taxes, international shipping) and the clearance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_border: Option<crate::domain::crossborder::CustomsClaim>,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,6 +149,7 @@ pub fn claim_view(c: &Claim) -> ClaimView {
             .as_ref()
             .filter(|a| a.asked_at.is_some())
             .map(|a| a.installations.clone()),
+        cross_border: c.cross_border.clone(),
     }
 }
 

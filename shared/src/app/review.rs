@@ -100,6 +100,7 @@ pub const RULE_TRIGGERS: &[ClaimStep] = &[
     ClaimStep::ReturnShipped,
     ClaimStep::ShipmentUpdated,
     ClaimStep::ReturnReceived,
+    ClaimStep::CustomsUpdated,
 ];
 
 /// Runs the rules on one claim, if it is at a stage they act on; returns

@@ -321,6 +321,16 @@ pub enum ClaimEvent {
         coupons: Vec<String>,
         voided: Vec<String>,
     },
+    /// The clearance port reported news of a cross-border parcel (see
+    /// [`super::crossborder`]).
+    CustomsUpdated {
+        /// Named apart from the timeline entry's own `status`.
+        clearance: super::crossborder::ClearanceStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        return_tracking: Option<String>,
+    },
 }
 
 impl ClaimEvent {
@@ -362,6 +372,7 @@ impl ClaimEvent {
             ClaimEvent::DisputeWithdrawn => ClaimStep::DisputeWithdrawn,
             ClaimEvent::DisputeEscalated { .. } => ClaimStep::DisputeEscalated,
             ClaimEvent::BenefitsReturned { .. } => ClaimStep::BenefitsReturned,
+            ClaimEvent::CustomsUpdated { .. } => ClaimStep::CustomsUpdated,
         }
     }
 }
@@ -427,6 +438,7 @@ claim_steps! {
     DisputeWithdrawn => "dispute_withdrawn",
     DisputeEscalated => "dispute_escalated",
     BenefitsReturned => "benefits_returned",
+    CustomsUpdated => "customs_updated",
 }
 
 /// One step of a claim's timeline.
@@ -525,6 +537,10 @@ pub struct Claim {
     /// (see [`super::appliance`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appliance: Option<super::appliance::ApplianceInfo>,
+    /// A cross-border customs claim: what it gives back in parts, and the
+    /// clearance as the port last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_border: Option<super::crossborder::CustomsClaim>,
 }
 
 /// A snapshot of the order facts the merchant queue needs, and the review
@@ -612,6 +628,7 @@ impl Claim {
             vouchers: Vec::new(),
             bundle: None,
             appliance: None,
+            cross_border: None,
         };
         let ev = ClaimEvent::Submitted { amount };
         c.record(ev.clone(), actor, now);
@@ -964,6 +981,51 @@ impl Claim {
         }
         let from = self.status;
         self.go("note a parcel on", &[from], from, event, Actor::System, now)
+    }
+
+    /// Notes the clearance port's news of a customs claim's parcel when it
+    /// moves the clearance on (a [`ClaimEvent::CustomsUpdated`] step, the
+    /// status staying); None for old or repeated news.
+    pub fn note_customs(
+        &mut self,
+        news: super::crossborder::Clearance,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimEvent>, ClaimError> {
+        let Some(xb) = self.cross_border.as_ref() else {
+            return Err(ClaimError::Invalid(
+                "not a cross-border customs claim".into(),
+            ));
+        };
+        if !super::crossborder::Clearance::follows(xb.clearance.as_ref(), &news) {
+            return Ok(None);
+        }
+        if !self.status.is_open() {
+            return Err(ClaimError::IllegalTransition {
+                action: "note customs news on",
+                status: self.status,
+            });
+        }
+        let event = ClaimEvent::CustomsUpdated {
+            clearance: news.status,
+            reason: news.reason.clone(),
+            return_tracking: news
+                .return_shipment
+                .as_ref()
+                .map(|r| format!("{} {}", r.carrier, r.tracking_number)),
+        };
+        let from = self.status;
+        let ev = self.go(
+            "note customs news on",
+            &[from],
+            from,
+            event,
+            Actor::System,
+            now,
+        )?;
+        if let Some(xb) = self.cross_border.as_mut() {
+            xb.clearance = Some(news);
+        }
+        Ok(Some(ev))
     }
 
     /// Records the receipt and inspection of returned goods (receiving them

@@ -213,9 +213,26 @@ pub fn file(
         } => Some(presale_compensation(rec, policy, &f, now)?),
         _ => None,
     };
+    let customs = f.claim_type
+        == ClaimType::SpecialClaim {
+            kind: SpecialKind::CrossBorderCustoms,
+        };
+    if customs {
+        super::crossborder::check_claim(&rec.order, f.lines)
+            .map_err(|e| Refused::invalid(e.code(), e.to_string()))?;
+    }
     let entry = rec
         .ledger
         .reserve(&rec.order, &f.claim_id, f.lines, Some(f.priced.requested))?;
+    let cross_border = match (customs, &rec.order.facts.cross_border) {
+        (true, Some(c)) => Some(super::crossborder::CustomsClaim {
+            declaration_no: c.declaration_no.clone(),
+            due_back: super::crossborder::due_back(&rec.order, entry)
+                .map_err(|e| Refused::invalid("invalid_amount", e.to_string()))?,
+            clearance: None,
+        }),
+        _ => None,
+    };
     let lines = ClaimLine::of_entry(entry);
     let (mut claim, event) = Claim::submit(
         NewClaim {
@@ -237,6 +254,7 @@ pub fn file(
     claim.refund_to = f.refund_to.clone();
     claim.returns.terms = f.priced.terms;
     claim.compensation = compensation.filter(|m| m.is_positive());
+    claim.cross_border = cross_border;
     Ok((claim, event))
 }
 

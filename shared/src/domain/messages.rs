@@ -99,7 +99,8 @@ pub fn sends_sms(event: &ClaimEvent) -> bool {
         | ClaimEvent::DisputeMessage { .. }
         | ClaimEvent::DisputeProposal { .. }
         | ClaimEvent::DisputeWithdrawn
-        | ClaimEvent::BenefitsReturned { .. } => false,
+        | ClaimEvent::BenefitsReturned { .. }
+        | ClaimEvent::CustomsUpdated { .. } => false,
     }
 }
 
@@ -165,6 +166,14 @@ pub fn format_duration(d: chrono::Duration, lang: Language) -> Option<String> {
         ((minutes + 24 * 60 - 1) / (24 * 60), Unit::Day)
     };
     Some(match lang {
+        Language::Ja => {
+            let word = match unit {
+                Unit::Minute => "分",
+                Unit::Hour => "時間",
+                Unit::Day => "日",
+            };
+            format!("{n}{word}")
+        }
         Language::En => {
             let word = match unit {
                 Unit::Minute => "minute",
@@ -198,7 +207,7 @@ fn sentence(text: &str, lang: Language) -> String {
     match (ends, lang) {
         (true, _) => t.to_string(),
         (false, Language::En) => format!("{t}."),
-        (false, Language::ZhCn) => format!("{t}。"),
+        (false, Language::ZhCn | Language::Ja) => format!("{t}。"),
     }
 }
 
@@ -207,6 +216,7 @@ pub fn render(event: &ClaimEvent, f: &ClaimFacts<'_>, lang: Language) -> Message
     let (title, body) = match lang {
         Language::En => english(event, f),
         Language::ZhCn => chinese(event, f),
+        Language::Ja => japanese(event, f).unwrap_or_else(|| english(event, f)),
     };
     let sms = sends_sms(event).then(|| sms_text(&title, &body, lang));
     Message { title, body, sms }
@@ -216,20 +226,45 @@ pub fn render(event: &ClaimEvent, f: &ClaimFacts<'_>, lang: Language) -> Message
 fn courier_text(s: crate::domain::tracking::CourierState, lang: Language) -> &'static str {
     use crate::domain::tracking::CourierState::*;
     match (s, lang) {
-        (NoRecord, Language::En) => "registered with the courier",
+        (NoRecord, Language::En | Language::Ja) => "registered with the courier",
         (NoRecord, Language::ZhCn) => "已在快递公司登记",
-        (PickedUp, Language::En) => "picked up by the courier",
+        (PickedUp, Language::En | Language::Ja) => "picked up by the courier",
         (PickedUp, Language::ZhCn) => "已揽收",
-        (InTransit, Language::En) => "on its way",
+        (InTransit, Language::En | Language::Ja) => "on its way",
         (InTransit, Language::ZhCn) => "运输中",
-        (OutForDelivery, Language::En) => "out for delivery",
+        (OutForDelivery, Language::En | Language::Ja) => "out for delivery",
         (OutForDelivery, Language::ZhCn) => "派送中",
-        (Delivered, Language::En) => "delivered",
+        (Delivered, Language::En | Language::Ja) => "delivered",
         (Delivered, Language::ZhCn) => "已签收",
-        (Problem, Language::En) => "held up at the courier",
+        (Problem, Language::En | Language::Ja) => "held up at the courier",
         (Problem, Language::ZhCn) => "出现异常",
-        (Refused | Returning | ReturnedToSender, Language::En) => "on its way back to the sender",
+        (Refused | Returning | ReturnedToSender, Language::En | Language::Ja) => {
+            "on its way back to the sender"
+        }
         (Refused | Returning | ReturnedToSender, Language::ZhCn) => "正在退回寄件人",
+    }
+}
+
+/// A cross-border parcel's clearance as the customer reads it.
+fn customs_text(s: crate::domain::crossborder::ClearanceStatus, lang: Language) -> &'static str {
+    use crate::domain::crossborder::ClearanceStatus::*;
+    match (s, lang) {
+        (Declared, Language::En | Language::Ja) => "declared to customs.",
+        (Declared, Language::ZhCn) => "已向海关申报。",
+        (Inspecting, Language::En | Language::Ja) => "held by customs for inspection.",
+        (Inspecting, Language::ZhCn) => "海关查验中。",
+        (Cleared, Language::En | Language::Ja) => "cleared by customs.",
+        (Cleared, Language::ZhCn) => "已清关放行。",
+        (Failed, Language::En | Language::Ja) => {
+            "customs refused the parcel; the goods, duties, taxes and international shipping are refunded."
+        }
+        (Failed, Language::ZhCn) => "清关失败，货款、关税、税费及国际运费将退还给您。",
+        (Returning, Language::En | Language::Ja) => "the parcel is on its way back to the seller.",
+        (Returning, Language::ZhCn) => "包裹正在退回商家。",
+        (Returned, Language::En | Language::Ja) => {
+            "the parcel is back with the seller; the goods, duties, taxes and international shipping are refunded."
+        }
+        (Returned, Language::ZhCn) => "包裹已退回商家，货款、关税、税费及国际运费将退还给您。",
     }
 }
 
@@ -237,15 +272,15 @@ fn courier_text(s: crate::domain::tracking::CourierState, lang: Language) -> &'s
 pub fn channel_name(c: crate::domain::order::PaymentChannel, lang: Language) -> &'static str {
     use crate::domain::order::PaymentChannel::*;
     match (c, lang) {
-        (WechatPay, Language::En) => "WeChat Pay",
+        (WechatPay, Language::En | Language::Ja) => "WeChat Pay",
         (WechatPay, Language::ZhCn) => "微信支付",
-        (Alipay, Language::En) => "Alipay",
+        (Alipay, Language::En | Language::Ja) => "Alipay",
         (Alipay, Language::ZhCn) => "支付宝",
-        (BankCard, Language::En) => "your bank card",
+        (BankCard, Language::En | Language::Ja) => "your bank card",
         (BankCard, Language::ZhCn) => "银行卡",
-        (Card, Language::En) => "your card",
+        (Card, Language::En | Language::Ja) => "your card",
         (Card, Language::ZhCn) => "银行卡（国际卡）",
-        (Balance, Language::En) => "your store balance",
+        (Balance, Language::En | Language::Ja) => "your store balance",
         (Balance, Language::ZhCn) => "店铺余额",
     }
 }
@@ -265,6 +300,7 @@ fn account_shown(
 
 fn sms_text(title: &str, body: &str, lang: Language) -> String {
     let full = match lang {
+        Language::Ja => format!("【アフターサービス】{title}：{body}"),
         Language::En => format!("[After-sales] {title}: {body}"),
         Language::ZhCn => format!("【售后服务】{title}：{body}"),
     };
@@ -278,6 +314,7 @@ fn sms_text(title: &str, body: &str, lang: Language) -> String {
 
 /// A dispute's resolution as the customer reads it.
 fn resolution_text(r: &Resolution, lang: Language) -> String {
+    let lang = lang.fallback();
     match (r, lang) {
         (Resolution::SupplementaryRefund { amount }, Language::En) => {
             format!("a further refund of {}", format_money(*amount, lang))
@@ -645,6 +682,13 @@ fn english(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
                  escalated to the shop's managers, who will handle it with priority."
             ),
         ),
+        ClaimEvent::CustomsUpdated { clearance, .. } => (
+            "Customs update",
+            format!(
+                "Customs news for your claim {id}: {}",
+                customs_text(*clearance, lang)
+            ),
+        ),
     };
     (title.to_string(), body)
 }
@@ -947,8 +991,85 @@ fn chinese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> (String, String) {
             "纠纷已升级处理",
             format!("商家未在承诺时间内答复您对售后申请 {id} 的纠纷，已升级至商家管理人员优先处理。"),
         ),
+        ClaimEvent::CustomsUpdated { clearance, .. } => (
+            "清关进度更新",
+            format!("您的售后申请 {id} 清关进度：{}", customs_text(*clearance, lang)),
+        ),
     };
     (title.to_string(), body)
+}
+
+/// The claim-progress steps a customer of a cross-border order sees, in
+/// Japanese; None for the rest, which the caller shows in English.
+fn japanese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> Option<(String, String)> {
+    let lang = Language::Ja;
+    let id = short_id(f.claim_id);
+    let money = |m: Money| format_money(m, lang);
+    let (title, body) = match event {
+        ClaimEvent::Submitted { amount } => {
+            let review = match f.review_within.and_then(|d| format_duration(d, lang)) {
+                Some(d) => format!("ショップが{d}以内に確認します。"),
+                None => "ショップがまもなく確認します。".to_string(),
+            };
+            (
+                "申請を受け付けました",
+                format!(
+                    "返金申請 {id}（{}）を受け付けました。{review}",
+                    money(*amount)
+                ),
+            )
+        }
+        ClaimEvent::ReviewStarted => (
+            "審査中",
+            format!("ショップが申請 {id} の審査を開始しました。"),
+        ),
+        ClaimEvent::Approved { amount, .. } if !f.claim_type.needs_return() => (
+            "申請が承認されました",
+            format!(
+                "申請 {id} が承認されました。{} を返金します。",
+                money(*amount)
+            ),
+        ),
+        ClaimEvent::RefundSent {
+            channel, amount, ..
+        } => (
+            "返金手続き中",
+            format!(
+                "申請 {id} の返金 {} を{}へ送金しました。",
+                money(*amount),
+                match channel {
+                    crate::domain::order::PaymentChannel::WechatPay => "WeChat Pay",
+                    crate::domain::order::PaymentChannel::Alipay => "Alipay",
+                    crate::domain::order::PaymentChannel::Balance => "ストア残高",
+                    _ => "お支払い時のカード",
+                }
+            ),
+        ),
+        ClaimEvent::RefundArrived { amount, .. } => (
+            "返金が完了しました",
+            format!("申請 {id} の返金 {} が着金しました。", money(*amount)),
+        ),
+        ClaimEvent::RefundSucceeded | ClaimEvent::Completed => (
+            "申請が完了しました",
+            format!("申請 {id} の手続きはすべて完了しました。"),
+        ),
+        ClaimEvent::CustomsUpdated { clearance, .. } => {
+            use crate::domain::crossborder::ClearanceStatus::*;
+            let text = match clearance {
+                Declared => "税関に申告されました。",
+                Inspecting => "税関で検査中です。",
+                Cleared => "通関が完了しました。",
+                Failed => "通関できませんでした。商品代金・関税・税金・国際送料を返金します。",
+                Returning => "荷物は販売者へ返送中です。",
+                Returned => {
+                    "荷物が販売者に戻りました。商品代金・関税・税金・国際送料を返金します。"
+                }
+            };
+            ("通関状況のお知らせ", format!("申請 {id}：{text}"))
+        }
+        _ => return None,
+    };
+    Some((title.to_string(), body))
 }
 
 #[cfg(test)]
@@ -1084,6 +1205,11 @@ mod tests {
                 points: 49,
                 coupons: vec![s("CPN-9")],
                 voided: vec![],
+            },
+            ClaimEvent::CustomsUpdated {
+                clearance: crate::domain::crossborder::ClearanceStatus::Failed,
+                reason: Some(s("prohibited ingredient")),
+                return_tracking: None,
             },
         ]
     }
@@ -1326,6 +1452,30 @@ mod tests {
             "{}",
             m.body
         );
+    }
+
+    #[test]
+    fn japanese_for_the_claim_progress_english_for_the_rest() {
+        let f = facts(ClaimType::SpecialClaim {
+            kind: SpecialKind::CrossBorderCustoms,
+        });
+        let failed = ClaimEvent::CustomsUpdated {
+            clearance: crate::domain::crossborder::ClearanceStatus::Failed,
+            reason: None,
+            return_tracking: None,
+        };
+        let m = render(&failed, &f, Language::Ja);
+        assert!(m.body.contains("関税"), "{m:?}");
+        let m = render(
+            &ClaimEvent::Submitted { amount: cny(37930) },
+            &f,
+            Language::Ja,
+        );
+        assert!(m.title.contains("受け付け"), "{m:?}");
+        assert!(m.sms.unwrap().starts_with("【アフターサービス】"));
+        // Not translated: the English text, never an empty or Chinese one.
+        let e = ClaimEvent::DisputeWithdrawn;
+        assert_eq!(render(&e, &f, Language::Ja), render(&e, &f, Language::En));
     }
 
     #[test]

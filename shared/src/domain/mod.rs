@@ -5,6 +5,7 @@ pub mod benefits;
 pub mod bundle;
 pub mod change;
 pub mod claim;
+pub mod crossborder;
 pub mod dispute;
 pub mod events;
 pub mod evidence;

@@ -12,6 +12,10 @@
 //! 3. A line's paid amount is split over its units equally, the minor units
 //!    left over going one each to the first units.
 //!
+//! 4. A cross-border order's duties, taxes and international shipping are
+//!    split over its cross-border lines like shipping and added to their
+//!    paid amounts (see [`super::crossborder`]).
+//!
 //! So refunding every unit on its own adds up to exactly what was paid.
 
 use super::ids::{CustomerId, OrderId, ShopId};
@@ -72,6 +76,21 @@ pub enum Language {
     ZhCn,
     #[serde(rename = "en")]
     En,
+    /// Japanese: the claim-progress messages are translated, everything
+    /// else falls back to English ([`Language::fallback`]).
+    #[serde(rename = "ja")]
+    Ja,
+}
+
+impl Language {
+    /// The language text not written in this one is shown in: itself for
+    /// zh-CN and en, English for the others.
+    pub fn fallback(self) -> Language {
+        match self {
+            Language::ZhCn => Language::ZhCn,
+            Language::En | Language::Ja => Language::En,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -159,6 +178,10 @@ pub struct OrderDraft {
     /// Lines sold together and how the bundle's price splits between them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bundles: Vec<super::bundle::Bundle>,
+    /// A cross-border order's declaration, duties, taxes and international
+    /// shipping (paid with the goods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_border: Option<super::crossborder::CrossBorderCharges>,
 }
 
 /// The customer's history at the shop, as the storefront counts it.
@@ -295,7 +318,8 @@ impl Order {
         if order_discount > net_total {
             return invalid("order_discount exceeds the amount of the lines");
         }
-        let paid_total = checked_sum([net_total - order_discount, shipping])
+        let (xb_shares, xb_total) = super::crossborder::split(&d, &nets)?;
+        let paid_total = checked_sum([net_total - order_discount, shipping, xb_total])
             .map_err(|_| too_large("shipping_fee"))?;
         let mut pay_total = 0i64;
         for (i, p) in d.payments.iter().enumerate() {
@@ -315,7 +339,7 @@ impl Order {
         }
         if pay_total != paid_total {
             return invalid(format!(
-                "payments add up to {} but the order comes to {} (lines − discounts + shipping)",
+                "payments add up to {} but the order comes to {} (lines − discounts + shipping + cross-border charges)",
                 super::money::from_minor(pay_total, cur),
                 super::money::from_minor(paid_total, cur)
             ));
@@ -382,7 +406,8 @@ impl Order {
         let line_paid = nets
             .iter()
             .zip(disc.iter().zip(&ship))
-            .map(|(n, (d, s))| n - d + s)
+            .zip(&xb_shares)
+            .map(|((n, (d, s)), xb)| n - d + s + xb.iter().sum::<i64>())
             .collect();
         Ok(Order {
             shop_id: shop_id.into(),

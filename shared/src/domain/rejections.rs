@@ -23,7 +23,7 @@ impl RejectionReason {
     pub fn text(&self, lang: Language) -> &str {
         match lang {
             Language::ZhCn => &self.text_zh,
-            Language::En => &self.text_en,
+            Language::En | Language::Ja => &self.text_en,
         }
     }
 }
@@ -254,7 +254,7 @@ impl Catalogue {
         if let Some((_, zh, en)) = BUILTIN.iter().find(|(c, _, _)| *c == code) {
             return Some(match lang {
                 Language::ZhCn => zh,
-                Language::En => en,
+                Language::En | Language::Ja => en,
             });
         }
         self.extras

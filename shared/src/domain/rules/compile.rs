@@ -166,7 +166,8 @@ const E_VOUCHER_REDEEMED: usize = 12;
 const E_VOUCHER_UNUSED: usize = 13;
 const E_BUNDLE_RETURN: usize = 14;
 const E_INSTALLED_FAULTY: usize = 15;
-pub(super) const N_ENUM: usize = 16;
+const E_CUSTOMS_CONFIRMED: usize = 16;
+pub(super) const N_ENUM: usize = 17;
 
 const fn low_bits(n: u32) -> u128 {
     if n >= 128 {
@@ -186,6 +187,7 @@ pub(super) const UNIVERSE: [u128; N_ENUM] = [
     low_bits(6),
     low_bits(5),
     low_bits(6),
+    low_bits(2),
     low_bits(2),
     low_bits(2),
     low_bits(2),
@@ -508,6 +510,13 @@ const FACTS: &[(&str, Shape)] = &[
             true_mask: bit1,
         },
     ),
+    (
+        "customs_refund_confirmed",
+        Shape::Bool {
+            fact: E_CUSTOMS_CONFIRMED,
+            true_mask: bit1,
+        },
+    ),
 ];
 
 pub(super) fn fact_shape(name: &str) -> Option<Shape> {
@@ -613,6 +622,7 @@ impl Values {
         e[E_VOUCHER_UNUSED] = u8::from(f.voucher_unused);
         e[E_BUNDLE_RETURN] = u8::from(f.with_bundle_return);
         e[E_INSTALLED_FAULTY] = u8::from(f.installed_faulty_within_window);
+        e[E_CUSTOMS_CONFIRMED] = u8::from(f.customs_refund_confirmed);
         let mut n = [None; N_NUM];
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
             .checked_sub(f.amount.currency().minor_digits())

@@ -21,6 +21,11 @@ use crate::domain::rejections::Catalogue;
 ///    the policy's fault window (15 days) is a fast refund: the appliance
 ///    goes back by pickup without fees and the money follows as soon as
 ///    the courier has it, without waiting for an inspection.
+/// 0c. A cross-border customs claim approves once the clearance port
+///    confirmed the clearance failed or the parcel back with the seller
+///    (goods, duties, taxes and international shipping back); before that
+///    it waits with staff (manual review, never a second review, so the
+///    port's news can still decide it).
 /// 1. Refund only on an unshipped order approves, whatever the amount:
 ///    nothing left the warehouse, so nothing can be lost but the sale.
 /// 2. More than 500.00 goes to an admin's second review.
@@ -71,6 +76,14 @@ const DEFAULT_RULES: &str = r#"{"rules": [
    "description": "大家电安装后 15 天内故障,凭安装记录免检测退货 (installed and faulty within the window: return without inspection)",
    "when": {"special_kind": {"eq": "appliance_repair"}, "installed_faulty_within_window": {"eq": true}},
    "then": {"decision": "fast_refund"}},
+  {"id": "xborder-customs-confirmed",
+   "description": "跨境清关失败或包裹已退回,退还货款、关税及国际运费 (customs refused or parcel back: refund with duties)",
+   "when": {"special_kind": {"eq": "cross_border_customs"}, "customs_refund_confirmed": {"eq": true}},
+   "then": {"decision": "approve"}},
+  {"id": "xborder-customs-wait",
+   "description": "跨境清关结果未确认,等待海关/物流回执 (customs outcome not confirmed yet: wait)",
+   "when": {"special_kind": {"eq": "cross_border_customs"}},
+   "then": {"decision": "manual_review"}},
   {"id": "unshipped-refund-only",
    "description": "未发货订单申请仅退款,自动通过 (refund only on an unshipped order)",
    "when": {"claim_type": {"in": ["refund_only"]}, "fulfilment": {"eq": "paid_unshipped"}},

@@ -160,6 +160,11 @@ pub struct Facts {
     /// `appliance.fault_window_days` of the installation.
     #[serde(default)]
     pub installed_faulty_within_window: bool,
+    /// A cross-border customs claim whose clearance the port reported
+    /// failed, or whose parcel it confirmed back with the seller (see
+    /// [`crate::domain::crossborder`]).
+    #[serde(default)]
+    pub customs_refund_confirmed: bool,
     pub windows: PolicyWindows,
     /// A code the claim gives back was redeemed: the issuer said so (the
     /// answer kept on the claim) or the storefront reported it on the
@@ -231,6 +236,11 @@ impl Facts {
                     policy.appliance.fault_window_days,
                 )
             }),
+            customs_refund_confirmed: claim
+                .cross_border
+                .as_ref()
+                .and_then(|x| x.clearance.as_ref())
+                .is_some_and(|c| c.status.refund_confirmed()),
             windows: policy.into(),
             voucher_redeemed: vouchers.redeemed,
             voucher_unused: vouchers.unused,
