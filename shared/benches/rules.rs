@@ -37,6 +37,7 @@ fn claim() -> Facts {
         evidence_reused: false,
         photo_before_delivery: false,
         presale_compensation_due: false,
+        fresh_within_auto_limit: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,

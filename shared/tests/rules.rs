@@ -35,6 +35,7 @@ fn facts() -> Facts {
         evidence_reused: false,
         photo_before_delivery: false,
         presale_compensation_due: false,
+        fresh_within_auto_limit: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,
@@ -247,7 +248,7 @@ fn errors_name_the_path_and_the_problem() {
         unknown[0]
     );
     assert!(
-        unknown[0].ends_with("evidence_reused, photo_before_delivery, presale_compensation_due)"),
+        unknown[0].ends_with("evidence_reused, photo_before_delivery, presale_compensation_due, fresh_within_auto_limit)"),
         "{}",
         unknown[0]
     );
@@ -1679,6 +1680,7 @@ mod props {
                         fresh_claim_window_hours: fh,
                         virtual_refund_window_days: vd,
                     },
+                    fresh_within_auto_limit: reused || before_delivery,
                 },
             )
     }

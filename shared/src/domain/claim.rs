@@ -1208,6 +1208,7 @@ impl Claim {
             .map(|l| LineRequest {
                 line_id: l.line_id.clone(),
                 quantity: l.quantity,
+                weight_grams: None,
             })
             .collect()
     }

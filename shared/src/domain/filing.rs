@@ -190,6 +190,13 @@ pub fn file(
             ));
         }
     }
+    super::fresh::check_lines(f.claim_type, &rec.order, f.lines).map_err(|e| {
+        let code = match e {
+            super::fresh::FreshRefusal::NotFresh(_) => "not_fresh_produce",
+            super::fresh::FreshRefusal::WeightOutsideFresh(_) => "weight_share_not_allowed",
+        };
+        Refused::invalid(code, e.to_string())
+    })?;
     let compensation = match f.claim_type {
         ClaimType::SpecialClaim {
             kind: SpecialKind::PreSaleCompensation,
@@ -289,6 +296,7 @@ mod tests {
         vec![LineRequest {
             line_id: "L0".into(),
             quantity: q,
+            weight_grams: None,
         }]
     }
 
@@ -374,6 +382,7 @@ mod tests {
         let lines = vec![LineRequest {
             line_id: "nope".into(),
             quantity: 1,
+            weight_grams: None,
         }];
         assert!(matches!(
             price(

@@ -126,6 +126,9 @@ pub struct ShopPolicy {
     /// Pre-sale orders: compensation when the shop does not ship in time.
     #[serde(default)]
     pub presale: super::presale::PreSalePolicy,
+    /// Fresh produce claims: the photos they need, what the rules approve.
+    #[serde(default)]
+    pub fresh: super::fresh::FreshPolicy,
 }
 
 impl Default for ShopPolicy {
@@ -166,6 +169,7 @@ impl Default for ShopPolicy {
             winback: Default::default(),
             benefits: Default::default(),
             presale: Default::default(),
+            fresh: Default::default(),
         }
     }
 }
@@ -205,6 +209,8 @@ pub enum PolicyError {
     Winback,
     #[error("presale: compensate_after_days 1 to 90, deposit_multiple 1 to 5")]
     PreSale,
+    #[error("fresh: min_photos 1 to 9, auto_approve_max 0 to 1000000 (minor units)")]
+    Fresh,
     #[error("returns.pickup_days_ahead: 1 to 30")]
     PickupDaysAhead,
     /// A pickup window that is not `HH:MM-HH:MM` with start before end.
@@ -255,6 +261,9 @@ impl ShopPolicy {
         }
         if !self.presale.valid() {
             return Err(PolicyError::PreSale);
+        }
+        if !self.fresh.valid() {
+            return Err(PolicyError::Fresh);
         }
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {

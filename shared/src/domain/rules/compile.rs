@@ -162,7 +162,8 @@ const E_WINDOW: usize = 8;
 const E_REUSED: usize = 9;
 const E_BEFORE_DELIVERY: usize = 10;
 const E_PRESALE_DUE: usize = 11;
-pub(super) const N_ENUM: usize = 12;
+const E_FRESH_AUTO: usize = 12;
+pub(super) const N_ENUM: usize = 13;
 
 const fn low_bits(n: u32) -> u128 {
     if n >= 128 {
@@ -182,6 +183,7 @@ pub(super) const UNIVERSE: [u128; N_ENUM] = [
     low_bits(6),
     low_bits(5),
     low_bits(6),
+    low_bits(2),
     low_bits(2),
     low_bits(2),
     low_bits(2),
@@ -472,6 +474,13 @@ const FACTS: &[(&str, Shape)] = &[
             true_mask: bit1,
         },
     ),
+    (
+        "fresh_within_auto_limit",
+        Shape::Bool {
+            fact: E_FRESH_AUTO,
+            true_mask: bit1,
+        },
+    ),
 ];
 
 pub(super) fn fact_shape(name: &str) -> Option<Shape> {
@@ -573,6 +582,7 @@ impl Values {
         e[E_REUSED] = u8::from(f.evidence_reused);
         e[E_BEFORE_DELIVERY] = u8::from(f.photo_before_delivery);
         e[E_PRESALE_DUE] = u8::from(f.presale_compensation_due);
+        e[E_FRESH_AUTO] = u8::from(f.fresh_within_auto_limit);
         let mut n = [None; N_NUM];
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
             .checked_sub(f.amount.currency().minor_digits())

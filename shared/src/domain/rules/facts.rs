@@ -156,6 +156,10 @@ pub struct Facts {
     #[serde(default)]
     pub presale_compensation_due: bool,
     pub windows: PolicyWindows,
+    /// A fresh-spoilage claim asking no more than the policy's
+    /// `fresh.auto_approve_max` (see [`crate::domain::fresh`]).
+    #[serde(default)]
+    pub fresh_within_auto_limit: bool,
 }
 
 impl Facts {
@@ -206,6 +210,7 @@ impl Facts {
                 now,
             ),
             windows: policy.into(),
+            fresh_within_auto_limit: crate::domain::fresh::within_auto_limit(claim, &policy.fresh),
         }
     }
 
@@ -221,7 +226,9 @@ impl Facts {
         now: DateTime<Utc>,
     ) -> Facts {
         let mut f = Facts::gather(claim, order, policy, now);
-        f.evidence_complete = evidence_complete(claim);
+        // Fresh spoilage also needs the policy's photos (fruit, waybill).
+        f.evidence_complete =
+            evidence_complete(claim) && crate::domain::fresh::photos_complete(claim, &policy.fresh);
         f.claims_last_90_days = history.claims;
         f.rejected_last_90_days = history.rejected;
         // The shop's count of paid orders when the order carries it; the

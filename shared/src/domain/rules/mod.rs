@@ -41,6 +41,7 @@
 //! | `claims_without_return`, `same_reason_last_90_days` | eq lt lte gt gte between | recent refund-only claims paid on goods that had shipped; recent claims with this claim's reason |
 //! | `evidence_reused` | eq | true/false: a photo of the claim is on another claim of the shop (the same photo by its perceptual hash, even resized or recompressed) |
 //! | `presale_compensation_due` | eq | true/false: a pre-sale order's balance was paid and nothing shipped for the policy's `presale.compensate_after_days` |
+//! | `fresh_within_auto_limit` | eq | true/false: a fresh-spoilage claim asking at most the policy's `fresh.auto_approve_max` |
 //! | `photo_before_delivery` | eq | true/false: a photo's EXIF capture time is before the order's delivery for certain |
 //!
 //! `between` takes `[low, high]`, both included. A time condition on
