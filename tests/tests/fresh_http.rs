@@ -46,7 +46,7 @@ async fn file(app: &TestApp, order: &str, lines: Value, evidence: &[String]) -> 
     .await
 }
 
-async fn photos(app: &TestApp, seed: u64) -> Vec<String> {
+async fn photos(app: &TestApp, seed: u32) -> Vec<String> {
     let mut keys = Vec::new();
     for k in 0..2 {
         keys.push(
