@@ -1236,6 +1236,7 @@ fn facts_gather_what_the_claim_and_order_say() {
                 line_id: "L1".into(),
                 quantity: 1,
                 amount: aftersales::domain::money::Money::from_minor(3000, Currency::Cny),
+                weight_grams: None,
             }],
             currency: Currency::Cny,
         },
