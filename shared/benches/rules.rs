@@ -39,6 +39,7 @@ fn claim() -> Facts {
         presale_compensation_due: false,
         installed_faulty_within_window: false,
         customs_refund_confirmed: false,
+        fresh_within_auto_limit: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,

@@ -138,11 +138,13 @@ fn lines_for(ty: ClaimType) -> Vec<ClaimLine> {
             line_id: "L1".into(),
             quantity: 2,
             amount: cny(a),
+            weight_grams: None,
         },
         ClaimLine {
             line_id: "L2".into(),
             quantity: 1,
             amount: cny(b),
+            weight_grams: None,
         },
     ]
 }

@@ -37,6 +37,7 @@ fn facts() -> Facts {
         presale_compensation_due: false,
         installed_faulty_within_window: false,
         customs_refund_confirmed: false,
+        fresh_within_auto_limit: false,
         windows: PolicyWindows {
             no_reason_return_days: 7,
             fresh_claim_window_hours: 24,
@@ -253,7 +254,7 @@ fn errors_name_the_path_and_the_problem() {
     );
     assert!(
         unknown[0].ends_with(
-            "presale_compensation_due, voucher_redeemed, voucher_unused, with_bundle_return, installed_faulty_within_window, customs_refund_confirmed)"
+            "presale_compensation_due, voucher_redeemed, voucher_unused, with_bundle_return, installed_faulty_within_window, customs_refund_confirmed, fresh_within_auto_limit)"
         ),
         "{}",
         unknown[0]
@@ -1285,6 +1286,7 @@ fn facts_gather_what_the_claim_and_order_say() {
                 line_id: "L1".into(),
                 quantity: 1,
                 amount: aftersales::domain::money::Money::from_minor(3000, Currency::Cny),
+                weight_grams: None,
             }],
             currency: Currency::Cny,
         },
@@ -1734,6 +1736,7 @@ mod props {
                     voucher_redeemed: reused && !before_delivery,
                     voucher_unused: !reused && before_delivery,
                     with_bundle_return: reused || before_delivery,
+                    fresh_within_auto_limit: reused || before_delivery,
                 },
             )
     }

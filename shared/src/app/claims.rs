@@ -107,6 +107,8 @@ pub struct ClaimLineJson {
     pub line_id: String,
     pub quantity: u32,
     pub amount: Money,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<u32>,
 }
 
 pub fn claim_view(c: &Claim) -> ClaimView {
@@ -126,6 +128,7 @@ pub fn claim_view(c: &Claim) -> ClaimView {
                 line_id: l.line_id.clone(),
                 quantity: l.quantity,
                 amount: l.amount,
+                weight_grams: l.weight_grams,
             })
             .collect(),
         requested_amount: c.requested_amount,

@@ -190,6 +190,7 @@ fn take<'l>(
             let lines = [LineRequest {
                 line_id: b.line_id.clone().unwrap_or_default(),
                 quantity: b.quantity.unwrap_or(0),
+                weight_grams: None,
             }];
             ledger.reserve(order, id, &lines, amount)?
         }

@@ -142,6 +142,8 @@ impl From<LedgerError> for AppError {
             LedgerError::NotEnoughUnits { .. } => "quantity_unavailable",
             LedgerError::DuplicateLine(_) | LedgerError::NoLines => "invalid_lines",
             LedgerError::FinalSale(_) => "final_sale",
+            LedgerError::NotByWeight(_) | LedgerError::WeightAndQuantity(_) => "invalid_lines",
+            LedgerError::NotEnoughWeight { .. } => "weight_unavailable",
             LedgerError::AmountTooHigh { .. } => "amount_exceeds_refundable",
             LedgerError::NothingToRefund | LedgerError::Money(_) => "invalid_amount",
             LedgerError::Conflict(_) => {

@@ -283,6 +283,7 @@ mod tests {
 
     fn line(id: &str) -> ClaimLine {
         ClaimLine {
+            weight_grams: None,
             line_id: id.into(),
             quantity: 1,
             amount: crate::domain::money::Money::from_minor(

@@ -223,6 +223,7 @@ mod tests {
     fn req(ids: &[&str]) -> Vec<LineRequest> {
         ids.iter()
             .map(|id| LineRequest {
+                weight_grams: None,
                 line_id: id.to_string(),
                 quantity: 1,
             })

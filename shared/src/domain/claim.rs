@@ -173,6 +173,9 @@ pub struct ClaimLine {
     pub line_id: String,
     pub quantity: u32,
     pub amount: Money,
+    /// A weight share instead of units (fresh produce).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<u32>,
 }
 
 impl ClaimLine {
@@ -185,6 +188,7 @@ impl ClaimLine {
                 line_id: l.line_id.clone(),
                 quantity: l.units,
                 amount: l.amount,
+                weight_grams: (l.grams > 0).then_some(l.grams),
             })
             .collect()
     }
@@ -590,7 +594,7 @@ impl Claim {
         }
         if n.lines
             .iter()
-            .any(|l| l.amount.is_negative() || l.quantity == 0)
+            .any(|l| l.amount.is_negative() || (l.quantity == 0 && l.weight_grams.is_none()))
         {
             return Err(ClaimError::Invalid(
                 "claim lines need units and a non-negative amount".into(),
@@ -1292,6 +1296,7 @@ impl Claim {
             .map(|l| LineRequest {
                 line_id: l.line_id.clone(),
                 quantity: l.quantity,
+                weight_grams: l.weight_grams,
             })
             .collect()
     }

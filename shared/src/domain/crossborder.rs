@@ -413,6 +413,7 @@ mod tests {
                     &o,
                     id,
                     &[LineRequest {
+                        weight_grams: None,
                         line_id: "L1".into(),
                         quantity: q,
                     }],
@@ -446,6 +447,7 @@ mod tests {
                 &o,
                 "c3",
                 &[LineRequest {
+                    weight_grams: None,
                     line_id: "L1".into(),
                     quantity: 1
                 }],
@@ -459,6 +461,7 @@ mod tests {
         let o = order(two_lines(), charges(), "446.86").unwrap();
         let req = |id: &str| {
             vec![LineRequest {
+                weight_grams: None,
                 line_id: id.into(),
                 quantity: 1,
             }]

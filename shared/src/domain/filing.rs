@@ -207,6 +207,13 @@ pub fn file(
         super::appliance::check_lines(kind, &rec.order, &ids)
             .map_err(|e| Refused::invalid("wrong_kind", e.to_string()))?;
     }
+    super::fresh::check_lines(f.claim_type, &rec.order, f.lines).map_err(|e| {
+        let code = match e {
+            super::fresh::FreshRefusal::NotFresh(_) => "not_fresh_produce",
+            super::fresh::FreshRefusal::WeightOutsideFresh(_) => "weight_share_not_allowed",
+        };
+        Refused::invalid(code, e.to_string())
+    })?;
     let compensation = match f.claim_type {
         ClaimType::SpecialClaim {
             kind: SpecialKind::PreSaleCompensation,
@@ -324,6 +331,7 @@ mod tests {
         vec![LineRequest {
             line_id: "L0".into(),
             quantity: q,
+            weight_grams: None,
         }]
     }
 
@@ -409,6 +417,7 @@ mod tests {
         let lines = vec![LineRequest {
             line_id: "nope".into(),
             quantity: 1,
+            weight_grams: None,
         }];
         assert!(matches!(
             price(

@@ -20,6 +20,9 @@
 //! - A merchant refund (goodwill, price difference) takes money without
 //!   units, from one line or spread over all; a refund that failed gives its
 //!   payment's share back.
+//! - A fresh line sold by weight may be claimed by weight: the draw takes
+//!   grams and money, no units; grams and units hold each other out of
+//!   reach (the rule is written down in [`super::fresh`]).
 //! - Every draw is money in the order's currency; money in another currency
 //!   is refused ([`LedgerError::Money`]). The sums and splits are worked out
 //!   in minor units of that currency.
@@ -41,6 +44,14 @@ pub struct LineDraw {
     pub line_id: String,
     pub units: u32,
     pub amount: Money,
+    /// Grams taken by weight (a fresh line's spoiled share, see
+    /// [`super::fresh`]); such a draw takes no units.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grams: u32,
+}
+
+fn is_zero(g: &u32) -> bool {
+    *g == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +123,16 @@ pub enum LedgerError {
     NothingToRefund,
     #[error("claim {0} has no open ledger entry")]
     NoOpenEntry(String),
+    #[error("line {0} is not sold by weight: claim it by quantity")]
+    NotByWeight(String),
+    #[error("line {0}: name quantity or weight_grams, not both")]
+    WeightAndQuantity(String),
+    #[error("line {line_id}: {requested} g requested but only {free} g left to claim")]
+    NotEnoughWeight {
+        line_id: String,
+        requested: u64,
+        free: u64,
+    },
     #[error("the order change conflicts with existing claims: {0}")]
     Conflict(String),
     /// Money in another currency than the order's, or out of range.
@@ -123,7 +144,12 @@ pub enum LedgerError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineRequest {
     pub line_id: String,
+    /// Whole units; 0 (or left out) with `weight_grams`.
+    #[serde(default)]
     pub quantity: u32,
+    /// A weight share of a line sold by weight, in grams, instead of units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -165,6 +191,25 @@ impl Ledger {
             .fold((0, 0), |(u, a), l| (u + l.units, a + l.amount.minor()))
     }
 
+    /// Grams of line `line_id` taken by weight by live entries.
+    fn line_grams(&self, line_id: &str) -> u64 {
+        self.live()
+            .flat_map(|e| &e.lines)
+            .filter(|l| l.line_id == line_id)
+            .map(|l| u64::from(l.grams))
+            .sum()
+    }
+
+    /// Units of line `i` out of reach of a claim by units: those taken, and
+    /// those partly taken by weight.
+    fn units_held(&self, order: &Order, i: usize) -> (u32, i64) {
+        let line = &order.facts.lines[i];
+        let (units, amount) = self.line_taken(&line.line_id);
+        let grams = self.line_grams(&line.line_id);
+        let held = units.saturating_add(super::fresh::units_held(grams, line.weight_grams));
+        (held.min(line.quantity), amount)
+    }
+
     /// Minor units of payment `payment_id` taken by live entries.
     fn payment_taken(&self, payment_id: &str) -> i64 {
         self.live()
@@ -178,7 +223,7 @@ impl Ledger {
     /// taken.
     pub fn line_free(&self, order: &Order, i: usize) -> (u32, Money) {
         let line = &order.facts.lines[i];
-        let (units, amount) = self.line_taken(&line.line_id);
+        let (units, amount) = self.units_held(order, i);
         (
             line.quantity - units,
             Money::from_minor(order.line_paid(i) - amount, order.currency()),
@@ -214,7 +259,11 @@ impl Ledger {
         order: &Order,
         req: &[LineRequest],
     ) -> Result<Vec<i64>, LedgerError> {
-        if req.is_empty() || req.iter().any(|r| r.quantity == 0) {
+        if req.is_empty()
+            || req
+                .iter()
+                .any(|r| r.quantity == 0 && r.weight_grams.unwrap_or(0) == 0)
+        {
             return Err(LedgerError::NoLines);
         }
         let mut out = Vec::with_capacity(req.len());
@@ -229,7 +278,11 @@ impl Ledger {
             if line.final_sale {
                 return Err(LedgerError::FinalSale(r.line_id.clone()));
             }
-            let (units, amount) = self.line_taken(&r.line_id);
+            let (units, amount) = self.units_held(order, i);
+            if let Some(grams) = r.weight_grams {
+                out.push(self.weight_value(order, i, r, grams, amount)?);
+                continue;
+            }
             let free = line.quantity - units;
             if r.quantity > free {
                 return Err(LedgerError::NotEnoughUnits {
@@ -242,6 +295,40 @@ impl Ledger {
             out.push(value.min(order.line_paid(i) - amount));
         }
         Ok(out)
+    }
+
+    /// What `grams` of line `i` can give (see [`super::fresh`]).
+    fn weight_value(
+        &self,
+        order: &Order,
+        i: usize,
+        r: &LineRequest,
+        grams: u32,
+        amount: i64,
+    ) -> Result<i64, LedgerError> {
+        let line = &order.facts.lines[i];
+        if r.quantity != 0 {
+            return Err(LedgerError::WeightAndQuantity(r.line_id.clone()));
+        }
+        let Some(unit) = line.weight_grams else {
+            return Err(LedgerError::NotByWeight(r.line_id.clone()));
+        };
+        let unit = u64::from(unit);
+        let total = unit * u64::from(line.quantity);
+        let (units, _) = self.line_taken(&r.line_id);
+        let before = (unit * u64::from(units)).saturating_add(self.line_grams(&r.line_id));
+        let free = total.saturating_sub(before);
+        if u64::from(grams) > free {
+            return Err(LedgerError::NotEnoughWeight {
+                line_id: r.line_id.clone(),
+                requested: grams.into(),
+                free,
+            });
+        }
+        let paid = order.line_paid(i);
+        let value = super::fresh::weight_share(paid, total, before, grams.into())
+            .ok_or(LedgerError::Money(MoneyError::Overflow))?;
+        Ok(value.min(paid - amount))
     }
 
     /// Takes units and money for a new claim. `requested` (in the order's
@@ -276,6 +363,7 @@ impl Ledger {
                 line_id: r.line_id.clone(),
                 units: r.quantity,
                 amount: Money::from_minor(a, order.currency()),
+                grams: r.weight_grams.unwrap_or(0),
             })
             .collect();
         let payments = self.split_over_payments(order, amount);
@@ -396,6 +484,7 @@ impl Ledger {
                 line_id: order.facts.lines[i].line_id.clone(),
                 units: 0,
                 amount: Money::from_minor(a, order.currency()),
+                grams: 0,
             })
             .collect();
         let payments = self.split_over_payments(order, amount);
@@ -540,6 +629,7 @@ mod tests {
         vec![LineRequest {
             line_id: line.into(),
             quantity: q,
+            weight_grams: None,
         }]
     }
 

@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod fast_track;
 pub mod filing;
 pub mod fingerprint;
+pub mod fresh;
 pub mod ids;
 pub mod inspection;
 pub mod ledger;

@@ -130,6 +130,11 @@ pub struct OrderLine {
     /// storefront's report of each one's redemption.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vouchers: Vec<super::voucher::LineVoucher>,
+    /// The weight of one unit, in grams, for goods sold by weight (fresh
+    /// produce): such a line may be claimed by a share of its weight
+    /// (see [`super::fresh`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,6 +301,14 @@ impl Order {
                 return invalid(format!(
                     "line {}: sku 1 to 128 characters, title at most 500",
                     l.line_id
+                ));
+            }
+            if l.weight_grams
+                .is_some_and(|g| g == 0 || g > super::fresh::MAX_UNIT_GRAMS)
+            {
+                return invalid(format!(
+                    "lines[{i}].weight_grams: 1 to {} grams per unit",
+                    super::fresh::MAX_UNIT_GRAMS
                 ));
             }
             let price = minor(format!("lines[{i}].unit_price"), l.unit_price)?;

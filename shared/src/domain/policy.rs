@@ -129,6 +129,9 @@ pub struct ShopPolicy {
     /// Large appliances: the installation fault window, pickup capacity.
     #[serde(default)]
     pub appliance: super::appliance::AppliancePolicy,
+    /// Fresh produce claims: the photos they need, what the rules approve.
+    #[serde(default)]
+    pub fresh: super::fresh::FreshPolicy,
 }
 
 impl Default for ShopPolicy {
@@ -170,6 +173,7 @@ impl Default for ShopPolicy {
             benefits: Default::default(),
             presale: Default::default(),
             appliance: Default::default(),
+            fresh: Default::default(),
         }
     }
 }
@@ -209,6 +213,8 @@ pub enum PolicyError {
     Winback,
     #[error("presale: compensate_after_days 1 to 90, deposit_multiple 1 to 5")]
     PreSale,
+    #[error("fresh: min_photos 1 to 9, auto_approve_max 0 to 1000000 (minor units)")]
+    Fresh,
     #[error("returns.pickup_days_ahead: 1 to 30")]
     PickupDaysAhead,
     /// A pickup window that is not `HH:MM-HH:MM` with start before end.
@@ -264,6 +270,9 @@ impl ShopPolicy {
         }
         if !self.appliance.valid() {
             return Err(PolicyError::Appliance);
+        }
+        if !self.fresh.valid() {
+            return Err(PolicyError::Fresh);
         }
         let e = &self.evidence;
         if e.max_items == 0 || e.max_items > 20 {

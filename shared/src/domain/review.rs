@@ -259,6 +259,7 @@ mod tests {
         let line = [crate::domain::ledger::LineRequest {
             line_id: "L0".into(),
             quantity: 1,
+            weight_grams: None,
         }];
         assert!(
             rec.ledger.refundable(&rec.order, &line).is_err(),

@@ -70,6 +70,7 @@ pub fn claim_on(rec: &mut OrderRecord, claim_type: ClaimType) -> Claim {
             &[LineRequest {
                 line_id: "L0".into(),
                 quantity: units,
+                weight_grams: None,
             }],
             (claim_type == ClaimType::Exchange).then_some(Money::zero(rec.order.currency())),
         )

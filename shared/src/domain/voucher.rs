@@ -362,6 +362,7 @@ mod tests {
 
     fn req(line: &str, q: u32) -> Vec<LineRequest> {
         vec![LineRequest {
+            weight_grams: None,
             line_id: line.into(),
             quantity: q,
         }]

@@ -113,6 +113,7 @@ async fn seed(table: &dyn Table, parcels: usize) {
                     line_id: "L1".into(),
                     quantity: 1,
                     amount: Money::from_minor(9900, Currency::Cny),
+                    weight_grams: None,
                 }],
                 currency: Currency::Cny,
             },

@@ -44,6 +44,7 @@ async fn seed_return_claim(s: &Services) {
                     9900,
                     aftersales::domain::money::Currency::Cny,
                 ),
+                weight_grams: None,
             }],
             currency: aftersales::domain::money::Currency::Cny,
         },

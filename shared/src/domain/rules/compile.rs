@@ -167,7 +167,8 @@ const E_VOUCHER_UNUSED: usize = 13;
 const E_BUNDLE_RETURN: usize = 14;
 const E_INSTALLED_FAULTY: usize = 15;
 const E_CUSTOMS_CONFIRMED: usize = 16;
-pub(super) const N_ENUM: usize = 17;
+const E_FRESH_AUTO: usize = 17;
+pub(super) const N_ENUM: usize = 18;
 
 const fn low_bits(n: u32) -> u128 {
     if n >= 128 {
@@ -187,6 +188,7 @@ pub(super) const UNIVERSE: [u128; N_ENUM] = [
     low_bits(6),
     low_bits(5),
     low_bits(6),
+    low_bits(2),
     low_bits(2),
     low_bits(2),
     low_bits(2),
@@ -517,6 +519,13 @@ const FACTS: &[(&str, Shape)] = &[
             true_mask: bit1,
         },
     ),
+    (
+        "fresh_within_auto_limit",
+        Shape::Bool {
+            fact: E_FRESH_AUTO,
+            true_mask: bit1,
+        },
+    ),
 ];
 
 pub(super) fn fact_shape(name: &str) -> Option<Shape> {
@@ -623,6 +632,7 @@ impl Values {
         e[E_BUNDLE_RETURN] = u8::from(f.with_bundle_return);
         e[E_INSTALLED_FAULTY] = u8::from(f.installed_faulty_within_window);
         e[E_CUSTOMS_CONFIRMED] = u8::from(f.customs_refund_confirmed);
+        e[E_FRESH_AUTO] = u8::from(f.fresh_within_auto_limit);
         let mut n = [None; N_NUM];
         n[N_AMOUNT] = AMOUNT_SCALE_DIGITS
             .checked_sub(f.amount.currency().minor_digits())

@@ -34,7 +34,9 @@ use crate::domain::rejections::Catalogue;
 ///    window, approves.
 /// 5. Fresh spoilage reported after the fresh claim window is rejected with
 ///    the published reason; inside the window but without complete photos,
-///    the customer is asked for them (bad fruit and the waybill).
+///    the customer is asked for them (bad fruit and the waybill: the
+///    policy's `fresh.min_photos`); with them, up to the policy's
+///    `fresh.auto_approve_max`, it approves.
 /// 6. Refund only and return-and-refund of at most 50.00 inside the policy
 ///    window approve. Exchanges are left out (they move no money, so every
 ///    exchange would count as "at most 50.00") and so are special claims,
@@ -109,6 +111,11 @@ const DEFAULT_RULES: &str = r#"{"rules": [
    "description": "生鲜坏果理赔需审核凭证 (fresh spoilage needs photos first)",
    "when": {"special_kind": {"eq": "fresh_spoilage"}, "evidence_complete": {"eq": false}},
    "then": {"decision": "request_evidence", "note": "请上传坏果照片及快递面单照片,以便我们尽快为您理赔。"}},
+  {"id": "fresh-spoilage-approve",
+   "description": "生鲜坏果在时限内凭证齐全,限额内自动理赔 (fresh spoilage in the window with the photos, up to the policy amount)",
+   "when": {"special_kind": {"eq": "fresh_spoilage"}, "within_policy_window": {"eq": true},
+            "evidence_complete": {"eq": true}, "fresh_within_auto_limit": {"eq": true}},
+   "then": {"decision": "approve"}},
   {"id": "small-refund",
    "description": "单笔退款金额不超过 50 元,自动通过 (at most 50.00 inside the policy window)",
    "when": {"claim_type": {"in": ["refund_only", "return_refund"]}, "amount": {"lte": "50.00"},

@@ -179,6 +179,10 @@ pub struct Facts {
     /// the bundle's goods (see [`crate::domain::bundle`]).
     #[serde(default)]
     pub with_bundle_return: bool,
+    /// A fresh-spoilage claim asking no more than the policy's
+    /// `fresh.auto_approve_max` (see [`crate::domain::fresh`]).
+    #[serde(default)]
+    pub fresh_within_auto_limit: bool,
 }
 
 impl Facts {
@@ -248,6 +252,7 @@ impl Facts {
                 .bundle
                 .as_ref()
                 .is_some_and(|b| b.track == crate::domain::bundle::Track::Virtual),
+            fresh_within_auto_limit: crate::domain::fresh::within_auto_limit(claim, &policy.fresh),
         }
     }
 
@@ -263,7 +268,9 @@ impl Facts {
         now: DateTime<Utc>,
     ) -> Facts {
         let mut f = Facts::gather(claim, order, policy, now);
-        f.evidence_complete = evidence_complete(claim);
+        // Fresh spoilage also needs the policy's photos (fruit, waybill).
+        f.evidence_complete =
+            evidence_complete(claim) && crate::domain::fresh::photos_complete(claim, &policy.fresh);
         f.claims_last_90_days = history.claims;
         f.rejected_last_90_days = history.rejected;
         // The shop's count of paid orders when the order carries it; the

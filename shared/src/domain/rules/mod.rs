@@ -45,6 +45,7 @@
 //! | `with_bundle_return` | eq | true/false: the claim is a bundle's virtual part, filed with the return of the bundle's goods |
 //! | `installed_faulty_within_window` | eq | true/false: every claimed line was installed (the installer's records on the claim) and the claim came within the policy's `appliance.fault_window_days` of it |
 //! | `customs_refund_confirmed` | eq | true/false: the clearance port reported a cross-border claim's clearance failed or its parcel back with the seller |
+//! | `fresh_within_auto_limit` | eq | true/false: a fresh-spoilage claim asking at most the policy's `fresh.auto_approve_max` |
 //! | `photo_before_delivery` | eq | true/false: a photo's EXIF capture time is before the order's delivery for certain |
 //!
 //! `between` takes `[low, high]`, both included. A time condition on
