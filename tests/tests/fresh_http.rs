@@ -199,7 +199,60 @@ async fn bad_fresh_claims_are_refused_and_change_nothing(engine: &str) {
     assert_eq!(refundable_s(&app, "o-bad").await, before, "nothing taken");
 }
 
+async fn window_messages(app: &TestApp) -> Vec<Value> {
+    let (s, inbox) = app
+        .call("GET", "/v1/inbox", Some(&app.customer("alice")), None, &[])
+        .await;
+    assert_eq!(s, 200, "{inbox}");
+    inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["event"] == "fresh_window_open")
+        .cloned()
+        .collect()
+}
+
+async fn delivery_tells_the_customer_the_window_once(engine: &str) {
+    let app = spawn_app_at(engine_table(engine).await, &TestClock::at(NOW)).await;
+    let mut unshipped = fresh_order("2026-12-02T11:00:00Z");
+    unshipped["fulfilment"] = json!({"state": "paid_unshipped"});
+    app.push_order("o-en", &unshipped).await;
+    app.drain().await;
+    assert!(window_messages(&app).await.is_empty(), "not delivered yet");
+    // Reported delivered, then pushed again with another change.
+    app.push_order("o-en", &fresh_order("2026-12-02T11:00:00Z"))
+        .await;
+    app.drain().await;
+    let mut again = fresh_order("2026-12-02T11:00:00Z");
+    again["customer_phone"] = json!("13800000000");
+    app.push_order("o-en", &again).await;
+    app.drain().await;
+    let en = window_messages(&app).await;
+    assert_eq!(en.len(), 1, "once: {en:?}");
+    assert_eq!(en[0]["language"], "en");
+    assert!(
+        en[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("report spoiled fruit within 24 hours"),
+        "{en:?}"
+    );
+    let mut zh = fresh_order("2026-12-02T12:00:00Z");
+    zh["language"] = json!("zh-CN");
+    app.push_order("o-zh", &zh).await;
+    app.drain().await;
+    let both = window_messages(&app).await;
+    assert_eq!(both.len(), 2, "{both:?}");
+    let zh = both
+        .iter()
+        .find(|m| m["language"] == "zh-CN")
+        .expect("zh-CN");
+    assert!(zh["body"].as_str().unwrap().contains("24 小时内"), "{zh}");
+}
+
 aftersales_tests::on_both_engines!(
+    delivery_tells_the_customer_the_window_once,
     one_jin_spoiled_is_a_fifth_of_the_line,
     bad_fresh_claims_are_refused_and_change_nothing,
 );

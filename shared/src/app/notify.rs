@@ -99,6 +99,12 @@ fn carried_steps<'c>(
 /// progress it carries ([`carried_steps`]). Events other than `claim.*`
 /// are not for customers.
 pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+    if matches!(
+        event.event_type,
+        EventType::OrderCreated | EventType::OrderUpdated
+    ) {
+        return order_delivered(s, event).await;
+    }
     if !matches!(event.event_type, EventType::Claim(_)) {
         return Ok(());
     }
@@ -181,6 +187,47 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
             text_once(s, phone, text, &key, &claim.claim_id).await?;
         }
     }
+    Ok(())
+}
+
+/// A fresh order reported delivered: the customer is told the window to
+/// report spoiled produce is open, once per order and delivery (the
+/// message's key is the order's and the delivery time's, written "must not
+/// exist", so a re-PUT of the order changes nothing).
+async fn order_delivered(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+    let Some((rec, _)) = repo::orders::get(&*s.table, &event.shop_id, &event.subject).await? else {
+        return Ok(());
+    };
+    let policy = super::policy::policy_for(s, &event.shop_id).await?;
+    let order = &rec.order;
+    let Some(n) = crate::domain::fresh::delivery_notice(order, policy.fresh_claim_window_hours)
+    else {
+        return Ok(());
+    };
+    let lang = order.facts.language;
+    let msg = messages::fresh_window_open(&n, lang);
+    let at = order.facts.fulfilment.delivered_at.unwrap_or(event.at);
+    let message = InboxMessage {
+        message_id: format!(
+            "msg_{}_delivered_{}_{}",
+            at.format("%Y%m%dT%H%M%S%6fZ"),
+            order.shop_id,
+            order.order_id
+        ),
+        customer_id: order.facts.customer_id.clone(),
+        shop_id: order.shop_id.clone(),
+        // Not about a claim: the order's id stands in its place.
+        claim_id: order.order_id.to_string().into(),
+        event: "fresh_window_open".to_string(),
+        event_id: event.event_id.clone(),
+        language: lang,
+        title: msg.title,
+        body: msg.body,
+        at,
+        read_at: None,
+    };
+    let added = add_to_inbox(s, &message).await?;
+    tracing::info!(event_id = %event.event_id, order_id = %order.order_id, added, "fresh delivery message");
     Ok(())
 }
 

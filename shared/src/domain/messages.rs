@@ -1072,6 +1072,35 @@ fn japanese(event: &ClaimEvent, f: &ClaimFacts<'_>) -> Option<(String, String)> 
     Some((title.to_string(), body))
 }
 
+/// What a customer is told when a fresh order is delivered: the window to
+/// report spoiled produce is open ([`super::fresh::delivery_notice`]).
+pub fn fresh_window_open(n: &super::fresh::DeliveryNotice, lang: Language) -> Message {
+    // Japanese falls back to English here, as for every untranslated message.
+    let (title, body) = match lang {
+        Language::En | Language::Ja => (
+            "Your fresh produce was delivered".to_string(),
+            format!(
+                "You can report spoiled fruit within {} hours (until {} UTC), with photos of the spoiled fruit and the waybill.",
+                n.window_hours,
+                n.closes_at.format("%Y-%m-%d %H:%M")
+            ),
+        ),
+        Language::ZhCn => (
+            "您的生鲜商品已签收".to_string(),
+            format!(
+                "如有坏果,请在签收后 {} 小时内(UTC {} 前)上传坏果照片及快递面单照片申请理赔。",
+                n.window_hours,
+                n.closes_at.format("%Y-%m-%d %H:%M")
+            ),
+        ),
+    };
+    Message {
+        title,
+        body,
+        sms: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
