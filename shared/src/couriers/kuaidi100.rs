@@ -93,22 +93,11 @@ impl Kuaidi100 {
                 return Err(ConfigError(format!("{name} is empty")));
             }
         }
-        if !(config.base_url.starts_with("https://") || config.base_url.starts_with("http://")) {
-            return Err(ConfigError(format!(
-                "base_url {:?} is not an http(s) URL",
-                config.base_url
-            )));
-        }
+        let (base_url, http) =
+            crate::providers::partner_client(&config.base_url, Duration::from_secs(15))
+                .map_err(ConfigError)?;
         let mut config = config.clone();
-        config.base_url = config.base_url.trim_end_matches('/').to_string();
-        // Same TLS arrangement as the payment providers: reqwest uses the
-        // process-wide aws-lc-rs provider.
-        crate::providers::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .build()
-            .map_err(|e| ConfigError(format!("HTTP client: {e}")))?;
+        config.base_url = base_url;
         Ok(Kuaidi100 { config, http })
     }
 

@@ -149,6 +149,28 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// A partner API's base URL (http or https, without its trailing slash)
+/// and the client the partner adapters (courier, voucher issuer,
+/// installer) call it with: TLS from the process-wide provider, 5 s to
+/// connect, `timeout` in all. The error is the message of the adapter's
+/// configuration error.
+#[cfg(feature = "providers")]
+pub fn partner_client(
+    base_url: &str,
+    timeout: std::time::Duration,
+) -> Result<(String, reqwest::Client), String> {
+    if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        return Err(format!("base_url {base_url:?} is not an http(s) URL"));
+    }
+    install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    Ok((base_url.trim_end_matches('/').to_string(), http))
+}
+
 /// One refund, as a provider needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundRequest {

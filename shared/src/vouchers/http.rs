@@ -75,20 +75,11 @@ impl HttpVouchers {
         if config.merchant_id.trim().is_empty() || config.secret.trim().is_empty() {
             return Err(ConfigError("merchant_id and secret must be set".into()));
         }
-        if !(config.base_url.starts_with("https://") || config.base_url.starts_with("http://")) {
-            return Err(ConfigError(format!(
-                "base_url {:?} is not an http(s) URL",
-                config.base_url
-            )));
-        }
+        let (base_url, http) =
+            crate::providers::partner_client(&config.base_url, Duration::from_secs(10))
+                .map_err(ConfigError)?;
         let mut config = config.clone();
-        config.base_url = config.base_url.trim_end_matches('/').to_string();
-        crate::providers::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| ConfigError(format!("HTTP client: {e}")))?;
+        config.base_url = base_url;
         Ok(HttpVouchers { config, http })
     }
 
