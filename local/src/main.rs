@@ -300,6 +300,10 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
     // Voucher codes are checked with the sandbox issuer: unused unless they
     // start with USED-.
     onebox::with_sandbox_vouchers(&mut services);
+    // Customs claims ask the sandbox clearance service: declarations
+    // starting FAIL- failed clearance, RET- are back with the seller.
+    // Its pushes are signed with a secret derived from the dev secret.
+    onebox::with_sandbox_clearance(&mut services, &[b"clearance:".as_slice(), secret].concat());
     // Text messages land in a file instead of phones: `tail -f data/sms.jsonl`.
     services.sms = Arc::new(aftersales::adapters::sms_file::FileSms::new(
         o.data.join("sms.jsonl"),

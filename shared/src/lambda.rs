@@ -189,6 +189,13 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
         if let Some(i) = crate::installers::http::HttpInstaller::from_env()? {
             services.installer = Some(Arc::new(i));
         }
+        // The clearance service where CLEARANCE_CONFIG is set: the rule
+        // evaluation asks it about customs claims, the courier function
+        // checks its pushes with the same secret.
+        if let Some(c) = crate::clearance::http::HttpClearance::from_env()? {
+            services.clearance_secret = Some(c.push_secret().to_vec());
+            services.clearance = Some(Arc::new(c));
+        }
     }
     Ok(services)
 }

@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod clearance;
 pub mod couriers;
 pub mod domain;
 pub mod installers;
@@ -22,6 +23,7 @@ pub mod lambda_sqs;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]
 pub mod lambda_stream;
 pub mod onebox;
+pub mod partner_signature;
 pub mod ports;
 pub mod providers;
 pub mod repo;

@@ -273,3 +273,22 @@ pub fn with_sandbox_vouchers(
     services.vouchers = Some(issuer.clone());
     issuer
 }
+
+/// Answers customs claims from the sandbox clearance service (see
+/// [`crate::clearance::sandbox`]: declarations starting `FAIL-` failed
+/// clearance, `RET-` are back with the seller, others are declared) and
+/// takes its pushes, signed with `secret`, at `/v1/clearance/notify`.
+/// Returns the sandbox, for tests to move declarations on.
+pub fn with_sandbox_clearance(
+    services: &mut Services,
+    secret: &[u8],
+) -> Arc<crate::clearance::sandbox::SandboxClearance> {
+    let clock = services.clock.clone();
+    let sandbox = Arc::new(crate::clearance::sandbox::SandboxClearance::new(
+        secret,
+        Arc::new(move || clock()),
+    ));
+    services.clearance = Some(sandbox.clone());
+    services.clearance_secret = Some(secret.to_vec());
+    sandbox
+}

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 pub mod access;
 mod claims;
+mod clearance;
 mod couriers;
 mod desk;
 mod disputes;
@@ -156,6 +157,11 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",
         path: "/v1/couriers/kuaidi100",
+        access: Access::Signed,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/clearance/notify",
         access: Access::Signed,
     },
     Route {
@@ -339,6 +345,7 @@ pub fn router(state: AppState) -> Router {
         .merge(orders::routes())
         .merge(claims::routes())
         .merge(couriers::routes())
+        .merge(clearance::routes())
         .merge(inbox::routes())
         .merge(shop::routes())
         .merge(desk::routes())

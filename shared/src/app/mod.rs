@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub mod appliance;
 mod bundles;
 mod claims;
+pub mod clearance;
 pub mod couriers;
 pub mod desk;
 pub mod dispatch;
@@ -245,6 +246,12 @@ pub struct Services {
     /// The installer network (or the sandbox), asked for an appliance
     /// claim's installation records; None where it is not configured.
     pub installer: Option<Arc<dyn crate::installers::InstallerRecords>>,
+    /// The customs and international-logistics service (its HTTP API, or
+    /// the sandbox), asked about customs claims; None where it is not
+    /// configured (those claims wait with staff).
+    pub clearance: Option<Arc<dyn crate::clearance::ClearanceService>>,
+    /// The secret its pushes are signed with; pushes are refused without.
+    pub clearance_secret: Option<Vec<u8>>,
 }
 
 impl Services {
@@ -263,6 +270,8 @@ impl Services {
             bank_payouts: false,
             vouchers: None,
             installer: None,
+            clearance: None,
+            clearance_secret: None,
         }
     }
     fn now(&self) -> DateTime<Utc> {

@@ -146,6 +146,8 @@ async fn evaluate(
         let now = s.now();
         let loaded = claim.clone();
         super::appliance::ask_installer(s, &mut claim, now).await?;
+        // Customs news is a step of its own, committed with the decision.
+        let customs = super::clearance::ask(s, &mut claim, now).await;
         let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
         claim.review.signals = Some(facts.signals(&evidence));
         let decision = rules.evaluate(&facts);
@@ -157,7 +159,7 @@ async fn evaluate(
         };
         // A refused outcome may have changed the loaded copies halfway.
         let (claim_before, rec_before) = (claim.clone(), rec.clone());
-        let decided = if first {
+        let mut decided = if first {
             let tried = match outcome {
                 Some(o) => fast_track::decide(&mut claim, &mut rec, o, actor, now),
                 None => apply(
@@ -218,11 +220,12 @@ async fn evaluate(
             // Signals or a fast-track grant may have changed alone.
             if claim != loaded || answered {
                 let mut c = Commit::new();
-                c.claim(&claim, Some(cv));
+                c.claim(&claim, Some(cv)).claim_events(&claim, &customs, now);
                 repo::commit(&*s.table, c).await?;
             }
             return Ok(Some(decision));
         }
+        decided.events.splice(0..0, customs);
         repo::commit(&*s.table, decision_commit(&claim, cv, &rec, ov, &decided, now)).await?;
         Ok(Some(decision))
     })

@@ -15,8 +15,6 @@
 
 use crate::domain::appliance::InstallationRecord;
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 #[cfg(feature = "providers")]
 pub mod http;
@@ -50,22 +48,16 @@ pub trait InstallerRecords: Send + Sync {
 /// The path the installer network answers queries on.
 pub const QUERY_PATH: &str = "/v1/installations";
 
-/// Lowercase hex HMAC-SHA256 of `parts` joined by newlines.
+/// [`crate::partner_signature`] over text parts.
 pub fn sign(secret: &str, parts: &[&str]) -> String {
-    // HMAC takes keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(parts.join("\n").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+    crate::partner_signature::sign(secret.as_bytes(), &parts)
 }
 
-/// Whether `signature` (hex) is `secret`'s over `parts`, in constant time.
+/// Checks a signature made by [`sign`], in constant time.
 pub fn verify(secret: &str, parts: &[&str], signature: &str) -> bool {
-    let Ok(sig) = hex::decode(signature.trim()) else {
-        return false;
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(parts.join("\n").as_bytes());
-    mac.verify_slice(&sig).is_ok()
+    let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+    crate::partner_signature::verify(secret.as_bytes(), &parts, signature)
 }
 
 /// The answer body the installer network sends for a query.

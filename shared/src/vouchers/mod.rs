@@ -11,8 +11,6 @@
 
 use crate::domain::voucher::VoucherState;
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 #[cfg(feature = "providers")]
 pub mod http;
@@ -41,45 +39,7 @@ pub trait VoucherIssuer: Send + Sync {
     async fn status(&self, code: &str) -> Result<VoucherState, VoucherError>;
 }
 
-/// The issuer API's signature: hex HMAC-SHA256 with the shared secret over
-/// the lines of `parts` joined by `\n`. A query signs method, path and its
-/// sorted query string; an answer signs its timestamp and body.
-pub fn sign(secret: &[u8], parts: &[&[u8]]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            mac.update(b"\n");
-        }
-        mac.update(p);
-    }
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Checks a signature made by [`sign`], in constant time.
-pub fn verify(secret: &[u8], parts: &[&[u8]], signature: &str) -> bool {
-    let Ok(given) = hex::decode(signature) else {
-        return false;
-    };
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            mac.update(b"\n");
-        }
-        mac.update(p);
-    }
-    mac.verify_slice(&given).is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_signature_covers_every_part_and_its_boundaries() {
-        let s = sign(b"k", &[b"GET", b"/v1/vouchers/A"]);
-        assert!(verify(b"k", &[b"GET", b"/v1/vouchers/A"], &s));
-        assert!(!verify(b"other", &[b"GET", b"/v1/vouchers/A"], &s));
-        assert!(!verify(b"k", &[b"GET/v1", b"/vouchers/A"], &s));
-        assert!(!verify(b"k", &[b"GET", b"/v1/vouchers/A"], "zz"));
-    }
-}
+/// The issuer API's signature ([`crate::partner_signature`]): a query
+/// signs method, path and its sorted query string; an answer signs its
+/// timestamp and body.
+pub use crate::partner_signature::{sign, verify};
