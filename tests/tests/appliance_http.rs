@@ -3,16 +3,24 @@
 //! who, passed, test report) that does not cool is taken back on its
 //! installation record by the default rules without staff, without a
 //! restocking fee, the record on the claim for customer and staff; its
-//! pickup is booked into a slot with a capacity per courier and area, a
-//! full slot is refused naming the next free ones, and a re-booked or
-//! cancelled pickup frees its place. Wrong kinds and lines not marked
-//! large are refused and change nothing.
+//! pickup is booked into a slot with a capacity per courier and area (the
+//! shop's courier collects: no return shipping added to the refund); on
+//! the courier's pickup scan, pushed by the tracking aggregator, the
+//! money for the appliance goes back once (a redelivered scan or event
+//! moves nothing more) and the claim completes; the goods received and
+//! inspected later as defective move no money. A full slot is refused
+//! naming the next free ones, and a re-booked or cancelled pickup frees
+//! its place. Wrong kinds and lines not marked large are refused and
+//! change nothing.
 
 use aftersales::auth::StaffRole;
 use aftersales::domain::appliance::{InstallResult, InstallationRecord};
 use aftersales::installers::sandbox::SandboxInstaller;
+use aftersales_tests::courier_server::{random_salt, CourierServer, Parcel};
 use aftersales_tests::engine_table;
-use aftersales_tests::http::{minor_units, spawn_app_with, TestApp, TestClock};
+use aftersales_tests::http::{
+    bind_loopback, minor_units, spawn_app_on, timeline_events, TestApp, TestClock,
+};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -45,11 +53,30 @@ fn installed(line: &str) -> InstallationRecord {
 }
 
 async fn app_on(engine: &str) -> (TestApp, Arc<SandboxInstaller>) {
+    let shop = shop_on(engine).await;
+    (shop.app, shop.installer)
+}
+
+/// The app with its installer network, the courier aggregator it tracks
+/// parcels at (a local Kuaidi100 pushing signed news to the app's
+/// callback), and the clock the test moves.
+struct Shop {
+    app: TestApp,
+    installer: Arc<SandboxInstaller>,
+    courier: CourierServer,
+    clock: TestClock,
+}
+
+async fn shop_on(engine: &str) -> Shop {
+    let clock = TestClock::at(NOW);
+    let courier = CourierServer::start().await;
+    let (listener, base) = bind_loopback().await;
     let mut services = aftersales::app::Services::new(engine_table(engine).await);
-    services.clock = TestClock::at(NOW).clock();
+    services.clock = clock.clock();
+    courier.install(&mut services, &base, &random_salt());
     let installer = Arc::new(SandboxInstaller::new());
     services.installer = Some(installer.clone());
-    let app = spawn_app_with(services).await;
+    let app = spawn_app_on(listener, services).await;
     // Pickups in Xihu by JD: one per slot.
     let (_, mut policy) = app
         .call("GET", "/v1/shops/shop-1/policy", None, None, &[])
@@ -67,7 +94,12 @@ async fn app_on(engine: &str) -> (TestApp, Arc<SandboxInstaller>) {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    (app, installer)
+    Shop {
+        app,
+        installer,
+        courier,
+        clock,
+    }
 }
 
 async fn file(app: &TestApp, customer: &str, order: &str, body: Value) -> (u16, Value) {
@@ -119,7 +151,12 @@ async fn units_free(app: &TestApp, order: &str) -> Value {
 }
 
 async fn air_conditioner_not_cooling_goes_back_on_its_installation_record(engine: &str) {
-    let (app, installer) = app_on(engine).await;
+    let Shop {
+        app,
+        installer,
+        courier,
+        clock,
+    } = shop_on(engine).await;
     app.push_order("o-ac", &ac_order("alice")).await;
     installer.install("shop-1", "o-ac", installed("AC1"));
     let before = units_free(&app, "o-ac").await;
@@ -145,6 +182,8 @@ async fn air_conditioner_not_cooling_goes_back_on_its_installation_record(engine
         0,
         "{c}"
     );
+    // A fault: the shop pays the return.
+    assert_eq!(c["returns"]["terms"]["shipping_payer"], "shop", "{c}");
     app.drain().await;
     app.drain().await;
     let c = app.claim_of("alice", &id).await;
@@ -182,12 +221,238 @@ async fn air_conditioner_not_cooling_goes_back_on_its_installation_record(engine
     let (s, c) = book(&app, "alice", &id, "2026-11-25", "14:00-18:00").await;
     assert_eq!(s, 200, "{c}");
     assert_eq!(c["returns"]["pickup"]["slot"], "14:00-18:00");
+    // The shop's courier collects it: no parcel for Alice to be paid back.
+    assert_eq!(c["returns"]["terms"]["shipping_payer"], "shop", "{c}");
+    assert_eq!(
+        minor_units(&c["returns"]["terms"]["shipping_refund"]),
+        0,
+        "{c}"
+    );
     // Re-runs on later facts use the record the claim keeps.
     aftersales::app::review::evaluate_claim(&app.services, &id)
         .await
         .unwrap();
     assert_eq!(installer.queries(), 1, "not asked again");
     assert_eq!(app.claim_of("alice", &id).await["installations"], record);
+    app.drain().await;
+
+    // The pickup day, 15:00 in Hangzhou: JD's courier takes the air
+    // conditioner at the door and leaves Alice the waybill, which she
+    // enters on her claim.
+    clock.advance_hours(45);
+    let waybill = "JDAB12345678901";
+    let (s, c) = app
+        .call(
+            "POST",
+            &format!("/v1/claims/{id}/return-shipment"),
+            Some(&app.customer("alice")),
+            Some(&json!({"carrier": "jd", "tracking_number": waybill})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["status"], "return_shipped", "{c}");
+    // The parcel is registered and subscribed at the aggregator, which
+    // has no scan of it yet: no money before the courier has the goods.
+    app.drain().await;
+    assert_eq!(courier.subscribe_calls(waybill), 1);
+    assert!(app.claim_refunds(&id).await.is_empty(), "not before pickup");
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(
+        (&c["status"], &c["returns"]["fast_refund"]),
+        (&json!("return_shipped"), &json!(false)),
+        "{c}"
+    );
+
+    // JD's pickup scan reaches the app as a signed Kuaidi100 push.
+    let picked = Parcel::picked_up("jd", at(25, 7), "浙江,杭州市");
+    courier.set_parcel(waybill, picked.clone());
+    acked(&courier.push("jd", waybill).await);
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["returns"]["shipment"]["state"], "picked_up", "{c}");
+    // Every event the consumers see from here, to hand them again later.
+    let news = drain_keeping(&app).await;
+    let kinds: Vec<&str> = news.iter().map(|e| e.event_type.as_str()).collect();
+    for kind in ["claim.shipment_updated", "claim.refund_started"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+
+    // The fast refund: the money for the air conditioner, once, back to
+    // the WeChat Pay payment, without fee and before anyone inspects it.
+    let order = ac_order("alice");
+    let ac = &order["lines"][0];
+    let ac_paid =
+        minor_units(&json!({"amount": ac["unit_price"]})) * ac["quantity"].as_i64().unwrap();
+    let refunds = app.claim_refunds(&id).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    let refund = &refunds[0];
+    assert_eq!(minor_units(&refund["amount"]), ac_paid, "{refund}");
+    assert_eq!(refund["amount"]["currency"], "CNY", "{refund}");
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert_eq!(refund["channel"], "wechat_pay", "{refund}");
+    assert_eq!(refund["payment_id"], "P1", "{refund}");
+    let rid = refund["refund_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.sandbox.movements(&rid), 1, "money moved once");
+    assert_eq!(app.sandbox.total_movements(), 1);
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["status"], "completed", "{c}");
+    assert_eq!(c["returns"]["fast_refund"], true, "{c}");
+    assert_eq!(minor_units(&c["approved_amount"]), ac_paid, "{c}");
+    let ev = timeline_events(&c);
+    for step in [
+        "refund_started",
+        "refund_sent",
+        "refund_arrived",
+        "refund_succeeded",
+    ] {
+        assert_eq!(
+            ev.iter().filter(|e| **e == step).count(),
+            1,
+            "{step} once in {ev:?}"
+        );
+    }
+    assert!(!ev.contains(&"return_received"), "before the goods: {ev:?}");
+    let step = |name: &str| {
+        c["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["event"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let sent = step("refund_sent");
+    assert_eq!(
+        (&sent["refund_id"], &sent["channel"]),
+        (&json!(rid), &json!("wechat_pay")),
+        "{sent}"
+    );
+    assert_eq!(minor_units(&sent["amount"]), ac_paid, "{sent}");
+    assert!(sent["expected_arrival"].is_string(), "{sent}");
+    let arrived = step("refund_arrived");
+    assert_eq!(arrived["refund_id"], json!(rid), "{arrived}");
+    assert_eq!(minor_units(&arrived["amount"]), ac_paid, "{arrived}");
+    assert!(arrived["arrived_at"].is_string(), "{arrived}");
+    // The air conditioner is refunded; the mug is untouched.
+    let free = units_free(&app, "o-ac").await;
+    assert_eq!(line(&free, "AC1")["units_free"], 0, "{free}");
+    assert_eq!(minor_units(&line(&free, "AC1")["refundable"]), 0, "{free}");
+    assert_eq!(line(&free, "L2"), line(&before, "L2"), "{free}");
+
+    // The same scan pushed again, and the events that sent the money
+    // handed to every consumer again: nothing more moves.
+    acked(&courier.push("jd", waybill).await);
+    for e in &news {
+        for &consumer in aftersales::app::dispatch::ALL_CONSUMERS {
+            aftersales::app::dispatch::deliver(&app.services, consumer, e)
+                .await
+                .unwrap();
+        }
+    }
+    app.drain().await;
+    assert_eq!(app.claim_refunds(&id).await.len(), 1);
+    assert_eq!(app.sandbox.total_movements(), 1);
+
+    // The parcel reaches the shop two days later; staff receive it and
+    // find the compressor dead: defective stock, and no more money.
+    clock.advance_hours(48);
+    courier.set_parcel(waybill, picked.delivered(at(27, 6), "浙江,杭州市"));
+    acked(&courier.push("jd", waybill).await);
+    let (s, c) = app
+        .call(
+            "POST",
+            &format!("/v1/shops/shop-1/desk/claims/{id}/inspection"),
+            Some(&app.staff("rita", "shop-1", &[StaffRole::Reviewer])),
+            Some(
+                &json!({"lines": [{"line_id": "AC1", "received": 1, "outcome": "received",
+                                    "disposition": "defective"}],
+                         "notes": "Compressor does not start; blows warm air",
+                         "decision": {"decision": "accept"}}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["status"], "completed", "{c}");
+    let ev = timeline_events(&c);
+    assert_eq!(
+        ev[ev.len() - 2..],
+        ["return_received", "inspected"],
+        "{ev:?}"
+    );
+    let inventory: Vec<_> = aftersales::repo::outbox::pending(&*app.table, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type.as_str().starts_with("inventory."))
+        .map(|e| (e.event_type.to_string(), e.payload))
+        .collect();
+    assert_eq!(inventory.len(), 1, "{inventory:?}");
+    assert_eq!(inventory[0].0, "inventory.defective");
+    assert_eq!(
+        (&inventory[0].1["sku"], &inventory[0].1["quantity"]),
+        (&json!("AC-1.5P"), &json!(1))
+    );
+    app.drain().await;
+    app.drain().await;
+    let refunds = app.claim_refunds(&id).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["refund_id"], json!(rid));
+    assert_eq!(app.sandbox.total_movements(), 1);
+    let c = app.claim_of("alice", &id).await;
+    assert_eq!(c["status"], "completed", "{c}");
+    assert_eq!(
+        timeline_events(&c)
+            .iter()
+            .filter(|e| **e == "refund_started")
+            .count(),
+        1
+    );
+    assert_eq!(units_free(&app, "o-ac").await, free, "the ledger stays");
+}
+
+/// Drains the outbox one round at a time like [`TestApp::drain`], keeping
+/// every event delivered.
+async fn drain_keeping(app: &TestApp) -> Vec<aftersales::repo::OutboxEvent> {
+    let mut seen = Vec::new();
+    loop {
+        let round = aftersales::repo::outbox::pending(&*app.table, 1000)
+            .await
+            .unwrap();
+        if round.is_empty() {
+            return seen;
+        }
+        let n = aftersales::app::dispatch::drain_outbox(&app.services, 1000)
+            .await
+            .unwrap();
+        assert_eq!(n, round.len(), "every pending event delivered");
+        seen.extend(round);
+    }
+}
+
+fn line<'a>(lines: &'a Value, id: &str) -> &'a Value {
+    lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["line_id"] == id)
+        .unwrap()
+}
+
+fn at(day: u32, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, day, hour, 0, 0)
+        .single()
+        .unwrap()
+}
+
+fn acked(replies: &[(u16, Value)]) {
+    assert!(!replies.is_empty(), "the parcel was subscribed");
+    for (s, v) in replies {
+        assert_eq!(*s, 200, "{v}");
+        assert_eq!(v["returnCode"], "200", "{v}");
+    }
 }
 
 async fn a_full_pickup_slot_names_the_next_free_ones(engine: &str) {

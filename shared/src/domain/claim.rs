@@ -939,7 +939,10 @@ impl Claim {
     }
 
     /// Books the return's door-to-door pickup (while the goods are still
-    /// with the customer); rebooking replaces the earlier booking.
+    /// with the customer); rebooking replaces the earlier booking. The
+    /// shop's courier collects the goods at the shop's cost, so the
+    /// customer has no parcel to be paid back for: the return terms keep
+    /// who pays, but add no return shipping to the refund.
     pub fn book_pickup(
         &mut self,
         booking: super::returns::PickupBooking,
@@ -958,6 +961,9 @@ impl Claim {
             now,
         )?;
         self.returns.pickup = Some(booking);
+        if let Some(terms) = self.returns.terms.as_mut() {
+            terms.shipping_refund = Money::zero(terms.shipping_refund.currency());
+        }
         Ok(ev)
     }
 

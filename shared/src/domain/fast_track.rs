@@ -220,6 +220,65 @@ mod tests {
         assert_eq!(change.refunds.len(), 1);
     }
 
+    /// A fast refund on the pickup scan of an approved return on a 3,999.00
+    /// appliance of an order that also has a 30.00 mug, with the shop
+    /// paying the return (12.00 allowance); `pickup`: the customer booked a
+    /// pickup before the courier came.
+    fn fast_refund_on_the_scan(pickup: bool) -> (OrderRecord, Change) {
+        use crate::domain::money::{Currency, Money};
+        use crate::domain::returns::{PickupBooking, ReturnTerms, Shipment, ShippingPayer};
+        use crate::domain::tracking::{Carrier, CourierState};
+        let cny = |m| Money::from_minor(m, Currency::Cny);
+        let mut rec = order(&[(1, 399_900), (1, 3_000)]);
+        let mut claim = claim_on(&mut rec, ClaimType::ReturnRefund);
+        claim.returns.terms = Some(ReturnTerms {
+            shipping_payer: ShippingPayer::Shop,
+            shipping_refund: cny(1_200),
+            restocking_fee: cny(0),
+        });
+        decide(&mut claim, &mut rec, &Outcome::FastRefund, rule(), t(1)).unwrap();
+        if pickup {
+            let booking = PickupBooking {
+                date: chrono::NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(),
+                slot: "14:00-18:00".into(),
+                address: "8 Wensan Road, Hangzhou".into(),
+                contact_name: "Li".into(),
+                contact_phone: "138 0000 0000".into(),
+            };
+            claim.book_pickup(booking, rule(), t(2)).unwrap();
+            let terms = claim.returns.terms.as_ref().unwrap();
+            assert_eq!(terms.shipping_refund, cny(0));
+            assert_eq!(terms.shipping_payer, ShippingPayer::Shop);
+        }
+        claim
+            .ship_return("jd".into(), "JDAB12345678901".into(), rule(), t(3))
+            .unwrap();
+        let mut sh = Shipment::new(Carrier::Jd, "JDAB12345678901".into(), t(3));
+        sh.state = Some(CourierState::PickedUp);
+        claim.returns.shipment = Some(sh);
+        let change = rerun(&mut claim, &mut rec, &Outcome::FastRefund, rule(), t(4)).unwrap();
+        assert!(claim.returns.fast_refund);
+        (rec, change)
+    }
+
+    #[test]
+    fn a_picked_up_return_is_refunded_without_return_shipping() {
+        let (rec, change) = fast_refund_on_the_scan(true);
+        let amounts: Vec<i64> = change.refunds.iter().map(|r| r.amount.minor()).collect();
+        assert_eq!(amounts, [399_900], "the goods alone");
+        assert_eq!(
+            rec.ledger.order_free(&rec.order).minor(),
+            3_000,
+            "the mug keeps its money"
+        );
+        // A parcel the customer sent and paid for: the allowance comes
+        // out of what the order has left.
+        let (rec, change) = fast_refund_on_the_scan(false);
+        let amounts: Vec<i64> = change.refunds.iter().map(|r| r.amount.minor()).collect();
+        assert_eq!(amounts, [399_900, 1_200]);
+        assert_eq!(rec.ledger.order_free(&rec.order).minor(), 1_800);
+    }
+
     #[test]
     fn an_approved_return_takes_only_the_fast_outcomes() {
         let (mut rec, mut claim, _) = approved(ClaimType::ReturnRefund);

@@ -34,12 +34,15 @@ pub enum ShippingPayer {
 }
 
 /// What a return costs or gives, fixed when the claim is filed and shown to
-/// the customer before they submit, in the order's currency.
+/// the customer before they submit, in the order's currency. A booked
+/// pickup drops the shipping refund: the shop's courier collects the
+/// goods, the customer pays no parcel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReturnTerms {
     pub shipping_payer: ShippingPayer,
-    /// Added to the refund for a shop-paid return (within what the order
-    /// still has refundable).
+    /// Added to the refund for a shop-paid return the customer sends
+    /// (within what the order still has refundable); zero once a pickup
+    /// is booked.
     pub shipping_refund: Money,
     /// Deducted: the policy's percentage for no-reason returns of opened
     /// goods.
