@@ -272,7 +272,7 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
     // webhook a second later ("refund arrived"); an amount ending in .13 is
     // declined. The sandbox's webhook key is derived from the dev secret.
     let real_names: Vec<String> = real.1.iter().map(|(name, _)| name.clone()).collect();
-    onebox::with_providers(
+    let sandbox = onebox::with_providers(
         &mut services,
         &format!("http://{addr}"),
         &[b"webhooks:".as_slice(), secret].concat(),
@@ -280,6 +280,15 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
         real,
     )
     .map_err(Failure::Sandbox)?;
+    // Like a real provider, the sandbox knows every refund it ever took
+    // (by out-refund number) across restarts of the runner.
+    let journal = o.data.join("sandbox-refunds.jsonl");
+    sandbox
+        .remember_in(&journal)
+        .map_err(|source| Failure::Io {
+            doing: format!("cannot keep sandbox refunds in {}", journal.display()),
+            source,
+        })?;
     // Return parcels are tracked by the sandbox courier: a tracking number
     // is picked up, travels and is delivered a minute a stage, pushed to
     // our own courier callback as Kuaidi100 would (numbers ending 0000 are

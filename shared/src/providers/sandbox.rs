@@ -12,6 +12,12 @@
 //!   (`POST /v1/webhooks/sandbox`), re-posting until it is acknowledged, as
 //!   WeChat Pay and Alipay do. The runner uses this one, so a newcomer sees
 //!   "refund sent", then "refund arrived".
+//!
+//! The runner's sandbox also remembers its refunds across restarts
+//! ([`Sandbox::remember_in`]: one JSON line per refund, written before it
+//! answers), as a real provider knows every out-refund number it ever
+//! took: a refund sent again after a restart learns its old result, and
+//! money never moves twice.
 
 use super::{
     timestamped, Ack, Incoming, NoticeAmount, NotificationError, NotificationVerifier,
@@ -29,6 +35,8 @@ pub struct Sandbox {
     refunds: Mutex<HashMap<String, ProviderRefund>>,
     movements: Mutex<HashMap<String, u32>>,
     notify: Option<Notify>,
+    /// Where new refunds are appended, when they are remembered.
+    journal: Mutex<Option<std::fs::File>>,
 }
 
 /// Where and how the notifying sandbox posts its results.
@@ -164,6 +172,56 @@ impl Sandbox {
         }
     }
 
+    /// Remembers refunds in `path` (JSON lines): those already there are
+    /// known from now on, new ones are appended before they are answered.
+    /// A torn last line (a crash mid-write) is skipped: that refund was
+    /// never answered, so it is asked for again.
+    pub fn remember_in(&self, path: &std::path::Path) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let mut known = 0;
+        if let Ok(f) = std::fs::File::open(path) {
+            let mut refunds = self.refunds.lock().unwrap_or_else(|e| e.into_inner());
+            let mut movements = self.movements.lock().unwrap_or_else(|e| e.into_inner());
+            for line in std::io::BufReader::new(f).lines() {
+                let Ok(r) = serde_json::from_str::<ProviderRefund>(&line?) else {
+                    tracing::warn!(path = %path.display(), "unreadable sandbox refund line skipped");
+                    continue;
+                };
+                if matches!(r.state, ProviderState::Succeeded { .. }) {
+                    *movements.entry(r.out_refund_no.clone()).or_default() += 1;
+                }
+                refunds.insert(r.out_refund_no.clone(), r);
+                known += 1;
+            }
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        // A torn last line is ended, so the next refund starts a line.
+        let torn = std::fs::read(path)?.last().is_some_and(|&b| b != b'\n');
+        if torn {
+            std::io::Write::write_all(&mut file, b"\n")?;
+        }
+        *self.journal.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+        Ok(known)
+    }
+
+    /// Appends a new refund to the journal, if there is one.
+    fn write_down(&self, r: &ProviderRefund) -> Result<(), ProviderError> {
+        use std::io::Write;
+        let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(f) = journal.as_mut() else {
+            return Ok(());
+        };
+        let mut line = serde_json::to_vec(r)
+            .map_err(|e| ProviderError::Transient(format!("sandbox journal: {e}")))?;
+        line.push(b'\n');
+        // The page cache is enough: a killed process loses nothing.
+        f.write_all(&line)
+            .map_err(|e| ProviderError::Transient(format!("sandbox journal: {e}")))
+    }
+
     /// How many times money moved for this out-refund number.
     pub fn movements(&self, out_refund_no: &str) -> u32 {
         self.movements
@@ -251,6 +309,9 @@ impl RefundProvider for Sandbox {
                         return Err(ProviderError::Permanent("SANDBOX_BAD_AMOUNT".into()));
                     }
                     let result = self.decide(req);
+                    // Written down before it is answered or known: a
+                    // refund answered is never forgotten.
+                    self.write_down(&result)?;
                     refunds.insert(req.out_refund_no.clone(), result.clone());
                     (result, true)
                 }
@@ -406,6 +467,56 @@ impl NotificationVerifier for SandboxNotifications {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(out_refund_no: &str, amount: i64) -> RefundRequest {
+        serde_json::from_value(serde_json::json!({
+            "out_refund_no": out_refund_no, "provider_txn_id": "T1",
+            "amount": {"amount": format!("{}.{:02}", amount / 100, amount % 100), "currency": "CNY"},
+            "payment_total": {"amount": "100.00", "currency": "CNY"},
+            "reason": "test"
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_restarted_sandbox_remembers_its_refunds() {
+        let path = std::env::temp_dir().join(format!("sbx-{}.jsonl", uuid::Uuid::new_v4()));
+        let first = Sandbox::new();
+        assert_eq!(first.remember_in(&path).unwrap(), 0);
+        let r1 = first.refund(&request("R1", 3000)).await.unwrap();
+        first.refund(&request("R2", 1013)).await.unwrap();
+        assert_eq!(first.total_movements(), 1);
+        drop(first);
+        // A torn line from a crash mid-write is skipped.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"out_refund_no\":\"R"))
+            .unwrap();
+
+        let again = Sandbox::new();
+        assert_eq!(again.remember_in(&path).unwrap(), 2);
+        // R1 sent again after the restart: its old result, no new movement.
+        assert_eq!(again.refund(&request("R1", 3000)).await.unwrap(), r1);
+        assert_eq!(again.movements("R1"), 1);
+        assert_eq!(again.total_movements(), 1);
+        assert!(matches!(
+            again
+                .query(&request("R2", 1013))
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            ProviderState::Failed { .. }
+        ));
+        // A new one moves money and is remembered too.
+        again.refund(&request("R3", 500)).await.unwrap();
+        assert_eq!(again.total_movements(), 2);
+        let third = Sandbox::new();
+        assert_eq!(third.remember_in(&path).unwrap(), 3);
+        assert_eq!(third.movements("R3"), 1);
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn sinks_take_loopback_http_urls_only() {
