@@ -3,6 +3,8 @@
 #
 #   tests/bench/claims_load.sh
 #   REQUESTS=20000 ORDERS=5000 CONCURRENCIES="32 64" LOADGEN_THREADS=1 tests/bench/claims_load.sh
+#   PIPELINE_WAIT=600 tests/bench/claims_load.sh   # also wait for every claim's decision
+#                                                  # and refund, and time the pipeline
 #
 # For each concurrency: a fresh runner on a free loopback port with a fresh
 # data folder, tokens minted with `aftersales-local token`, then
@@ -16,6 +18,7 @@ REQUESTS=${REQUESTS:-20000}
 ORDERS=${ORDERS:-5000}
 CONCURRENCIES=${CONCURRENCIES:-"32 64"}
 LOADGEN_THREADS=${LOADGEN_THREADS:-1}
+PIPELINE_WAIT=${PIPELINE_WAIT:-0}
 CUSTOMER=bench-customer
 SHOP=shop-1
 
@@ -58,7 +61,8 @@ for C in $CONCURRENCIES; do
     echo "== concurrency $C: runner pid $RUNNER_PID at $BASE"
     "$BIN/loadgen" --base "$BASE" --storefront-token "$SF" --customer-token "$CU" \
         --customer "$CUSTOMER" --shop "$SHOP" --orders "$ORDERS" --requests "$REQUESTS" \
-        --concurrency "$C" --threads "$LOADGEN_THREADS" --pid "$RUNNER_PID" || status=$?
+        --concurrency "$C" --threads "$LOADGEN_THREADS" --pid "$RUNNER_PID" \
+        --pipeline-wait "$PIPELINE_WAIT" || status=$?
     echo "database: $(du -sh "$DATA" | cut -f1) in $DATA"
     stop_runner
 done

@@ -25,6 +25,7 @@ pub(super) async fn ask_installer(
     s: &Services,
     claim: &mut Claim,
     now: DateTime<Utc>,
+    asked: &super::review::Asked,
 ) -> Result<(), AppError> {
     let appliance = ClaimType::SpecialClaim {
         kind: SpecialKind::ApplianceRepair,
@@ -42,10 +43,28 @@ pub(super) async fn ask_installer(
     };
     let mut found = Vec::new();
     for l in &claim.lines {
-        match installer
-            .installations(claim.shop_id.as_str(), claim.order_id.as_str(), &l.line_id)
-            .await
-        {
+        let known = asked
+            .installations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&l.line_id)
+            .cloned();
+        let answer = match known {
+            Some(rs) => Ok(rs),
+            None => {
+                installer
+                    .installations(claim.shop_id.as_str(), claim.order_id.as_str(), &l.line_id)
+                    .await
+            }
+        };
+        if let Ok(rs) = &answer {
+            asked
+                .installations
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(l.line_id.clone(), rs.clone());
+        }
+        match answer {
             Ok(rs) => found.extend(rs),
             Err(InstallerError::Transient(m)) => return Err(AppError::Unavailable(m)),
             Err(e @ InstallerError::Permanent(_)) => {

@@ -17,7 +17,12 @@ use chrono::{DateTime, Utc};
 /// taken onto the claim and its step returned for the caller's commit. A
 /// service that cannot answer now leaves the claim waiting (its push, or
 /// the next rule run, brings the news).
-pub(super) async fn ask(s: &Services, claim: &mut Claim, now: DateTime<Utc>) -> Option<ClaimEvent> {
+pub(super) async fn ask(
+    s: &Services,
+    claim: &mut Claim,
+    now: DateTime<Utc>,
+    asked: &super::review::Asked,
+) -> Option<ClaimEvent> {
     let xb = claim.cross_border.as_ref()?;
     if xb
         .clearance
@@ -29,7 +34,19 @@ pub(super) async fn ask(s: &Services, claim: &mut Claim, now: DateTime<Utc>) -> 
     }
     let service = s.clearance.as_ref()?;
     let declaration_no = xb.declaration_no.clone();
-    match service.status(&declaration_no).await {
+    let known = asked
+        .clearance
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let answer = match known {
+        Some(c) => Ok(c),
+        None => service.status(&declaration_no).await,
+    };
+    if let Ok(c) = &answer {
+        *asked.clearance.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+    }
+    match answer {
         Ok(news) => match claim.note_customs(news, now) {
             Ok(ev) => ev,
             Err(e) => {

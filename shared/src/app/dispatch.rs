@@ -50,11 +50,49 @@ pub async fn deliver(
     }
 }
 
+/// How many subjects' events are delivered side by side: 16, or
+/// `AFTERSALES_SUBJECTS_IN_FLIGHT` (1 to 256; 1 delivers one event at a
+/// time, for comparing in benchmarks).
+fn subjects_in_flight() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("AFTERSALES_SUBJECTS_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(16, |n| n.clamp(1, 256))
+    })
+}
+
 /// Runs every consumer on the oldest pending events and removes the ones
 /// delivered. Returns how many were delivered; an event whose consumer fails
 /// stays pending and is tried again on the next round.
+///
+/// The events of one subject (a claim, a refund) are delivered in the order
+/// they were written, as the stream delivers a partition's records; events
+/// of different subjects go side by side, as parallel invocations do on
+/// Lambda. Waiting on one claim's storage calls (or a provider) then no
+/// longer holds up every other claim behind it.
 pub async fn drain_outbox(s: &Services, batch: u32) -> Result<usize, AppError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
     let events = repo::outbox::pending(&*s.table, batch).await?;
+    let mut subjects: Vec<Vec<OutboxEvent>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for e in events {
+        let i = *index.entry(e.subject.clone()).or_insert_with(|| {
+            subjects.push(Vec::new());
+            subjects.len() - 1
+        });
+        subjects[i].push(e);
+    }
+    stream::iter(subjects)
+        .map(|events| deliver_in_order(s, events))
+        .buffer_unordered(subjects_in_flight())
+        .try_fold(0, |sum, n| async move { Ok(sum + n) })
+        .await
+}
+
+/// Delivers one subject's events in order; how many were delivered.
+async fn deliver_in_order(s: &Services, events: Vec<OutboxEvent>) -> Result<usize, AppError> {
     let mut delivered = 0;
     for e in &events {
         let mut ok = true;

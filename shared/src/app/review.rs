@@ -117,6 +117,7 @@ async fn evaluate(
     first_only: bool,
 ) -> Result<Option<Decision>, AppError> {
     use crate::domain::fast_track;
+    let asked = &Asked::default();
     retrying(|| async move {
         let Some((mut claim, cv)) = repo::claims::get(&*s.table, claim_id).await? else {
             tracing::warn!(claim_id, "rule evaluation for a claim that does not exist");
@@ -142,12 +143,12 @@ async fn evaluate(
         let history = super::facts::customer_history(s, &claim).await?;
         let evidence = super::facts::evidence_findings(s, &claim, &rec.order).await?;
         // The issuer's answer is kept even when the rules change nothing.
-        let answered = super::vouchers::gather(s, &mut claim, &rec.order).await;
+        let answered = super::vouchers::gather(s, &mut claim, &rec.order, asked).await;
         let now = s.now();
         let loaded = claim.clone();
-        super::appliance::ask_installer(s, &mut claim, now).await?;
+        super::appliance::ask_installer(s, &mut claim, now, asked).await?;
         // Customs news is a step of its own, committed with the decision.
-        let customs = super::clearance::ask(s, &mut claim, now).await;
+        let customs = super::clearance::ask(s, &mut claim, now, asked).await;
         let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, now);
         claim.review.signals = Some(facts.signals(&evidence));
         let decision = rules.evaluate(&facts);
@@ -230,6 +231,21 @@ async fn evaluate(
         Ok(Some(decision))
     })
     .await
+}
+
+/// What the outside services (voucher issuer, installer network,
+/// clearance service) answered during one rule evaluation, kept across its
+/// commit retries: a retry after losing a race (another claim of the same
+/// order decided meanwhile) decides on fresh state without asking again.
+#[derive(Default)]
+pub(super) struct Asked {
+    pub vouchers:
+        std::sync::Mutex<std::collections::HashMap<String, crate::domain::voucher::VoucherState>>,
+    /// By line id.
+    pub installations: std::sync::Mutex<
+        std::collections::HashMap<String, Vec<crate::domain::appliance::InstallationRecord>>,
+    >,
+    pub clearance: std::sync::Mutex<Option<crate::domain::crossborder::Clearance>>,
 }
 
 fn second_review_reason(d: &Decision) -> String {

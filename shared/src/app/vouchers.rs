@@ -13,7 +13,12 @@ use crate::vouchers::VoucherError;
 /// Fills in what is known of the claim's codes; whether the claim changed.
 /// An issuer that cannot answer now leaves the code unknown: the rules
 /// then see it neither unused nor redeemed, and a person decides.
-pub async fn gather(s: &Services, claim: &mut Claim, order: &Order) -> bool {
+pub(super) async fn gather(
+    s: &Services,
+    claim: &mut Claim,
+    order: &Order,
+    asked: &super::review::Asked,
+) -> bool {
     let now = s.now();
     let mut changed = voucher::record_reports(claim, order, now);
     let Some(issuer) = s.vouchers.as_ref() else {
@@ -21,7 +26,24 @@ pub async fn gather(s: &Services, claim: &mut Claim, order: &Order) -> bool {
     };
     let codes: Vec<String> = voucher::to_ask(claim, order).map(str::to_owned).collect();
     for code in codes {
-        match issuer.status(&code).await {
+        let known = asked
+            .vouchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&code)
+            .cloned();
+        let answer = match known {
+            Some(state) => Ok(state),
+            None => issuer.status(&code).await,
+        };
+        if let Ok(state) = &answer {
+            asked
+                .vouchers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(code.clone(), *state);
+        }
+        match answer {
             Ok(state) => {
                 changed |= voucher::record(
                     claim,

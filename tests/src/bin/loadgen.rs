@@ -6,6 +6,7 @@
 //! loadgen --base http://127.0.0.1:PORT --storefront-token T --customer-token T
 //!         [--customer bench-customer] [--orders 5000] [--requests 20000]
 //!         [--concurrency 32] [--pid RUNNER_PID] [--threads 1] [--run ID]
+//!         [--pipeline-wait 0]
 //! ```
 //!
 //! Phase 1 seeds `--orders` orders for the customer (PUT, concurrency as
@@ -15,6 +16,15 @@
 //! Every answer other than 201 counts as an error. It prints throughput,
 //! latency percentiles (sorted samples, exact), the runner's RSS and
 //! high-water mark and the CPU time the runner and the load generator used.
+//!
+//! With `--pipeline-wait SECS` (the runner must be fresh: the customer's
+//! claims are this run's), phase 3 then waits up to SECS for the pipeline
+//! behind the intake — rules, refunds — to finish every claim, polling the
+//! customer's claim list, and reports from the claims' own timelines the
+//! time from submission to decision and to the refund sent (percentiles
+//! over all claims) and the pipeline's rate end to end: claims whose refund
+//! was sent, divided by the time from the first submission to the last
+//! refund sent.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +39,7 @@ const LINES: [&str; 3] = ["L1", "L2", "L3"];
 
 const USAGE: &str = "usage: loadgen --base URL --storefront-token T --customer-token T \
 [--customer ID] [--shop shop-1] [--orders N] [--requests R] [--concurrency C] [--pid P] \
-[--threads 1] [--run ID]";
+[--threads 1] [--run ID] [--pipeline-wait SECS]";
 
 struct Args {
     base: String,
@@ -43,6 +53,8 @@ struct Args {
     pid: Option<u32>,
     threads: usize,
     run: String,
+    /// Seconds to wait for the pipeline to finish every claim; 0: no wait.
+    pipeline_wait: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 32,
         pid: None,
         threads: 1,
+        pipeline_wait: 0,
         run: format!(
             "{:x}",
             std::time::SystemTime::now()
@@ -80,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
             "--pid" => a.pid = Some(val()?.parse().map_err(|e| format!("--pid: {e}"))?),
             "--threads" => a.threads = num(val()?)?,
             "--run" => a.run = val()?,
+            "--pipeline-wait" => a.pipeline_wait = num(val()?)? as u64,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -406,7 +420,123 @@ async fn run(a: Args) -> Result<usize, String> {
         mem.map_or("-".into(), |m| format!("{:.1}", m.1 as f64 / 1024.0)),
         mem.map_or("-".into(), |m| format!("{:.1}", m.0 as f64 / 1024.0)),
     );
+    if a.pipeline_wait > 0 {
+        pipeline(&client, &a, l.len()).await?;
+    }
     Ok(errors)
+}
+
+/// When a claim reached each step (the first time), from its timeline.
+fn step_at(claim: &Value, event: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    claim["timeline"]
+        .as_array()?
+        .iter()
+        .find(|t| t["event"] == event)
+        .and_then(|t| t["at"].as_str()?.parse().ok())
+}
+
+/// Every claim of the customer, through the paged list.
+async fn all_claims(client: &reqwest::Client, a: &Args) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{}/v1/claims?limit=100", a.base);
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = client
+            .get(url)
+            .bearer_auth(&a.customer_token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        out.extend(page["claims"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Phase 3: waits for the pipeline to decide every claim and send its
+/// refund, then reports its latencies and rate from the timelines.
+async fn pipeline(client: &reqwest::Client, a: &Args, submitted: usize) -> Result<(), String> {
+    let started = Instant::now();
+    let finished = |c: &Value| {
+        step_at(c, "refund_sent").is_some()
+            || step_at(c, "rejected").is_some()
+            || c["status"] == "under_review"
+    };
+    let claims = loop {
+        let claims = all_claims(client, a).await?;
+        let done = claims.iter().filter(|c| finished(c)).count();
+        if done >= submitted && claims.len() >= submitted {
+            break claims;
+        }
+        if started.elapsed().as_secs() >= a.pipeline_wait {
+            println!(
+                "pipeline: {done} of {submitted} claims finished after {} s; reporting those",
+                a.pipeline_wait
+            );
+            break claims;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut decided = Vec::new();
+    let mut refunded = Vec::new();
+    let mut first_submit = None;
+    let mut last_refund = None;
+    let mut with_staff = 0;
+    for c in &claims {
+        let Some(sub) = step_at(c, "submitted") else {
+            continue;
+        };
+        first_submit =
+            Some(first_submit.map_or(sub, |f: chrono::DateTime<chrono::Utc>| f.min(sub)));
+        let decision = step_at(c, "approved").or_else(|| step_at(c, "rejected"));
+        match decision {
+            Some(d) => decided.push((d - sub).num_microseconds().unwrap_or(0).max(0) as u64),
+            None => with_staff += 1,
+        }
+        if let Some(r) = step_at(c, "refund_sent") {
+            refunded.push((r - sub).num_microseconds().unwrap_or(0).max(0) as u64);
+            last_refund = Some(last_refund.map_or(r, |l: chrono::DateTime<chrono::Utc>| l.max(r)));
+        }
+    }
+    decided.sort_unstable();
+    refunded.sort_unstable();
+    let span = match (first_submit, last_refund) {
+        (Some(f), Some(l)) => (l - f).num_microseconds().unwrap_or(0) as f64 / 1e6,
+        _ => 0.0,
+    };
+    let line = |name: &str, v: &[u64]| {
+        println!(
+            "pipeline {name}: {} claims, p50 {}, p90 {}, p99 {}, max {}",
+            v.len(),
+            ms(percentile(v, 50.0)),
+            ms(percentile(v, 90.0)),
+            ms(percentile(v, 99.0)),
+            ms(v.last().copied().unwrap_or(0))
+        )
+    };
+    line("submitted -> decided", &decided);
+    line("submitted -> refund sent", &refunded);
+    println!(
+        "PIPELINE claims={} decided={} with_staff={} refunds_sent={} span_s={:.2} refunds_per_s={:.0} decided_p50_ms={:.2} decided_p99_ms={:.2} refund_sent_p99_ms={:.2}",
+        claims.len(),
+        decided.len(),
+        with_staff,
+        refunded.len(),
+        span,
+        if span > 0.0 { refunded.len() as f64 / span } else { 0.0 },
+        percentile(&decided, 50.0) as f64 / 1000.0,
+        percentile(&decided, 99.0) as f64 / 1000.0,
+        percentile(&refunded, 99.0) as f64 / 1000.0,
+    );
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
