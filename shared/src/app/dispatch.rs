@@ -50,16 +50,19 @@ pub async fn deliver(
     }
 }
 
-/// How many subjects' events are delivered side by side: 16, or
-/// `AFTERSALES_SUBJECTS_IN_FLIGHT` (1 to 256; 1 delivers one event at a
-/// time, for comparing in benchmarks).
+/// How many subjects' events are delivered side by side: 1, or
+/// `AFTERSALES_SUBJECTS_IN_FLIGHT` (1 to 256). One by default: on the
+/// runner's single SQLite connection more in flight took the connection
+/// from the intake (2,000 claims at 32 in flight: 554 claims/s with 16,
+/// 1,387/s with 1; BENCHMARKS.md) without removing the pipeline's own
+/// bottleneck.
 fn subjects_in_flight() -> usize {
     static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *N.get_or_init(|| {
         std::env::var("AFTERSALES_SUBJECTS_IN_FLIGHT")
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
-            .map_or(16, |n| n.clamp(1, 256))
+            .map_or(1, |n| n.clamp(1, 256))
     })
 }
 
@@ -69,9 +72,8 @@ fn subjects_in_flight() -> usize {
 ///
 /// The events of one subject (a claim, a refund) are delivered in the order
 /// they were written, as the stream delivers a partition's records; events
-/// of different subjects go side by side, as parallel invocations do on
-/// Lambda. Waiting on one claim's storage calls (or a provider) then no
-/// longer holds up every other claim behind it.
+/// of different subjects may go side by side ([`subjects_in_flight`]), as
+/// parallel invocations do on Lambda.
 pub async fn drain_outbox(s: &Services, batch: u32) -> Result<usize, AppError> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
     let events = repo::outbox::pending(&*s.table, batch).await?;

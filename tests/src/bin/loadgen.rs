@@ -18,7 +18,8 @@
 //! high-water mark and the CPU time the runner and the load generator used.
 //!
 //! With `--pipeline-wait SECS` (the runner must be fresh: the customer's
-//! claims are this run's), phase 3 then waits up to SECS for the pipeline
+//! claims are this run's), the orders are not shipped yet, so the default
+//! rules approve their refund-only claims at once, and phase 3 then waits up to SECS for the pipeline
 //! behind the intake — rules, refunds — to finish every claim, polling the
 //! customer's claim list, and reports from the claims' own timelines the
 //! time from submission to decision and to the refund sent (percentiles
@@ -145,6 +146,14 @@ fn order_body(customer: &str) -> Value {
     })
 }
 
+/// For the pipeline: the same order not shipped yet, whose refund-only
+/// claims the default rules approve at once (`unshipped-refund-only`).
+fn unshipped_order_body(customer: &str) -> Value {
+    let mut o = order_body(customer);
+    o["fulfilment"] = json!({"state": "paid_unshipped"});
+    o
+}
+
 fn order_id(run: &str, i: usize) -> String {
     format!("o-{run}-{i}")
 }
@@ -155,11 +164,18 @@ fn order_id(run: &str, i: usize) -> String {
 fn claim_body(a: &Args, i: usize) -> Value {
     let order = i % a.orders;
     let round = i / a.orders;
+    // The pipeline's claims are refund-only on unshipped orders, decided
+    // and refunded without staff; the intake's are returns.
+    let (kind, reason) = if a.pipeline_wait > 0 {
+        ("refund_only", "no_longer_wanted")
+    } else {
+        ("return_refund", "wrong_size")
+    };
     json!({
         "shop_id": a.shop,
         "order_id": order_id(&a.run, order),
-        "type": "return_refund",
-        "reason": "wrong_size",
+        "type": kind,
+        "reason": reason,
         "description": "Too small",
         "lines": [{"line_id": LINES[round % LINES.len()], "quantity": 1}]
     })
@@ -329,7 +345,12 @@ async fn run(a: Args) -> Result<usize, String> {
     let a = Arc::new(a);
 
     // Phase 1: orders.
-    let body = Arc::new(serde_json::to_vec(&order_body(&a.customer)).map_err(|e| e.to_string())?);
+    let order = if a.pipeline_wait > 0 {
+        unshipped_order_body(&a.customer)
+    } else {
+        order_body(&a.customer)
+    };
+    let body = Arc::new(serde_json::to_vec(&order).map_err(|e| e.to_string())?);
     let (mut seeded, elapsed) = {
         let (a, client, body) = (a.clone(), client.clone(), body.clone());
         run_phase(a.concurrency, a.orders, &[201], move |i| {
@@ -483,7 +504,7 @@ async fn pipeline(client: &reqwest::Client, a: &Args, submitted: usize) -> Resul
             );
             break claims;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     };
     let mut decided = Vec::new();
     let mut refunded = Vec::new();
