@@ -46,7 +46,7 @@ pub fn outbox_event(record: &EventRecord) -> Result<Option<OutboxEvent>, RecordE
     }
     let image: HashMap<String, AttributeValue> = record.change.new_image.clone().into();
     match image.get(attr::PK) {
-        Some(AttributeValue::S(pk)) if pk == repo::outbox::PARTITION => {}
+        Some(AttributeValue::S(pk)) if repo::outbox::is_outbox_key(pk) => {}
         Some(_) => return Ok(None),
         // A stream without new images (KEYS_ONLY) cannot feed consumers.
         None => return Err(RecordError::NoImage),

@@ -213,6 +213,11 @@ const COURIER_QUIET_SECONDS: i64 = 15;
 /// while there is work, then looks again every `idle` interval. A failing
 /// consumer leaves its event for the next round (at least once).
 pub async fn run_outbox_poller(services: Services, idle: Duration) {
+    match crate::repo::outbox::adopt_unsharded(&*services.table).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "outbox events moved to their shards"),
+        Err(e) => tracing::warn!(error = %e, "unsharded outbox events not moved"),
+    }
     let mut last_sweep: Option<std::time::Instant> = None;
     let mut last_courier_poll: Option<std::time::Instant> = None;
     loop {

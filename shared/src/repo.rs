@@ -7,7 +7,7 @@
 //! | order + ledger  | `ORDER#{shop}#{order}`     | `ORDER`     | –                                   | –                              |
 //! | claim           | `CLAIM#{claim}`            | `CLAIM`     | `CUSTOMER#{customer}` / `{created}#{claim}` | `SHOP#{shop}` / `{created}#{claim}` |
 //! | idempotency     | `IDEM#{customer}#{key}`    | `IDEM`      | –                                   | –                              |
-//! | outbox event    | `OUTBOX`                   | `{event id}`| –                                   | –                              |
+//! | outbox event    | `OUTBOX#{shard 00-15}`     | `{event id}`| –                                   | –                              |
 //! | inbox message   | `INBOX#{customer}`         | `MSG#{message id}` | –                            | –                              |
 //! | unread count    | `INBOX#{customer}`         | `UNREAD`    | –                                   | –                              |
 //! | SMS sent marker | `NOTIFY#{event id}`        | `SMS`       | –                                   | –                              |
@@ -327,12 +327,43 @@ pub mod outbox {
         decode, encode, Condition, Index, Item, OutboxEvent, Query, RepoError, Table, WriteOp,
     };
 
+    /// The partition of the first runners' outbox, before it was sharded:
+    /// [`adopt_unsharded`] moves what is left there.
     pub const PARTITION: &str = "OUTBOX";
+    /// The shards' partitions are `OUTBOX#00` .. `OUTBOX#15`: writes spread
+    /// over them instead of all landing on one partition key.
+    pub const SHARDS: u32 = 16;
+    pub const SHARD_PREFIX: &str = "OUTBOX#";
     /// Delivered events are deleted; undelivered ones expire after a week.
     pub const TTL_SECONDS: i64 = 7 * 24 * 3600;
 
+    /// The shard of a subject: every event of one claim or refund is in one
+    /// shard, in the order written (event ids sort by time).
+    pub fn shard_of(subject: &str) -> u32 {
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in subject.bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        h % SHARDS
+    }
+
+    pub fn partition(shard: u32) -> String {
+        format!("{SHARD_PREFIX}{shard:02}")
+    }
+
+    /// Whether an item's partition key is the outbox's (a stream record).
+    pub fn is_outbox_key(pk: &str) -> bool {
+        pk.starts_with(SHARD_PREFIX) || pk == PARTITION
+    }
+
     pub fn put(e: &OutboxEvent) -> WriteOp {
-        let mut item = Item::new(PARTITION, e.event_id.clone(), encode(e));
+        let mut item = Item::new(
+            partition(shard_of(&e.subject)),
+            e.event_id.clone(),
+            encode(e),
+        );
         item.expires_at = Some(e.at.timestamp() + TTL_SECONDS);
         WriteOp::Put {
             item,
@@ -340,10 +371,26 @@ pub mod outbox {
         }
     }
 
-    /// The oldest pending events.
+    /// The oldest pending events (of all shards), oldest first.
     pub async fn pending(t: &dyn Table, limit: u32) -> Result<Vec<OutboxEvent>, RepoError> {
+        let mut out = Vec::new();
+        for shard in 0..SHARDS {
+            out.extend(pending_in(t, shard, limit).await?);
+        }
+        // Event ids sort by the time they were made (UUID v7).
+        out.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// The oldest pending events of one shard.
+    pub async fn pending_in(
+        t: &dyn Table,
+        shard: u32,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, RepoError> {
         let page = t
-            .query(Query::partition(Index::Primary, PARTITION).limit(limit))
+            .query(Query::partition(Index::Primary, partition(shard)).limit(limit))
             .await?;
         page.items
             .into_iter()
@@ -351,29 +398,71 @@ pub mod outbox {
             .collect()
     }
 
+    /// Moves events left in the unsharded partition (a runner's database
+    /// from before sharding) to their shards; how many were moved.
+    pub async fn adopt_unsharded(t: &dyn Table) -> Result<usize, RepoError> {
+        let mut moved = 0;
+        loop {
+            let page = t
+                .query(Query::partition(Index::Primary, PARTITION).limit(50))
+                .await?;
+            if page.items.is_empty() {
+                return Ok(moved);
+            }
+            let mut ops = Vec::new();
+            for item in page.items {
+                let (e, _): (OutboxEvent, u64) = decode(item)?;
+                ops.push(WriteOp::Delete {
+                    pk: PARTITION.into(),
+                    sk: e.event_id.clone(),
+                    condition: Condition::Exists,
+                });
+                ops.push(put(&e));
+                moved += 1;
+            }
+            t.transact(ops).await?;
+        }
+    }
+
     /// The event an outbox item holds (a stream record's new image).
     pub fn from_item(item: Item) -> Result<OutboxEvent, RepoError> {
         decode(item).map(|(e, _)| e)
     }
 
-    pub async fn delivered(t: &dyn Table, event_id: &str) -> Result<(), RepoError> {
-        Ok(t.delete(PARTITION, event_id, Condition::None).await?)
-    }
-
     /// Removes delivered events, as few transactions as the table allows.
-    pub async fn delivered_all(t: &dyn Table, event_ids: &[String]) -> Result<(), RepoError> {
-        for chunk in event_ids.chunks(crate::store::MAX_TRANSACTION_OPS) {
+    pub async fn delivered_all(t: &dyn Table, events: &[OutboxEvent]) -> Result<(), RepoError> {
+        for chunk in events.chunks(crate::store::MAX_TRANSACTION_OPS) {
             let ops = chunk
                 .iter()
-                .map(|id| WriteOp::Delete {
-                    pk: PARTITION.into(),
-                    sk: id.clone(),
+                .map(|e| WriteOp::Delete {
+                    pk: partition(shard_of(&e.subject)),
+                    sk: e.event_id.clone(),
                     condition: Condition::None,
                 })
                 .collect();
             t.transact(ops).await?;
         }
         Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn shards_are_stable_and_spread() {
+            // Fixed values: a change of hash would strand pending events.
+            assert_eq!(partition(shard_of("clm_a")), partition(shard_of("clm_a")));
+            let mut seen = std::collections::HashSet::new();
+            for i in 0..1000 {
+                let s = shard_of(&format!("clm_{i:04}"));
+                assert!(s < SHARDS);
+                seen.insert(s);
+            }
+            assert_eq!(seen.len(), SHARDS as usize, "every shard takes events");
+            assert!(is_outbox_key(&partition(3)) && is_outbox_key(PARTITION));
+            assert!(!is_outbox_key("ORDER#x"));
+        }
     }
 }
 

@@ -611,7 +611,12 @@ async fn stream_records_from_dynamodb_reach_the_consumer_once() {
     let records = bad["Records"].as_array_mut().unwrap();
     let at = records
         .iter()
-        .position(|r| r["dynamodb"]["Keys"]["pk"]["S"] == "OUTBOX" && r["eventName"] == "INSERT")
+        .position(|r| {
+            r["dynamodb"]["Keys"]["pk"]["S"]
+                .as_str()
+                .is_some_and(|pk| pk.starts_with("OUTBOX#"))
+                && r["eventName"] == "INSERT"
+        })
         .unwrap();
     records[at]["dynamodb"]["NewImage"]["body"]["M"]["payload"] = json!({"M": {}});
     records[at]["dynamodb"]["NewImage"]["body"]["M"]["type"] = json!({"S": "claim.submitted"});
@@ -681,4 +686,76 @@ async fn a_rejection_reads_as_the_catalogue_text_in_the_customers_language() {
             .any(|l| l.dedupe_id == event.event_id && l.text.contains("未通过")),
         "{sms:?}"
     );
+}
+
+/// A runner's database from before the outbox was sharded: events left in
+/// the one `OUTBOX` partition move to their shards when the poller starts,
+/// and are delivered from there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsharded_outbox_events_are_adopted_and_delivered() {
+    let w = world_on("sqlite").await;
+    push_order(&w.app, "o-legacy", "alice", "en", None).await;
+    file_claim(&w.app, "alice", "o-legacy").await;
+    // Move every pending event back to the old partition, as an old
+    // runner left them.
+    let pending = repo::outbox::pending(&*w.services.table, 100)
+        .await
+        .unwrap();
+    assert!(!pending.is_empty());
+    for e in &pending {
+        let shard = repo::outbox::partition(repo::outbox::shard_of(&e.subject));
+        let item = w
+            .services
+            .table
+            .get(&shard, &e.event_id)
+            .await
+            .unwrap()
+            .unwrap();
+        w.services
+            .table
+            .delete(&shard, &e.event_id, aftersales::store::Condition::Exists)
+            .await
+            .unwrap();
+        let mut old = item.clone();
+        old.pk = repo::outbox::PARTITION.into();
+        w.services
+            .table
+            .put(old, aftersales::store::Condition::NotExists)
+            .await
+            .unwrap();
+    }
+    assert!(repo::outbox::pending(&*w.services.table, 100)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let moved = repo::outbox::adopt_unsharded(&*w.services.table)
+        .await
+        .unwrap();
+    assert_eq!(moved, pending.len());
+    assert_eq!(
+        repo::outbox::adopt_unsharded(&*w.services.table)
+            .await
+            .unwrap(),
+        0
+    );
+    let again = repo::outbox::pending(&*w.services.table, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|e| &e.event_id).collect::<Vec<_>>(),
+        pending.iter().map(|e| &e.event_id).collect::<Vec<_>>()
+    );
+    let delivered = drain_outbox(&w.services, 100).await.unwrap();
+    assert!(
+        delivered >= pending.len(),
+        "{delivered} of {}",
+        pending.len()
+    );
+    let page = inbox(&w.app, "alice", "").await;
+    let submitted = events_of(&page)
+        .iter()
+        .filter(|e| **e == "submitted")
+        .count();
+    assert_eq!(submitted, 1, "{page}");
 }

@@ -76,7 +76,11 @@ fn subjects_in_flight() -> usize {
 /// parallel invocations do on Lambda.
 pub async fn drain_outbox(s: &Services, batch: u32) -> Result<usize, AppError> {
     use futures_util::stream::{self, StreamExt};
-    let events = repo::outbox::pending(&*s.table, batch).await?;
+    // Up to `batch` of each shard's oldest events.
+    let mut events = Vec::new();
+    for shard in 0..repo::outbox::SHARDS {
+        events.extend(repo::outbox::pending_in(&*s.table, shard, batch).await?);
+    }
     let mut subjects: Vec<Vec<OutboxEvent>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for e in events {
@@ -86,7 +90,7 @@ pub async fn drain_outbox(s: &Services, batch: u32) -> Result<usize, AppError> {
         });
         subjects[i].push(e);
     }
-    let delivered: Vec<String> = stream::iter(subjects)
+    let delivered: Vec<OutboxEvent> = stream::iter(subjects)
         .map(|events| deliver_in_order(s, events))
         .buffer_unordered(subjects_in_flight())
         .flat_map(stream::iter)
@@ -99,8 +103,8 @@ pub async fn drain_outbox(s: &Services, batch: u32) -> Result<usize, AppError> {
 }
 
 /// Delivers one subject's events in order, up to the first that a consumer
-/// fails (it and the rest stay pending, in order); the ids delivered.
-async fn deliver_in_order(s: &Services, events: Vec<OutboxEvent>) -> Vec<String> {
+/// fails (it and the rest stay pending, in order); those delivered.
+async fn deliver_in_order(s: &Services, events: Vec<OutboxEvent>) -> Vec<OutboxEvent> {
     let mut delivered = Vec::new();
     for e in events {
         for &c in ALL_CONSUMERS {
@@ -112,7 +116,7 @@ async fn deliver_in_order(s: &Services, events: Vec<OutboxEvent>) -> Vec<String>
                 return delivered;
             }
         }
-        delivered.push(e.event_id);
+        delivered.push(e);
     }
     delivered
 }

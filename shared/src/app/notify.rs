@@ -110,7 +110,7 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
     }
     let step: ClaimEvent =
         serde_json::from_value(event.payload.clone()).map_err(|source| RepoError::Corrupt {
-            pk: repo::outbox::PARTITION.into(),
+            pk: repo::outbox::partition(repo::outbox::shard_of(&event.subject)),
             sk: event.event_id.clone(),
             source,
         })?;

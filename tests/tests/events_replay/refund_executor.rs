@@ -91,7 +91,16 @@ fn refund_executor_events_have_the_sqs_and_schedule_shapes() {
                 let record: Value = serde_json::from_str(body).unwrap();
                 assert_eq!(record["eventSource"], "aws:dynamodb", "{id}");
                 assert_eq!(record["eventName"], "INSERT", "{id}");
-                assert_eq!(record["dynamodb"]["Keys"]["pk"]["S"], "OUTBOX", "{id}");
+                let subject = record["dynamodb"]["NewImage"]["body"]["M"]["subject"]["S"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert_eq!(
+                    record["dynamodb"]["Keys"]["pk"]["S"],
+                    aftersales::repo::outbox::partition(aftersales::repo::outbox::shard_of(
+                        subject
+                    )),
+                    "{id}: the outbox shard of the record's subject"
+                );
                 assert_eq!(
                     record["dynamodb"]["NewImage"]["body"]["M"]["type"]["S"], "refund.requested",
                     "{id}"
