@@ -20,7 +20,7 @@ use aftersales::domain::order::OrderDraft;
 use aftersales::providers::sandbox::Sandbox;
 use aftersales::providers::ProviderSet;
 use aftersales::store::sqlite::SqliteTable;
-use aftersales::store::{Condition, Item, Page, Query, StoreError, Table, WriteOp};
+use aftersales::store::{Condition, Index, Item, Page, Query, StoreError, Table, WriteOp};
 use async_trait::async_trait;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,6 +106,14 @@ impl Table for Counting {
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         self.inner.query(query).await
+    }
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.inner.get_many(keys).await
+    }
+    async fn count(&self, index: Index, pk: &str) -> Result<u64, StoreError> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.inner.count(index, pk).await
     }
 }
 
@@ -220,6 +228,7 @@ async fn bench_batch(dir: &std::path::Path, claims: usize) {
             reason: None,
             claim_ids: Some(ids.clone()),
             filter: None,
+            cursor: None,
         },
     )
     .await
