@@ -239,6 +239,10 @@ pub enum Condition {
 }
 
 /// One write of a transaction.
+// A put carries its item inline (five index key pairs make it the largest
+// variant): transactions are short vectors of mostly puts, so boxing would
+// only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     Put {
