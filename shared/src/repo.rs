@@ -153,6 +153,20 @@ pub mod orders {
         t.get(&pk, &sk).await?.map(decode).transpose()
     }
 
+    /// Several orders of a shop at once, in the order asked.
+    pub async fn get_many(
+        t: &dyn Table,
+        shop_id: &str,
+        order_ids: &[&str],
+    ) -> Result<Vec<Option<(OrderRecord, u64)>>, RepoError> {
+        let keys: Vec<(String, String)> = order_ids.iter().map(|o| key(shop_id, o)).collect();
+        t.get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|i| i.map(decode).transpose())
+            .collect()
+    }
+
     /// The write of a record: `prev` is the version read, `None` for a new one.
     pub fn put(rec: &OrderRecord, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&rec.order.shop_id, &rec.order.order_id);
@@ -262,7 +276,7 @@ pub mod claims {
 
     struct Part {
         pk: String,
-        buf: VecDeque<(String, Claim)>,
+        buf: VecDeque<(String, Item)>,
         after: Option<Cursor>,
         done: bool,
     }
@@ -309,8 +323,7 @@ pub mod claims {
                         .await?;
                     for i in page.items {
                         let pos = i.gsi3.as_ref().map(|k| k.sk.clone()).unwrap_or_default();
-                        let (c, _) = decode::<Claim>(i)?;
-                        p.buf.push_back((pos, c));
+                        p.buf.push_back((pos, i));
                     }
                     p.done = page.next.is_none();
                     p.after = page.next;
@@ -324,11 +337,15 @@ pub mod claims {
                 .filter_map(|(i, p)| p.buf.front().map(|(pos, _)| (pos, i)))
                 .min()
                 .map(|(_, i)| i);
-            let next = best.and_then(|i| self.parts[i].buf.pop_front());
-            if next.is_some() {
-                self.read += 1;
+            // Decoded only when taken: a page reads ahead in every partition
+            // but uses what sorts first.
+            match best.and_then(|i| self.parts[i].buf.pop_front()) {
+                Some((pos, item)) => {
+                    self.read += 1;
+                    Ok(Some((pos, decode::<Claim>(item)?.0)))
+                }
+                None => Ok(None),
             }
-            Ok(next)
         }
 
         /// Whether claims may follow (read or not yet read).
@@ -418,6 +435,19 @@ pub mod uploads {
     ) -> Result<Option<(Upload, u64)>, RepoError> {
         let (pk, sk) = key(evidence_key);
         t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// Several uploads at once, in the order asked (None: no such upload).
+    pub async fn get_many(
+        t: &dyn Table,
+        evidence_keys: &[&str],
+    ) -> Result<Vec<Option<(Upload, u64)>>, RepoError> {
+        let keys: Vec<(String, String)> = evidence_keys.iter().map(|k| key(k)).collect();
+        t.get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|i| i.map(decode).transpose())
+            .collect()
     }
 
     pub fn put(u: &Upload, prev: Option<u64>) -> WriteOp {
@@ -1640,10 +1670,15 @@ pub mod shipments {
 
 /// Index keys for items written before their index existed: a shop's
 /// claims and refunds are written again once (same body, next version),
-/// which gives them every key of today's layout; a marker item then says
-/// the shop is done, so the check costs one read afterwards.
+/// which gives them every key of today's layout; a marker item under the
+/// shop records how far that got after every page (a request cut short
+/// leaves the next one to go on) and then that the shop is done, so the
+/// check costs one read afterwards.
 pub mod indexes {
-    use super::{claims, decode, refunds, Claim, Condition, Index, Item, Query, RepoError, Table};
+    use super::{
+        claims, decode, encode, refunds, Claim, Condition, Cursor, Deserialize, Index, Item, Query,
+        RepoError, Serialize, Table, WriteOp,
+    };
     use crate::domain::refund::Refund;
     use crate::store::StoreError;
 
@@ -1654,58 +1689,58 @@ pub mod indexes {
         (format!("SHOP#{shop_id}"), format!("INDEXES#v{LAYOUT}"))
     }
 
+    /// How far the shop's items were written again.
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct Progress {
+        done: bool,
+        /// 0: claims, 1: refunds.
+        stage: u8,
+        after: Option<Cursor>,
+    }
+
     /// Makes sure every claim and refund of the shop carries today's index
     /// keys (a no-op, one read, once done).
     pub async fn ensure(t: &dyn Table, shop_id: &str) -> Result<(), RepoError> {
         let (pk, sk) = marker_key(shop_id);
-        if t.get(&pk, &sk).await?.is_some() {
+        let mut progress: Progress = match t.get(&pk, &sk).await? {
+            Some(i) => decode::<Progress>(i)?.0,
+            None => Progress::default(),
+        };
+        if progress.done {
             return Ok(());
         }
-        rewrite_missing(
-            t,
-            &format!("SHOP#{shop_id}"),
-            |i: &Item| i.gsi3.is_none(),
-            |i| {
-                let (c, v) = decode::<Claim>(i)?;
-                Ok(claims::put(&c, Some(v)))
-            },
-        )
-        .await?;
-        rewrite_missing(
-            t,
-            &refunds::shop_partition(shop_id),
-            |i: &Item| i.gsi3.is_none() || i.gsi4.is_none(),
-            |i| {
-                let (r, v) = decode::<Refund>(i)?;
-                Ok(refunds::put(&r, Some(v)))
-            },
-        )
-        .await?;
-        let item = Item::new(pk, sk, serde_json::json!({"layout": LAYOUT}));
-        t.put(item, Condition::None).await?;
-        Ok(())
-    }
-
-    /// Walks a gsi2 partition and writes again the items `missing` says
-    /// lack a key (a write that lost to a newer one is fine: the newer
-    /// one carried the keys).
-    async fn rewrite_missing(
-        t: &dyn Table,
-        partition: &str,
-        missing: impl Fn(&Item) -> bool,
-        rewrite: impl Fn(Item) -> Result<crate::store::WriteOp, RepoError>,
-    ) -> Result<(), RepoError> {
-        let mut after = None;
+        let save = |p: &Progress| {
+            t.put(
+                Item::new(pk.clone(), sk.clone(), encode(p)),
+                Condition::None,
+            )
+        };
         loop {
+            let partition = match progress.stage {
+                0 => format!("SHOP#{shop_id}"),
+                _ => refunds::shop_partition(shop_id),
+            };
             let page = t
                 .query(
                     Query::partition(Index::Gsi2, partition)
                         .limit(500)
-                        .after(after),
+                        .after(progress.after.take()),
                 )
                 .await?;
-            for i in page.items.into_iter().filter(|i| missing(i)) {
-                if let crate::store::WriteOp::Put { item, condition } = rewrite(i)? {
+            for i in page.items {
+                let op = match progress.stage {
+                    0 if i.gsi3.is_none() => {
+                        let (c, v) = decode::<Claim>(i)?;
+                        claims::put(&c, Some(v))
+                    }
+                    1 if i.gsi3.is_none() || i.gsi4.is_none() => {
+                        let (r, v) = decode::<Refund>(i)?;
+                        refunds::put(&r, Some(v))
+                    }
+                    _ => continue,
+                };
+                if let WriteOp::Put { item, condition } = op {
+                    // Lost to a newer write: that one carried the keys.
                     match t.put(item, condition).await {
                         Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
                         Err(e) => return Err(e.into()),
@@ -1713,8 +1748,13 @@ pub mod indexes {
                 }
             }
             match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(()),
+                Some(n) => progress.after = Some(n),
+                None if progress.stage == 0 => progress.stage = 1,
+                None => progress.done = true,
+            }
+            save(&progress).await?;
+            if progress.done {
+                return Ok(());
             }
         }
     }

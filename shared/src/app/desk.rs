@@ -215,15 +215,17 @@ fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
 pub struct Queue {
     pub claims: Vec<QueueItem>,
     /// Claims matching the filter, over all pages; None when that would
-    /// mean reading more than [`TOTAL_COUNT_LIMIT`] claims.
+    /// mean reading more than [`TOTAL_COUNT_LIMIT`] claims. Counted for the
+    /// first page; later pages repeat it (their cursor carries it).
     pub total: Option<u64>,
-    /// The shop's claims per status (all of them, not only the filtered).
+    /// The shop's claims per status (all of them, not only the filtered),
+    /// counted for the first page as `total` is.
     pub counts: BTreeMap<&'static str, u64>,
     pub next_cursor: Option<String>,
 }
 
-/// A cursor is the queue position (index sort key) of the last claim a
-/// page looked at, base64url: opaque to clients, checked when it comes back.
+/// A batch's cursor is the queue position (index sort key) of the last
+/// claim it took, base64url: opaque to clients, checked when it comes back.
 fn encode_position(p: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("q1:{p}"))
@@ -275,6 +277,37 @@ async fn walk_queue(
     Ok((out, last.filter(|_| walk.more())))
 }
 
+/// A queue page's cursor: where the last page stopped, and the figures
+/// counted when the first page was read (a walk through the queue shows
+/// them as they were then instead of counting the shop's claims again for
+/// every page). Opaque to clients (base64url of this JSON), checked when
+/// it comes back; a client that edits the figures only misleads itself.
+#[derive(Debug, Serialize, Deserialize)]
+struct QueueCursor {
+    /// The queue position of the last claim looked at.
+    p: String,
+    /// `total`.
+    t: Option<u64>,
+    /// The shop's claims per status, in [`ClaimStatus::ALL`]'s order.
+    c: Vec<u64>,
+}
+
+fn encode_queue_cursor(c: &QueueCursor) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).expect("cursor serializes"))
+}
+
+fn decode_queue_cursor(s: &str) -> Result<QueueCursor, AppError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<QueueCursor>(&b).ok())
+        .filter(|c| repo::claims::is_queue_position(&c.p) && c.c.len() == ClaimStatus::ALL.len())
+        .ok_or_else(|| AppError::invalid("invalid_cursor", "cursor is not one this API gave out"))
+}
+
 pub async fn queue(
     s: &Services,
     p: &Principal,
@@ -289,33 +322,40 @@ pub async fn queue(
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid("invalid_limit", "limit must be 1 to 200"));
     }
-    let after = cursor.map(decode_position).transpose()?;
-    repo::indexes::ensure(&*s.table, shop_id).await?;
-    let by_status = repo::claims::count_by_status(&*s.table, shop_id).await?;
-    let counts: BTreeMap<&'static str, u64> = by_status
+    let after = cursor.map(decode_queue_cursor).transpose()?;
+    let (total, by_status) = match &after {
+        Some(c) => (c.t, c.c.clone()),
+        None => {
+            repo::indexes::ensure(&*s.table, shop_id).await?;
+            let by_status = repo::claims::count_by_status(&*s.table, shop_id).await?;
+            let statuses = filter.statuses();
+            let candidates: u64 = by_status
+                .iter()
+                .filter(|(st, _)| statuses.contains(st))
+                .map(|(_, n)| n)
+                .sum();
+            let total = if !filter.filters_claims() {
+                Some(candidates)
+            } else if candidates <= TOTAL_COUNT_LIMIT {
+                let (all, _) = walk_queue(s, shop_id, filter, None, usize::MAX, usize::MAX).await?;
+                Some(all.len() as u64)
+            } else {
+                None
+            };
+            (total, by_status.into_iter().map(|(_, n)| n).collect())
+        }
+    };
+    let counts: BTreeMap<&'static str, u64> = ClaimStatus::ALL
         .iter()
-        .filter(|(_, n)| *n > 0)
+        .zip(&by_status)
+        .filter(|(_, n)| **n > 0)
         .map(|(st, n)| (st.as_str(), *n))
         .collect();
-    let statuses = filter.statuses();
-    let candidates: u64 = by_status
-        .iter()
-        .filter(|(st, _)| statuses.contains(st))
-        .map(|(_, n)| n)
-        .sum();
-    let total = if !filter.filters_claims() {
-        Some(candidates)
-    } else if candidates <= TOTAL_COUNT_LIMIT {
-        let (all, _) = walk_queue(s, shop_id, filter, None, usize::MAX, usize::MAX).await?;
-        Some(all.len() as u64)
-    } else {
-        None
-    };
     let (page, next) = walk_queue(
         s,
         shop_id,
         filter,
-        after.as_deref(),
+        after.as_ref().map(|c| c.p.as_str()),
         limit as usize,
         QUEUE_PAGE_SCAN,
     )
@@ -325,7 +365,13 @@ pub async fn queue(
         claims: page.iter().map(|c| queue_item(c, now)).collect(),
         total,
         counts,
-        next_cursor: next.as_deref().map(encode_position),
+        next_cursor: next.map(|p| {
+            encode_queue_cursor(&QueueCursor {
+                p,
+                t: total,
+                c: by_status.clone(),
+            })
+        }),
     })
 }
 
@@ -690,8 +736,11 @@ pub async fn batch(
     let now = s.now();
     let mut pending: Vec<(Commit, Vec<Claim>)> = Vec::new();
     let mut fallback: Vec<crate::domain::ids::ClaimId> = Vec::new();
-    for (order_id, claims) in groups {
-        let Some((mut rec, ov)) = repo::orders::get(&*s.table, shop_id, &order_id).await? else {
+    // Every order of the batch in one multi-item read.
+    let order_ids: Vec<&str> = groups.keys().map(|o| o.as_str()).collect();
+    let orders = repo::orders::get_many(&*s.table, shop_id, &order_ids).await?;
+    for ((_, claims), order) in groups.into_iter().zip(orders) {
+        let Some((mut rec, ov)) = order else {
             for (c, _) in claims {
                 results.insert(
                     c.claim_id.clone(),
