@@ -259,7 +259,7 @@ async fn walk_queue(
     let chunk = if filter.filters_claims() {
         200
     } else {
-        u32::try_from(limit + 1).unwrap_or(200)
+        u32::try_from(limit.saturating_add(1).min(500)).unwrap_or(500)
     };
     let statuses = filter.statuses();
     let mut walk = repo::claims::QueueWalk::new(&*s.table, shop_id, &statuses, after, chunk);

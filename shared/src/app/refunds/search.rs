@@ -89,17 +89,18 @@ pub async fn search(
     repo::indexes::ensure(&*s.table, shop_id).await?;
     // The narrowest index the filters name: an order (a claim's own
     // order), a phone, a status; else every refund of the shop.
+    let none = || SearchPage {
+        refunds: vec![],
+        next_cursor: None,
+    };
     let order_id = match (&q.order_id, &q.claim_id) {
+        // An id no order can have names no partition of ours.
+        (Some(o), _) if check_id("order_id", o).is_err() => return Ok(none()),
         (Some(o), _) => Some(o.clone()),
         (None, Some(c)) => match claim_order(s, shop_id, c).await? {
             Some(o) => Some(o),
             // No such claim of this shop: no refund of it either.
-            None => {
-                return Ok(SearchPage {
-                    refunds: vec![],
-                    next_cursor: None,
-                })
-            }
+            None => return Ok(none()),
         },
         (None, None) => None,
     };
