@@ -15,7 +15,18 @@ misspelled event properties) pass silently. This script:
      with samtranslator (empty managed-policy map, AWS_DEFAULT_REGION=us-east-1);
      any translator error fails the check;
   4. runs cfn-lint on the raw template and on the expanded CloudFormation JSON;
-     any cfn-lint *error* fails the check (warnings are printed, not fatal).
+     any cfn-lint *error* fails the check (warnings are printed, not fatal);
+  5. runs checkov (`--framework cloudformation`) on the expanded CloudFormation:
+     any failed check fails it. A check that does not apply is suppressed on its
+     resource in the template (`Metadata: checkov: skip: [{id, comment}]`; SAM
+     carries a function's Metadata to the generated AWS::Lambda::Function), and
+     every such skip must say why (a skip without a comment fails the check).
+     checkov lives in its own virtualenv (it pins botocore/boto3 versions that
+     break moto): $CHECKOV, else `checkov` on PATH, else the one `.ci/run`
+     installs at the path `--checkov-venv` prints. `--no-checkov` leaves it out.
+
+Parameters are expanded with their defaults as CloudFormation hands them to the
+SAM transform: a CommaDelimitedList as a list.
 
 Exit codes: 0 = template OK, 1 = the template has problems (reasons printed),
 2 = the checker could not run (missing tools, unreadable file, bad usage).
@@ -27,6 +38,7 @@ import argparse
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +56,18 @@ LINT_REGIONS = ["us-east-1", "ap-southeast-1"]
 RUST_BUILD_METHOD = "rust-cargolambda"
 
 INSTALL_HINT = "install them with: python3 -m pip install cfn-lint aws-sam-translator (or run .ci/run)"
+
+# checkov, in a virtualenv of its own (.ci/run creates it where this says).
+CHECKOV_VERSION = "3.3.30"
+CHECKOV_INSTALL_HINT = (
+    f"run .ci/run, or: python3 -m venv VENV && VENV/bin/pip install checkov=={CHECKOV_VERSION}"
+    " and set CHECKOV=VENV/bin/checkov (never into the Python moto uses)"
+)
+
+
+def checkov_venv() -> Path:
+    base = os.environ.get("TMPDIR") or "/tmp"
+    return Path(base) / f"aftersales-checkov-{CHECKOV_VERSION}"
 
 
 def cannot_run(message: str) -> NoReturn:
@@ -207,9 +231,25 @@ def with_placeholder_code(template: dict) -> dict:
     return out
 
 
+def parameter_values(template: dict) -> dict:
+    """The parameters' defaults as CloudFormation hands them to the transform: a
+    CommaDelimitedList as a list (SAM inlines some values, e.g. CORS origins)."""
+    values = {}
+    for name, p in (template.get("Parameters") or {}).items():
+        if not isinstance(p, dict) or "Default" not in p:
+            continue
+        default = p["Default"]
+        if p.get("Type") == "CommaDelimitedList" and isinstance(default, str):
+            default = [v.strip() for v in default.split(",")]
+        values[name] = default
+    return values
+
+
 def expand(template: dict) -> tuple[dict | None, list[str]]:
     try:
-        expanded = transform(with_placeholder_code(template), {}, EmptyManagedPolicyLoader())
+        expanded = transform(
+            with_placeholder_code(template), parameter_values(template), EmptyManagedPolicyLoader()
+        )
     except InvalidDocumentException as exc:
         causes = getattr(exc, "causes", None) or [exc]
         return None, [f"SAM translator: {getattr(c, 'message', str(c))}" for c in causes]
@@ -247,6 +287,81 @@ def run_cfn_lint(paths: list[Path]) -> tuple[bool, str]:
     return has_errors, "\n".join(f"  {line}" for line in output.splitlines())
 
 
+# --------------------------------------------------------------------------- checkov
+
+
+def find_checkov() -> str | None:
+    explicit = os.environ.get("CHECKOV")
+    if explicit:
+        return explicit
+    on_path = shutil.which("checkov")
+    if on_path:
+        return on_path
+    venv = checkov_venv() / "bin" / "checkov"
+    return str(venv) if venv.is_file() else None
+
+
+def check_skip_reasons(template: dict) -> list[str]:
+    """Every checkov skip in the template names a check and says why."""
+    problems = []
+    for name, res in (template.get("Resources") or {}).items():
+        metadata = (res or {}).get("Metadata") or {}
+        for skip in (metadata.get("checkov") or {}).get("skip") or []:
+            if not isinstance(skip, dict) or not str(skip.get("id", "")).startswith("CKV"):
+                problems.append(f"{name}: a checkov skip without a check id: {skip!r}")
+            elif len(str(skip.get("comment") or "").strip()) < 10:
+                problems.append(f"{name}: the checkov skip of {skip.get('id')} does not say why (comment)")
+    return problems
+
+
+def run_checkov(expanded_path: Path) -> tuple[list[str], str]:
+    """(failed checks, summary line) of checkov on the expanded template."""
+    checkov = find_checkov()
+    if checkov is None:
+        cannot_run(f"checkov is not installed; {CHECKOV_INSTALL_HINT}")
+    cmd = [
+        checkov,
+        "-f",
+        str(expanded_path),
+        "--framework",
+        "cloudformation",
+        "--skip-download",
+        "--quiet",
+        "--compact",
+        "--output",
+        "json",
+    ]
+    # Its own environment: no PYTHONPATH or virtualenv of ours leaks in.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["BC_SKIP_MAPPING"] = "TRUE"
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        cannot_run(f"checkov ({checkov}) did not run: {exc}; {CHECKOV_INSTALL_HINT}")
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        cannot_run(
+            f"checkov ({checkov}) exited {proc.returncode} without a JSON report:\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
+    reports = report if isinstance(report, list) else [report]
+    failed: list[str] = []
+    summary = {"passed": 0, "failed": 0, "skipped": 0}
+    for r in reports:
+        for k in summary:
+            summary[k] += int((r.get("summary") or {}).get(k, 0))
+        for c in (r.get("results") or {}).get("failed_checks") or []:
+            failed.append(f"{c.get('check_id')} {c.get('resource')}: {c.get('check_name')}")
+    line = (
+        f"checkov {CHECKOV_VERSION}: {summary['passed']} passed, {summary['failed']} failed, "
+        f"{summary['skipped']} skipped (with their reasons in the template)"
+    )
+    if summary["failed"] and not failed:
+        failed.append(f"checkov counted {summary['failed']} failed check(s) it did not list")
+    return failed, line
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -264,11 +379,24 @@ def main() -> int:
         "(default: the template's directory, as SAM does)",
     )
     parser.add_argument(
+        "--no-checkov",
+        action="store_true",
+        help="leave out the checkov scan (SAM expansion and cfn-lint only)",
+    )
+    parser.add_argument(
+        "--checkov-venv",
+        action="store_true",
+        help="print the virtualenv path and the checkov version .ci/run installs, and exit",
+    )
+    parser.add_argument(
         "--keep-expanded",
         metavar="PATH",
         help="also write the expanded CloudFormation JSON to PATH",
     )
     args = parser.parse_args()
+    if args.checkov_venv:
+        print(checkov_venv(), CHECKOV_VERSION)
+        return EXIT_OK
 
     template_path = Path(args.template)
     try:
@@ -290,6 +418,7 @@ def main() -> int:
         return EXIT_TEMPLATE_PROBLEM
 
     problems += check_build_metadata(template, base_dir)
+    problems += check_skip_reasons(template)
 
     expanded, translator_problems = expand(template)
     problems += translator_problems
@@ -308,18 +437,24 @@ def main() -> int:
             summary = ", ".join(f"{n} {t}" for t, n in sorted(kinds.items()))
             print(f"expanded to {sum(kinds.values())} resources: {summary}")
         has_lint_errors, report = run_cfn_lint(lint_paths)
+        checkov_failed: list[str] = []
+        if expanded is not None and not args.no_checkov:
+            checkov_failed, checkov_summary = run_checkov(expanded_path)
+            print(checkov_summary)
     if report:
         print("cfn-lint findings:")
         print(report)
     if has_lint_errors:
         problems.append("cfn-lint reported errors (see its findings above)")
+    problems += [f"checkov failed: {c}" for c in checkov_failed]
 
     if problems:
         print(f"FAIL: {len(problems)} problem(s) in {template_path}:")
         for problem in problems:
             print(f"  - {problem}")
         return EXIT_TEMPLATE_PROBLEM
-    print("OK: SAM expansion and cfn-lint found no errors")
+    checked = "SAM expansion and cfn-lint" if args.no_checkov else "SAM expansion, cfn-lint and checkov"
+    print(f"OK: {checked} found no errors")
     return EXIT_OK
 
 

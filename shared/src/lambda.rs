@@ -164,6 +164,9 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
         tracing::warn!(error = %e, "warm-up read failed");
     }
     let mut services = Services::new(Arc::new(table));
+    // The service figures (refunds, webhook refusals, reconciliation
+    // findings...) as CloudWatch metrics through the log stream (EMF).
+    services.metrics = Arc::new(crate::adapters::emf::EmfStdout);
     services.evidence = evidence_from_env().await;
     // Set by the template where a payout provider is configured.
     services.bank_payouts = std::env::var("BANK_PAYOUTS").is_ok_and(|v| v == "on");

@@ -5,8 +5,10 @@
 //! replayed is what runs.
 //!
 //! The shapes, in the order they are tried:
-//! - `Records`: a batch, from the table's stream or from the refund queue
-//!   (a function takes one of the two, never both);
+//! - `Records`: a batch of outbox events, from the consumer's queue (SQS
+//!   messages whose body is the events bus's event, as deployed) or from the
+//!   table's stream, or a batch of the refund queue (a function takes
+//!   outbox events or refunds, never both);
 //! - an API Gateway HTTP API (v2) request, for a function with a route;
 //! - anything else is EventBridge's scheduled event, whose content does not
 //!   matter.
@@ -20,7 +22,8 @@ use serde_json::Value;
 /// Where a function's `Records` batches come from.
 #[derive(Clone)]
 pub enum Records {
-    /// The table's stream, its outbox events for this consumer.
+    /// Outbox events for this consumer: from its queue (fed by the events
+    /// bus) or straight from the table's stream.
     Stream(Consumer),
     /// The refund queue; with a queue client, failed messages come back
     /// only after a backoff (without one, after the visibility timeout).
@@ -39,7 +42,7 @@ pub struct Sources {
 
 impl Sources {
     /// rule-evaluation: the claim steps after which rules run
-    /// ([`crate::app::review::RULE_TRIGGERS`]) from the stream; review
+    /// ([`crate::app::review::RULE_TRIGGERS`]) from its queue; review
     /// deadlines on a schedule.
     pub fn rule_evaluation() -> Self {
         Sources {
@@ -60,7 +63,7 @@ impl Sources {
     }
 
     /// courier-verification: Kuaidi100's pushes through `api` (the shared
-    /// router checks their signature), shipment events from the stream,
+    /// router checks their signature), shipment events from its queue,
     /// parcel polling on a schedule.
     pub fn courier_verification(api: axum::Router) -> Self {
         Sources {
@@ -78,8 +81,7 @@ pub async fn dispatch(s: &Services, sources: &Sources, payload: Value) -> Result
     if payload.get("Records").is_some() {
         let answer = match &sources.records {
             Records::Stream(consumer) => {
-                let batch = serde_json::from_value(payload)?;
-                serde_json::to_value(crate::lambda_stream::handle(s, *consumer, batch).await)?
+                crate::lambda_stream::handle_records(s, *consumer, payload).await?
             }
             #[cfg(feature = "sqs")]
             Records::RefundQueue(backoff) => {

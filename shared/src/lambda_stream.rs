@@ -1,8 +1,10 @@
-//! Glue between the table's DynamoDB stream and the outbox consumers. In the
-//! cloud each consumer is its own function on the stream (the runner's
-//! poller plays that part on one machine): a batch of stream records comes
-//! in, the outbox events among them go to the consumer, and the answer
-//! names the first record that failed (`ReportBatchItemFailures`).
+//! Glue between the table's DynamoDB stream records and the outbox
+//! consumers (the runner's poller plays the stream's part on one machine):
+//! a batch of stream records comes in, the outbox events among them go to
+//! the consumer, and the answer names the first record that failed
+//! (`ReportBatchItemFailures`). As deployed, the consumers read their own
+//! SQS queue, fed by the events bus, whose messages carry these same
+//! records ([`crate::lambda_bus`]); [`handle_records`] takes either.
 //!
 //! Only INSERTs into the outbox partition are events; the event source's
 //! filter already drops everything else (claims, orders, the outbox's own
@@ -84,13 +86,31 @@ pub async fn handle(s: &Services, consumer: Consumer, event: Event) -> DynamoDbE
     response
 }
 
-/// Runs `consumer` as a Lambda function on the stream until the runtime
-/// stops it.
+/// Handles one invocation's `Records` for `consumer`: stream records (the
+/// function as a stream reader) or, as deployed, an SQS batch of the
+/// consumer's queue, fed from the events bus ([`crate::lambda_bus`]).
+/// Answers the partial batch failures of the one or the other.
+pub async fn handle_records(
+    s: &Services,
+    consumer: Consumer,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, lambda_http::Error> {
+    Ok(if crate::lambda_bus::is_sqs_batch(&payload) {
+        let batch = serde_json::from_value(payload)?;
+        serde_json::to_value(crate::lambda_bus::handle(s, consumer, batch).await)?
+    } else {
+        let batch = serde_json::from_value(payload)?;
+        serde_json::to_value(handle(s, consumer, batch).await)?
+    })
+}
+
+/// Runs `consumer` as a Lambda function on its queue (or the stream) until
+/// the runtime stops it.
 pub async fn run(services: Services, consumer: Consumer) -> Result<(), lambda_http::Error> {
-    use lambda_http::{service_fn, Error, LambdaEvent};
-    lambda_http::lambda_runtime::run(service_fn(move |ev: LambdaEvent<Event>| {
+    use lambda_http::{service_fn, LambdaEvent};
+    lambda_http::lambda_runtime::run(service_fn(move |ev: LambdaEvent<serde_json::Value>| {
         let s = services.clone();
-        async move { Ok::<_, Error>(handle(&s, consumer, ev.payload).await) }
+        async move { handle_records(&s, consumer, ev.payload).await }
     }))
     .await
 }

@@ -13,6 +13,8 @@ pub mod installers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]
+pub mod lambda_bus;
+#[cfg(all(feature = "lambda", feature = "dynamodb"))]
 pub mod lambda_dispatch;
 #[cfg(feature = "lambda")]
 pub mod lambda_s3;

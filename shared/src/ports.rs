@@ -91,7 +91,30 @@ pub struct Metric {
 /// through the embedded metric format on Lambda; nowhere on one machine,
 /// where the report API reads them off the claims instead.
 pub trait MetricsSink: Send + Sync {
+    /// Figures of one shop (also counted service-wide, for the alarms).
     fn record(&self, shop_id: &str, at: chrono::DateTime<chrono::Utc>, metrics: &[Metric]);
+
+    /// Figures that belong to no shop (a refused webhook names none),
+    /// service-wide and per `dimension` (name, value) when given. Sinks that
+    /// only keep per-shop figures leave them out.
+    fn record_service(
+        &self,
+        _dimension: Option<(&'static str, &str)>,
+        _at: chrono::DateTime<chrono::Utc>,
+        _metrics: &[Metric],
+    ) {
+    }
+}
+
+impl Metric {
+    /// One of something (`Count`).
+    pub fn count(name: &'static str) -> Self {
+        Metric {
+            name,
+            unit: "Count",
+            value: 1.0,
+        }
+    }
 }
 
 pub struct NoMetrics;

@@ -199,7 +199,7 @@ pub mod claims {
     pub fn put(c: &Claim, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&c.claim_id);
         let mut item = Item::new(pk, sk, encode(c));
-        let sort = format!("{}#{}", ts(c.created_at), c.claim_id);
+        let sort = list_sort(c);
         item.gsi1 = Some(IndexKey {
             pk: format!("CUSTOMER#{}", c.customer_id),
             sk: sort.clone(),
@@ -380,6 +380,22 @@ pub mod claims {
             .collect()
     }
 
+    /// Where a claim stands in its customer's list: listing after it gives
+    /// the customer's claims filed before it.
+    pub fn customer_cursor(c: &Claim) -> Cursor {
+        let (pk, sk) = key(&c.claim_id);
+        Cursor {
+            pk,
+            sk,
+            index_sk: Some(list_sort(c)),
+        }
+    }
+
+    /// A claim's place in its customer's and its shop's lists: filing time.
+    fn list_sort(c: &Claim) -> String {
+        format!("{}#{}", ts(c.created_at), c.claim_id)
+    }
+
     /// Whose claims to list.
     pub enum Owner<'a> {
         Customer(&'a str),
@@ -393,6 +409,17 @@ pub mod claims {
         limit: u32,
         after: Option<Cursor>,
     ) -> Result<(Vec<Claim>, Option<Cursor>), RepoError> {
+        list_as(t, owner, limit, after).await
+    }
+
+    /// [`list`], each claim decoded as `T` (a part of a claim's fields,
+    /// where decoding the whole claim would be wasted).
+    pub async fn list_as<T: serde::de::DeserializeOwned>(
+        t: &dyn Table,
+        owner: Owner<'_>,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<T>, Option<Cursor>), RepoError> {
         let q = match owner {
             Owner::Customer(c) => Query::partition(Index::Gsi1, format!("CUSTOMER#{c}")),
             Owner::Shop(s) => Query::partition(Index::Gsi2, format!("SHOP#{s}")),
@@ -401,7 +428,7 @@ pub mod claims {
         let claims = page
             .items
             .into_iter()
-            .map(|i| decode::<Claim>(i).map(|(c, _)| c))
+            .map(|i| decode::<T>(i).map(|(c, _)| c))
             .collect::<Result<_, _>>()?;
         Ok((claims, page.next))
     }
@@ -535,6 +562,22 @@ pub mod outbox {
 
     pub async fn delivered(t: &dyn Table, event_id: &str) -> Result<(), RepoError> {
         Ok(t.delete(PARTITION, event_id, Condition::None).await?)
+    }
+
+    /// Removes delivered events, as few transactions as the table allows.
+    pub async fn delivered_all(t: &dyn Table, event_ids: &[String]) -> Result<(), RepoError> {
+        for chunk in event_ids.chunks(crate::store::MAX_TRANSACTION_OPS) {
+            let ops = chunk
+                .iter()
+                .map(|id| WriteOp::Delete {
+                    pk: PARTITION.into(),
+                    sk: id.clone(),
+                    condition: Condition::None,
+                })
+                .collect();
+            t.transact(ops).await?;
+        }
+        Ok(())
     }
 }
 

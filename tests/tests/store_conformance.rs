@@ -1101,6 +1101,17 @@ macro_rules! conformance {
                 }
             )*
         }
+        // A database file: writes on one connection, reads on the others.
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let table = aftersales::store::sqlite::SqliteTable::open(&dir.path().join("t.db")).unwrap();
+                    super::$name(&table).await;
+                }
+            )*
+        }
         mod dynamodb {
             $(
                 #[tokio::test]

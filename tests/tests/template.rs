@@ -1,10 +1,13 @@
 //! The SAM template passes the offline check (`infra/check_template.py`: SAM
-//! expansion + cfn-lint), and the check really catches mistakes: broken copies
-//! of the template must fail it.
+//! expansion + cfn-lint + checkov), and the check really catches mistakes:
+//! broken copies of the template must fail it. The template also keeps the
+//! operational promises of issue 14: at most two readers on the table's
+//! stream, every queue encrypted with a DLQ or an alarm on it, every
+//! function alarmed on errors and throttles.
 //!
-//! Needs `python3` with `aws-sam-translator` and `cfn-lint` (`.ci/run` installs
-//! them). When they are missing these tests fail with instructions; they never
-//! skip.
+//! Needs `python3` with `aws-sam-translator` and `cfn-lint`, and checkov in
+//! its own virtualenv (`.ci/run` installs them all). When they are missing
+//! these tests fail with instructions; they never skip.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -65,7 +68,7 @@ fn describe(output: &Output) -> String {
 }
 
 #[test]
-fn template_passes_sam_expansion_and_cfn_lint() {
+fn template_passes_sam_expansion_cfn_lint_and_checkov() {
     let output = run_checker(&template_path(), &[]);
     assert!(
         output.status.success(),
@@ -79,6 +82,16 @@ fn template_passes_sam_expansion_and_cfn_lint() {
 /// unmodified template), runs the checker on the copy and asserts it fails
 /// with `expected` somewhere in its report.
 fn assert_broken_variant_fails(from: &str, to: &str, expected: &str) {
+    assert_broken_variant_fails_with(from, to, expected, &["--no-checkov"]);
+}
+
+/// [`assert_broken_variant_fails`] with checkov too (slower: it is for the
+/// tests of what only checkov finds).
+fn assert_broken_variant_fails_checkov(from: &str, to: &str, expected: &str) {
+    assert_broken_variant_fails_with(from, to, expected, &[]);
+}
+
+fn assert_broken_variant_fails_with(from: &str, to: &str, expected: &str, extra: &[&str]) {
     let original = read_template();
     assert!(
         original.contains(from),
@@ -92,10 +105,9 @@ fn assert_broken_variant_fails(from: &str, to: &str, expected: &str) {
 
     // The copy lives elsewhere: resolve its relative CodeUri as if it were in infra/.
     let base_dir = workspace_root().join("infra");
-    let output = run_checker(
-        &path,
-        &["--base-dir", base_dir.to_str().expect("utf-8 path")],
-    );
+    let mut args = vec!["--base-dir", base_dir.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let output = run_checker(&path, &args);
     let report = describe(&output);
     assert_eq!(
         output.status.code(),
@@ -155,16 +167,161 @@ fn checker_rejects_unknown_cargo_binary() {
     );
 }
 
+#[test]
+fn checker_rejects_a_failed_checkov_check() {
+    // The alarm topic without its KMS key: checkov's CKV_AWS_26 fails, and
+    // so must the check.
+    assert_broken_variant_fails_checkov("      KmsMasterKeyId: !Ref OpsKey\n", "", "CKV_AWS_26");
+}
+
+#[test]
+fn checker_rejects_a_checkov_skip_without_its_reason() {
+    assert_broken_variant_fails(
+        "            comment: No VPC - ",
+        "            comment: \"\"\n            note: No VPC - ",
+        "does not say why",
+    );
+}
+
+fn template_yaml() -> serde_yaml::Value {
+    serde_yaml::from_str(&read_template()).expect("infra/template.yaml is YAML")
+}
+
+fn resources(t: &serde_yaml::Value) -> &serde_yaml::Mapping {
+    t["Resources"].as_mapping().expect("Resources")
+}
+
+fn mentions(v: &serde_yaml::Value, what: &str) -> bool {
+    serde_yaml::to_string(v).unwrap_or_default().contains(what)
+}
+
+/// AWS advises at most two readers per DynamoDB stream: the refund pipe and
+/// the events pipe. Every other consumer reads its queue off the bus.
+#[test]
+fn the_table_stream_has_at_most_two_readers() {
+    let t = template_yaml();
+    let mut readers = vec![];
+    for (name, r) in resources(&t) {
+        let name = name.as_str().unwrap_or_default();
+        match r["Type"].as_str() {
+            Some("AWS::Pipes::Pipe") if mentions(&r["Properties"]["Source"], "StreamArn") => {
+                readers.push(name.to_owned())
+            }
+            Some("AWS::Serverless::Function") => {
+                for (ev, e) in r["Properties"]["Events"].as_mapping().into_iter().flatten() {
+                    if matches!(e["Type"].as_str(), Some("DynamoDB" | "Kinesis")) {
+                        readers.push(format!("{name}.{}", ev.as_str().unwrap_or_default()));
+                    }
+                }
+            }
+            Some("AWS::Lambda::EventSourceMapping") if mentions(r, "StreamArn") => {
+                readers.push(name.to_owned())
+            }
+            _ => {}
+        }
+    }
+    readers.sort();
+    assert_eq!(readers, ["EventsPipe", "RefundPipe"]);
+}
+
+/// Every queue is encrypted; a queue that feeds something has a DLQ and an
+/// alarm on the age of its oldest message; a DLQ (a queue without a DLQ of
+/// its own) has an alarm on its depth. Every function has an alarm on its
+/// errors and one on its throttles. All of them notify the alarm topic.
+#[test]
+fn every_async_edge_is_encrypted_dead_lettered_and_alarmed() {
+    let t = template_yaml();
+    let res = resources(&t);
+    let has = |name: &str| res.contains_key(serde_yaml::Value::from(name));
+    let mut missing = vec![];
+    for (name, r) in res {
+        let name = name.as_str().unwrap_or_default();
+        let props = &r["Properties"];
+        match r["Type"].as_str() {
+            Some("AWS::SQS::Queue") => {
+                if props["SqsManagedSseEnabled"].as_bool() != Some(true)
+                    && props["KmsMasterKeyId"].is_null()
+                {
+                    missing.push(format!("{name}: encryption"));
+                }
+                let alarm = if props["RedrivePolicy"].is_null() {
+                    format!("{name}DepthAlarm")
+                } else {
+                    format!("{name}AgeAlarm")
+                };
+                if !has(&alarm) {
+                    missing.push(alarm);
+                }
+            }
+            Some("AWS::Serverless::Function") => {
+                let base = name.trim_end_matches("Function");
+                for alarm in [
+                    format!("{base}ErrorsAlarm"),
+                    format!("{base}ThrottlesAlarm"),
+                ] {
+                    if !has(&alarm) {
+                        missing.push(alarm);
+                    }
+                }
+            }
+            Some("AWS::Pipes::Pipe")
+                if !mentions(&props["SourceParameters"], "DeadLetterConfig") =>
+            {
+                missing.push(format!("{name}: DeadLetterConfig"));
+            }
+            Some("AWS::Events::Rule") => {
+                for target in props["Targets"].as_sequence().into_iter().flatten() {
+                    if target["DeadLetterConfig"].is_null() {
+                        missing.push(format!("{name}: a target without DeadLetterConfig"));
+                    }
+                }
+            }
+            Some("AWS::CloudWatch::Alarm") if !mentions(&props["AlarmActions"], "AlarmTopic") => {
+                missing.push(format!("{name}: AlarmActions"));
+            }
+            _ => {}
+        }
+    }
+    assert!(missing.is_empty(), "missing: {missing:#?}");
+}
+
+/// The template names its actions: no SAM CRUD policy template, no
+/// wildcard action or resource in a function's own statements.
+#[test]
+fn policies_name_their_actions_and_resources() {
+    let text = read_template();
+    for forbidden in [
+        "DynamoDBCrudPolicy",
+        "DynamoDBWritePolicy",
+        "SQSSendMessagePolicy",
+        "SNSPublishMessagePolicy",
+        "Action: \"*\"",
+        "Action: \"dynamodb:*\"",
+        "Action: \"sns:*\"",
+        "Action: \"sqs:*\"",
+    ] {
+        assert!(
+            !text.contains(forbidden),
+            "infra/template.yaml uses {forbidden}"
+        );
+    }
+}
+
 /// The rule-evaluation function hears of exactly the claim steps after
-/// which the rules run: a step missing from the stream filter would never
-/// re-run the rules in the cloud, though it does on one machine.
+/// which the rules run: a step missing from its bus rule would never re-run
+/// the rules in the cloud, though it does on one machine.
 #[test]
 fn rule_evaluation_filter_lists_every_rule_trigger() {
-    let template = read_template();
-    let filter = template
-        .lines()
-        .find(|l| l.contains("Pattern:") && l.contains("claim.submitted"))
-        .expect("the rule-evaluation stream filter");
+    let t = template_yaml();
+    let rule = &resources(&t)["RuleEvaluationBusRule"];
+    assert_eq!(rule["Type"].as_str(), Some("AWS::Events::Rule"));
+    assert!(mentions(
+        &rule["Properties"]["Targets"],
+        "RuleEvaluationQueue"
+    ));
+    let filter = rule["Properties"]["EventPattern"]
+        .as_str()
+        .expect("the rule-evaluation bus rule's pattern, as one JSON string");
     let start = filter.find("\"type\": {\"S\": [").expect("a type list") + 15;
     let end = start + filter[start..].find(']').expect("the list ends");
     let mut listed: Vec<&str> = filter[start..end]

@@ -2,7 +2,7 @@
 //! (infra/template.yaml):
 //! - API Gateway: `POST /v1/couriers/kuaidi100`, Kuaidi100's signed pushes
 //!   (the shared router checks the signature before reading anything);
-//! - the table's stream: `claim.return_shipped` and
+//! - its SQS queue, fed by the events bus: `claim.return_shipped` and
 //!   `claim.replacement_shipped` outbox events register the parcel,
 //!   subscribe to its pushes and ask about it once;
 //! - a schedule: parcels without news for hours are asked about (pushes

@@ -1,6 +1,7 @@
-//! The notifications function: outbox events from the table's DynamoDB
-//! stream become inbox messages and text messages (through SNS). The event
-//! source, its filter and its retry policy are in infra/template.yaml.
+//! The notifications function: outbox events from its SQS queue (fed by the
+//! events bus's rule from the table's stream) become inbox messages and text
+//! messages (through SNS). The queue, the rule and the retry policy are in
+//! infra/template.yaml.
 
 use aftersales::adapters::sms_sns::SnsSms;
 use aftersales::app::dispatch::Consumer;

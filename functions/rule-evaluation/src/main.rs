@@ -1,6 +1,7 @@
 //! The rule-evaluation function. Two event sources (infra/template.yaml):
-//! - the table's stream: `claim.submitted` and `claim.evidence_added`
-//!   outbox events are decided by the shop's rule set (idempotent: a claim
+//! - its SQS queue, fed by the events bus: `claim.submitted`,
+//!   `claim.evidence_added` and the other rule triggers are decided by the
+//!   shop's rule set (idempotent: a claim
 //!   no longer waiting is left alone);
 //! - a schedule: claims past their review deadline escalate, and overdue
 //!   refund-only claims approve themselves where the shop's policy says so.

@@ -75,7 +75,7 @@ fn subjects_in_flight() -> usize {
 /// of different subjects may go side by side ([`subjects_in_flight`]), as
 /// parallel invocations do on Lambda.
 pub async fn drain_outbox(s: &Services, batch: u32) -> Result<usize, AppError> {
-    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    use futures_util::stream::{self, StreamExt};
     let events = repo::outbox::pending(&*s.table, batch).await?;
     let mut subjects: Vec<Vec<OutboxEvent>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -86,29 +86,33 @@ pub async fn drain_outbox(s: &Services, batch: u32) -> Result<usize, AppError> {
         });
         subjects[i].push(e);
     }
-    stream::iter(subjects)
+    let delivered: Vec<String> = stream::iter(subjects)
         .map(|events| deliver_in_order(s, events))
         .buffer_unordered(subjects_in_flight())
-        .try_fold(0, |sum, n| async move { Ok(sum + n) })
-        .await
+        .flat_map(stream::iter)
+        .collect()
+        .await;
+    // One transaction removes the round's delivered events (a crash before
+    // it delivers them again: consumers are idempotent).
+    repo::outbox::delivered_all(&*s.table, &delivered).await?;
+    Ok(delivered.len())
 }
 
-/// Delivers one subject's events in order; how many were delivered.
-async fn deliver_in_order(s: &Services, events: Vec<OutboxEvent>) -> Result<usize, AppError> {
-    let mut delivered = 0;
-    for e in &events {
-        let mut ok = true;
+/// Delivers one subject's events in order, up to the first that a consumer
+/// fails (it and the rest stay pending, in order); the ids delivered.
+async fn deliver_in_order(s: &Services, events: Vec<OutboxEvent>) -> Vec<String> {
+    let mut delivered = Vec::new();
+    for e in events {
         for &c in ALL_CONSUMERS {
-            if let Err(err) = deliver(s, c, e).await {
+            let started = std::time::Instant::now();
+            let result = deliver(s, c, &e).await;
+            tracing::debug!(event_type = %e.event_type, consumer = ?c, micros = started.elapsed().as_micros() as u64, "delivered");
+            if let Err(err) = result {
                 tracing::warn!(event_id = %e.event_id, event_type = %e.event_type, consumer = ?c, error = %err, "outbox delivery failed; will retry");
-                ok = false;
-                break;
+                return delivered;
             }
         }
-        if ok {
-            repo::outbox::delivered(&*s.table, &e.event_id).await?;
-            delivered += 1;
-        }
+        delivered.push(e.event_id);
     }
-    Ok(delivered)
+    delivered
 }

@@ -6,7 +6,7 @@ use super::{AppError, Services};
 use crate::domain::claim::Claim;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::order::Order;
-use crate::domain::rules::History;
+use crate::domain::rules::{History, PastClaim};
 use crate::domain::standing::{EvidenceFindings, Seen};
 use crate::repo::{self, claims::Owner};
 
@@ -20,7 +20,7 @@ pub const MAX_PHOTO_BYTES: u64 = 25 * 1024 * 1024;
 
 /// The customer's recent claims (other than this one), counted.
 pub async fn customer_history(s: &Services, claim: &Claim) -> Result<History, AppError> {
-    let (recent, _) = repo::claims::list(
+    let (recent, _) = repo::claims::list_as::<PastClaim>(
         &*s.table,
         Owner::Customer(&claim.customer_id),
         HISTORY_CAP + 1,

@@ -71,6 +71,9 @@ async fn call_back_if_valuable(s: &Services, claim_id: &str) -> Result<(), AppEr
     else {
         return Ok(());
     };
+    if !winback::valuable(&rec.order, &policy.winback) {
+        return Ok(());
+    }
     let earlier = earlier_claims_at_shop(s, &claim).await?;
     let Some(task) = winback::callback_for(&claim, &rec.order, &policy.winback, earlier, s.now())
     else {
@@ -94,25 +97,26 @@ async fn call_back_if_valuable(s: &Services, claim_id: &str) -> Result<(), AppEr
 }
 
 /// Whether the customer filed any claim at this shop before this one (0 or
-/// 1: it stops at the first found).
+/// 1: it stops at the first found). The list starts at this claim, so
+/// claims filed after it are never read.
 async fn earlier_claims_at_shop(
     s: &Services,
     claim: &crate::domain::claim::Claim,
 ) -> Result<usize, AppError> {
-    let mut cursor = None;
+    #[derive(serde::Deserialize)]
+    struct Filed {
+        shop_id: crate::domain::ids::ShopId,
+    }
+    let mut cursor = Some(repo::claims::customer_cursor(claim));
     loop {
-        let (page, next) = repo::claims::list(
+        let (page, next) = repo::claims::list_as::<Filed>(
             &*s.table,
             repo::claims::Owner::Customer(&claim.customer_id),
             100,
             cursor,
         )
         .await?;
-        if page.iter().any(|c| {
-            c.shop_id == claim.shop_id
-                && c.claim_id != claim.claim_id
-                && (c.created_at, &c.claim_id) < (claim.created_at, &claim.claim_id)
-        }) {
+        if page.iter().any(|c| c.shop_id == claim.shop_id) {
             return Ok(1);
         }
         match next {

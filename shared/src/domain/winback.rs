@@ -188,6 +188,16 @@ pub struct CallbackTask {
 /// The call-back a claim calls for: when the order says its customer is of
 /// high value by the policy and this is their first claim at the shop
 /// (`earlier_claims`: how many they filed before).
+/// Whether the order's customer is one the policy calls back: asked
+/// before the customer's earlier claims are counted, which takes reads.
+pub fn valuable(order: &Order, policy: &WinbackPolicy) -> bool {
+    let (Some(hv), Some((orders, spent))) = (policy.high_value.as_ref(), order.customer_stats())
+    else {
+        return false;
+    };
+    orders >= hv.min_paid_orders || spent.minor() >= hv.min_total_spent
+}
+
 pub fn callback_for(
     claim: &Claim,
     order: &Order,
@@ -196,10 +206,8 @@ pub fn callback_for(
     now: DateTime<Utc>,
 ) -> Option<CallbackTask> {
     let hv = policy.high_value.as_ref()?;
-    let stats = order.customer_stats()?;
-    let (orders, spent) = stats;
-    let valuable = orders >= hv.min_paid_orders || spent.minor() >= hv.min_total_spent;
-    if !valuable || earlier_claims > 0 {
+    let (orders, spent) = order.customer_stats()?;
+    if !valuable(order, policy) || earlier_claims > 0 {
         return None;
     }
     Some(CallbackTask {

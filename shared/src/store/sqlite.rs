@@ -2,9 +2,12 @@
 //! same semantics as the DynamoDB table (see the conformance suite in
 //! `tests/tests/store_conformance.rs`).
 //!
-//! One connection behind a `std::sync::Mutex`: every call is a handful of
-//! microseconds of work on prepared, cached statements, so the lock is never
-//! held for long and never across an `.await`.
+//! Writes go through one connection behind a `std::sync::Mutex` (SQLite has
+//! one writer at a time anyway); reads of a database file go through a few
+//! more connections of their own, which WAL lets read beside the writer, so
+//! a request's reads never queue behind the outbox's writes or each other.
+//! Every call is a handful of microseconds of work on prepared, cached
+//! statements, and no lock is ever held across an `.await`.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -95,7 +98,26 @@ const DELETE_VERSION: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2 AND ve
 #[derive(Clone)]
 pub struct SqliteTable {
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections to the same file (none for an in-memory
+    /// database, which only its own connection sees).
+    readers: Arc<Vec<Mutex<Connection>>>,
 }
+
+/// Read connections of a database file: `AFTERSALES_SQLITE_READERS`, or one
+/// per core and two more (a read is short; more would only hold memory).
+/// 0 reads on the writer's connection.
+fn reader_count() -> usize {
+    std::env::var("AFTERSALES_SQLITE_READERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) + 2)
+        .min(64)
+}
+
+/// Database pages are read through a memory map of the file, not a read
+/// call each: a reader's page cache starts empty after every write by
+/// another connection, and refilling it by mapping is cheap.
+const MMAP_BYTES: i64 = 1 << 30;
 
 impl std::fmt::Debug for SqliteTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,7 +147,26 @@ impl SqliteTable {
         // every request (measured: ~70 preads per claim with the default).
         conn.pragma_update(None, "cache_size", -16384)
             .map_err(engine)?;
-        Self::init(conn)
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)
+            .map_err(engine)?;
+        let mut table = Self::init(conn)?;
+        let mut readers = Vec::new();
+        for _ in 0..reader_count() {
+            let r = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(engine)?;
+            r.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
+            r.pragma_update(None, "cache_size", -8192).map_err(engine)?;
+            r.pragma_update(None, "mmap_size", MMAP_BYTES)
+                .map_err(engine)?;
+            r.set_prepared_statement_cache_capacity(64);
+            readers.push(Mutex::new(r));
+        }
+        table.readers = Arc::new(readers);
+        Ok(table)
     }
 
     /// A private database that lives as long as this value (tests, tools).
@@ -142,6 +183,7 @@ impl SqliteTable {
         conn.set_prepared_statement_cache_capacity(128);
         Ok(SqliteTable {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Vec::new()),
         })
     }
 
@@ -153,9 +195,23 @@ impl SqliteTable {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A connection to read with: a free reader, else the first reader
+    /// (waiting for it), else (in memory) the one connection.
+    fn read_lock(&self) -> MutexGuard<'_, Connection> {
+        for r in self.readers.iter() {
+            if let Ok(guard) = r.try_lock() {
+                return guard;
+            }
+        }
+        match self.readers.first() {
+            Some(r) => r.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            None => self.lock(),
+        }
+    }
+
     fn get_sync(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         check_key(pk, sk)?;
-        let conn = self.lock();
+        let conn = self.read_lock();
         let mut stmt = conn.prepare_cached(SELECT_ONE).map_err(engine)?;
         let row = stmt
             .query_row(params![pk, sk], read_row)
@@ -305,7 +361,7 @@ impl SqliteTable {
         let limit = q.limit.map(|n| i64::from(n.max(1)));
         args.push(Value::Integer(limit.map_or(-1, |n| n + 1)));
 
-        let conn = self.lock();
+        let conn = self.read_lock();
         let mut stmt = conn.prepare_cached(&sql).map_err(engine)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), read_row)
@@ -333,7 +389,7 @@ impl SqliteTable {
         }
         let mut found: std::collections::HashMap<(String, String), Item> =
             std::collections::HashMap::with_capacity(keys.len());
-        let conn = self.lock();
+        let conn = self.read_lock();
         // One statement per chunk of keys (SQLite binds at most 32766).
         for chunk in keys.chunks(MAX_BATCH_GET) {
             let sql = format!(
@@ -360,7 +416,7 @@ impl SqliteTable {
         }
         let (pk_col, _) = index.attrs();
         let sql = format!("SELECT count(*) FROM items WHERE {pk_col} = ?1");
-        let conn = self.lock();
+        let conn = self.read_lock();
         let mut stmt = conn.prepare_cached(&sql).map_err(engine)?;
         let n: i64 = stmt.query_row(params![pk], |r| r.get(0)).map_err(engine)?;
         Ok(u64::try_from(n).unwrap_or_default())

@@ -1,5 +1,5 @@
 //! The courier-verification function's Kuaidi100 push (an API Gateway
-//! event signed at replay time), stream batch and polling schedule,
+//! event signed at replay time), queue batch and polling schedule,
 //! replayed through `lambda_dispatch::dispatch`.
 
 use super::helpers::{
@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 const COURIER_PUSH: &str = "courier-verification/push-delivered.json";
-const COURIER_STREAM: &str = "courier-verification/return-shipped-stream.json";
+const COURIER_QUEUE: &str = "courier-verification/return-shipped-queue.json";
 const COURIER_SCHEDULE: &str = "courier-verification/parcel-polling-schedule.json";
 const COURIER_CLAIM: &str = "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5a80";
 const COURIER_NUMBER: &str = "YT1234567890123";
@@ -85,7 +85,7 @@ async fn courier_verification_events_replay_on_dynamodb() {
         on_disk,
         BTreeSet::from([
             COURIER_PUSH.to_string(),
-            COURIER_STREAM.to_string(),
+            COURIER_QUEUE.to_string(),
             COURIER_SCHEDULE.to_string(),
         ]),
         "courier-verification events on disk vs this test"
@@ -119,9 +119,10 @@ async fn courier_verification_events_replay_on_dynamodb() {
         auth: AuthMode::Gateway,
     }));
 
-    // The stream batch, twice: the parcel is registered and subscribed once.
+    // The queue batch (the bus's event of claim.return_shipped), twice: the
+    // parcel is registered and subscribed once.
     for _ in 0..2 {
-        let event: Value = serde_json::from_str(&read_event(COURIER_STREAM)).unwrap();
+        let event: Value = serde_json::from_str(&read_event(COURIER_QUEUE)).unwrap();
         let answer = dispatch(&services, &sources, event).await.expect("batch");
         assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     }

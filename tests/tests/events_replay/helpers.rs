@@ -333,15 +333,16 @@ pub(crate) async fn replay_text(app: &axum::Router, file: &str, text: &str) -> (
     body_json(aftersales::lambda::handle(app.clone(), req).await, file).await
 }
 
-/// Folders of functions fed by the table's DynamoDB stream rather than API
-/// Gateway: their events are stream batches, replayed through the stream
-/// glue (`notifications`) instead of the HTTP checks (`http_api`).
+/// Folders of functions fed by outbox events rather than API Gateway: their
+/// events are batches of the consumer's queue (the events bus's events,
+/// whose detail is the stream record), replayed through the consumer glue
+/// (`notifications`) instead of the HTTP checks (`http_api`).
 const STREAM_FOLDERS: &[&str] = &["notifications"];
 
 /// Folders of functions fed by S3 event notifications.
 const S3_FOLDERS: &[&str] = &["evidence-events"];
 
-/// The rule-evaluation function: stream batches (claim events) and the
+/// The rule-evaluation function: queue batches (claim events) and the
 /// review-deadline schedule, replayed by
 /// `rule_evaluation_events_replay_on_dynamodb`.
 pub(crate) const RULES_FOLDERS: &[&str] = &["rule-evaluation"];

@@ -11,7 +11,8 @@
 //! authorizer claims as strings, body as a string.
 //!
 //! The functions that API Gateway does not call have their own replays,
-//! one module each: DynamoDB stream batches through the stream glue (notifications),
+//! one module each: queue batches of outbox events (SQS messages carrying
+//! the events bus's event of a stream record) through the consumer glue (notifications),
 //! S3 object-created events through the evidence glue, against moto's
 //! S3 with the objects really uploaded (evidence-events), and SQS batches
 //! from the refund queue through the SQS glue (refund-executor). The

@@ -1,5 +1,6 @@
-//! The rule-evaluation function's stream batch and review-deadline
-//! schedule, replayed through `lambda_dispatch::dispatch`.
+//! The rule-evaluation function's queue batch (the bus's event of
+//! claim.submitted) and review-deadline schedule, replayed through
+//! `lambda_dispatch::dispatch`.
 
 use super::helpers::{
     events_dir, in_folders, json_files, read_event, seed_stream_claim, RULES_FOLDERS, STREAM_CLAIM,
@@ -35,7 +36,7 @@ async fn rule_evaluation_events_replay_on_dynamodb() {
             .0
     };
     assert_eq!(claim().await.status.as_str(), "submitted");
-    // The stream batch, twice, as the function dispatches it: the claim is
+    // The queue batch, twice, as the function dispatches it: the claim is
     // decided by the shop's rules once.
     let sources = Sources::rule_evaluation();
     for _ in 0..2 {

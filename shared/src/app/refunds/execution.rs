@@ -161,6 +161,16 @@ pub(super) async fn record_from(
         }
         repo::commit(&*s.table, c).await?;
         tracing::info!(refund_id = %r.refund_id, status = r.status.as_str(), source, "refund recorded");
+        let metric = match r.status {
+            RefundStatus::Pending => None,
+            RefundStatus::Processing => Some("RefundsSent"),
+            RefundStatus::Succeeded => Some("RefundsSucceeded"),
+            RefundStatus::Failed => Some("RefundsFailed"),
+        };
+        if let Some(name) = metric {
+            s.metrics
+                .record(&r.shop_id, now, &[crate::ports::Metric::count(name)]);
+        }
         Ok(r.status)
     })
     .await

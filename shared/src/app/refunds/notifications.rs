@@ -44,6 +44,7 @@ pub async fn notified(
         }
         Err(e) => {
             tracing::warn!(provider, error = %e, "notification refused");
+            refused(s, provider);
             return Ok(Notified::Refused(verifier.nack(&e)));
         }
     };
@@ -79,6 +80,7 @@ pub async fn notified(
         // provider's notice, and reconciliation asks that provider; staff
         // see the refused notice on the refund's audit trail.
         tracing::warn!(provider, out_refund_no = %notice.out_refund_no, why, "notification does not match its refund; refused");
+        refused(s, provider);
         return match note_refused_notice(s, found, &format!("{provider}: {why}")).await {
             Ok(()) => Ok(Notified::Mismatched(verifier.ack())),
             Err(e) => failed(e),
@@ -88,6 +90,16 @@ pub async fn notified(
         Ok(_) | Err(AppError::NotFound(_)) => Ok(Notified::Handled(verifier.ack())),
         Err(e) => failed(e),
     }
+}
+
+/// Counts a refused webhook (`WebhookRefusals`, per provider): a burst of
+/// them is an attack, or a provider key that no longer matches ours.
+fn refused(s: &Services, provider: &str) {
+    s.metrics.record_service(
+        Some(("Provider", provider)),
+        s.now(),
+        &[crate::ports::Metric::count("WebhookRefusals")],
+    );
 }
 
 /// Writes a refused notice on its refund's audit trail (once per reason),

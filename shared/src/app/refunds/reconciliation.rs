@@ -36,11 +36,18 @@ pub async fn reconcile(s: &Services, older_than: chrono::Duration) -> Result<Rec
                 Err(e) => Err(AppError::Unavailable(e.to_string())),
             }
         };
+        // A finding: a refund whose news never came (settled here), or one
+        // reconciliation cannot move on. Operators are alarmed on these.
+        let finding = crate::ports::Metric::count("ReconciliationFindings");
         match status {
-            Ok(st) if st.is_final() => out.settled += 1,
+            Ok(st) if st.is_final() => {
+                out.settled += 1;
+                s.metrics.record(&r.shop_id, s.now(), &[finding]);
+            }
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(refund_id = %r.refund_id, error = %e, "reconciliation left it for the next round");
+                s.metrics.record(&r.shop_id, s.now(), &[finding]);
                 defer(s, &r.refund_id, &e.to_string()).await?;
             }
         }

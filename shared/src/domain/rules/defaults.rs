@@ -48,8 +48,14 @@ use crate::domain::rejections::Catalogue;
 ///
 /// Everything else goes to manual review.
 pub fn default_rules() -> RuleSet {
-    RuleSet::parse(DEFAULT_RULES, &Catalogue::builtin())
-        .expect("the default rules validate (tested)")
+    // Parsed once: a shop without its own set runs these on every decision.
+    static PARSED: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            RuleSet::parse(DEFAULT_RULES, &Catalogue::builtin())
+                .expect("the default rules validate (tested)")
+        })
+        .clone()
 }
 
 const DEFAULT_RULES: &str = r#"{"rules": [

@@ -103,7 +103,7 @@ mod parse;
 // The courier's news belongs to tracking; rules name it as one of their facts.
 pub use crate::domain::tracking::CourierStatus;
 pub use defaults::default_rules;
-pub use facts::{evidence_complete, Facts, History, PolicyWindows, ProductKinds};
+pub use facts::{evidence_complete, Facts, History, PastClaim, PolicyWindows, ProductKinds};
 pub use parse::{RuleDocument, RuleError, RuleErrorKind, MAX_RULES};
 
 use crate::domain::claim::Actor;
