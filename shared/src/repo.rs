@@ -6,6 +6,17 @@
 //! |-----------------|----------------------------|-------------|-------------------------------------|--------------------------------|
 //! | order + ledger  | `ORDER#{shop}#{order}`     | `ORDER`     | –                                   | –                              |
 //! | claim           | `CLAIM#{claim}`            | `CLAIM`     | `CUSTOMER#{customer}` / `{created}#{claim}` | `SHOP#{shop}` / `{created}#{claim}` |
+//!
+//! Claims are also in gsi3, the desk's queue: `QUEUE#{shop}#{status}` /
+//! `{review deadline, or ~ without one}#{created}#{claim}` (one partition
+//! per shop and status, in the queue's order). Refunds are in gsi3 by
+//! status (`RFSTATUS#{shop}#{status}` / `{created}#{refund}`), gsi4 by order
+//! (`RFORDER#{shop}#{order}`) and gsi5 by the order's phone digits
+//! (`RFPHONE#{shop}#{digits}`), both sorted by `{created}#{refund}`. Every
+//! index key is derived from the item on every write, so it cannot disagree
+//! with it. Items written before an index existed get their keys from
+//! [`indexes::ensure`] (once per shop).
+//!
 //! | idempotency     | `IDEM#{customer}#{key}`    | `IDEM`      | –                                   | –                              |
 //! | outbox event    | `OUTBOX#{shard 00-15}`     | `{event id}`| –                                   | –                              |
 //! | inbox message   | `INBOX#{customer}`         | `MSG#{message id}` | –                            | –                              |
@@ -104,8 +115,7 @@ async fn partition_items(
         for i in page.items {
             let sk = match index {
                 Index::Primary => Some(&i.sk),
-                Index::Gsi1 => i.gsi1.as_ref().map(|k| &k.sk),
-                Index::Gsi2 => i.gsi2.as_ref().map(|k| &k.sk),
+                _ => i.index_key(index).map(|k| &k.sk),
             };
             let late = before.is_some_and(|b| sk.is_some_and(|sk| sk.as_str() >= b));
             if late || out.len() >= limit {
@@ -143,6 +153,20 @@ pub mod orders {
         t.get(&pk, &sk).await?.map(decode).transpose()
     }
 
+    /// Several orders of a shop at once, in the order asked.
+    pub async fn get_many(
+        t: &dyn Table,
+        shop_id: &str,
+        order_ids: &[&str],
+    ) -> Result<Vec<Option<(OrderRecord, u64)>>, RepoError> {
+        let keys: Vec<(String, String)> = order_ids.iter().map(|o| key(shop_id, o)).collect();
+        t.get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|i| i.map(decode).transpose())
+            .collect()
+    }
+
     /// The write of a record: `prev` is the version read, `None` for a new one.
     pub fn put(rec: &OrderRecord, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&rec.order.shop_id, &rec.order.order_id);
@@ -157,9 +181,11 @@ pub mod orders {
 
 pub mod claims {
     use super::{
-        decode, encode, ts, Claim, Condition, Cursor, Index, IndexKey, Item, Query, RepoError,
-        Table, WriteOp,
+        decode, encode, ts, Claim, Condition, Cursor, DateTime, Index, IndexKey, Item, Query,
+        RepoError, Table, WriteOp,
     };
+    use crate::domain::claim::ClaimStatus;
+    use std::collections::VecDeque;
 
     pub fn key(claim_id: &str) -> (String, String) {
         (format!("CLAIM#{claim_id}"), "CLAIM".into())
@@ -182,11 +208,176 @@ pub mod claims {
             pk: format!("SHOP#{}", c.shop_id),
             sk: sort,
         });
+        item.gsi3 = Some(IndexKey {
+            pk: queue_partition(&c.shop_id, c.status),
+            sk: queue_position(c),
+        });
         item.version = prev.map_or(1, |v| v + 1);
         WriteOp::Put {
             item,
             condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
         }
+    }
+
+    /// The gsi3 partition of a shop's claims in one status.
+    pub fn queue_partition(shop_id: &str, status: ClaimStatus) -> String {
+        format!("QUEUE#{shop_id}#{}", status.as_str())
+    }
+
+    /// A claim's place in the queue (its gsi3 sort key): the review
+    /// deadline (claims without one last), then the filing time, then the
+    /// id, so every claim has a place of its own.
+    pub fn queue_position(c: &Claim) -> String {
+        format!(
+            "{}#{}#{}",
+            c.review.due_at.map_or_else(|| NO_DEADLINE.to_owned(), ts),
+            ts(c.created_at),
+            c.claim_id
+        )
+    }
+
+    /// Sorts after every time.
+    const NO_DEADLINE: &str = "~";
+
+    /// Whether `p` has the shape of a queue position (a client hands one
+    /// back inside a cursor).
+    pub fn is_queue_position(p: &str) -> bool {
+        let mut parts = p.splitn(3, '#');
+        let time = |t: Option<&str>| t.is_some_and(|t| DateTime::parse_from_rfc3339(t).is_ok());
+        let due = parts.next();
+        (due == Some(NO_DEADLINE) || time(due))
+            && time(parts.next())
+            && parts
+                .next()
+                .is_some_and(|id| crate::domain::order::check_id("claim_id", id).is_ok())
+    }
+
+    /// A query position just after `position` in any queue partition.
+    fn queue_cursor(position: &str) -> Cursor {
+        let id = position.rsplit('#').next().unwrap_or_default();
+        let (pk, sk) = key(id);
+        Cursor {
+            pk,
+            sk,
+            index_sk: Some(position.to_owned()),
+        }
+    }
+
+    /// The claims of several queue partitions of a shop (statuses), merged
+    /// in queue order, read a chunk at a time from each: what the desk's
+    /// queue and batch review walk, to the end if they must.
+    pub struct QueueWalk<'a> {
+        t: &'a dyn Table,
+        parts: Vec<Part>,
+        chunk: u32,
+        /// Items read so far (the work done).
+        pub read: usize,
+    }
+
+    struct Part {
+        pk: String,
+        buf: VecDeque<(String, Item)>,
+        after: Option<Cursor>,
+        done: bool,
+    }
+
+    impl<'a> QueueWalk<'a> {
+        /// Starts after `after` (a queue position) or at the beginning.
+        pub fn new(
+            t: &'a dyn Table,
+            shop_id: &str,
+            statuses: &[ClaimStatus],
+            after: Option<&str>,
+            chunk: u32,
+        ) -> Self {
+            QueueWalk {
+                t,
+                parts: statuses
+                    .iter()
+                    .map(|st| Part {
+                        pk: queue_partition(shop_id, *st),
+                        buf: VecDeque::new(),
+                        after: after.map(queue_cursor),
+                        done: false,
+                    })
+                    .collect(),
+                chunk: chunk.max(1),
+                read: 0,
+            }
+        }
+
+        /// The next claim in queue order with its position, None at the end.
+        pub async fn next(&mut self) -> Result<Option<(String, Claim)>, RepoError> {
+            let (t, chunk) = (self.t, self.chunk);
+            let fills = self
+                .parts
+                .iter_mut()
+                .filter(|p| p.buf.is_empty() && !p.done)
+                .map(|p| async move {
+                    let page = t
+                        .query(
+                            Query::partition(Index::Gsi3, p.pk.clone())
+                                .limit(chunk)
+                                .after(p.after.take()),
+                        )
+                        .await?;
+                    for i in page.items {
+                        let pos = i.gsi3.as_ref().map(|k| k.sk.clone()).unwrap_or_default();
+                        p.buf.push_back((pos, i));
+                    }
+                    p.done = page.next.is_none();
+                    p.after = page.next;
+                    Ok::<_, RepoError>(())
+                });
+            futures_util::future::try_join_all(fills).await?;
+            let best = self
+                .parts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.buf.front().map(|(pos, _)| (pos, i)))
+                .min()
+                .map(|(_, i)| i);
+            // Decoded only when taken: a page reads ahead in every partition
+            // but uses what sorts first.
+            match best.and_then(|i| self.parts[i].buf.pop_front()) {
+                Some((pos, item)) => {
+                    self.read += 1;
+                    Ok(Some((pos, decode::<Claim>(item)?.0)))
+                }
+                None => Ok(None),
+            }
+        }
+
+        /// Whether claims may follow (read or not yet read).
+        pub fn more(&self) -> bool {
+            self.parts.iter().any(|p| !p.buf.is_empty() || !p.done)
+        }
+    }
+
+    /// How many claims of the shop are in each status (counted on the
+    /// queue index, every one).
+    pub async fn count_by_status(
+        t: &dyn Table,
+        shop_id: &str,
+    ) -> Result<Vec<(ClaimStatus, u64)>, RepoError> {
+        let counts = ClaimStatus::ALL.iter().map(|st| async move {
+            let n = t.count(Index::Gsi3, &queue_partition(shop_id, *st)).await?;
+            Ok::<_, RepoError>((*st, n))
+        });
+        futures_util::future::try_join_all(counts).await
+    }
+
+    /// Several claims by id at once, in the order asked (None: no such claim).
+    pub async fn get_many(
+        t: &dyn Table,
+        claim_ids: &[&str],
+    ) -> Result<Vec<Option<(Claim, u64)>>, RepoError> {
+        let keys: Vec<(String, String)> = claim_ids.iter().map(|id| key(id)).collect();
+        t.get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|i| i.map(decode).transpose())
+            .collect()
     }
 
     /// Where a claim stands in its customer's list: listing after it gives
@@ -271,6 +462,19 @@ pub mod uploads {
     ) -> Result<Option<(Upload, u64)>, RepoError> {
         let (pk, sk) = key(evidence_key);
         t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// Several uploads at once, in the order asked (None: no such upload).
+    pub async fn get_many(
+        t: &dyn Table,
+        evidence_keys: &[&str],
+    ) -> Result<Vec<Option<(Upload, u64)>>, RepoError> {
+        let keys: Vec<(String, String)> = evidence_keys.iter().map(|k| key(k)).collect();
+        t.get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|i| i.map(decode).transpose())
+            .collect()
     }
 
     pub fn put(u: &Upload, prev: Option<u64>) -> WriteOp {
@@ -1285,10 +1489,28 @@ pub mod refunds {
     pub fn put(r: &Refund, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&r.refund_id);
         let mut item = Item::new(pk, sk, encode(r));
+        let created = format!("{}#{}", ts(r.created_at), r.refund_id);
         item.gsi2 = Some(IndexKey {
             pk: shop_partition(&r.shop_id),
-            sk: format!("{}#{}", ts(r.created_at), r.refund_id),
+            sk: created.clone(),
         });
+        item.gsi3 = Some(IndexKey {
+            pk: status_partition(&r.shop_id, r.status),
+            sk: created.clone(),
+        });
+        item.gsi4 = Some(IndexKey {
+            pk: order_partition(&r.shop_id, &r.order_id),
+            sk: created.clone(),
+        });
+        item.gsi5 = r
+            .customer_phone
+            .as_deref()
+            .map(phone_digits)
+            .filter(|d| !d.is_empty())
+            .map(|d| IndexKey {
+                pk: phone_partition(&r.shop_id, &d),
+                sk: created,
+            });
         item.gsi1 = if !r.status.is_final() {
             Some(IndexKey {
                 pk: OPEN.into(),
@@ -1311,6 +1533,89 @@ pub mod refunds {
             item,
             condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
         }
+    }
+
+    /// The gsi3 partition of a shop's refunds in one status, newest last.
+    pub fn status_partition(shop_id: &str, status: RefundStatus) -> String {
+        format!("RFSTATUS#{shop_id}#{}", status.as_str())
+    }
+
+    /// The gsi4 partition of the refunds of one order.
+    pub fn order_partition(shop_id: &str, order_id: &str) -> String {
+        format!("RFORDER#{shop_id}#{order_id}")
+    }
+
+    /// The gsi5 partition of the refunds of orders with one phone number
+    /// (its digits, see [`phone_digits`]).
+    pub fn phone_partition(shop_id: &str, digits: &str) -> String {
+        format!("RFPHONE#{shop_id}#{digits}")
+    }
+
+    /// A phone number's digits, without a +86 / 0086 country prefix: how
+    /// phones are indexed and compared.
+    pub fn phone_digits(p: &str) -> String {
+        let d: String = p.chars().filter(char::is_ascii_digit).collect();
+        match d.strip_prefix("0086").or_else(|| d.strip_prefix("86")) {
+            Some(rest) if rest.len() == 11 => rest.to_owned(),
+            _ => d,
+        }
+    }
+
+    /// Several refunds by id at once, in the order asked.
+    pub async fn get_many(
+        t: &dyn Table,
+        refund_ids: &[&str],
+    ) -> Result<Vec<Option<(Refund, u64)>>, RepoError> {
+        let keys: Vec<(String, String)> = refund_ids.iter().map(|id| key(id)).collect();
+        t.get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|i| i.map(decode).transpose())
+            .collect()
+    }
+
+    /// One page of refunds from a partition of one of the refund indexes
+    /// (gsi2 by shop, gsi3 by status, gsi4 by order, gsi5 by phone), newest
+    /// first; a month is a `prefix` (`2026-03`) of their sort keys.
+    pub async fn page(
+        t: &dyn Table,
+        index: Index,
+        partition: &str,
+        prefix: Option<&str>,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<Refund>, Option<Cursor>), RepoError> {
+        let mut q = Query::partition(index, partition)
+            .backward()
+            .limit(limit)
+            .after(after);
+        if let Some(p) = prefix {
+            q = q.prefix(p);
+        }
+        let page = t.query(q).await?;
+        let refunds = page
+            .items
+            .into_iter()
+            .map(|i| decode::<Refund>(i).map(|(r, _)| r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((refunds, page.next))
+    }
+
+    /// A refund's position in any of the refund indexes (they share the
+    /// sort key `{created}#{refund}`): a cursor to go on after it.
+    pub fn position(r: &Refund) -> Cursor {
+        let (pk, sk) = key(&r.refund_id);
+        Cursor {
+            pk,
+            sk,
+            index_sk: Some(format!("{}#{}", ts(r.created_at), r.refund_id)),
+        }
+    }
+
+    /// Whether a cursor a client handed back can be a position in a refund
+    /// index (it only ever positions a query of the caller's own shop).
+    pub fn is_refund_cursor(c: &Cursor) -> bool {
+        c.pk.starts_with("REFUND#") && c.sk == "REFUND" && c.index_sk.is_some()
     }
 
     /// The outbox event that gets a refund executed.
@@ -1492,5 +1797,97 @@ pub mod shipments {
             .into_iter()
             .map(decode::<ShipmentRecord>)
             .collect()
+    }
+}
+
+/// Index keys for items written before their index existed: a shop's
+/// claims and refunds are written again once (same body, next version),
+/// which gives them every key of today's layout; a marker item under the
+/// shop records how far that got after every page (a request cut short
+/// leaves the next one to go on) and then that the shop is done, so the
+/// check costs one read afterwards.
+pub mod indexes {
+    use super::{
+        claims, decode, encode, refunds, Claim, Condition, Cursor, Deserialize, Index, Item, Query,
+        RepoError, Serialize, Table, WriteOp,
+    };
+    use crate::domain::refund::Refund;
+    use crate::store::StoreError;
+
+    /// Bumped when a layout change needs old items written again.
+    const LAYOUT: u32 = 1;
+
+    fn marker_key(shop_id: &str) -> (String, String) {
+        (format!("SHOP#{shop_id}"), format!("INDEXES#v{LAYOUT}"))
+    }
+
+    /// How far the shop's items were written again.
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct Progress {
+        done: bool,
+        /// 0: claims, 1: refunds.
+        stage: u8,
+        after: Option<Cursor>,
+    }
+
+    /// Makes sure every claim and refund of the shop carries today's index
+    /// keys (a no-op, one read, once done).
+    pub async fn ensure(t: &dyn Table, shop_id: &str) -> Result<(), RepoError> {
+        let (pk, sk) = marker_key(shop_id);
+        let mut progress: Progress = match t.get(&pk, &sk).await? {
+            Some(i) => decode::<Progress>(i)?.0,
+            None => Progress::default(),
+        };
+        if progress.done {
+            return Ok(());
+        }
+        let save = |p: &Progress| {
+            t.put(
+                Item::new(pk.clone(), sk.clone(), encode(p)),
+                Condition::None,
+            )
+        };
+        loop {
+            let partition = match progress.stage {
+                0 => format!("SHOP#{shop_id}"),
+                _ => refunds::shop_partition(shop_id),
+            };
+            let page = t
+                .query(
+                    Query::partition(Index::Gsi2, partition)
+                        .limit(500)
+                        .after(progress.after.take()),
+                )
+                .await?;
+            for i in page.items {
+                let op = match progress.stage {
+                    0 if i.gsi3.is_none() => {
+                        let (c, v) = decode::<Claim>(i)?;
+                        claims::put(&c, Some(v))
+                    }
+                    1 if i.gsi3.is_none() || i.gsi4.is_none() => {
+                        let (r, v) = decode::<Refund>(i)?;
+                        refunds::put(&r, Some(v))
+                    }
+                    _ => continue,
+                };
+                if let WriteOp::Put { item, condition } = op {
+                    // Lost to a newer write: that one carried the keys.
+                    match t.put(item, condition).await {
+                        Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            match page.next {
+                Some(n) => progress.after = Some(n),
+                None if progress.stage == 0 => progress.stage = 1,
+                None => progress.done = true,
+            }
+            save(&progress).await?;
+            if progress.done {
+                return Ok(());
+            }
+        }
     }
 }

@@ -813,6 +813,160 @@ async fn deadlines_escalate_and_auto_approve(engine: &str) {
     assert_eq!(sweep, Default::default());
 }
 
+/// Every page of the queue, `limit` claims at a time, following cursors.
+async fn whole_queue(app: &TestApp, query: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..200 {
+        let url = format!(
+            "/v1/shops/shop-1/desk/claims?limit=7{query}{}",
+            cursor
+                .as_deref()
+                .map(|c| format!("&cursor={c}"))
+                .unwrap_or_default()
+        );
+        let (s, page) = app.call("GET", &url, Some(&reviewer(app)), None, &[]).await;
+        assert_eq!(s, 200, "{page}");
+        all.extend(page["claims"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return all,
+        }
+    }
+    panic!("the queue's cursors never end");
+}
+
+fn ids_of(claims: &[Value]) -> std::collections::BTreeSet<String> {
+    claims
+        .iter()
+        .map(|c| c["claim_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn queue_cursors_reach_every_claim_and_batch_takes_exactly_the_filter(engine: &str) {
+    let (app, _clock) = app_on(engine).await;
+    // 24 claims waiting for staff, more than three pages of 7: 12 asking
+    // 120.00, 12 asking 200.00.
+    let (mut cheap, mut dear) = (Vec::new(), Vec::new());
+    for o in 0..4 {
+        let price = if o < 2 { "120.00" } else { "200.00" };
+        let customer = format!("cust-{o}");
+        push(&app, &format!("q-{o}"), &order_of(&customer, price, 1, 6)).await;
+        for l in 1..=6 {
+            let c = submit(
+                &app,
+                &customer,
+                claim(
+                    &format!("q-{o}"),
+                    "return_refund",
+                    "wrong_size",
+                    json!([{"line_id": format!("L{l}"), "quantity": 1}]),
+                ),
+            )
+            .await;
+            let id = c["claim_id"].as_str().unwrap().to_string();
+            if o < 2 {
+                cheap.push(id)
+            } else {
+                dear.push(id)
+            }
+        }
+    }
+    app.drain().await;
+    let all = whole_queue(&app, "").await;
+    assert_eq!(all.len(), 24, "each claim once");
+    let every: std::collections::BTreeSet<String> = cheap.iter().chain(&dear).cloned().collect();
+    assert_eq!(ids_of(&all), every, "every waiting claim is reached");
+    let dues: Vec<&str> = all.iter().map(|c| c["due_at"].as_str().unwrap()).collect();
+    assert!(
+        dues.windows(2).all(|w| w[0] <= w[1]),
+        "by deadline: {dues:?}"
+    );
+    // A filter the index does not serve: pages of the matching claims only.
+    let dear_seen = whole_queue(&app, "&min_amount=150.00").await;
+    assert_eq!(ids_of(&dear_seen), dear.iter().cloned().collect());
+    // A cursor this API did not give out.
+    let (s, e) = app
+        .call(
+            "GET",
+            "/v1/shops/shop-1/desk/claims?cursor=bm90LWEtY3Vyc29y",
+            Some(&reviewer(&app)),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, &e["error"]["code"]),
+        (422, &json!("invalid_cursor")),
+        "{e}"
+    );
+
+    // A batch by filter approves exactly the matching claims.
+    let (s, r) = app
+        .call(
+            "POST",
+            "/v1/shops/shop-1/desk/batch",
+            Some(&reviewer(&app)),
+            Some(&json!({"decision": "approve", "filter": {"min_amount": "150.00"}})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        (r["decided"].clone(), r["failed"].clone()),
+        (json!(12), json!(0)),
+        "{r}"
+    );
+    assert_eq!(r["next_cursor"], Value::Null);
+    assert_eq!(
+        ids_of(r["results"].as_array().unwrap()),
+        dear.iter().cloned().collect()
+    );
+    let left = whole_queue(&app, "").await;
+    assert_eq!(
+        ids_of(&left),
+        cheap.iter().cloned().collect(),
+        "the others wait"
+    );
+    let approved = whole_queue(&app, "&status=awaiting_return").await;
+    assert_eq!(ids_of(&approved), dear.iter().cloned().collect());
+}
+
+async fn claims_written_before_the_queue_index_are_reached(engine: &str) {
+    let (app, _clock) = app_on(engine).await;
+    push(&app, "old-1", &order_of("cust-1", "120.00", 1, 3)).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for l in 1..=3 {
+        let c = submit(
+            &app,
+            "cust-1",
+            claim(
+                "old-1",
+                "return_refund",
+                "wrong_size",
+                json!([{"line_id": format!("L{l}"), "quantity": 1}]),
+            ),
+        )
+        .await;
+        ids.insert(c["claim_id"].as_str().unwrap().to_string());
+    }
+    app.drain().await;
+    // As a version before the queue index wrote them: no queue key.
+    let table = app.services.table.clone();
+    for id in &ids {
+        let (pk, sk) = aftersales::repo::claims::key(id);
+        let mut it = table.get(&pk, &sk).await.unwrap().unwrap();
+        it.gsi3 = None;
+        table
+            .put(it, aftersales::store::Condition::None)
+            .await
+            .unwrap();
+    }
+    // The first look at the shop's queue gives them their keys.
+    assert_eq!(ids_of(&whole_queue(&app, "").await), ids);
+    assert_eq!(ids_of(&whole_queue(&app, "").await), ids);
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { super::$name("sqlite").await } )* }
@@ -824,6 +978,8 @@ on_both_engines!(
     rules_decide_claims,
     evidence_upload_lands_on_the_claim,
     queue_and_batch_of_200,
+    queue_cursors_reach_every_claim_and_batch_takes_exactly_the_filter,
+    claims_written_before_the_queue_index_are_reached,
     settings_are_validated_and_policy_is_public,
     deadlines_escalate_and_auto_approve,
 );

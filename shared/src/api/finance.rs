@@ -105,7 +105,7 @@ async fn search(
     super::QueryParams(q): super::QueryParams<RefundSearch>,
 ) -> Result<Response, ApiError> {
     let found = refunds::search(&st.services, &p, &shop_id, &q).await?;
-    Ok(Json(serde_json::json!({ "refunds": found })).into_response())
+    Ok(Json(found).into_response())
 }
 
 #[derive(Deserialize)]

@@ -105,9 +105,14 @@ pub(super) async fn book_pickup(
             slot: slot.to_owned(),
         };
         let mut chosen: Option<(SlotPlace, SlotLoad, u64)> = None;
-        for c in &couriers {
-            let place = place_of(&c.courier, &c.area, booking.date, &booking.slot);
-            let (mut load, v) = pickup_slots::get(&*s.table, &shop, &place).await?;
+        // Every courier's place in the slot asked for, in one read; the
+        // first with room takes the claim.
+        let places: Vec<SlotPlace> = couriers
+            .iter()
+            .map(|c| place_of(&c.courier, &c.area, booking.date, &booking.slot))
+            .collect();
+        let loads = pickup_slots::get_many(&*s.table, &shop, &places).await?;
+        for ((c, place), (mut load, v)) in couriers.iter().zip(places).zip(loads) {
             if load.take(claim_id, c.per_slot) {
                 chosen = Some((place, load, v));
                 break;
@@ -122,13 +127,17 @@ pub(super) async fn book_pickup(
                 &policy.returns.pickup_slots,
                 last,
             ) {
-                for c in &couriers {
-                    let place = place_of(&c.courier, &c.area, date, &slot);
-                    let (load, _) = pickup_slots::get(&*s.table, &shop, &place).await?;
-                    if load.has_room_for(claim_id, c.per_slot) {
-                        free.push((date, slot.clone()));
-                        break;
-                    }
+                let places: Vec<SlotPlace> = couriers
+                    .iter()
+                    .map(|c| place_of(&c.courier, &c.area, date, &slot))
+                    .collect();
+                let loads = pickup_slots::get_many(&*s.table, &shop, &places).await?;
+                if couriers
+                    .iter()
+                    .zip(&loads)
+                    .any(|(c, (load, _))| load.has_room_for(claim_id, c.per_slot))
+                {
+                    free.push((date, slot.clone()));
                 }
                 if free.len() == NEXT_FREE {
                     break;

@@ -14,7 +14,6 @@ use crate::domain::order::check_id;
 use crate::domain::order::{MemberTier, ProductKind};
 use crate::domain::rules::evidence_complete;
 use crate::repo;
-use crate::repo::claims::Owner;
 use crate::repo::Commit;
 use crate::repo::RepoError;
 use chrono::DateTime;
@@ -31,9 +30,14 @@ pub const WAITING: &[ClaimStatus] = &[
     ClaimStatus::AwaitingEvidence,
 ];
 
-/// The queue reads at most this many of a shop's claims, newest first.
-/// Beyond it, older claims are reached through the claim list.
-pub const QUEUE_SCAN_LIMIT: usize = 20_000;
+/// A queue page reads at most this many claims (matching the filter or
+/// not): a page of a rare filter over a big shop may come back short, with
+/// `next_cursor` to go on from where it stopped. Nothing is left out.
+pub const QUEUE_PAGE_SCAN: usize = 2_000;
+
+/// With filters the index cannot serve, `total` is counted when the
+/// statuses asked hold at most this many claims (read whole), else null.
+pub const TOTAL_COUNT_LIMIT: u64 = 1_000;
 
 /// At most this many claims per batch.
 pub const MAX_BATCH: usize = 1000;
@@ -71,6 +75,45 @@ fn parcel_flag(c: &Claim) -> Option<&str> {
 }
 
 impl QueueFilter {
+    /// The statuses the filter asks for: each is one partition of the
+    /// queue index.
+    fn statuses(&self) -> Vec<ClaimStatus> {
+        match (self.status, self.parcel_flagged) {
+            (Some(st), _) => vec![st],
+            (None, Some(true)) => ClaimStatus::ALL
+                .into_iter()
+                .filter(|s| s.is_open())
+                .collect(),
+            (None, _) => WAITING.to_vec(),
+        }
+    }
+
+    /// Whether the filter asks for more than statuses (checked on the
+    /// claims themselves, not served by the index key).
+    fn filters_claims(&self) -> bool {
+        let QueueFilter {
+            status: _,
+            claim_type,
+            product_kind,
+            evidence_complete,
+            min_amount,
+            max_amount,
+            min_age_hours,
+            member_tier,
+            escalated,
+            parcel_flagged,
+        } = self;
+        claim_type.is_some()
+            || product_kind.is_some()
+            || evidence_complete.is_some()
+            || min_amount.is_some()
+            || max_amount.is_some()
+            || min_age_hours.is_some()
+            || member_tier.is_some()
+            || escalated.is_some()
+            || parcel_flagged.is_some()
+    }
+
     /// The amounts are money in no currency of their own: no more
     /// decimals than any currency has (`field_prefix` names where the
     /// filter sat: `filter.` in a batch).
@@ -171,49 +214,97 @@ fn queue_item(c: &Claim, now: DateTime<Utc>) -> QueueItem {
 #[derive(Debug, Serialize)]
 pub struct Queue {
     pub claims: Vec<QueueItem>,
-    /// Claims matching the filter, over all pages.
-    pub total: usize,
-    /// The shop's claims per status (all of them, not only the filtered).
-    pub counts: BTreeMap<&'static str, usize>,
+    /// Claims matching the filter, over all pages; None when that would
+    /// mean reading more than [`TOTAL_COUNT_LIMIT`] claims. Counted for the
+    /// first page; later pages repeat it (their cursor carries it).
+    pub total: Option<u64>,
+    /// The shop's claims per status (all of them, not only the filtered),
+    /// counted for the first page as `total` is.
+    pub counts: BTreeMap<&'static str, u64>,
     pub next_cursor: Option<String>,
 }
 
-/// Every claim of the shop (newest first, up to [`QUEUE_SCAN_LIMIT`]).
-async fn shop_claims(s: &Services, shop_id: &str) -> Result<Vec<Claim>, AppError> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let (page, next) = repo::claims::list(&*s.table, Owner::Shop(shop_id), 500, after).await?;
-        out.extend(page);
-        match next {
-            Some(n) if out.len() < QUEUE_SCAN_LIMIT => after = Some(n),
-            _ => return Ok(out),
-        }
-    }
-}
-
-/// Most urgent first: the earliest review deadline (from the member tier),
-/// then the oldest.
-fn by_priority(a: &Claim, b: &Claim) -> std::cmp::Ordering {
-    let due = |c: &Claim| c.review.due_at.unwrap_or(DateTime::<Utc>::MAX_UTC);
-    due(a)
-        .cmp(&due(b))
-        .then(a.created_at.cmp(&b.created_at))
-        .then(a.claim_id.cmp(&b.claim_id))
-}
-
-fn encode_offset(n: usize) -> String {
+/// A batch's cursor is the queue position (index sort key) of the last
+/// claim it took, base64url: opaque to clients, checked when it comes back.
+fn encode_position(p: &str) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("q{n}"))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("q1:{p}"))
 }
 
-fn decode_offset(s: &str) -> Result<usize, AppError> {
+fn decode_position(s: &str) -> Result<String, AppError> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|t| t.strip_prefix('q').and_then(|n| n.parse().ok()))
+        .and_then(|t| t.strip_prefix("q1:").map(str::to_owned))
+        .filter(|p| repo::claims::is_queue_position(p))
+        .ok_or_else(|| AppError::invalid("invalid_cursor", "cursor is not one this API gave out"))
+}
+
+/// One stretch of the queue: up to `limit` claims matching `filter` after
+/// `after`, reading at most `scan` claims; the position to go on from when
+/// more may follow.
+async fn walk_queue(
+    s: &Services,
+    shop_id: &str,
+    filter: &QueueFilter,
+    after: Option<&str>,
+    limit: usize,
+    scan: usize,
+) -> Result<(Vec<Claim>, Option<String>), AppError> {
+    let now = s.now();
+    // Without filters of their own every claim read is shown: read no more
+    // than the page needs (plus one, to know whether more follow).
+    let chunk = if filter.filters_claims() {
+        200
+    } else {
+        u32::try_from(limit.saturating_add(1).min(500)).unwrap_or(500)
+    };
+    let statuses = filter.statuses();
+    let mut walk = repo::claims::QueueWalk::new(&*s.table, shop_id, &statuses, after, chunk);
+    let mut out = Vec::new();
+    let mut last = None;
+    while out.len() < limit && walk.read < scan {
+        let Some((pos, c)) = walk.next().await? else {
+            return Ok((out, None));
+        };
+        if filter.matches(&c, now) {
+            out.push(c);
+        }
+        last = Some(pos);
+    }
+    Ok((out, last.filter(|_| walk.more())))
+}
+
+/// A queue page's cursor: where the last page stopped, and the figures
+/// counted when the first page was read (a walk through the queue shows
+/// them as they were then instead of counting the shop's claims again for
+/// every page). Opaque to clients (base64url of this JSON), checked when
+/// it comes back; a client that edits the figures only misleads itself.
+#[derive(Debug, Serialize, Deserialize)]
+struct QueueCursor {
+    /// The queue position of the last claim looked at.
+    p: String,
+    /// `total`.
+    t: Option<u64>,
+    /// The shop's claims per status, in [`ClaimStatus::ALL`]'s order.
+    c: Vec<u64>,
+}
+
+fn encode_queue_cursor(c: &QueueCursor) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).expect("cursor serializes"))
+}
+
+fn decode_queue_cursor(s: &str) -> Result<QueueCursor, AppError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<QueueCursor>(&b).ok())
+        .filter(|c| repo::claims::is_queue_position(&c.p) && c.c.len() == ClaimStatus::ALL.len())
         .ok_or_else(|| AppError::invalid("invalid_cursor", "cursor is not one this API gave out"))
 }
 
@@ -231,28 +322,56 @@ pub async fn queue(
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid("invalid_limit", "limit must be 1 to 200"));
     }
-    let offset = cursor.map(decode_offset).transpose()?.unwrap_or(0);
-    let now = s.now();
-    let all = shop_claims(s, shop_id).await?;
-    let mut counts = BTreeMap::new();
-    for c in &all {
-        *counts.entry(c.status.as_str()).or_insert(0) += 1;
-    }
-    let mut matching: Vec<&Claim> = all.iter().filter(|c| filter.matches(c, now)).collect();
-    matching.sort_by(|a, b| by_priority(a, b));
-    let total = matching.len();
-    let end = (offset + limit as usize).min(total);
-    let claims = matching
-        .get(offset.min(total)..end)
-        .unwrap_or_default()
+    let after = cursor.map(decode_queue_cursor).transpose()?;
+    let (total, by_status) = match &after {
+        Some(c) => (c.t, c.c.clone()),
+        None => {
+            repo::indexes::ensure(&*s.table, shop_id).await?;
+            let by_status = repo::claims::count_by_status(&*s.table, shop_id).await?;
+            let statuses = filter.statuses();
+            let candidates: u64 = by_status
+                .iter()
+                .filter(|(st, _)| statuses.contains(st))
+                .map(|(_, n)| n)
+                .sum();
+            let total = if !filter.filters_claims() {
+                Some(candidates)
+            } else if candidates <= TOTAL_COUNT_LIMIT {
+                let (all, _) = walk_queue(s, shop_id, filter, None, usize::MAX, usize::MAX).await?;
+                Some(all.len() as u64)
+            } else {
+                None
+            };
+            (total, by_status.into_iter().map(|(_, n)| n).collect())
+        }
+    };
+    let counts: BTreeMap<&'static str, u64> = ClaimStatus::ALL
         .iter()
-        .map(|c| queue_item(c, now))
+        .zip(&by_status)
+        .filter(|(_, n)| **n > 0)
+        .map(|(st, n)| (st.as_str(), *n))
         .collect();
+    let (page, next) = walk_queue(
+        s,
+        shop_id,
+        filter,
+        after.as_ref().map(|c| c.p.as_str()),
+        limit as usize,
+        QUEUE_PAGE_SCAN,
+    )
+    .await?;
+    let now = s.now();
     Ok(Queue {
-        claims,
+        claims: page.iter().map(|c| queue_item(c, now)).collect(),
         total,
         counts,
-        next_cursor: (end < total).then(|| encode_offset(end)),
+        next_cursor: next.map(|p| {
+            encode_queue_cursor(&QueueCursor {
+                p,
+                t: total,
+                c: by_status.clone(),
+            })
+        }),
     })
 }
 
@@ -435,6 +554,10 @@ pub struct BatchRequest {
     pub claim_ids: Option<Vec<crate::domain::ids::ClaimId>>,
     #[serde(default)]
     pub filter: Option<QueueFilter>,
+    /// With `filter`: the `next_cursor` of a previous batch's report, to go
+    /// on after the claims it took.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -465,6 +588,10 @@ pub struct BatchReport {
     pub decided: usize,
     pub failed: usize,
     pub results: Vec<BatchResult>,
+    /// A batch by filter that matched more than [`MAX_BATCH`] claims took
+    /// the most urgent ones: the same request with this `cursor` goes on
+    /// after them. None when every matching claim was taken.
+    pub next_cursor: Option<String>,
 }
 
 impl BatchResult {
@@ -480,32 +607,28 @@ impl BatchResult {
     }
 }
 
-/// Loads claims (at most 32 reads in flight); missing ones are None.
+/// Loads claims (one multi-item read per hundred); missing ones are None.
 async fn load_claims(
     s: &Services,
     ids: &[crate::domain::ids::ClaimId],
 ) -> Result<Vec<Option<(Claim, u64)>>, AppError> {
-    let mut out: Vec<Option<(Claim, u64)>> = vec![None; ids.len()];
-    for (chunk_no, chunk) in ids.chunks(32).enumerate() {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, id) in chunk.iter().enumerate() {
-            let table = s.table.clone();
-            let id = id.clone();
-            set.spawn(async move {
-                let found = if check_id("claim_id", &id).is_ok() {
-                    repo::claims::get(&*table, &id).await
-                } else {
-                    Ok(None)
-                };
-                (chunk_no * 32 + i, found)
-            });
-        }
-        while let Some(joined) = set.join_next().await {
-            let (i, found) = joined.map_err(|e| AppError::Unavailable(e.to_string()))?;
-            out[i] = found?;
-        }
-    }
-    Ok(out)
+    // Ids that cannot name a claim are not asked for.
+    let valid: Vec<&str> = ids
+        .iter()
+        .map(|i| i.as_str())
+        .filter(|i| check_id("claim_id", i).is_ok())
+        .collect();
+    let mut found = repo::claims::get_many(&*s.table, &valid).await?.into_iter();
+    Ok(ids
+        .iter()
+        .map(|i| {
+            if check_id("claim_id", i).is_ok() {
+                found.next().flatten()
+            } else {
+                None
+            }
+        })
+        .collect())
 }
 
 /// Decides up to [`MAX_BATCH`] claims at once. Each claim is checked and
@@ -523,6 +646,13 @@ pub async fn batch(
         f.check("filter.")?;
     }
     let catalogue = super::review::catalogue_for(s, shop_id).await?;
+    if req.cursor.is_some() && req.filter.is_none() {
+        return Err(AppError::invalid(
+            "invalid_batch",
+            "a cursor continues a batch by filter: give the filter too",
+        ));
+    }
+    let mut next_cursor = None;
     let ids: Vec<crate::domain::ids::ClaimId> = match (&req.claim_ids, &req.filter) {
         (Some(ids), None) => {
             if ids.len() > MAX_BATCH {
@@ -535,23 +665,14 @@ pub async fn batch(
             ids.iter().filter(|i| seen.insert(*i)).cloned().collect()
         }
         (None, Some(f)) => {
-            let now = s.now();
-            let mut all: Vec<Claim> = shop_claims(s, shop_id)
-                .await?
-                .into_iter()
-                .filter(|c| f.matches(c, now))
-                .collect();
-            all.sort_by(by_priority);
-            if all.len() > MAX_BATCH {
-                return Err(AppError::invalid(
-                    "batch_too_large",
-                    format!(
-                        "the filter selects {} claims; at most {MAX_BATCH} per batch",
-                        all.len()
-                    ),
-                ));
-            }
-            all.into_iter().map(|c| c.claim_id).collect()
+            let after = req.cursor.as_deref().map(decode_position).transpose()?;
+            repo::indexes::ensure(&*s.table, shop_id).await?;
+            // Every matching claim, most urgent first, through the queue
+            // index: at most MAX_BATCH, and where to go on when more match.
+            let (claims, next) =
+                walk_queue(s, shop_id, f, after.as_deref(), MAX_BATCH, usize::MAX).await?;
+            next_cursor = next.as_deref().map(encode_position);
+            claims.into_iter().map(|c| c.claim_id).collect()
         }
         _ => {
             return Err(AppError::invalid(
@@ -567,6 +688,7 @@ pub async fn batch(
                 decided: 0,
                 failed: 0,
                 results: vec![],
+                next_cursor: None,
             });
         }
         return Err(AppError::invalid(
@@ -614,8 +736,11 @@ pub async fn batch(
     let now = s.now();
     let mut pending: Vec<(Commit, Vec<Claim>)> = Vec::new();
     let mut fallback: Vec<crate::domain::ids::ClaimId> = Vec::new();
-    for (order_id, claims) in groups {
-        let Some((mut rec, ov)) = repo::orders::get(&*s.table, shop_id, &order_id).await? else {
+    // Every order of the batch in one multi-item read.
+    let order_ids: Vec<&str> = groups.keys().map(|o| o.as_str()).collect();
+    let orders = repo::orders::get_many(&*s.table, shop_id, &order_ids).await?;
+    for ((_, claims), order) in groups.into_iter().zip(orders) {
+        let Some((mut rec, ov)) = order else {
             for (c, _) in claims {
                 results.insert(
                     c.claim_id.clone(),
@@ -703,5 +828,6 @@ pub async fn batch(
         decided,
         failed: results.len() - decided,
         results,
+        next_cursor,
     })
 }

@@ -293,11 +293,19 @@ pub(crate) async fn named_uploads(
     keys: &[String],
 ) -> Result<Vec<Option<(crate::domain::evidence::Upload, u64)>>, AppError> {
     use crate::domain::evidence::UploadState;
+    // Only well-formed upload keys are looked up at all, in one read.
+    let wanted: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| is_upload_key(k))
+        .collect();
+    let mut stored = repo::uploads::get_many(&*s.table, &wanted)
+        .await?
+        .into_iter();
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
-        // Only well-formed upload keys are looked up at all.
         let mut found = if is_upload_key(k) {
-            repo::uploads::get(&*s.table, k).await?
+            stored.next().flatten()
         } else {
             None
         };

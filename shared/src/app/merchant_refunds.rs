@@ -252,12 +252,14 @@ async fn replay(
     let Some(entry) = rec.ledger.entry(&id) else {
         return Err(AppError::NotFound("merchant refund"));
     };
-    let mut refunds = Vec::new();
-    for rid in refund::refund_ids(&rec.order, entry, &id) {
-        if let Some((r, _)) = repo::refunds::get(&*s.table, &rid).await? {
-            refunds.push(r);
-        }
-    }
+    let ids = refund::refund_ids(&rec.order, entry, &id);
+    let ids: Vec<&str> = ids.iter().map(|r| r.as_str()).collect();
+    let refunds: Vec<_> = repo::refunds::get_many(&*s.table, &ids)
+        .await?
+        .into_iter()
+        .flatten()
+        .map(|(r, _)| r)
+        .collect();
     let reason = refunds
         .iter()
         .find_map(|r| match &r.origin {

@@ -126,6 +126,25 @@ pub enum ClaimStatus {
 }
 
 impl ClaimStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [ClaimStatus; 15] = [
+        ClaimStatus::Submitted,
+        ClaimStatus::UnderReview,
+        ClaimStatus::SecondReview,
+        ClaimStatus::AwaitingEvidence,
+        ClaimStatus::Approved,
+        ClaimStatus::AwaitingReturn,
+        ClaimStatus::ReturnShipped,
+        ClaimStatus::ReturnReceived,
+        ClaimStatus::Refunding,
+        ClaimStatus::RefundFailed,
+        ClaimStatus::ReplacementShipped,
+        ClaimStatus::Rejected,
+        ClaimStatus::Completed,
+        ClaimStatus::Cancelled,
+        ClaimStatus::Closed,
+    ];
+
     pub fn is_final(self) -> bool {
         matches!(
             self,

@@ -27,6 +27,20 @@ pub async fn get(
         .unwrap_or_default())
 }
 
+/// Several slots' loads and versions at once, in the order asked.
+pub async fn get_many(
+    t: &dyn Table,
+    shop_id: &str,
+    places: &[SlotPlace],
+) -> Result<Vec<(SlotLoad, u64)>, RepoError> {
+    let keys: Vec<(String, String)> = places.iter().map(|p| key(p, shop_id)).collect();
+    t.get_many(&keys)
+        .await?
+        .into_iter()
+        .map(|i| Ok(i.map(decode).transpose()?.unwrap_or_default()))
+        .collect()
+}
+
 /// The slot's load as changed; `prev` the version read (0: none yet).
 pub fn put(shop_id: &str, p: &SlotPlace, load: &SlotLoad, prev: u64) -> WriteOp {
     let (pk, sk) = key(p, shop_id);

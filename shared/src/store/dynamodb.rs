@@ -1,8 +1,8 @@
 //! The DynamoDB storage engine: the table of `infra/template.yaml`
 //! (`AftersalesTable`), one item per [`Item`].
 //!
-//! Item layout: `pk`, `sk` (S); `gsi1pk`/`gsi1sk`, `gsi2pk`/`gsi2sk` (S, only
-//! when the item is in that index); `ver` (N); `expires_at` (N, the TTL
+//! Item layout: `pk`, `sk` (S); `gsi1pk`/`gsi1sk` ... `gsi5pk`/`gsi5sk` (S,
+//! only when the item is in that index); `ver` (N); `expires_at` (N, the TTL
 //! attribute, only when set); `body` (M, the JSON body converted with
 //! serde_dynamo).
 //!
@@ -16,18 +16,22 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, Select, TransactWriteItem,
+};
 use aws_sdk_dynamodb::Client;
 
 use super::{
     attr, check_transaction, Body, Condition, Cursor, Index, IndexKey, Item, Page, Query,
-    StoreError, Table, WriteOp,
+    StoreError, Table, WriteOp, MAX_BATCH_GET,
 };
 
 type Attributes = HashMap<String, AttributeValue>;
 
 const MAX_PK_BYTES: usize = 2048;
 const MAX_SK_BYTES: usize = 1024;
+/// How often `get_many` asks again for keys DynamoDB left unprocessed.
+const BATCH_GET_RETRIES: u32 = 8;
 
 /// The DynamoDB implementation of [`Table`].
 #[derive(Debug, Clone)]
@@ -131,11 +135,9 @@ fn to_attributes(item: &Item) -> Result<Attributes, StoreError> {
     let body = item.body.to_value().map_err(|e| invalid(&e))?;
     let body: AttributeValue = serde_dynamo::to_attribute_value(&body).map_err(|e| invalid(&e))?;
     let mut map = DynamoTable::key(&item.pk, &item.sk);
-    for (key, pk_name, sk_name) in [
-        (&item.gsi1, attr::GSI1PK, attr::GSI1SK),
-        (&item.gsi2, attr::GSI2PK, attr::GSI2SK),
-    ] {
-        if let Some(key) = key {
+    for index in Index::SECONDARY {
+        let (pk_name, sk_name) = index.attrs();
+        if let Some(key) = item.index_key(index) {
             check_key(&key.pk, &key.sk)?;
             map.insert(pk_name.to_owned(), AttributeValue::S(key.pk.clone()));
             map.insert(sk_name.to_owned(), AttributeValue::S(key.sk.clone()));
@@ -196,6 +198,9 @@ pub(crate) fn from_attributes(mut map: Attributes) -> Result<Item, StoreError> {
     };
     let gsi1 = pair(attr::GSI1PK, attr::GSI1SK)?;
     let gsi2 = pair(attr::GSI2PK, attr::GSI2SK)?;
+    let gsi3 = pair(attr::GSI3PK, attr::GSI3SK)?;
+    let gsi4 = pair(attr::GSI4PK, attr::GSI4SK)?;
+    let gsi5 = pair(attr::GSI5PK, attr::GSI5SK)?;
     let version = number_attr(&map, attr::VERSION)?
         .ok_or_else(|| StoreError::Engine(format!("item {pk}/{sk} without a version")))?;
     let expires_at = number_attr(&map, attr::EXPIRES)?;
@@ -214,6 +219,9 @@ pub(crate) fn from_attributes(mut map: Attributes) -> Result<Item, StoreError> {
         sk,
         gsi1,
         gsi2,
+        gsi3,
+        gsi4,
+        gsi5,
         version,
         expires_at,
         body,
@@ -382,11 +390,7 @@ impl Table for DynamoTable {
         if q.pk.is_empty() {
             return Err(StoreError::Invalid("empty partition key in query".into()));
         }
-        let (pk_name, sk_name) = match q.index {
-            Index::Primary => (attr::PK, attr::SK),
-            Index::Gsi1 => (attr::GSI1PK, attr::GSI1SK),
-            Index::Gsi2 => (attr::GSI2PK, attr::GSI2SK),
-        };
+        let (pk_name, sk_name) = q.index.attrs();
         let mut names = HashMap::from([("#pk".to_owned(), pk_name.to_owned())]);
         let mut values = HashMap::from([(":pk".to_owned(), AttributeValue::S(q.pk.clone()))]);
         let mut key_condition = "#pk = :pk".to_owned();
@@ -453,5 +457,94 @@ impl Table for DynamoTable {
             }),
         };
         Ok(Page { items, next })
+    }
+
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
+        for (pk, sk) in keys {
+            check_key(pk, sk)?;
+        }
+        // BatchGetItem refuses a key twice in one request: ask each once.
+        let mut unique: Vec<&(String, String)> = keys.iter().collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut found: HashMap<(String, String), Item> = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(MAX_BATCH_GET) {
+            let mut wanted: Vec<Attributes> = chunk
+                .iter()
+                .map(|(pk, sk)| DynamoTable::key(pk, sk))
+                .collect();
+            // DynamoDB answers part of a request when it is throttled or
+            // the answer would pass 16 MB: the rest comes back as
+            // UnprocessedKeys, asked again after a growing pause.
+            let mut attempt = 0u32;
+            while !wanted.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_error)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(e, &chunk[0].0, &chunk[0].1))?;
+                for raw in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let item = from_attributes(raw)?;
+                    found.insert((item.pk.clone(), item.sk.clone()), item);
+                }
+                wanted = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !wanted.is_empty() {
+                    attempt += 1;
+                    if attempt > BATCH_GET_RETRIES {
+                        return Err(StoreError::Engine(format!(
+                            "dynamodb: {} keys still unprocessed after {BATCH_GET_RETRIES} retries",
+                            wanted.len()
+                        )));
+                    }
+                    let pause = 25u64 << attempt.min(6);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    async fn count(&self, index: Index, pk: &str) -> Result<u64, StoreError> {
+        if pk.is_empty() {
+            return Err(StoreError::Invalid("empty partition key in count".into()));
+        }
+        let (pk_name, _) = index.attrs();
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.name().map(str::to_owned))
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(e, pk, ""))?;
+            total += u64::try_from(out.count).unwrap_or_default();
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(total),
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! with the same semantics. The conformance suite in `tests/` proves that.
 //!
 //! The shape is DynamoDB's single-table design: every item has a partition
-//! key `pk` and sort key `sk`, up to two secondary index key pairs, a version
+//! key `pk` and sort key `sk`, up to five secondary index key pairs, a version
 //! number for optimistic concurrency, an optional expiry, and a JSON body.
 
 use async_trait::async_trait;
@@ -23,6 +23,12 @@ pub mod attr {
     pub const GSI1SK: &str = "gsi1sk";
     pub const GSI2PK: &str = "gsi2pk";
     pub const GSI2SK: &str = "gsi2sk";
+    pub const GSI3PK: &str = "gsi3pk";
+    pub const GSI3SK: &str = "gsi3sk";
+    pub const GSI4PK: &str = "gsi4pk";
+    pub const GSI4SK: &str = "gsi4sk";
+    pub const GSI5PK: &str = "gsi5pk";
+    pub const GSI5SK: &str = "gsi5sk";
     pub const VERSION: &str = "ver";
     pub const EXPIRES: &str = "expires_at";
     pub const BODY: &str = "body";
@@ -37,14 +43,44 @@ pub enum Index {
     Gsi1,
     /// `gsi2` (gsi2pk, gsi2sk).
     Gsi2,
+    /// `gsi3` (gsi3pk, gsi3sk).
+    Gsi3,
+    /// `gsi4` (gsi4pk, gsi4sk).
+    Gsi4,
+    /// `gsi5` (gsi5pk, gsi5sk).
+    Gsi5,
 }
 
 impl Index {
+    /// The secondary indexes, in order.
+    pub const SECONDARY: [Index; 5] = [
+        Index::Gsi1,
+        Index::Gsi2,
+        Index::Gsi3,
+        Index::Gsi4,
+        Index::Gsi5,
+    ];
+
     pub fn name(self) -> Option<&'static str> {
         match self {
             Index::Primary => None,
             Index::Gsi1 => Some("gsi1"),
             Index::Gsi2 => Some("gsi2"),
+            Index::Gsi3 => Some("gsi3"),
+            Index::Gsi4 => Some("gsi4"),
+            Index::Gsi5 => Some("gsi5"),
+        }
+    }
+
+    /// The index's key attribute names (partition, sort).
+    pub fn attrs(self) -> (&'static str, &'static str) {
+        match self {
+            Index::Primary => (attr::PK, attr::SK),
+            Index::Gsi1 => (attr::GSI1PK, attr::GSI1SK),
+            Index::Gsi2 => (attr::GSI2PK, attr::GSI2SK),
+            Index::Gsi3 => (attr::GSI3PK, attr::GSI3SK),
+            Index::Gsi4 => (attr::GSI4PK, attr::GSI4SK),
+            Index::Gsi5 => (attr::GSI5PK, attr::GSI5SK),
         }
     }
 }
@@ -63,6 +99,9 @@ pub struct Item {
     pub sk: String,
     pub gsi1: Option<IndexKey>,
     pub gsi2: Option<IndexKey>,
+    pub gsi3: Option<IndexKey>,
+    pub gsi4: Option<IndexKey>,
+    pub gsi5: Option<IndexKey>,
     /// Incremented by the repositories on every write; conditions compare it.
     pub version: u64,
     /// Unix seconds after which the item may be deleted (DynamoDB TTL).
@@ -78,9 +117,46 @@ impl Item {
             sk: sk.into(),
             gsi1: None,
             gsi2: None,
+            gsi3: None,
+            gsi4: None,
+            gsi5: None,
             version: 1,
             expires_at: None,
             body: body.into(),
+        }
+    }
+
+    /// The item's key in a secondary index (None for the primary key).
+    pub fn index_key(&self, index: Index) -> Option<&IndexKey> {
+        match index {
+            Index::Primary => None,
+            Index::Gsi1 => self.gsi1.as_ref(),
+            Index::Gsi2 => self.gsi2.as_ref(),
+            Index::Gsi3 => self.gsi3.as_ref(),
+            Index::Gsi4 => self.gsi4.as_ref(),
+            Index::Gsi5 => self.gsi5.as_ref(),
+        }
+    }
+
+    /// Sets the item's key in a secondary index (nothing for the primary).
+    pub fn set_index_key(&mut self, index: Index, key: Option<IndexKey>) {
+        match index {
+            Index::Primary => {}
+            Index::Gsi1 => self.gsi1 = key,
+            Index::Gsi2 => self.gsi2 = key,
+            Index::Gsi3 => self.gsi3 = key,
+            Index::Gsi4 => self.gsi4 = key,
+            Index::Gsi5 => self.gsi5 = key,
+        }
+    }
+
+    /// Where a query of `index` stands once it has read this item: the
+    /// cursor to resume after it.
+    pub fn cursor(&self, index: Index) -> Cursor {
+        Cursor {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+            index_sk: self.index_key(index).map(|k| k.sk.clone()),
         }
     }
 }
@@ -163,6 +239,10 @@ pub enum Condition {
 }
 
 /// One write of a transaction.
+// A put carries its item inline (five index key pairs make it the largest
+// variant): transactions are short vectors of mostly puts, so boxing would
+// only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     Put {
@@ -202,7 +282,8 @@ pub struct Query {
     pub forward: bool,
     pub limit: Option<u32>,
     /// Resume after this sort key (and primary key, for indexes): the
-    /// `next` of a previous page.
+    /// `next` of a previous page, or any position (a cursor need not name
+    /// an item that exists: the query starts after where it would sort).
     pub after: Option<Cursor>,
 }
 
@@ -273,6 +354,10 @@ pub enum StoreError {
 /// At most this many operations in one transaction (DynamoDB's limit).
 pub const MAX_TRANSACTION_OPS: usize = 100;
 
+/// `get_many` reads keys in requests of at most this many (DynamoDB's
+/// BatchGetItem limit); a caller may ask for any number.
+pub const MAX_BATCH_GET: usize = 100;
+
 /// The port. Both engines give the same answers for the same calls.
 #[async_trait]
 pub trait Table: Send + Sync {
@@ -289,6 +374,14 @@ pub trait Table: Send + Sync {
     /// Items of one partition in sort key order. Index queries may be
     /// eventually consistent (DynamoDB GSIs are).
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
+    /// Strongly consistent reads of several items at once, answered in the
+    /// order of `keys` (None: no such item; a key asked twice is answered
+    /// twice). Any number of keys: the engine splits them into requests
+    /// of [`MAX_BATCH_GET`] and asks again for what it was not given.
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError>;
+    /// How many items one partition of an index holds (every one, read
+    /// page by page where the engine must).
+    async fn count(&self, index: Index, pk: &str) -> Result<u64, StoreError>;
 }
 
 /// Validates the request-level rules both engines enforce the same way.

@@ -18,8 +18,8 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    check_transaction, Body, Condition, Cursor, Index, IndexKey, Item, Page, Query, StoreError,
-    Table, WriteOp,
+    check_transaction, Body, Condition, Index, IndexKey, Item, Page, Query, StoreError, Table,
+    WriteOp, MAX_BATCH_GET,
 };
 
 /// DynamoDB's limits, enforced here too so both engines reject the same requests.
@@ -38,30 +38,55 @@ CREATE TABLE IF NOT EXISTS items (
     ver        INTEGER NOT NULL,
     expires_at INTEGER,
     body       TEXT    NOT NULL,
+    gsi3pk     TEXT,
+    gsi3sk     TEXT,
+    gsi4pk     TEXT,
+    gsi4sk     TEXT,
+    gsi5pk     TEXT,
+    gsi5sk     TEXT,
     PRIMARY KEY (pk, sk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
 ";
 
-const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body";
+/// Indexes added after the first schema: their columns are added to a
+/// database made before them (a runner's ./data), then their indexes.
+const LATER_INDEXES: [(&str, &str); 3] = [
+    ("gsi3pk", "gsi3sk"),
+    ("gsi4pk", "gsi4sk"),
+    ("gsi5pk", "gsi5sk"),
+];
 
-const SELECT_ONE: &str = "SELECT pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body \
-     FROM items WHERE pk = ?1 AND sk = ?2";
+const COLUMNS: &str =
+    "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body, gsi3pk, gsi3sk, gsi4pk, gsi4sk, gsi5pk, gsi5sk";
+
+const SELECT_ONE: &str = "SELECT pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body, \
+     gsi3pk, gsi3sk, gsi4pk, gsi4sk, gsi5pk, gsi5sk FROM items WHERE pk = ?1 AND sk = ?2";
 const SELECT_VERSION: &str = "SELECT ver FROM items WHERE pk = ?1 AND sk = ?2";
 const INSERT_NEW: &str = "INSERT INTO items \
-     (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (pk, sk) DO NOTHING";
+     (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body, \
+     gsi3pk, gsi3sk, gsi4pk, gsi4sk, gsi5pk, gsi5sk) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+     ON CONFLICT (pk, sk) DO NOTHING";
 const UPSERT: &str = "INSERT INTO items \
-     (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (pk, sk) DO UPDATE SET \
+     (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ver, expires_at, body, \
+     gsi3pk, gsi3sk, gsi4pk, gsi4sk, gsi5pk, gsi5sk) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+     ON CONFLICT (pk, sk) DO UPDATE SET \
      gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, \
      gsi2pk = excluded.gsi2pk, gsi2sk = excluded.gsi2sk, \
+     gsi3pk = excluded.gsi3pk, gsi3sk = excluded.gsi3sk, \
+     gsi4pk = excluded.gsi4pk, gsi4sk = excluded.gsi4sk, \
+     gsi5pk = excluded.gsi5pk, gsi5sk = excluded.gsi5sk, \
      ver = excluded.ver, expires_at = excluded.expires_at, body = excluded.body";
 const UPDATE_EXISTING: &str = "UPDATE items SET gsi1pk = ?3, gsi1sk = ?4, gsi2pk = ?5, \
-     gsi2sk = ?6, ver = ?7, expires_at = ?8, body = ?9 WHERE pk = ?1 AND sk = ?2";
+     gsi2sk = ?6, ver = ?7, expires_at = ?8, body = ?9, gsi3pk = ?10, gsi3sk = ?11, \
+     gsi4pk = ?12, gsi4sk = ?13, gsi5pk = ?14, gsi5sk = ?15 WHERE pk = ?1 AND sk = ?2";
 const UPDATE_VERSION: &str = "UPDATE items SET gsi1pk = ?3, gsi1sk = ?4, gsi2pk = ?5, \
-     gsi2sk = ?6, ver = ?7, expires_at = ?8, body = ?9 WHERE pk = ?1 AND sk = ?2 AND ver = ?10";
+     gsi2sk = ?6, ver = ?7, expires_at = ?8, body = ?9, gsi3pk = ?10, gsi3sk = ?11, \
+     gsi4pk = ?12, gsi4sk = ?13, gsi5pk = ?14, gsi5sk = ?15 \
+     WHERE pk = ?1 AND sk = ?2 AND ver = ?16";
 const DELETE: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2";
 const DELETE_VERSION: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2 AND ver = ?3";
 
@@ -151,9 +176,11 @@ impl SqliteTable {
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.execute_batch(SCHEMA).map_err(engine)?;
-        // The fixed statements plus the query variants (3 indexes x 2
-        // directions x prefix or not x cursor or not).
-        conn.set_prepared_statement_cache_capacity(64);
+        migrate(&conn)?;
+        // The fixed statements plus the query variants (6 indexes x 2
+        // directions x prefix or not x cursor or not), counts and
+        // multi-item reads.
+        conn.set_prepared_statement_cache_capacity(128);
         Ok(SqliteTable {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Vec::new()),
@@ -283,11 +310,7 @@ impl SqliteTable {
         if q.pk.is_empty() {
             return Err(StoreError::Invalid("empty partition key in query".into()));
         }
-        let (pk_col, sk_col) = match q.index {
-            Index::Primary => ("pk", "sk"),
-            Index::Gsi1 => ("gsi1pk", "gsi1sk"),
-            Index::Gsi2 => ("gsi2pk", "gsi2sk"),
-        };
+        let (pk_col, sk_col) = q.index.attrs();
         let primary = q.index == Index::Primary;
         let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
         let mut args: Vec<Value> = vec![Value::Text(q.pk.clone())];
@@ -353,20 +376,84 @@ impl SqliteTable {
         let next = match limit {
             Some(n) if items.len() as i64 > n => {
                 items.truncate(n as usize);
-                items.last().map(|last| Cursor {
-                    pk: last.pk.clone(),
-                    sk: last.sk.clone(),
-                    index_sk: match q.index {
-                        Index::Primary => None,
-                        Index::Gsi1 => last.gsi1.as_ref().map(|k| k.sk.clone()),
-                        Index::Gsi2 => last.gsi2.as_ref().map(|k| k.sk.clone()),
-                    },
-                })
+                items.last().map(|last| last.cursor(q.index))
             }
             _ => None,
         };
         Ok(Page { items, next })
     }
+
+    fn get_many_sync(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
+        for (pk, sk) in keys {
+            check_key(pk, sk)?;
+        }
+        let mut found: std::collections::HashMap<(String, String), Item> =
+            std::collections::HashMap::with_capacity(keys.len());
+        let conn = self.read_lock();
+        // One statement per chunk of keys (SQLite binds at most 32766).
+        for chunk in keys.chunks(MAX_BATCH_GET) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM items WHERE (pk, sk) IN (VALUES {})",
+                vec!["(?, ?)"; chunk.len()].join(", ")
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(engine)?;
+            let args = chunk.iter().flat_map(|(pk, sk)| [pk.as_str(), sk.as_str()]);
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args), read_row)
+                .map_err(engine)?;
+            for row in rows {
+                let item = row.map_err(engine)?.into_item()?;
+                found.insert((item.pk.clone(), item.sk.clone()), item);
+            }
+        }
+        drop(conn);
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    fn count_sync(&self, index: Index, pk: &str) -> Result<u64, StoreError> {
+        if pk.is_empty() {
+            return Err(StoreError::Invalid("empty partition key in count".into()));
+        }
+        let (pk_col, _) = index.attrs();
+        let sql = format!("SELECT count(*) FROM items WHERE {pk_col} = ?1");
+        let conn = self.read_lock();
+        let mut stmt = conn.prepare_cached(&sql).map_err(engine)?;
+        let n: i64 = stmt.query_row(params![pk], |r| r.get(0)).map_err(engine)?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+}
+
+/// Brings a database made by an earlier version up to the schema: the
+/// columns of the later indexes (NULL: in none of them until written
+/// again), then their indexes.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let mut have = std::collections::HashSet::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info('items')")
+            .map_err(engine)?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(engine)?;
+        for n in names {
+            have.insert(n.map_err(engine)?);
+        }
+    }
+    for (pk_col, sk_col) in LATER_INDEXES {
+        for col in [pk_col, sk_col] {
+            if !have.contains(col) {
+                conn.execute_batch(&format!("ALTER TABLE items ADD COLUMN {col} TEXT"))
+                    .map_err(engine)?;
+            }
+        }
+        let name = pk_col.trim_end_matches("pk");
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS items_{name} ON items ({pk_col}, {sk_col}, pk, sk) \
+             WHERE {pk_col} IS NOT NULL"
+        ))
+        .map_err(engine)?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -395,6 +482,19 @@ impl Table for SqliteTable {
         let this = self.clone();
         blocking(move || this.query_sync(&query)).await
     }
+
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (this, keys) = (self.clone(), keys.to_vec());
+        blocking(move || this.get_many_sync(&keys)).await
+    }
+
+    async fn count(&self, index: Index, pk: &str) -> Result<u64, StoreError> {
+        let (this, pk) = (self.clone(), pk.to_owned());
+        blocking(move || this.count_sync(index, &pk)).await
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -415,7 +515,10 @@ struct Encoded<'a> {
 impl<'a> Encoded<'a> {
     fn new(item: &'a Item) -> Result<Self, StoreError> {
         check_key(&item.pk, &item.sk)?;
-        for key in [&item.gsi1, &item.gsi2].into_iter().flatten() {
+        for key in Index::SECONDARY
+            .into_iter()
+            .filter_map(|i| item.index_key(i))
+        {
             check_key(&key.pk, &key.sk)?;
         }
         if !item.body.is_object() {
@@ -433,6 +536,9 @@ impl<'a> Encoded<'a> {
             + item.sk.len()
             + index_len(&item.gsi1)
             + index_len(&item.gsi2)
+            + index_len(&item.gsi3)
+            + index_len(&item.gsi4)
+            + index_len(&item.gsi5)
             + 3
             + 8
             + item.expires_at.map_or(0, |_| 10 + 8)
@@ -451,7 +557,7 @@ impl<'a> Encoded<'a> {
         })
     }
 
-    /// Runs one of the write statements (`?1..?9`, plus `?10` when given);
+    /// Runs one of the write statements (`?1..?15`, plus `?16` when given);
     /// returns the number of rows changed.
     fn execute(
         &self,
@@ -460,31 +566,49 @@ impl<'a> Encoded<'a> {
         extra: Option<i64>,
     ) -> Result<usize, StoreError> {
         let it = self.item;
-        let g1 = it.gsi1.as_ref();
-        let g2 = it.gsi2.as_ref();
+        let g = |k: &'a Option<IndexKey>| (k.as_ref().map(|k| &k.pk), k.as_ref().map(|k| &k.sk));
+        let (g1, g2, g3, g4, g5) = (
+            g(&it.gsi1),
+            g(&it.gsi2),
+            g(&it.gsi3),
+            g(&it.gsi4),
+            g(&it.gsi5),
+        );
         let mut stmt = conn.prepare_cached(sql).map_err(engine)?;
         let n = match extra {
             None => stmt.execute(params![
                 it.pk,
                 it.sk,
-                g1.map(|k| &k.pk),
-                g1.map(|k| &k.sk),
-                g2.map(|k| &k.pk),
-                g2.map(|k| &k.sk),
+                g1.0,
+                g1.1,
+                g2.0,
+                g2.1,
                 self.version,
                 it.expires_at,
                 self.body,
+                g3.0,
+                g3.1,
+                g4.0,
+                g4.1,
+                g5.0,
+                g5.1,
             ]),
             Some(v) => stmt.execute(params![
                 it.pk,
                 it.sk,
-                g1.map(|k| &k.pk),
-                g1.map(|k| &k.sk),
-                g2.map(|k| &k.pk),
-                g2.map(|k| &k.sk),
+                g1.0,
+                g1.1,
+                g2.0,
+                g2.1,
                 self.version,
                 it.expires_at,
                 self.body,
+                g3.0,
+                g3.1,
+                g4.0,
+                g4.1,
+                g5.0,
+                g5.1,
                 v,
             ]),
         };
@@ -503,6 +627,12 @@ struct Stored {
     ver: i64,
     expires_at: Option<i64>,
     body: String,
+    gsi3pk: Option<String>,
+    gsi3sk: Option<String>,
+    gsi4pk: Option<String>,
+    gsi4sk: Option<String>,
+    gsi5pk: Option<String>,
+    gsi5sk: Option<String>,
 }
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Stored> {
@@ -516,6 +646,12 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Stored> {
         ver: row.get(6)?,
         expires_at: row.get(7)?,
         body: row.get(8)?,
+        gsi3pk: row.get(9)?,
+        gsi3sk: row.get(10)?,
+        gsi4pk: row.get(11)?,
+        gsi4sk: row.get(12)?,
+        gsi5pk: row.get(13)?,
+        gsi5sk: row.get(14)?,
     })
 }
 
@@ -532,6 +668,9 @@ impl Stored {
         Ok(Item {
             gsi1: pair(self.gsi1pk, self.gsi1sk),
             gsi2: pair(self.gsi2pk, self.gsi2sk),
+            gsi3: pair(self.gsi3pk, self.gsi3sk),
+            gsi4: pair(self.gsi4pk, self.gsi4sk),
+            gsi5: pair(self.gsi5pk, self.gsi5sk),
             pk: self.pk,
             sk: self.sk,
             version,
@@ -612,6 +751,45 @@ fn engine(e: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database of the first schema (gsi1 and gsi2 only), as an older
+    /// runner left it in ./data, opens: its rows are kept, the later
+    /// indexes' columns and indexes are added.
+    #[test]
+    fn old_database_gains_later_indexes() {
+        let dir = std::env::temp_dir().join(format!("aftersales-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE items (pk TEXT NOT NULL, sk TEXT NOT NULL, gsi1pk TEXT, \
+                 gsi1sk TEXT, gsi2pk TEXT, gsi2sk TEXT, ver INTEGER NOT NULL, \
+                 expires_at INTEGER, body TEXT NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID;
+                 INSERT INTO items VALUES ('A', '1', 'G', 's', NULL, NULL, 3, NULL, '{\"a\":1}');",
+            )
+            .unwrap();
+        }
+        let t = SqliteTable::open(&path).unwrap();
+        let old = t.get_sync("A", "1").unwrap().unwrap();
+        assert_eq!(old.version, 3);
+        assert_eq!(old.gsi1.as_ref().map(|k| k.pk.as_str()), Some("G"));
+        assert!(old.gsi3.is_none());
+        let mut new = Item::new("B", "1", serde_json::json!({"b": 2}));
+        new.gsi3 = Some(IndexKey {
+            pk: "Q".into(),
+            sk: "1".into(),
+        });
+        t.put_sync(&new, Condition::NotExists).unwrap();
+        let page = t.query_sync(&Query::partition(Index::Gsi3, "Q")).unwrap();
+        assert_eq!(page.items, vec![new]);
+        drop(t);
+        // And again: nothing left to add.
+        let t = SqliteTable::open(&path).unwrap();
+        assert_eq!(t.count_sync(Index::Gsi3, "Q").unwrap(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn upper_bound() {

@@ -20,7 +20,7 @@ use aftersales::domain::order::OrderDraft;
 use aftersales::providers::sandbox::Sandbox;
 use aftersales::providers::ProviderSet;
 use aftersales::store::sqlite::SqliteTable;
-use aftersales::store::{Condition, Item, Page, Query, StoreError, Table, WriteOp};
+use aftersales::store::{Condition, Index, Item, Page, Query, StoreError, Table, WriteOp};
 use async_trait::async_trait;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +36,7 @@ struct Counting {
     transacts: AtomicU64,
     transact_items: AtomicU64,
     queries: AtomicU64,
+    batch_gets: AtomicU64,
 }
 
 impl Counting {
@@ -48,6 +49,7 @@ impl Counting {
             transacts: AtomicU64::new(0),
             transact_items: AtomicU64::new(0),
             queries: AtomicU64::new(0),
+            batch_gets: AtomicU64::new(0),
         }
     }
     fn reset(&self) {
@@ -58,6 +60,7 @@ impl Counting {
             &self.transacts,
             &self.transact_items,
             &self.queries,
+            &self.batch_gets,
         ] {
             c.store(0, Ordering::SeqCst);
         }
@@ -68,11 +71,13 @@ impl Counting {
             + g(&self.puts)
             + g(&self.deletes)
             + g(&self.transacts)
-            + g(&self.queries);
+            + g(&self.queries)
+            + g(&self.batch_gets);
         format!(
-            "table calls: {calls} ({:.2} per {what}): GetItem {}, PutItem {}, DeleteItem {}, Query {}, TransactWriteItems {} carrying {} writes ({:.2} writes per {what})",
+            "table calls: {calls} ({:.2} per {what}): GetItem {}, BatchGetItem {} (100 keys a request), PutItem {}, DeleteItem {}, Query {}, TransactWriteItems {} carrying {} writes ({:.2} writes per {what})",
             calls as f64 / per as f64,
             g(&self.gets),
+            g(&self.batch_gets),
             g(&self.puts),
             g(&self.deletes),
             g(&self.queries),
@@ -106,6 +111,16 @@ impl Table for Counting {
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         self.inner.query(query).await
+    }
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
+        // One BatchGetItem per 100 keys on DynamoDB.
+        self.batch_gets
+            .fetch_add(keys.len().div_ceil(100) as u64, Ordering::Relaxed);
+        self.inner.get_many(keys).await
+    }
+    async fn count(&self, index: Index, pk: &str) -> Result<u64, StoreError> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.inner.count(index, pk).await
     }
 }
 
@@ -220,6 +235,7 @@ async fn bench_batch(dir: &std::path::Path, claims: usize) {
             reason: None,
             claim_ids: Some(ids.clone()),
             filter: None,
+            cursor: None,
         },
     )
     .await

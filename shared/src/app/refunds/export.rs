@@ -5,6 +5,10 @@ use crate::auth::{Principal, MONEY_ROLES};
 use crate::domain::money::{Currency, Money};
 use crate::domain::refund::{Refund, RefundOrigin};
 use crate::repo::{self, Cursor};
+use crate::store::Index;
+
+/// Refunds read per page of the export (one chunk of the body each).
+pub const EXPORT_PAGE: u32 = 500;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -111,7 +115,18 @@ async fn next_chunk(mut st: Export) -> Option<(Chunk, Export)> {
         st.header_done = true;
         let _ = w.write_record(HEADER);
     }
-    let page = repo::refunds::list(&*st.s.table, &st.shop_id, 500, st.after.take()).await;
+    // The month's refunds only: a prefix of the shop index's sort key
+    // (`{created}#{refund}`), newest first, every one of them page by page.
+    let month = st.start.format("%Y-%m").to_string();
+    let page = repo::refunds::page(
+        &*st.s.table,
+        Index::Gsi2,
+        &repo::refunds::shop_partition(&st.shop_id),
+        Some(&month),
+        EXPORT_PAGE,
+        st.after.take(),
+    )
+    .await;
     let (refunds, next) = match page {
         Ok(p) => p,
         Err(e) => {

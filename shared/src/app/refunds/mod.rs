@@ -25,5 +25,5 @@ pub use export::export_month;
 pub use notifications::{notified, Notified};
 pub use reconciliation::{reconcile, Reconciled};
 pub use retry::{retry_failed, RetryRequest};
-pub use search::{search, RefundSearch, SEARCH_SCAN_LIMIT};
+pub use search::{search, RefundSearch, SearchPage, SEARCH_PAGE_SCAN};
 pub use view::{refund_view, MerchantInfo, RefundView};

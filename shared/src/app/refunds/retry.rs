@@ -46,14 +46,15 @@ pub async fn retry_failed(
     }
     // Failed refunds are final: reading them before the claim's
     // conditional write is safe.
-    let mut failed = Vec::new();
-    for id in standing_refunds(&found) {
-        if let Some((r, _)) = repo::refunds::get(&*s.table, &id).await? {
-            if r.status == RefundStatus::Failed {
-                failed.push(r);
-            }
-        }
-    }
+    let ids = standing_refunds(&found);
+    let ids: Vec<&str> = ids.iter().map(|r| r.as_str()).collect();
+    let failed: Vec<_> = repo::refunds::get_many(&*s.table, &ids)
+        .await?
+        .into_iter()
+        .flatten()
+        .map(|(r, _)| r)
+        .filter(|r| r.status == RefundStatus::Failed)
+        .collect();
     let actor = actor_of(p);
     let claim = change_claim(s, claim_id, |claim, rec, now| {
         Ok(send_again(claim, rec, &failed, &route, actor.clone(), now)?)
