@@ -5,6 +5,7 @@
 #   REQUESTS=20000 ORDERS=5000 CONCURRENCIES="32 64" LOADGEN_THREADS=1 tests/bench/claims_load.sh
 #   PIPELINE_WAIT=600 tests/bench/claims_load.sh   # also wait for every claim's decision
 #                                                  # and refund, and time the pipeline
+#   PROFILE=profiling tests/bench/claims_load.sh   # the runner built with symbols (perf)
 #
 # For each concurrency: a fresh runner on a free loopback port with a fresh
 # data folder, tokens minted with `aftersales-local token`, then
@@ -22,8 +23,9 @@ PIPELINE_WAIT=${PIPELINE_WAIT:-0}
 CUSTOMER=bench-customer
 SHOP=shop-1
 
-cargo build --release -p aftersales-local -p aftersales-tests --bin aftersales-local --bin loadgen
-BIN=target/release
+PROFILE=${PROFILE:-release}
+cargo build --profile "$PROFILE" -p aftersales-local -p aftersales-tests --bin aftersales-local --bin loadgen
+BIN=target/$PROFILE
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(date -u +%Y-%m-%dT%H:%MZ)"
 
