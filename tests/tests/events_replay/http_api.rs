@@ -225,7 +225,7 @@ const REPLAY: &[Expect] = &[
         check: |b, _| {
             assert_eq!(
                 b,
-                &json!({"decided": 1, "failed": 1, "results": [
+                &json!({"decided": 1, "failed": 1, "next_cursor": null, "results": [
                     {"claim_id": BATCH_CLAIM, "ok": true, "status": "rejected"},
                     {"claim_id": "clm_0193a1b2c3d47e8f9a0b1c2d3e4f5aff", "ok": false,
                      "error": {"code": "not_found", "message": "claim not found"}}
