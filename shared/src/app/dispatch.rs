@@ -81,6 +81,9 @@ pub async fn drain_outbox(s: &Services, batch: u32) -> Result<usize, AppError> {
     for shard in 0..repo::outbox::SHARDS {
         events.extend(repo::outbox::pending_in(&*s.table, shard, batch).await?);
     }
+    // Oldest first across shards too (event ids sort by time), as before
+    // the outbox was sharded.
+    events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     let mut subjects: Vec<Vec<OutboxEvent>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for e in events {
