@@ -76,6 +76,18 @@ fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
         })
 }
 
+/// Reads `keys` at once and decodes each found item, in the order asked.
+async fn get_many_decoded<T: DeserializeOwned>(
+    t: &dyn Table,
+    keys: &[(String, String)],
+) -> Result<Vec<Option<(T, u64)>>, RepoError> {
+    t.get_many(keys)
+        .await?
+        .into_iter()
+        .map(|i| i.map(decode).transpose())
+        .collect()
+}
+
 fn encode<T: Serialize>(t: &T) -> Body {
     // Our own types always serialize (no maps with non-string keys).
     Body::of(t).expect("domain types serialize to JSON")
@@ -160,11 +172,7 @@ pub mod orders {
         order_ids: &[&str],
     ) -> Result<Vec<Option<(OrderRecord, u64)>>, RepoError> {
         let keys: Vec<(String, String)> = order_ids.iter().map(|o| key(shop_id, o)).collect();
-        t.get_many(&keys)
-            .await?
-            .into_iter()
-            .map(|i| i.map(decode).transpose())
-            .collect()
+        super::get_many_decoded(t, &keys).await
     }
 
     /// The write of a record: `prev` is the version read, `None` for a new one.
@@ -373,11 +381,7 @@ pub mod claims {
         claim_ids: &[&str],
     ) -> Result<Vec<Option<(Claim, u64)>>, RepoError> {
         let keys: Vec<(String, String)> = claim_ids.iter().map(|id| key(id)).collect();
-        t.get_many(&keys)
-            .await?
-            .into_iter()
-            .map(|i| i.map(decode).transpose())
-            .collect()
+        super::get_many_decoded(t, &keys).await
     }
 
     /// Where a claim stands in its customer's list: listing after it gives
@@ -470,11 +474,7 @@ pub mod uploads {
         evidence_keys: &[&str],
     ) -> Result<Vec<Option<(Upload, u64)>>, RepoError> {
         let keys: Vec<(String, String)> = evidence_keys.iter().map(|k| key(k)).collect();
-        t.get_many(&keys)
-            .await?
-            .into_iter()
-            .map(|i| i.map(decode).transpose())
-            .collect()
+        super::get_many_decoded(t, &keys).await
     }
 
     pub fn put(u: &Upload, prev: Option<u64>) -> WriteOp {
@@ -1567,11 +1567,7 @@ pub mod refunds {
         refund_ids: &[&str],
     ) -> Result<Vec<Option<(Refund, u64)>>, RepoError> {
         let keys: Vec<(String, String)> = refund_ids.iter().map(|id| key(id)).collect();
-        t.get_many(&keys)
-            .await?
-            .into_iter()
-            .map(|i| i.map(decode).transpose())
-            .collect()
+        super::get_many_decoded(t, &keys).await
     }
 
     /// One page of refunds from a partition of one of the refund indexes

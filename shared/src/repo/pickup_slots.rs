@@ -34,11 +34,11 @@ pub async fn get_many(
     places: &[SlotPlace],
 ) -> Result<Vec<(SlotLoad, u64)>, RepoError> {
     let keys: Vec<(String, String)> = places.iter().map(|p| key(p, shop_id)).collect();
-    t.get_many(&keys)
+    Ok(super::get_many_decoded(t, &keys)
         .await?
         .into_iter()
-        .map(|i| Ok(i.map(decode).transpose()?.unwrap_or_default()))
-        .collect()
+        .map(Option::unwrap_or_default)
+        .collect())
 }
 
 /// The slot's load as changed; `prev` the version read (0: none yet).
