@@ -299,7 +299,7 @@ async fn presale_refunds_deposit_and_balance_separately(engine: &str) {
         .unwrap();
     let last = done.timeline.last().unwrap();
     let again = aftersales::repo::OutboxEvent::for_claim(&done, &last.event, last.at);
-    aftersales::app::notify::on_event(&app.services, &again)
+    aftersales::app::notify::on_event(&app.services, &again, Some(&done))
         .await
         .unwrap();
     let steps = inbox_events(&bob_inbox(&app).await);

@@ -3,6 +3,8 @@
 //! the runner's outbox poller on one machine), sometimes twice.
 
 use super::{AppError, Services};
+use crate::domain::claim::Claim;
+use crate::domain::events::EventType;
 use crate::repo;
 use crate::repo::OutboxEvent;
 
@@ -40,14 +42,27 @@ pub async fn deliver(
         // The customer is told, then won back (a coupon once the claim
         // ended, a call-back for a valued customer's first claim), and the
         // service figures are recorded.
+        // The claim is read once for the three (a claim event's subject).
         Consumer::Notifications => {
-            super::notify::on_event(s, event).await?;
-            super::winback::on_event(s, event).await?;
-            super::sla::on_event(s, event).await
+            let claim = subject_claim(s, event).await?;
+            super::notify::on_event(s, event, claim.as_ref()).await?;
+            super::winback::on_event(s, event, claim.as_ref()).await?;
+            super::sla::on_event(s, event, claim.as_ref()).await
         }
         Consumer::Refunds => super::refunds::on_event(s, event).await,
         Consumer::Couriers => super::couriers::on_event(s, event).await,
     }
+}
+
+/// The claim a claim event is about, as it is now; `None` for other events
+/// or a claim that is not there.
+async fn subject_claim(s: &Services, event: &OutboxEvent) -> Result<Option<Claim>, AppError> {
+    if !matches!(event.event_type, EventType::Claim(_)) {
+        return Ok(None);
+    }
+    Ok(repo::claims::get(&*s.table, &event.subject)
+        .await?
+        .map(|(claim, _)| claim))
 }
 
 /// How many subjects' events are delivered side by side: 1, or

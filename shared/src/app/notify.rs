@@ -97,8 +97,12 @@ fn carried_steps<'c>(
 /// The notifications consumer: one outbox event in, the customer's inbox
 /// messages and text messages out: the event's own step, and the refund
 /// progress it carries ([`carried_steps`]). Events other than `claim.*`
-/// are not for customers.
-pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+/// are not for customers. `claim` is the claim event's subject as it is now.
+pub async fn on_event(
+    s: &Services,
+    event: &OutboxEvent,
+    claim: Option<&Claim>,
+) -> Result<(), AppError> {
     if matches!(
         event.event_type,
         EventType::OrderCreated | EventType::OrderUpdated
@@ -114,9 +118,7 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
             sk: event.event_id.clone(),
             source,
         })?;
-    let (claim, _) = repo::claims::get(&*s.table, &event.subject)
-        .await?
-        .ok_or(AppError::NotFound("claim"))?;
+    let claim = claim.ok_or(AppError::NotFound("claim"))?;
     let (rec, _) = repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id)
         .await?
         .ok_or(AppError::NotFound("order"))?;
@@ -151,7 +153,7 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
             event.at,
         ));
     }
-    for t in carried_steps(&claim, event, &step) {
+    for t in carried_steps(claim, event, &step) {
         steps.push((
             inbox::step_message_id(&claim.claim_id, t),
             inbox::step_key(&claim.claim_id, t.seq),

@@ -6,7 +6,7 @@
 
 use super::{require_staff, AppError, Services};
 use crate::auth::Principal;
-use crate::domain::claim::ClaimStep;
+use crate::domain::claim::{Claim, ClaimStep};
 use crate::domain::events::{EventType, OutboxEvent};
 use crate::domain::sla::{self, ClaimTimes, SlaDay};
 use crate::ports::Metric;
@@ -14,8 +14,13 @@ use crate::repo;
 use chrono::{NaiveDate, NaiveTime};
 use serde::Serialize;
 
-/// Records the figures an event completes.
-pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+/// Records the figures an event completes. `claim` is the claim event's
+/// subject as it is now.
+pub async fn on_event(
+    s: &Services,
+    event: &OutboxEvent,
+    claim: Option<&Claim>,
+) -> Result<(), AppError> {
     let EventType::Claim(step) = event.event_type else {
         return Ok(());
     };
@@ -31,10 +36,10 @@ pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError>
     if !interesting {
         return Ok(());
     }
-    let Some((claim, _)) = repo::claims::get(&*s.table, &event.subject).await? else {
+    let Some(claim) = claim else {
         return Ok(());
     };
-    let times = ClaimTimes::of(&claim);
+    let times = ClaimTimes::of(claim);
     let count = |name| Metric {
         name,
         unit: "Count",

@@ -5,7 +5,7 @@
 
 use super::{require_staff, retrying, AppError, Services};
 use crate::auth::Principal;
-use crate::domain::claim::ClaimStep;
+use crate::domain::claim::{Claim, ClaimStep};
 use crate::domain::events::{EventType, OutboxEvent};
 use crate::domain::ids::{CustomerId, ShopId};
 use crate::domain::order::check_id;
@@ -27,10 +27,18 @@ fn may_end(step: ClaimStep) -> bool {
     )
 }
 
-pub async fn on_event(s: &Services, event: &OutboxEvent) -> Result<(), AppError> {
+/// `claim` is the claim event's subject as it is now.
+pub async fn on_event(
+    s: &Services,
+    event: &OutboxEvent,
+    claim: Option<&Claim>,
+) -> Result<(), AppError> {
+    let Some(claim) = claim else {
+        return Ok(());
+    };
     match event.event_type {
-        EventType::Claim(ClaimStep::Submitted) => call_back_if_valuable(s, &event.subject).await,
-        EventType::Claim(step) if may_end(step) => coupon_if_earned(s, &event.subject).await,
+        EventType::Claim(ClaimStep::Submitted) => call_back_if_valuable(s, claim).await,
+        EventType::Claim(step) if may_end(step) => coupon_if_earned(s, claim).await,
         _ => Ok(()),
     }
 }
@@ -44,12 +52,10 @@ async fn once(s: &Services, c: Commit) -> Result<bool, AppError> {
     }
 }
 
-async fn coupon_if_earned(s: &Services, claim_id: &str) -> Result<(), AppError> {
-    let Some((claim, _)) = repo::claims::get(&*s.table, claim_id).await? else {
-        return Ok(());
-    };
+async fn coupon_if_earned(s: &Services, claim: &Claim) -> Result<(), AppError> {
+    let claim_id: &str = &claim.claim_id;
     let policy = super::policy::policy_for(s, &claim.shop_id).await?;
-    let Some(coupon) = winback::coupon_for(&claim, &policy.winback, s.now()) else {
+    let Some(coupon) = winback::coupon_for(claim, &policy.winback, s.now()) else {
         return Ok(());
     };
     let mut c = Commit::new();
@@ -59,10 +65,8 @@ async fn coupon_if_earned(s: &Services, claim_id: &str) -> Result<(), AppError> 
     Ok(())
 }
 
-async fn call_back_if_valuable(s: &Services, claim_id: &str) -> Result<(), AppError> {
-    let Some((claim, _)) = repo::claims::get(&*s.table, claim_id).await? else {
-        return Ok(());
-    };
+async fn call_back_if_valuable(s: &Services, claim: &Claim) -> Result<(), AppError> {
+    let claim_id: &str = &claim.claim_id;
     let policy = super::policy::policy_for(s, &claim.shop_id).await?;
     if policy.winback.high_value.is_none() {
         return Ok(());
@@ -74,8 +78,8 @@ async fn call_back_if_valuable(s: &Services, claim_id: &str) -> Result<(), AppEr
     if !winback::valuable(&rec.order, &policy.winback) {
         return Ok(());
     }
-    let earlier = earlier_claims_at_shop(s, &claim).await?;
-    let Some(task) = winback::callback_for(&claim, &rec.order, &policy.winback, earlier, s.now())
+    let earlier = earlier_claims_at_shop(s, claim).await?;
+    let Some(task) = winback::callback_for(claim, &rec.order, &policy.winback, earlier, s.now())
     else {
         return Ok(());
     };
@@ -99,10 +103,7 @@ async fn call_back_if_valuable(s: &Services, claim_id: &str) -> Result<(), AppEr
 /// Whether the customer filed any claim at this shop before this one (0 or
 /// 1: it stops at the first found). The list starts at this claim, so
 /// claims filed after it are never read.
-async fn earlier_claims_at_shop(
-    s: &Services,
-    claim: &crate::domain::claim::Claim,
-) -> Result<usize, AppError> {
+async fn earlier_claims_at_shop(s: &Services, claim: &Claim) -> Result<usize, AppError> {
     #[derive(serde::Deserialize)]
     struct Filed {
         shop_id: crate::domain::ids::ShopId,
