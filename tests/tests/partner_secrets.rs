@@ -53,7 +53,7 @@ fn source(client: aws_sdk_secretsmanager::Client) -> Arc<dyn SecretSource> {
     Arc::new(SecretsManager::with_client(client))
 }
 
-fn settings(vars: &[(&str, &str)]) -> Result<Settings, PartnersError> {
+fn settings_of(vars: &[(&str, &str)]) -> Result<Settings, PartnersError> {
     let vars: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -93,7 +93,8 @@ async fn providers_come_from_their_secret_and_follow_a_new_version() {
     let client = secrets_client().await;
     let name = new_secret(&client, &stripe_json("sk_test_first")).await;
     // TTL 0: every event reads the secret, so each new version is seen.
-    let settings = settings(&[("STRIPE_SECRET_ID", &name), ("SECRETS_TTL_SECONDS", "0")]).unwrap();
+    let settings =
+        settings_of(&[("STRIPE_SECRET_ID", &name), ("SECRETS_TTL_SECONDS", "0")]).unwrap();
     assert!(settings.reads_secrets());
     assert_eq!(settings.ttl(), Duration::ZERO);
     let cache = SecretCache::new(source(client.clone()), settings.ttl());
@@ -118,7 +119,7 @@ async fn providers_come_from_their_secret_and_follow_a_new_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_secret_fails_the_first_use_and_names_it() {
     let client = secrets_client().await;
-    let settings = settings(&[("STRIPE_SECRET_ID", "no-such-secret")]).unwrap();
+    let settings = settings_of(&[("STRIPE_SECRET_ID", "no-such-secret")]).unwrap();
     let cache = SecretCache::new(source(client.clone()), settings.ttl());
     // Building reads nothing: the cold start does not fail.
     let partners = Partners::new(base_services(), settings, cache, |s| s);
@@ -138,7 +139,7 @@ async fn a_missing_secret_fails_the_first_use_and_names_it() {
     // A secret that is not the provider's configuration names the variable
     // it stands for.
     let name = new_secret(&client, "{\"not\": \"stripe\"}").await;
-    let settings = settings(&[("STRIPE_SECRET_ID", &name)]).unwrap();
+    let settings = settings_of(&[("STRIPE_SECRET_ID", &name)]).unwrap();
     let cache = SecretCache::new(source(client), settings.ttl());
     let partners = Partners::new(base_services(), settings, cache, |s| s);
     let e = partners.current().await.err().expect("not a configuration");
@@ -149,21 +150,22 @@ async fn a_missing_secret_fails_the_first_use_and_names_it() {
 #[test]
 fn settings_take_each_configuration_one_way() {
     // Local runs give the JSON itself; nothing is read from AWS then.
-    let local = settings(&[("STRIPE_CONFIG", &stripe_json("sk_test_local"))]).unwrap();
+    let local = settings_of(&[("STRIPE_CONFIG", &stripe_json("sk_test_local"))]).unwrap();
     assert!(!local.reads_secrets());
     assert_eq!(local.ttl(), Duration::from_secs(300));
 
-    let twice = settings(&[("STRIPE_CONFIG", "{}"), ("STRIPE_SECRET_ID", "stripe")]).unwrap_err();
+    let twice =
+        settings_of(&[("STRIPE_CONFIG", "{}"), ("STRIPE_SECRET_ID", "stripe")]).unwrap_err();
     assert_eq!(
         twice.to_string(),
         "STRIPE_CONFIG and STRIPE_SECRET_ID are both set: give the configuration one way"
     );
     // Blank is unset (the template leaves an unconfigured partner empty).
-    assert!(!settings(&[("STRIPE_SECRET_ID", " ")])
+    assert!(!settings_of(&[("STRIPE_SECRET_ID", " ")])
         .unwrap()
         .reads_secrets());
     assert!(matches!(
-        settings(&[("SECRETS_TTL_SECONDS", "5m")]),
+        settings_of(&[("SECRETS_TTL_SECONDS", "5m")]),
         Err(PartnersError::Ttl(_))
     ));
 }
@@ -171,7 +173,7 @@ fn settings_take_each_configuration_one_way() {
 #[tokio::test]
 async fn local_configurations_build_without_secrets_manager() {
     aftersales::providers::install_crypto_provider();
-    let settings = settings(&[("STRIPE_CONFIG", &stripe_json("sk_test_local"))]).unwrap();
+    let settings = settings_of(&[("STRIPE_CONFIG", &stripe_json("sk_test_local"))]).unwrap();
     // A source that would fail any read: none is made.
     struct Unreachable;
     #[async_trait::async_trait]
