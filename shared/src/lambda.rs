@@ -68,11 +68,41 @@ pub async fn run_http_api() -> Result<(), lambda_http::Error> {
     crate::telemetry::init(true);
     // Before anything else: a wrong auth setting stops the cold start.
     let auth = auth_from_env()?;
-    let state = AppState {
-        services: services_from_env().await?,
-        auth,
-    };
-    serve(router(state)).await
+    let services = services_from_env().await?;
+    #[cfg(feature = "secrets")]
+    {
+        // The payment webhooks verify with the providers' keys, read from
+        // their secrets at the first request and re-read after the TTL.
+        let partners = crate::lambda_secrets::Partners::from_env(services, move |services| {
+            router(AppState {
+                services,
+                auth: auth.clone(),
+            })
+        })?;
+        serve_with_partners(std::sync::Arc::new(partners)).await
+    }
+    #[cfg(not(feature = "secrets"))]
+    serve(router(AppState { services, auth })).await
+}
+
+/// [`serve`] with the router the partners' current configuration builds.
+/// A secret that cannot be read fails that request (logged; API Gateway
+/// answers 500 and a provider sends its webhook again), not the function.
+#[cfg(all(feature = "secrets", feature = "dynamodb"))]
+async fn serve_with_partners(
+    partners: std::sync::Arc<crate::lambda_secrets::Partners<axum::Router>>,
+) -> Result<(), lambda_http::Error> {
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let partners = partners.clone();
+        async move {
+            let router = partners
+                .current()
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "partner configuration"))?;
+            Ok::<_, lambda_http::Error>(handle((*router).clone(), req).await)
+        }
+    }))
+    .await
 }
 
 /// How the HTTP functions authenticate, from `AUTH_MODE` (see
@@ -149,7 +179,9 @@ async fn evidence_from_env() -> Option<std::sync::Arc<dyn crate::ports::Evidence
 }
 
 /// The services every function builds once per cold start: the table from
-/// `TABLE_NAME` (warmed up), evidence storage from `EVIDENCE_BUCKET`.
+/// `TABLE_NAME` (warmed up), evidence storage from `EVIDENCE_BUCKET`. The
+/// partners' adapters come later, from their secrets
+/// (`crate::lambda_secrets`).
 #[cfg(feature = "dynamodb")]
 pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Error> {
     use crate::app::Services;
@@ -170,35 +202,5 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
     services.evidence = evidence_from_env().await;
     // Set by the template where a payout provider is configured.
     services.bank_payouts = std::env::var("BANK_PAYOUTS").is_ok_and(|v| v == "on");
-    #[cfg(feature = "providers")]
-    {
-        let (providers, verifiers) = crate::providers::from_env()?;
-        services.providers = providers;
-        services.verifiers = verifiers;
-        // Courier tracking where KUAIDI100_CONFIG is set (the courier
-        // function): queries, subscriptions and push verification.
-        if let Some(k) = crate::couriers::kuaidi100::Kuaidi100::from_env()? {
-            services.courier_salt = Some(k.salt().to_owned());
-            services.courier_callback_url = k.callback_url().map(str::to_owned);
-            services.courier = Some(Arc::new(k));
-        }
-        // The voucher issuer where VOUCHER_ISSUER_CONFIG is set (the rule
-        // evaluation asks it about virtual goods' codes).
-        if let Some(v) = crate::vouchers::http::HttpVouchers::from_env()? {
-            services.vouchers = Some(Arc::new(v));
-        }
-        // Installation records where INSTALLER_CONFIG is set (the rule
-        // evaluation function).
-        if let Some(i) = crate::installers::http::HttpInstaller::from_env()? {
-            services.installer = Some(Arc::new(i));
-        }
-        // The clearance service where CLEARANCE_CONFIG is set: the rule
-        // evaluation asks it about customs claims, the courier function
-        // checks its pushes with the same secret.
-        if let Some(c) = crate::clearance::http::HttpClearance::from_env()? {
-            services.clearance_secret = Some(c.push_secret().to_vec());
-            services.clearance = Some(Arc::new(c));
-        }
-    }
     Ok(services)
 }

@@ -113,3 +113,27 @@ pub async fn run(services: Services, sources: Sources) -> Result<(), Error> {
     }))
     .await
 }
+
+/// [`run`] with the services and sources the partners' current
+/// configuration builds (`crate::lambda_secrets`): secrets are read at the
+/// first event and re-read after their TTL. One that cannot be read fails
+/// that event (logged; the batch comes back, the schedule runs again).
+#[cfg(feature = "secrets")]
+pub async fn run_with_partners(
+    partners: crate::lambda_secrets::Partners<(Services, Sources)>,
+) -> Result<(), Error> {
+    use lambda_http::lambda_runtime::{run, service_fn, LambdaEvent};
+    let partners = std::sync::Arc::new(partners);
+    run(service_fn(move |ev: LambdaEvent<Value>| {
+        let partners = partners.clone();
+        async move {
+            let current = partners
+                .current()
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "partner configuration"))?;
+            let (services, sources) = &*current;
+            dispatch(services, sources, ev.payload).await
+        }
+    }))
+    .await
+}

@@ -20,6 +20,8 @@ pub mod lambda_dispatch;
 pub mod lambda_s3;
 #[cfg(feature = "lambda")]
 pub mod lambda_schedule;
+#[cfg(all(feature = "secrets", feature = "dynamodb"))]
+pub mod lambda_secrets;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]
 pub mod lambda_sqs;
 #[cfg(all(feature = "lambda", feature = "dynamodb"))]

@@ -137,7 +137,7 @@ fn client() -> &'static reqwest::Client {
 }
 
 /// The real adapter for a server: one object, both ports (as
-/// `providers::from_env` wires it).
+/// `ProviderConfigs::build` wires it).
 pub struct Adapter {
     pub provider: Arc<dyn RefundProvider>,
     pub verifier: Arc<dyn NotificationVerifier>,

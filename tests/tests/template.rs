@@ -307,6 +307,76 @@ fn policies_name_their_actions_and_resources() {
     }
 }
 
+/// Partner keys never sit in a function's environment: a function's
+/// variables name its secrets (`*_SECRET_ID`, read at run time by
+/// `aftersales::lambda_secrets`), and exactly the functions naming a secret
+/// may read it, and no other secret.
+#[test]
+fn partner_secrets_are_read_at_run_time_by_exactly_their_functions() {
+    let text = read_template();
+    assert!(
+        !text.contains("resolve:secretsmanager"),
+        "a secret resolved into the template (and so into an environment)"
+    );
+    let t = template_yaml();
+    let mut readers = Vec::new();
+    for (name, r) in resources(&t) {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap_or_default();
+        let props = &r["Properties"];
+        let mut named: Vec<String> = Vec::new();
+        if let Some(vars) = props["Environment"]["Variables"].as_mapping() {
+            for (var, value) in vars {
+                let var = var.as_str().unwrap_or_default();
+                assert!(
+                    !var.ends_with("_CONFIG"),
+                    "{name}: {var} would hold a partner's configuration"
+                );
+                if var.ends_with("_SECRET_ID") {
+                    let tagged = serde_yaml::to_string(value).unwrap_or_default();
+                    let param = tagged
+                        .trim()
+                        .strip_prefix("!Ref ")
+                        .unwrap_or_else(|| panic!("{name}: {var} is not a !Ref: {tagged}"));
+                    named.push(param.to_owned());
+                }
+            }
+        }
+        let policies = serde_yaml::to_string(&props["Policies"]).unwrap_or_default();
+        let mut readable: Vec<String> = policies
+            .split(":secret:${")
+            .skip(1)
+            .map(|rest| rest.split('}').next().unwrap_or_default().to_owned())
+            .collect();
+        named.sort();
+        readable.sort();
+        assert_eq!(
+            named, readable,
+            "{name}: the secrets its variables name and those it may read differ"
+        );
+        assert_eq!(
+            policies.contains("secretsmanager:"),
+            !named.is_empty(),
+            "{name}: Secrets Manager access without secrets to read (or the reverse)"
+        );
+        if !named.is_empty() {
+            readers.push(name.to_owned());
+        }
+    }
+    readers.sort();
+    assert_eq!(
+        readers,
+        [
+            "CourierVerificationFunction",
+            "PaymentWebhooksFunction",
+            "RefundExecutorFunction",
+            "RuleEvaluationFunction"
+        ]
+    );
+}
+
 /// The rule-evaluation function hears of exactly the claim steps after
 /// which the rules run: a step missing from its bus rule would never re-run
 /// the rules in the cloud, though it does on one machine.

@@ -9,11 +9,13 @@
 //!   get lost), lapsed subscriptions renewed, returns never picked up
 //!   within the shop's window flagged.
 //!
-//! Kuaidi100's credentials and our push salt come from `KUAIDI100_CONFIG`
-//! (Secrets Manager); without it the function tracks nothing.
+//! Kuaidi100's credentials and our push salt come from the secret
+//! `KUAIDI100_SECRET_ID` names (`aftersales::lambda_secrets`); without it
+//! the function tracks nothing.
 
 use aftersales::api::{router, AppState};
 use aftersales::lambda_dispatch::Sources;
+use aftersales::lambda_secrets::Partners;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -22,10 +24,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     // mode is read all the same: a wrong AUTH_MODE fails every HTTP function.
     let auth = aftersales::lambda::auth_from_env()?;
     let services = aftersales::lambda::services_from_env().await?;
-    let api = router(AppState {
-        services: services.clone(),
-        auth,
-    });
-    let sources = Sources::courier_verification(api);
-    aftersales::lambda_dispatch::run(services, sources).await
+    // Kuaidi100's and the clearance service's keys: from their secrets, at
+    // the first event; the router checks pushes with them.
+    let partners = Partners::from_env(services, move |services| {
+        let api = router(AppState {
+            services: services.clone(),
+            auth: auth.clone(),
+        });
+        (services, Sources::courier_verification(api))
+    })?;
+    aftersales::lambda_dispatch::run_with_partners(partners).await
 }

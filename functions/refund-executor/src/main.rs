@@ -7,6 +7,7 @@
 //!   their provider (reconciliation).
 
 use aftersales::lambda_dispatch::Sources;
+use aftersales::lambda_secrets::Partners;
 use aftersales::lambda_sqs::Backoff;
 
 #[tokio::main]
@@ -15,5 +16,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let services = aftersales::lambda::services_from_env().await?;
     let backoff = Backoff::from_env().await?;
     let sources = Sources::refund_executor(Some(backoff));
-    aftersales::lambda_dispatch::run(services, sources).await
+    // The providers' keys: from their secrets, at the first event.
+    let partners = Partners::from_env(services, move |s| (s, sources.clone()))?;
+    aftersales::lambda_dispatch::run_with_partners(partners).await
 }

@@ -7,10 +7,14 @@
 //!   refund-only claims approve themselves where the shop's policy says so.
 
 use aftersales::lambda_dispatch::Sources;
+use aftersales::lambda_secrets::Partners;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     aftersales::telemetry::init(true);
     let services = aftersales::lambda::services_from_env().await?;
-    aftersales::lambda_dispatch::run(services, Sources::rule_evaluation()).await
+    // The voucher issuer, installer network and clearance service: from
+    // their secrets, at the first event.
+    let partners = Partners::from_env(services, |s| (s, Sources::rule_evaluation()))?;
+    aftersales::lambda_dispatch::run_with_partners(partners).await
 }

@@ -77,12 +77,13 @@ impl HttpClearance {
         Ok(HttpClearance { config, http })
     }
 
-    /// The adapter configured by `CLEARANCE_CONFIG`; None when unset. A
-    /// configuration present but wrong stops the cold start.
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        match std::env::var(CONFIG_VAR) {
-            Ok(v) if !v.trim().is_empty() => {
-                let c: ClearanceConfig = serde_json::from_str(&v)
+    /// The adapter configured by `CLEARANCE_CONFIG`'s text (the variable's or its
+    /// secret's, see `crate::lambda_secrets`); None when absent or blank. A
+    /// configuration present but wrong is an error before the first call.
+    pub fn from_config(text: Option<&str>) -> Result<Option<Self>, ConfigError> {
+        match text {
+            Some(v) if !v.trim().is_empty() => {
+                let c: ClearanceConfig = serde_json::from_str(v)
                     .map_err(|e| ConfigError(format!("{CONFIG_VAR}: {e}")))?;
                 HttpClearance::new(&c).map(Some)
             }

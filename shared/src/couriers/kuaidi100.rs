@@ -101,14 +101,15 @@ impl Kuaidi100 {
         Ok(Kuaidi100 { config, http })
     }
 
-    /// The adapter configured by `KUAIDI100_CONFIG`; None when the variable
-    /// is unset or blank. A configuration that is present but wrong is an
-    /// error at cold start, not at the first parcel.
-    pub fn from_env() -> Result<Option<Self>, EnvConfigError> {
-        match std::env::var(CONFIG_VAR) {
-            Ok(v) if !v.trim().is_empty() => {
+    /// The adapter configured by `KUAIDI100_CONFIG`'s text (the variable's
+    /// or its secret's, see `crate::lambda_secrets`); None when absent or
+    /// blank. A configuration that is present but wrong is an error before
+    /// the first parcel.
+    pub fn from_config(text: Option<&str>) -> Result<Option<Self>, EnvConfigError> {
+        match text {
+            Some(v) if !v.trim().is_empty() => {
                 let c: Kuaidi100Config =
-                    serde_json::from_str(&v).map_err(EnvConfigError::Unreadable)?;
+                    serde_json::from_str(v).map_err(EnvConfigError::Unreadable)?;
                 Kuaidi100::new(&c)
                     .map(Some)
                     .map_err(EnvConfigError::Invalid)

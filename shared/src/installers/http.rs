@@ -82,12 +82,13 @@ impl HttpInstaller {
         Ok(HttpInstaller { config, http })
     }
 
-    /// The adapter configured by `INSTALLER_CONFIG`; None when unset or
-    /// blank; an error when present but unusable (at cold start).
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        match std::env::var(CONFIG_VAR) {
-            Ok(v) if !v.trim().is_empty() => {
-                let c: InstallerConfig = serde_json::from_str(&v)
+    /// The adapter configured by `INSTALLER_CONFIG`'s text (the variable's or its
+    /// secret's, see `crate::lambda_secrets`); None when absent or blank. A
+    /// configuration present but wrong is an error before the first call.
+    pub fn from_config(text: Option<&str>) -> Result<Option<Self>, ConfigError> {
+        match text {
+            Some(v) if !v.trim().is_empty() => {
+                let c: InstallerConfig = serde_json::from_str(v)
                     .map_err(|e| ConfigError(format!("{CONFIG_VAR}: {e}")))?;
                 HttpInstaller::new(&c).map(Some)
             }

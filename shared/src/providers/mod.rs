@@ -353,8 +353,8 @@ pub type Verifiers = Vec<(String, std::sync::Arc<dyn NotificationVerifier>)>;
 /// JSON configuration ([`wechat::WechatPayConfig`],
 /// [`alipay::AlipayConfig`], [`alipay_payout::AlipayPayoutConfig`],
 /// [`stripe::StripeConfig`]), from the environment
-/// ([`ProviderConfigs::from_env`]: what Lambda gets from Secrets Manager)
-/// or, on the runner, also from a file holding `{"wechat_pay": {...},
+/// ([`ProviderConfigs::from_env`]; on Lambda also the secrets they name,
+/// `crate::lambda_secrets`) or, on the runner, also from a file holding `{"wechat_pay": {...},
 /// "alipay": {...}, "alipay_payout": {...}, "stripe": {...}}` (any of them).
 /// A provider that is not configured is simply absent.
 #[cfg(feature = "providers")]
@@ -400,25 +400,41 @@ pub enum ConfigError {
 
 #[cfg(feature = "providers")]
 impl ProviderConfigs {
-    /// `WECHATPAY_CONFIG`, `ALIPAY_CONFIG`, `ALIPAY_PAYOUT_CONFIG` and
-    /// `STRIPE_CONFIG`, each one provider's JSON; unset or blank: that
-    /// provider is off.
+    /// The variables, each one provider's JSON: `WECHATPAY_CONFIG`,
+    /// `ALIPAY_CONFIG`, `ALIPAY_PAYOUT_CONFIG`, `STRIPE_CONFIG`.
+    pub const VARS: [&'static str; 4] = [
+        "WECHATPAY_CONFIG",
+        "ALIPAY_CONFIG",
+        "ALIPAY_PAYOUT_CONFIG",
+        "STRIPE_CONFIG",
+    ];
+
+    /// [`VARS`](Self::VARS) from the process environment; unset or blank:
+    /// that provider is off.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|var| std::env::var(var).ok())
+    }
+
+    /// [`VARS`](Self::VARS) as `value` gives them: the environment, or on
+    /// Lambda the secrets they name (`crate::lambda_secrets`).
+    pub fn from_vars(value: impl Fn(&'static str) -> Option<String>) -> Result<Self, ConfigError> {
         fn config<T: serde::de::DeserializeOwned>(
+            value: &dyn Fn(&'static str) -> Option<String>,
             var: &'static str,
         ) -> Result<Option<T>, ConfigError> {
-            match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => serde_json::from_str(&v)
+            match value(var) {
+                Some(v) if !v.trim().is_empty() => serde_json::from_str(&v)
                     .map(Some)
                     .map_err(|source| ConfigError::Unreadable { var, source }),
                 _ => Ok(None),
             }
         }
+        let [wechat, alipay, payout, stripe] = Self::VARS;
         Ok(ProviderConfigs {
-            wechat_pay: config("WECHATPAY_CONFIG")?,
-            alipay: config("ALIPAY_CONFIG")?,
-            alipay_payout: config("ALIPAY_PAYOUT_CONFIG")?,
-            stripe: config("STRIPE_CONFIG")?,
+            wechat_pay: config(&value, wechat)?,
+            alipay: config(&value, alipay)?,
+            alipay_payout: config(&value, payout)?,
+            stripe: config(&value, stripe)?,
         })
     }
 
@@ -474,14 +490,6 @@ impl ProviderConfigs {
         }
         Ok((set, verifiers))
     }
-}
-
-/// The providers of a Lambda deployment: [`ProviderConfigs::from_env`],
-/// built. In the cloud the template fills the variables from Secrets
-/// Manager.
-#[cfg(feature = "providers")]
-pub fn from_env() -> Result<(ProviderSet, Verifiers), ConfigError> {
-    ProviderConfigs::from_env()?.build()
 }
 
 #[cfg(all(test, feature = "providers"))]
