@@ -9,6 +9,8 @@ pub mod auth;
 pub mod clearance;
 pub mod couriers;
 pub mod domain;
+#[cfg(test)]
+pub(crate) mod fuzzing;
 pub mod installers;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -180,7 +180,13 @@ impl Signed {
         let fresh = self
             .timestamp
             .parse::<i64>()
-            .is_ok_and(|t| (now.timestamp() - t).abs() <= SKEW_SECS);
+            // Checked: a signed timestamp far from any clock (i64::MIN)
+            // overflowed the subtraction and panicked (found by fuzzing).
+            .is_ok_and(|t| {
+                now.timestamp()
+                    .checked_sub(t)
+                    .is_some_and(|d| d.abs() <= SKEW_SECS)
+            });
         if !fresh {
             return Err("timestamp out of range".into());
         }
@@ -228,6 +234,26 @@ mod tests {
             "at": "2026-11-20T09:00:00Z"
         }))
         .unwrap()
+    }
+
+    /// Found by fuzzing: a push signed with the right secret at
+    /// `i64::MIN` overflowed the freshness check.
+    #[test]
+    fn a_timestamp_at_the_end_of_i64_is_refused_not_a_panic() {
+        let b = body();
+        for t in [i64::MIN, i64::MAX] {
+            let timestamp = t.to_string();
+            let signature = crate::partner_signature::sign(b"k", &[timestamp.as_bytes(), b"n", &b]);
+            let s = Signed {
+                timestamp,
+                nonce: "n".into(),
+                signature,
+            };
+            assert!(matches!(
+                verify_push(b"k", Some(s), &b, now()),
+                Err(PushError::BadSignature(_))
+            ));
+        }
     }
 
     #[test]
@@ -284,5 +310,127 @@ mod tests {
             .clearance(Some("DEC2"))
             .unwrap_err()
             .starts_with("declaration_no"));
+    }
+}
+
+/// Fuzzing pushes (see `crate::fuzzing`): bodies signed with the shared
+/// secret, altered before or after signing, at any timestamp. Not signed
+/// with our secret, or signed too far from now: refused before the body is
+/// read; signed and fresh: read as the body says or refused as malformed,
+/// never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzzing::{self, cases, json_edits, mutations, DEFAULT_CASES};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    const SECRET: &[u8] = b"clearance-secret";
+    const NOW: i64 = 1_764_000_000;
+    const FIELDS: &[&str] = &[
+        "shop_id",
+        "order_id",
+        "declaration_no",
+        "status",
+        "reason",
+        "return_shipment",
+        "carrier",
+        "tracking_number",
+        "at",
+    ];
+
+    fn push() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(
+                &[
+                    "declared",
+                    "inspecting",
+                    "cleared",
+                    "failed",
+                    "returning",
+                    "returned",
+                    "lost",
+                ][..],
+            ),
+            prop_oneof![Just(None), ".{0,40}".prop_map(Some)],
+            prop_oneof![
+                Just("2026-11-20T09:00:00Z".to_string()),
+                Just("+262142-12-31T23:59:59Z".to_string()),
+                ".{0,25}",
+            ],
+            any::<bool>(),
+        )
+            .prop_map(|(status, reason, at, back)| {
+                let mut v = json!({"shop_id": "s1", "order_id": "o1", "declaration_no": "DEC1",
+                    "status": status, "at": at});
+                if let Some(r) = reason {
+                    v["reason"] = json!(r);
+                }
+                if back {
+                    v["return_shipment"] =
+                        json!({"carrier": "sf", "tracking_number": "SF1234567890"});
+                }
+                v
+            })
+    }
+
+    #[test]
+    fn fuzz_pushes_are_verified_then_read_as_sent() {
+        let strategy = (
+            push(),
+            prop_oneof![2 => Just(Vec::new()), 1 => json_edits(3, FIELDS)],
+            prop_oneof![3 => Just(Vec::new()), 1 => mutations(3)],
+            prop_oneof![
+                6 => (-300i64..=300).prop_map(|d| (NOW + d).to_string()),
+                1 => prop_oneof![Just(i64::MIN), Just(i64::MAX), any::<i64>()].prop_map(|t| t.to_string()),
+                1 => ".{0,20}",
+            ],
+            prop_oneof![6 => Just(true), 1 => Just(false)],
+            prop_oneof![6 => Just(Vec::new()), 1 => mutations(2)],
+        );
+        let now = DateTime::from_timestamp(NOW, 0).unwrap();
+        fuzzing::run(
+            "clearance/verify_push",
+            cases(DEFAULT_CASES),
+            strategy,
+            |(push, edits, bytes, ts, ours, tamper)| {
+                let body = fuzzing::near_json(&push, &edits, &bytes);
+                let secret: &[u8] = if ours { SECRET } else { b"other" };
+                let signature =
+                    crate::partner_signature::sign(secret, &[ts.as_bytes(), b"n1", &body]);
+                let signed = Signed {
+                    timestamp: ts.clone(),
+                    nonce: "n1".into(),
+                    signature,
+                };
+                let sent = fuzzing::mutate(&body, &tamper);
+                let result = verify_push(SECRET, Some(signed), &sent, now);
+                let fresh = ts
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|t| t.checked_sub(NOW))
+                    .is_some_and(|d| d.abs() <= SKEW_SECS);
+                if !ours || sent != body || !fresh {
+                    prop_assert!(
+                        matches!(result, Err(PushError::BadSignature(_))),
+                        "{result:?}"
+                    );
+                    return Ok(());
+                }
+                prop_assert!(
+                    !matches!(result, Err(PushError::BadSignature(_))),
+                    "{result:?}"
+                );
+                if let Ok(p) = result {
+                    let v: Value = serde_json::from_slice(&sent).unwrap();
+                    prop_assert_eq!(Some(p.order_id.as_str()), v["order_id"].as_str());
+                    prop_assert_eq!(
+                        Some(p.report.declaration_no.as_str()),
+                        v["declaration_no"].as_str()
+                    );
+                }
+                Ok(())
+            },
+        );
     }
 }

@@ -504,3 +504,153 @@ mod tests {
         );
     }
 }
+
+/// Fuzzing pushes (see `crate::fuzzing`): forms signed with the salt (MD5,
+/// cheap enough to sign every input), altered before or after signing. Not
+/// signed with our salt: refused as a bad signature before the JSON is
+/// read; signed: read as the JSON says (its number, every event, newest
+/// first) or refused as malformed, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzzing::{self, cases, json_edits, mutations, DEFAULT_CASES};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    const SALT: &str = "s4lt";
+    const FIELDS: &[&str] = &[
+        "status",
+        "message",
+        "autoCheck",
+        "comOld",
+        "comNew",
+        "lastResult",
+        "state",
+        "ischeck",
+        "com",
+        "nu",
+        "data",
+        "time",
+        "ftime",
+        "context",
+        "areaName",
+    ];
+
+    fn push() -> impl Strategy<Value = Value> {
+        let time = prop_oneof![
+            "20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]",
+            Just("+262143-12-31 23:59:59".to_string()),
+            Just("-262144-01-01 00:00:00".to_string()),
+            ".{0,20}",
+        ];
+        let event = (time, ".{0,30}", "[\\PC]{0,8}")
+            .prop_map(|(t, c, a)| json!({"time": t, "ftime": t, "context": c, "areaName": a}));
+        (
+            prop::sample::select(&["polling", "shutdown", "abort", "updateall", "other"][..]),
+            prop::sample::select(&["0", "1", "3", "301", "14", "x", ""][..]),
+            prop::sample::select(&["0", "1"][..]),
+            "[A-Za-z0-9]{1,20}",
+            prop::collection::vec(event, 0..6),
+            any::<bool>(),
+        )
+            .prop_map(|(status, state, ischeck, nu, data, corrected)| {
+                json!({
+                    "status": status, "billstatus": "got", "message": "",
+                    "autoCheck": if corrected { "1" } else { "0" },
+                    "comOld": if corrected { "yuantong" } else { "" },
+                    "comNew": if corrected { "zhongtong" } else { "" },
+                    "lastResult": {"message": "ok", "state": state, "status": "200",
+                        "condition": "F00", "ischeck": ischeck, "com": "yuantong",
+                        "nu": nu, "data": data}
+                })
+            })
+    }
+
+    fn form(param: &str, sign: &str) -> Vec<u8> {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("param", param)
+            .append_pair("sign", sign)
+            .finish()
+            .into_bytes()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Sign {
+        Ours,
+        Lowercase,
+        OtherSalt,
+        Text(String),
+    }
+
+    #[test]
+    fn fuzz_pushes_are_verified_then_read_as_sent() {
+        let strategy = (
+            push(),
+            prop_oneof![2 => Just(Vec::new()), 1 => json_edits(3, FIELDS)],
+            prop_oneof![3 => Just(Vec::new()), 1 => mutations(3)],
+            prop_oneof![
+                6 => Just(Sign::Ours),
+                1 => Just(Sign::Lowercase),
+                1 => Just(Sign::OtherSalt),
+                1 => ".{0,40}".prop_map(Sign::Text),
+            ],
+            prop_oneof![6 => Just(Vec::new()), 1 => mutations(2)],
+            prop_oneof![8 => Just(None), 1 => fuzzing::bytes().prop_map(Some)],
+        );
+        fuzzing::run(
+            "kuaidi100/verify_push",
+            cases(DEFAULT_CASES),
+            strategy,
+            |(push, edits, bytes, sign, tamper, raw)| {
+                let param = String::from_utf8_lossy(&fuzzing::near_json(&push, &edits, &bytes))
+                    .into_owned();
+                let ours = md5_sign(&[param.as_bytes(), SALT.as_bytes()]);
+                let s = match &sign {
+                    Sign::Ours => ours.clone(),
+                    Sign::Lowercase => ours.to_ascii_lowercase(),
+                    Sign::OtherSalt => md5_sign(&[param.as_bytes(), b"other"]),
+                    Sign::Text(t) => t.clone(),
+                };
+                let body = raw.unwrap_or_else(|| form(&param, &s));
+                let sent = fuzzing::mutate(&body, &tamper);
+                let result = verify_push(&sent, SALT);
+                // What arrived, read apart from the verifier.
+                let fields: Vec<(String, String)> =
+                    form_urlencoded::parse(&sent).into_owned().collect();
+                let one = |k: &str| {
+                    let mut v = fields.iter().filter(|(n, _)| n == k);
+                    match (v.next(), v.next()) {
+                        (Some((_, x)), None) => Some(x.clone()),
+                        _ => None,
+                    }
+                };
+                let authentic = match (one("param"), one("sign")) {
+                    (Some(p), Some(s)) => s
+                        .trim()
+                        .eq_ignore_ascii_case(&md5_sign(&[p.as_bytes(), SALT.as_bytes()])),
+                    _ => false,
+                };
+                if !authentic {
+                    prop_assert!(
+                        matches!(result, Err(PushError::BadSignature(_))),
+                        "{result:?}"
+                    );
+                    return Ok(());
+                }
+                prop_assert!(
+                    !matches!(result, Err(PushError::BadSignature(_))),
+                    "{result:?}"
+                );
+                if let Ok(n) = result {
+                    let v: Value = serde_json::from_str(&one("param").unwrap()).unwrap();
+                    let last = &v["lastResult"];
+                    prop_assert_eq!(n.number.as_str(), last["nu"].as_str().unwrap_or(""));
+                    let data = last["data"].as_array().map_or(0, Vec::len);
+                    prop_assert_eq!(n.snapshot.events.len(), data);
+                    prop_assert!(n.snapshot.events.windows(2).all(|w| w[0].at >= w[1].at));
+                }
+                Ok(())
+            },
+        );
+    }
+}

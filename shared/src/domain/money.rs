@@ -718,3 +718,186 @@ mod tests {
         }
     }
 }
+
+/// Fuzzing (see `crate::fuzzing`): amounts as callers write them and money
+/// as JSON, checked against an oracle written apart from the parser.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzzing::{self, cases, mutate_str, mutations, DEFAULT_CASES};
+    use proptest::prelude::*;
+
+    const CURRENCIES: [Currency; 6] = [
+        Currency::Cny,
+        Currency::Hkd,
+        Currency::Usd,
+        Currency::Eur,
+        Currency::Gbp,
+        Currency::Jpy,
+    ];
+
+    /// What `Amount::parse` documents, computed without it: an optional
+    /// minus (only for zero), digits, at most one point with digits after
+    /// it, at most 14 significant whole digits and 4 significant decimals,
+    /// at most 64 characters.
+    fn oracle(s: &str) -> Option<Decimal> {
+        if s.len() > 64 {
+            return None;
+        }
+        let (negative, body) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (int, frac) = match body.split_once('.') {
+            Some((i, f)) if !f.is_empty() => (i, f),
+            Some(_) => return None,
+            None => (body, ""),
+        };
+        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty() || !digits(int) || !digits(frac) {
+            return None;
+        }
+        let int = int.trim_start_matches('0');
+        let frac = frac.trim_end_matches('0');
+        if int.len() > 14 || frac.len() > 4 {
+            return None;
+        }
+        let whole: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+        let part: i128 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
+        let scale = frac.len() as u32;
+        let value = whole * 10i128.pow(scale) + part;
+        if negative && value != 0 {
+            return None;
+        }
+        Decimal::try_from_i128_with_scale(value, scale).ok()
+    }
+
+    fn amount_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "-?[0-9]{0,20}(\\.[0-9]{0,12})?",
+            2 => ("-?[0-9]{1,16}(\\.[0-9]{1,10})?", mutations(3))
+                .prop_map(|(s, m)| mutate_str(&s, &m)),
+            1 => "0{0,70}[0-9]{0,3}\\.?[0-9]{0,3}0{0,70}",
+            1 => "\\PC{0,70}",
+            1 => any::<String>(),
+        ]
+    }
+
+    #[test]
+    fn fuzz_amount_parsing_matches_its_grammar_and_round_trips() {
+        fuzzing::run(
+            "money/amount_parse",
+            cases(DEFAULT_CASES),
+            amount_text(),
+            |s| {
+                let parsed = Amount::parse(&s);
+                let expected = oracle(&s);
+                prop_assert_eq!(
+                    parsed.as_ref().ok().map(|a| a.decimal()),
+                    expected,
+                    "{:?}",
+                    s
+                );
+                if let Ok(a) = parsed {
+                    // parse → format → parse keeps the value (and the scale).
+                    let again = Amount::parse(&a.to_string());
+                    prop_assert_eq!(
+                        again.map(|b| (b.decimal(), b.decimal().scale())),
+                        Ok((a.decimal(), a.decimal().scale()))
+                    );
+                    let json = serde_json::to_string(&a).unwrap();
+                    let back: Amount = serde_json::from_str(&json).unwrap();
+                    prop_assert_eq!(back.decimal(), a.decimal());
+                    for c in CURRENCIES {
+                        let unit = Decimal::from(10i64.pow(c.minor_digits()));
+                        let exact = a.decimal() * unit;
+                        match a.to_minor(c) {
+                            Ok(m) => {
+                                prop_assert_eq!(Decimal::from(m), exact);
+                                prop_assert!((0..=MAX_MINOR).contains(&m));
+                                prop_assert_eq!(from_minor(m, c), a.decimal());
+                            }
+                            Err(MoneyError::TooPrecise { .. }) => {
+                                prop_assert!(!exact.fract().is_zero())
+                            }
+                            Err(MoneyError::TooLarge(_)) => {
+                                prop_assert!(exact > Decimal::from(MAX_MINOR))
+                            }
+                            Err(e) => prop_assert!(false, "{s:?} in {c:?}: {e}"),
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+    }
+
+    fn money_json() -> impl Strategy<Value = Vec<u8>> {
+        let valid = (0i64..=MAX_MINOR, 0..CURRENCIES.len())
+            .prop_map(|(m, c)| serde_json::to_value(Money::from_minor(m, CURRENCIES[c])).unwrap());
+        prop_oneof![
+            (
+                valid,
+                fuzzing::json_edits(2, &["amount", "currency"]),
+                mutations(2)
+            )
+                .prop_map(|(v, e, m)| fuzzing::near_json(&v, &e, &m)),
+            (amount_text(), "[A-Z]{3}|CNY|JPY|cny|").prop_map(|(a, c)| {
+                serde_json::json!({"amount": a, "currency": c})
+                    .to_string()
+                    .into_bytes()
+            }),
+            fuzzing::bytes(),
+        ]
+    }
+
+    #[test]
+    fn fuzz_money_json_never_changes_value() {
+        fuzzing::run(
+            "money/money_json",
+            cases(DEFAULT_CASES),
+            money_json(),
+            |body| {
+                let Ok(m) = serde_json::from_slice::<Money>(&body) else {
+                    return Ok(());
+                };
+                prop_assert!((0..=MAX_MINOR).contains(&m.minor()), "{m:?}");
+                // What was written, read on its own, is the same amount.
+                // Read apart (a lone surrogate in a field Money ignores stops it).
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+                    return Ok(());
+                };
+                let written = v["amount"].as_str();
+                // Money's JSON takes what a Decimal reads (longer than an Amount may
+                // be, e.g. zero-padded): the value must still be what was written.
+                let read = written.and_then(|w| oracle(w).or_else(|| w.parse::<Decimal>().ok()));
+                prop_assert_eq!(read, Some(m.amount()), "{:?}", written);
+                let text = serde_json::to_string(&m).unwrap();
+                prop_assert_eq!(serde_json::from_str::<Money>(&text).unwrap(), m);
+                Ok(())
+            },
+        );
+    }
+
+    #[test]
+    fn fuzz_money_from_minor_round_trips() {
+        fuzzing::run(
+            "money/minor_round_trip",
+            cases(DEFAULT_CASES),
+            (0i64..=MAX_MINOR, 0..CURRENCIES.len()),
+            |(minor, c)| {
+                let m = Money::from_minor(minor, CURRENCIES[c]);
+                let text = m.amount().to_string();
+                let a = Amount::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(a.to_money(m.currency()), Ok(m));
+                let json = serde_json::to_string(&m).unwrap();
+                prop_assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), m);
+                Ok(())
+            },
+        );
+    }
+}

@@ -582,3 +582,100 @@ mod tests {
         );
     }
 }
+
+/// Fuzzing order snapshots as storefronts send them (see
+/// `crate::fuzzing`): an order is parsed or refused, never a panic, and
+/// one that parses pays its lines exactly what its payments took.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzzing::{self, cases, json_edits, mutations, DEFAULT_CASES};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const FIELDS: &[&str] = &[
+        "customer_id",
+        "currency",
+        "placed_at",
+        "lines",
+        "line_id",
+        "sku",
+        "title",
+        "kind",
+        "quantity",
+        "unit_price",
+        "discount",
+        "order_discount",
+        "shipping_fee",
+        "payments",
+        "payment_id",
+        "channel",
+        "provider_txn_id",
+        "amount",
+        "paid_at",
+        "fulfilment",
+        "state",
+        "shipped_at",
+        "coupons_used",
+        "points_used",
+        "bundles",
+        "customer_stats",
+    ];
+
+    fn order() -> serde_json::Value {
+        json!({
+            "customer_id": "cust-1", "currency": "CNY", "placed_at": "2026-02-20T00:00:00Z",
+            "lines": [
+                {"line_id": "L0", "sku": "S0", "title": "kettle", "kind": "physical",
+                 "quantity": 3, "unit_price": "33.33", "discount": "0.99"},
+                {"line_id": "L1", "sku": "S1", "title": "tea", "kind": "fresh",
+                 "quantity": 1, "unit_price": "12.00"}
+            ],
+            "order_discount": "1.00", "shipping_fee": "8.00",
+            "payments": [
+                {"payment_id": "P0", "channel": "wechat_pay", "provider_txn_id": "txn-1",
+                 "paid_at": "2026-02-20T00:00:00Z", "amount": "100.00"},
+                {"payment_id": "P1", "channel": "alipay", "provider_txn_id": "txn-2",
+                 "paid_at": "2026-02-20T00:00:00Z", "amount": "18.00"}
+            ],
+            "fulfilment": {"state": "paid_unshipped"}
+        })
+    }
+
+    #[test]
+    fn fuzz_orders_parse_or_are_refused_and_add_up() {
+        let base = order();
+        assert!(Order::parse(
+            "shop-1",
+            "ord-1",
+            serde_json::from_value(base.clone()).unwrap()
+        )
+        .is_ok());
+        let strategy = (
+            json_edits(4, FIELDS),
+            prop_oneof![3 => Just(Vec::new()), 1 => mutations(3)],
+        );
+        fuzzing::run(
+            "order/parse",
+            cases(DEFAULT_CASES),
+            strategy,
+            |(edits, bytes)| {
+                let body = fuzzing::near_json(&base, &edits, &bytes);
+                let Ok(draft) = serde_json::from_slice::<OrderDraft>(&body) else {
+                    return Ok(());
+                };
+                if let Ok(o) = Order::parse("shop-1", "ord-1", draft) {
+                    let paid: i64 = (0..o.facts.payments.len())
+                        .map(|j| o.payment_minor(j))
+                        .sum();
+                    prop_assert_eq!(o.total_paid(), paid);
+                    for (i, l) in o.facts.lines.iter().enumerate() {
+                        prop_assert!(o.line_paid(i) >= 0);
+                        prop_assert_eq!(o.units_paid(i, 0, l.quantity), o.line_paid(i));
+                    }
+                }
+                Ok(())
+            },
+        );
+    }
+}

@@ -830,7 +830,26 @@ impl NotificationVerifier for Alipay {
         now: DateTime<Utc>,
     ) -> Result<ProviderRefund, NotificationError> {
         let params = self.gateway.verified_notification(incoming.body)?;
+        self.read_notice(&params, now)
+    }
 
+    fn ack(&self) -> Ack {
+        ack()
+    }
+
+    fn nack(&self, e: &NotificationError) -> Ack {
+        nack(e)
+    }
+}
+
+impl Alipay {
+    /// A notification whose signature checked out, read: when it was sent,
+    /// then the refund it reports.
+    fn read_notice(
+        &self,
+        params: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderRefund, NotificationError> {
         let get = |name: &str| {
             params
                 .get(name)
@@ -883,14 +902,6 @@ impl NotificationVerifier for Alipay {
             amount,
             account: get("app_id").map(|app| self.account_of(app, get("seller_id"))),
         })
-    }
-
-    fn ack(&self) -> Ack {
-        ack()
-    }
-
-    fn nack(&self, e: &NotificationError) -> Ack {
-        nack(e)
     }
 }
 
@@ -1031,6 +1042,288 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "no alipay_trade_fastpay_refund_query_response in the response"
+        );
+    }
+}
+
+/// Fuzzing notifications (see `crate::fuzzing`) with a key generated here:
+/// a form not signed by Alipay's key is refused before anything in it is
+/// read; a signed one reads as what it says (its `out_biz_no`, its
+/// `refund_fee` to the fen) or is refused, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzzing::{self, cases, mutate_str, mutations, signed_cases, DEFAULT_CASES};
+    use proptest::prelude::*;
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use rsa::rand_core::OsRng;
+    use rust_decimal::Decimal;
+
+    const APP_ID: &str = "2021000000000001";
+    const NOTIFY_TIME: &str = "2026-11-25 10:31:00";
+
+    fn now() -> DateTime<Utc> {
+        parse_time(NOTIFY_TIME).unwrap() + chrono::Duration::minutes(2)
+    }
+
+    fn adapter() -> &'static Alipay {
+        static ADAPTER: std::sync::OnceLock<Alipay> = std::sync::OnceLock::new();
+        ADAPTER.get_or_init(|| {
+            let key = fuzzing::rsa_key();
+            Alipay::new(&AlipayConfig {
+                gateway_url: PRODUCTION_GATEWAY.into(),
+                app_id: APP_ID.into(),
+                app_private_key: key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+                alipay_public_key: key
+                    .to_public_key()
+                    .to_public_key_pem(LineEnding::LF)
+                    .unwrap(),
+                notify_url: None,
+                seller_id: Some("2088101117955611".into()),
+            })
+            .unwrap()
+        })
+    }
+
+    fn base() -> Vec<(String, String)> {
+        [
+            ("notify_time", NOTIFY_TIME),
+            ("notify_type", "trade_status_sync"),
+            ("notify_id", "ac05099524730693a8b330c5ecf72da9786"),
+            ("charset", "utf-8"),
+            ("version", "1.0"),
+            ("app_id", APP_ID),
+            ("trade_no", "2013112011001004330000121536"),
+            ("out_trade_no", "6823789339978248"),
+            ("seller_id", "2088101117955611"),
+            ("trade_status", "TRADE_SUCCESS"),
+            ("total_amount", "88.00"),
+            ("subject", "夏季 T恤 & 短裤=套装"),
+            ("body", ""),
+            ("out_biz_no", "RF-1"),
+            ("refund_fee", "12.34"),
+            ("gmt_refund", "2026-11-25 10:30:59.320"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// A change to one parameter.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Value(prop::sample::Index, String),
+        Mutate(prop::sample::Index, Vec<fuzzing::Mutation>),
+        Remove(prop::sample::Index),
+        Add(String, String),
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9]{1,20}(\\.[0-9]{0,4})?",
+            "-?[0-9]{0,3}\\.?[0-9]{0,3}",
+            Just("9223372036854775807".to_string()),
+            Just("92233720368547758.07".to_string()),
+            Just("+262143-12-31 23:59:59".to_string()),
+            Just("-262144-01-01 00:00:00".to_string()),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?",
+            Just(String::new()),
+            ".{0,20}",
+        ]
+    }
+
+    fn changes() -> impl Strategy<Value = Vec<Change>> {
+        let i = any::<prop::sample::Index>;
+        let change = prop_oneof![
+            (i(), value()).prop_map(|(i, v)| Change::Value(i, v)),
+            (i(), mutations(2)).prop_map(|(i, m)| Change::Mutate(i, m)),
+            i().prop_map(Change::Remove),
+            (
+                prop::sample::select(
+                    &[
+                        "refund_fee",
+                        "gmt_refund",
+                        "out_biz_no",
+                        "sign_type",
+                        "charset",
+                        "notify_time"
+                    ][..]
+                )
+                .prop_map(String::from),
+                value()
+            )
+                .prop_map(|(k, v)| Change::Add(k, v)),
+        ];
+        prop::collection::vec(change, 0..4)
+    }
+
+    fn apply(changes: &[Change]) -> Vec<(String, String)> {
+        let mut p = base();
+        for c in changes {
+            match c {
+                Change::Value(i, v) if !p.is_empty() => {
+                    let k = i.index(p.len());
+                    p[k].1 = v.clone();
+                }
+                Change::Mutate(i, m) if !p.is_empty() => {
+                    let k = i.index(p.len());
+                    p[k].1 = mutate_str(&p[k].1, m);
+                }
+                Change::Remove(i) if !p.is_empty() => {
+                    p.remove(i.index(p.len()));
+                }
+                Change::Add(k, v) => p.push((k.clone(), v.clone())),
+                _ => {}
+            }
+        }
+        p
+    }
+
+    /// What `refund_fee` documents, computed apart: yuan with at most two
+    /// decimals, in fen.
+    fn fen(fee: &str) -> Option<i64> {
+        let ok = fee.split_once('.').map_or(
+            !fee.is_empty() && fee.bytes().all(|b| b.is_ascii_digit()),
+            |(i, f)| {
+                !i.is_empty()
+                    && f.len() <= 2
+                    && i.bytes().chain(f.bytes()).all(|b| b.is_ascii_digit())
+            },
+        );
+        if !ok {
+            return None;
+        }
+        let d: Decimal = fee.parse().ok()?;
+        i64::try_from(d * Decimal::from(100)).ok()
+    }
+
+    /// A notice read from `params` says what they say.
+    fn check(
+        params: &BTreeMap<String, String>,
+        result: &Result<ProviderRefund, NotificationError>,
+    ) -> Result<(), TestCaseError> {
+        let Ok(r) = result else { return Ok(()) };
+        let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        prop_assert_eq!(Some(r.out_refund_no.as_str()), get("out_biz_no"));
+        match get("refund_fee") {
+            Some(fee) => {
+                let expected = fen(fee).map(NoticeAmount::RefundedOnPayment);
+                prop_assert!(expected.is_some(), "refund_fee {fee:?} accepted");
+                prop_assert_eq!(&r.amount, &expected);
+            }
+            None => prop_assert_eq!(&r.amount, &None),
+        }
+        let sent = get("notify_time").and_then(parse_time);
+        prop_assert!(sent.is_some_and(|t| notify_time_acceptable(t, now())));
+        Ok(())
+    }
+
+    #[test]
+    fn fuzz_notice_parameters_read_as_written_or_are_refused() {
+        fuzzing::run(
+            "alipay/read_notice",
+            cases(DEFAULT_CASES),
+            changes(),
+            |changes| {
+                let params: BTreeMap<String, String> = apply(&changes).into_iter().collect();
+                let result = adapter().read_notice(&params, now());
+                if changes.is_empty() {
+                    prop_assert!(result.is_ok(), "{result:?}");
+                }
+                check(&params, &result)
+            },
+        );
+    }
+
+    fn form(params: &[(String, String)]) -> Vec<u8> {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish()
+            .into_bytes()
+    }
+
+    #[test]
+    fn fuzz_unsigned_notifications_are_refused_before_reading() {
+        let strategy = (
+            changes(),
+            prop_oneof![
+                3 => fuzzing::forged_signature().prop_map(Some),
+                1 => Just(None),
+            ],
+            prop_oneof![3 => Just(Vec::new()), 1 => mutations(3)],
+            prop_oneof![4 => Just(None), 1 => fuzzing::bytes().prop_map(Some)],
+        );
+        fuzzing::run(
+            "alipay/verify_unsigned",
+            cases(DEFAULT_CASES),
+            strategy,
+            |(changes, sign, bytes, raw)| {
+                let mut params = apply(&changes);
+                if let Some(s) = sign {
+                    params.push(("sign".into(), s));
+                }
+                let body = raw.unwrap_or_else(|| fuzzing::mutate(&form(&params), &bytes));
+                let result = adapter().verify(
+                    &Incoming {
+                        headers: &[],
+                        body: &body,
+                    },
+                    now(),
+                );
+                prop_assert!(
+                    matches!(&result, Err(NotificationError::BadSignature(_)))
+                        || matches!(&result, Err(NotificationError::Malformed(m)) if m.starts_with("charset")),
+                    "{result:?}"
+                );
+                Ok(())
+            },
+        );
+    }
+
+    #[test]
+    fn fuzz_signed_notifications_read_as_signed_or_are_refused() {
+        let signer = SigningKey::<Sha256>::new(fuzzing::rsa_key().clone());
+        let strategy = (
+            changes(),
+            prop_oneof![4 => Just(Vec::new()), 1 => mutations(2)],
+        );
+        fuzzing::run(
+            "alipay/verify_signed",
+            signed_cases(32),
+            strategy,
+            |(changes, tamper)| {
+                let mut params = apply(&changes);
+                let content =
+                    notification_sign_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                let sign = B64.encode(
+                    signer
+                        .sign_with_rng(&mut OsRng, content.as_bytes())
+                        .to_bytes(),
+                );
+                params.push(("sign".into(), sign));
+                let body = form(&params);
+                let sent = fuzzing::mutate(&body, &tamper);
+                let result = adapter().verify(
+                    &Incoming {
+                        headers: &[],
+                        body: &sent,
+                    },
+                    now(),
+                );
+                let read: BTreeMap<String, String> =
+                    form_urlencoded::parse(&sent).into_owned().collect();
+                let distinct = read.len() == form_urlencoded::parse(&sent).count();
+                if sent == body && distinct {
+                    let charset_ok = read.get("charset").is_none_or(|c| {
+                        c.eq_ignore_ascii_case("utf-8") || c.eq_ignore_ascii_case("utf8")
+                    });
+                    let type_ok = read.get("sign_type").is_none_or(|t| t == "RSA2");
+                    if charset_ok && type_ok {
+                        prop_assert_eq!(&result, &adapter().read_notice(&read, now()));
+                    }
+                }
+                check(&read, &result)
+            },
         );
     }
 }

@@ -54,6 +54,7 @@ use crate::domain::money::Currency;
 use crate::domain::order::PaymentChannel;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The webhook's name: notifications are verified at
@@ -299,6 +300,26 @@ impl NotificationVerifier for AlipayPayout {
         now: DateTime<Utc>,
     ) -> Result<ProviderRefund, NotificationError> {
         let params = self.gateway.verified_notification(incoming.body)?;
+        self.read_notice(&params, now)
+    }
+
+    fn ack(&self) -> Ack {
+        alipay::ack()
+    }
+
+    fn nack(&self, e: &NotificationError) -> Ack {
+        alipay::nack(e)
+    }
+}
+
+impl AlipayPayout {
+    /// A notification whose signature checked out, read: its method, when
+    /// it was sent, then the transfer in `biz_content`.
+    fn read_notice(
+        &self,
+        params: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderRefund, NotificationError> {
         let get = |name: &str| {
             params
                 .get(name)
@@ -362,14 +383,6 @@ impl NotificationVerifier for AlipayPayout {
             ..Self::refund_of(out_biz_no, &biz, state)
         })
     }
-
-    fn ack(&self) -> Ack {
-        alipay::ack()
-    }
-
-    fn nack(&self, e: &NotificationError) -> Ack {
-        alipay::nack(e)
-    }
 }
 
 #[cfg(test)]
@@ -389,7 +402,7 @@ mod tests {
     use rsa::{RsaPrivateKey, RsaPublicKey};
     use serde_json::json;
     use sha2::Sha256;
-    use std::collections::{BTreeMap, VecDeque};
+    use std::collections::VecDeque;
     use std::sync::{Arc, Mutex, OnceLock};
 
     const APP_ID: &str = "2021000123456789";
@@ -949,5 +962,125 @@ mod tests {
         assert_eq!(judged(APP_ID), None);
         let why = judged("2021000999999999").expect("another app's notice");
         assert!(why.contains("app_id=2021000999999999"), "{why}");
+    }
+}
+
+/// Fuzzing the reading of signed notifications (see `crate::fuzzing`; the
+/// signature check is the trade adapter's, fuzzed there): the transfer in
+/// `biz_content` reads as written (its `out_biz_no`, its `trans_amount` to
+/// the fen) or the notice is refused, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzzing::{self, cases, json_edits, mutations, DEFAULT_CASES};
+    use proptest::prelude::*;
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use serde_json::json;
+
+    const NOW_MS: i64 = 1_764_000_000_000;
+    const FIELDS: &[&str] = &[
+        "out_biz_no",
+        "order_id",
+        "status",
+        "trans_amount",
+        "pay_date",
+        "biz_scene",
+        "product_code",
+        "error_code",
+        "fail_reason",
+    ];
+
+    fn adapter() -> &'static AlipayPayout {
+        static ADAPTER: std::sync::OnceLock<AlipayPayout> = std::sync::OnceLock::new();
+        ADAPTER.get_or_init(|| {
+            let key = fuzzing::rsa_key();
+            AlipayPayout::new(&AlipayPayoutConfig {
+                gateway_url: alipay::PRODUCTION_GATEWAY.into(),
+                app_id: "2021000123456789".into(),
+                app_private_key: key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+                alipay_public_key: key
+                    .to_public_key()
+                    .to_public_key_pem(LineEnding::LF)
+                    .unwrap(),
+                notify_url: None,
+            })
+            .unwrap()
+        })
+    }
+
+    /// Yuan with at most two decimals, in fen, computed apart.
+    fn fen(s: &str) -> Option<i64> {
+        let (i, f) = s.split_once('.').unwrap_or((s, ""));
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if i.is_empty() || f.len() > 2 || !digits(i) || !digits(f) {
+            return None;
+        }
+        let d: rust_decimal::Decimal = s.parse().ok()?;
+        i64::try_from(d * rust_decimal::Decimal::from(100)).ok()
+    }
+
+    #[test]
+    fn fuzz_transfer_notices_read_as_written_or_are_refused() {
+        let biz = json!({"out_biz_no": "RF1", "order_id": "2026112511007", "status": "SUCCESS",
+            "trans_amount": "12.34", "pay_date": "2026-11-25 10:31:00", "biz_scene": BIZ_SCENE,
+            "product_code": PRODUCT_CODE, "error_code": "", "fail_reason": ""});
+        let strategy = (
+            prop::sample::select(&["SUCCESS", "DEALING", "FAIL", "REFUND", "CLOSED", "OTHER"][..]),
+            prop_oneof![
+                Just("12.34".to_string()),
+                "[0-9]{1,20}(\\.[0-9]{0,3})?",
+                "-?[0-9]{0,3}\\.?[0-9]{0,3}",
+                ".{0,12}",
+            ],
+            prop_oneof![2 => Just(Vec::new()), 1 => json_edits(3, FIELDS)],
+            prop_oneof![3 => Just(Vec::new()), 1 => mutations(3)],
+            prop_oneof![
+                6 => (-60_000i64..60_000).prop_map(|d| (NOW_MS + d).to_string()),
+                1 => prop_oneof![Just(i64::MIN), Just(i64::MAX), any::<i64>()].prop_map(|t| t.to_string()),
+                1 => ".{0,20}",
+            ],
+            prop_oneof![6 => Just(NOTIFY_METHOD.to_string()), 1 => ".{0,20}"],
+        );
+        let now = DateTime::from_timestamp_millis(NOW_MS).unwrap();
+        fuzzing::run(
+            "alipay_payout/read_notice",
+            cases(DEFAULT_CASES),
+            strategy,
+            |(status, amount, edits, bytes, stamp, method)| {
+                let mut b = biz.clone();
+                b["status"] = json!(status);
+                b["trans_amount"] = json!(amount);
+                let content =
+                    String::from_utf8_lossy(&fuzzing::near_json(&b, &edits, &bytes)).into_owned();
+                let params: BTreeMap<String, String> = [
+                    ("msg_method", method),
+                    ("app_id", "2021000123456789".to_string()),
+                    ("utc_timestamp", stamp),
+                    ("biz_content", content),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                let result = adapter().read_notice(&params, now);
+                if let Ok(r) = &result {
+                    let v: Value = serde_json::from_str(&params["biz_content"]).unwrap();
+                    prop_assert_eq!(Some(r.out_refund_no.as_str()), str_field(&v, "out_biz_no"));
+                    let expected =
+                        str_field(&v, "trans_amount").map(|a| fen(a).map(NoticeAmount::Refund));
+                    match expected {
+                        None => prop_assert_eq!(&r.amount, &None),
+                        Some(e) => {
+                            prop_assert!(
+                                e.is_some(),
+                                "{:?} accepted",
+                                str_field(&v, "trans_amount")
+                            );
+                            prop_assert_eq!(&r.amount, &e);
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
     }
 }

@@ -813,6 +813,42 @@ fn open<C: Aead + AeadCore<NonceSize = U12>>(
         .map_err(|_| DecryptError::Failed)
 }
 
+impl WechatPay {
+    /// A notification whose signature checked out: the event, then its
+    /// resource decrypted with the APIv3 key and read.
+    fn read_notification(&self, body: &[u8]) -> Result<ProviderRefund, NotificationError> {
+        let notification: Notification = serde_json::from_slice(body)
+            .map_err(|e| NotificationError::Malformed(format!("body: {e}")))?;
+        if !REFUND_EVENTS.contains(&notification.event_type.as_str()) {
+            return Err(NotificationError::NotARefund(notification.event_type));
+        }
+        let resource = notification
+            .resource
+            .ok_or_else(|| NotificationError::Malformed("no resource".into()))?;
+        if resource.algorithm != "AEAD_AES_256_GCM" {
+            return Err(NotificationError::Malformed(format!(
+                "algorithm {:?}",
+                resource.algorithm
+            )));
+        }
+        let plain = open(
+            &self.cipher,
+            &resource.nonce,
+            resource.associated_data.as_deref().unwrap_or(""),
+            &resource.ciphertext,
+        )
+        .map_err(|e| NotificationError::Malformed(e.to_string()))?;
+        let object: RefundObject = serde_json::from_slice(&plain)
+            .map_err(|e| NotificationError::Malformed(format!("resource: {e}")))?;
+        // Whose it is (`mchid`) is judged against the refund it names, so
+        // that a notice for another merchant lands on that refund's audit
+        // trail instead of being retried by WeChat for a day.
+        object
+            .into_refund()
+            .map_err(|e| NotificationError::Malformed(e.to_string()))
+    }
+}
+
 impl NotificationVerifier for WechatPay {
     fn channel(&self) -> PaymentChannel {
         PaymentChannel::WechatPay
@@ -845,36 +881,7 @@ impl NotificationVerifier for WechatPay {
         }
         self.check_platform_signature(timestamp, nonce, signature, serial, incoming.body)?;
         fresh(timestamp, now)?;
-
-        let notification: Notification = serde_json::from_slice(incoming.body)
-            .map_err(|e| NotificationError::Malformed(format!("body: {e}")))?;
-        if !REFUND_EVENTS.contains(&notification.event_type.as_str()) {
-            return Err(NotificationError::NotARefund(notification.event_type));
-        }
-        let resource = notification
-            .resource
-            .ok_or_else(|| NotificationError::Malformed("no resource".into()))?;
-        if resource.algorithm != "AEAD_AES_256_GCM" {
-            return Err(NotificationError::Malformed(format!(
-                "algorithm {:?}",
-                resource.algorithm
-            )));
-        }
-        let plain = open(
-            &self.cipher,
-            &resource.nonce,
-            resource.associated_data.as_deref().unwrap_or(""),
-            &resource.ciphertext,
-        )
-        .map_err(|e| NotificationError::Malformed(e.to_string()))?;
-        let object: RefundObject = serde_json::from_slice(&plain)
-            .map_err(|e| NotificationError::Malformed(format!("resource: {e}")))?;
-        // Whose it is (`mchid`) is judged against the refund it names, so
-        // that a notice for another merchant lands on that refund's audit
-        // trail instead of being retried by WeChat for a day.
-        object
-            .into_refund()
-            .map_err(|e| NotificationError::Malformed(e.to_string()))
+        self.read_notification(incoming.body)
     }
 
     fn ack(&self) -> Ack {
@@ -1016,5 +1023,354 @@ mod tests {
         let cut = truncate_bytes(&long, MAX_REASON_BYTES);
         assert!(cut.len() <= MAX_REASON_BYTES);
         assert_eq!(cut.chars().count(), 26);
+    }
+}
+
+/// Fuzzing notifications (see `crate::fuzzing`), with real keys generated
+/// here: whatever the headers and body, a notification is verified or
+/// refused, never a panic; one not signed by the platform key is refused
+/// as a bad signature; one signed but altered inside (the encrypted
+/// resource) reads as exactly what was encrypted, or is refused.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzzing::{self, cases, json_edits, mutations, signed_cases, DEFAULT_CASES};
+    use proptest::prelude::*;
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use serde_json::{json, Value};
+
+    const SERIAL: &str = "PUB_KEY_ID_0119000001092025010100000001";
+    const API_V3_KEY: &str = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
+    const NOW: i64 = 1_764_000_000;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(NOW, 0).unwrap()
+    }
+
+    fn adapter() -> &'static WechatPay {
+        static ADAPTER: std::sync::OnceLock<WechatPay> = std::sync::OnceLock::new();
+        ADAPTER.get_or_init(|| {
+            let key = fuzzing::rsa_key();
+            WechatPay::new(&WechatPayConfig {
+                base_url: DEFAULT_BASE_URL.into(),
+                mchid: "1900000109".into(),
+                merchant_serial_no: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into(),
+                merchant_private_key_pem: key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+                platform_public_keys: BTreeMap::from([(
+                    SERIAL.to_string(),
+                    key.to_public_key()
+                        .to_public_key_pem(LineEnding::LF)
+                        .unwrap(),
+                )]),
+                api_v3_key: API_V3_KEY.into(),
+                notify_url: None,
+                timeout_ms: 1_000,
+            })
+            .unwrap()
+        })
+    }
+
+    const RESOURCE_FIELDS: &[&str] = &[
+        "mchid",
+        "out_trade_no",
+        "transaction_id",
+        "out_refund_no",
+        "refund_id",
+        "refund_status",
+        "status",
+        "success_time",
+        "user_received_account",
+        "amount",
+        "refund",
+        "total",
+        "sp_mchid",
+    ];
+    const ENVELOPE_FIELDS: &[&str] = &[
+        "id",
+        "event_type",
+        "resource",
+        "algorithm",
+        "ciphertext",
+        "nonce",
+        "associated_data",
+    ];
+
+    /// A refund result as WeChat encrypts it.
+    fn resource() -> impl Strategy<Value = Value> {
+        (
+            "[A-Za-z0-9_|*@-]{1,64}",
+            prop::sample::select(&["SUCCESS", "CLOSED", "ABNORMAL", "PROCESSING", "OTHER"][..]),
+            prop_oneof![Just(0i64), 1i64..100_000_000, any::<i64>()],
+            prop_oneof![
+                Just("2026-11-25T10:31:00+08:00".to_string()),
+                Just("+262143-12-31T23:59:59+08:00".to_string()),
+                ".{0,30}"
+            ],
+        )
+            .prop_map(|(out_refund_no, status, refund, time)| {
+                json!({
+                    "mchid": "1900000109", "out_trade_no": "T1",
+                    "transaction_id": "4200000001202501010000000001",
+                    "out_refund_no": out_refund_no, "refund_id": "50000000382019052709732678859",
+                    "refund_status": status, "success_time": time,
+                    "user_received_account": "招商银行信用卡0403",
+                    "amount": {"total": 8800, "refund": refund, "payer_total": 8800, "payer_refund": refund}
+                })
+            })
+    }
+
+    fn seal(plain: &[u8], nonce: &str, aad: &str) -> String {
+        let iv: [u8; 12] = nonce.as_bytes().try_into().unwrap();
+        let sealed = adapter()
+            .cipher
+            .encrypt(
+                &iv.into(),
+                Payload {
+                    msg: plain,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .unwrap();
+        B64.encode(sealed)
+    }
+
+    fn envelope(ciphertext: &str, nonce: &str, event: &str) -> Value {
+        json!({
+            "id": "EV-2018022511223320873", "create_time": "2026-11-25T10:31:00+08:00",
+            "resource_type": "encrypt-resource", "event_type": event,
+            "summary": "退款成功",
+            "resource": {"original_type": "refund", "algorithm": "AEAD_AES_256_GCM",
+                "ciphertext": ciphertext, "associated_data": "refund", "nonce": nonce}
+        })
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        resource: Value,
+        /// Changes to the plaintext before it is encrypted.
+        inner: Vec<fuzzing::JsonEdit>,
+        inner_bytes: Vec<fuzzing::Mutation>,
+        event: &'static str,
+        /// Changes to the notification around the sealed resource.
+        outer: Vec<fuzzing::JsonEdit>,
+        outer_bytes: Vec<fuzzing::Mutation>,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        let few =
+            |s: BoxedStrategy<Vec<fuzzing::Mutation>>| prop_oneof![2 => Just(Vec::new()), 1 => s];
+        (
+            resource(),
+            prop_oneof![Just(Vec::new()), json_edits(3, RESOURCE_FIELDS)],
+            few(mutations(3).boxed()),
+            prop::sample::select(
+                &[
+                    "REFUND.SUCCESS",
+                    "REFUND.ABNORMAL",
+                    "REFUND.CLOSED",
+                    "TRANSACTION.SUCCESS",
+                ][..],
+            ),
+            prop_oneof![3 => Just(Vec::new()), 1 => json_edits(2, ENVELOPE_FIELDS)],
+            prop_oneof![4 => Just(Vec::new()), 1 => mutations(3)],
+        )
+            .prop_map(
+                |(resource, inner, inner_bytes, event, outer, outer_bytes)| Case {
+                    resource,
+                    inner,
+                    inner_bytes,
+                    event,
+                    outer,
+                    outer_bytes,
+                },
+            )
+    }
+
+    /// The plaintext and the notification body of a case.
+    fn build(c: &Case, nonce: &str) -> (Vec<u8>, Vec<u8>) {
+        let plain = fuzzing::near_json(&c.resource, &c.inner, &c.inner_bytes);
+        let sealed = seal(&plain, nonce, "refund");
+        let body = fuzzing::near_json(&envelope(&sealed, nonce, c.event), &c.outer, &c.outer_bytes);
+        (plain, body)
+    }
+
+    /// A notice read from `plain` says what `plain` says: its out-refund
+    /// number and amount, never another's.
+    fn same_meaning(r: &ProviderRefund, plain: &[u8]) -> Result<(), TestCaseError> {
+        // Read apart; serde skips an unknown field without checking its
+        // escapes, a Value does not: nothing to compare then.
+        let Ok(p) = serde_json::from_slice::<Value>(plain) else {
+            return Ok(());
+        };
+        prop_assert_eq!(Some(r.out_refund_no.as_str()), p["out_refund_no"].as_str());
+        let refund = p["amount"]["refund"].as_i64().map(NoticeAmount::Refund);
+        prop_assert_eq!(&r.amount, &refund);
+        Ok(())
+    }
+
+    fn check_read(
+        c: &Case,
+        result: &Result<ProviderRefund, NotificationError>,
+        plain: &[u8],
+    ) -> Result<(), TestCaseError> {
+        let untouched = c.inner.is_empty()
+            && c.inner_bytes.is_empty()
+            && c.outer.is_empty()
+            && c.outer_bytes.is_empty();
+        match result {
+            Ok(r) => same_meaning(r, plain)?,
+            Err(e) if untouched => {
+                let valid =
+                    c.event.starts_with("REFUND.") && c.resource["refund_status"] != "OTHER";
+                prop_assert!(!valid, "a valid notification was refused: {e}");
+            }
+            Err(_) => {}
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fuzz_decrypted_resources_read_as_encrypted_or_are_refused() {
+        fuzzing::run(
+            "wechat_pay/read_notification",
+            cases(DEFAULT_CASES),
+            case(),
+            |c| {
+                let (plain, body) = build(&c, "46ffbf9e8c5d");
+                let result = adapter().read_notification(&body);
+                check_read(&c, &result, &plain)
+            },
+        );
+    }
+
+    #[test]
+    fn fuzz_unsigned_notifications_are_refused_as_bad_signatures() {
+        let header = prop_oneof![
+            Just(None),
+            Just(Some(NOW.to_string())),
+            ".{0,20}".prop_map(Some),
+        ];
+        let strategy = (
+            case(),
+            header,
+            prop_oneof![
+                Just(Some("n".repeat(32))),
+                Just(None),
+                ".{0,40}".prop_map(Some)
+            ],
+            prop_oneof![
+                4 => fuzzing::forged_signature().prop_map(Some),
+                1 => Just(Some(format!("{PROBE_SIGNATURE_PREFIX}abc"))),
+                1 => Just(None),
+            ],
+            prop_oneof![3 => Just(Some(SERIAL.to_string())), 1 => Just(None), 1 => ".{0,40}".prop_map(Some)],
+            prop_oneof![
+                Just(None),
+                Just(Some(SIGNATURE_TYPE.to_string())),
+                ".{0,30}".prop_map(Some)
+            ],
+            prop_oneof![3 => Just(None), 1 => fuzzing::bytes().prop_map(Some)],
+        );
+        fuzzing::run(
+            "wechat_pay/verify_unsigned",
+            cases(DEFAULT_CASES),
+            strategy,
+            |(c, ts, nonce, signature, serial, kind, raw)| {
+                let body = raw.unwrap_or_else(|| build(&c, "46ffbf9e8c5d").1);
+                let mut headers = Vec::new();
+                for (name, v) in [
+                    ("Wechatpay-Timestamp", ts),
+                    ("Wechatpay-Nonce", nonce),
+                    ("Wechatpay-Signature", signature),
+                    ("Wechatpay-Serial", serial),
+                    ("Wechatpay-Signature-Type", kind),
+                ] {
+                    if let Some(v) = v {
+                        headers.push((name.to_string(), v));
+                    }
+                }
+                let result = adapter().verify(
+                    &Incoming {
+                        headers: &headers,
+                        body: &body,
+                    },
+                    now(),
+                );
+                prop_assert!(
+                    matches!(result, Err(NotificationError::BadSignature(_))),
+                    "{result:?}"
+                );
+                Ok(())
+            },
+        );
+    }
+
+    #[test]
+    fn fuzz_signed_notifications_are_read_whole_or_refused() {
+        let signer = SigningKey::<Sha256>::new(fuzzing::rsa_key().clone());
+        let strategy = (
+            case(),
+            prop_oneof![
+                4 => (-300i64..=300).prop_map(|d| (NOW + d).to_string()),
+                1 => prop_oneof![Just(i64::MIN), Just(i64::MAX), any::<i64>()].prop_map(|t| t.to_string()),
+                1 => ".{0,20}",
+            ],
+            // Bytes changed after signing: what was signed is not what came.
+            prop_oneof![4 => Just(Vec::new()), 1 => mutations(2)],
+        );
+        fuzzing::run(
+            "wechat_pay/verify_signed",
+            signed_cases(32),
+            strategy,
+            |(c, ts, tamper)| {
+                let nonce = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS";
+                let (plain, body) = build(&c, "46ffbf9e8c5d");
+                let message =
+                    [ts.as_bytes(), b"\n", nonce.as_bytes(), b"\n", &body, b"\n"].concat();
+                let signature = B64.encode(signer.sign_with_rng(&mut OsRng, &message).to_bytes());
+                let headers = vec![
+                    ("wechatpay-timestamp".to_string(), ts.clone()),
+                    ("wechatpay-nonce".to_string(), nonce.to_string()),
+                    ("wechatpay-signature".to_string(), signature),
+                    ("wechatpay-serial".to_string(), SERIAL.to_string()),
+                ];
+                let sent = fuzzing::mutate(&body, &tamper);
+                let result = adapter().verify(
+                    &Incoming {
+                        headers: &headers,
+                        body: &sent,
+                    },
+                    now(),
+                );
+                if sent != body {
+                    prop_assert!(
+                        matches!(result, Err(NotificationError::BadSignature(_))),
+                        "{result:?}"
+                    );
+                    return Ok(());
+                }
+                let fresh = ts
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|t| t.checked_sub(NOW))
+                    .is_some_and(|d| d.abs() <= MAX_SKEW_SECS);
+                if !fresh {
+                    prop_assert!(
+                        matches!(result, Err(NotificationError::Stale(_))),
+                        "{result:?}"
+                    );
+                    return Ok(());
+                }
+                prop_assert!(
+                    !matches!(
+                        result,
+                        Err(NotificationError::BadSignature(_) | NotificationError::Stale(_))
+                    ),
+                    "{result:?}"
+                );
+                check_read(&c, &result, &plain)
+            },
+        );
     }
 }

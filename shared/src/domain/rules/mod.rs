@@ -98,6 +98,8 @@
 mod compile;
 mod defaults;
 mod facts;
+#[cfg(test)]
+mod fuzz;
 mod parse;
 
 // The courier's news belongs to tracking; rules name it as one of their facts.
