@@ -4,6 +4,8 @@ pub mod courier_server;
 pub mod http;
 pub mod procs;
 pub mod provider_servers;
+pub mod soak;
+pub mod streams;
 
 use aftersales::store::sqlite::SqliteTable;
 

@@ -502,58 +502,9 @@ async fn sns_adapter_publishes_to_the_phone_number() {
 
 // ------------------------------------------------------------ the stream
 
-/// Calls the emulator's DynamoDB Streams API (no SDK crate for it here:
-/// three JSON calls are all the test needs).
-async fn streams(target: &str, body: Value) -> Value {
-    aftersales::providers::install_crypto_provider();
-    let resp = reqwest::Client::new()
-        .post(aftersales_tests::moto::endpoint())
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amz-target", format!("DynamoDBStreams_20120810.{target}"))
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("moto answers");
-    let status = resp.status();
-    let v: Value = resp.json().await.expect("JSON");
-    assert!(status.is_success(), "{target}: {status} {v}");
-    v
-}
-
 /// Every record of the table's stream so far, as Lambda hands them over.
 async fn stream_event(table: &aftersales::store::dynamodb::DynamoTable) -> Value {
-    let described = table
-        .client
-        .describe_table()
-        .table_name(&table.table)
-        .send()
-        .await
-        .expect("DescribeTable");
-    let arn = described
-        .table()
-        .and_then(|t| t.latest_stream_arn())
-        .expect("the table has a stream")
-        .to_string();
-    let stream = streams("DescribeStream", json!({"StreamArn": arn})).await;
-    let mut records = Vec::new();
-    for shard in stream["StreamDescription"]["Shards"].as_array().unwrap() {
-        let it = streams(
-            "GetShardIterator",
-            json!({"StreamArn": arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
-        )
-        .await;
-        let got = streams("GetRecords", json!({"ShardIterator": it["ShardIterator"]})).await;
-        for mut r in got["Records"].as_array().unwrap().clone() {
-            r["eventSourceARN"] = json!(arn);
-            records.push(r);
-        }
-    }
-    json!({ "Records": records })
+    json!({ "Records": aftersales_tests::streams::records(table).await })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
