@@ -287,7 +287,13 @@ async fn handles(consumer: Consumer, t: EventType) -> bool {
         inner: aftersales_tests::sqlite_table(),
         calls: AtomicUsize::new(0),
     });
-    let s = Services::new(probe.clone());
+    let mut s = Services::new(probe.clone());
+    // Parcels are tracked only where a tracker is configured: give the
+    // courier consumer one, or it would (rightly) do nothing with anything.
+    s.courier = Some(Arc::new(aftersales::couriers::sandbox::SandboxCourier::new(
+        "probe-salt",
+        None,
+    )));
     let e = OutboxEvent::new(
         &"shop-1".into(),
         "clm_probe",
