@@ -290,10 +290,9 @@ async fn handles(consumer: Consumer, t: EventType) -> bool {
     let mut s = Services::new(probe.clone());
     // Parcels are tracked only where a tracker is configured: give the
     // courier consumer one, or it would (rightly) do nothing with anything.
-    s.courier = Some(Arc::new(aftersales::couriers::sandbox::SandboxCourier::new(
-        "probe-salt",
-        None,
-    )));
+    s.courier = Some(Arc::new(
+        aftersales::couriers::sandbox::SandboxCourier::new("probe-salt", None),
+    ));
     let e = OutboxEvent::new(
         &"shop-1".into(),
         "clm_probe",

@@ -35,13 +35,16 @@ const DELIVERIES: &str = "SOAK_DELIVERIES";
 const WORKERS: &str = "SOAK_WORKERS";
 
 /// Starts executors and kills each after a random time, until the queue is
-/// empty; returns how many were killed while work was left. The first is
-/// killed soon after it received its first messages, so that even a small
-/// soak kills an executor mid-work.
+/// empty; returns how many were killed while work was left. A life is
+/// counted from the executor's first delivery, so that a slow start (a
+/// loaded machine, a debug build) does not leave it killed before it ever
+/// works; the first is killed soon after, so that even a small soak kills an
+/// executor mid-work.
 pub async fn run_with_kills(soak: &Soak, world: &World, rng: &mut Rng) -> usize {
     let mut kills = 0;
     loop {
         let first = kills == 0;
+        let delivered_before = deliveries_size(world);
         let mut child = tokio::process::Command::new(&soak.executor)
             .arg("executor")
             .env(ENGINE, world.engine.name())
@@ -63,7 +66,13 @@ pub async fn run_with_kills(soak: &Soak, world: &World, rng: &mut Rng) -> usize 
         };
         tokio::select! {
             _ = async {
-                while first && !has_deliveries(world) {
+                // Nothing more arrives once the queue is empty.
+                let mut polls = 0u32;
+                while deliveries_size(world) == delivered_before {
+                    polls += 1;
+                    if polls % 200 == 0 && world.queue_depth().await == 0 {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 tokio::time::sleep(life).await
@@ -81,8 +90,8 @@ pub async fn run_with_kills(soak: &Soak, world: &World, rng: &mut Rng) -> usize 
     }
 }
 
-fn has_deliveries(world: &World) -> bool {
-    std::fs::metadata(&world.deliveries).is_ok_and(|m| m.len() > 0)
+fn deliveries_size(world: &World) -> u64 {
+    std::fs::metadata(&world.deliveries).map_or(0, |m| m.len())
 }
 
 fn setting(name: &str) -> Result<String, String> {
