@@ -34,5 +34,6 @@ pub mod ports;
 pub mod providers;
 pub mod repo;
 pub mod store;
+pub mod strict_json;
 pub mod telemetry;
 pub mod vouchers;

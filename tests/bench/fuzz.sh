@@ -32,8 +32,8 @@ cargo test --profile fuzz -p aftersales --features providers --lib -- \
 end=$(date +%s)
 echo
 echo "target | inputs | seconds | result"
-grep -E '^fuzz ' "$LOG" | sed -E 's/^fuzz ([^:]+): ([0-9]+) inputs, ([0-9.]+) s, (.*)$/\1 | \2 | \3 | \4/' | sort
-total=$(grep -E '^fuzz ' "$LOG" | sed -E 's/^fuzz [^:]+: ([0-9]+) inputs.*/\1/' | paste -sd+ | bc)
+grep -E '^fuzz [^:]+: [0-9]+ inputs' "$LOG" | sed -E 's/^fuzz ([^:]+): ([0-9]+) inputs, ([0-9.]+) s, (.*)$/\1 | \2 | \3 | \4/' | sort
+total=$(grep -E '^fuzz [^:]+: [0-9]+ inputs' "$LOG" | sed -E 's/^fuzz [^:]+: ([0-9]+) inputs.*/\1/' | paste -sd+ | bc)
 echo "total inputs: ${total:-0}, wall time: $((end - start)) s"
 grep -q 'test result: ok' "$LOG" && ! grep -q 'FAILED' "$LOG" || { echo "fuzzing failed" >&2; exit 1; }
 exit "$status"

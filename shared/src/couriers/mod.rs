@@ -180,10 +180,10 @@ fn parse_push(param: &str) -> Result<PushNotice, PushError> {
         com_old: Option<String>,
         #[serde(default)]
         com_new: Option<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::strict_json::object")]
         last_result: Option<Record>,
     }
-    let push: Push = serde_json::from_str(param)
+    let push: Push = crate::strict_json::from_str(param)
         .map_err(|e| PushError::Malformed(format!("param is not the push JSON: {e}")))?;
     let status = match push.status.as_str() {
         "polling" => PushStatus::Polling,
