@@ -22,6 +22,7 @@ use aftersales::store::Table;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use std::collections::HashSet;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ const WORKERS: &str = "SOAK_WORKERS";
 /// loaded machine, a debug build) does not leave it killed before it ever
 /// works; the first is killed soon after, so that even a small soak kills an
 /// executor mid-work.
-pub async fn run_with_kills(soak: &Soak, world: &World, rng: &mut Rng) -> usize {
+pub async fn run_with_kills(soak: &Soak, world: &World, rng: &mut Rng, fed: &AtomicBool) -> usize {
     let mut kills = 0;
     loop {
         let first = kills == 0;
@@ -70,7 +71,7 @@ pub async fn run_with_kills(soak: &Soak, world: &World, rng: &mut Rng) -> usize 
                 let mut polls = 0u32;
                 while deliveries_size(world) == delivered_before {
                     polls += 1;
-                    if polls % 200 == 0 && world.queue_depth().await == 0 {
+                    if polls.is_multiple_of(200) && drained(world, fed).await {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -79,7 +80,7 @@ pub async fn run_with_kills(soak: &Soak, world: &World, rng: &mut Rng) -> usize 
             } => {}
             status = child.wait() => panic!("the executor ended by itself: {status:?}"),
         }
-        let done = !first && world.queue_depth().await == 0;
+        let done = !first && drained(world, fed).await;
         // SIGKILL: no destructor, no flush, mid-call or mid-commit.
         child.start_kill().expect("SIGKILL the executor");
         child.wait().await.expect("reap the executor");
@@ -88,6 +89,11 @@ pub async fn run_with_kills(soak: &Soak, world: &World, rng: &mut Rng) -> usize 
         }
         kills += 1;
     }
+}
+
+/// Every message sent, and none left on the queue.
+async fn drained(world: &World, fed: &AtomicBool) -> bool {
+    fed.load(Ordering::SeqCst) && world.queue_depth().await == 0
 }
 
 fn deliveries_size(world: &World) -> u64 {

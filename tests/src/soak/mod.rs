@@ -16,7 +16,11 @@ pub mod setup;
 pub mod verify;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
+
+/// Messages on the queue at most (waiting or taken) while it is fed.
+const MOST_WAITING: u64 = 1_000;
 
 /// The storage engines the soak runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +117,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -121,11 +125,11 @@ impl Rng {
     }
     /// In `lo..=hi`.
     pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
+        lo + self.next_u64() % (hi - lo + 1)
     }
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
             v.swap(i, j);
         }
     }
@@ -138,11 +142,17 @@ pub async fn run(soak: &Soak) -> Report {
     let started = Instant::now();
     let world = setup::World::create(soak.engine, dir.path(), soak.refunds).await;
     let messages = world.refund_messages().await;
-    let sent = world.enqueue(&messages, soak.copies, &mut rng).await;
+    let plan = world.plan(&messages, soak.copies, &mut rng);
+    let sent = plan.len();
     let setup = started.elapsed();
 
+    // The queue is fed as it drains, as the pipe feeds it.
     let started = Instant::now();
-    let kills = executor::run_with_kills(soak, &world, &mut rng).await;
+    let fed = AtomicBool::new(false);
+    let ((), kills) = tokio::join!(
+        world.feed(plan, MOST_WAITING, &fed),
+        executor::run_with_kills(soak, &world, &mut rng, &fed)
+    );
     let run = started.elapsed();
 
     let deliveries = std::fs::read_to_string(&world.deliveries)

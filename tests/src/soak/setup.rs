@@ -14,7 +14,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Claims filed at once while setting up.
 const FILING_IN_FLIGHT: usize = 16;
@@ -149,41 +151,62 @@ impl World {
         }
     }
 
-    /// Puts each message on the queue `copies` times, all shuffled; returns
-    /// how many were sent.
-    pub async fn enqueue(&self, messages: &[String], copies: usize, rng: &mut Rng) -> usize {
-        let mut all: Vec<&String> = messages
+    /// Each message `copies` times, all shuffled: the deliveries to make.
+    pub fn plan(&self, messages: &[String], copies: usize, rng: &mut Rng) -> Vec<String> {
+        let mut all: Vec<String> = messages
             .iter()
-            .flat_map(|m| std::iter::repeat_n(m, copies))
+            .flat_map(|m| std::iter::repeat_n(m.clone(), copies))
             .collect();
         rng.shuffle(&mut all);
-        for chunk in all.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body.as_str())
-                        .build()
-                        .expect("a batch entry")
-                })
-                .collect();
-            let sent = self
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("SendMessageBatch");
-            assert!(
-                sent.failed.is_empty(),
-                "messages refused: {:?}",
-                sent.failed
-            );
+        all
+    }
+
+    /// Puts `plan` on the queue in its order, keeping at most about
+    /// `most_waiting` messages there (moto's queue slows down with its
+    /// length: every send and receive walks the whole list, so 30,000
+    /// messages at once would take it hours); sets `fed` when all are sent.
+    pub async fn feed(&self, plan: Vec<String>, most_waiting: u64, fed: &AtomicBool) {
+        let mut rest = plan.as_slice();
+        while !rest.is_empty() {
+            let room = most_waiting.saturating_sub(self.queue_depth().await) as usize;
+            if room < 10 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            for chunk in now.chunks(10) {
+                self.send(chunk).await;
+            }
+            rest = later;
         }
-        all.len()
+        fed.store(true, Ordering::SeqCst);
+    }
+
+    async fn send(&self, chunk: &[String]) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body.as_str())
+                    .build()
+                    .expect("a batch entry")
+            })
+            .collect();
+        let sent = self
+            .sqs
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("SendMessageBatch");
+        assert!(
+            sent.failed.is_empty(),
+            "messages refused: {:?}",
+            sent.failed
+        );
     }
 
     /// Messages waiting or taken and not yet deleted.
