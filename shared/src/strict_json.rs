@@ -50,7 +50,8 @@ where
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+/// How a JSON value's type is named in error messages ("an array").
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -168,6 +168,22 @@ impl TestApp {
         self.keys.mint("staff", id, Some(shop), roles, 600)
     }
 
+    /// Puts an order snapshot as the shop's storefront and expects it taken
+    /// (201 new, 200 changed); the status.
+    pub async fn put_order(&self, shop: &str, order: &str, body: &serde_json::Value) -> u16 {
+        let (s, v) = self
+            .call(
+                "PUT",
+                &format!("/v1/shops/{shop}/orders/{order}"),
+                Some(&self.storefront(shop)),
+                Some(body),
+                &[],
+            )
+            .await;
+        assert!(s == 200 || s == 201, "order {order}: {s} {v}");
+        s
+    }
+
     /// Files a claim as `customer` and expects it filed (201); the claim.
     pub async fn file_claim(&self, customer: &str, body: &serde_json::Value) -> serde_json::Value {
         let (s, v) = self

@@ -77,6 +77,39 @@ wait "$m"
 
     static ENDPOINT: OnceLock<Result<String, String>> = OnceLock::new();
 
+    /// Calls one action of an AWS JSON API on moto, for the APIs no SDK
+    /// crate here covers (DynamoDB Streams, EventBridge): `target` is the
+    /// `X-Amz-Target` (`AWSEvents.PutRule`), `scope` the credential scope's
+    /// service, `version` the JSON protocol's (1.0, 1.1). Moto does not
+    /// check the signature. The answer, null when empty; a failure panics.
+    pub async fn json_api(
+        scope: &str,
+        version: &str,
+        target: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        aftersales::providers::install_crypto_provider();
+        let resp = reqwest::Client::new()
+            .post(endpoint())
+            .header("content-type", format!("application/x-amz-json-{version}"))
+            .header("x-amz-target", target)
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{scope}/aws4_request, \
+                     SignedHeaders=host, Signature=0"
+                ),
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("moto answers");
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        assert!(status.is_success(), "{target}: {status} {v}");
+        v
+    }
+
     /// The emulator's URL (`http://127.0.0.1:PORT`). Starts moto on first use
     /// (blocking, about a second). Panics with installation instructions when
     /// moto cannot be started: tests that need it fail, they are never skipped.

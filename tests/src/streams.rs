@@ -6,25 +6,14 @@ use aftersales::store::dynamodb::DynamoTable;
 use serde_json::{json, Value};
 
 /// Calls one action of the Streams API on moto.
-pub async fn call(target: &str, body: Value) -> Value {
-    aftersales::providers::install_crypto_provider();
-    let resp = reqwest::Client::new()
-        .post(crate::moto::endpoint())
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amz-target", format!("DynamoDBStreams_20120810.{target}"))
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("moto answers");
-    let status = resp.status();
-    let v: Value = resp.json().await.expect("JSON");
-    assert!(status.is_success(), "{target}: {status} {v}");
-    v
+pub async fn call(action: &str, body: Value) -> Value {
+    crate::moto::json_api(
+        "dynamodb",
+        "1.0",
+        &format!("DynamoDBStreams_20120810.{action}"),
+        body,
+    )
+    .await
 }
 
 /// Every record of the table's stream so far, in shard order, each with

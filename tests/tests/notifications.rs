@@ -50,16 +50,7 @@ async fn push_order(app: &TestApp, order: &str, customer: &str, lang: &str, phon
     if let Some(p) = phone {
         body["customer_phone"] = json!(p);
     }
-    let (s, v) = app
-        .call(
-            "PUT",
-            &format!("/v1/shops/shop-1/orders/{order}"),
-            Some(&app.storefront("shop-1")),
-            Some(&body),
-            &[],
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
+    assert_eq!(app.put_order("shop-1", order, &body).await, 201);
 }
 
 /// One T-shirt of L1 back: 88.94 (see claims_http.rs for the arithmetic).

@@ -102,25 +102,8 @@ fn as_bus_event(t: &serde_yaml::Value, record: &Value) -> (String, String, Value
 
 // ------------------------------------------------------------ EventBridge on moto
 
-async fn events_api(target: &str, body: Value) -> Value {
-    aftersales::providers::install_crypto_provider();
-    let resp = reqwest::Client::new()
-        .post(aftersales_tests::moto::endpoint())
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("AWSEvents.{target}"))
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/events/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("moto answers");
-    let status = resp.status();
-    let v: Value = resp.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{target}: {status} {v}");
-    v
+async fn events_api(action: &str, body: Value) -> Value {
+    aftersales_tests::moto::json_api("events", "1.1", &format!("AWSEvents.{action}"), body).await
 }
 
 /// One pattern as a rule on a bus of its own, routing to a queue.
@@ -320,16 +303,7 @@ fn consumer_of(rule: &str) -> Consumer {
 /// refund executed, the outbox items removed), one claim cancelled.
 async fn write_through_the_app(app: &TestApp) {
     let put = |order: &'static str, body: Value| async move {
-        let (s, v) = app
-            .call(
-                "PUT",
-                &format!("/v1/shops/shop-1/orders/{order}"),
-                Some(&app.storefront("shop-1")),
-                Some(&body),
-                &[],
-            )
-            .await;
-        assert!(s == 200 || s == 201, "{order}: {s} {v}");
+        app.put_order("shop-1", order, &body).await;
     };
     let claim = |customer: &'static str, order: &'static str| async move {
         app.file_claim(

@@ -255,16 +255,7 @@ async fn file_approved_claims(app: &Arc<TestApp>, n: usize) -> Vec<String> {
 async fn file_approved_claim(app: &TestApp, i: usize) -> String {
     let (customer, order) = (format!("soak-c{i}"), format!("soak-o{i}"));
     let body = unshipped_order_paid_with(&customer, PaymentChannel::WechatPay, &format!("T{i}"));
-    let (s, v) = app
-        .call(
-            "PUT",
-            &format!("/v1/shops/shop-1/orders/{order}"),
-            Some(&app.storefront("shop-1")),
-            Some(&body),
-            &[],
-        )
-        .await;
-    assert_eq!(s, 201, "order {order}: {v}");
+    assert_eq!(app.put_order("shop-1", &order, &body).await, 201, "{order}");
     let claim = json!({"shop_id": "shop-1", "order_id": order, "type": "refund_only",
                        "reason": "no_longer_wanted", "lines": [{"line_id": "L2", "quantity": 1}]});
     let c = app.file_claim(&customer, &claim).await;

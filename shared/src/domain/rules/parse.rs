@@ -9,6 +9,7 @@ use super::compile::{
 use super::facts::PRODUCT_KINDS;
 use super::{Outcome, Rule, RuleSet};
 use crate::domain::rejections::Catalogue;
+use crate::strict_json::kind as json_type;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -107,17 +108,6 @@ impl RuleDocument for Value {
 pub(super) struct Parser<'a> {
     pub(super) errors: Vec<RuleError>,
     pub(super) catalogue: &'a Catalogue,
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Whether `id` names a rule: 1 to 64 of `a-z 0-9 - _`, starting with a
