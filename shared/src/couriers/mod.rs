@@ -384,7 +384,7 @@ mod tests {
 
     const SALT: &str = "s4lt";
 
-    fn form(param: &str, sign: &str) -> Vec<u8> {
+    pub(super) fn form(param: &str, sign: &str) -> Vec<u8> {
         form_urlencoded::Serializer::new(String::new())
             .append_pair("param", param)
             .append_pair("sign", sign)
@@ -512,6 +512,7 @@ mod tests {
 /// first) or refused as malformed, never a panic.
 #[cfg(test)]
 mod fuzz {
+    use super::tests::form;
     use super::*;
     use crate::fuzzing::{self, cases, json_edits, mutations, DEFAULT_CASES};
     use proptest::prelude::*;
@@ -564,14 +565,6 @@ mod fuzz {
                         "nu": nu, "data": data}
                 })
             })
-    }
-
-    fn form(param: &str, sign: &str) -> Vec<u8> {
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("param", param)
-            .append_pair("sign", sign)
-            .finish()
-            .into_bytes()
     }
 
     #[derive(Debug, Clone)]
