@@ -7,6 +7,7 @@
 mod dispute_responses;
 mod enums;
 mod examples;
+mod generator_friendly;
 mod helpers;
 mod merchant_responses;
 mod responses;
