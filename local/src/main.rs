@@ -265,6 +265,9 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
         })?;
     let addr = listener.local_addr().map_err(Failure::Serve)?;
     let mut services = Services::new(Arc::new(table));
+    // Each committed outbox event wakes the poller (quiet runner: an event
+    // is delivered within milliseconds, not at the next 100 ms look).
+    let bell = onebox::with_outbox_bell(&mut services);
     // Refunds on the channels of configured real providers go to them, and
     // their signed notifications are verified at their webhooks as on
     // Lambda. Every other channel goes to the sandbox provider: it accepts
@@ -328,6 +331,7 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
     );
     tokio::spawn(onebox::run_outbox_poller(
         services.clone(),
+        bell,
         Duration::from_millis(100),
     ));
     let state = AppState {

@@ -12,6 +12,8 @@ use crate::providers::sandbox::{
     loopback_target, HttpSink, LoopbackError, Sandbox, SandboxNotifications,
 };
 use crate::providers::ProviderSet;
+use crate::repo::outbox;
+use crate::store::{Condition, Index, Item, Page, Query, StoreError, Table, WriteOp};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -209,10 +211,78 @@ const RECONCILE_AFTER_MINUTES: i64 = 2;
 const COURIER_POLL_EVERY: Duration = Duration::from_secs(20);
 const COURIER_QUIET_SECONDS: i64 = 15;
 
+/// The table as the runner uses it: every write that adds an outbox event
+/// rings a bell the outbox poller waits on, as a table stream wakes its
+/// consumers in the cloud, so a quiet runner delivers an event as soon as
+/// it is committed instead of at the poller's next look.
+pub struct RingingTable {
+    inner: Arc<dyn Table>,
+    bell: Arc<tokio::sync::Notify>,
+}
+
+/// Wraps the services' table in a [`RingingTable`]; returns the bell for
+/// [`run_outbox_poller`].
+pub fn with_outbox_bell(services: &mut Services) -> Arc<tokio::sync::Notify> {
+    let bell = Arc::new(tokio::sync::Notify::new());
+    services.table = Arc::new(RingingTable {
+        inner: services.table.clone(),
+        bell: bell.clone(),
+    });
+    bell
+}
+
+impl RingingTable {
+    fn ring_if(&self, wrote_event: bool) {
+        if wrote_event {
+            self.bell.notify_one();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for RingingTable {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.inner.get(pk, sk).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        let event = outbox::is_outbox_key(&item.pk);
+        self.inner.put(item, condition).await?;
+        self.ring_if(event);
+        Ok(())
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.inner.delete(pk, sk, condition).await
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let event = ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::Put { item, .. } if outbox::is_outbox_key(&item.pk)));
+        self.inner.transact(ops).await?;
+        self.ring_if(event);
+        Ok(())
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.inner.get_many(keys).await
+    }
+
+    async fn count(&self, index: Index, pk: &str) -> Result<u64, StoreError> {
+        self.inner.count(index, pk).await
+    }
+}
+
 /// Delivers outbox events to every consumer until the process ends: drains
-/// while there is work, then looks again every `idle` interval. A failing
-/// consumer leaves its event for the next round (at least once).
-pub async fn run_outbox_poller(services: Services, idle: Duration) {
+/// while there is work, then waits for the `bell` (an event written) or
+/// `idle`, whichever comes first. A failing consumer leaves its event for
+/// the next round (at least once).
+pub async fn run_outbox_poller(services: Services, bell: Arc<tokio::sync::Notify>, idle: Duration) {
     match crate::repo::outbox::adopt_unsharded(&*services.table).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(events = n, "outbox events moved to their shards"),
@@ -259,7 +329,9 @@ pub async fn run_outbox_poller(services: Services, idle: Duration) {
         }
         match drain_outbox(&services, 100).await {
             Ok(n) if n > 0 => continue,
-            Ok(_) => tokio::time::sleep(idle).await,
+            Ok(_) => {
+                let _ = tokio::time::timeout(idle, bell.notified()).await;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "outbox poll failed");
                 tokio::time::sleep(idle.max(Duration::from_secs(1))).await;

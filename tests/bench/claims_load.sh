@@ -6,6 +6,8 @@
 #   PIPELINE_WAIT=600 tests/bench/claims_load.sh   # also wait for every claim's decision
 #                                                  # and refund, and time the pipeline
 #   PROFILE=profiling tests/bench/claims_load.sh   # the runner built with symbols (perf)
+#   PIPELINE_WAIT=30 REQUESTS=50 ORDERS=50 CONCURRENCIES=1 PAUSE_MS=200 tests/bench/claims_load.sh
+#                                                  # quiet: each claim meets an idle runner
 #
 # For each concurrency: a fresh runner on a free loopback port with a fresh
 # data folder, tokens minted with `aftersales-local token`, then
@@ -20,6 +22,7 @@ ORDERS=${ORDERS:-5000}
 CONCURRENCIES=${CONCURRENCIES:-"32 64"}
 LOADGEN_THREADS=${LOADGEN_THREADS:-1}
 PIPELINE_WAIT=${PIPELINE_WAIT:-0}
+PAUSE_MS=${PAUSE_MS:-0}
 CUSTOMER=bench-customer
 SHOP=shop-1
 
@@ -64,7 +67,7 @@ for C in $CONCURRENCIES; do
     "$BIN/loadgen" --base "$BASE" --storefront-token "$SF" --customer-token "$CU" \
         --customer "$CUSTOMER" --shop "$SHOP" --orders "$ORDERS" --requests "$REQUESTS" \
         --concurrency "$C" --threads "$LOADGEN_THREADS" --pid "$RUNNER_PID" \
-        --pipeline-wait "$PIPELINE_WAIT" || status=$?
+        --pipeline-wait "$PIPELINE_WAIT" --pause-ms "$PAUSE_MS" || status=$?
     echo "database: $(du -sh "$DATA" | cut -f1) in $DATA"
     stop_runner
 done

@@ -7,7 +7,8 @@
 //! more connections of their own, which WAL lets read beside the writer, so
 //! a request's reads never queue behind the outbox's writes or each other.
 //! Every call is a handful of microseconds of work on prepared, cached
-//! statements, and no lock is ever held across an `.await`.
+//! statements; no lock is ever held across an `.await`, and none is waited
+//! for on an async worker.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,8 +28,15 @@ const MAX_ITEM_BYTES: usize = 400 * 1024;
 const MAX_PK_BYTES: usize = 2048;
 const MAX_SK_BYTES: usize = 1024;
 
+// A rowid table with a unique index on the key, not a WITHOUT ROWID table:
+// bodies are kilobytes of JSON, and a WITHOUT ROWID table keeps each row in
+// its key's b-tree, where a row over ~1 KB spills onto overflow pages that
+// SQLite reads whole for every key comparison of a lookup (a third of the
+// pipeline's CPU in the profile, BENCHMARKS.md). Here the key index holds
+// only keys and each lookup reads its row once.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
+    id         INTEGER PRIMARY KEY,
     pk         TEXT    NOT NULL,
     sk         TEXT    NOT NULL,
     gsi1pk     TEXT,
@@ -43,9 +51,9 @@ CREATE TABLE IF NOT EXISTS items (
     gsi4pk     TEXT,
     gsi4sk     TEXT,
     gsi5pk     TEXT,
-    gsi5sk     TEXT,
-    PRIMARY KEY (pk, sk)
-) WITHOUT ROWID;
+    gsi5sk     TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_key ON items (pk, sk);
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
 ";
@@ -92,9 +100,10 @@ const DELETE_VERSION: &str = "DELETE FROM items WHERE pk = ?1 AND sk = ?2 AND ve
 
 /// The SQLite implementation of [`Table`].
 ///
-/// Cloning is cheap and shares the connection. Every call runs on tokio's
-/// blocking threads, so a request waiting for the connection never holds an
-/// async worker (which would starve the HTTP accept loop under load).
+/// Cloning is cheap and shares the connection. A call runs where it is
+/// when its connection is free, else on tokio's blocking threads, so a
+/// request waiting for the connection never holds an async worker (which
+/// would starve the HTTP accept loop under load).
 #[derive(Clone)]
 pub struct SqliteTable {
     conn: Arc<Mutex<Connection>>,
@@ -175,6 +184,10 @@ impl SqliteTable {
     }
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
+        if has_rowless_items(&conn)? {
+            migrate(&conn)?;
+            give_rows_ids(&conn)?;
+        }
         conn.execute_batch(SCHEMA).map_err(engine)?;
         migrate(&conn)?;
         // The fixed statements plus the query variants (6 indexes x 2
@@ -195,13 +208,29 @@ impl SqliteTable {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A connection to read with: a free reader, else the first reader
+    /// The writer's connection if no one holds it.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Connection>> {
+        match self.conn.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// A free connection to read with, if there is one now: the writer's
+    /// first. Its page cache stays warm, while a reader's is emptied (and
+    /// its memory map dropped) by the first read after any write; the
+    /// readers are for reads that would otherwise wait for a write.
+    fn try_read_lock(&self) -> Option<MutexGuard<'_, Connection>> {
+        self.try_lock()
+            .or_else(|| self.readers.iter().find_map(|r| r.try_lock().ok()))
+    }
+
+    /// A connection to read with: the writer's or a reader if free, else the first reader
     /// (waiting for it), else (in memory) the one connection.
     fn read_lock(&self) -> MutexGuard<'_, Connection> {
-        for r in self.readers.iter() {
-            if let Ok(guard) = r.try_lock() {
-                return guard;
-            }
+        if let Some(guard) = self.try_read_lock() {
+            return guard;
         }
         match self.readers.first() {
             Some(r) => r.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
@@ -211,205 +240,239 @@ impl SqliteTable {
 
     fn get_sync(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         check_key(pk, sk)?;
-        let conn = self.read_lock();
-        let mut stmt = conn.prepare_cached(SELECT_ONE).map_err(engine)?;
-        let row = stmt
-            .query_row(params![pk, sk], read_row)
-            .optional()
-            .map_err(engine)?;
-        row.map(Stored::into_item).transpose()
+        get_on(&self.read_lock(), pk, sk)
     }
 
     fn put_sync(&self, item: &Item, condition: Condition) -> Result<(), StoreError> {
         let row = Encoded::new(item)?;
-        let conn = self.lock();
-        let changed = match condition {
-            Condition::None => row.execute(&conn, UPSERT, None)?,
-            Condition::NotExists => row.execute(&conn, INSERT_NEW, None)?,
-            Condition::Exists => row.execute(&conn, UPDATE_EXISTING, None)?,
-            Condition::VersionIs(v) => row.execute(&conn, UPDATE_VERSION, Some(to_i64(v)?))?,
-        };
-        if changed == 0 && condition != Condition::None {
-            return Err(condition_failed(&item.pk, &item.sk));
-        }
-        Ok(())
+        put_on(&self.lock(), &row, condition)
     }
 
     fn delete_sync(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
         check_key(pk, sk)?;
-        let conn = self.lock();
-        let ok = match condition {
-            Condition::None => {
-                delete_row(&conn, pk, sk)?;
-                true
-            }
-            Condition::Exists => delete_row(&conn, pk, sk)? == 1,
-            Condition::VersionIs(v) => {
-                let mut stmt = conn.prepare_cached(DELETE_VERSION).map_err(engine)?;
-                stmt.execute(params![pk, sk, to_i64(v)?]).map_err(engine)? == 1
-            }
-            // Deleting a missing item "if it does not exist" deletes nothing
-            // and succeeds; an existing item fails the condition.
-            Condition::NotExists => current_version(&conn, pk, sk)?.is_none(),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(condition_failed(pk, sk))
-        }
+        delete_on(&self.lock(), pk, sk, condition)
     }
 
     fn transact_sync(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
-        check_transaction(ops)?;
-        // Encode (and validate) everything before touching the database.
-        let mut encoded = Vec::with_capacity(ops.len());
-        for op in ops {
-            encoded.push(match op {
-                WriteOp::Put { item, .. } => Some(Encoded::new(item)?),
-                WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => {
-                    check_key(pk, sk)?;
-                    None
-                }
-            });
-        }
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(engine)?;
-        let mut failed = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
-            let (pk, sk) = op.key();
-            let condition = match op {
-                WriteOp::Put { condition, .. }
-                | WriteOp::Delete { condition, .. }
-                | WriteOp::Check { condition, .. } => *condition,
-            };
-            if !holds(condition, current_version(&tx, pk, sk)?) {
-                failed.push(i);
-            }
-        }
-        if !failed.is_empty() {
-            // Dropping `tx` rolls back (nothing was written anyway).
-            return Err(StoreError::TransactionCancelled { failed });
-        }
-        for (op, row) in ops.iter().zip(&encoded) {
-            match (op, row) {
-                (WriteOp::Put { .. }, Some(row)) => {
-                    row.execute(&tx, UPSERT, None)?;
-                }
-                (WriteOp::Delete { pk, sk, .. }, _) => {
-                    delete_row(&tx, pk, sk)?;
-                }
-                _ => {}
-            }
-        }
-        tx.commit().map_err(engine)
+        let encoded = encode_transaction(ops)?;
+        transact_on(&mut self.lock(), ops, &encoded)
     }
 
+    #[cfg(test)]
     fn query_sync(&self, q: &Query) -> Result<Page, StoreError> {
-        if q.pk.is_empty() {
-            return Err(StoreError::Invalid("empty partition key in query".into()));
-        }
-        let (pk_col, sk_col) = q.index.attrs();
-        let primary = q.index == Index::Primary;
-        let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
-        let mut args: Vec<Value> = vec![Value::Text(q.pk.clone())];
+        let (sql, args) = query_sql(q)?;
+        query_on(&self.read_lock(), q, &sql, args)
+    }
+}
 
-        if let Some(prefix) = q.sk_prefix.as_deref().filter(|p| !p.is_empty()) {
-            // A range on the sort key (so the index is used):
-            // prefix <= sk < the prefix with its last character incremented.
-            args.push(Value::Text(prefix.to_owned()));
-            match prefix_upper_bound(prefix) {
-                Some(upper) => {
-                    sql.push_str(&format!(" AND {sk_col} >= ? AND {sk_col} < ?"));
-                    args.push(Value::Text(upper));
-                }
-                // Only for a prefix made of U+10FFFF characters.
-                None => {
-                    sql.push_str(&format!(
-                        " AND {sk_col} >= ? AND substr({sk_col}, 1, ?) = ?"
-                    ));
-                    args.push(Value::Integer(prefix.chars().count() as i64));
-                    args.push(Value::Text(prefix.to_owned()));
-                }
+fn get_on(conn: &Connection, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+    let mut stmt = conn.prepare_cached(SELECT_ONE).map_err(engine)?;
+    let row = stmt
+        .query_row(params![pk, sk], read_row)
+        .optional()
+        .map_err(engine)?;
+    row.map(Stored::into_item).transpose()
+}
+
+fn put_on(conn: &Connection, row: &Encoded<'_>, condition: Condition) -> Result<(), StoreError> {
+    let changed = match condition {
+        Condition::None => row.execute(conn, UPSERT, None)?,
+        Condition::NotExists => row.execute(conn, INSERT_NEW, None)?,
+        Condition::Exists => row.execute(conn, UPDATE_EXISTING, None)?,
+        Condition::VersionIs(v) => row.execute(conn, UPDATE_VERSION, Some(to_i64(v)?))?,
+    };
+    if changed == 0 && condition != Condition::None {
+        return Err(condition_failed(&row.item.pk, &row.item.sk));
+    }
+    Ok(())
+}
+
+fn delete_on(
+    conn: &Connection,
+    pk: &str,
+    sk: &str,
+    condition: Condition,
+) -> Result<(), StoreError> {
+    let ok = match condition {
+        Condition::None => {
+            delete_row(conn, pk, sk)?;
+            true
+        }
+        Condition::Exists => delete_row(conn, pk, sk)? == 1,
+        Condition::VersionIs(v) => {
+            let mut stmt = conn.prepare_cached(DELETE_VERSION).map_err(engine)?;
+            stmt.execute(params![pk, sk, to_i64(v)?]).map_err(engine)? == 1
+        }
+        // Deleting a missing item "if it does not exist" deletes nothing
+        // and succeeds; an existing item fails the condition.
+        Condition::NotExists => current_version(conn, pk, sk)?.is_none(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(condition_failed(pk, sk))
+    }
+}
+
+/// Checks and encodes a transaction's writes before the database is touched.
+fn encode_transaction(ops: &[WriteOp]) -> Result<Vec<Option<Encoded<'_>>>, StoreError> {
+    check_transaction(ops)?;
+    let mut encoded = Vec::with_capacity(ops.len());
+    for op in ops {
+        encoded.push(match op {
+            WriteOp::Put { item, .. } => Some(Encoded::new(item)?),
+            WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => {
+                check_key(pk, sk)?;
+                None
+            }
+        });
+    }
+    Ok(encoded)
+}
+
+fn transact_on(
+    conn: &mut Connection,
+    ops: &[WriteOp],
+    encoded: &[Option<Encoded<'_>>],
+) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(engine)?;
+    let mut failed = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let (pk, sk) = op.key();
+        let condition = match op {
+            WriteOp::Put { condition, .. }
+            | WriteOp::Delete { condition, .. }
+            | WriteOp::Check { condition, .. } => *condition,
+        };
+        if !holds(condition, current_version(&tx, pk, sk)?) {
+            failed.push(i);
+        }
+    }
+    if !failed.is_empty() {
+        // Dropping `tx` rolls back (nothing was written anyway).
+        return Err(StoreError::TransactionCancelled { failed });
+    }
+    for (op, row) in ops.iter().zip(encoded) {
+        match (op, row) {
+            (WriteOp::Put { .. }, Some(row)) => {
+                row.execute(&tx, UPSERT, None)?;
+            }
+            (WriteOp::Delete { pk, sk, .. }, _) => {
+                delete_row(&tx, pk, sk)?;
+            }
+            _ => {}
+        }
+    }
+    tx.commit().map_err(engine)
+}
+
+/// A query's statement and its arguments (the last is the row limit).
+fn query_sql(q: &Query) -> Result<(String, Vec<Value>), StoreError> {
+    if q.pk.is_empty() {
+        return Err(StoreError::Invalid("empty partition key in query".into()));
+    }
+    let (pk_col, sk_col) = q.index.attrs();
+    let primary = q.index == Index::Primary;
+    let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
+    let mut args: Vec<Value> = vec![Value::Text(q.pk.clone())];
+
+    if let Some(prefix) = q.sk_prefix.as_deref().filter(|p| !p.is_empty()) {
+        // A range on the sort key (so the index is used):
+        // prefix <= sk < the prefix with its last character incremented.
+        args.push(Value::Text(prefix.to_owned()));
+        match prefix_upper_bound(prefix) {
+            Some(upper) => {
+                sql.push_str(&format!(" AND {sk_col} >= ? AND {sk_col} < ?"));
+                args.push(Value::Text(upper));
+            }
+            // Only for a prefix made of U+10FFFF characters.
+            None => {
+                sql.push_str(&format!(
+                    " AND {sk_col} >= ? AND substr({sk_col}, 1, ?) = ?"
+                ));
+                args.push(Value::Integer(prefix.chars().count() as i64));
+                args.push(Value::Text(prefix.to_owned()));
             }
         }
-        let cmp = if q.forward { ">" } else { "<" };
-        if let Some(after) = &q.after {
-            if primary {
-                sql.push_str(&format!(" AND sk {cmp} ?"));
-                args.push(Value::Text(after.sk.clone()));
-            } else {
-                let index_sk = after.index_sk.clone().ok_or_else(|| {
-                    StoreError::Invalid("an index query cursor without the index sort key".into())
-                })?;
-                sql.push_str(&format!(" AND ({sk_col}, pk, sk) {cmp} (?, ?, ?)"));
-                args.push(Value::Text(index_sk));
-                args.push(Value::Text(after.pk.clone()));
-                args.push(Value::Text(after.sk.clone()));
-            }
-        }
-        let dir = if q.forward { "ASC" } else { "DESC" };
+    }
+    let cmp = if q.forward { ">" } else { "<" };
+    if let Some(after) = &q.after {
         if primary {
-            sql.push_str(&format!(" ORDER BY sk {dir} LIMIT ?"));
+            sql.push_str(&format!(" AND sk {cmp} ?"));
+            args.push(Value::Text(after.sk.clone()));
         } else {
-            sql.push_str(&format!(
-                " ORDER BY {sk_col} {dir}, pk {dir}, sk {dir} LIMIT ?"
-            ));
+            let index_sk = after.index_sk.clone().ok_or_else(|| {
+                StoreError::Invalid("an index query cursor without the index sort key".into())
+            })?;
+            sql.push_str(&format!(" AND ({sk_col}, pk, sk) {cmp} (?, ?, ?)"));
+            args.push(Value::Text(index_sk));
+            args.push(Value::Text(after.pk.clone()));
+            args.push(Value::Text(after.sk.clone()));
         }
-        // One more than asked for tells whether another page exists.
-        let limit = q.limit.map(|n| i64::from(n.max(1)));
-        args.push(Value::Integer(limit.map_or(-1, |n| n + 1)));
+    }
+    let dir = if q.forward { "ASC" } else { "DESC" };
+    if primary {
+        sql.push_str(&format!(" ORDER BY sk {dir} LIMIT ?"));
+    } else {
+        sql.push_str(&format!(
+            " ORDER BY {sk_col} {dir}, pk {dir}, sk {dir} LIMIT ?"
+        ));
+    }
+    // One more than asked for tells whether another page exists.
+    let limit = q.limit.map(|n| i64::from(n.max(1)));
+    args.push(Value::Integer(limit.map_or(-1, |n| n + 1)));
 
-        let conn = self.read_lock();
+    Ok((sql, args))
+}
+
+fn query_on(conn: &Connection, q: &Query, sql: &str, args: Vec<Value>) -> Result<Page, StoreError> {
+    let limit = q.limit.map(|n| i64::from(n.max(1)));
+    let mut stmt = conn.prepare_cached(sql).map_err(engine)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), read_row)
+        .map_err(engine)?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(row.map_err(engine)?.into_item()?);
+    }
+    let next = match limit {
+        Some(n) if items.len() as i64 > n => {
+            items.truncate(n as usize);
+            items.last().map(|last| last.cursor(q.index))
+        }
+        _ => None,
+    };
+    Ok(Page { items, next })
+}
+
+fn get_many_on(
+    conn: &Connection,
+    keys: &[(String, String)],
+) -> Result<Vec<Option<Item>>, StoreError> {
+    let mut found: std::collections::HashMap<(String, String), Item> =
+        std::collections::HashMap::with_capacity(keys.len());
+    // One statement per chunk of keys (SQLite binds at most 32766).
+    for chunk in keys.chunks(MAX_BATCH_GET) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM items WHERE (pk, sk) IN (VALUES {})",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        );
         let mut stmt = conn.prepare_cached(&sql).map_err(engine)?;
+        let args = chunk.iter().flat_map(|(pk, sk)| [pk.as_str(), sk.as_str()]);
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), read_row)
             .map_err(engine)?;
-        let mut items = Vec::new();
         for row in rows {
-            items.push(row.map_err(engine)?.into_item()?);
+            let item = row.map_err(engine)?.into_item()?;
+            found.insert((item.pk.clone(), item.sk.clone()), item);
         }
-        drop(stmt);
-        drop(conn);
-
-        let next = match limit {
-            Some(n) if items.len() as i64 > n => {
-                items.truncate(n as usize);
-                items.last().map(|last| last.cursor(q.index))
-            }
-            _ => None,
-        };
-        Ok(Page { items, next })
     }
+    Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+}
 
-    fn get_many_sync(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
-        for (pk, sk) in keys {
-            check_key(pk, sk)?;
-        }
-        let mut found: std::collections::HashMap<(String, String), Item> =
-            std::collections::HashMap::with_capacity(keys.len());
-        let conn = self.read_lock();
-        // One statement per chunk of keys (SQLite binds at most 32766).
-        for chunk in keys.chunks(MAX_BATCH_GET) {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM items WHERE (pk, sk) IN (VALUES {})",
-                vec!["(?, ?)"; chunk.len()].join(", ")
-            );
-            let mut stmt = conn.prepare_cached(&sql).map_err(engine)?;
-            let args = chunk.iter().flat_map(|(pk, sk)| [pk.as_str(), sk.as_str()]);
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args), read_row)
-                .map_err(engine)?;
-            for row in rows {
-                let item = row.map_err(engine)?.into_item()?;
-                found.insert((item.pk.clone(), item.sk.clone()), item);
-            }
-        }
-        drop(conn);
-        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
-    }
-
+impl SqliteTable {
     fn count_sync(&self, index: Index, pk: &str) -> Result<u64, StoreError> {
         if pk.is_empty() {
             return Err(StoreError::Invalid("empty partition key in count".into()));
@@ -421,6 +484,38 @@ impl SqliteTable {
         let n: i64 = stmt.query_row(params![pk], |r| r.get(0)).map_err(engine)?;
         Ok(u64::try_from(n).unwrap_or_default())
     }
+}
+
+/// Whether `items` is the first schema's WITHOUT ROWID table.
+fn has_rowless_items(conn: &Connection) -> Result<bool, StoreError> {
+    let sql: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(engine)?;
+    Ok(sql.is_some_and(|sql| sql.to_ascii_uppercase().contains("WITHOUT ROWID")))
+}
+
+/// Moves every item of a WITHOUT ROWID `items` (whose columns [`migrate`]
+/// has completed) into the rowid table of [`SCHEMA`], in one transaction.
+fn give_rows_ids(conn: &Connection) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction().map_err(engine)?;
+    for n in 1..=5 {
+        tx.execute_batch(&format!("DROP INDEX IF EXISTS items_gsi{n}"))
+            .map_err(engine)?;
+    }
+    tx.execute_batch("ALTER TABLE items RENAME TO items_without_rowid")
+        .map_err(engine)?;
+    tx.execute_batch(SCHEMA).map_err(engine)?;
+    tx.execute_batch(&format!(
+        "INSERT INTO items ({COLUMNS}) SELECT {COLUMNS} FROM items_without_rowid; \
+         DROP TABLE items_without_rowid;"
+    ))
+    .map_err(engine)?;
+    tx.commit().map_err(engine)
 }
 
 /// Brings a database made by an earlier version up to the schema: the
@@ -456,39 +551,72 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+// Each call first tries to run right where it is: a free connection and a
+// few microseconds of work on a prepared statement cost less than handing
+// the call to a blocking thread and waking the task again (the hand-off was
+// a good share of the pipeline's CPU in the profile, BENCHMARKS.md). Only
+// when the connection is busy does the call wait for it, on a blocking
+// thread, so an async worker never blocks on the lock.
 #[async_trait]
 impl Table for SqliteTable {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        check_key(pk, sk)?;
+        if let Some(conn) = self.try_read_lock() {
+            return get_on(&conn, pk, sk);
+        }
         let (this, pk, sk) = (self.clone(), pk.to_owned(), sk.to_owned());
         blocking(move || this.get_sync(&pk, &sk)).await
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        let row = Encoded::new(&item)?;
+        if let Some(conn) = self.try_lock() {
+            return put_on(&conn, &row, condition);
+        }
         let this = self.clone();
         blocking(move || this.put_sync(&item, condition)).await
     }
 
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        check_key(pk, sk)?;
+        if let Some(conn) = self.try_lock() {
+            return delete_on(&conn, pk, sk, condition);
+        }
         let (this, pk, sk) = (self.clone(), pk.to_owned(), sk.to_owned());
         blocking(move || this.delete_sync(&pk, &sk, condition)).await
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let encoded = encode_transaction(&ops)?;
+        if let Some(mut conn) = self.try_lock() {
+            return transact_on(&mut conn, &ops, &encoded);
+        }
+        drop(encoded);
         let this = self.clone();
         blocking(move || this.transact_sync(&ops)).await
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        let (sql, args) = query_sql(&query)?;
+        if let Some(conn) = self.try_read_lock() {
+            return query_on(&conn, &query, &sql, args);
+        }
         let this = self.clone();
-        blocking(move || this.query_sync(&query)).await
+        blocking(move || query_on(&this.read_lock(), &query, &sql, args)).await
     }
 
     async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        for (pk, sk) in keys {
+            check_key(pk, sk)?;
+        }
+        if let Some(conn) = self.try_read_lock() {
+            return get_many_on(&conn, keys);
+        }
         let (this, keys) = (self.clone(), keys.to_vec());
-        blocking(move || this.get_many_sync(&keys)).await
+        blocking(move || get_many_on(&this.read_lock(), &keys)).await
     }
 
     async fn count(&self, index: Index, pk: &str) -> Result<u64, StoreError> {
@@ -772,6 +900,7 @@ mod tests {
             .unwrap();
         }
         let t = SqliteTable::open(&path).unwrap();
+        assert!(!has_rowless_items(&t.lock()).unwrap());
         let old = t.get_sync("A", "1").unwrap().unwrap();
         assert_eq!(old.version, 3);
         assert_eq!(old.gsi1.as_ref().map(|k| k.pk.as_str()), Some("G"));

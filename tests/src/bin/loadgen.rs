@@ -6,7 +6,7 @@
 //! loadgen --base http://127.0.0.1:PORT --storefront-token T --customer-token T
 //!         [--customer bench-customer] [--orders 5000] [--requests 20000]
 //!         [--concurrency 32] [--pid RUNNER_PID] [--threads 1] [--run ID]
-//!         [--pipeline-wait 0]
+//!         [--pipeline-wait 0] [--pause-ms 0]
 //! ```
 //!
 //! Phase 1 seeds `--orders` orders for the customer (PUT, concurrency as
@@ -26,6 +26,10 @@
 //! over all claims) and the pipeline's rate end to end: claims whose refund
 //! was sent, divided by the time from the first submission to the last
 //! refund sent.
+//!
+//! `--pause-ms MS` waits that long after each claim a worker files: with
+//! `--concurrency 1` and a pause longer than a claim's pipeline, every claim
+//! meets an idle runner (the quiet submitted → decided figure).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,7 +44,7 @@ const LINES: [&str; 3] = ["L1", "L2", "L3"];
 
 const USAGE: &str = "usage: loadgen --base URL --storefront-token T --customer-token T \
 [--customer ID] [--shop shop-1] [--orders N] [--requests R] [--concurrency C] [--pid P] \
-[--threads 1] [--run ID] [--pipeline-wait SECS]";
+[--threads 1] [--run ID] [--pipeline-wait SECS] [--pause-ms MS]";
 
 struct Args {
     base: String,
@@ -56,6 +60,8 @@ struct Args {
     run: String,
     /// Seconds to wait for the pipeline to finish every claim; 0: no wait.
     pipeline_wait: u64,
+    /// Milliseconds a worker waits after each claim it files.
+    pause_ms: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -71,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         pid: None,
         threads: 1,
         pipeline_wait: 0,
+        pause_ms: 0,
         run: format!(
             "{:x}",
             std::time::SystemTime::now()
@@ -95,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = num(val()?)?,
             "--run" => a.run = val()?,
             "--pipeline-wait" => a.pipeline_wait = num(val()?)? as u64,
+            "--pause-ms" => a.pause_ms = num(val()?)? as u64,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -196,6 +204,7 @@ struct Outcome {
 /// Runs `total` requests with `concurrency` in flight; `make(i)` builds request `i`.
 async fn run_phase<F>(
     concurrency: usize,
+    pause: Duration,
     total: usize,
     expect: &'static [u16],
     make: F,
@@ -240,6 +249,9 @@ where
                     {
                         mine.created.push((i, id));
                     }
+                }
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
                 }
                 if !expect.contains(&status) && mine.samples.len() < 3 {
                     mine.samples
@@ -364,7 +376,7 @@ async fn run(a: Args) -> Result<usize, String> {
     let body = Arc::new(serde_json::to_vec(&order).map_err(|e| e.to_string())?);
     let (mut seeded, elapsed) = {
         let (a, client, body) = (a.clone(), client.clone(), body.clone());
-        run_phase(a.concurrency, a.orders, &[201], move |i| {
+        run_phase(a.concurrency, Duration::ZERO, a.orders, &[201], move |i| {
             client
                 .put(format!(
                     "{}/v1/shops/{}/orders/{}",
@@ -391,15 +403,21 @@ async fn run(a: Args) -> Result<usize, String> {
     let self_cpu0 = cpu_seconds("self");
     let (mut claims, elapsed) = {
         let (a, client) = (a.clone(), client.clone());
-        run_phase(a.concurrency, a.requests, &[201], move |i| {
-            let body = serde_json::to_vec(&claim_body(&a, i)).expect("claim body");
-            client
-                .post(format!("{}/v1/claims", a.base))
-                .bearer_auth(&a.customer_token)
-                .header("content-type", "application/json")
-                .header("idempotency-key", format!("lg-{}-{i}", a.run))
-                .body(body)
-        })
+        run_phase(
+            a.concurrency,
+            Duration::from_millis(a.pause_ms),
+            a.requests,
+            &[201],
+            move |i| {
+                let body = serde_json::to_vec(&claim_body(&a, i)).expect("claim body");
+                client
+                    .post(format!("{}/v1/claims", a.base))
+                    .bearer_auth(&a.customer_token)
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", format!("lg-{}-{i}", a.run))
+                    .body(body)
+            },
+        )
         .await
     };
     let runner_cpu1 = a.pid.and_then(|p| cpu_seconds(&p.to_string()));
