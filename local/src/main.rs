@@ -1,5 +1,6 @@
-//! The one-machine runner: every aftersales API route in one process on
-//! 127.0.0.1, with the embedded store in a data folder. Nothing to install
+//! The one-machine runner: every aftersales API route, and the pages
+//! (`/`, with a development sign-in), in one process on 127.0.0.1, with the
+//! embedded store in a data folder. Nothing to install
 //! but Rust, no AWS account.
 //!
 //! ```text
@@ -349,7 +350,15 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
             real_names.join(", ")
         );
     }
-    axum::serve(listener, onebox::app(state, Some(uploads)))
+    // The pages at `/`, with the development sign-in (tokens for anyone:
+    // the runner only).
+    let pages = aftersales::web::router(aftersales::web::WebState {
+        services: state.services.clone(),
+        auth: state.auth.clone(),
+        dev_sign_in: true,
+    });
+    println!("pages: http://{addr}/ (sign in at http://{addr}/sign-in)");
+    axum::serve(listener, onebox::app(state, Some(uploads)).merge(pages))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

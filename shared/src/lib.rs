@@ -37,3 +37,4 @@ pub mod store;
 pub mod strict_json;
 pub mod telemetry;
 pub mod vouchers;
+pub mod web;

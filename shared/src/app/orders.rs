@@ -139,3 +139,27 @@ pub async fn get_order(
         .ok_or(AppError::NotFound("order"))?;
     Ok(order_view(&rec, v))
 }
+
+/// One of the customer's own orders with what each line can still claim
+/// (the same view staff read); the shop's staff and storefront read their
+/// shop's. Someone else's order looks exactly like a missing one.
+pub async fn customer_order(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    order_id: &str,
+) -> Result<OrderView, AppError> {
+    let Principal::Customer { customer_id } = p else {
+        return get_order(s, p, shop_id, order_id).await;
+    };
+    let missing = || AppError::NotFound("order");
+    crate::domain::order::check_id("shop_id", shop_id).map_err(|_| missing())?;
+    crate::domain::order::check_id("order_id", order_id).map_err(|_| missing())?;
+    let (rec, v) = repo::orders::get(&*s.table, shop_id, order_id)
+        .await?
+        .ok_or_else(missing)?;
+    if rec.order.facts.customer_id != *customer_id {
+        return Err(missing());
+    }
+    Ok(order_view(&rec, v))
+}

@@ -1,0 +1,577 @@
+//! The customer's pages in a real browser: headless Chromium, driven
+//! through chromedriver (WebDriver), against the `aftersales-local` binary
+//! started on a free loopback port with an empty data folder.
+//!
+//! A storefront pushes an unshipped order over the API (as in the README's
+//! tour); the customer signs in on the sign-in page, opens the order from
+//! the home page, sees what each line can still claim and the policy in
+//! force, asks for a refund through the form (with a description holding
+//! markup), checks the quote, submits, and watches the claim's timeline
+//! until the shop's rules approved it and the sandbox provider's refund
+//! arrived. Along the way: no console errors, the typed markup is shown as
+//! text, another customer's claim page is "not found", the inbox has the
+//! steps, and a form without its anti-forgery value is refused.
+//!
+//! Needs Chromium and chromedriver (Debian: `chromium`, `chromium-driver`;
+//! `.ci/run` installs them when missing). Without them the test fails and
+//! says so; it never skips. `CHROMEDRIVER` and `CHROMIUM` name other
+//! binaries.
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the rules and the sandbox provider may take to approve and
+/// refund (debug builds on a busy machine).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Environment that would point the runner elsewhere.
+const FOREIGN_ENV: &[&str] = &[
+    "AFTERSALES_ADDR",
+    "AFTERSALES_DATA",
+    "AFTERSALES_DEV_SECRET",
+    "AFTERSALES_PROVIDERS",
+    "WECHATPAY_CONFIG",
+    "ALIPAY_CONFIG",
+    "ALIPAY_PAYOUT_CONFIG",
+    "STRIPE_CONFIG",
+];
+
+fn runner_command(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aftersales-local"));
+    c.current_dir(dir);
+    for v in FOREIGN_ENV {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+    what: &'static str,
+}
+
+impl Proc {
+    fn start(what: &'static str, mut cmd: Command, log: PathBuf, addr: &str) -> Proc {
+        let out = std::fs::File::create(&log).expect("a log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+        let mut p = Proc { child, log, what };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("{what} stopped ({status}):\n{}", p.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not listen on {addr} within 30 s:\n{}",
+                p.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        p
+    }
+
+    fn log_text(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "--- {} (last lines):\n{}",
+            self.what,
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A program named by `var`, else the first of `candidates` found (as a
+/// path, or on PATH). The test fails without it.
+fn program(var: &str, candidates: &[&str], package: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for c in candidates {
+        let direct = PathBuf::from(c);
+        if direct.is_absolute() && direct.is_file() {
+            return direct;
+        }
+        if let Some(found) = std::env::split_paths(&path)
+            .map(|d| d.join(c))
+            .find(|p| p.is_file())
+        {
+            return found;
+        }
+    }
+    panic!(
+        "{} not found: the browser tests need it (Debian: apt-get install {package}; \
+         .ci/run installs it), or set {var}",
+        candidates.join(" or ")
+    );
+}
+
+fn token(dir: &Path, args: &[&str]) -> String {
+    let out = runner_command(dir)
+        .arg("token")
+        .args(args)
+        .args(["--data", "data"])
+        .output()
+        .expect("the runner mints a token");
+    assert!(out.status.success(), "token {args:?}: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+fn order(customer: &str, line_title: &str) -> Value {
+    json!({
+        "customer_id": customer, "customer_phone": "+8613800138000",
+        "currency": "CNY", "placed_at": "2026-11-20T08:00:00Z",
+        "lines": [{"line_id": "L1", "sku": "TEE-M", "title": line_title, "kind": "physical",
+                   "quantity": 2, "unit_price": "99.00"}],
+        "shipping_fee": "8.00",
+        "payments": [{"payment_id": "P1", "channel": "wechat_pay", "provider_txn_id": "4200000001",
+                      "amount": "206.00", "paid_at": "2026-11-20T08:01:00Z"}],
+        "fulfilment": {"state": "paid_unshipped"}
+    })
+}
+
+/// chromedriver's browser log (console messages, failed loads) since the
+/// last read.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or("")))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+/// The browser's console errors since the last look.
+async fn console_errors(c: &Client) -> Vec<String> {
+    let log = c.issue_cmd(BrowserLog).await.expect("the browser log");
+    log.as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["level"] == "SEVERE")
+                .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.expect("text"),
+        Err(e) => {
+            let url = c.current_url().await.map(|u| u.to_string());
+            let source = c.source().await.unwrap_or_default();
+            panic!("no {css} on {url:?}: {e}\n{source}")
+        }
+    }
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let e = c.find(Locator::Css(css)).await.expect(css);
+    e.clear().await.expect("clear");
+    e.send_keys(value).await.expect("type");
+}
+
+async fn submit(c: &Client, form: &str) {
+    c.find(Locator::Css(&format!("{form} button[type=submit]")))
+        .await
+        .unwrap_or_else(|e| panic!("no submit button in {form}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn path_of(c: &Client) -> String {
+    c.current_url().await.expect("url").path().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser() {
+    let chromedriver = program(
+        "CHROMEDRIVER",
+        &["/usr/bin/chromedriver", "chromedriver"],
+        "chromium-driver",
+    );
+    let chromium = program(
+        "CHROMIUM",
+        &["/usr/bin/chromium", "chromium", "chromium-browser"],
+        "chromium",
+    );
+
+    let dir = tempfile::tempdir().expect("a folder");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{addr}");
+    let mut serve = runner_command(dir.path());
+    serve
+        .args(["serve", "--addr", &addr, "--data", "data"])
+        .env("RUST_LOG", "warn");
+    let runner = Proc::start("the runner", serve, dir.path().join("runner.log"), &addr);
+
+    // The storefront pushes alice's unshipped order and bob's; bob files a
+    // claim of his own over the API.
+    aftersales::providers::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let sf = token(dir.path(), &["storefront", "shop-1"]);
+    for (order_id, customer) in [("o-2001", "alice"), ("o-2002", "bob")] {
+        let r = http
+            .put(format!("{base}/v1/shops/shop-1/orders/{order_id}"))
+            .bearer_auth(&sf)
+            .json(&order(customer, "T-shirt"))
+            .send()
+            .await
+            .expect("the order is pushed");
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    }
+    let bob = token(dir.path(), &["customer", "bob"]);
+    let bobs: Value = http
+        .post(format!("{base}/v1/claims"))
+        .bearer_auth(&bob)
+        .json(
+            &json!({"shop_id": "shop-1", "order_id": "o-2002", "type": "refund_only",
+                      "reason": "no_longer_wanted", "lines": [{"line_id": "L1", "quantity": 1}]}),
+        )
+        .send()
+        .await
+        .expect("bob's claim")
+        .json()
+        .await
+        .expect("json");
+    let bobs_claim = bobs["claim_id"]
+        .as_str()
+        .expect("bob's claim id")
+        .to_owned();
+
+    // A form without its anti-forgery value is refused, with or without
+    // the cookie.
+    let r = http
+        .post(format!("{base}/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("role=customer&id=alice")
+        .send()
+        .await
+        .expect("a forged sign-in");
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .headers()
+        .get("set-cookie")
+        .is_none_or(|c| !c.to_str().unwrap_or("").starts_with("as_session=")));
+    let r = http
+        .post(format!("{base}/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", "as_csrf=0123456789abcdef0123456789abcdef")
+        .body("csrf=fedcba9876543210fedcba9876543210&role=customer&id=alice")
+        .send()
+        .await
+        .expect("a forged sign-in");
+    assert_eq!(r.status(), 403);
+
+    // The browser.
+    let driver_port = free_port();
+    let mut driver_cmd = Command::new(&chromedriver);
+    driver_cmd.arg(format!("--port={driver_port}"));
+    let driver = Proc::start(
+        "chromedriver",
+        driver_cmd,
+        dir.path().join("chromedriver.log"),
+        &format!("127.0.0.1:{driver_port}"),
+    );
+    let profile = dir.path().join("chromium-profile");
+    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=412,915",
+                     "--lang=en-US", format!("--user-data-dir={}", profile.display())]
+        },
+        "goog:loggingPrefs": {"browser": "ALL"}
+    }))
+    .expect("capabilities");
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .unwrap_or_else(|e| panic!("no browser session: {e}\n{}", driver.log_text()));
+
+    let outcome = customer_flow(&c, &base, &bobs_claim).await;
+    let _ = c.close().await;
+    if let Err(why) = outcome {
+        panic!("{why}\n{}\n{}", runner.log_text(), driver.log_text());
+    }
+}
+
+async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), String> {
+    // Signed out, the start page leads to the sign-in page.
+    c.goto(&format!("{base}/?lang=zh-CN"))
+        .await
+        .map_err(|e| e.to_string())?;
+    check(path_of(c).await == "/sign-in", "/ leads to /sign-in")?;
+    check(
+        text(c, "h1").await.contains("登录"),
+        "the sign-in page speaks zh-CN when asked",
+    )?;
+    c.goto(&format!("{base}/sign-in?lang=en"))
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        text(c, "h1").await.contains("Sign in"),
+        "the sign-in page speaks English when asked",
+    )?;
+    // Every form control has a label.
+    let unlabelled: Value = c
+        .execute(
+            "return [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]\
+             .filter(e => !e.labels || e.labels.length === 0).map(e => e.name);",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        unlabelled == json!([]),
+        &format!("unlabelled controls: {unlabelled}"),
+    )?;
+
+    fill(c, "#id", "alice").await;
+    submit(c, "form[action='/sign-in']").await;
+    check(path_of(c).await == "/", "signed in, the start page")?;
+    check(
+        text(c, "main").await.contains("No claims yet"),
+        "alice has no claims yet",
+    )?;
+
+    // She opens her order from the start page.
+    fill(c, "#open-shop", "shop-1").await;
+    fill(c, "#open-order", "o-2001").await;
+    submit(c, "form[action='/orders']").await;
+    check(
+        path_of(c).await == "/orders/shop-1/o-2001",
+        "the order's page",
+    )?;
+    let line = text(c, "tr[data-line-id='L1'] .refundable").await;
+    check(
+        line.contains("CNY 206.00") && line.contains("2 left to claim"),
+        &format!("line L1 can still claim everything: {line:?}"),
+    )?;
+    check(
+        text(c, "#policy").await.contains("decides within"),
+        "the policy in force is shown",
+    )?;
+
+    // The claim form: reason, line, one unit, a description with markup.
+    let typed = "<script>alert('hi')</script> & <b>ordered twice</b>";
+    c.find(Locator::Css("#reason"))
+        .await
+        .map_err(|e| e.to_string())?
+        .select_by_value("no_longer_wanted")
+        .await
+        .map_err(|e| e.to_string())?;
+    fill(c, "#quantity", "1").await;
+    fill(c, "#description", typed).await;
+    submit(c, "#claim-form").await;
+
+    // The quote, before anything is filed.
+    let refund = text(c, "#quote-refund").await;
+    check(
+        refund == "CNY 103.00",
+        &format!("the quote asks for one unit with its shipping share: {refund:?}"),
+    )?;
+    check(
+        text(c, "#quote-description").await == typed,
+        "the typed description is shown as text on the quote",
+    )?;
+    check(
+        text(c, "#policy").await.contains("decides within"),
+        "the policy is shown before submitting",
+    )?;
+    let errors = console_errors(c).await;
+    check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
+    submit(c, "#confirm-form").await;
+
+    // The claim's page: the timeline fills in as the rules approve and
+    // the sandbox refunds.
+    let path = path_of(c).await;
+    check(
+        path.starts_with("/claims/clm_"),
+        &format!("after submitting, the claim's page: {path}"),
+    )?;
+    let deadline = Instant::now() + PATIENCE;
+    let steps = loop {
+        let steps: Vec<String> = {
+            let mut out = Vec::new();
+            for li in c
+                .find_all(Locator::Css("#timeline li"))
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                out.push(
+                    li.attr("data-step")
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
+                );
+            }
+            out
+        };
+        if steps.iter().any(|s| s == "refund_succeeded") {
+            break steps;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the timeline did not reach refund_succeeded in {PATIENCE:?}: {steps:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.refresh().await.map_err(|e| e.to_string())?;
+    };
+    for step in [
+        "submitted",
+        "approved",
+        "refund_started",
+        "refund_sent",
+        "refund_arrived",
+        "refund_succeeded",
+    ] {
+        check(
+            steps.iter().any(|s| s == step),
+            &format!("the timeline shows {step}: {steps:?}"),
+        )?;
+    }
+    let status = c
+        .find(Locator::Css("#claim-status"))
+        .await
+        .map_err(|e| e.to_string())?
+        .attr("data-status")
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        status.as_deref() == Some("completed"),
+        &format!("the claim is completed: {status:?}"),
+    )?;
+    check(
+        text(c, "#expected-arrival").await.contains("UTC"),
+        "the refund's expected arrival is shown",
+    )?;
+    check(
+        text(c, "#refund-arrived").await.contains("UTC"),
+        "the refund's arrival is shown",
+    )?;
+    check(
+        text(c, "#approved-amount").await == "CNY 103.00",
+        "the approved amount",
+    )?;
+    check(
+        text(c, "#claim-description").await == typed,
+        "the typed description is shown as text on the claim",
+    )?;
+    let source = c.source().await.map_err(|e| e.to_string())?;
+    check(
+        source.contains("&lt;script&gt;") && !source.contains("<script>"),
+        "the page source has the markup escaped",
+    )?;
+
+    // The inbox has the steps; reading one leaves one fewer unread.
+    c.goto(&format!("{base}/inbox"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let before = text(c, "#unread-count").await;
+    check(
+        c.find_all(Locator::Css("#messages li"))
+            .await
+            .map_err(|e| e.to_string())?
+            .len()
+            >= 3,
+        "the inbox lists the claim's messages",
+    )?;
+    submit(c, "#messages li:first-child form").await;
+    let after = text(c, "#unread-count").await;
+    check(
+        before != after,
+        &format!("reading a message changes the unread count: {before} → {after}"),
+    )?;
+
+    // The order now has less to claim.
+    c.goto(&format!("{base}/orders/shop-1/o-2001"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let line = text(c, "tr[data-line-id='L1'] .refundable").await;
+    check(
+        line.contains("CNY 103.00") && line.contains("1 left to claim"),
+        &format!("line L1 after the refund: {line:?}"),
+    )?;
+    let errors = console_errors(c).await;
+    check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
+
+    // Bob's claim and bob's order are not alice's to see.
+    for other in [
+        format!("/claims/{bobs_claim}"),
+        "/orders/shop-1/o-2002".into(),
+    ] {
+        c.goto(&format!("{base}{other}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        check(
+            text(c, "h1").await == "Not found",
+            &format!("{other} is not found for alice"),
+        )?;
+        check(
+            !c.source().await.map_err(|e| e.to_string())?.contains("bob"),
+            &format!("{other} shows nothing of bob's"),
+        )?;
+    }
+    // The only console errors now are those two pages' 404s.
+    let errors = console_errors(c).await;
+    check(
+        errors.iter().all(|e| e.contains("404")),
+        &format!("console errors beside the 404s: {errors:?}"),
+    )?;
+    Ok(())
+}
+
+fn check(ok: bool, what: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("not so: {what}"))
+    }
+}
