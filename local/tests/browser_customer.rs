@@ -17,94 +17,19 @@
 //! says so; it never skips. `CHROMEDRIVER` and `CHROMIUM` name other
 //! binaries.
 
+mod common;
+
+use common::{free_port, token, Proc};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long the rules and the sandbox provider may take to approve and
 /// refund (debug builds on a busy machine).
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Environment that would point the runner elsewhere.
-const FOREIGN_ENV: &[&str] = &[
-    "AFTERSALES_ADDR",
-    "AFTERSALES_DATA",
-    "AFTERSALES_DEV_SECRET",
-    "AFTERSALES_PROVIDERS",
-    "WECHATPAY_CONFIG",
-    "ALIPAY_CONFIG",
-    "ALIPAY_PAYOUT_CONFIG",
-    "STRIPE_CONFIG",
-];
-
-fn runner_command(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_aftersales-local"));
-    c.current_dir(dir);
-    for v in FOREIGN_ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-    what: &'static str,
-}
-
-impl Proc {
-    fn start(what: &'static str, mut cmd: Command, log: PathBuf, addr: &str) -> Proc {
-        let out = std::fs::File::create(&log).expect("a log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
-        let mut p = Proc { child, log, what };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("{what} stopped ({status}):\n{}", p.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} did not listen on {addr} within 30 s:\n{}",
-                p.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        p
-    }
-
-    fn log_text(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        format!(
-            "--- {} (last lines):\n{}",
-            self.what,
-            lines[lines.len().saturating_sub(40)..].join("\n")
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A program named by `var`, else the first of `candidates` found (as a
 /// path, or on PATH). The test fails without it.
@@ -130,20 +55,6 @@ fn program(var: &str, candidates: &[&str], package: &str) -> PathBuf {
          .ci/run installs it), or set {var}",
         candidates.join(" or ")
     );
-}
-
-fn token(dir: &Path, args: &[&str]) -> String {
-    let out = runner_command(dir)
-        .arg("token")
-        .args(args)
-        .args(["--data", "data"])
-        .output()
-        .expect("the runner mints a token");
-    assert!(out.status.success(), "token {args:?}: {out:?}");
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
 }
 
 fn order(customer: &str, line_title: &str) -> Value {
@@ -241,11 +152,7 @@ async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser() {
     let dir = tempfile::tempdir().expect("a folder");
     let addr = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{addr}");
-    let mut serve = runner_command(dir.path());
-    serve
-        .args(["serve", "--addr", &addr, "--data", "data"])
-        .env("RUST_LOG", "warn");
-    let runner = Proc::start("the runner", serve, dir.path().join("runner.log"), &addr);
+    let runner = Proc::runner(dir.path(), &addr);
 
     // The storefront pushes alice's unshipped order and bob's; bob files a
     // claim of his own over the API.

@@ -16,10 +16,12 @@
 //! Python, which has what the client needs (httpx, attrs, dateutil), and
 //! is formatted by its ruff (the generator's post-hooks).
 
+mod common;
+
+use common::{free_port, token, Proc};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 /// The version of openapi-python-client the document is checked with;
 /// `.ci/run` installs the same.
@@ -237,102 +239,12 @@ fn ci_installs_this_version() {
 
 // ------------------------------------------------------------------ the tour
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Environment that would point the runner elsewhere.
-const FOREIGN_ENV: &[&str] = &[
-    "AFTERSALES_ADDR",
-    "AFTERSALES_DATA",
-    "AFTERSALES_DEV_SECRET",
-    "AFTERSALES_PROVIDERS",
-    "WECHATPAY_CONFIG",
-    "ALIPAY_CONFIG",
-    "ALIPAY_PAYOUT_CONFIG",
-    "STRIPE_CONFIG",
-];
-
-fn runner_command(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_aftersales-local"));
-    c.current_dir(dir);
-    for v in FOREIGN_ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-/// The runner, killed when the test ends, however it ends.
-struct Runner {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Runner {
-    fn start(dir: &Path, addr: &str) -> Runner {
-        let log = dir.join("runner.log");
-        let out = std::fs::File::create(&log).expect("runner log");
-        let child = runner_command(dir)
-            .args(["serve", "--addr", addr, "--data", "data"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("the runner starts");
-        let mut runner = Runner { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = runner.child.try_wait() {
-                panic!("the runner stopped ({status}):\n{}", runner.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the runner did not listen on {addr} within 30 s:\n{}",
-                runner.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        runner
-    }
-
-    fn log_text(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A development token, as the README mints them.
-fn token(dir: &Path, args: &[&str]) -> String {
-    let out = runner_command(dir)
-        .arg("token")
-        .args(args)
-        .output()
-        .expect("aftersales-local token runs");
-    assert!(out.status.success(), "token {args:?}: {}", show(&out));
-    String::from_utf8(out.stdout)
-        .expect("a token is text")
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn the_python_client_walks_the_readme_tour() {
     let g = generated();
     let dir = tempfile::tempdir().expect("a folder for the runner");
     let addr = format!("127.0.0.1:{}", free_port());
-    let runner = Runner::start(dir.path(), &addr);
+    let runner = Proc::runner(dir.path(), &addr);
     let storefront = token(dir.path(), &["storefront", "shop-1"]);
     let alice = token(dir.path(), &["customer", "alice"]);
     let staff = token(

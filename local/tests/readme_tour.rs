@@ -22,10 +22,13 @@
 //! installs curl and jq when they are missing); without them the test
 //! fails and says so.
 
+mod common;
+
+use common::{command, free_port, Proc};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -354,82 +357,6 @@ fn expectations() -> Vec<Expect> {
 
 // ------------------------------------------------------------------ runner
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Environment that would point the runner or the commands elsewhere.
-const FOREIGN_ENV: &[&str] = &[
-    "AFTERSALES_ADDR",
-    "AFTERSALES_DATA",
-    "AFTERSALES_DEV_SECRET",
-    "AFTERSALES_PROVIDERS",
-    "WECHATPAY_CONFIG",
-    "ALIPAY_CONFIG",
-    "ALIPAY_PAYOUT_CONFIG",
-    "STRIPE_CONFIG",
-];
-
-fn command(program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
-    let mut c = Command::new(program);
-    c.current_dir(dir);
-    for v in FOREIGN_ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-/// The runner, killed when the test ends, however it ends.
-struct Runner {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Runner {
-    fn start(dir: &Path, addr: &str) -> Runner {
-        let log = dir.join("runner.log");
-        let out = std::fs::File::create(&log).expect("runner log");
-        let child = command(env!("CARGO_BIN_EXE_aftersales-local"), dir)
-            .args(["serve", "--addr", addr, "--data", "data"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("the runner starts");
-        let mut runner = Runner { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = runner.child.try_wait() {
-                panic!("the runner stopped ({status}):\n{}", runner.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the runner did not listen on {addr} within 30 s:\n{}",
-                runner.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        runner
-    }
-
-    fn log_text(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One bash session: blocks are written to files in the session's folder
 /// and sourced, so variables carry over; each run's output goes to a file.
 struct Shell {
@@ -584,7 +511,7 @@ fn the_readme_tour_works_as_written() {
     require_tools(dir.path());
     let addr = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{addr}");
-    let runner = Runner::start(dir.path(), &addr);
+    let runner = Proc::runner(dir.path(), &addr);
     let mut shell = Shell::start(dir.path());
     let bin = env!("CARGO_BIN_EXE_aftersales-local");
 
