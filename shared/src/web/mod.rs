@@ -16,6 +16,7 @@
 //! - The language: `?lang=en|zh-CN` (kept in the `lang` cookie), else the
 //!   cookie, else `Accept-Language`, else zh-CN.
 
+mod desk;
 mod i18n;
 mod pages;
 
@@ -77,6 +78,7 @@ pub fn router(state: WebState) -> Router {
         .route("/inbox/{message_id}/read", post(mark_read))
         .route("/assets/app.css", get(stylesheet))
         .route("/favicon.ico", get(icon))
+        .merge(desk::routes())
         .with_state(state)
 }
 
