@@ -348,6 +348,28 @@ async fn staff_work_the_desk_in_a_browser() {
     let foreign = file_return(&http, dir.path(), &base, "shop-2", "o-9", "zoe", "gold").await;
     let staff = token(dir.path(), &["staff", "rev-1", "shop-1", "reviewer"]);
     until_under_review(&http, &base, &staff, &ids).await;
+
+    // The desk's forms without their anti-forgery value are refused, even
+    // with a signed-in session, before anything is decided.
+    for path in [
+        "/desk/batch".to_owned(),
+        "/desk/batch/preview".to_owned(),
+        "/desk/rules/dry-run".to_owned(),
+        format!("/desk/claims/{}/decision", ids[0]),
+    ] {
+        let r = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "cookie",
+                format!("as_session={staff}; as_csrf=0123456789abcdef0123456789abcdef"),
+            )
+            .body("csrf=fedcba9876543210fedcba9876543210&decision=approve&status=under_review")
+            .send()
+            .await
+            .expect("a forged form");
+        assert_eq!(r.status(), 403, "{path}");
+    }
     let (_, rules) = {
         let r = http
             .get(format!("{base}/v1/shops/shop-1/rules"))
