@@ -530,13 +530,17 @@ async fn batch_preview(State(st): State<WebState>, ctx: Ctx, body: Bytes) -> Res
                         }
                     }
                 }
+                @if !claims.is_empty() {
                 form method="post" action="/desk/batch" {
                     (csrf(&ctx))
                     (filter_hidden(&form))
                     input type="hidden" name="decision" value=(form.get("decision"));
                     input type="hidden" name="reason" value=(form.get("reason"));
                     input type="hidden" name="note" value=(form.get("note"));
+                    // The batch decides exactly the claims previewed.
+                    @for c in &claims { input type="hidden" name="claim_id" value=(c.claim_id); }
                     button.primary #batch-confirm type="submit" { (d.confirm) }
+                }
                 }
                 p { a href="/desk" { (d.back_to_queue) } }
                 p.hint { (t.signed_in_as) ": " (shop) }
@@ -562,11 +566,20 @@ async fn batch(State(st): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
         "reject" => (BatchDecision::Reject, form.get("reason")),
         _ => (BatchDecision::Approve, form.get("note")),
     };
+    // The claims the preview showed, each checked again by the use case
+    // (one decided meanwhile fails alone); the filter without a preview.
+    let previewed: Vec<crate::domain::ids::ClaimId> =
+        form.all("claim_id").into_iter().map(Into::into).collect();
+    let (claim_ids, filter) = if previewed.is_empty() {
+        (None, Some(filter))
+    } else {
+        (Some(previewed), None)
+    };
     let req = BatchRequest {
         decision,
         reason: Some(reason.trim().to_owned()).filter(|r| !r.is_empty()),
-        claim_ids: None,
-        filter: Some(filter),
+        claim_ids,
+        filter,
         cursor: None,
     };
     let report = match app::desk::batch(&st.services, p, &shop, req).await {

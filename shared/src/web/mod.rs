@@ -42,8 +42,10 @@ pub const LANG_COOKIE: &str = "lang";
 pub const CSRF_FIELD: &str = "csrf";
 /// How long a development sign-in lasts (the token's and cookie's life).
 const SESSION_SECONDS: i64 = 24 * 3600;
-/// Form bodies larger than this are refused.
-const MAX_FORM_BYTES: usize = 16 * 1024;
+/// Form bodies larger than this are refused: as large as the API's bodies
+/// (a batch confirmation names up to a thousand claims, a rule set is
+/// edited whole on the rules page).
+const MAX_FORM_BYTES: usize = 256 * 1024;
 
 /// What the pages need.
 #[derive(Clone)]
