@@ -123,13 +123,33 @@ async fn fill(c: &Client, css: &str, value: &str) {
     e.send_keys(value).await.expect("type");
 }
 
+/// Submits a form and waits for the page it leads to (a click does not
+/// wait for the navigation it starts).
 async fn submit(c: &Client, form: &str) {
+    c.execute("window.__before_submit = 1;", vec![])
+        .await
+        .expect("mark the page");
     c.find(Locator::Css(&format!("{form} button[type=submit]")))
         .await
         .unwrap_or_else(|e| panic!("no submit button in {form}: {e}"))
         .click()
         .await
         .expect("click");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = c
+            .execute(
+                "return window.__before_submit === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .unwrap_or(Value::Bool(false));
+        if done == Value::Bool(true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{form}: no new page in 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn path_of(c: &Client) -> String {

@@ -47,6 +47,7 @@ pub enum Access {
 pub const ANY_ROLE: &[StaffRole] = &[];
 pub const ADMIN: &[StaffRole] = &[StaffRole::Admin];
 pub const MONEY: &[StaffRole] = crate::auth::MONEY_ROLES;
+pub const REVIEW: &[StaffRole] = &[StaffRole::Admin, StaffRole::Reviewer];
 
 impl Access {
     /// The shop's staff, whatever their role.
@@ -57,6 +58,11 @@ impl Access {
     /// The shop's admins.
     pub const ADMINS: Access = Access::Shop {
         roles: ADMIN,
+        storefront: false,
+    };
+    /// The shop's admins and reviewers: the review rules tried out.
+    pub const REVIEWERS: Access = Access::Shop {
+        roles: REVIEW,
         storefront: false,
     };
     /// The shop's admins and finance staff: money out of the books.

@@ -120,6 +120,11 @@ pub const ROUTES: &[Route] = &[
         access: Access::ADMINS,
     },
     Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/rules/dry-run",
+        access: Access::REVIEWERS,
+    },
+    Route {
         method: "GET",
         path: "/v1/shops/{shop_id}/rejection-reasons",
         access: Access::Public,

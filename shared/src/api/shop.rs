@@ -17,6 +17,10 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/v1/shops/{shop_id}/rules", get(get_rules).put(put_rules))
         .route(
+            "/v1/shops/{shop_id}/rules/dry-run",
+            axum::routing::post(dry_run_rules),
+        )
+        .route(
             "/v1/shops/{shop_id}/rejection-reasons",
             get(get_reasons).put(put_reasons),
         )
@@ -67,6 +71,24 @@ async fn put_rules(
     super::Body(body): super::Body<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     Ok(Json(policy::put_rules(&st.services, &p, &shop_id, body).await?).into_response())
+}
+
+/// A rule set to try over the shop's recent claims, changing nothing.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DryRunBody {
+    rules: serde_json::Value,
+    days: u32,
+}
+
+async fn dry_run_rules(
+    State(st): State<AppState>,
+    p: Principal,
+    Params(shop_id): Params<String>,
+    super::Body(body): super::Body<DryRunBody>,
+) -> Result<Response, ApiError> {
+    let out = policy::dry_run_rules(&st.services, &p, &shop_id, &body.rules, body.days).await?;
+    Ok(Json(out).into_response())
 }
 
 /// Public, like the policy: the apply page explains possible outcomes.

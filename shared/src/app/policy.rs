@@ -8,7 +8,9 @@ use crate::auth::StaffRole;
 use crate::domain::order::check_id;
 use crate::domain::policy::ShopPolicy;
 use crate::domain::rejections::Catalogue;
-use crate::domain::rules::{default_rules, RuleSet};
+use crate::domain::rules::{
+    default_rules, recorded_decision, replay, Facts, RuleSet, SeenDecision,
+};
 use crate::repo;
 use crate::repo::Commit;
 use crate::repo::RepoError;
@@ -176,4 +178,124 @@ pub async fn put_rules(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+// ------------------------------------------------------------------ dry run
+
+/// How far back a rule dry-run may look.
+pub const DRY_RUN_MAX_DAYS: u32 = 90;
+
+/// Claims read per page of the shop's list during a dry run.
+const DRY_RUN_PAGE: u32 = 200;
+
+/// One claim the candidate rule set would decide differently.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DryRunClaim {
+    pub claim_id: crate::domain::ids::ClaimId,
+    /// What the rules decided when the claim was filed (its timeline).
+    pub recorded: SeenDecision,
+    /// What the candidate set decides on the same facts.
+    pub candidate: SeenDecision,
+}
+
+/// What a candidate rule set would have changed over a shop's recent claims.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DryRun {
+    pub days: u32,
+    /// Claims filed from this time on were looked at.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// Claims filed in the period, every one read.
+    pub examined: u64,
+    /// Of those, claims the rules had not decided (still filed, or decided
+    /// by a person first): nothing to compare.
+    pub not_decided_by_rules: u64,
+    /// Claims the candidate decides differently.
+    pub differing: u64,
+    /// Each of them, newest first.
+    pub claims: Vec<DryRunClaim>,
+}
+
+/// Replays `candidate` (a rule set as `PUT .../rules` takes it) over the
+/// shop's claims filed in the last `days` days, changing nothing: each
+/// claim's first rule decision from its timeline against the candidate's on
+/// the facts as they are gathered again, at the time of that decision. The
+/// customer's history is read again; the photo findings are those the rules
+/// saw (kept on the claim), not looked up anew, so nothing is written.
+pub async fn dry_run_rules(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    candidate: &serde_json::Value,
+    days: u32,
+) -> Result<DryRun, AppError> {
+    require_roles(p, shop_id, &[StaffRole::Admin, StaffRole::Reviewer])?;
+    check_id("shop_id", shop_id).map_err(|m| AppError::invalid("invalid_request", m))?;
+    if !(1..=DRY_RUN_MAX_DAYS).contains(&days) {
+        return Err(AppError::invalid(
+            "invalid_days",
+            format!("days must be 1 to {DRY_RUN_MAX_DAYS}"),
+        ));
+    }
+    let catalogue = load_catalogue(s, shop_id).await?.0;
+    let rules = RuleSet::parse(candidate, &catalogue)
+        .map_err(|errors| AppError::invalid("invalid_rules", join_errors(&errors)))?;
+    let policy = policy_for(s, shop_id).await?;
+    let since = s.now() - chrono::Duration::days(i64::from(days));
+    let mut out = DryRun {
+        days,
+        since,
+        examined: 0,
+        not_decided_by_rules: 0,
+        differing: 0,
+        claims: Vec::new(),
+    };
+    let mut after = None;
+    'pages: loop {
+        let (page, next) = repo::claims::list(
+            &*s.table,
+            repo::claims::Owner::Shop(shop_id),
+            DRY_RUN_PAGE,
+            after,
+        )
+        .await?;
+        for claim in page {
+            // Newest first: the first one filed before the period ends it.
+            if claim.created_at < since {
+                break 'pages;
+            }
+            out.examined += 1;
+            let Some((at, recorded)) = recorded_decision(&claim) else {
+                out.not_decided_by_rules += 1;
+                continue;
+            };
+            let Some((rec, _)) =
+                repo::orders::get(&*s.table, &claim.shop_id, &claim.order_id).await?
+            else {
+                out.not_decided_by_rules += 1;
+                continue;
+            };
+            let history = super::facts::customer_history(s, &claim).await?;
+            let evidence = claim
+                .review
+                .signals
+                .as_ref()
+                .map(|sig| sig.evidence.clone())
+                .unwrap_or_default();
+            let facts = Facts::of(&claim, &rec.order, &policy, history, &evidence, at);
+            let (candidate, differs) = replay(&rules, &facts, &recorded);
+            if differs {
+                out.differing += 1;
+                out.claims.push(DryRunClaim {
+                    claim_id: claim.claim_id.clone(),
+                    recorded,
+                    candidate,
+                });
+            }
+        }
+        match next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    Ok(out)
 }

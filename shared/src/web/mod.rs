@@ -16,6 +16,7 @@
 //! - The language: `?lang=en|zh-CN` (kept in the `lang` cookie), else the
 //!   cookie, else `Accept-Language`, else zh-CN.
 
+mod desk;
 mod i18n;
 mod pages;
 
@@ -41,8 +42,10 @@ pub const LANG_COOKIE: &str = "lang";
 pub const CSRF_FIELD: &str = "csrf";
 /// How long a development sign-in lasts (the token's and cookie's life).
 const SESSION_SECONDS: i64 = 24 * 3600;
-/// Form bodies larger than this are refused.
-const MAX_FORM_BYTES: usize = 16 * 1024;
+/// Form bodies larger than this are refused: as large as the API's bodies
+/// (a batch confirmation names up to a thousand claims, a rule set is
+/// edited whole on the rules page).
+const MAX_FORM_BYTES: usize = 256 * 1024;
 
 /// What the pages need.
 #[derive(Clone)]
@@ -77,6 +80,7 @@ pub fn router(state: WebState) -> Router {
         .route("/inbox/{message_id}/read", post(mark_read))
         .route("/assets/app.css", get(stylesheet))
         .route("/favicon.ico", get(icon))
+        .merge(desk::routes())
         .with_state(state)
 }
 

@@ -59,20 +59,20 @@ th,td{text-align:left;padding:.4rem .25rem;border-bottom:1px solid #e3e6ea;verti
 
 pub const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#16324f"/><path d="M4 8h8M8 4v8" stroke="#fff" stroke-width="2"/></svg>"##;
 
-fn when(at: &DateTime<Utc>) -> String {
+pub(super) fn when(at: &DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn money(ctx: &Ctx, m: Money) -> String {
+pub(super) fn money(ctx: &Ctx, m: Money) -> String {
     messages::format_money(m, ctx.lang.language())
 }
 
-fn csrf(ctx: &Ctx) -> Markup {
+pub(super) fn csrf(ctx: &Ctx) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(ctx.csrf); }
 }
 
 /// The frame of every page: language, navigation, the content.
-fn layout(ctx: &Ctx, title: &str, content: Markup) -> Markup {
+pub(super) fn layout(ctx: &Ctx, title: &str, content: Markup) -> Markup {
     let t = ctx.t();
     html! {
         (DOCTYPE)
@@ -92,6 +92,9 @@ fn layout(ctx: &Ctx, title: &str, content: Markup) -> Markup {
                             @if matches!(ctx.who, Some(Principal::Customer { .. })) {
                                 li { a href="/" { (t.nav_claims) } }
                                 li { a href="/inbox" { (t.nav_inbox) } }
+                            }
+                            @if matches!(ctx.who, Some(Principal::Staff { .. })) {
+                                li { a href="/desk" { (t.nav_desk) } }
                             }
                             li {
                                 a href={ "?lang=" (t.other_language_code) }
@@ -234,7 +237,11 @@ pub fn shop_home(ctx: &Ctx, p: &Principal) -> Markup {
             h1 { (t.app_name) }
             div.card {
                 p { (t.signed_in_as) ": " (who) }
-                p { (t.shop_pages_later) }
+                @if matches!(p, Principal::Staff { .. }) {
+                    p { a #to-desk href="/desk" { (t.nav_desk) } }
+                } @else {
+                    p { (t.shop_pages_later) }
+                }
             }
         },
     )

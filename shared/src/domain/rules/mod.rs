@@ -101,12 +101,14 @@ mod facts;
 #[cfg(test)]
 mod fuzz;
 mod parse;
+mod replay;
 
 // The courier's news belongs to tracking; rules name it as one of their facts.
 pub use crate::domain::tracking::CourierStatus;
 pub use defaults::default_rules;
 pub use facts::{evidence_complete, Facts, History, PastClaim, PolicyWindows, ProductKinds};
 pub use parse::{RuleDocument, RuleError, RuleErrorKind, MAX_RULES};
+pub use replay::{recorded_decision, replay, SeenDecision};
 
 use crate::domain::claim::Actor;
 use crate::domain::rejections::Catalogue;
