@@ -19,43 +19,16 @@
 
 mod common;
 
+use common::browser::{check, console_errors, fill, path_of, program, submit, text};
 use common::{free_port, token, Proc};
-use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long the rules and the sandbox provider may take to approve and
 /// refund (debug builds on a busy machine).
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A program named by `var`, else the first of `candidates` found (as a
-/// path, or on PATH). The test fails without it.
-fn program(var: &str, candidates: &[&str], package: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(var) {
-        return PathBuf::from(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for c in candidates {
-        let direct = PathBuf::from(c);
-        if direct.is_absolute() && direct.is_file() {
-            return direct;
-        }
-        if let Some(found) = std::env::split_paths(&path)
-            .map(|d| d.join(c))
-            .find(|p| p.is_file())
-        {
-            return found;
-        }
-    }
-    panic!(
-        "{} not found: the browser tests need it (Debian: apt-get install {package}; \
-         .ci/run installs it), or set {var}",
-        candidates.join(" or ")
-    );
-}
 
 fn order(customer: &str, line_title: &str) -> Value {
     json!({
@@ -68,92 +41,6 @@ fn order(customer: &str, line_title: &str) -> Value {
                       "amount": "206.00", "paid_at": "2026-11-20T08:01:00Z"}],
         "fulfilment": {"state": "paid_unshipped"}
     })
-}
-
-/// chromedriver's browser log (console messages, failed loads) since the
-/// last read.
-#[derive(Debug)]
-struct BrowserLog;
-
-impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or("")))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        (
-            axum::http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
-    }
-}
-
-/// The browser's console errors since the last look.
-async fn console_errors(c: &Client) -> Vec<String> {
-    let log = c.issue_cmd(BrowserLog).await.expect("the browser log");
-    log.as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .filter(|e| e["level"] == "SEVERE")
-                .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    match c.find(Locator::Css(css)).await {
-        Ok(e) => e.text().await.expect("text"),
-        Err(e) => {
-            let url = c.current_url().await.map(|u| u.to_string());
-            let source = c.source().await.unwrap_or_default();
-            panic!("no {css} on {url:?}: {e}\n{source}")
-        }
-    }
-}
-
-async fn fill(c: &Client, css: &str, value: &str) {
-    let e = c.find(Locator::Css(css)).await.expect(css);
-    e.clear().await.expect("clear");
-    e.send_keys(value).await.expect("type");
-}
-
-/// Submits a form and waits for the page it leads to (a click does not
-/// wait for the navigation it starts).
-async fn submit(c: &Client, form: &str) {
-    c.execute("window.__before_submit = 1;", vec![])
-        .await
-        .expect("mark the page");
-    c.find(Locator::Css(&format!("{form} button[type=submit]")))
-        .await
-        .unwrap_or_else(|e| panic!("no submit button in {form}: {e}"))
-        .click()
-        .await
-        .expect("click");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let done = c
-            .execute(
-                "return window.__before_submit === undefined && document.readyState === 'complete';",
-                vec![],
-            )
-            .await
-            .unwrap_or(Value::Bool(false));
-        if done == Value::Bool(true) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{form}: no new page in 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn path_of(c: &Client) -> String {
-    c.current_url().await.expect("url").path().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -493,12 +380,4 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
         &format!("console errors beside the 404s: {errors:?}"),
     )?;
     Ok(())
-}
-
-fn check(ok: bool, what: &str) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("not so: {what}"))
-    }
 }

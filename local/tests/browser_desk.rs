@@ -14,220 +14,19 @@
 //!
 //! Needs Chromium and chromedriver, as the customer's browser test.
 
-use fantoccini::wd::WebDriverCompatibleCommand;
+mod common;
+
+use common::browser::{check, console_errors, fill, path_of, program, submit, text};
+use common::{free_port, token, Proc};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long the rules and the sandbox provider may take to approve and
 /// refund (debug builds on a busy machine).
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Environment that would point the runner elsewhere.
-const FOREIGN_ENV: &[&str] = &[
-    "AFTERSALES_ADDR",
-    "AFTERSALES_DATA",
-    "AFTERSALES_DEV_SECRET",
-    "AFTERSALES_PROVIDERS",
-    "WECHATPAY_CONFIG",
-    "ALIPAY_CONFIG",
-    "ALIPAY_PAYOUT_CONFIG",
-    "STRIPE_CONFIG",
-];
-
-fn runner_command(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_aftersales-local"));
-    c.current_dir(dir);
-    for v in FOREIGN_ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-    what: &'static str,
-}
-
-impl Proc {
-    fn start(what: &'static str, mut cmd: Command, log: PathBuf, addr: &str) -> Proc {
-        let out = std::fs::File::create(&log).expect("a log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
-        let mut p = Proc { child, log, what };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("{what} stopped ({status}):\n{}", p.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} did not listen on {addr} within 30 s:\n{}",
-                p.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        p
-    }
-
-    fn log_text(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        format!(
-            "--- {} (last lines):\n{}",
-            self.what,
-            lines[lines.len().saturating_sub(40)..].join("\n")
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A program named by `var`, else the first of `candidates` found (as a
-/// path, or on PATH). The test fails without it.
-fn program(var: &str, candidates: &[&str], package: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(var) {
-        return PathBuf::from(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for c in candidates {
-        let direct = PathBuf::from(c);
-        if direct.is_absolute() && direct.is_file() {
-            return direct;
-        }
-        if let Some(found) = std::env::split_paths(&path)
-            .map(|d| d.join(c))
-            .find(|p| p.is_file())
-        {
-            return found;
-        }
-    }
-    panic!(
-        "{} not found: the browser tests need it (Debian: apt-get install {package}; \
-         .ci/run installs it), or set {var}",
-        candidates.join(" or ")
-    );
-}
-
-fn token(dir: &Path, args: &[&str]) -> String {
-    let out = runner_command(dir)
-        .arg("token")
-        .args(args)
-        .args(["--data", "data"])
-        .output()
-        .expect("the runner mints a token");
-    assert!(out.status.success(), "token {args:?}: {out:?}");
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
-
-/// chromedriver's browser log (console messages, failed loads) since the
-/// last read.
-#[derive(Debug)]
-struct BrowserLog;
-
-impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or("")))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        (
-            axum::http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
-    }
-}
-
-/// The browser's console errors since the last look.
-async fn console_errors(c: &Client) -> Vec<String> {
-    let log = c.issue_cmd(BrowserLog).await.expect("the browser log");
-    log.as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .filter(|e| e["level"] == "SEVERE")
-                .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    match c.find(Locator::Css(css)).await {
-        Ok(e) => e.text().await.expect("text"),
-        Err(e) => {
-            let url = c.current_url().await.map(|u| u.to_string());
-            let source = c.source().await.unwrap_or_default();
-            panic!("no {css} on {url:?}: {e}\n{source}")
-        }
-    }
-}
-
-async fn fill(c: &Client, css: &str, value: &str) {
-    let e = c.find(Locator::Css(css)).await.expect(css);
-    e.clear().await.expect("clear");
-    e.send_keys(value).await.expect("type");
-}
-
-/// Submits a form and waits for the page it leads to (a click does not
-/// wait for the navigation it starts).
-async fn submit(c: &Client, form: &str) {
-    c.execute("window.__before_submit = 1;", vec![])
-        .await
-        .expect("mark the page");
-    c.find(Locator::Css(&format!("{form} button[type=submit]")))
-        .await
-        .unwrap_or_else(|e| panic!("no submit button in {form}: {e}"))
-        .click()
-        .await
-        .expect("click");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let done = c
-            .execute(
-                "return window.__before_submit === undefined && document.readyState === 'complete';",
-                vec![],
-            )
-            .await
-            .unwrap_or(Value::Bool(false));
-        if done == Value::Bool(true) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{form}: no new page in 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn path_of(c: &Client) -> String {
-    c.current_url().await.expect("url").path().to_owned()
-}
 
 fn shipped_order(customer: &str, tier: &str) -> Value {
     json!({
@@ -321,11 +120,7 @@ async fn staff_work_the_desk_in_a_browser() {
     let dir = tempfile::tempdir().expect("a folder");
     let addr = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{addr}");
-    let mut serve = runner_command(dir.path());
-    serve
-        .args(["serve", "--addr", &addr, "--data", "data"])
-        .env("RUST_LOG", "warn");
-    let runner = Proc::start("the runner", serve, dir.path().join("runner.log"), &addr);
+    let runner = Proc::runner(dir.path(), &addr);
 
     aftersales::providers::install_crypto_provider();
     let http = reqwest::Client::new();
@@ -604,12 +399,4 @@ async fn desk_flow(
         "and shows nothing of it",
     )?;
     Ok(())
-}
-
-fn check(ok: bool, what: &str) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("not so: {what}"))
-    }
 }

@@ -119,3 +119,4 @@ pub fn token(dir: &Path, args: &[&str]) -> String {
         .trim()
         .to_owned()
 }
+pub mod browser;
