@@ -4,7 +4,7 @@
 //! but Rust, no AWS account.
 //!
 //! ```text
-//! aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data] [--providers FILE]
+//! aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data] [--providers FILE] [--webhooks-allow-loopback]
 //! aftersales-local token customer <customer_id>
 //! aftersales-local token staff <staff_id> <shop_id> [reviewer|admin|finance ...]
 //! aftersales-local token storefront <shop_id>
@@ -49,6 +49,9 @@ struct Options {
     /// Real payment providers' configuration (JSON), besides the
     /// environment's.
     providers: Option<PathBuf>,
+    /// Shops' webhook endpoints may be on this machine (tests only:
+    /// otherwise loopback URLs are refused like private ones).
+    webhooks_allow_loopback: bool,
     rest: Vec<String>,
 }
 
@@ -137,6 +140,7 @@ fn parse_args() -> Result<Options, Failure> {
         data: std::env::var("AFTERSALES_DATA")
             .map_or_else(|_| PathBuf::from("data"), PathBuf::from),
         providers: std::env::var_os("AFTERSALES_PROVIDERS").map(PathBuf::from),
+        webhooks_allow_loopback: false,
         rest: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -159,6 +163,7 @@ fn parse_args() -> Result<Options, Failure> {
                         .ok_or(Failure::NoValue("--providers needs a file"))?,
                 ))
             }
+            "--webhooks-allow-loopback" => o.webhooks_allow_loopback = true,
             "-h" | "--help" => return Err(Failure::Help),
             _ => o.rest.push(a),
         }
@@ -334,6 +339,14 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
         services.clone(),
         bell,
         Duration::from_millis(100),
+    ));
+    // Shops' webhooks: the sender tries due deliveries every 200 ms, each
+    // endpoint in its own task.
+    aftersales::hooks::allow_loopback(o.webhooks_allow_loopback);
+    tokio::spawn(aftersales::hooks::sender::run(
+        services.table.clone(),
+        services.clock.clone(),
+        Duration::from_millis(200),
     ));
     let state = AppState {
         services,

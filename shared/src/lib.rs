@@ -11,6 +11,7 @@ pub mod couriers;
 pub mod domain;
 #[cfg(test)]
 pub(crate) mod fuzzing;
+pub mod hooks;
 pub mod installers;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -23,6 +23,7 @@ mod desk;
 mod disputes;
 mod finance;
 pub mod guard;
+mod hook_endpoints;
 mod inbox;
 pub mod local_uploads;
 mod orders;
@@ -299,6 +300,36 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/shops/{shop_id}/reports/sla",
         access: Access::STAFF,
     },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/webhook-endpoints",
+        access: Access::ADMINS,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/webhook-endpoints",
+        access: Access::ADMINS,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}",
+        access: Access::ADMINS,
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}",
+        access: Access::ADMINS,
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}",
+        access: Access::ADMINS,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}/deliveries",
+        access: Access::ADMINS,
+    },
 ];
 
 /// Whether a route is served without a token (public, or authenticated by
@@ -359,6 +390,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(finance::routes())
         .merge(returns::routes())
+        .merge(hook_endpoints::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::authorize,

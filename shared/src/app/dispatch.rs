@@ -22,6 +22,10 @@ pub enum Consumer {
     /// Courier verification: parcels named by `claim.return_shipped` and
     /// `claim.replacement_shipped` are registered, subscribed, queried.
     Couriers,
+    /// The shop's own webhook endpoints: a delivery recorded per endpoint
+    /// that wants the event (no HTTP here; the runner's sender sends). On
+    /// the runner only so far: no function feeds it in the cloud yet.
+    Webhooks,
 }
 
 pub const ALL_CONSUMERS: &[Consumer] = &[
@@ -29,6 +33,7 @@ pub const ALL_CONSUMERS: &[Consumer] = &[
     Consumer::Notifications,
     Consumer::Refunds,
     Consumer::Couriers,
+    Consumer::Webhooks,
 ];
 
 /// Hands one event to one consumer.
@@ -51,6 +56,7 @@ pub async fn deliver(
         }
         Consumer::Refunds => super::refunds::on_event(s, event).await,
         Consumer::Couriers => super::couriers::on_event(s, event).await,
+        Consumer::Webhooks => Ok(crate::hooks::on_event(&*s.table, event).await?),
     }
 }
 

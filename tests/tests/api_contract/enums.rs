@@ -176,6 +176,30 @@ fn openapi_enums_are_the_rust_enums() {
         .cloned()
         .collect();
     assert_eq!(counts, rust_variants::<ClaimStatus>(zzz), "QueueCounts");
+
+    // The event types a webhook endpoint may ask for are every event type.
+    let hook_types: BTreeSet<String> = spec["components"]["schemas"]["WebhookEventType"]["enum"]
+        .as_array()
+        .expect("WebhookEventType enum")
+        .iter()
+        .map(|v| v.as_str().expect("a name").to_string())
+        .collect();
+    let all: BTreeSet<String> = aftersales::domain::events::EventType::all()
+        .map(|t| t.as_str().to_string())
+        .collect();
+    assert_eq!(hook_types, all, "WebhookEventType vs EventType::all()");
+    let states: BTreeSet<String> = spec["components"]["schemas"]["WebhookDelivery"]["properties"]
+        ["state"]["enum"]
+        .as_array()
+        .expect("WebhookDelivery state enum")
+        .iter()
+        .map(|v| v.as_str().expect("a state").to_string())
+        .collect();
+    assert_eq!(
+        states,
+        rust_variants::<aftersales::hooks::DeliveryState>(json!("zzz")),
+        "WebhookDelivery state"
+    );
 }
 
 fn with_none(mut values: BTreeSet<String>) -> BTreeSet<String> {

@@ -1,0 +1,599 @@
+//! Webhooks to a shop's own systems, end to end on `aftersales-local`
+//! (started with `--webhooks-allow-loopback` on a free port, empty data
+//! folder): a receiver in this test records what it is sent; a claim filed
+//! reaches the shop's endpoint as `claim.submitted` with headers that the
+//! Standard Webhooks reference library (`standardwebhooks`, PyPI) verifies;
+//! a receiver answering 500 then 200 gets the same `webhook-id` twice and
+//! the delivery log shows both attempts; another shop's endpoint gets
+//! nothing; customers and other shops' staff are refused; bad URLs and
+//! event types answer 400 and change nothing.
+//!
+//! The library lives in a virtualenv of its own: `$STANDARDWEBHOOKS_PYTHON`
+//! (its Python), else the one `.ci/run` installs at
+//! `$TMPDIR/aftersales-standardwebhooks-<VERSION>` (TMPDIR defaults to
+//! /tmp). Without it the test fails and says how to install it.
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The version of the reference library; `.ci/run` installs the same.
+const VERSION: &str = "1.1.0";
+
+fn library_python() -> PathBuf {
+    let python = match std::env::var_os("STANDARDWEBHOOKS_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("TMPDIR")
+            .filter(|t| !t.is_empty())
+            .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+            .join(format!("aftersales-standardwebhooks-{VERSION}"))
+            .join("bin")
+            .join("python"),
+    };
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('standardwebhooks'))",
+        ])
+        .output();
+    let printed = out
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        printed,
+        VERSION,
+        "standardwebhooks {VERSION} is not installed at {} ({:?}); run .ci/run, or: \
+         python3 -m venv VENV && VENV/bin/pip install standardwebhooks=={VERSION} and set \
+         STANDARDWEBHOOKS_PYTHON=VENV/bin/python",
+        python.display(),
+        out.as_ref().err()
+    );
+    python
+}
+
+#[test]
+fn ci_installs_this_version() {
+    let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/run"))
+        .expect(".ci/run");
+    assert!(ci.contains(&format!("STANDARDWEBHOOKS_VERSION={VERSION}")));
+}
+
+// ------------------------------------------------------------------ the runner
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+const FOREIGN_ENV: &[&str] = &[
+    "AFTERSALES_ADDR",
+    "AFTERSALES_DATA",
+    "AFTERSALES_DEV_SECRET",
+    "AFTERSALES_PROVIDERS",
+    "WECHATPAY_CONFIG",
+    "ALIPAY_CONFIG",
+    "ALIPAY_PAYOUT_CONFIG",
+    "STRIPE_CONFIG",
+];
+
+fn runner_command(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aftersales-local"));
+    c.current_dir(dir);
+    for v in FOREIGN_ENV {
+        c.env_remove(v);
+    }
+    c
+}
+
+struct Runner {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Runner {
+    fn start(dir: &Path, addr: &str) -> Runner {
+        let log = dir.join("runner.log");
+        let out = std::fs::File::create(&log).expect("runner log");
+        let child = runner_command(dir)
+            .args([
+                "serve",
+                "--addr",
+                addr,
+                "--data",
+                "data",
+                "--webhooks-allow-loopback",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("the runner starts");
+        let mut runner = Runner { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = runner.child.try_wait() {
+                panic!("the runner stopped ({status}):\n{}", runner.log_text());
+            }
+            assert!(Instant::now() < deadline, "the runner did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        runner
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(dir: &Path, args: &[&str]) -> String {
+    let out = runner_command(dir)
+        .arg("token")
+        .args(args)
+        .output()
+        .expect("aftersales-local token runs");
+    assert!(out.status.success(), "token {args:?}");
+    String::from_utf8(out.stdout)
+        .expect("text")
+        .trim()
+        .to_string()
+}
+
+// ------------------------------------------------------------------ the receiver
+
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    answered: u16,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+}
+
+type Log = Arc<Mutex<Vec<Received>>>;
+
+/// `/flaky` answers 500 to a webhook-id's first request, 200 after; every
+/// other path 200.
+async fn receive(
+    State(log): State<Log>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut log = log.lock().unwrap();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let id = headers
+        .iter()
+        .find(|(k, _)| k == "webhook-id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let seen = log
+        .iter()
+        .any(|r| r.path == path && r.header("webhook-id") == id);
+    let status = if path == "flaky" && !seen { 500 } else { 200 };
+    log.push(Received {
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        answered: status,
+    });
+    StatusCode::from_u16(status).unwrap()
+}
+
+async fn start_receiver() -> (String, Log) {
+    let log: Log = Arc::default();
+    let app = Router::new()
+        .route("/{path}", post(receive))
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), log)
+}
+
+// ------------------------------------------------------------------ the test
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let answer = r.send().await.expect("the runner answers");
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+async fn wait_for<T>(what: &str, patience: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "waited {patience:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Verifies a received request with the reference library; also checks
+/// that the library refuses it with one byte of the body changed.
+fn verify_with_library(python: &Path, secret: &str, r: &Received) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("request.json");
+    let headers: serde_json::Map<String, Value> =
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            .iter()
+            .map(|h| (h.to_string(), json!(r.header(h))))
+            .collect();
+    std::fs::write(
+        &input,
+        json!({"secret": secret, "headers": headers, "body": r.body}).to_string(),
+    )
+    .unwrap();
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+r = json.load(open(sys.argv[1]))
+wh = Webhook(r["secret"])
+payload = wh.verify(r["body"], r["headers"])
+print(json.dumps(payload))
+try:
+    wh.verify(r["body"] + " ", r["headers"])
+    sys.exit("a changed body verified")
+except WebhookVerificationError:
+    pass
+"#;
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(&input)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "standardwebhooks refused the request: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let payload: Value = serde_json::from_slice(&out.stdout).expect("the verified payload");
+    assert_eq!(payload, r.json());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
+    let python = library_python();
+    let dir = tempfile::tempdir().expect("a folder for the runner");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let runner = Runner::start(dir.path(), &addr);
+    let (receiver, log) = start_receiver().await;
+    let sf = token(dir.path(), &["storefront", "shop-1"]);
+    let alice = token(dir.path(), &["customer", "alice"]);
+    let admin = token(
+        dir.path(),
+        &["staff", "st-1", "shop-1", "reviewer", "admin"],
+    );
+    let reviewer = token(dir.path(), &["staff", "st-2", "shop-1", "reviewer"]);
+    let admin2 = token(dir.path(), &["staff", "st-9", "shop-2", "admin"]);
+    // reqwest is built without a TLS provider of its own.
+    aftersales::providers::install_crypto_provider();
+    let api = Api {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+    };
+    const EPS: &str = "/v1/shops/shop-1/webhook-endpoints";
+
+    // Who may not.
+    let wanted = json!({"url": format!("{receiver}/ok"), "event_types": ["claim.submitted"]});
+    for (who, t) in [
+        ("a customer", &alice),
+        ("a reviewer", &reviewer),
+        ("shop-2's admin", &admin2),
+    ] {
+        let (s, b) = api.call("GET", EPS, t, None).await;
+        assert_eq!(s, 403, "{who}: {b}");
+        assert_eq!(b["error"]["code"], "forbidden", "{who}: {b}");
+        let (s, _) = api.call("POST", EPS, t, Some(wanted.clone())).await;
+        assert_eq!(s, 403, "{who}");
+    }
+
+    // Bad input: 400, nothing written.
+    for (body, code) in [
+        (
+            json!({"url": "ftp://example.com/in", "event_types": ["claim.submitted"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": "http://10.0.0.7/in", "event_types": ["claim.submitted"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": "http://169.254.169.254/latest", "event_types": ["claim.submitted"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": "http://[fe80::1]/in", "event_types": ["claim.submitted"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": format!("{receiver}/ok"), "event_types": ["claim.teleported"]}),
+            "unknown_event_type",
+        ),
+        (
+            json!({"url": format!("{receiver}/ok"), "event_types": []}),
+            "invalid_event_types",
+        ),
+        (
+            json!({"url": format!("{receiver}/ok"), "event_types": ["claim.submitted"], "colour": 1}),
+            "malformed_json",
+        ),
+    ] {
+        let (s, b) = api.call("POST", EPS, &admin, Some(body.clone())).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{body}: {b}"
+        );
+    }
+    let (s, b) = api.call("GET", EPS, &admin, None).await;
+    assert_eq!((s, &b), (200, &json!({"endpoints": []})));
+
+    // Register: the secret once.
+    let (s, ok) = api
+        .call(
+            "POST",
+            EPS,
+            &admin,
+            Some(json!({"url": format!("{receiver}/ok"),
+                        "event_types": ["claim.submitted", "claim.approved"],
+                        "description": "ERP"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{ok}");
+    let secret = ok["secret"].as_str().expect("a secret").to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let ok_id = ok["endpoint_id"].as_str().unwrap().to_string();
+    let (s, flaky) = api
+        .call(
+            "POST",
+            EPS,
+            &admin,
+            Some(json!({"url": format!("{receiver}/flaky"), "event_types": ["claim.submitted"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{flaky}");
+    let flaky_id = flaky["endpoint_id"].as_str().unwrap().to_string();
+    let (s, other) = api
+        .call(
+            "POST",
+            "/v1/shops/shop-2/webhook-endpoints",
+            &admin2,
+            Some(json!({"url": format!("{receiver}/other"), "event_types": ["claim.submitted"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{other}");
+    let (s, b) = api.call("GET", EPS, &admin, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["endpoints"].as_array().map(Vec::len), Some(2), "{b}");
+    assert!(
+        !b.to_string().contains("whsec_"),
+        "the secret is shown once: {b}"
+    );
+    let (s, b) = api
+        .call("GET", &format!("{EPS}/{ok_id}"), &admin, None)
+        .await;
+    assert_eq!((s, b.get("secret")), (200, None), "{b}");
+    // Another shop's endpoint is not found from this shop.
+    let other_id = other["endpoint_id"].as_str().unwrap();
+    let (s, _) = api
+        .call("GET", &format!("{EPS}/{other_id}"), &admin, None)
+        .await;
+    assert_eq!(s, 404);
+
+    // A claim (the README's tour).
+    let (s, b) = api
+        .call(
+            "PUT",
+            "/v1/shops/shop-1/orders/o-1001",
+            &sf,
+            Some(json!({
+                "customer_id": "alice", "customer_phone": "+8613800138000",
+                "currency": "CNY", "placed_at": "2026-11-20T08:00:00Z",
+                "lines": [{"line_id": "L1", "sku": "TEE-M", "title": "T-shirt", "kind": "physical",
+                           "quantity": 2, "unit_price": "99.00"}],
+                "shipping_fee": "8.00",
+                "payments": [{"payment_id": "P1", "channel": "wechat_pay", "provider_txn_id": "4200000001",
+                              "amount": "206.00", "paid_at": "2026-11-20T08:01:00Z"}],
+                "fulfilment": {"state": "paid_unshipped"}})),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "order: {s} {b}");
+    let (s, claim) = api
+        .call(
+            "POST",
+            "/v1/claims",
+            &alice,
+            Some(json!({
+                "shop_id": "shop-1", "order_id": "o-1001", "type": "refund_only",
+                "reason": "no_longer_wanted", "description": "Ordered twice by mistake",
+                "lines": [{"line_id": "L1", "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(s, 201, "claim: {claim}");
+    let claim_id = claim["claim_id"].as_str().unwrap().to_string();
+
+    // The endpoint gets claim.submitted, then claim.approved, verified by
+    // the reference library.
+    let of = |path: &'static str, t: &'static str| {
+        let log = log.clone();
+        let claim_id = claim_id.clone();
+        move || {
+            log.lock()
+                .unwrap()
+                .iter()
+                .find(|r| {
+                    r.path == path
+                        && r.json()["type"] == t
+                        && r.json()["data"]["subject"] == claim_id.as_str()
+                })
+                .cloned()
+        }
+    };
+    let submitted = wait_for(
+        "claim.submitted at /ok",
+        Duration::from_secs(30),
+        of("ok", "claim.submitted"),
+    )
+    .await;
+    assert_eq!(submitted.header("content-type"), "application/json");
+    assert_eq!(submitted.json()["data"]["shop_id"], "shop-1");
+    verify_with_library(&python, &secret, &submitted);
+    let approved = wait_for(
+        "claim.approved at /ok",
+        Duration::from_secs(30),
+        of("ok", "claim.approved"),
+    )
+    .await;
+    verify_with_library(&python, &secret, &approved);
+    assert_ne!(
+        submitted.header("webhook-id"),
+        approved.header("webhook-id")
+    );
+
+    // 500 then 200: the same webhook-id twice, the first retry within 10 s.
+    let (first, second) = wait_for("a retry at /flaky", Duration::from_secs(30), || {
+        let log = log.lock().unwrap();
+        let tries: Vec<&Received> = log.iter().filter(|r| r.path == "flaky").collect();
+        (tries.len() >= 2).then(|| (tries[0].clone(), tries[1].clone()))
+    })
+    .await;
+    assert_eq!((first.answered, second.answered), (500, 200));
+    assert_eq!(first.header("webhook-id"), second.header("webhook-id"));
+    assert_eq!(first.body, second.body);
+    let gap = second.header("webhook-timestamp").parse::<i64>().unwrap()
+        - first.header("webhook-timestamp").parse::<i64>().unwrap();
+    assert!((0..=10).contains(&gap), "first retry after {gap} s");
+    verify_with_library(&python, flaky["secret"].as_str().unwrap(), &second);
+
+    // The delivery log shows both attempts.
+    let (s, b) = api
+        .call("GET", &format!("{EPS}/{flaky_id}/deliveries"), &admin, None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let d = &b["deliveries"][0];
+    assert_eq!(d["webhook_id"], first.header("webhook-id"), "{b}");
+    assert_eq!(d["state"], "delivered", "{b}");
+    assert_eq!(d["attempts"][0]["status"], 500, "{b}");
+    assert_eq!(d["attempts"][1]["status"], 200, "{b}");
+    assert!(d["attempts"][1]["latency_ms"].is_u64(), "{b}");
+
+    // Shop-2's endpoint got none of shop-1's events.
+    assert!(
+        !log.lock().unwrap().iter().any(|r| r.path == "other"),
+        "shop-2's endpoint got shop-1's events"
+    );
+
+    // Change, disable, delete.
+    let (s, b) = api
+        .call(
+            "PATCH",
+            &format!("{EPS}/{ok_id}"),
+            &admin,
+            Some(json!({"enabled": false, "description": "off"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["enabled"], &b["description"]),
+        (200, &json!(false), &json!("off")),
+        "{b}"
+    );
+    let (s, b) = api
+        .call(
+            "PATCH",
+            &format!("{EPS}/{ok_id}"),
+            &admin,
+            Some(json!({"url": "http://192.168.0.1/"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _) = api
+        .call("DELETE", &format!("{EPS}/{flaky_id}"), &admin, None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = api
+        .call("GET", &format!("{EPS}/{flaky_id}"), &admin, None)
+        .await;
+    assert_eq!(s, 404);
+
+    // At most 20 per shop.
+    for i in 1..20 {
+        let (s, b) = api
+            .call(
+                "POST",
+                EPS,
+                &admin,
+                Some(json!({"url": format!("{receiver}/n{i}"), "event_types": ["order.created"]})),
+            )
+            .await;
+        assert_eq!(s, 201, "endpoint {i}: {b}");
+    }
+    let (s, b) = api
+        .call(
+            "POST",
+            EPS,
+            &admin,
+            Some(json!({"url": format!("{receiver}/n21"), "event_types": ["order.created"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("too_many_endpoints")),
+        "{b}"
+    );
+    drop(runner);
+}

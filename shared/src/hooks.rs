@@ -1,0 +1,921 @@
+//! Webhooks to the shop's own systems (issue 17, point 2), to the Standard
+//! Webhooks specification (<https://www.standardwebhooks.com>): a shop's
+//! admins register endpoints (a URL, the event types wanted), each with its
+//! own signing secret; every outbox event of the shop that an enabled
+//! endpoint wants becomes one delivery per endpoint, sent at least once
+//! with `webhook-id`, `webhook-timestamp` and `webhook-signature`.
+//!
+//! | item            | pk                        | sk                                  |
+//! |-----------------|---------------------------|-------------------------------------|
+//! | endpoint        | `WHENDPOINTS#{shop}`      | `{endpoint id}`                     |
+//! | delivery        | `WHDELIVERIES#{endpoint}` | `{event id}`                        |
+//! | due delivery    | `WHDUE`                   | `{due at}#{endpoint id}#{event id}` |
+//!
+//! A delivery is written once per event and endpoint (its key is the pair:
+//! a redelivered event writes nothing new) together with its due item; the
+//! sender ([`sender`], on the runner) reads the due items, sends, records
+//! the attempt and moves the due item to the next try, all in one
+//! transaction.
+//!
+//! Only this first step is here: endpoints on the runner. The cloud (a
+//! stream consumer feeding a sender function) is still to come.
+
+use crate::domain::events::{EventType, OutboxEvent};
+use crate::repo::{RepoError, Table};
+use crate::store::{Condition, Index, Item, Query, StoreError, WriteOp};
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[cfg(feature = "providers")]
+pub mod sender;
+
+/// At most this many endpoints per shop.
+pub const MAX_ENDPOINTS_PER_SHOP: usize = 20;
+/// A description longer than this is refused.
+pub const MAX_DESCRIPTION: usize = 500;
+/// A URL longer than this is refused.
+pub const MAX_URL: usize = 2000;
+/// After this long without a successful attempt a delivery is given up and
+/// its endpoint disabled.
+pub const GIVE_UP_AFTER_SECS: i64 = 3 * 24 * 3600;
+
+/// Whether loopback URLs (127.0.0.1, ::1, `localhost`) may be registered
+/// and sent to: only on a runner started with `--webhooks-allow-loopback`
+/// (tests). Private, link-local and metadata addresses never may.
+static ALLOW_LOOPBACK: AtomicBool = AtomicBool::new(false);
+
+pub fn allow_loopback(yes: bool) {
+    ALLOW_LOOPBACK.store(yes, Ordering::SeqCst);
+}
+
+pub fn loopback_allowed() -> bool {
+    ALLOW_LOOPBACK.load(Ordering::SeqCst)
+}
+
+// ---------------------------------------------------------------- errors
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// The request is not acceptable (400): nothing was written.
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<StoreError> for HookError {
+    fn from(e: StoreError) -> Self {
+        HookError::Repo(e.into())
+    }
+}
+
+fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> HookError {
+    HookError::Invalid {
+        code,
+        message: message.into(),
+        field: Some(field),
+    }
+}
+
+// ---------------------------------------------------------------- domain
+
+/// A shop's endpoint as stored: the secret with it, never shown again after
+/// creation and never logged (its Debug hides it).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    pub endpoint_id: String,
+    pub shop_id: String,
+    pub url: String,
+    pub event_types: Vec<EventType>,
+    #[serde(default)]
+    pub description: String,
+    pub enabled: bool,
+    /// Why it was disabled by us (deliveries given up), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("endpoint_id", &self.endpoint_id)
+            .field("shop_id", &self.shop_id)
+            .field("url", &self.url)
+            .field("event_types", &self.event_types)
+            .field("enabled", &self.enabled)
+            .field("secret", &"<hidden>")
+            .finish()
+    }
+}
+
+/// An endpoint as the API shows it: no secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointView {
+    pub endpoint_id: String,
+    pub shop_id: String,
+    pub url: String,
+    pub event_types: Vec<EventType>,
+    pub description: String,
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Endpoint {
+    pub fn view(&self) -> EndpointView {
+        EndpointView {
+            endpoint_id: self.endpoint_id.clone(),
+            shop_id: self.shop_id.clone(),
+            url: self.url.clone(),
+            event_types: self.event_types.clone(),
+            description: self.description.clone(),
+            enabled: self.enabled,
+            disabled_reason: self.disabled_reason.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    pub fn wants(&self, t: EventType) -> bool {
+        self.enabled && self.event_types.contains(&t)
+    }
+}
+
+/// What a new endpoint is made of.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEndpoint {
+    pub url: String,
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A change to an endpoint: only the fields given change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// One try at sending a delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why there was no 2xx answer (timeout, connection refused, status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// A 2xx answer.
+    Delivered,
+    /// Given up after [`GIVE_UP_AFTER_SECS`].
+    Failed,
+}
+
+/// One event for one endpoint: the exact body sent on every attempt (the
+/// same `webhook-id`, the event's id, so the receiver can deduplicate).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Delivery {
+    /// The `webhook-id`: the event's id.
+    pub webhook_id: String,
+    pub endpoint_id: String,
+    pub shop_id: String,
+    pub event_type: EventType,
+    pub created_at: DateTime<Utc>,
+    pub state: DeliveryState,
+    /// When the next attempt is due (pending only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_at: Option<DateTime<Utc>>,
+    pub attempts: Vec<Attempt>,
+    /// The JSON body, byte for byte as signed and sent.
+    pub body: String,
+}
+
+/// The body sent for an event (the specification's recommended shape:
+/// `type`, `timestamp`, `data`).
+pub fn body_of(event: &OutboxEvent) -> String {
+    serde_json::json!({
+        "type": event.event_type,
+        "timestamp": event.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "data": {
+            "event_id": event.event_id,
+            "shop_id": event.shop_id,
+            "subject": event.subject,
+            "payload": event.payload,
+        },
+    })
+    .to_string()
+}
+
+// ---------------------------------------------------------------- secrets and signatures
+
+/// A new signing secret: `whsec_` and the base64 of 32 random bytes (from
+/// two v4 UUIDs' random bits; 244 of the 256 bits are random).
+pub fn new_secret() -> String {
+    let mut bytes = Vec::with_capacity(32);
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// The `webhook-signature` header's value: `v1,` and the base64 of
+/// HMAC-SHA256 over `{id}.{timestamp}.{body}`, keyed with the secret's
+/// bytes (the base64 after `whsec_`). None for a secret that is not one.
+pub fn sign(secret: &str, webhook_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .ok()?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
+    mac.update(webhook_id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Some(format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
+// ---------------------------------------------------------------- addresses
+
+/// Why an address may not receive webhooks, or None when it may. Loopback
+/// only when `allow_loopback`; private, shared (CGNAT), link-local (the
+/// cloud metadata service at 169.254.169.254), unspecified, broadcast,
+/// multicast and documentation addresses never.
+pub fn refused_address(ip: IpAddr, allow_loopback: bool) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => refused_v4(v4, allow_loopback),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return refused_v4(v4, allow_loopback);
+            }
+            let seg0 = v6.segments()[0];
+            if v6.is_loopback() {
+                (!allow_loopback).then_some("a loopback address")
+            } else if v6.is_unspecified() {
+                Some("the unspecified address")
+            } else if v6.is_multicast() {
+                Some("a multicast address")
+            } else if seg0 & 0xfe00 == 0xfc00 {
+                Some("a private (unique local) address")
+            } else if seg0 & 0xffc0 == 0xfe80 {
+                Some("a link-local address")
+            } else if seg0 == 0x2001 && v6.segments()[1] == 0x0db8 {
+                Some("a documentation address")
+            } else if v6 == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254) {
+                Some("the metadata service")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn refused_v4(ip: Ipv4Addr, allow_loopback: bool) -> Option<&'static str> {
+    let o = ip.octets();
+    if ip.is_loopback() {
+        (!allow_loopback).then_some("a loopback address")
+    } else if ip.is_link_local() {
+        // 169.254.169.254 is the metadata service.
+        Some("a link-local or metadata address")
+    } else if ip.is_private() {
+        Some("a private address")
+    } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+        Some("a shared (carrier-grade NAT) address")
+    } else if ip.is_unspecified() || o[0] == 0 {
+        Some("the unspecified address")
+    } else if ip.is_broadcast() || ip.is_multicast() || o[0] >= 240 {
+        Some("a broadcast, multicast or reserved address")
+    } else if ip.is_documentation() {
+        Some("a documentation address")
+    } else {
+        None
+    }
+}
+
+/// The parts of a webhook URL the checks need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub https: bool,
+    /// The host as written, without IPv6 brackets.
+    pub host: String,
+    pub port: u16,
+}
+
+/// Reads and checks a webhook URL: http or https, a host, no user or
+/// password, a port if any; a literal address (or `localhost`) must pass
+/// [`refused_address`]. Names are checked again at each send, on what they
+/// resolve to.
+pub fn check_url(url: &str, allow_loopback: bool) -> Result<Target, String> {
+    if url.len() > MAX_URL {
+        return Err(format!("a URL is at most {MAX_URL} characters"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a URL has no spaces or control characters".into());
+    }
+    let lower = url.to_ascii_lowercase();
+    let (https, rest) = if let Some(r) = lower.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = lower.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err("the URL must start with https:// or http://".into());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("the URL may not carry a user or password".into());
+    }
+    let (host, port) = if let Some(r) = authority.strip_prefix('[') {
+        let (h, after) = r
+            .split_once(']')
+            .ok_or("an IPv6 address in a URL is closed with ]")?;
+        (h.to_owned(), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err("the URL has no host".into());
+    }
+    let port = match port {
+        None => {
+            if https {
+                443
+            } else {
+                80
+            }
+        }
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or("the URL's port is not a port")?,
+    };
+    let literal: Option<IpAddr> = host.parse().ok();
+    if let Some(ip) = literal {
+        if let Some(why) = refused_address(ip, allow_loopback) {
+            return Err(format!("webhooks are never sent to {why}"));
+        }
+    } else {
+        let ok = host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            && !host.starts_with('.')
+            && !host.starts_with('-');
+        if !ok {
+            return Err("the URL's host is not a host name".into());
+        }
+        let name = host.trim_end_matches('.');
+        if (name == "localhost" || name.ends_with(".localhost")) && !allow_loopback {
+            return Err("webhooks are never sent to a loopback address".into());
+        }
+        // Decimal, hex and octal spellings of addresses (`2130706433`,
+        // `0x7f.1`) are not names: refused rather than interpreted.
+        if name
+            .split('.')
+            .next_back()
+            .is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()) || l.starts_with("0x"))
+        {
+            return Err("the URL's host is not a host name or a dotted address".into());
+        }
+    }
+    Ok(Target { https, host, port })
+}
+
+fn event_types(names: &[String]) -> Result<Vec<EventType>, HookError> {
+    if names.is_empty() {
+        return Err(invalid(
+            "invalid_event_types",
+            "event_types",
+            "name at least one event type",
+        ));
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let t: EventType = n.parse().map_err(|_| {
+            invalid(
+                "unknown_event_type",
+                "event_types",
+                format!("unknown event type {n:?}"),
+            )
+        })?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+fn description(d: Option<String>) -> Result<String, HookError> {
+    let d = d.unwrap_or_default();
+    if d.chars().count() > MAX_DESCRIPTION {
+        return Err(invalid(
+            "invalid_description",
+            "description",
+            format!("a description is at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    Ok(d)
+}
+
+fn url(u: &str) -> Result<String, HookError> {
+    check_url(u, loopback_allowed()).map_err(|m| invalid("invalid_url", "url", m))?;
+    Ok(u.to_owned())
+}
+
+// ---------------------------------------------------------------- repository
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
+    let v = item.version;
+    item.body
+        .decode()
+        .map(|t| (t, v))
+        .map_err(|source| RepoError::Corrupt {
+            pk: item.pk,
+            sk: item.sk,
+            source,
+        })
+}
+
+fn encode<T: Serialize>(t: &T) -> crate::store::Body {
+    crate::store::Body::of(t).expect("webhook items serialize to JSON")
+}
+
+async fn partition(
+    t: &dyn Table,
+    pk: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Item>, RepoError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = t
+            .query(Query::partition(Index::Primary, pk).limit(100).after(after))
+            .await?;
+        for i in page.items {
+            if before.is_some_and(|b| i.sk.as_str() >= b) || out.len() >= limit {
+                return Ok(out);
+            }
+            out.push(i);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+pub mod endpoints {
+    use super::*;
+
+    pub fn key(shop_id: &str, endpoint_id: &str) -> (String, String) {
+        (format!("WHENDPOINTS#{shop_id}"), endpoint_id.to_owned())
+    }
+
+    pub fn put(e: &Endpoint, prev: Option<u64>) -> WriteOp {
+        let (pk, sk) = key(&e.shop_id, &e.endpoint_id);
+        let mut item = Item::new(pk, sk, encode(e));
+        item.version = prev.map_or(1, |v| v + 1);
+        WriteOp::Put {
+            item,
+            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        }
+    }
+
+    pub async fn get(
+        t: &dyn Table,
+        shop_id: &str,
+        endpoint_id: &str,
+    ) -> Result<Option<(Endpoint, u64)>, RepoError> {
+        let (pk, sk) = key(shop_id, endpoint_id);
+        t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// A shop's endpoints, oldest first (ids sort by time).
+    pub async fn of_shop(t: &dyn Table, shop_id: &str) -> Result<Vec<Endpoint>, RepoError> {
+        partition(t, &key(shop_id, "").0, None, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|i| decode(i).map(|(e, _)| e))
+            .collect()
+    }
+}
+
+pub mod deliveries {
+    use super::*;
+
+    pub fn key(endpoint_id: &str, webhook_id: &str) -> (String, String) {
+        (format!("WHDELIVERIES#{endpoint_id}"), webhook_id.to_owned())
+    }
+
+    pub fn due_key(at: DateTime<Utc>, endpoint_id: &str, webhook_id: &str) -> (String, String) {
+        (
+            "WHDUE".into(),
+            format!("{}#{endpoint_id}#{webhook_id}", ts(at)),
+        )
+    }
+
+    /// A due item: which delivery is to be tried.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Due {
+        pub endpoint_id: String,
+        pub shop_id: String,
+        pub webhook_id: String,
+        pub at: DateTime<Utc>,
+    }
+
+    pub fn put(d: &Delivery, prev: Option<u64>) -> WriteOp {
+        let (pk, sk) = key(&d.endpoint_id, &d.webhook_id);
+        let mut item = Item::new(pk, sk, encode(d));
+        item.version = prev.map_or(1, |v| v + 1);
+        WriteOp::Put {
+            item,
+            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        }
+    }
+
+    pub fn put_due(d: &Due) -> WriteOp {
+        let (pk, sk) = due_key(d.at, &d.endpoint_id, &d.webhook_id);
+        WriteOp::Put {
+            item: Item::new(pk, sk, encode(d)),
+            condition: Condition::None,
+        }
+    }
+
+    pub fn delete_due(d: &Due) -> WriteOp {
+        let (pk, sk) = due_key(d.at, &d.endpoint_id, &d.webhook_id);
+        WriteOp::Delete {
+            pk,
+            sk,
+            condition: Condition::None,
+        }
+    }
+
+    pub async fn get(
+        t: &dyn Table,
+        endpoint_id: &str,
+        webhook_id: &str,
+    ) -> Result<Option<(Delivery, u64)>, RepoError> {
+        let (pk, sk) = key(endpoint_id, webhook_id);
+        t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// An endpoint's deliveries, newest first, at most `limit`.
+    pub async fn of_endpoint(
+        t: &dyn Table,
+        endpoint_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, RepoError> {
+        let mut all: Vec<Delivery> = partition(t, &key(endpoint_id, "").0, None, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|i| decode(i).map(|(d, _)| d))
+            .collect::<Result<_, _>>()?;
+        all.reverse();
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    /// Deliveries due by `now`, soonest first, at most `limit`.
+    pub async fn due(
+        t: &dyn Table,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Due>, RepoError> {
+        // `~` sorts after every `#…` that follows the timestamp.
+        let before = format!("{}~", ts(now));
+        partition(t, "WHDUE", Some(&before), limit)
+            .await?
+            .into_iter()
+            .map(|i| decode(i).map(|(d, _)| d))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- use cases
+
+/// Registers an endpoint; the answer is the endpoint and its secret (the
+/// only time the secret is shown).
+pub async fn create(
+    t: &dyn Table,
+    shop_id: &str,
+    new: NewEndpoint,
+    now: DateTime<Utc>,
+) -> Result<(EndpointView, String), HookError> {
+    let url = url(&new.url)?;
+    let event_types = event_types(&new.event_types)?;
+    let description = description(new.description)?;
+    let existing = endpoints::of_shop(t, shop_id).await?;
+    if existing.len() >= MAX_ENDPOINTS_PER_SHOP {
+        return Err(HookError::Invalid {
+            code: "too_many_endpoints",
+            message: format!("a shop has at most {MAX_ENDPOINTS_PER_SHOP} webhook endpoints"),
+            field: None,
+        });
+    }
+    let e = Endpoint {
+        endpoint_id: format!("ep_{}", uuid::Uuid::now_v7().simple()),
+        shop_id: shop_id.to_owned(),
+        url,
+        event_types,
+        description,
+        enabled: true,
+        disabled_reason: None,
+        secret: new_secret(),
+        created_at: now,
+        updated_at: now,
+    };
+    t.transact(vec![endpoints::put(&e, None)]).await?;
+    Ok((e.view(), e.secret.clone()))
+}
+
+pub async fn list(t: &dyn Table, shop_id: &str) -> Result<Vec<EndpointView>, HookError> {
+    Ok(endpoints::of_shop(t, shop_id)
+        .await?
+        .iter()
+        .map(Endpoint::view)
+        .collect())
+}
+
+pub async fn get(
+    t: &dyn Table,
+    shop_id: &str,
+    endpoint_id: &str,
+) -> Result<EndpointView, HookError> {
+    endpoints::get(t, shop_id, endpoint_id)
+        .await?
+        .map(|(e, _)| e.view())
+        .ok_or(HookError::NotFound("webhook endpoint"))
+}
+
+pub async fn update(
+    t: &dyn Table,
+    shop_id: &str,
+    endpoint_id: &str,
+    patch: EndpointPatch,
+    now: DateTime<Utc>,
+) -> Result<EndpointView, HookError> {
+    let (mut e, v) = endpoints::get(t, shop_id, endpoint_id)
+        .await?
+        .ok_or(HookError::NotFound("webhook endpoint"))?;
+    if let Some(u) = patch.url {
+        e.url = url(&u)?;
+    }
+    if let Some(ts) = patch.event_types {
+        e.event_types = event_types(&ts)?;
+    }
+    if patch.description.is_some() {
+        e.description = description(patch.description)?;
+    }
+    if let Some(on) = patch.enabled {
+        e.enabled = on;
+        if on {
+            e.disabled_reason = None;
+        }
+    }
+    e.updated_at = now;
+    t.transact(vec![endpoints::put(&e, Some(v))]).await?;
+    Ok(e.view())
+}
+
+pub async fn delete(t: &dyn Table, shop_id: &str, endpoint_id: &str) -> Result<(), HookError> {
+    let (pk, sk) = endpoints::key(shop_id, endpoint_id);
+    match t.delete(&pk, &sk, Condition::Exists).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::ConditionFailed { .. }) => Err(HookError::NotFound("webhook endpoint")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An endpoint's deliveries, newest first (the endpoint must be the shop's).
+pub async fn delivery_log(
+    t: &dyn Table,
+    shop_id: &str,
+    endpoint_id: &str,
+    limit: usize,
+) -> Result<Vec<Delivery>, HookError> {
+    endpoints::get(t, shop_id, endpoint_id)
+        .await?
+        .ok_or(HookError::NotFound("webhook endpoint"))?;
+    Ok(deliveries::of_endpoint(t, endpoint_id, limit).await?)
+}
+
+/// The outbox consumer: one delivery (and its due item) per enabled
+/// endpoint of the event's shop that wants its type. No HTTP here: a dead
+/// endpoint never holds up the pipeline. Idempotent: a delivery already
+/// written for the event and endpoint is left as it is.
+pub async fn on_event(t: &dyn Table, event: &OutboxEvent) -> Result<(), RepoError> {
+    let wanting: Vec<Endpoint> = endpoints::of_shop(t, &event.shop_id)
+        .await?
+        .into_iter()
+        .filter(|e| e.wants(event.event_type))
+        .collect();
+    if wanting.is_empty() {
+        return Ok(());
+    }
+    let body = body_of(event);
+    for e in wanting {
+        let d = Delivery {
+            webhook_id: event.event_id.clone(),
+            endpoint_id: e.endpoint_id.clone(),
+            shop_id: e.shop_id.clone(),
+            event_type: event.event_type,
+            created_at: event.at,
+            state: DeliveryState::Pending,
+            next_at: Some(event.at),
+            attempts: Vec::new(),
+            body: body.clone(),
+        };
+        let due = deliveries::Due {
+            endpoint_id: e.endpoint_id.clone(),
+            shop_id: e.shop_id.clone(),
+            webhook_id: event.event_id.clone(),
+            at: event.at,
+        };
+        match t
+            .transact(vec![deliveries::put(&d, None), deliveries::put_due(&due)])
+            .await
+        {
+            Ok(()) => {}
+            // Written before (a redelivered event).
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {}
+            Err(StoreError::ConditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// When to try again after `failures` failed attempts (1 or more): 5 s
+/// after the first (the first retry within 10 s), then doubling up to an
+/// hour, each with ±20 % jitter.
+pub fn retry_delay(failures: u32, jitter: f64) -> chrono::Duration {
+    let base = 5.0 * 2f64.powi(failures.saturating_sub(1).min(20) as i32);
+    let base = base.min(3600.0);
+    let j = jitter.clamp(-1.0, 1.0) * 0.2;
+    chrono::Duration::milliseconds((base * (1.0 + j) * 1000.0) as i64)
+}
+
+/// A jitter in [-1, 1] from fresh random bits.
+pub fn random_jitter() -> f64 {
+    let b = uuid::Uuid::new_v4().as_u128();
+    ((b & 0xffff_ffff) as f64 / u32::MAX as f64) * 2.0 - 1.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_specifications_test_vector() {
+        // From the Standard Webhooks reference libraries' tests.
+        let sig = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(
+            sig.as_deref(),
+            Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        );
+    }
+
+    #[test]
+    fn a_new_secret_is_whsec_and_32_bytes() {
+        let s = new_secret();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(s.strip_prefix("whsec_").unwrap())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_ne!(s, new_secret());
+    }
+
+    #[test]
+    fn addresses_that_are_never_sent_to() {
+        let refused = |s: &str, lo: bool| refused_address(s.parse().unwrap(), lo);
+        for a in [
+            "169.254.169.254",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "fe80::1",
+            "fd00::1",
+            "fd00:ec2::254",
+            "::",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(refused(a, true).is_some(), "{a}");
+        }
+        for a in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(refused(a, false).is_some(), "{a}");
+            assert!(refused(a, true).is_none(), "{a}");
+        }
+        for a in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {
+            assert!(refused(a, false).is_none(), "{a}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert!(check_url("https://hooks.example.com/in", false).is_ok());
+        assert_eq!(
+            check_url("http://127.0.0.1:9000/x", true).unwrap().port,
+            9000
+        );
+        for bad in [
+            "ftp://example.com/",
+            "example.com",
+            "https://",
+            "https://user:pw@example.com/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://10.1.2.3/",
+            "http://[fe80::1]/",
+            "http://127.0.0.1/",
+            "http://localhost:8080/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "https://exa mple.com/",
+            "https://example.com:0/",
+            "https://example.com:99999/",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_url("http://localhost:8080/", true).is_ok());
+        assert!(check_url("http://[::1]:8080/", true).is_ok());
+    }
+
+    #[test]
+    fn retries_start_within_ten_seconds_and_grow() {
+        assert!(retry_delay(1, 1.0) <= chrono::Duration::seconds(10));
+        assert!(retry_delay(1, -1.0) >= chrono::Duration::seconds(1));
+        assert!(retry_delay(3, 0.0) > retry_delay(2, 0.0));
+        assert!(retry_delay(40, 1.0) <= chrono::Duration::seconds(4400));
+        let j = random_jitter();
+        assert!((-1.0..=1.0).contains(&j));
+    }
+
+    #[test]
+    fn the_secret_is_not_in_debug() {
+        let now = Utc::now();
+        let e = Endpoint {
+            endpoint_id: "ep_1".into(),
+            shop_id: "s".into(),
+            url: "https://example.com/".into(),
+            event_types: vec![EventType::RefundRequested],
+            description: String::new(),
+            enabled: true,
+            disabled_reason: None,
+            secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        assert!(!format!("{e:?}").contains("whsec_"));
+        assert!(!serde_json::to_string(&e.view()).unwrap().contains("whsec_"));
+    }
+}
