@@ -13,14 +13,17 @@
 //! `$TMPDIR/aftersales-standardwebhooks-<VERSION>` (TMPDIR defaults to
 //! /tmp). Without it the test fails and says how to install it.
 
+mod common;
+
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use common::{free_port, token, Proc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,94 +70,6 @@ fn ci_installs_this_version() {
 }
 
 // ------------------------------------------------------------------ the runner
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-const FOREIGN_ENV: &[&str] = &[
-    "AFTERSALES_ADDR",
-    "AFTERSALES_DATA",
-    "AFTERSALES_DEV_SECRET",
-    "AFTERSALES_PROVIDERS",
-    "WECHATPAY_CONFIG",
-    "ALIPAY_CONFIG",
-    "ALIPAY_PAYOUT_CONFIG",
-    "STRIPE_CONFIG",
-];
-
-fn runner_command(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_aftersales-local"));
-    c.current_dir(dir);
-    for v in FOREIGN_ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-struct Runner {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Runner {
-    fn start(dir: &Path, addr: &str) -> Runner {
-        let log = dir.join("runner.log");
-        let out = std::fs::File::create(&log).expect("runner log");
-        let child = runner_command(dir)
-            .args([
-                "serve",
-                "--addr",
-                addr,
-                "--data",
-                "data",
-                "--webhooks-allow-loopback",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("the runner starts");
-        let mut runner = Runner { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = runner.child.try_wait() {
-                panic!("the runner stopped ({status}):\n{}", runner.log_text());
-            }
-            assert!(Instant::now() < deadline, "the runner did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        runner
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn token(dir: &Path, args: &[&str]) -> String {
-    let out = runner_command(dir)
-        .arg("token")
-        .args(args)
-        .output()
-        .expect("aftersales-local token runs");
-    assert!(out.status.success(), "token {args:?}");
-    String::from_utf8(out.stdout)
-        .expect("text")
-        .trim()
-        .to_string()
-}
 
 // ------------------------------------------------------------------ the receiver
 
@@ -310,7 +225,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     let python = library_python();
     let dir = tempfile::tempdir().expect("a folder for the runner");
     let addr = format!("127.0.0.1:{}", free_port());
-    let runner = Runner::start(dir.path(), &addr);
+    let runner = Proc::runner_with(dir.path(), &addr, &["--webhooks-allow-loopback"]);
     let (receiver, log) = start_receiver().await;
     let sf = token(dir.path(), &["storefront", "shop-1"]);
     let alice = token(dir.path(), &["customer", "alice"]);

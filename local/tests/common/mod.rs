@@ -78,9 +78,15 @@ impl Proc {
 
     /// The runner serving on `addr` with its data in `dir/data`.
     pub fn runner(dir: &Path, addr: &str) -> Proc {
+        Proc::runner_with(dir, addr, &[])
+    }
+
+    /// [`Proc::runner`] with more `serve` options.
+    pub fn runner_with(dir: &Path, addr: &str, options: &[&str]) -> Proc {
         let mut serve = runner_command(dir);
         serve
             .args(["serve", "--addr", addr, "--data", "data"])
+            .args(options)
             .env("RUST_LOG", "warn");
         Proc::start("the runner", serve, dir.join("runner.log"), addr)
     }
