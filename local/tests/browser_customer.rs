@@ -19,11 +19,12 @@
 
 mod common;
 
-use common::browser::{check, console_errors, fill, path_of, program, submit, text};
+use common::browser::{
+    check, chromium_and_driver, console_errors, fill, open, path_of, submit, text,
+};
 use common::{free_port, token, Proc};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long the rules and the sandbox provider may take to approve and
@@ -45,16 +46,7 @@ fn order(customer: &str, line_title: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser() {
-    let chromedriver = program(
-        "CHROMEDRIVER",
-        &["/usr/bin/chromedriver", "chromedriver"],
-        "chromium-driver",
-    );
-    let chromium = program(
-        "CHROMIUM",
-        &["/usr/bin/chromium", "chromium", "chromium-browser"],
-        "chromium",
-    );
+    let browser = chromium_and_driver();
 
     let dir = tempfile::tempdir().expect("a folder");
     let addr = format!("127.0.0.1:{}", free_port());
@@ -120,32 +112,7 @@ async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser() {
     assert_eq!(r.status(), 403);
 
     // The browser.
-    let driver_port = free_port();
-    let mut driver_cmd = Command::new(&chromedriver);
-    driver_cmd.arg(format!("--port={driver_port}"));
-    let driver = Proc::start(
-        "chromedriver",
-        driver_cmd,
-        dir.path().join("chromedriver.log"),
-        &format!("127.0.0.1:{driver_port}"),
-    );
-    let profile = dir.path().join("chromium-profile");
-    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=412,915",
-                     "--lang=en-US", format!("--user-data-dir={}", profile.display())]
-        },
-        "goog:loggingPrefs": {"browser": "ALL"}
-    }))
-    .expect("capabilities");
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .unwrap_or_else(|e| panic!("no browser session: {e}\n{}", driver.log_text()));
+    let (driver, c) = open(dir.path(), &browser, "412,915").await;
 
     let outcome = customer_flow(&c, &base, &bobs_claim).await;
     let _ = c.close().await;

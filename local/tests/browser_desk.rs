@@ -16,12 +16,13 @@
 
 mod common;
 
-use common::browser::{check, console_errors, fill, path_of, program, submit, text};
+use common::browser::{
+    check, chromium_and_driver, console_errors, fill, open, path_of, submit, text,
+};
 use common::{free_port, token, Proc};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long the rules and the sandbox provider may take to approve and
@@ -106,16 +107,7 @@ async fn until_under_review(http: &reqwest::Client, base: &str, staff: &str, ids
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_work_the_desk_in_a_browser() {
-    let chromedriver = program(
-        "CHROMEDRIVER",
-        &["/usr/bin/chromedriver", "chromedriver"],
-        "chromium-driver",
-    );
-    let chromium = program(
-        "CHROMIUM",
-        &["/usr/bin/chromium", "chromium", "chromium-browser"],
-        "chromium",
-    );
+    let browser = chromium_and_driver();
 
     let dir = tempfile::tempdir().expect("a folder");
     let addr = format!("127.0.0.1:{}", free_port());
@@ -181,32 +173,7 @@ async fn staff_work_the_desk_in_a_browser() {
         }
     }
 
-    let driver_port = free_port();
-    let mut driver_cmd = Command::new(&chromedriver);
-    driver_cmd.arg(format!("--port={driver_port}"));
-    let driver = Proc::start(
-        "chromedriver",
-        driver_cmd,
-        dir.path().join("chromedriver.log"),
-        &format!("127.0.0.1:{driver_port}"),
-    );
-    let profile = dir.path().join("chromium-profile");
-    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,1000",
-                     "--lang=en-US", format!("--user-data-dir={}", profile.display())]
-        },
-        "goog:loggingPrefs": {"browser": "ALL"}
-    }))
-    .expect("capabilities");
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .unwrap_or_else(|e| panic!("no browser session: {e}\n{}", driver.log_text()));
+    let (driver, c) = open(dir.path(), &browser, "1280,1000").await;
 
     let outcome = desk_flow(&c, &base, &ids, &foreign, &candidate).await;
     let _ = c.close().await;

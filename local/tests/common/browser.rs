@@ -2,10 +2,12 @@
 //! without them), the browser's console, and a person's actions on a page.
 #![allow(dead_code)]
 
+use super::{free_port, Proc};
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, Locator};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A program named by `var`, else the first of `candidates` found (as a
@@ -126,4 +128,57 @@ pub fn check(ok: bool, what: &str) -> Result<(), String> {
     } else {
         Err(format!("not so: {what}"))
     }
+}
+
+/// Chromium and chromedriver: `$CHROMIUM` / `$CHROMEDRIVER`, else Debian's
+/// (the test fails without them).
+pub fn chromium_and_driver() -> (PathBuf, PathBuf) {
+    let chromedriver = program(
+        "CHROMEDRIVER",
+        &["/usr/bin/chromedriver", "chromedriver"],
+        "chromium-driver",
+    );
+    let chromium = program(
+        "CHROMIUM",
+        &["/usr/bin/chromium", "chromium", "chromium-browser"],
+        "chromium",
+    );
+    (chromium, chromedriver)
+}
+
+/// chromedriver on a free port and a headless Chromium session through it
+/// (a fresh profile in `dir`, a window of `window` = "W,H", the browser's
+/// console log kept for [`console_errors`]).
+pub async fn open(
+    dir: &Path,
+    (chromium, chromedriver): &(PathBuf, PathBuf),
+    window: &str,
+) -> (Proc, Client) {
+    let driver_port = free_port();
+    let mut driver_cmd = Command::new(chromedriver);
+    driver_cmd.arg(format!("--port={driver_port}"));
+    let driver = Proc::start(
+        "chromedriver",
+        driver_cmd,
+        dir.join("chromedriver.log"),
+        &format!("127.0.0.1:{driver_port}"),
+    );
+    let profile = dir.join("chromium-profile");
+    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", format!("--window-size={window}"),
+                     "--lang=en-US", format!("--user-data-dir={}", profile.display())]
+        },
+        "goog:loggingPrefs": {"browser": "ALL"}
+    }))
+    .expect("capabilities");
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .unwrap_or_else(|e| panic!("no browser session: {e}\n{}", driver.log_text()));
+    (driver, c)
 }
