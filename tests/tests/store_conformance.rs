@@ -1153,6 +1153,119 @@ conformance!(
 
 // ---------------------------------------------------------------- SQLite only
 
+/// Many writers at once on SQLite, where writes that wait for the connection
+/// are committed together (a group commit): each write keeps its own
+/// outcome. Read-modify-write increments of one counter lose none
+/// (a lost update would leave the counter short), a transaction whose
+/// check fails writes nothing even when it shares the commit with ones that
+/// succeed, and deletes with conditions hold.
+async fn group_commit_keeps_each_outcome(t: std::sync::Arc<SqliteTable>) {
+    const TASKS: u64 = 16;
+    const EACH: u64 = 40;
+    put_ok(&*t, &item("COUNTER", "1", json!({"n": 0}))).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..TASKS {
+        let t = t.clone();
+        tasks.spawn(async move {
+            let mut conflicts = 0u64;
+            for i in 0..EACH {
+                // Increment: read, then write if nobody wrote between.
+                loop {
+                    let current = t.get("COUNTER", "1").await.unwrap().unwrap();
+                    let n = current.body.to_value().unwrap()["n"].as_u64().unwrap();
+                    let ops = vec![
+                        WriteOp::Put {
+                            item: versioned(
+                                item("COUNTER", "1", json!({ "n": n + 1 })),
+                                current.version + 1,
+                            ),
+                            condition: Condition::VersionIs(current.version),
+                        },
+                        WriteOp::Put {
+                            item: item("LOG", &format!("{task}-{i}"), json!({ "n": n + 1 })),
+                            condition: Condition::NotExists,
+                        },
+                    ];
+                    match t.transact(ops).await {
+                        Ok(()) => break,
+                        Err(StoreError::TransactionCancelled { failed }) => {
+                            assert_eq!(failed, vec![0], "only the counter may conflict");
+                            conflicts += 1;
+                        }
+                        Err(e) => panic!("increment failed: {e}"),
+                    }
+                }
+                // A transaction that must fail whole.
+                let doomed = vec![
+                    WriteOp::Put {
+                        item: item("DOOMED", &format!("{task}-{i}"), json!({})),
+                        condition: Condition::NotExists,
+                    },
+                    WriteOp::Check {
+                        pk: "MISSING".into(),
+                        sk: "1".into(),
+                        condition: Condition::Exists,
+                    },
+                ];
+                assert_cancelled(t.transact(doomed).await, &[1]);
+                // A put, a failing put, a delete.
+                let key = format!("{task}-{i}");
+                put_ok(&*t, &item("TEMP", &key, json!({}))).await;
+                assert_condition_failed(
+                    t.put(item("TEMP", &key, json!({})), Condition::NotExists)
+                        .await,
+                    "TEMP",
+                    &key,
+                );
+                t.delete("TEMP", &key, Condition::Exists).await.unwrap();
+            }
+            conflicts
+        });
+    }
+    let mut conflicts = 0;
+    while let Some(r) = tasks.join_next().await {
+        conflicts += r.unwrap();
+    }
+    let counter = get(&*t, "COUNTER", "1").await.unwrap();
+    assert_eq!(
+        counter.body,
+        json!({ "n": TASKS * EACH }),
+        "{conflicts} conflicts retried"
+    );
+    assert_eq!(counter.version, 1 + TASKS * EACH);
+    let logged = read_all_pages(&*t, Query::partition(Index::Primary, "LOG"), 100)
+        .await
+        .0;
+    assert_eq!(logged.len() as u64, TASKS * EACH);
+    // Every increment saw a different value: no two read the same one and won.
+    let values: HashSet<u64> = logged
+        .iter()
+        .map(|i| i.body.to_value().unwrap()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(values.len() as u64, TASKS * EACH);
+    assert!(query(&*t, Query::partition(Index::Primary, "DOOMED"))
+        .await
+        .items
+        .is_empty());
+    assert!(query(&*t, Query::partition(Index::Primary, "TEMP"))
+        .await
+        .items
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_group_commit_keeps_each_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = SqliteTable::open(&dir.path().join("t.db")).unwrap();
+    group_commit_keeps_each_outcome(std::sync::Arc::new(table)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_memory_group_commit_keeps_each_outcome() {
+    let table = SqliteTable::in_memory().unwrap();
+    group_commit_keeps_each_outcome(std::sync::Arc::new(table)).await;
+}
+
 #[tokio::test]
 async fn sqlite_file_persists_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
