@@ -2,7 +2,9 @@
 //! (started with `--webhooks-allow-loopback` on a free port, empty data
 //! folder): a receiver in this test records what it is sent; a claim filed
 //! reaches the shop's endpoint as `claim.submitted` with headers that the
-//! Standard Webhooks reference library (`standardwebhooks`, PyPI) verifies;
+//! Standard Webhooks reference library verifies, in Python (`standardwebhooks`,
+//! PyPI) and in TypeScript (the npm package, the README's verifier compiled
+//! with `tsc --strict` and run with node);
 //! a receiver answering 500 then 200 gets the same `webhook-id` twice and
 //! the delivery log shows both attempts; another shop's endpoint gets
 //! nothing; customers and other shops' staff are refused; bad URLs and
@@ -11,7 +13,8 @@
 //! The library lives in a virtualenv of its own: `$STANDARDWEBHOOKS_PYTHON`
 //! (its Python), else the one `.ci/run` installs at
 //! `$TMPDIR/aftersales-standardwebhooks-<VERSION>` (TMPDIR defaults to
-//! /tmp). Without it the test fails and says how to install it.
+//! /tmp); the TypeScript tools where `common::typescript` finds them. Without
+//! them the test fails and says how to install them.
 
 mod common;
 
@@ -20,6 +23,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use common::typescript::Verifier;
 use common::{free_port, token, Proc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -177,9 +181,15 @@ async fn wait_for<T>(what: &str, patience: Duration, mut f: impl FnMut() -> Opti
     }
 }
 
-/// Verifies a received request with the reference library; also checks
-/// that the library refuses it with one byte of the body changed.
-fn verify_with_library(python: &Path, secret: &str, r: &Received) {
+/// Verifies a received request with the reference library, in Python and
+/// in TypeScript; each also checks that it refuses the request with one
+/// byte of the body changed.
+fn verify_with_library(python: &Path, ts: &Verifier, secret: &str, r: &Received) {
+    let headers: Vec<(&str, &str)> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .iter()
+        .map(|h| (*h, r.header(h)))
+        .collect();
+    assert_eq!(ts.verify(secret, &headers, &r.body), r.json());
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("request.json");
     let headers: serde_json::Map<String, Value> =
@@ -224,6 +234,7 @@ except WebhookVerificationError:
 async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     let python = library_python();
     let dir = tempfile::tempdir().expect("a folder for the runner");
+    let ts = Verifier::compile(&dir.path().join("verifier"));
     let addr = format!("127.0.0.1:{}", free_port());
     let runner = Proc::runner_with(dir.path(), &addr, &["--webhooks-allow-loopback"]);
     let (receiver, log) = start_receiver().await;
@@ -407,14 +418,14 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     .await;
     assert_eq!(submitted.header("content-type"), "application/json");
     assert_eq!(submitted.json()["data"]["shop_id"], "shop-1");
-    verify_with_library(&python, &secret, &submitted);
+    verify_with_library(&python, &ts, &secret, &submitted);
     let approved = wait_for(
         "claim.approved at /ok",
         Duration::from_secs(30),
         of("ok", "claim.approved"),
     )
     .await;
-    verify_with_library(&python, &secret, &approved);
+    verify_with_library(&python, &ts, &secret, &approved);
     assert_ne!(
         submitted.header("webhook-id"),
         approved.header("webhook-id")
@@ -433,7 +444,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     let gap = second.header("webhook-timestamp").parse::<i64>().unwrap()
         - first.header("webhook-timestamp").parse::<i64>().unwrap();
     assert!((0..=10).contains(&gap), "first retry after {gap} s");
-    verify_with_library(&python, flaky["secret"].as_str().unwrap(), &second);
+    verify_with_library(&python, &ts, flaky["secret"].as_str().unwrap(), &second);
 
     // The delivery log shows both attempts.
     let (s, b) = api
