@@ -2,16 +2,24 @@
 //! (started with `--webhooks-allow-loopback` on a free port, empty data
 //! folder): a receiver in this test records what it is sent; a claim filed
 //! reaches the shop's endpoint as `claim.submitted` with headers that the
-//! Standard Webhooks reference library (`standardwebhooks`, PyPI) verifies;
+//! Standard Webhooks reference library verifies, in Python (`standardwebhooks`,
+//! PyPI) and in TypeScript (the npm package, the README's verifier compiled
+//! with `tsc --strict` and run with node);
 //! a receiver answering 500 then 200 gets the same `webhook-id` twice and
 //! the delivery log shows both attempts; another shop's endpoint gets
 //! nothing; customers and other shops' staff are refused; bad URLs and
-//! event types answer 400 and change nothing.
+//! event types answer 400 and change nothing. A rotated secret is shown
+//! once and, for the day after, deliveries carry both signatures (each
+//! library verifies with the old secret and with the new); a replay, of
+//! one delivery or of everything since a time, sends the same `webhook-id`
+//! again; bad replays answer 4xx. Thirty concurrent creates on a shop make
+//! exactly 20 endpoints.
 //!
 //! The library lives in a virtualenv of its own: `$STANDARDWEBHOOKS_PYTHON`
 //! (its Python), else the one `.ci/run` installs at
 //! `$TMPDIR/aftersales-standardwebhooks-<VERSION>` (TMPDIR defaults to
-//! /tmp). Without it the test fails and says how to install it.
+//! /tmp); the TypeScript tools where `common::typescript` finds them. Without
+//! them the test fails and says how to install them.
 
 mod common;
 
@@ -20,6 +28,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use common::typescript::Verifier;
 use common::{free_port, token, Proc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -177,9 +186,15 @@ async fn wait_for<T>(what: &str, patience: Duration, mut f: impl FnMut() -> Opti
     }
 }
 
-/// Verifies a received request with the reference library; also checks
-/// that the library refuses it with one byte of the body changed.
-fn verify_with_library(python: &Path, secret: &str, r: &Received) {
+/// Verifies a received request with the reference library, in Python and
+/// in TypeScript; each also checks that it refuses the request with one
+/// byte of the body changed.
+fn verify_with_library(python: &Path, ts: &Verifier, secret: &str, r: &Received) {
+    let headers: Vec<(&str, &str)> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .iter()
+        .map(|h| (*h, r.header(h)))
+        .collect();
+    assert_eq!(ts.verify(secret, &headers, &r.body), r.json());
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("request.json");
     let headers: serde_json::Map<String, Value> =
@@ -224,6 +239,7 @@ except WebhookVerificationError:
 async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     let python = library_python();
     let dir = tempfile::tempdir().expect("a folder for the runner");
+    let ts = Verifier::compile(&dir.path().join("verifier"));
     let addr = format!("127.0.0.1:{}", free_port());
     let runner = Proc::runner_with(dir.path(), &addr, &["--webhooks-allow-loopback"]);
     let (receiver, log) = start_receiver().await;
@@ -407,14 +423,14 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     .await;
     assert_eq!(submitted.header("content-type"), "application/json");
     assert_eq!(submitted.json()["data"]["shop_id"], "shop-1");
-    verify_with_library(&python, &secret, &submitted);
+    verify_with_library(&python, &ts, &secret, &submitted);
     let approved = wait_for(
         "claim.approved at /ok",
         Duration::from_secs(30),
         of("ok", "claim.approved"),
     )
     .await;
-    verify_with_library(&python, &secret, &approved);
+    verify_with_library(&python, &ts, &secret, &approved);
     assert_ne!(
         submitted.header("webhook-id"),
         approved.header("webhook-id")
@@ -433,7 +449,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     let gap = second.header("webhook-timestamp").parse::<i64>().unwrap()
         - first.header("webhook-timestamp").parse::<i64>().unwrap();
     assert!((0..=10).contains(&gap), "first retry after {gap} s");
-    verify_with_library(&python, flaky["secret"].as_str().unwrap(), &second);
+    verify_with_library(&python, &ts, flaky["secret"].as_str().unwrap(), &second);
 
     // The delivery log shows both attempts.
     let (s, b) = api
@@ -446,6 +462,159 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     assert_eq!(d["attempts"][0]["status"], 500, "{b}");
     assert_eq!(d["attempts"][1]["status"], 200, "{b}");
     assert!(d["attempts"][1]["latency_ms"].is_u64(), "{b}");
+
+    // Rotation: the new secret once; the old one still signs for a day.
+    let rotate = format!("{EPS}/{ok_id}/rotate-secret");
+    for (who, t) in [("a reviewer", &reviewer), ("shop-2's admin", &admin2)] {
+        let (s, _) = api.call("POST", &rotate, t, None).await;
+        assert_eq!(s, 403, "{who}");
+    }
+    let (s, _) = api
+        .call(
+            "POST",
+            &format!("{EPS}/{other_id}/rotate-secret"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "another shop's endpoint");
+    let (s, rotated) = api.call("POST", &rotate, &admin, None).await;
+    assert_eq!(s, 200, "{rotated}");
+    let new_secret = rotated["secret"]
+        .as_str()
+        .expect("the new secret")
+        .to_string();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
+    let (_, shown) = api
+        .call("GET", &format!("{EPS}/{ok_id}"), &admin, None)
+        .await;
+    assert!(!shown.to_string().contains("whsec_"), "{shown}");
+
+    // Replay one delivery: the same webhook-id and body, both signatures.
+    let replay = format!("{EPS}/{ok_id}/replay");
+    let submitted_id = submitted.header("webhook-id").to_string();
+    let (s, b) = api
+        .call(
+            "POST",
+            &replay,
+            &admin,
+            Some(json!({"webhook_id": submitted_id})),
+        )
+        .await;
+    assert_eq!((s, &b), (202, &json!({"replayed": 1})), "{b}");
+    let again = wait_for(
+        "the replayed claim.submitted",
+        Duration::from_secs(30),
+        || {
+            let log = log.lock().unwrap();
+            let same: Vec<&Received> = log
+                .iter()
+                .filter(|r| r.path == "ok" && r.header("webhook-id") == submitted_id)
+                .collect();
+            (same.len() >= 2).then(|| same[1].clone())
+        },
+    )
+    .await;
+    assert_eq!(again.body, submitted.body);
+    let timestamp: i64 = again.header("webhook-timestamp").parse().unwrap();
+    let body = again.body.as_bytes();
+    assert_eq!(
+        again.header("webhook-signature"),
+        format!(
+            "{} {}",
+            aftersales::hooks::sign(&new_secret, &submitted_id, timestamp, body).unwrap(),
+            aftersales::hooks::sign(&secret, &submitted_id, timestamp, body).unwrap()
+        )
+    );
+    verify_with_library(&python, &ts, &new_secret, &again);
+    verify_with_library(&python, &ts, &secret, &again);
+
+    // Replay everything since a time, once the log shows it all delivered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let all = loop {
+        let (_, b) = api
+            .call("GET", &format!("{EPS}/{ok_id}/deliveries"), &admin, None)
+            .await;
+        let ds = b["deliveries"].as_array().cloned().unwrap_or_default();
+        if !ds.is_empty() && ds.iter().all(|d| d["state"] == "delivered") {
+            break ds;
+        }
+        assert!(Instant::now() < deadline, "not all delivered: {b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(all.len() >= 2, "{all:?}");
+    let now = chrono::Utc::now().to_rfc3339();
+    let (s, b) = api
+        .call("POST", &replay, &admin, Some(json!({"since": now})))
+        .await;
+    assert_eq!(
+        (s, &b),
+        (202, &json!({"replayed": 0})),
+        "nothing since now: {b}"
+    );
+    let (s, b) = api
+        .call(
+            "POST",
+            &replay,
+            &admin,
+            Some(json!({"since": "2000-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["replayed"].as_u64(), Some(all.len() as u64), "{b}");
+    let approved_id = approved.header("webhook-id").to_string();
+    let again = wait_for(
+        "the replayed claim.approved",
+        Duration::from_secs(30),
+        || {
+            let log = log.lock().unwrap();
+            let same: Vec<&Received> = log
+                .iter()
+                .filter(|r| r.path == "ok" && r.header("webhook-id") == approved_id)
+                .collect();
+            (same.len() >= 2).then(|| same[1].clone())
+        },
+    )
+    .await;
+    verify_with_library(&python, &ts, &new_secret, &again);
+    verify_with_library(&python, &ts, &secret, &again);
+
+    // Bad replays: 4xx, nothing queued.
+    for (body, status, code) in [
+        (json!({}), 400, Some("invalid_replay")),
+        (
+            json!({"webhook_id": submitted_id, "since": "2026-01-01T00:00:00Z"}),
+            400,
+            Some("invalid_replay"),
+        ),
+        (
+            json!({"since": "2999-01-01T00:00:00Z"}),
+            400,
+            Some("invalid_replay"),
+        ),
+        (json!({"since": "yesterday"}), 400, None),
+        (json!({"webhook_id": "evt_none"}), 404, Some("not_found")),
+        (json!({"webhook_id": submitted_id, "colour": 1}), 400, None),
+    ] {
+        let (s, b) = api.call("POST", &replay, &admin, Some(body.clone())).await;
+        assert_eq!(s, status, "{body}: {b}");
+        if let Some(code) = code {
+            assert_eq!(b["error"]["code"], code, "{body}: {b}");
+        }
+    }
+    let (s, _) = api
+        .call(
+            "POST",
+            &replay,
+            &reviewer,
+            Some(json!({"webhook_id": submitted_id})),
+        )
+        .await;
+    assert_eq!(s, 403);
 
     // Shop-2's endpoint got none of shop-1's events.
     assert!(
@@ -465,6 +634,19 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     assert_eq!(
         (s, &b["enabled"], &b["description"]),
         (200, &json!(false), &json!("off")),
+        "{b}"
+    );
+    let (s, b) = api
+        .call(
+            "POST",
+            &replay,
+            &admin,
+            Some(json!({"webhook_id": submitted_id})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("endpoint_disabled")),
         "{b}"
     );
     let (s, b) = api
@@ -505,6 +687,57 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
             Some(json!({"url": format!("{receiver}/n21"), "event_types": ["order.created"]})),
         )
         .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("too_many_endpoints")),
+        "{b}"
+    );
+
+    // Thirty creates at once on an empty shop: exactly 20 made, the rest
+    // refused; a delete makes room for exactly one more.
+    let admin3 = token(dir.path(), &["staff", "st-3", "shop-3", "admin"]);
+    const EPS3: &str = "/v1/shops/shop-3/webhook-endpoints";
+    let creates: Vec<_> = (0..30)
+        .map(|i| {
+            let api = Api {
+                base: api.base.clone(),
+                http: api.http.clone(),
+            };
+            let (admin3, receiver) = (admin3.clone(), receiver.clone());
+            tokio::spawn(async move {
+                api.call(
+                    "POST",
+                    EPS3,
+                    &admin3,
+                    Some(json!({"url": format!("{receiver}/c{i}"), "event_types": ["order.created"]})),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut made = Vec::new();
+    let mut refused = 0;
+    for c in creates {
+        let (s, b) = c.await.expect("a create");
+        match (s, b["error"]["code"].as_str()) {
+            (201, _) => made.push(b["endpoint_id"].as_str().unwrap().to_string()),
+            (400, Some("too_many_endpoints")) => refused += 1,
+            other => panic!("a concurrent create answered {other:?}: {b}"),
+        }
+    }
+    assert_eq!((made.len(), refused), (20, 10));
+    let (_, b) = api.call("GET", EPS3, &admin3, None).await;
+    assert_eq!(b["endpoints"].as_array().map(Vec::len), Some(20), "{b}");
+    let (s, _) = api
+        .call("DELETE", &format!("{EPS3}/{}", made[0]), &admin3, None)
+        .await;
+    assert_eq!(s, 204);
+    let one_more = json!({"url": format!("{receiver}/c30"), "event_types": ["order.created"]});
+    let (s, b) = api
+        .call("POST", EPS3, &admin3, Some(one_more.clone()))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api.call("POST", EPS3, &admin3, Some(one_more)).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (400, Some("too_many_endpoints")),

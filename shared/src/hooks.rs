@@ -8,6 +8,7 @@
 //! | item            | pk                        | sk                                  |
 //! |-----------------|---------------------------|-------------------------------------|
 //! | endpoint        | `WHENDPOINTS#{shop}`      | `{endpoint id}`                     |
+//! | endpoint count  | `WHCOUNT#{shop}`          | `endpoints`                         |
 //! | delivery        | `WHDELIVERIES#{endpoint}` | `{event id}`                        |
 //! | due delivery    | `WHDUE`                   | `{due at}#{endpoint id}#{event id}` |
 //!
@@ -17,12 +18,21 @@
 //! the attempt and moves the due item to the next try, all in one
 //! transaction.
 //!
+//! The count item keeps the 20-endpoint limit under concurrent creates: an
+//! endpoint is written in one transaction with the count it was checked
+//! against (conditional on its version), so two creates can never both take
+//! the 20th place. Rotating a secret keeps the old one signing beside the
+//! new for [`ROTATION_OVERLAP_SECS`] (two `v1,` signatures, as the
+//! specification allows), so receivers can switch without losing a
+//! delivery. A replay queues delivered or failed deliveries again, with
+//! their `webhook-id` and body unchanged.
+//!
 //! Only this first step is here: endpoints on the runner. The cloud (a
 //! stream consumer feeding a sender function) is still to come.
 
 use crate::domain::events::{EventType, OutboxEvent};
-use crate::repo::{RepoError, Table};
-use crate::store::{Condition, Index, Item, Query, StoreError, WriteOp};
+use crate::repo::{decode, encode, partition_items, versioned_put, RepoError, Table};
+use crate::store::{Condition, Index, Item, StoreError, WriteOp};
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
@@ -43,6 +53,8 @@ pub const MAX_URL: usize = 2000;
 /// After this long without a successful attempt a delivery is given up and
 /// its endpoint disabled.
 pub const GIVE_UP_AFTER_SECS: i64 = 3 * 24 * 3600;
+/// After a rotation the old secret signs beside the new one this long.
+pub const ROTATION_OVERLAP_SECS: i64 = 24 * 3600;
 
 /// Whether loopback URLs (127.0.0.1, ::1, `localhost`) may be registered
 /// and sent to: only on a runner started with `--webhooks-allow-loopback`
@@ -105,6 +117,12 @@ pub struct Endpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
     pub secret: String,
+    /// The secret before the last rotation: it signs beside `secret` until
+    /// `previous_until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -118,6 +136,7 @@ impl std::fmt::Debug for Endpoint {
             .field("event_types", &self.event_types)
             .field("enabled", &self.enabled)
             .field("secret", &"<hidden>")
+            .field("previous_until", &self.previous_until)
             .finish()
     }
 }
@@ -133,6 +152,9 @@ pub struct EndpointView {
     pub enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
+    /// Until when the secret before the last rotation still signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -147,6 +169,7 @@ impl Endpoint {
             description: self.description.clone(),
             enabled: self.enabled,
             disabled_reason: self.disabled_reason.clone(),
+            previous_secret_expires_at: self.previous_until,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -154,6 +177,45 @@ impl Endpoint {
 
     pub fn wants(&self, t: EventType) -> bool {
         self.enabled && self.event_types.contains(&t)
+    }
+
+    /// A new secret signs from now on; the current one goes on signing
+    /// beside it for [`ROTATION_OVERLAP_SECS`] (a secret rotated out
+    /// earlier stops at once).
+    pub fn rotate(&mut self, new_secret: String, now: DateTime<Utc>) {
+        let old = std::mem::replace(&mut self.secret, new_secret);
+        self.previous_secret = Some(old);
+        self.previous_until = Some(now + chrono::Duration::seconds(ROTATION_OVERLAP_SECS));
+        self.updated_at = now;
+    }
+
+    /// The secrets that sign at `now`: the current one first.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut out = vec![self.secret.as_str()];
+        if let (Some(old), Some(until)) = (&self.previous_secret, self.previous_until) {
+            if now < until {
+                out.push(old);
+            }
+        }
+        out
+    }
+
+    /// The `webhook-signature` header at `now`: one `v1,` signature per
+    /// signing secret, space-separated (receivers accept any that
+    /// matches). None when a secret is unusable.
+    pub fn signature(
+        &self,
+        webhook_id: &str,
+        timestamp: i64,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let signatures: Option<Vec<String>> = self
+            .signing_secrets(now)
+            .into_iter()
+            .map(|s| sign(s, webhook_id, timestamp, body))
+            .collect();
+        Some(signatures?.join(" "))
     }
 }
 
@@ -175,6 +237,15 @@ pub struct EndpointPatch {
     pub event_types: Option<Vec<String>>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+}
+
+/// What to send again: one delivery by its `webhook-id`, or every delivery
+/// of events since a time.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replay {
+    pub webhook_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// One try at sending a delivery.
@@ -218,6 +289,31 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
     /// The JSON body, byte for byte as signed and sent.
     pub body: String,
+    /// When it was last queued again by a replay: the give-up clock runs
+    /// from here (a replayed old event is not given up at its first
+    /// failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_at: Option<DateTime<Utc>>,
+}
+
+impl Delivery {
+    /// Since when it has been trying (for [`GIVE_UP_AFTER_SECS`]).
+    pub fn trying_since(&self) -> DateTime<Utc> {
+        self.replayed_at.unwrap_or(self.created_at)
+    }
+
+    /// Queued again by a replay at `now`: pending, due now, its earlier
+    /// attempts kept in its log. False (nothing changes) when it is still
+    /// pending: it is queued already.
+    pub fn requeue(&mut self, now: DateTime<Utc>) -> bool {
+        if self.state == DeliveryState::Pending {
+            return false;
+        }
+        self.state = DeliveryState::Pending;
+        self.next_at = Some(now);
+        self.replayed_at = Some(now);
+        true
+    }
 }
 
 /// The body sent for an event (the specification's recommended shape:
@@ -464,44 +560,23 @@ fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
-    let v = item.version;
-    item.body
-        .decode()
-        .map(|t| (t, v))
-        .map_err(|source| RepoError::Corrupt {
-            pk: item.pk,
-            sk: item.sk,
-            source,
-        })
-}
-
-fn encode<T: Serialize>(t: &T) -> crate::store::Body {
-    crate::store::Body::of(t).expect("webhook items serialize to JSON")
-}
-
+/// The items of one partition, in sort key order (see [`partition_items`]).
 async fn partition(
     t: &dyn Table,
     pk: &str,
     before: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Item>, RepoError> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = t
-            .query(Query::partition(Index::Primary, pk).limit(100).after(after))
-            .await?;
-        for i in page.items {
-            if before.is_some_and(|b| i.sk.as_str() >= b) || out.len() >= limit {
-                return Ok(out);
-            }
-            out.push(i);
+    partition_items(t, Index::Primary, pk, before, limit).await
+}
+
+/// A lost race on a conditional write: [`RepoError::Conflict`].
+fn conflict_or(e: StoreError) -> RepoError {
+    match e {
+        StoreError::TransactionCancelled { .. } | StoreError::ConditionFailed { .. } => {
+            RepoError::Conflict { duplicate: false }
         }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => return Ok(out),
-        }
+        e => e.into(),
     }
 }
 
@@ -514,12 +589,32 @@ pub mod endpoints {
 
     pub fn put(e: &Endpoint, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&e.shop_id, &e.endpoint_id);
-        let mut item = Item::new(pk, sk, encode(e));
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+        versioned_put(Item::new(pk, sk, encode(e)), prev)
+    }
+
+    pub fn count_key(shop_id: &str) -> (String, String) {
+        (format!("WHCOUNT#{shop_id}"), "endpoints".to_owned())
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Count {
+        endpoints: usize,
+    }
+
+    /// How many endpoints the shop has, with the count item's version
+    /// (None: no count item yet, the endpoints counted one by one).
+    pub async fn count(t: &dyn Table, shop_id: &str) -> Result<(usize, Option<u64>), RepoError> {
+        let (pk, sk) = count_key(shop_id);
+        match t.get(&pk, &sk).await? {
+            Some(item) => decode::<Count>(item).map(|(c, v)| (c.endpoints, Some(v))),
+            None => Ok((of_shop(t, shop_id).await?.len(), None)),
         }
+    }
+
+    /// The count as changed; `prev` the version read (None: a new one).
+    pub fn put_count(shop_id: &str, n: usize, prev: Option<u64>) -> WriteOp {
+        let (pk, sk) = count_key(shop_id);
+        versioned_put(Item::new(pk, sk, encode(&Count { endpoints: n })), prev)
     }
 
     pub async fn get(
@@ -566,12 +661,7 @@ pub mod deliveries {
 
     pub fn put(d: &Delivery, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&d.endpoint_id, &d.webhook_id);
-        let mut item = Item::new(pk, sk, encode(d));
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        versioned_put(Item::new(pk, sk, encode(d)), prev)
     }
 
     pub fn put_due(d: &Due) -> WriteOp {
@@ -598,6 +688,18 @@ pub mod deliveries {
     ) -> Result<Option<(Delivery, u64)>, RepoError> {
         let (pk, sk) = key(endpoint_id, webhook_id);
         t.get(&pk, &sk).await?.map(decode).transpose()
+    }
+
+    /// Every delivery of an endpoint, in `webhook-id` order.
+    pub async fn all_of_endpoint(
+        t: &dyn Table,
+        endpoint_id: &str,
+    ) -> Result<Vec<(Delivery, u64)>, RepoError> {
+        partition(t, &key(endpoint_id, "").0, None, usize::MAX)
+            .await?
+            .into_iter()
+            .map(decode)
+            .collect()
     }
 
     /// An endpoint's deliveries, newest first, at most `limit`.
@@ -645,14 +747,6 @@ pub async fn create(
     let url = url(&new.url)?;
     let event_types = event_types(&new.event_types)?;
     let description = description(new.description)?;
-    let existing = endpoints::of_shop(t, shop_id).await?;
-    if existing.len() >= MAX_ENDPOINTS_PER_SHOP {
-        return Err(HookError::Invalid {
-            code: "too_many_endpoints",
-            message: format!("a shop has at most {MAX_ENDPOINTS_PER_SHOP} webhook endpoints"),
-            field: None,
-        });
-    }
     let e = Endpoint {
         endpoint_id: format!("ep_{}", uuid::Uuid::now_v7().simple()),
         shop_id: shop_id.to_owned(),
@@ -662,12 +756,38 @@ pub async fn create(
         enabled: true,
         disabled_reason: None,
         secret: new_secret(),
+        previous_secret: None,
+        previous_until: None,
         created_at: now,
         updated_at: now,
     };
-    t.transact(vec![endpoints::put(&e, None)]).await?;
-    Ok((e.view(), e.secret.clone()))
+    // Each lost race is another create or delete that won, so the bound
+    // is only met when the shop is being changed by more than its limit.
+    for _ in 0..COUNT_ATTEMPTS {
+        let (n, v) = endpoints::count(t, shop_id).await?;
+        if n >= MAX_ENDPOINTS_PER_SHOP {
+            return Err(HookError::Invalid {
+                code: "too_many_endpoints",
+                message: format!("a shop has at most {MAX_ENDPOINTS_PER_SHOP} webhook endpoints"),
+                field: None,
+            });
+        }
+        let ops = vec![
+            endpoints::put(&e, None),
+            endpoints::put_count(shop_id, n + 1, v),
+        ];
+        match t.transact(ops).await.map_err(conflict_or) {
+            Ok(()) => return Ok((e.view(), e.secret.clone())),
+            Err(RepoError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RepoError::Conflict { duplicate: false }.into())
 }
+
+/// How many times a create or delete reads the count again after losing a
+/// race for it.
+const COUNT_ATTEMPTS: usize = MAX_ENDPOINTS_PER_SHOP + 10;
 
 pub async fn list(t: &dyn Table, shop_id: &str) -> Result<Vec<EndpointView>, HookError> {
     Ok(endpoints::of_shop(t, shop_id)
@@ -714,17 +834,152 @@ pub async fn update(
         }
     }
     e.updated_at = now;
-    t.transact(vec![endpoints::put(&e, Some(v))]).await?;
+    t.transact(vec![endpoints::put(&e, Some(v))])
+        .await
+        .map_err(conflict_or)?;
     Ok(e.view())
+}
+
+/// A new signing secret for the endpoint, shown this once; the old one
+/// signs beside it for [`ROTATION_OVERLAP_SECS`].
+pub async fn rotate_secret(
+    t: &dyn Table,
+    shop_id: &str,
+    endpoint_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(EndpointView, String), HookError> {
+    let (mut e, v) = endpoints::get(t, shop_id, endpoint_id)
+        .await?
+        .ok_or(HookError::NotFound("webhook endpoint"))?;
+    e.rotate(new_secret(), now);
+    t.transact(vec![endpoints::put(&e, Some(v))])
+        .await
+        .map_err(conflict_or)?;
+    Ok((e.view(), e.secret.clone()))
 }
 
 pub async fn delete(t: &dyn Table, shop_id: &str, endpoint_id: &str) -> Result<(), HookError> {
     let (pk, sk) = endpoints::key(shop_id, endpoint_id);
-    match t.delete(&pk, &sk, Condition::Exists).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed { .. }) => Err(HookError::NotFound("webhook endpoint")),
-        Err(e) => Err(e.into()),
+    let gone = || HookError::NotFound("webhook endpoint");
+    for _ in 0..COUNT_ATTEMPTS {
+        let (n, v) = endpoints::count(t, shop_id).await?;
+        let Some(v) = v else {
+            // No count item yet (endpoints made before it): the next
+            // create counts them one by one.
+            return match t.delete(&pk, &sk, Condition::Exists).await {
+                Ok(()) => Ok(()),
+                Err(StoreError::ConditionFailed { .. }) => Err(gone()),
+                Err(e) => Err(e.into()),
+            };
+        };
+        let ops = vec![
+            WriteOp::Delete {
+                pk: pk.clone(),
+                sk: sk.clone(),
+                condition: Condition::Exists,
+            },
+            endpoints::put_count(shop_id, n.saturating_sub(1), Some(v)),
+        ];
+        match t.transact(ops).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
+                return Err(gone())
+            }
+            Err(StoreError::TransactionCancelled { .. } | StoreError::ConditionFailed { .. }) => {
+                continue
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
+    Err(RepoError::Conflict { duplicate: false }.into())
+}
+
+/// Queues deliveries of the endpoint again (delivered or failed ones; a
+/// pending one is queued already): the one with `webhook_id`, or every one
+/// of an event at or after `since`. Same `webhook-id`, same body; each
+/// keeps its earlier attempts. The answer is how many were queued.
+pub async fn replay(
+    t: &dyn Table,
+    shop_id: &str,
+    endpoint_id: &str,
+    what: Replay,
+    now: DateTime<Utc>,
+) -> Result<usize, HookError> {
+    let one_of = "name either `webhook_id` or `since`";
+    let (e, _) = endpoints::get(t, shop_id, endpoint_id)
+        .await?
+        .ok_or(HookError::NotFound("webhook endpoint"))?;
+    let ids: Vec<String> = match (what.webhook_id, what.since) {
+        (Some(id), None) => {
+            deliveries::get(t, endpoint_id, &id)
+                .await?
+                .ok_or(HookError::NotFound("delivery"))?;
+            vec![id]
+        }
+        (None, Some(since)) => {
+            if since > now {
+                return Err(invalid(
+                    "invalid_replay",
+                    "since",
+                    "`since` is in the future",
+                ));
+            }
+            deliveries::all_of_endpoint(t, endpoint_id)
+                .await?
+                .into_iter()
+                .filter(|(d, _)| d.created_at >= since)
+                .map(|(d, _)| d.webhook_id)
+                .collect()
+        }
+        (Some(_), Some(_)) => return Err(invalid("invalid_replay", "since", one_of)),
+        (None, None) => return Err(invalid("invalid_replay", "webhook_id", one_of)),
+    };
+    if !e.enabled {
+        return Err(HookError::Invalid {
+            code: "endpoint_disabled",
+            message: "the endpoint is disabled: enable it first".into(),
+            field: None,
+        });
+    }
+    let mut queued = 0;
+    for id in ids {
+        if requeue(t, &e, &id, now).await? {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// One delivery queued again (see [`Delivery::requeue`]), in one
+/// transaction with its due item; read again after a lost race with the
+/// sender.
+async fn requeue(
+    t: &dyn Table,
+    e: &Endpoint,
+    webhook_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, RepoError> {
+    for _ in 0..COUNT_ATTEMPTS {
+        let Some((mut d, v)) = deliveries::get(t, &e.endpoint_id, webhook_id).await? else {
+            return Ok(false);
+        };
+        if !d.requeue(now) {
+            return Ok(false);
+        }
+        let due = deliveries::Due {
+            endpoint_id: e.endpoint_id.clone(),
+            shop_id: e.shop_id.clone(),
+            webhook_id: webhook_id.to_owned(),
+            at: now,
+        };
+        let ops = vec![deliveries::put(&d, Some(v)), deliveries::put_due(&due)];
+        match t.transact(ops).await.map_err(conflict_or) {
+            Ok(()) => return Ok(true),
+            Err(RepoError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(RepoError::Conflict { duplicate: false })
 }
 
 /// An endpoint's deliveries, newest first (the endpoint must be the shop's).
@@ -765,6 +1020,7 @@ pub async fn on_event(t: &dyn Table, event: &OutboxEvent) -> Result<(), RepoErro
             next_at: Some(event.at),
             attempts: Vec::new(),
             body: body.clone(),
+            replayed_at: None,
         };
         let due = deliveries::Due {
             endpoint_id: e.endpoint_id.clone(),
@@ -900,6 +1156,86 @@ mod tests {
         assert!((-1.0..=1.0).contains(&j));
     }
 
+    fn endpoint(now: DateTime<Utc>) -> Endpoint {
+        Endpoint {
+            endpoint_id: "ep_1".into(),
+            shop_id: "s".into(),
+            url: "https://example.com/".into(),
+            event_types: vec![EventType::RefundRequested],
+            description: String::new(),
+            enabled: true,
+            disabled_reason: None,
+            secret: new_secret(),
+            previous_secret: None,
+            previous_until: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn a_rotated_secret_signs_beside_the_new_one_for_a_day() {
+        let t0: DateTime<Utc> = "2026-12-01T10:00:00Z".parse().unwrap();
+        let mut e = endpoint(t0);
+        let body = br#"{"type":"claim.submitted"}"#;
+        let old = e.secret.clone();
+        let only_old = e.signature("msg_1", 1, body, t0).unwrap();
+        assert_eq!(only_old, sign(&old, "msg_1", 1, body).unwrap());
+        assert!(!only_old.contains(' '));
+
+        let new = new_secret();
+        e.rotate(new.clone(), t0);
+        assert_eq!(e.secret, new);
+        let both = |at| e.signature("msg_1", 1, body, at).unwrap();
+        let expected = format!(
+            "{} {}",
+            sign(&new, "msg_1", 1, body).unwrap(),
+            sign(&old, "msg_1", 1, body).unwrap()
+        );
+        assert_eq!(both(t0), expected);
+        let almost = t0 + chrono::Duration::seconds(ROTATION_OVERLAP_SECS - 1);
+        assert_eq!(both(almost), expected);
+        let after = t0 + chrono::Duration::seconds(ROTATION_OVERLAP_SECS);
+        assert_eq!(both(after), sign(&new, "msg_1", 1, body).unwrap());
+        assert_eq!(e.view().previous_secret_expires_at, Some(after));
+
+        // Rotating again: the secret rotated out first stops at once.
+        let newer = new_secret();
+        e.rotate(newer.clone(), almost);
+        assert_eq!(
+            e.signing_secrets(almost),
+            vec![newer.as_str(), new.as_str()]
+        );
+    }
+
+    #[test]
+    fn a_replay_queues_a_finished_delivery_again_and_restarts_the_give_up_clock() {
+        let t0: DateTime<Utc> = "2026-12-01T10:00:00Z".parse().unwrap();
+        let mut d = Delivery {
+            webhook_id: "evt_1".into(),
+            endpoint_id: "ep_1".into(),
+            shop_id: "s".into(),
+            event_type: EventType::RefundRequested,
+            created_at: t0,
+            state: DeliveryState::Pending,
+            next_at: Some(t0),
+            attempts: Vec::new(),
+            body: "{}".into(),
+            replayed_at: None,
+        };
+        let later = t0 + chrono::Duration::days(5);
+        assert!(!d.requeue(later), "a pending delivery is queued already");
+        assert_eq!((d.next_at, d.trying_since()), (Some(t0), t0));
+        for state in [DeliveryState::Delivered, DeliveryState::Failed] {
+            d.state = state;
+            d.next_at = None;
+            assert!(d.requeue(later), "{state:?}");
+            assert_eq!(d.state, DeliveryState::Pending);
+            assert_eq!((d.next_at, d.trying_since()), (Some(later), later));
+            assert_eq!((d.webhook_id.as_str(), d.body.as_str()), ("evt_1", "{}"));
+        }
+    }
+
     #[test]
     fn the_secret_is_not_in_debug() {
         let now = Utc::now();
@@ -912,6 +1248,8 @@ mod tests {
             enabled: true,
             disabled_reason: None,
             secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+            previous_secret: Some("whsec_b2xkb2xkb2xkb2xkb2xkb2xk".into()),
+            previous_until: Some(now),
             created_at: now,
             updated_at: now,
         };

@@ -64,7 +64,7 @@ pub enum RepoError {
     Conflict { duplicate: bool },
 }
 
-fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
+pub(crate) fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
     let v = item.version;
     item.body
         .decode()
@@ -88,7 +88,7 @@ async fn get_many_decoded<T: DeserializeOwned>(
         .collect()
 }
 
-fn encode<T: Serialize>(t: &T) -> Body {
+pub(crate) fn encode<T: Serialize>(t: &T) -> Body {
     // Our own types always serialize (no maps with non-string keys).
     Body::of(t).expect("domain types serialize to JSON")
 }
@@ -109,7 +109,7 @@ async fn whole_partition<T: DeserializeOwned>(
 /// The items of one partition of the table or an index, in sort key order,
 /// page by page: at most `limit`, and only those whose sort key (the
 /// index's, for an index) sorts before `before` when it is given.
-async fn partition_items(
+pub(crate) async fn partition_items(
     t: &dyn Table,
     index: Index,
     pk: &str,
@@ -142,6 +142,17 @@ async fn partition_items(
     }
 }
 
+/// The write of a versioned item: `prev` is the version read, `None` for a
+/// new one (which must not exist yet). Every item that changes by
+/// read-modify-write is written through here.
+pub(crate) fn versioned_put(mut item: Item, prev: Option<u64>) -> WriteOp {
+    item.version = prev.map_or(1, |v| v + 1);
+    WriteOp::Put {
+        item,
+        condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
+    }
+}
+
 fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -150,7 +161,7 @@ pub use crate::domain::events::OutboxEvent;
 pub use crate::domain::ledger::OrderRecord;
 
 pub mod orders {
-    use super::{decode, encode, Condition, Item, OrderRecord, RepoError, Table, WriteOp};
+    use super::{decode, encode, versioned_put, Item, OrderRecord, RepoError, Table, WriteOp};
 
     pub fn key(shop_id: &str, order_id: &str) -> (String, String) {
         (format!("ORDER#{shop_id}#{order_id}"), "ORDER".into())
@@ -178,18 +189,14 @@ pub mod orders {
     /// The write of a record: `prev` is the version read, `None` for a new one.
     pub fn put(rec: &OrderRecord, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&rec.order.shop_id, &rec.order.order_id);
-        let mut item = Item::new(pk, sk, encode(rec));
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        let item = Item::new(pk, sk, encode(rec));
+        versioned_put(item, prev)
     }
 }
 
 pub mod claims {
     use super::{
-        decode, encode, ts, Claim, Condition, Cursor, DateTime, Index, IndexKey, Item, Query,
+        decode, encode, ts, versioned_put, Claim, Cursor, DateTime, Index, IndexKey, Item, Query,
         RepoError, Table, WriteOp,
     };
     use crate::domain::claim::ClaimStatus;
@@ -220,11 +227,7 @@ pub mod claims {
             pk: queue_partition(&c.shop_id, c.status),
             sk: queue_position(c),
         });
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        versioned_put(item, prev)
     }
 
     /// The gsi3 partition of a shop's claims in one status.
@@ -449,7 +452,7 @@ pub struct IdempotencyRecord {
 /// Evidence uploaded before its claim was filed
 /// ([`crate::domain::evidence::Upload`]), under its evidence key.
 pub mod uploads {
-    use super::{decode, encode, Condition, Item, RepoError, Table, WriteOp};
+    use super::{decode, encode, versioned_put, Item, RepoError, Table, WriteOp};
     use crate::domain::evidence::Upload;
 
     /// Upload records are forgotten after a week (a claim keeps its own
@@ -481,11 +484,7 @@ pub mod uploads {
         let (pk, sk) = key(&u.key);
         let mut item = Item::new(pk, sk, encode(u));
         item.expires_at = Some(u.created_at.timestamp() + TTL_SECONDS);
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        versioned_put(item, prev)
     }
 }
 
@@ -1031,7 +1030,7 @@ pub mod photos {
 
 /// Call-back tasks of a shop's staff, one per claim that called for one.
 pub mod callbacks {
-    use super::{decode, encode, whole_partition, Condition, Item, RepoError, Table, WriteOp};
+    use super::{decode, encode, versioned_put, whole_partition, Item, RepoError, Table, WriteOp};
     use crate::domain::winback::CallbackTask;
 
     pub fn key(shop_id: &str, claim_id: &str) -> (String, String) {
@@ -1042,12 +1041,8 @@ pub mod callbacks {
     /// must not exist yet).
     pub fn put(task: &CallbackTask, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&task.shop_id, &task.claim_id);
-        let mut item = Item::new(pk, sk, encode(task));
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        let item = Item::new(pk, sk, encode(task));
+        versioned_put(item, prev)
     }
 
     pub async fn get(
@@ -1260,7 +1255,7 @@ pub struct InboxMessage {
 
 pub mod inbox {
     use super::{
-        decode, encode, ClaimEvent, ClaimId, Condition, Cursor, CustomerId, Deserialize,
+        decode, encode, versioned_put, ClaimEvent, ClaimId, Cursor, CustomerId, Deserialize,
         InboxMessage, Index, Item, OutboxEvent, Query, RepoError, Serialize, Table, WriteOp,
     };
 
@@ -1332,12 +1327,8 @@ pub mod inbox {
     /// one (which fails if the message is already there).
     pub fn put(m: &InboxMessage, prev: Option<u64>) -> WriteOp {
         let (pk, sk) = key(&m.customer_id, &m.message_id);
-        let mut item = Item::new(pk, sk, encode(m));
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        let item = Item::new(pk, sk, encode(m));
+        versioned_put(item, prev)
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -1366,16 +1357,12 @@ pub mod inbox {
 
     /// The write of the unread count, conditional on the version read.
     pub fn put_unread(customer_id: &CustomerId, unread: u64, prev: Option<u64>) -> WriteOp {
-        let mut item = Item::new(
+        let item = Item::new(
             partition(customer_id),
             COUNTER_SK,
             encode(&Counter { unread }),
         );
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        versioned_put(item, prev)
     }
 
     /// Newest first.
@@ -1460,8 +1447,8 @@ pub mod sms_sent {
 
 pub mod refunds {
     use super::{
-        decode, encode, partition_items, ts, Condition, Cursor, DateTime, Index, IndexKey, Item,
-        OutboxEvent, Query, RepoError, Table, Utc, WriteOp,
+        decode, encode, partition_items, ts, versioned_put, Cursor, DateTime, Index, IndexKey,
+        Item, OutboxEvent, Query, RepoError, Table, Utc, WriteOp,
     };
     use crate::domain::order::PaymentChannel;
     use crate::domain::refund::{Refund, RefundStatus};
@@ -1528,11 +1515,7 @@ pub mod refunds {
         } else {
             None
         };
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        versioned_put(item, prev)
     }
 
     /// The gsi3 partition of a shop's refunds in one status, newest last.
@@ -1691,7 +1674,7 @@ pub mod refunds {
 /// number (the key a push names), pointing back at its claim and leg.
 pub mod shipments {
     use super::{
-        decode, encode, partition_items, ts, ClaimId, Condition, DateTime, Deserialize, Index,
+        decode, encode, partition_items, ts, versioned_put, ClaimId, DateTime, Deserialize, Index,
         IndexKey, Item, RepoError, Serialize, ShopId, Table, Utc, WriteOp,
     };
     use crate::domain::returns::Leg;
@@ -1774,11 +1757,7 @@ pub mod shipments {
                 ),
             });
         }
-        item.version = prev.map_or(1, |v| v + 1);
-        WriteOp::Put {
-            item,
-            condition: prev.map_or(Condition::NotExists, Condition::VersionIs),
-        }
+        versioned_put(item, prev)
     }
 
     /// Moving parcels last checked before `before`, stalest first, at most

@@ -126,3 +126,4 @@ pub fn token(dir: &Path, args: &[&str]) -> String {
         .to_owned()
 }
 pub mod browser;
+pub mod typescript;

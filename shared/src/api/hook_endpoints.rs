@@ -5,12 +5,12 @@
 use super::access::{check, Access};
 use super::{ApiError, AppState, Params};
 use crate::auth::Principal;
-use crate::hooks::{self, Delivery, EndpointPatch, HookError, NewEndpoint};
+use crate::hooks::{self, Delivery, EndpointPatch, HookError, NewEndpoint, Replay};
 use crate::repo::RepoError;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -26,6 +26,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}/deliveries",
             get(deliveries),
+        )
+        .route(
+            "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}/rotate-secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}/replay",
+            post(replay),
         )
 }
 
@@ -67,6 +75,14 @@ fn admin(p: &Principal, shop_id: &str) -> Result<(), ApiError> {
     check(Access::ADMINS, p, Some(shop_id))
 }
 
+/// An endpoint with its secret: the answer of a create and of a rotation,
+/// the only times the secret is shown.
+fn with_secret(view: hooks::EndpointView, secret: String) -> serde_json::Value {
+    let mut json = serde_json::to_value(view).expect("an endpoint serializes");
+    json["secret"] = secret.into();
+    json
+}
+
 async fn create(
     State(st): State<AppState>,
     p: Principal,
@@ -76,9 +92,7 @@ async fn create(
     admin(&p, &shop_id)?;
     let now = (st.services.clock)();
     let (view, secret) = hooks::create(&*st.services.table, &shop_id, body, now).await?;
-    let mut json = serde_json::to_value(view).expect("an endpoint serializes");
-    json["secret"] = secret.into();
-    Ok((StatusCode::CREATED, Json(json)).into_response())
+    Ok((StatusCode::CREATED, Json(with_secret(view, secret))).into_response())
 }
 
 async fn list(
@@ -120,6 +134,34 @@ async fn delete(
     admin(&p, &shop_id)?;
     hooks::delete(&*st.services.table, &shop_id, &endpoint_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn rotate_secret(
+    State(st): State<AppState>,
+    p: Principal,
+    Params((shop_id, endpoint_id)): Params<(String, String)>,
+) -> Result<Response, ApiError> {
+    admin(&p, &shop_id)?;
+    let now = (st.services.clock)();
+    let (view, secret) =
+        hooks::rotate_secret(&*st.services.table, &shop_id, &endpoint_id, now).await?;
+    Ok(Json(with_secret(view, secret)).into_response())
+}
+
+async fn replay(
+    State(st): State<AppState>,
+    p: Principal,
+    Params((shop_id, endpoint_id)): Params<(String, String)>,
+    super::Body(body): super::Body<Replay>,
+) -> Result<Response, ApiError> {
+    admin(&p, &shop_id)?;
+    let now = (st.services.clock)();
+    let queued = hooks::replay(&*st.services.table, &shop_id, &endpoint_id, body, now).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "replayed": queued })),
+    )
+        .into_response())
 }
 
 async fn deliveries(

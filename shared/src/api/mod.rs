@@ -330,6 +330,16 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}/deliveries",
         access: Access::ADMINS,
     },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}/rotate-secret",
+        access: Access::ADMINS,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/shops/{shop_id}/webhook-endpoints/{endpoint_id}/replay",
+        access: Access::ADMINS,
+    },
 ];
 
 /// Whether a route is served without a token (public, or authenticated by

@@ -5,8 +5,8 @@
 //! one's time in one transaction.
 
 use super::{
-    deliveries, endpoints, random_jitter, refused_address, retry_delay, sign, Attempt, Delivery,
-    DeliveryState, GIVE_UP_AFTER_SECS,
+    deliveries, endpoints, random_jitter, refused_address, retry_delay, Attempt, Delivery,
+    DeliveryState, Endpoint, GIVE_UP_AFTER_SECS,
 };
 use crate::repo::{RepoError, Table};
 use chrono::{DateTime, Utc};
@@ -94,7 +94,7 @@ async fn attempt(
     }
     let started = std::time::Instant::now();
     let now = clock();
-    let result = send(&endpoint.url, &endpoint.secret, &d, now).await;
+    let result = send(&endpoint, &d, now).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     let (status, error) = match result {
         Ok(s) if (200..300).contains(&s) => (Some(s), None),
@@ -112,7 +112,7 @@ async fn attempt(
     if error.is_none() {
         d.state = DeliveryState::Delivered;
         d.next_at = None;
-    } else if (now - d.created_at).num_seconds() >= GIVE_UP_AFTER_SECS {
+    } else if (now - d.trying_since()).num_seconds() >= GIVE_UP_AFTER_SECS {
         d.state = DeliveryState::Failed;
         d.next_at = None;
         give_up = true;
@@ -143,8 +143,10 @@ async fn attempt(
 /// Sends one delivery: the receiver's status, or why there was none. The
 /// host is resolved here and every address it resolves to checked (so a
 /// name cannot lead to a private or metadata address); the request goes to
-/// the checked address.
-async fn send(url: &str, secret: &str, d: &Delivery, now: DateTime<Utc>) -> Result<u16, String> {
+/// the checked address. Signed with every secret that signs at `now` (two
+/// for a day after a rotation).
+async fn send(endpoint: &Endpoint, d: &Delivery, now: DateTime<Utc>) -> Result<u16, String> {
+    let url = endpoint.url.as_str();
     let allow_loopback = super::loopback_allowed();
     let target = super::check_url(url, allow_loopback)?;
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
@@ -167,8 +169,9 @@ async fn send(url: &str, secret: &str, d: &Delivery, now: DateTime<Utc>) -> Resu
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;
     let timestamp = now.timestamp();
-    let signature =
-        sign(secret, &d.webhook_id, timestamp, d.body.as_bytes()).ok_or("unusable secret")?;
+    let signature = endpoint
+        .signature(&d.webhook_id, timestamp, d.body.as_bytes(), now)
+        .ok_or("unusable secret")?;
     let answer = client
         .post(url)
         .header("content-type", "application/json")

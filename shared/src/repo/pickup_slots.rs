@@ -4,7 +4,7 @@
 
 use super::{decode, encode, RepoError};
 use crate::domain::appliance::{SlotLoad, SlotPlace};
-use crate::store::{Condition, Item, Table, WriteOp};
+use crate::store::{Item, Table, WriteOp};
 
 pub fn key(p: &SlotPlace, shop_id: &str) -> (String, String) {
     (
@@ -44,14 +44,5 @@ pub async fn get_many(
 /// The slot's load as changed; `prev` the version read (0: none yet).
 pub fn put(shop_id: &str, p: &SlotPlace, load: &SlotLoad, prev: u64) -> WriteOp {
     let (pk, sk) = key(p, shop_id);
-    let mut item = Item::new(pk, sk, encode(load));
-    item.version = prev + 1;
-    WriteOp::Put {
-        item,
-        condition: if prev == 0 {
-            Condition::NotExists
-        } else {
-            Condition::VersionIs(prev)
-        },
-    }
+    super::versioned_put(Item::new(pk, sk, encode(load)), (prev > 0).then_some(prev))
 }
