@@ -99,6 +99,10 @@ pub struct Endpoint {
     pub endpoint_id: String,
     pub shop_id: String,
     pub url: String,
+    /// Read leniently: an endpoint stored before the public catalogue named
+    /// internal outbox types (`claim.approved`); those it no longer gets,
+    /// rather than the shop's every event failing on an unreadable item.
+    #[serde(deserialize_with = "known_types")]
     pub event_types: Vec<PublicType>,
     #[serde(default)]
     pub description: String,
@@ -109,6 +113,11 @@ pub struct Endpoint {
     pub secret: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+fn known_types<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PublicType>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -902,6 +911,31 @@ mod tests {
         assert!(retry_delay(40, 1.0) <= chrono::Duration::seconds(4400));
         let j = random_jitter();
         assert!((-1.0..=1.0).contains(&j));
+    }
+
+    #[test]
+    fn a_stored_endpoint_keeps_the_public_types_it_names() {
+        let now = Utc::now();
+        let mut stored = serde_json::json!({
+            "endpoint_id": "ep_1", "shop_id": "s", "url": "https://example.com/",
+            "event_types": ["claim.approved", "claim.decided", "refund.sent"],
+            "enabled": true, "secret": "whsec_c2VjcmV0", "created_at": now, "updated_at": now,
+        });
+        let e: Endpoint = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(
+            e.event_types,
+            [PublicType::ClaimDecided, PublicType::RefundSent]
+        );
+        stored["event_types"] = serde_json::json!("claim.decided");
+        assert!(serde_json::from_value::<Endpoint>(stored).is_err());
+        // Asked for over the API, an unknown type is refused.
+        assert!(matches!(
+            event_types(&["claim.approved".into()]),
+            Err(HookError::Invalid {
+                code: "unknown_event_type",
+                ..
+            })
+        ));
     }
 
     #[test]
