@@ -2,7 +2,7 @@
 //! `infra/asyncapi.yaml` name the same types at the same versions, and the
 //! events real use cases emit (a return restocked and refunded, a defective
 //! line, an exchange shipped, a refund declined, a rejection disputed and
-//! escalated, a claim cancelled) are valid against their schemas as the
+//! escalated, another settled, a claim cancelled) are valid against their schemas as the
 //! shop's endpoint would receive them, each claim's in strictly increasing
 //! `sequence` in the order they are delivered.
 
@@ -301,6 +301,48 @@ async fn events_emitted_by_real_use_cases_match_their_schemas_in_sequence() {
     .await;
     app.drain().await;
 
+    // A rejection disputed and settled: the shop's admin accepts the
+    // exchange the customer asked for.
+    app.push_order("o-6", &sample_order("alice")).await;
+    let settled = file(
+        &app,
+        "o-6",
+        "refund_only",
+        "wrong_size",
+        json!([{"line_id": "L1", "quantity": 2}]),
+    )
+    .await;
+    app.drain().await;
+    ok(
+        &app,
+        "POST",
+        &format!("/v1/shops/shop-1/desk/claims/{settled}/decision"),
+        &reviewer(&app),
+        Some(json!({"decision": "reject", "reason": "evidence_insufficient"})),
+    )
+    .await;
+    app.drain().await;
+    ok(
+        &app,
+        "POST",
+        &format!("/v1/claims/{settled}/dispute"),
+        &app.customer("alice"),
+        Some(
+            json!({"grounds": "rejection_not_accepted", "wished": {"kind": "exchange"},
+               "text": "Both are the wrong size."}),
+        ),
+    )
+    .await;
+    ok(
+        &app,
+        "POST",
+        &format!("/v1/claims/{settled}/dispute/proposals/1/accept"),
+        &app.staff("boss", "shop-1", &[StaffRole::Admin]),
+        None,
+    )
+    .await;
+    app.drain().await;
+
     // A claim cancelled before anyone decided it.
     app.push_order("o-5", &sample_order("alice")).await;
     let cancelled = file(
@@ -358,6 +400,7 @@ async fn events_emitted_by_real_use_cases_match_their_schemas_in_sequence() {
         (&failed, "o-3"),
         (&rejected, "o-4"),
         (&cancelled, "o-5"),
+        (&settled, "o-6"),
     ] {
         let events = seen
             .get(claim.as_str())
@@ -431,12 +474,24 @@ async fn events_emitted_by_real_use_cases_match_their_schemas_in_sequence() {
     );
     assert_eq!(types(&cancelled), ["claim.submitted", "claim.cancelled"]);
     assert_eq!(
+        types(&settled),
+        [
+            "claim.submitted",
+            "claim.decided",
+            "dispute.opened",
+            "dispute.resolved"
+        ]
+    );
+    assert_eq!(
+        seen[&settled][3].2["data"]["resolution"],
+        json!({"kind": "exchange"})
+    );
+    assert_eq!(
         seen[&cancelled][1].2["data"]["cancelled_by"]["kind"],
         "customer"
     );
 
-    // Every public type the scenarios reach was emitted (dispute.resolved
-    // has no scenario here).
+    // Every public type was emitted.
     let emitted: BTreeSet<&str> = seen
         .values()
         .flatten()
@@ -445,7 +500,7 @@ async fn events_emitted_by_real_use_cases_match_their_schemas_in_sequence() {
     let missing: Vec<&str> = PublicType::ALL
         .iter()
         .map(|t| t.as_str())
-        .filter(|t| !emitted.contains(t) && *t != "dispute.resolved")
+        .filter(|t| !emitted.contains(t))
         .collect();
     assert!(missing.is_empty(), "never emitted: {missing:?}");
 
