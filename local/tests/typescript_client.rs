@@ -62,7 +62,7 @@ export function summary(c: Claim): string {
 
 export const erp: NewEndpoint = {
   url: "https://erp.example.com/hooks",
-  event_types: ["claim.submitted", "refund.requested"],
+  event_types: ["claim.submitted", "refund.sent"],
 };
 
 export function keepSecret(e: EndpointCreated): string {
@@ -156,7 +156,7 @@ fn the_wrong_shapes_do_not_compile() {
         ),
         (
             "unknown_event.ts",
-            STOREFRONT.replace("\"refund.requested\"", "\"refund.teleported\""),
+            STOREFRONT.replace("\"refund.sent\"", "\"refund.teleported\""),
             "refund.teleported",
         ),
         (

@@ -1,10 +1,12 @@
 //! Webhooks to a shop's own systems, end to end on `aftersales-local`
 //! (started with `--webhooks-allow-loopback` on a free port, empty data
 //! folder): a receiver in this test records what it is sent; a claim filed
-//! reaches the shop's endpoint as `claim.submitted` with headers that the
-//! Standard Webhooks reference library verifies, in Python (`standardwebhooks`,
-//! PyPI) and in TypeScript (the npm package, the README's verifier compiled
-//! with `tsc --strict` and run with node);
+//! reaches the shop's endpoint as the public events `claim.submitted` and
+//! `claim.decided`, valid against the event catalogue's schemas
+//! (`infra/asyncapi.yaml`) and in increasing `sequence`, with headers that
+//! the Standard Webhooks reference library verifies, in Python
+//! (`standardwebhooks`, PyPI) and in TypeScript (the npm package, the
+//! README's verifier compiled with `tsc --strict` and run with node);
 //! a receiver answering 500 then 200 gets the same `webhook-id` twice and
 //! the delivery log shows both attempts; another shop's endpoint gets
 //! nothing; customers and other shops' staff are refused; bad URLs and
@@ -321,7 +323,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
             EPS,
             &admin,
             Some(json!({"url": format!("{receiver}/ok"),
-                        "event_types": ["claim.submitted", "claim.approved"],
+                        "event_types": ["claim.submitted", "claim.decided"],
                         "description": "ERP"})),
         )
         .await;
@@ -398,7 +400,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     assert_eq!(s, 201, "claim: {claim}");
     let claim_id = claim["claim_id"].as_str().unwrap().to_string();
 
-    // The endpoint gets claim.submitted, then claim.approved, verified by
+    // The endpoint gets claim.submitted, then claim.decided, verified by
     // the reference library.
     let of = |path: &'static str, t: &'static str| {
         let log = log.clone();
@@ -410,7 +412,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
                 .find(|r| {
                     r.path == path
                         && r.json()["type"] == t
-                        && r.json()["data"]["subject"] == claim_id.as_str()
+                        && r.json()["claim_id"] == claim_id.as_str()
                 })
                 .cloned()
         }
@@ -422,18 +424,45 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
     )
     .await;
     assert_eq!(submitted.header("content-type"), "application/json");
-    assert_eq!(submitted.json()["data"]["shop_id"], "shop-1");
+    assert_eq!(submitted.json()["shop_id"], "shop-1");
+    assert_eq!(submitted.json()["order_id"], "o-1001");
     verify_with_library(&python, &ts, &secret, &submitted);
     let approved = wait_for(
-        "claim.approved at /ok",
+        "claim.decided at /ok",
         Duration::from_secs(30),
-        of("ok", "claim.approved"),
+        of("ok", "claim.decided"),
     )
     .await;
     verify_with_library(&python, &ts, &secret, &approved);
     assert_ne!(
         submitted.header("webhook-id"),
         approved.header("webhook-id")
+    );
+    assert_eq!(approved.json()["data"]["outcome"], "approved");
+    assert_eq!(approved.header("webhook-id"), approved.json()["id"]);
+
+    // What came over HTTP is what the catalogue describes, one claim's
+    // events in increasing sequence in the order they arrived.
+    let catalogue = aftersales_tests::catalogue::Catalogue::load();
+    let at_ok: Vec<Value> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == "ok")
+        .map(Received::json)
+        .collect();
+    assert!(at_ok.len() >= 2, "{at_ok:?}");
+    for body in &at_ok {
+        catalogue.check(body).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let sequence: Vec<u64> = at_ok
+        .iter()
+        .filter(|b| b["claim_id"] == claim_id.as_str())
+        .map(|b| b["sequence"].as_u64().unwrap())
+        .collect();
+    assert!(
+        sequence.windows(2).all(|w| w[0] < w[1]),
+        "sequence in arrival order: {sequence:?}"
     );
 
     // 500 then 200: the same webhook-id twice, the first retry within 10 s.
@@ -674,7 +703,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
                 "POST",
                 EPS,
                 &admin,
-                Some(json!({"url": format!("{receiver}/n{i}"), "event_types": ["order.created"]})),
+                Some(json!({"url": format!("{receiver}/n{i}"), "event_types": ["refund.sent"]})),
             )
             .await;
         assert_eq!(s, 201, "endpoint {i}: {b}");
@@ -684,7 +713,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
             "POST",
             EPS,
             &admin,
-            Some(json!({"url": format!("{receiver}/n21"), "event_types": ["order.created"]})),
+            Some(json!({"url": format!("{receiver}/n21"), "event_types": ["refund.sent"]})),
         )
         .await;
     assert_eq!(
@@ -709,7 +738,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
                     "POST",
                     EPS3,
                     &admin3,
-                    Some(json!({"url": format!("{receiver}/c{i}"), "event_types": ["order.created"]})),
+                    Some(json!({"url": format!("{receiver}/c{i}"), "event_types": ["refund.sent"]})),
                 )
                 .await
             })
@@ -732,7 +761,7 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
         .call("DELETE", &format!("{EPS3}/{}", made[0]), &admin3, None)
         .await;
     assert_eq!(s, 204);
-    let one_more = json!({"url": format!("{receiver}/c30"), "event_types": ["order.created"]});
+    let one_more = json!({"url": format!("{receiver}/c30"), "event_types": ["refund.sent"]});
     let (s, b) = api
         .call("POST", EPS3, &admin3, Some(one_more.clone()))
         .await;

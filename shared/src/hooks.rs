@@ -1,9 +1,10 @@
 //! Webhooks to the shop's own systems (issue 17, point 2), to the Standard
 //! Webhooks specification (<https://www.standardwebhooks.com>): a shop's
-//! admins register endpoints (a URL, the event types wanted), each with its
-//! own signing secret; every outbox event of the shop that an enabled
-//! endpoint wants becomes one delivery per endpoint, sent at least once
-//! with `webhook-id`, `webhook-timestamp` and `webhook-signature`.
+//! admins register endpoints (a URL, the public event types wanted, see
+//! [`crate::domain::catalogue`]), each with its own signing secret; every
+//! public event of the shop that an enabled endpoint wants becomes one
+//! delivery per endpoint, sent at least once with `webhook-id` (the public
+//! event's id), `webhook-timestamp` and `webhook-signature`.
 //!
 //! | item            | pk                        | sk                                  |
 //! |-----------------|---------------------------|-------------------------------------|
@@ -30,7 +31,8 @@
 //! Only this first step is here: endpoints on the runner. The cloud (a
 //! stream consumer feeding a sender function) is still to come.
 
-use crate::domain::events::{EventType, OutboxEvent};
+use crate::domain::catalogue::{self, PublicEvent, PublicType};
+use crate::domain::events::OutboxEvent;
 use crate::repo::{decode, encode, partition_items, versioned_put, RepoError, Table};
 use crate::store::{Condition, Index, Item, StoreError, WriteOp};
 use base64::Engine as _;
@@ -109,7 +111,11 @@ pub struct Endpoint {
     pub endpoint_id: String,
     pub shop_id: String,
     pub url: String,
-    pub event_types: Vec<EventType>,
+    /// Read leniently: an endpoint stored before the public catalogue named
+    /// internal outbox types (`claim.approved`); those it no longer gets,
+    /// rather than the shop's every event failing on an unreadable item.
+    #[serde(deserialize_with = "known_types")]
+    pub event_types: Vec<PublicType>,
     #[serde(default)]
     pub description: String,
     pub enabled: bool,
@@ -125,6 +131,11 @@ pub struct Endpoint {
     pub previous_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+fn known_types<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PublicType>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -147,7 +158,7 @@ pub struct EndpointView {
     pub endpoint_id: String,
     pub shop_id: String,
     pub url: String,
-    pub event_types: Vec<EventType>,
+    pub event_types: Vec<PublicType>,
     pub description: String,
     pub enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,7 +186,7 @@ impl Endpoint {
         }
     }
 
-    pub fn wants(&self, t: EventType) -> bool {
+    pub fn wants(&self, t: PublicType) -> bool {
         self.enabled && self.event_types.contains(&t)
     }
 
@@ -280,7 +291,7 @@ pub struct Delivery {
     pub webhook_id: String,
     pub endpoint_id: String,
     pub shop_id: String,
-    pub event_type: EventType,
+    pub event_type: PublicType,
     pub created_at: DateTime<Utc>,
     pub state: DeliveryState,
     /// When the next attempt is due (pending only).
@@ -316,20 +327,11 @@ impl Delivery {
     }
 }
 
-/// The body sent for an event (the specification's recommended shape:
-/// `type`, `timestamp`, `data`).
-pub fn body_of(event: &OutboxEvent) -> String {
-    serde_json::json!({
-        "type": event.event_type,
-        "timestamp": event.at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "data": {
-            "event_id": event.event_id,
-            "shop_id": event.shop_id,
-            "subject": event.subject,
-            "payload": event.payload,
-        },
-    })
-    .to_string()
+/// The body sent for a public event: its envelope (`type`, `version`,
+/// `id`, `occurred_at`, the shop, claim and order, `sequence`, `data`), as
+/// `infra/asyncapi.yaml` describes it.
+pub fn body_of(event: &PublicEvent) -> String {
+    serde_json::to_string(event).expect("public events serialize to JSON")
 }
 
 // ---------------------------------------------------------------- secrets and signatures
@@ -513,7 +515,7 @@ pub fn check_url(url: &str, allow_loopback: bool) -> Result<Target, String> {
     Ok(Target { https, host, port })
 }
 
-fn event_types(names: &[String]) -> Result<Vec<EventType>, HookError> {
+fn event_types(names: &[String]) -> Result<Vec<PublicType>, HookError> {
     if names.is_empty() {
         return Err(invalid(
             "invalid_event_types",
@@ -523,7 +525,7 @@ fn event_types(names: &[String]) -> Result<Vec<EventType>, HookError> {
     }
     let mut out = Vec::new();
     for n in names {
-        let t: EventType = n.parse().map_err(|_| {
+        let t: PublicType = n.parse().map_err(|_| {
             invalid(
                 "unknown_event_type",
                 "event_types",
@@ -995,48 +997,59 @@ pub async fn delivery_log(
     Ok(deliveries::of_endpoint(t, endpoint_id, limit).await?)
 }
 
-/// The outbox consumer: one delivery (and its due item) per enabled
-/// endpoint of the event's shop that wants its type. No HTTP here: a dead
-/// endpoint never holds up the pipeline. Idempotent: a delivery already
-/// written for the event and endpoint is left as it is.
+/// The outbox consumer: the public events an outbox event makes
+/// ([`catalogue::public_events`], read against its claim), and for each one
+/// delivery (and its due item) per enabled endpoint of the shop that wants
+/// its type. No HTTP here: a dead endpoint never holds up the pipeline.
+/// Idempotent: a delivery already written for the public event and endpoint
+/// is left as it is.
 pub async fn on_event(t: &dyn Table, event: &OutboxEvent) -> Result<(), RepoError> {
-    let wanting: Vec<Endpoint> = endpoints::of_shop(t, &event.shop_id)
-        .await?
-        .into_iter()
-        .filter(|e| e.wants(event.event_type))
-        .collect();
-    if wanting.is_empty() {
+    if !catalogue::may_publish(event.event_type) {
         return Ok(());
     }
-    let body = body_of(event);
-    for e in wanting {
-        let d = Delivery {
-            webhook_id: event.event_id.clone(),
-            endpoint_id: e.endpoint_id.clone(),
-            shop_id: e.shop_id.clone(),
-            event_type: event.event_type,
-            created_at: event.at,
-            state: DeliveryState::Pending,
-            next_at: Some(event.at),
-            attempts: Vec::new(),
-            body: body.clone(),
-            replayed_at: None,
-        };
-        let due = deliveries::Due {
-            endpoint_id: e.endpoint_id.clone(),
-            shop_id: e.shop_id.clone(),
-            webhook_id: event.event_id.clone(),
-            at: event.at,
-        };
-        match t
-            .transact(vec![deliveries::put(&d, None), deliveries::put_due(&due)])
-            .await
-        {
-            Ok(()) => {}
-            // Written before (a redelivered event).
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {}
-            Err(StoreError::ConditionFailed { .. }) => {}
-            Err(e) => return Err(e.into()),
+    let endpoints: Vec<Endpoint> = endpoints::of_shop(t, &event.shop_id)
+        .await?
+        .into_iter()
+        .filter(|e| e.enabled)
+        .collect();
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    // Only a shop with endpoints pays for reading the claim.
+    let Some((claim, _)) = crate::repo::claims::get(t, &event.subject).await? else {
+        return Ok(());
+    };
+    for public in catalogue::public_events(event, &claim) {
+        let body = body_of(&public);
+        for e in endpoints.iter().filter(|e| e.wants(public.event_type)) {
+            let d = Delivery {
+                webhook_id: public.id.clone(),
+                endpoint_id: e.endpoint_id.clone(),
+                shop_id: e.shop_id.clone(),
+                event_type: public.event_type,
+                created_at: event.at,
+                state: DeliveryState::Pending,
+                next_at: Some(event.at),
+                attempts: Vec::new(),
+                body: body.clone(),
+                replayed_at: None,
+            };
+            let due = deliveries::Due {
+                endpoint_id: e.endpoint_id.clone(),
+                shop_id: e.shop_id.clone(),
+                webhook_id: public.id.clone(),
+                at: event.at,
+            };
+            match t
+                .transact(vec![deliveries::put(&d, None), deliveries::put_due(&due)])
+                .await
+            {
+                Ok(()) => {}
+                // Written before (a redelivered event).
+                Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {}
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(())
@@ -1161,7 +1174,7 @@ mod tests {
             endpoint_id: "ep_1".into(),
             shop_id: "s".into(),
             url: "https://example.com/".into(),
-            event_types: vec![EventType::RefundRequested],
+            event_types: vec![PublicType::RefundSent],
             description: String::new(),
             enabled: true,
             disabled_reason: None,
@@ -1215,7 +1228,7 @@ mod tests {
             webhook_id: "evt_1".into(),
             endpoint_id: "ep_1".into(),
             shop_id: "s".into(),
-            event_type: EventType::RefundRequested,
+            event_type: PublicType::RefundSent,
             created_at: t0,
             state: DeliveryState::Pending,
             next_at: Some(t0),
@@ -1237,13 +1250,38 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_endpoint_keeps_the_public_types_it_names() {
+        let now = Utc::now();
+        let mut stored = serde_json::json!({
+            "endpoint_id": "ep_1", "shop_id": "s", "url": "https://example.com/",
+            "event_types": ["claim.approved", "claim.decided", "refund.sent"],
+            "enabled": true, "secret": "whsec_c2VjcmV0", "created_at": now, "updated_at": now,
+        });
+        let e: Endpoint = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(
+            e.event_types,
+            [PublicType::ClaimDecided, PublicType::RefundSent]
+        );
+        stored["event_types"] = serde_json::json!("claim.decided");
+        assert!(serde_json::from_value::<Endpoint>(stored).is_err());
+        // Asked for over the API, an unknown type is refused.
+        assert!(matches!(
+            event_types(&["claim.approved".into()]),
+            Err(HookError::Invalid {
+                code: "unknown_event_type",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn the_secret_is_not_in_debug() {
         let now = Utc::now();
         let e = Endpoint {
             endpoint_id: "ep_1".into(),
             shop_id: "s".into(),
             url: "https://example.com/".into(),
-            event_types: vec![EventType::RefundRequested],
+            event_types: vec![PublicType::RefundSent],
             description: String::new(),
             enabled: true,
             disabled_reason: None,

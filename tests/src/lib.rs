@@ -1,5 +1,6 @@
 //! Test harness shared by the integration tests: local AWS emulator, apps on loopback.
 
+pub mod catalogue;
 pub mod courier_server;
 pub mod http;
 pub mod procs;

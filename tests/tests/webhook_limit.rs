@@ -60,7 +60,7 @@ impl Table for Gate {
 fn wanted(i: usize) -> NewEndpoint {
     NewEndpoint {
         url: format!("https://hooks.example.com/in/{i}"),
-        event_types: vec!["order.created".into()],
+        event_types: vec!["refund.sent".into()],
         description: None,
     }
 }

@@ -25,8 +25,8 @@
 use super::{decode_cursor, encode_cursor, retrying, AppError, Services};
 use crate::auth::Principal;
 use crate::domain::claim::Claim;
-use crate::domain::claim::{ClaimEvent, TimelineEntry};
-use crate::domain::events::EventType;
+use crate::domain::claim::ClaimEvent;
+use crate::domain::events::{carried_steps, is_refund_progress, EventType};
 use crate::domain::messages::{self, ClaimFacts};
 use crate::domain::order::check_id;
 use crate::domain::order::Language;
@@ -39,60 +39,6 @@ use crate::repo::{inbox, sms_sent, InboxMessage, SmsRecord, SmsStatus};
 use chrono::DateTime;
 use chrono::Utc;
 use serde::Serialize;
-
-/// Whether a step is a refund's progress (`refund_sent`, `refund_arrived`):
-/// a step of the claim's timeline that usually has no outbox event of its
-/// own (see [`carried_steps`]).
-fn is_refund_progress(e: &ClaimEvent) -> bool {
-    matches!(
-        e,
-        ClaimEvent::RefundSent { .. } | ClaimEvent::RefundArrived { .. }
-    )
-}
-
-/// The refund progress steps an event brings the customer. A refund's
-/// progress is written on the claim's timeline in the transaction of
-/// another step, without an outbox event of its own, so that the refund
-/// path writes no more (see BENCHMARKS.md):
-/// - `refund_started` is followed on the timeline by the refunds it sent
-///   (approval, inspection, or sending failed refunds again);
-/// - `refund_succeeded` is preceded by the arrival that completed the
-///   claim;
-/// - an arrival that moves the claim nowhere (one refund of several, or one
-///   after a sibling failed) comes with its own `claim.refund_arrived`
-///   event, which costs that refund no more writes than the last one's
-///   `refund_succeeded` (the refund, the claim, one event).
-///
-/// The event's own step is found on the timeline by its content, the one
-/// written at the event's time (or the latest, under a clock that does not
-/// move). The consumer has read the claim already: this costs no read.
-fn carried_steps<'c>(
-    claim: &'c Claim,
-    event: &OutboxEvent,
-    step: &ClaimEvent,
-) -> Vec<&'c TimelineEntry> {
-    let t = &claim.timeline;
-    let Some(at) = t
-        .iter()
-        .rposition(|e| e.event == *step && e.at == event.at)
-        .or_else(|| t.iter().rposition(|e| e.event == *step))
-    else {
-        return Vec::new();
-    };
-    match step {
-        ClaimEvent::RefundStarted => t[at + 1..]
-            .iter()
-            .take_while(|e| matches!(e.event, ClaimEvent::RefundSent { .. }))
-            .collect(),
-        ClaimEvent::RefundSucceeded => t[..at]
-            .last()
-            .filter(|e| matches!(e.event, ClaimEvent::RefundArrived { .. }))
-            .into_iter()
-            .collect(),
-        e if is_refund_progress(e) => vec![&t[at]],
-        _ => Vec::new(),
-    }
-}
 
 /// The notifications consumer: one outbox event in, the customer's inbox
 /// messages and text messages out: the event's own step, and the refund

@@ -2,7 +2,7 @@
 //! own systems (through the transactional outbox), and the kinds they come
 //! in.
 
-use super::claim::{Claim, ClaimEvent, ClaimStep};
+use super::claim::{Claim, ClaimEvent, ClaimStep, TimelineEntry};
 use super::ids::ShopId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -168,6 +168,73 @@ impl OutboxEvent {
             serde_json::to_value(event).expect("claim events serialize to JSON"),
             at,
         )
+    }
+}
+
+/// Whether a step is a refund's progress (`refund_sent`, `refund_arrived`):
+/// a step of the claim's timeline that usually has no outbox event of its
+/// own (see [`carried_steps`]).
+pub fn is_refund_progress(e: &ClaimEvent) -> bool {
+    matches!(
+        e,
+        ClaimEvent::RefundSent { .. } | ClaimEvent::RefundArrived { .. }
+    )
+}
+
+/// The claim event's own step on the timeline: found by its content, the
+/// one written at the event's time (or the latest, under a clock that does
+/// not move).
+pub fn own_step<'c>(
+    claim: &'c Claim,
+    event: &OutboxEvent,
+    step: &ClaimEvent,
+) -> Option<&'c TimelineEntry> {
+    own_step_at(claim, event, step).map(|at| &claim.timeline[at])
+}
+
+fn own_step_at(claim: &Claim, event: &OutboxEvent, step: &ClaimEvent) -> Option<usize> {
+    let t = &claim.timeline;
+    t.iter()
+        .rposition(|e| e.event == *step && e.at == event.at)
+        .or_else(|| t.iter().rposition(|e| e.event == *step))
+}
+
+/// The refund progress steps a claim event carries. A refund's progress is
+/// written on the claim's timeline in the transaction of another step,
+/// without an outbox event of its own, so that the refund path writes no
+/// more (see BENCHMARKS.md):
+/// - `refund_started` is followed on the timeline by the refunds it sent
+///   (approval, inspection, or sending failed refunds again);
+/// - `refund_succeeded` is preceded by the arrival that completed the
+///   claim;
+/// - an arrival that moves the claim nowhere (one refund of several, or one
+///   after a sibling failed) comes with its own `claim.refund_arrived`
+///   event, which costs that refund no more writes than the last one's
+///   `refund_succeeded` (the refund, the claim, one event).
+///
+/// Its readers (the customer's notifications, the shop's public events)
+/// have read the claim already: this costs no read.
+pub fn carried_steps<'c>(
+    claim: &'c Claim,
+    event: &OutboxEvent,
+    step: &ClaimEvent,
+) -> Vec<&'c TimelineEntry> {
+    let t = &claim.timeline;
+    let Some(at) = own_step_at(claim, event, step) else {
+        return Vec::new();
+    };
+    match step {
+        ClaimEvent::RefundStarted => t[at + 1..]
+            .iter()
+            .take_while(|e| matches!(e.event, ClaimEvent::RefundSent { .. }))
+            .collect(),
+        ClaimEvent::RefundSucceeded => t[..at]
+            .last()
+            .filter(|e| matches!(e.event, ClaimEvent::RefundArrived { .. }))
+            .into_iter()
+            .collect(),
+        e if is_refund_progress(e) => vec![&t[at]],
+        _ => Vec::new(),
     }
 }
 

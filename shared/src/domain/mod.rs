@@ -3,6 +3,7 @@
 pub mod appliance;
 pub mod benefits;
 pub mod bundle;
+pub mod catalogue;
 pub mod change;
 pub mod claim;
 pub mod crossborder;
