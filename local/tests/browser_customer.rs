@@ -10,7 +10,9 @@
 //! until the shop's rules approved it and the sandbox provider's refund
 //! arrived. Along the way: no console errors, the typed markup is shown as
 //! text, another customer's claim page is "not found", the inbox has the
-//! steps, and a form without its anti-forgery value is refused.
+//! steps, and a form without its anti-forgery value is refused. The claim
+//! form and the timeline are photographed at a phone's width (written to
+//! `$AFTERSALES_SCREENSHOTS` when set: the README's pictures).
 //!
 //! Needs Chromium and chromedriver (Debian: `chromium`, `chromium-driver`;
 //! `.ci/run` installs them when missing). Without them the test fails and
@@ -20,7 +22,8 @@
 mod common;
 
 use common::browser::{
-    check, chromium_and_driver, console_errors, fill, open, path_of, submit, text,
+    check, chromium_and_driver, console_errors, fill, open, path_of, screenshot, submit, text,
+    PHONE,
 };
 use common::{free_port, token, Proc};
 use fantoccini::{Client, Locator};
@@ -112,7 +115,7 @@ async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser() {
     assert_eq!(r.status(), 403);
 
     // The browser.
-    let (driver, c) = open(dir.path(), &browser, "412,915").await;
+    let (driver, c) = open(dir.path(), &browser, "390,844").await;
 
     let outcome = customer_flow(&c, &base, &bobs_claim).await;
     let _ = c.close().await;
@@ -177,6 +180,7 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
         text(c, "#policy").await.contains("decides within"),
         "the policy in force is shown",
     )?;
+    screenshot(c, "customer-claim-form", PHONE, Some("#claim-form")).await?;
 
     // The claim form: reason, line, one unit, a description with markup.
     let typed = "<script>alert('hi')</script> & <b>ordered twice</b>";
@@ -258,6 +262,7 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
             &format!("the timeline shows {step}: {steps:?}"),
         )?;
     }
+    screenshot(c, "customer-timeline", PHONE, Some("#timeline-h")).await?;
     let status = c
         .find(Locator::Css("#claim-status"))
         .await

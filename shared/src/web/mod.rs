@@ -16,9 +16,11 @@
 //! - The language: `?lang=en|zh-CN` (kept in the `lang` cookie), else the
 //!   cookie, else `Accept-Language`, else zh-CN.
 
+mod charts;
 mod desk;
 mod i18n;
 mod pages;
+mod sla;
 
 pub use i18n::Lang;
 
