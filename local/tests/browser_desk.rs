@@ -267,7 +267,7 @@ async fn desk_flow(
         text(c, "#queue-total").await.ends_with(": 4"),
         "four claims wait for the shop",
     )?;
-    screenshot(c, "desk-queue", DESKTOP, None).await?;
+    screenshot(c, "desk-queue", DESKTOP, Some("#queue-h")).await?;
     for id in ids {
         check(
             c.find(Locator::Css(&format!("#queue tr[data-claim-id='{id}']")))
@@ -488,6 +488,8 @@ async fn sla_flow(
     staff: &str,
 ) -> Result<(), String> {
     let e = |e: fantoccini::error::CmdError| e.to_string();
+    // The log so far ends with the other shop's claim's 404: read it away.
+    console_errors(c).await;
     c.goto(&format!("{base}/desk?lang=en")).await.map_err(e)?;
     c.find(Locator::Css("#to-sla"))
         .await

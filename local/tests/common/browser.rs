@@ -199,7 +199,7 @@ pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// A screenshot of the page at `size` (the window resized to it first),
-/// scrolled to `scroll_to` if given: checked to be a PNG of that width,
+/// scrolled to `scroll_to` if given: checked to be a PNG of that size,
 /// and written to `$AFTERSALES_SCREENSHOTS/{name}.png` when that folder is
 /// set (a relative folder is taken from the repository root).
 pub async fn screenshot(
@@ -208,9 +208,22 @@ pub async fn screenshot(
     size: (u32, u32),
     scroll_to: Option<&str>,
 ) -> Result<Vec<u8>, String> {
+    // The window is the page plus the browser's frame: size it so that
+    // the page itself gets `size`.
     c.set_window_size(size.0, size.1)
         .await
         .map_err(|e| format!("window size: {e}"))?;
+    let inner: (u32, u32) = serde_json::from_value(
+        c.execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await
+            .map_err(|e| format!("page size: {e}"))?,
+    )
+    .map_err(|e| format!("page size: {e}"))?;
+    if inner != size {
+        c.set_window_size(2 * size.0 - inner.0, 2 * size.1 - inner.1)
+            .await
+            .map_err(|e| format!("window size: {e}"))?;
+    }
     let scroll = match scroll_to {
         Some(css) => format!("document.querySelector({css:?}).scrollIntoView();"),
         None => "window.scrollTo(0, 0);".to_owned(),
@@ -222,15 +235,12 @@ pub async fn screenshot(
         .screenshot()
         .await
         .map_err(|e| format!("screenshot: {e}"))?;
-    let Some((width, _)) = png_size(&png) else {
+    let Some(got) = png_size(&png) else {
         return Err(format!("{name}: the screenshot is not a PNG"));
     };
     check(
-        width == size.0,
-        &format!(
-            "{name}: the screenshot is {width} pixels wide, not {}",
-            size.0
-        ),
+        got == size,
+        &format!("{name}: the screenshot is {got:?} pixels, not {size:?}"),
     )?;
     if let Some(dir) = std::env::var_os("AFTERSALES_SCREENSHOTS") {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

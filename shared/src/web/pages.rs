@@ -28,7 +28,7 @@ nav button{background:none;border:1px solid #fff;border-radius:4px;padding:.25re
 main{padding:1rem;max-width:48rem;margin:0 auto}
 h1{font-size:1.4rem;margin:.5rem 0 1rem}
 h2{font-size:1.15rem;margin:1.25rem 0 .5rem}
-.card{background:#fff;border-radius:8px;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+.card{background:#fff;border-radius:8px;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-x:auto}
 ul.plain{list-style:none;margin:0;padding:0}
 ul.plain>li{border-bottom:1px solid #e3e6ea;padding:.6rem 0}
 ul.plain>li:last-child{border-bottom:0}
@@ -53,8 +53,14 @@ ol.timeline time{color:#5a6570;font-size:.9rem;display:block}
 .money{font-variant-numeric:tabular-nums}
 .desc{white-space:pre-wrap;overflow-wrap:anywhere}
 table{width:100%;border-collapse:collapse}
+.range{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-end}
+.range input{font:inherit;padding:.5rem;border:1px solid #9aa5b1;border-radius:6px}
+.range button.secondary{padding:.55rem .9rem}
+details{margin-top:.5rem}
+summary{cursor:pointer;color:#1f6feb}
 th,td{text-align:left;padding:.4rem .25rem;border-bottom:1px solid #e3e6ea;vertical-align:top}
 @media (min-width:48rem){main{padding:1.5rem}}
+@media (min-width:72rem){main{max-width:64rem}}
 "#;
 
 pub const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#16324f"/><path d="M4 8h8M8 4v8" stroke="#fff" stroke-width="2"/></svg>"##;

@@ -198,11 +198,15 @@ fn markup(
             h1 { (t.title) " · " (shop) }
             (desk_nav(ctx))
             @if let Some(why) = problem { div.alert role="alert" #sla-error { (why) } }
-            form.card #sla-range method="get" action="/desk/sla" {
-                label for="from" { (t.from) }
-                input #from type="date" name="from" value=(from);
-                label for="to" { (t.to) }
-                input #to type="date" name="to" value=(to);
+            form.card.range #sla-range method="get" action="/desk/sla" {
+                div {
+                    label for="from" { (t.from) }
+                    input #from type="date" name="from" value=(from);
+                }
+                div {
+                    label for="to" { (t.to) }
+                    input #to type="date" name="to" value=(to);
+                }
                 button.secondary type="submit" { (t.show) }
             }
             @if let Some(r) = report { (figures(t, r)) }
