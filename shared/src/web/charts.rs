@@ -48,10 +48,10 @@ pub struct Chart<'a> {
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 240.0;
-const LEFT: f64 = 56.0;
+const LEFT: f64 = 60.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 28.0;
-const BOTTOM: f64 = 28.0;
+const BOTTOM: f64 = 30.0;
 /// Series colours: dark blue, light blue (distinct in grey too).
 const COLOURS: [&str; 2] = ["#1f6feb", "#8fb8f5"];
 const INK: &str = "#5a6570";
@@ -132,7 +132,7 @@ pub fn svg(chart: &Chart) -> Markup {
     html! {
         svg #(chart.id) xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (WIDTH) " " (HEIGHT) }
             width="100%" role="img" aria-labelledby={ (title_id) " " (desc_id) }
-            font-family="system-ui, sans-serif" font-size="11" {
+            font-family="system-ui, sans-serif" font-size="15" {
             title #(title_id) { (chart.title) }
             desc #(desc_id) { (chart.desc) }
             // Grid and scale.
@@ -146,7 +146,7 @@ pub fn svg(chart: &Chart) -> Markup {
             // Legend.
             @if chart.series.len() > 1 {
                 @for (i, s) in chart.series.iter().enumerate() {
-                    @let x = LEFT + 90.0 * i as f64;
+                    @let x = LEFT + 110.0 * i as f64;
                     rect x=(num(x)) y="6" width="10" height="10" fill=(COLOURS[i % COLOURS.len()]) {}
                     text x=(num(x + 14.0)) y="15" fill=(INK) { (s.name) }
                 }
@@ -174,7 +174,7 @@ pub fn svg(chart: &Chart) -> Markup {
             }
             line x1=(num(LEFT)) x2=(num(WIDTH - RIGHT)) y1=(num(TOP + plot_h)) y2=(num(TOP + plot_h)) stroke=(INK) stroke-width="1" {}
             @if all.is_empty() {
-                text.empty x=(num(LEFT + plot_w / 2.0)) y=(num(TOP + plot_h / 2.0)) text-anchor="middle" fill=(INK) font-size="14" {
+                text.empty x=(num(LEFT + plot_w / 2.0)) y=(num(TOP + plot_h / 2.0)) text-anchor="middle" fill=(INK) font-size="18" {
                     (chart.empty)
                 }
             }

@@ -56,6 +56,7 @@ table{width:100%;border-collapse:collapse}
 .range{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-end}
 .range input{font:inherit;padding:.5rem;border:1px solid #9aa5b1;border-radius:6px}
 .range button.secondary{padding:.55rem .9rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(26rem,1fr));gap:0 1rem}
 details{margin-top:.5rem}
 summary{cursor:pointer;color:#1f6feb}
 th,td{text-align:left;padding:.4rem .25rem;border-bottom:1px solid #e3e6ea;vertical-align:top}

@@ -256,6 +256,7 @@ fn figures(t: &SlaText, r: &SlaReport) -> Markup {
     let s = |name, values| Series { name, values };
     let secs = |h: &str| format!("{h} ({})", t.seconds);
     html! {
+        div.charts {
         (section(t, "sla-decision", t.decision,
             draw(t, "sla-decision-chart", t.decision, t.decision_desc, duration, &days, vec![
                 s(t.median, r.days.iter().map(|d| d.seconds_to_decision_p50).collect()),
@@ -324,6 +325,7 @@ fn figures(t: &SlaText, r: &SlaReport) -> Markup {
                     } } }
                 }
             }))
+        }
     }
 }
 
