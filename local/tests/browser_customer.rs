@@ -6,7 +6,8 @@
 //! tour); the customer signs in on the sign-in page, opens the order from
 //! the home page, sees what each line can still claim and the policy in
 //! force, asks for a refund through the form (with a description holding
-//! markup), checks the quote, submits, and watches the claim's timeline
+//! markup and a photo, a real JPEG, sent with the form), checks the quote,
+//! submits, and watches the claim's timeline
 //! until the shop's rules approved it and the sandbox provider's refund
 //! arrived. Along the way: no console errors, the typed markup is shown as
 //! text, another customer's claim page is "not found", the inbox has the
@@ -114,17 +115,89 @@ async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser() {
         .expect("a forged sign-in");
     assert_eq!(r.status(), 403);
 
+    // The claim form with a photo (multipart): refused without its
+    // anti-forgery value; with it, a file that is no photo is refused by
+    // the evidence use case and nothing is quoted.
+    let alice = token(dir.path(), &["customer", "alice"]);
+    let multipart = |csrf: &str, content_type: &str, file: &[u8]| {
+        let mut body = Vec::new();
+        for (name, value) in [
+            ("csrf", csrf),
+            ("type", "refund_only"),
+            ("reason", "no_longer_wanted"),
+            ("line_id", "L1"),
+            ("quantity", "1"),
+        ] {
+            body.extend_from_slice(
+                format!(
+                    "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p\"\r\n\
+                 Content-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--XyZ--\r\n");
+        http.post(format!("{base}/orders/shop-1/o-2001/quote"))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .header(
+                "cookie",
+                format!("as_session={alice}; as_csrf=0123456789abcdef0123456789abcdef"),
+            )
+            .body(body)
+    };
+    let r = multipart(
+        "fedcba9876543210fedcba9876543210",
+        "image/jpeg",
+        b"\xff\xd8",
+    )
+    .send()
+    .await
+    .expect("a forged claim form");
+    assert_eq!(r.status(), 403);
+    let r = multipart(
+        "0123456789abcdef0123456789abcdef",
+        "text/plain",
+        b"not a photo",
+    )
+    .send()
+    .await
+    .expect("a claim form with a text file");
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.expect("the order page");
+    assert!(page.contains("evidence may be one of"), "{page}");
+    assert!(!page.contains("id=\"quote-refund\""), "{page}");
+
     // The browser.
     let (driver, c) = open(dir.path(), &browser, "390,844").await;
 
-    let outcome = customer_flow(&c, &base, &bobs_claim).await;
+    // A real photo to send with the claim form.
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(
+        &photo,
+        aftersales::domain::fingerprint::sample::jpeg(7, 640, 480, None),
+    )
+    .expect("the photo is written");
+
+    let outcome = customer_flow(&c, &base, &bobs_claim, &photo).await;
     let _ = c.close().await;
     if let Err(why) = outcome {
         panic!("{why}\n{}\n{}", runner.log_text(), driver.log_text());
     }
 }
 
-async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), String> {
+async fn customer_flow(
+    c: &Client,
+    base: &str,
+    bobs_claim: &str,
+    photo: &std::path::Path,
+) -> Result<(), String> {
     // Signed out, the start page leads to the sign-in page.
     c.goto(&format!("{base}/?lang=zh-CN"))
         .await
@@ -192,6 +265,13 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
         .map_err(|e| e.to_string())?;
     fill(c, "#quantity", "1").await;
     fill(c, "#description", typed).await;
+    // The photo goes with the form (a file input; no script on the page).
+    c.find(Locator::Css("#photos"))
+        .await
+        .map_err(|e| e.to_string())?
+        .send_keys(&photo.display().to_string())
+        .await
+        .map_err(|e| e.to_string())?;
     submit(c, "#claim-form").await;
 
     // The quote, before anything is filed.
@@ -203,6 +283,10 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
     check(
         text(c, "#quote-description").await == typed,
         "the typed description is shown as text on the quote",
+    )?;
+    check(
+        text(c, "#quote-photos").await == "1",
+        "the quote counts the photo, stored already",
     )?;
     check(
         text(c, "#policy").await.contains("decides within"),
@@ -289,6 +373,11 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
     check(
         text(c, "#claim-description").await == typed,
         "the typed description is shown as text on the claim",
+    )?;
+    let photos = text(c, "#claim-evidence").await;
+    check(
+        photos.ends_with(".jpg") && photos.lines().count() == 1,
+        &format!("the claim carries the photo: {photos:?}"),
     )?;
     let source = c.source().await.map_err(|e| e.to_string())?;
     check(

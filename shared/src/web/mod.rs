@@ -27,7 +27,7 @@ pub use i18n::Lang;
 use crate::app::{self, AppError, Services};
 use crate::auth::{AuthMode, GatewayClaims, Principal, StaffRole};
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -48,6 +48,9 @@ const SESSION_SECONDS: i64 = 24 * 3600;
 /// (a batch confirmation names up to a thousand claims, a rule set is
 /// edited whole on the rules page).
 const MAX_FORM_BYTES: usize = 256 * 1024;
+/// The claim form with its photos at most (each photo is checked against
+/// the shop's own limits as it is stored).
+const MAX_CLAIM_FORM_BYTES: usize = 32 * 1024 * 1024;
 
 /// What the pages need.
 #[derive(Clone)]
@@ -71,7 +74,9 @@ pub fn router(state: WebState) -> Router {
         // Opened directly (a language switch, a reload): the order's page.
         .route(
             "/orders/{shop_id}/{order_id}/quote",
-            post(quote).get(back_to_order),
+            post(quote)
+                .get(back_to_order)
+                .layer(DefaultBodyLimit::max(MAX_CLAIM_FORM_BYTES)),
         )
         .route(
             "/orders/{shop_id}/{order_id}/claims",
@@ -339,12 +344,6 @@ fn same_secret(a: &str, b: &str) -> bool {
 /// browser sent (a new cookie is no proof: it was not in the browser).
 fn checked_form(ctx: &Ctx, body: &Bytes) -> Result<Form, Box<Response>> {
     let t = ctx.t();
-    let refuse = || {
-        ctx.page(
-            StatusCode::FORBIDDEN,
-            pages::message(ctx, t.forbidden_title, t.csrf_failed),
-        )
-    };
     if body.len() > MAX_FORM_BYTES {
         return Err(Box::new(ctx.page(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -352,10 +351,75 @@ fn checked_form(ctx: &Ctx, body: &Bytes) -> Result<Form, Box<Response>> {
         )));
     }
     let form = Form::parse(body);
-    if ctx.new_csrf || !same_secret(form.get(CSRF_FIELD), &ctx.csrf) {
-        return Err(Box::new(refuse()));
-    }
+    check_csrf(ctx, &form)?;
     Ok(form)
+}
+
+/// Whether a form's anti-forgery field matches the cookie the browser sent
+/// (a new cookie is no proof: it was not in the browser).
+fn check_csrf(ctx: &Ctx, form: &Form) -> Result<(), Box<Response>> {
+    if ctx.new_csrf || !same_secret(form.get(CSRF_FIELD), &ctx.csrf) {
+        let t = ctx.t();
+        return Err(Box::new(ctx.page(
+            StatusCode::FORBIDDEN,
+            pages::message(ctx, t.forbidden_title, t.csrf_failed),
+        )));
+    }
+    Ok(())
+}
+
+/// A photo sent with the claim form.
+struct Photo {
+    content_type: String,
+    bytes: Bytes,
+}
+
+/// The claim form's fields and photos: `multipart/form-data` (the form
+/// with its file input), or a plain form. Checked for its anti-forgery
+/// value before any photo goes anywhere.
+async fn claim_form(
+    ctx: &Ctx,
+    req: axum::extract::Request,
+) -> Result<(Form, Vec<Photo>), Box<Response>> {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(req, &())
+            .await
+            .map_err(|e| Box::new(e.into_response()))?;
+        return checked_form(ctx, &body).map(|f| (f, Vec::new()));
+    }
+    let t = ctx.t();
+    let refused = |status: StatusCode| {
+        Box::new(ctx.page(status, pages::message(ctx, t.error_title, t.error_generic)))
+    };
+    let mut parts = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| refused(e.status()))?;
+    let (mut fields, mut photos) = (Vec::new(), Vec::new());
+    while let Some(field) = parts.next_field().await.map_err(|e| refused(e.status()))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if field.file_name().is_some() {
+            let content_type = field.content_type().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(|e| refused(e.status()))?;
+            // No file chosen: an empty part.
+            if name == "photo" && !bytes.is_empty() {
+                photos.push(Photo {
+                    content_type,
+                    bytes,
+                });
+            }
+        } else {
+            let value = field.text().await.map_err(|e| refused(e.status()))?;
+            fields.push((name, value));
+        }
+    }
+    let form = Form(fields);
+    check_csrf(ctx, &form)?;
+    Ok((form, photos))
 }
 
 // ----------------------------------------------------------------- handlers
@@ -552,6 +616,7 @@ fn claim_of(
         "reason": form.get("reason"),
         "description": form.get("description"),
         "lines": [{"line_id": form.get("line_id"), "quantity": quantity}],
+        "evidence": form.all("evidence"),
     });
     let mut claim: app::SubmitClaim =
         serde_json::from_value(body).map_err(|_| t.error_generic.to_owned())?;
@@ -563,9 +628,9 @@ async fn quote(
     State(st): State<WebState>,
     ctx: Ctx,
     Path((shop_id, order_id)): Path<(String, String)>,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Response {
-    let form = match checked_form(&ctx, &body) {
+    let (form, photos) = match claim_form(&ctx, req).await {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -593,10 +658,32 @@ async fn quote(
         Ok(p) => p,
         Err(e) => return ctx.error(&e),
     };
+    // The photos, once the claim itself is quoted: stored as pre-claim
+    // uploads (the API's own), named by the confirmation.
+    let mut evidence = Vec::with_capacity(photos.len());
+    for photo in &photos {
+        match app::evidence::upload_from_form(
+            &st.services,
+            p,
+            &shop_id,
+            &photo.content_type,
+            &photo.bytes,
+        )
+        .await
+        {
+            Ok(key) => evidence.push(key),
+            Err(e) => {
+                let why = e.answer().1;
+                return render_order(&st, &ctx, p, &shop_id, &order_id, &form, Some(why)).await;
+            }
+        }
+    }
     // The submission's Idempotency-Key: the confirmation sent twice (a
     // double click, a reload) files one claim.
     let key = format!("web-{}", uuid::Uuid::new_v4().simple());
-    ctx.ok(pages::confirm(&ctx, &order, &policy, &form, &quote, &key))
+    ctx.ok(pages::confirm(
+        &ctx, &order, &policy, &form, &quote, &key, &evidence,
+    ))
 }
 
 async fn submit(

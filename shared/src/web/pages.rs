@@ -349,7 +349,7 @@ pub fn order(
             @if claimable.is_empty() {
                 div.card { p { (t.nothing_left) } }
             } @else {
-                form.card #claim-form method="post"
+                form.card #claim-form method="post" enctype="multipart/form-data"
                     action={ "/orders/" (enc(&order.shop_id)) "/" (enc(&order.order_id)) "/quote" } {
                     h2 { (t.claim_form) }
                     (csrf(ctx))
@@ -380,6 +380,9 @@ pub fn order(
                     label for="description" { (t.description) }
                     textarea #description name="description" maxlength="2000" aria-describedby="description-hint" { (form.get("description")) }
                     p.hint #description-hint { (t.description_hint) }
+                    label for="photos" { (t.photos) }
+                    input #photos type="file" name="photo" accept="image/jpeg,image/png" multiple aria-describedby="photos-hint";
+                    p.hint #photos-hint { (t.photos_hint) }
                     button.primary type="submit" { (t.quote_button) }
                 }
             }
@@ -398,6 +401,7 @@ pub fn confirm(
     form: &Form,
     quote: &ClaimQuote,
     idempotency_key: &str,
+    evidence: &[String],
 ) -> Markup {
     let t = ctx.t();
     let line = order
@@ -426,6 +430,9 @@ pub fn confirm(
                         dt { (t.quote_restocking_fee) } dd.money { (money(ctx, quote.restocking_fee)) }
                     }
                     dt { (t.quote_refund) } dd.money #quote-refund { (money(ctx, quote.refund)) }
+                    @if !evidence.is_empty() {
+                        dt { (t.photos) } dd #quote-photos { (evidence.len()) }
+                    }
                 }
             }
             (policy_panel(ctx, order, policy))
@@ -435,6 +442,8 @@ pub fn confirm(
                 @for name in ["type", "reason", "line_id", "quantity", "amount", "description"] {
                     input type="hidden" name=(name) value=(form.get(name));
                 }
+                // The photos are stored already; the claim names them.
+                @for key in evidence { input type="hidden" name="evidence" value=(key); }
                 button.primary type="submit" { (t.submit_button) }
                 p { a href=(base) { (t.change_link) } }
             }
@@ -495,6 +504,12 @@ pub fn claim(ctx: &Ctx, c: &ClaimView) -> Markup {
                     dt { (t.filed_at) } dd { time datetime=(c.created_at.to_rfc3339()) { (when(&c.created_at)) } }
                     @if !c.description.is_empty() {
                         dt { (t.description) } dd.desc #claim-description { (c.description) }
+                    }
+                    @if !c.evidence.is_empty() {
+                        dt { (t.photos) }
+                        dd #claim-evidence {
+                            @for e in &c.evidence { span.evidence { (e.rsplit('/').next().unwrap_or(e)) } br; }
+                        }
                     }
                 }
             }
