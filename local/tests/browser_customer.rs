@@ -173,6 +173,19 @@ async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser() {
     let page = r.text().await.expect("the order page");
     assert!(page.contains("evidence may be one of"), "{page}");
     assert!(!page.contains("id=\"quote-refund\""), "{page}");
+    // A photo larger than an ordinary form's limit (2 MiB) is taken: the
+    // form's limit is the photos'.
+    let r = multipart(
+        "0123456789abcdef0123456789abcdef",
+        "image/jpeg",
+        &vec![0xAB; 3 << 20],
+    )
+    .send()
+    .await
+    .expect("a claim form with a large photo");
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.expect("the quote");
+    assert!(page.contains("id=\"quote-photos\""), "{page}");
 
     // The browser.
     let (driver, c) = open(dir.path(), &browser, "390,844").await;
