@@ -387,10 +387,18 @@ async fn customer_flow(
         text(c, "#claim-description").await == typed,
         "the typed description is shown as text on the claim",
     )?;
-    let photos = text(c, "#claim-evidence").await;
+    // The photo itself, loaded from the page's own address.
+    let shown = c
+        .execute(
+            "return [...document.querySelectorAll('#claim-evidence img')]\
+             .map(i => i.complete ? i.naturalWidth : -1);",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     check(
-        photos.ends_with(".jpg") && photos.lines().count() == 1,
-        &format!("the claim carries the photo: {photos:?}"),
+        shown == json!([640]),
+        &format!("the claim shows the 640-pixel photo: {shown}"),
     )?;
     let source = c.source().await.map_err(|e| e.to_string())?;
     check(
@@ -433,6 +441,7 @@ async fn customer_flow(
     // Bob's claim and bob's order are not alice's to see.
     for other in [
         format!("/claims/{bobs_claim}"),
+        format!("/claims/{bobs_claim}/photos/0"),
         "/orders/shop-1/o-2002".into(),
     ] {
         c.goto(&format!("{base}{other}"))
@@ -447,7 +456,7 @@ async fn customer_flow(
             &format!("{other} shows nothing of bob's"),
         )?;
     }
-    // The only console errors now are those two pages' 404s.
+    // The only console errors now are those pages' 404s.
     let errors = console_errors(c).await;
     check(
         errors.iter().all(|e| e.contains("404")),

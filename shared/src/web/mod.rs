@@ -83,6 +83,7 @@ pub fn router(state: WebState) -> Router {
             post(submit).get(back_to_order),
         )
         .route("/claims/{claim_id}", get(claim_page))
+        .route("/claims/{claim_id}/photos/{n}", get(claim_photo))
         .route("/inbox", get(inbox_page))
         .route("/inbox/{message_id}/read", post(mark_read))
         .route("/assets/app.css", get(stylesheet))
@@ -730,6 +731,47 @@ async fn claim_page(
     match app::get_claim(&st.services, p, &claim_id).await {
         Ok(view) => ctx.ok(pages::claim(&ctx, &view)),
         Err(e) => ctx.error(&e),
+    }
+}
+
+/// The largest photo shown (the policies' image limits are below it).
+const MAX_PHOTO_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The claim's `n`th photo, for whoever may see the claim (`get_claim`
+/// decides, as for the claim's page). Photos only: a stored object of
+/// another type is not shown.
+async fn claim_photo(
+    State(st): State<WebState>,
+    ctx: Ctx,
+    Path((claim_id, n)): Path<(String, usize)>,
+) -> Response {
+    let p = match ctx.signed_in() {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let view = match app::get_claim(&st.services, p, &claim_id).await {
+        Ok(v) => v,
+        Err(e) => return ctx.error(&e),
+    };
+    let not_found = || ctx.error(&AppError::NotFound("photo"));
+    let (Some(key), Some(storage)) = (view.evidence.get(n), st.services.evidence.as_ref()) else {
+        return not_found();
+    };
+    let object = match storage.head(key).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return not_found(),
+        Err(e) => return ctx.error(&AppError::Unavailable(e.to_string())),
+    };
+    let content_type = match object.content_type.as_deref() {
+        Some(t @ ("image/jpeg" | "image/png")) => t.to_owned(),
+        _ => return not_found(),
+    };
+    match storage.get(key, MAX_PHOTO_BYTES).await {
+        Ok(Some(bytes)) => {
+            ctx.finish(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+        }
+        Ok(None) => not_found(),
+        Err(e) => ctx.error(&AppError::Unavailable(e.to_string())),
     }
 }
 

@@ -59,6 +59,7 @@ table{width:100%;border-collapse:collapse}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(26rem,1fr));gap:0 1rem}
 details{margin-top:.5rem}
 summary{cursor:pointer;color:#1f6feb}
+img.photo{max-width:10rem;height:auto;border-radius:6px;margin:.25rem .5rem .25rem 0;vertical-align:top}
 th,td{text-align:left;padding:.4rem .25rem;border-bottom:1px solid #e3e6ea;vertical-align:top}
 @media (min-width:48rem){main{padding:1.5rem}}
 @media (min-width:72rem){main{max-width:64rem}}
@@ -508,7 +509,10 @@ pub fn claim(ctx: &Ctx, c: &ClaimView) -> Markup {
                     @if !c.evidence.is_empty() {
                         dt { (t.photos) }
                         dd #claim-evidence {
-                            @for e in &c.evidence { span.evidence { (e.rsplit('/').next().unwrap_or(e)) } br; }
+                            @for i in 0..c.evidence.len() {
+                                @let src = format!("/claims/{}/photos/{i}", enc(&c.claim_id));
+                                a href=(src) { img.photo src=(src) alt={ (t.photos) " " (i + 1) } width="160"; }
+                            }
                         }
                     }
                 }
