@@ -6,11 +6,14 @@
 //! tour); the customer signs in on the sign-in page, opens the order from
 //! the home page, sees what each line can still claim and the policy in
 //! force, asks for a refund through the form (with a description holding
-//! markup), checks the quote, submits, and watches the claim's timeline
+//! markup and a photo, a real JPEG, sent with the form), checks the quote,
+//! submits, and watches the claim's timeline
 //! until the shop's rules approved it and the sandbox provider's refund
 //! arrived. Along the way: no console errors, the typed markup is shown as
 //! text, another customer's claim page is "not found", the inbox has the
-//! steps, and a form without its anti-forgery value is refused.
+//! steps, and a form without its anti-forgery value is refused. The claim
+//! form and the timeline are photographed at a phone's width (written to
+//! `$AFTERSALES_SCREENSHOTS` when set: the README's pictures).
 //!
 //! Needs Chromium and chromedriver (Debian: `chromium`, `chromium-driver`;
 //! `.ci/run` installs them when missing). Without them the test fails and
@@ -20,7 +23,8 @@
 mod common;
 
 use common::browser::{
-    check, chromium_and_driver, console_errors, fill, open, path_of, submit, text,
+    check, chromium_and_driver, console_errors, fill, open, path_of, screenshot, submit, text,
+    PHONE,
 };
 use common::{free_port, token, Proc};
 use fantoccini::{Client, Locator};
@@ -111,17 +115,102 @@ async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser() {
         .expect("a forged sign-in");
     assert_eq!(r.status(), 403);
 
-    // The browser.
-    let (driver, c) = open(dir.path(), &browser, "412,915").await;
+    // The claim form with a photo (multipart): refused without its
+    // anti-forgery value; with it, a file that is no photo is refused by
+    // the evidence use case and nothing is quoted.
+    let alice = token(dir.path(), &["customer", "alice"]);
+    let multipart = |csrf: &str, content_type: &str, file: &[u8]| {
+        let mut body = Vec::new();
+        for (name, value) in [
+            ("csrf", csrf),
+            ("type", "refund_only"),
+            ("reason", "no_longer_wanted"),
+            ("line_id", "L1"),
+            ("quantity", "1"),
+        ] {
+            body.extend_from_slice(
+                format!(
+                    "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p\"\r\n\
+                 Content-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--XyZ--\r\n");
+        http.post(format!("{base}/orders/shop-1/o-2001/quote"))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .header(
+                "cookie",
+                format!("as_session={alice}; as_csrf=0123456789abcdef0123456789abcdef"),
+            )
+            .body(body)
+    };
+    let r = multipart(
+        "fedcba9876543210fedcba9876543210",
+        "image/jpeg",
+        b"\xff\xd8",
+    )
+    .send()
+    .await
+    .expect("a forged claim form");
+    assert_eq!(r.status(), 403);
+    let r = multipart(
+        "0123456789abcdef0123456789abcdef",
+        "text/plain",
+        b"not a photo",
+    )
+    .send()
+    .await
+    .expect("a claim form with a text file");
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.expect("the order page");
+    assert!(page.contains("evidence may be one of"), "{page}");
+    assert!(!page.contains("id=\"quote-refund\""), "{page}");
+    // A photo larger than an ordinary form's limit (2 MiB) is taken: the
+    // form's limit is the photos'.
+    let r = multipart(
+        "0123456789abcdef0123456789abcdef",
+        "image/jpeg",
+        &vec![0xAB; 3 << 20],
+    )
+    .send()
+    .await
+    .expect("a claim form with a large photo");
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.expect("the quote");
+    assert!(page.contains("id=\"quote-photos\""), "{page}");
 
-    let outcome = customer_flow(&c, &base, &bobs_claim).await;
+    // The browser.
+    let (driver, c) = open(dir.path(), &browser, "390,844").await;
+
+    // A real photo to send with the claim form.
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(
+        &photo,
+        aftersales::domain::fingerprint::sample::jpeg(7, 640, 480, None),
+    )
+    .expect("the photo is written");
+
+    let outcome = customer_flow(&c, &base, &bobs_claim, &photo).await;
     let _ = c.close().await;
     if let Err(why) = outcome {
         panic!("{why}\n{}\n{}", runner.log_text(), driver.log_text());
     }
 }
 
-async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), String> {
+async fn customer_flow(
+    c: &Client,
+    base: &str,
+    bobs_claim: &str,
+    photo: &std::path::Path,
+) -> Result<(), String> {
     // Signed out, the start page leads to the sign-in page.
     c.goto(&format!("{base}/?lang=zh-CN"))
         .await
@@ -177,6 +266,7 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
         text(c, "#policy").await.contains("decides within"),
         "the policy in force is shown",
     )?;
+    screenshot(c, "customer-claim-form", PHONE, Some("#claim-form")).await?;
 
     // The claim form: reason, line, one unit, a description with markup.
     let typed = "<script>alert('hi')</script> & <b>ordered twice</b>";
@@ -188,6 +278,13 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
         .map_err(|e| e.to_string())?;
     fill(c, "#quantity", "1").await;
     fill(c, "#description", typed).await;
+    // The photo goes with the form (a file input; no script on the page).
+    c.find(Locator::Css("#photos"))
+        .await
+        .map_err(|e| e.to_string())?
+        .send_keys(&photo.display().to_string())
+        .await
+        .map_err(|e| e.to_string())?;
     submit(c, "#claim-form").await;
 
     // The quote, before anything is filed.
@@ -199,6 +296,10 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
     check(
         text(c, "#quote-description").await == typed,
         "the typed description is shown as text on the quote",
+    )?;
+    check(
+        text(c, "#quote-photos").await == "1",
+        "the quote counts the photo, stored already",
     )?;
     check(
         text(c, "#policy").await.contains("decides within"),
@@ -258,6 +359,7 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
             &format!("the timeline shows {step}: {steps:?}"),
         )?;
     }
+    screenshot(c, "customer-timeline", PHONE, Some("#timeline-h")).await?;
     let status = c
         .find(Locator::Css("#claim-status"))
         .await
@@ -284,6 +386,19 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
     check(
         text(c, "#claim-description").await == typed,
         "the typed description is shown as text on the claim",
+    )?;
+    // The photo itself, loaded from the page's own address.
+    let shown = c
+        .execute(
+            "return [...document.querySelectorAll('#claim-evidence img')]\
+             .map(i => i.complete ? i.naturalWidth : -1);",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        shown == json!([640]),
+        &format!("the claim shows the 640-pixel photo: {shown}"),
     )?;
     let source = c.source().await.map_err(|e| e.to_string())?;
     check(
@@ -326,6 +441,7 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
     // Bob's claim and bob's order are not alice's to see.
     for other in [
         format!("/claims/{bobs_claim}"),
+        format!("/claims/{bobs_claim}/photos/0"),
         "/orders/shop-1/o-2002".into(),
     ] {
         c.goto(&format!("{base}{other}"))
@@ -340,7 +456,7 @@ async fn customer_flow(c: &Client, base: &str, bobs_claim: &str) -> Result<(), S
             &format!("{other} shows nothing of bob's"),
         )?;
     }
-    // The only console errors now are those two pages' 404s.
+    // The only console errors now are those pages' 404s.
     let errors = console_errors(c).await;
     check(
         errors.iter().all(|e| e.contains("404")),

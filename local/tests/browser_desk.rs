@@ -12,12 +12,20 @@
 //! differently, and nothing changed. Along the way: every control has a
 //! label, no console errors, another shop's claim page is "not found".
 //!
+//! Then the service figures: a refund-only claim the rules approve at
+//! once (the sandbox refunds it), and `/desk/sla` draws four charts whose
+//! tables hold exactly the numbers the API's report gives for the same
+//! range, the other shop's claim counted nowhere. The queue, a claim and
+//! the figures are photographed at a desktop width (written to
+//! `$AFTERSALES_SCREENSHOTS` when set).
+//!
 //! Needs Chromium and chromedriver, as the customer's browser test.
 
 mod common;
 
 use common::browser::{
-    check, chromium_and_driver, console_errors, fill, open, path_of, submit, text,
+    check, chromium_and_driver, console_errors, fill, open, path_of, screenshot, submit, text,
+    DESKTOP,
 };
 use common::{free_port, token, Proc};
 use fantoccini::{Client, Locator};
@@ -157,6 +165,15 @@ async fn staff_work_the_desk_in_a_browser() {
             .expect("a forged form");
         assert_eq!(r.status(), 403, "{path}");
     }
+    // The figures are for staff: a customer signed in is refused them.
+    let customer = token(dir.path(), &["customer", "cust-0"]);
+    let r = http
+        .get(format!("{base}/desk/sla"))
+        .header("cookie", format!("as_session={customer}"))
+        .send()
+        .await
+        .expect("the figures page");
+    assert_eq!(r.status(), 403);
     let (_, rules) = {
         let r = http
             .get(format!("{base}/v1/shops/shop-1/rules"))
@@ -173,9 +190,15 @@ async fn staff_work_the_desk_in_a_browser() {
         }
     }
 
-    let (driver, c) = open(dir.path(), &browser, "1280,1000").await;
+    let (driver, c) = open(dir.path(), &browser, "1280,900").await;
 
-    let outcome = desk_flow(&c, &base, &ids, &foreign, &candidate).await;
+    let mut outcome = desk_flow(&c, &base, &ids, &foreign, &candidate).await;
+    if outcome.is_ok() {
+        // A claim the rules decide (and the sandbox refunds) for the figures.
+        let auto = refund_only_claim(&http, dir.path(), &base).await;
+        until_completed(&http, dir.path(), &base, &auto).await;
+        outcome = sla_flow(&c, &base, &http, &staff).await;
+    }
     let _ = c.close().await;
     if let Err(why) = outcome {
         panic!("{why}\n{}\n{}", runner.log_text(), driver.log_text());
@@ -244,6 +267,7 @@ async fn desk_flow(
         text(c, "#queue-total").await.ends_with(": 4"),
         "four claims wait for the shop",
     )?;
+    screenshot(c, "desk-queue", DESKTOP, Some("#queue-h")).await?;
     for id in ids {
         check(
             c.find(Locator::Css(&format!("#queue tr[data-claim-id='{id}']")))
@@ -308,6 +332,7 @@ async fn desk_flow(
         text(c, "#rule-trace").await.contains("late-return-manual"),
         "the rule trace names the rule that sent the claim to staff",
     )?;
+    screenshot(c, "desk-claim", DESKTOP, None).await?;
     c.find(Locator::Css("#one-reject"))
         .await
         .map_err(e)?
@@ -364,6 +389,263 @@ async fn desk_flow(
     check(
         !c.source().await.map_err(e)?.contains("zoe"),
         "and shows nothing of it",
+    )?;
+    Ok(())
+}
+
+/// An unshipped order at shop-1 and a refund-only claim on it, which the
+/// default rules approve without staff; the claim's id.
+async fn refund_only_claim(http: &reqwest::Client, dir: &Path, base: &str) -> String {
+    let sf = token(dir, &["storefront", "shop-1"]);
+    let mut order = shipped_order("amy", "regular");
+    order["fulfilment"] = json!({"state": "paid_unshipped"});
+    let r = http
+        .put(format!("{base}/v1/shops/shop-1/orders/o-auto"))
+        .bearer_auth(&sf)
+        .json(&order)
+        .send()
+        .await
+        .expect("the order is pushed");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let amy = token(dir, &["customer", "amy"]);
+    let v: Value = http
+        .post(format!("{base}/v1/claims"))
+        .bearer_auth(&amy)
+        .json(
+            &json!({"shop_id": "shop-1", "order_id": "o-auto", "type": "refund_only",
+                      "reason": "no_longer_wanted", "lines": [{"line_id": "L1", "quantity": 1}]}),
+        )
+        .send()
+        .await
+        .expect("the claim")
+        .json()
+        .await
+        .expect("json");
+    v["claim_id"].as_str().expect("a claim id").to_owned()
+}
+
+/// Waits until amy's claim is approved by the rules and refunded.
+async fn until_completed(http: &reqwest::Client, dir: &Path, base: &str, id: &str) {
+    let amy = token(dir, &["customer", "amy"]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let v: Value = http
+            .get(format!("{base}/v1/claims/{id}"))
+            .bearer_auth(&amy)
+            .send()
+            .await
+            .expect("the claim")
+            .json()
+            .await
+            .expect("json");
+        if v["status"] == "completed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "claim {id} did not complete: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A number as the figures' tables write it: one decimal, a dash for none.
+fn one_decimal(v: &Value, factor: f64) -> String {
+    v.as_f64()
+        .map_or_else(|| "—".to_owned(), |x| format!("{:.1}", x * factor))
+}
+
+/// The rows the page's table `id` should hold: `cells` of each day of the
+/// API's report.
+fn expected_rows(days: &Value, cells: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    days.as_array()
+        .expect("days")
+        .iter()
+        .map(|d| {
+            let mut row = vec![d["date"].as_str().expect("a date").to_owned()];
+            row.extend(cells(d));
+            row
+        })
+        .collect()
+}
+
+async fn table_rows(c: &Client, id: &str) -> Result<Vec<Vec<String>>, String> {
+    let rows = c
+        .execute(
+            "return [...document.querySelectorAll('#' + arguments[0] + ' tbody tr')]\
+             .map(r => [...r.cells].map(c => c.textContent.trim()));",
+            vec![json!(id)],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    serde_json::from_value(rows).map_err(|e| e.to_string())
+}
+
+async fn sla_flow(
+    c: &Client,
+    base: &str,
+    http: &reqwest::Client,
+    staff: &str,
+) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    // The log so far ends with the other shop's claim's 404: read it away.
+    console_errors(c).await;
+    c.goto(&format!("{base}/desk?lang=en")).await.map_err(e)?;
+    c.find(Locator::Css("#to-sla"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    check(
+        path_of(c).await == "/desk/sla",
+        "the desk links the figures",
+    )?;
+    labelled(c).await?;
+    let titles: Value = c
+        .execute(
+            "return [...document.querySelectorAll('main svg')].map(s => \
+             [s.querySelector(':scope > title')?.textContent, \
+              s.querySelector(':scope > desc')?.textContent]);",
+            vec![],
+        )
+        .await
+        .map_err(e)?;
+    let titles = titles.as_array().cloned().unwrap_or_default();
+    check(titles.len() == 4, &format!("four charts: {titles:?}"))?;
+    for t in &titles {
+        check(
+            t[0].as_str().is_some_and(|s| !s.is_empty())
+                && t[1].as_str().is_some_and(|s| !s.is_empty()),
+            &format!("each chart has a title and a description: {t}"),
+        )?;
+    }
+    // The same range over the API.
+    let from = c
+        .find(Locator::Css("#from"))
+        .await
+        .map_err(e)?
+        .prop("value")
+        .await
+        .map_err(e)?
+        .unwrap_or_default();
+    let to = c
+        .find(Locator::Css("#to"))
+        .await
+        .map_err(e)?
+        .prop("value")
+        .await
+        .map_err(e)?
+        .unwrap_or_default();
+    let r = http
+        .get(format!(
+            "{base}/v1/shops/shop-1/reports/sla?from={from}&to={to}"
+        ))
+        .bearer_auth(staff)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        r.status() == 200,
+        &format!("the API's report: {}", r.status()),
+    )?;
+    let api: Value = r.json().await.map_err(|e| e.to_string())?;
+    let days = &api["days"];
+    check(
+        days.as_array().is_some_and(|d| d.len() == 30),
+        &format!("the default range is 30 days: {from}..{to}"),
+    )?;
+    let n = |v: &Value| v.as_u64().map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let tables = [
+        (
+            "sla-decision-table",
+            expected_rows(days, |d| {
+                vec![
+                    n(&d["submitted"]),
+                    n(&d["decided"]),
+                    one_decimal(&d["seconds_to_decision_p50"], 1.0),
+                    one_decimal(&d["seconds_to_decision_p90"], 1.0),
+                ]
+            }),
+        ),
+        (
+            "sla-automatic-table",
+            expected_rows(days, |d| {
+                vec![
+                    n(&d["decided"]),
+                    n(&d["decided_automatically"]),
+                    one_decimal(&d["automatic_share"], 100.0),
+                ]
+            }),
+        ),
+        (
+            "sla-refund-table",
+            expected_rows(days, |d| {
+                vec![
+                    n(&d["refunded"]),
+                    one_decimal(&d["seconds_to_refund_p50"], 1.0),
+                    one_decimal(&d["seconds_to_refund_p90"], 1.0),
+                ]
+            }),
+        ),
+        (
+            "sla-disputes-table",
+            expected_rows(&api["disputes"], |d| {
+                vec![
+                    n(&d["opened"]),
+                    n(&d["resolved"]),
+                    n(&d["withdrawn"]),
+                    one_decimal(&d["resolution_rate"], 100.0),
+                    one_decimal(&d["median_seconds_to_resolution"], 1.0),
+                ]
+            }),
+        ),
+    ];
+    for (id, want) in &tables {
+        let got = table_rows(c, id).await?;
+        check(
+            &got == want,
+            &format!("{id} holds the API's numbers:\n{got:?}\n{want:?}"),
+        )?;
+    }
+    // What the shop did: five claims of its own (the other shop's not
+    // counted), all decided, one by the rules, its refund arrived.
+    let sum = |k: &str| -> u64 {
+        days.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d[k].as_u64())
+            .sum()
+    };
+    check(
+        (
+            sum("submitted"),
+            sum("decided"),
+            sum("decided_automatically"),
+            sum("refunded"),
+        ) == (5, 5, 1, 1),
+        &format!("the figures count shop-1's five claims: {days}"),
+    )?;
+    let errors = console_errors(c).await;
+    check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
+    screenshot(c, "desk-sla", DESKTOP, None).await?;
+
+    // In Chinese, and a range the use case refuses (more than 92 days).
+    c.goto(&format!("{base}/desk/sla?lang=zh-CN"))
+        .await
+        .map_err(e)?;
+    check(
+        text(c, "h1").await.contains("服务时效"),
+        "the figures speak zh-CN when asked",
+    )?;
+    c.goto(&format!(
+        "{base}/desk/sla?lang=en&from=2026-01-01&to=2026-12-31"
+    ))
+    .await
+    .map_err(e)?;
+    check(
+        text(c, "#sla-error").await.contains("92 days"),
+        "a range longer than the API allows is refused as there",
     )?;
     Ok(())
 }

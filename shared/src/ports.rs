@@ -44,6 +44,10 @@ pub trait EvidenceStorage: Send + Sync {
         content_length: u64,
         ttl: Duration,
     ) -> Result<UploadTicket, PortError>;
+    /// Stores an object the service itself received: the pages' claim
+    /// form, which runs no script to PUT to a presigned URL. Everything
+    /// else uploads through `presign_put`.
+    async fn put(&self, key: &str, content_type: &str, bytes: &[u8]) -> Result<(), PortError>;
     /// The object's size and type, or None when nothing is there.
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, PortError>;
     /// The object's bytes, or None when nothing is there or it is larger

@@ -322,3 +322,55 @@ async fn a_landed_photo_is_fingerprinted_from_s3() {
         None
     );
 }
+
+/// The pages' claim form has no script to PUT with: its photo comes with
+/// the form and the service puts it into the bucket itself, through the
+/// same hand-out and recording as a presigned upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_sent_with_the_pages_form_is_put_and_lands() {
+    use aftersales::app::evidence::upload_from_form;
+    use aftersales::domain::fingerprint::{sample::jpeg, Fingerprint};
+    use aftersales::ports::EvidenceStorage;
+    let (s3, bucket) = fresh_bucket().await;
+    let mut services = aftersales::app::Services::new(Arc::new(
+        aftersales_tests::dynamo_table_without_stream().await,
+    ));
+    let storage = Arc::new(S3EvidenceStorage::new(s3.clone(), bucket.clone()));
+    services.evidence = Some(storage.clone());
+    let alice = aftersales::auth::Principal::Customer {
+        customer_id: "alice".into(),
+    };
+    let photo = jpeg(9, 320, 240, None);
+    let key = upload_from_form(&services, &alice, "shop-1", "image/jpeg", &photo)
+        .await
+        .expect("the photo is stored");
+    assert!(
+        aftersales::app::evidence::is_upload_key(&key),
+        "a pre-claim upload's key: {key}"
+    );
+    let object = storage.head(&key).await.unwrap().expect("in the bucket");
+    assert_eq!(
+        (object.size, object.content_type.as_deref()),
+        (photo.len() as u64, Some("image/jpeg"))
+    );
+    assert_eq!(
+        aftersales::repo::photos::fingerprint(&*services.table, &key)
+            .await
+            .unwrap(),
+        Some(Fingerprint::of(&photo)),
+        "recorded as landed, fingerprinted"
+    );
+    // A file of a type the shop does not take is refused before anything
+    // is stored.
+    let err = upload_from_form(&services, &alice, "shop-1", "text/plain", b"no photo")
+        .await
+        .expect_err("refused");
+    assert!(err.answer().1.contains("evidence may be one of"), "{err:?}");
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("ListObjectsV2");
+    assert_eq!(listed.contents().len(), 1, "only the photo is stored");
+}

@@ -182,3 +182,72 @@ pub async fn open(
         .unwrap_or_else(|e| panic!("no browser session: {e}\n{}", driver.log_text()));
     (driver, c)
 }
+
+/// The phone and desktop widths the pages are shown at (CSS pixels).
+pub const PHONE: (u32, u32) = (390, 844);
+pub const DESKTOP: (u32, u32) = (1280, 900);
+
+/// A PNG's width and height, read from its header; None if `bytes` is not
+/// a PNG.
+pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    const MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.len() < 24 || !bytes.starts_with(MAGIC) || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    Some((be(16), be(20)))
+}
+
+/// A screenshot of the page at `size` (the window resized to it first),
+/// scrolled to `scroll_to` if given: checked to be a PNG of that size,
+/// and written to `$AFTERSALES_SCREENSHOTS/{name}.png` when that folder is
+/// set (a relative folder is taken from the repository root).
+pub async fn screenshot(
+    c: &Client,
+    name: &str,
+    size: (u32, u32),
+    scroll_to: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    // The window is the page plus the browser's frame: size it so that
+    // the page itself gets `size`.
+    c.set_window_size(size.0, size.1)
+        .await
+        .map_err(|e| format!("window size: {e}"))?;
+    let inner: (u32, u32) = serde_json::from_value(
+        c.execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await
+            .map_err(|e| format!("page size: {e}"))?,
+    )
+    .map_err(|e| format!("page size: {e}"))?;
+    if inner != size {
+        c.set_window_size(2 * size.0 - inner.0, 2 * size.1 - inner.1)
+            .await
+            .map_err(|e| format!("window size: {e}"))?;
+    }
+    let scroll = match scroll_to {
+        Some(css) => format!("document.querySelector({css:?}).scrollIntoView();"),
+        None => "window.scrollTo(0, 0);".to_owned(),
+    };
+    c.execute(&scroll, vec![])
+        .await
+        .map_err(|e| format!("scroll: {e}"))?;
+    let png = c
+        .screenshot()
+        .await
+        .map_err(|e| format!("screenshot: {e}"))?;
+    let Some(got) = png_size(&png) else {
+        return Err(format!("{name}: the screenshot is not a PNG"));
+    };
+    check(
+        got == size,
+        &format!("{name}: the screenshot is {got:?} pixels, not {size:?}"),
+    )?;
+    if let Some(dir) = std::env::var_os("AFTERSALES_SCREENSHOTS") {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = root.join(dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let file = dir.join(format!("{name}.png"));
+        std::fs::write(&file, &png).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(png)
+}

@@ -225,6 +225,11 @@ impl EvidenceStorage for LocalEvidenceStorage {
         })
     }
 
+    async fn put(&self, key: &str, content_type: &str, bytes: &[u8]) -> Result<(), PortError> {
+        check_key(key).map_err(|e| PortError::Permanent(e.to_string()))?;
+        self.write(key, content_type, bytes).await
+    }
+
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, PortError> {
         let path = self.path_of(key)?;
         let meta = match tokio::fs::metadata(&path).await {

@@ -5,7 +5,10 @@
 //! The bytes never pass through our functions: the client PUTs them to the
 //! storage with a URL signed for exactly one key, type and size. Recording
 //! then checks what actually landed against the shop's limits, because a
-//! URL says what may be uploaded, not what was.
+//! URL says what may be uploaded, not what was. The one exception is the
+//! pages' claim form, which has no script to PUT with: its photos come
+//! with the form and the service puts them (`upload_from_form`), through
+//! the same hand-out and recording.
 
 use super::{retrying, AppError, Services};
 use crate::auth::Principal;
@@ -249,6 +252,37 @@ pub async fn create_shop_upload(
     c.upload(&upload, None);
     repo::commit(&*s.table, c).await?;
     Ok(view)
+}
+
+/// A photo sent with the pages' claim form (no script there to PUT it to
+/// an upload URL): handed out, stored and recorded exactly as one sent
+/// through its URL, so the same checks apply. The key the submission
+/// names.
+pub async fn upload_from_form(
+    s: &Services,
+    p: &Principal,
+    shop_id: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<String, AppError> {
+    let req = ShopUploadRequest {
+        shop_id: shop_id.into(),
+        content_type: content_type.to_owned(),
+        content_length: bytes.len() as u64,
+    };
+    let key = create_shop_upload(s, p, req).await?.evidence_key;
+    let storage = s
+        .evidence
+        .as_ref()
+        .ok_or_else(|| AppError::Unavailable("evidence uploads are not configured".into()))?;
+    storage
+        .put(&key, content_type, bytes)
+        .await
+        .map_err(port_failure)?;
+    match record_upload(s, &key).await? {
+        Recorded::Refused(why) => Err(AppError::invalid("evidence_refused", why)),
+        _ => Ok(key),
+    }
 }
 
 /// Records a pre-claim upload that landed, after checking what landed

@@ -1,9 +1,10 @@
 //! The merchant's desk pages: the queue by deadline with filters, a claim
 //! with its evidence, the customer's standing and the rule trace, staff
 //! decisions, batch decisions by filter after a preview, and the rule set
-//! with its dry run. Every page calls the same use cases as the API
-//! (`app::desk`, `app::policy`) with the signed-in principal: staff see
-//! only their own shop, another shop's claim is "not found".
+//! with its dry run (the service figures are `sla.rs`'s). Every page calls
+//! the same use cases as the API (`app::desk`, `app::policy`) with the
+//! signed-in principal: staff see only their own shop, another shop's
+//! claim is "not found".
 
 use super::pages::{csrf, layout, money, when};
 use super::{checked_form, Ctx, Form, WebState};
@@ -33,6 +34,7 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/desk/batch", post(batch))
         .route("/desk/rules", get(rules_page))
         .route("/desk/rules/dry-run", post(dry_run))
+        .route("/desk/sla", get(super::sla::page))
 }
 
 /// The desk's words.
@@ -96,6 +98,7 @@ pub(super) struct DeskText {
     candidate: &'static str,
     staff_only: &'static str,
     customer: &'static str,
+    sla: &'static str,
 }
 
 static ZH_CN: DeskText = DeskText {
@@ -158,6 +161,7 @@ static ZH_CN: DeskText = DeskText {
     candidate: "新规则判定",
     staff_only: "工作台仅供店铺员工使用。",
     customer: "客户",
+    sla: "服务时效",
 };
 
 static EN: DeskText = DeskText {
@@ -220,6 +224,7 @@ static EN: DeskText = DeskText {
     candidate: "Candidate",
     staff_only: "The desk is for the shop's staff.",
     customer: "Customer",
+    sla: "Service levels",
 };
 
 fn dt(ctx: &Ctx) -> &'static DeskText {
@@ -230,7 +235,7 @@ fn dt(ctx: &Ctx) -> &'static DeskText {
 }
 
 /// The signed-in staff member's shop, or the answer to give instead.
-fn staff_shop(ctx: &Ctx) -> Result<(&Principal, String), Box<Response>> {
+pub(super) fn staff_shop(ctx: &Ctx) -> Result<(&Principal, String), Box<Response>> {
     let p = ctx.signed_in()?;
     match p {
         Principal::Staff { shop_id, .. } => Ok((p, shop_id.to_string())),
@@ -368,11 +373,12 @@ async fn queue_page(State(st): State<WebState>, ctx: Ctx, uri: Uri) -> Response 
     ctx.ok(queue_markup(&ctx, &shop, &q, &queue, &reasons))
 }
 
-fn desk_nav(ctx: &Ctx) -> Markup {
+pub(super) fn desk_nav(ctx: &Ctx) -> Markup {
     let d = dt(ctx);
     html! {
         nav.card aria-label=(d.desk) {
             a href="/desk" { (d.queue) } " · " a href="/desk/rules" { (d.rules_title) }
+            " · " a #to-sla href="/desk/sla" { (d.sla) }
         }
     }
 }

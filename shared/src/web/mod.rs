@@ -16,16 +16,18 @@
 //! - The language: `?lang=en|zh-CN` (kept in the `lang` cookie), else the
 //!   cookie, else `Accept-Language`, else zh-CN.
 
+mod charts;
 mod desk;
 mod i18n;
 mod pages;
+mod sla;
 
 pub use i18n::Lang;
 
 use crate::app::{self, AppError, Services};
 use crate::auth::{AuthMode, GatewayClaims, Principal, StaffRole};
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -46,6 +48,9 @@ const SESSION_SECONDS: i64 = 24 * 3600;
 /// (a batch confirmation names up to a thousand claims, a rule set is
 /// edited whole on the rules page).
 const MAX_FORM_BYTES: usize = 256 * 1024;
+/// The claim form with its photos at most (each photo is checked against
+/// the shop's own limits as it is stored).
+const MAX_CLAIM_FORM_BYTES: usize = 32 * 1024 * 1024;
 
 /// What the pages need.
 #[derive(Clone)]
@@ -69,13 +74,16 @@ pub fn router(state: WebState) -> Router {
         // Opened directly (a language switch, a reload): the order's page.
         .route(
             "/orders/{shop_id}/{order_id}/quote",
-            post(quote).get(back_to_order),
+            post(quote)
+                .get(back_to_order)
+                .layer(DefaultBodyLimit::max(MAX_CLAIM_FORM_BYTES)),
         )
         .route(
             "/orders/{shop_id}/{order_id}/claims",
             post(submit).get(back_to_order),
         )
         .route("/claims/{claim_id}", get(claim_page))
+        .route("/claims/{claim_id}/photos/{n}", get(claim_photo))
         .route("/inbox", get(inbox_page))
         .route("/inbox/{message_id}/read", post(mark_read))
         .route("/assets/app.css", get(stylesheet))
@@ -337,12 +345,6 @@ fn same_secret(a: &str, b: &str) -> bool {
 /// browser sent (a new cookie is no proof: it was not in the browser).
 fn checked_form(ctx: &Ctx, body: &Bytes) -> Result<Form, Box<Response>> {
     let t = ctx.t();
-    let refuse = || {
-        ctx.page(
-            StatusCode::FORBIDDEN,
-            pages::message(ctx, t.forbidden_title, t.csrf_failed),
-        )
-    };
     if body.len() > MAX_FORM_BYTES {
         return Err(Box::new(ctx.page(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -350,10 +352,75 @@ fn checked_form(ctx: &Ctx, body: &Bytes) -> Result<Form, Box<Response>> {
         )));
     }
     let form = Form::parse(body);
-    if ctx.new_csrf || !same_secret(form.get(CSRF_FIELD), &ctx.csrf) {
-        return Err(Box::new(refuse()));
-    }
+    check_csrf(ctx, &form)?;
     Ok(form)
+}
+
+/// Whether a form's anti-forgery field matches the cookie the browser sent
+/// (a new cookie is no proof: it was not in the browser).
+fn check_csrf(ctx: &Ctx, form: &Form) -> Result<(), Box<Response>> {
+    if ctx.new_csrf || !same_secret(form.get(CSRF_FIELD), &ctx.csrf) {
+        let t = ctx.t();
+        return Err(Box::new(ctx.page(
+            StatusCode::FORBIDDEN,
+            pages::message(ctx, t.forbidden_title, t.csrf_failed),
+        )));
+    }
+    Ok(())
+}
+
+/// A photo sent with the claim form.
+struct Photo {
+    content_type: String,
+    bytes: Bytes,
+}
+
+/// The claim form's fields and photos: `multipart/form-data` (the form
+/// with its file input), or a plain form. Checked for its anti-forgery
+/// value before any photo goes anywhere.
+async fn claim_form(
+    ctx: &Ctx,
+    req: axum::extract::Request,
+) -> Result<(Form, Vec<Photo>), Box<Response>> {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(req, &())
+            .await
+            .map_err(|e| Box::new(e.into_response()))?;
+        return checked_form(ctx, &body).map(|f| (f, Vec::new()));
+    }
+    let t = ctx.t();
+    let refused = |status: StatusCode| {
+        Box::new(ctx.page(status, pages::message(ctx, t.error_title, t.error_generic)))
+    };
+    let mut parts = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| refused(e.status()))?;
+    let (mut fields, mut photos) = (Vec::new(), Vec::new());
+    while let Some(field) = parts.next_field().await.map_err(|e| refused(e.status()))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if field.file_name().is_some() {
+            let content_type = field.content_type().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(|e| refused(e.status()))?;
+            // No file chosen: an empty part.
+            if name == "photo" && !bytes.is_empty() {
+                photos.push(Photo {
+                    content_type,
+                    bytes,
+                });
+            }
+        } else {
+            let value = field.text().await.map_err(|e| refused(e.status()))?;
+            fields.push((name, value));
+        }
+    }
+    let form = Form(fields);
+    check_csrf(ctx, &form)?;
+    Ok((form, photos))
 }
 
 // ----------------------------------------------------------------- handlers
@@ -550,6 +617,7 @@ fn claim_of(
         "reason": form.get("reason"),
         "description": form.get("description"),
         "lines": [{"line_id": form.get("line_id"), "quantity": quantity}],
+        "evidence": form.all("evidence"),
     });
     let mut claim: app::SubmitClaim =
         serde_json::from_value(body).map_err(|_| t.error_generic.to_owned())?;
@@ -561,9 +629,9 @@ async fn quote(
     State(st): State<WebState>,
     ctx: Ctx,
     Path((shop_id, order_id)): Path<(String, String)>,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Response {
-    let form = match checked_form(&ctx, &body) {
+    let (form, photos) = match claim_form(&ctx, req).await {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -591,10 +659,32 @@ async fn quote(
         Ok(p) => p,
         Err(e) => return ctx.error(&e),
     };
+    // The photos, once the claim itself is quoted: stored as pre-claim
+    // uploads (the API's own), named by the confirmation.
+    let mut evidence = Vec::with_capacity(photos.len());
+    for photo in &photos {
+        match app::evidence::upload_from_form(
+            &st.services,
+            p,
+            &shop_id,
+            &photo.content_type,
+            &photo.bytes,
+        )
+        .await
+        {
+            Ok(key) => evidence.push(key),
+            Err(e) => {
+                let why = e.answer().1;
+                return render_order(&st, &ctx, p, &shop_id, &order_id, &form, Some(why)).await;
+            }
+        }
+    }
     // The submission's Idempotency-Key: the confirmation sent twice (a
     // double click, a reload) files one claim.
     let key = format!("web-{}", uuid::Uuid::new_v4().simple());
-    ctx.ok(pages::confirm(&ctx, &order, &policy, &form, &quote, &key))
+    ctx.ok(pages::confirm(
+        &ctx, &order, &policy, &form, &quote, &key, &evidence,
+    ))
 }
 
 async fn submit(
@@ -641,6 +731,47 @@ async fn claim_page(
     match app::get_claim(&st.services, p, &claim_id).await {
         Ok(view) => ctx.ok(pages::claim(&ctx, &view)),
         Err(e) => ctx.error(&e),
+    }
+}
+
+/// The largest photo shown (the policies' image limits are below it).
+const MAX_PHOTO_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The claim's `n`th photo, for whoever may see the claim (`get_claim`
+/// decides, as for the claim's page). Photos only: a stored object of
+/// another type is not shown.
+async fn claim_photo(
+    State(st): State<WebState>,
+    ctx: Ctx,
+    Path((claim_id, n)): Path<(String, usize)>,
+) -> Response {
+    let p = match ctx.signed_in() {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let view = match app::get_claim(&st.services, p, &claim_id).await {
+        Ok(v) => v,
+        Err(e) => return ctx.error(&e),
+    };
+    let not_found = || ctx.error(&AppError::NotFound("photo"));
+    let (Some(key), Some(storage)) = (view.evidence.get(n), st.services.evidence.as_ref()) else {
+        return not_found();
+    };
+    let object = match storage.head(key).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return not_found(),
+        Err(e) => return ctx.error(&AppError::Unavailable(e.to_string())),
+    };
+    let content_type = match object.content_type.as_deref() {
+        Some(t @ ("image/jpeg" | "image/png")) => t.to_owned(),
+        _ => return not_found(),
+    };
+    match storage.get(key, MAX_PHOTO_BYTES).await {
+        Ok(Some(bytes)) => {
+            ctx.finish(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+        }
+        Ok(None) => not_found(),
+        Err(e) => ctx.error(&AppError::Unavailable(e.to_string())),
     }
 }
 

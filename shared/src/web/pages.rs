@@ -28,7 +28,7 @@ nav button{background:none;border:1px solid #fff;border-radius:4px;padding:.25re
 main{padding:1rem;max-width:48rem;margin:0 auto}
 h1{font-size:1.4rem;margin:.5rem 0 1rem}
 h2{font-size:1.15rem;margin:1.25rem 0 .5rem}
-.card{background:#fff;border-radius:8px;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+.card{background:#fff;border-radius:8px;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-x:auto}
 ul.plain{list-style:none;margin:0;padding:0}
 ul.plain>li{border-bottom:1px solid #e3e6ea;padding:.6rem 0}
 ul.plain>li:last-child{border-bottom:0}
@@ -53,8 +53,16 @@ ol.timeline time{color:#5a6570;font-size:.9rem;display:block}
 .money{font-variant-numeric:tabular-nums}
 .desc{white-space:pre-wrap;overflow-wrap:anywhere}
 table{width:100%;border-collapse:collapse}
+.range{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-end}
+.range input{font:inherit;padding:.5rem;border:1px solid #9aa5b1;border-radius:6px}
+.range button.secondary{padding:.55rem .9rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(26rem,1fr));gap:0 1rem}
+details{margin-top:.5rem}
+summary{cursor:pointer;color:#1f6feb}
+img.photo{max-width:10rem;height:auto;border-radius:6px;margin:.25rem .5rem .25rem 0;vertical-align:top}
 th,td{text-align:left;padding:.4rem .25rem;border-bottom:1px solid #e3e6ea;vertical-align:top}
 @media (min-width:48rem){main{padding:1.5rem}}
+@media (min-width:72rem){main{max-width:64rem}}
 "#;
 
 pub const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#16324f"/><path d="M4 8h8M8 4v8" stroke="#fff" stroke-width="2"/></svg>"##;
@@ -342,7 +350,7 @@ pub fn order(
             @if claimable.is_empty() {
                 div.card { p { (t.nothing_left) } }
             } @else {
-                form.card #claim-form method="post"
+                form.card #claim-form method="post" enctype="multipart/form-data"
                     action={ "/orders/" (enc(&order.shop_id)) "/" (enc(&order.order_id)) "/quote" } {
                     h2 { (t.claim_form) }
                     (csrf(ctx))
@@ -373,6 +381,9 @@ pub fn order(
                     label for="description" { (t.description) }
                     textarea #description name="description" maxlength="2000" aria-describedby="description-hint" { (form.get("description")) }
                     p.hint #description-hint { (t.description_hint) }
+                    label for="photos" { (t.photos) }
+                    input #photos type="file" name="photo" accept="image/jpeg,image/png" multiple aria-describedby="photos-hint";
+                    p.hint #photos-hint { (t.photos_hint) }
                     button.primary type="submit" { (t.quote_button) }
                 }
             }
@@ -391,6 +402,7 @@ pub fn confirm(
     form: &Form,
     quote: &ClaimQuote,
     idempotency_key: &str,
+    evidence: &[String],
 ) -> Markup {
     let t = ctx.t();
     let line = order
@@ -419,6 +431,9 @@ pub fn confirm(
                         dt { (t.quote_restocking_fee) } dd.money { (money(ctx, quote.restocking_fee)) }
                     }
                     dt { (t.quote_refund) } dd.money #quote-refund { (money(ctx, quote.refund)) }
+                    @if !evidence.is_empty() {
+                        dt { (t.photos) } dd #quote-photos { (evidence.len()) }
+                    }
                 }
             }
             (policy_panel(ctx, order, policy))
@@ -428,6 +443,8 @@ pub fn confirm(
                 @for name in ["type", "reason", "line_id", "quantity", "amount", "description"] {
                     input type="hidden" name=(name) value=(form.get(name));
                 }
+                // The photos are stored already; the claim names them.
+                @for key in evidence { input type="hidden" name="evidence" value=(key); }
                 button.primary type="submit" { (t.submit_button) }
                 p { a href=(base) { (t.change_link) } }
             }
@@ -488,6 +505,15 @@ pub fn claim(ctx: &Ctx, c: &ClaimView) -> Markup {
                     dt { (t.filed_at) } dd { time datetime=(c.created_at.to_rfc3339()) { (when(&c.created_at)) } }
                     @if !c.description.is_empty() {
                         dt { (t.description) } dd.desc #claim-description { (c.description) }
+                    }
+                    @if !c.evidence.is_empty() {
+                        dt { (t.photos) }
+                        dd #claim-evidence {
+                            @for i in 0..c.evidence.len() {
+                                @let src = format!("/claims/{}/photos/{i}", enc(&c.claim_id));
+                                a href=(src) { img.photo src=(src) alt={ (t.photos) " " (i + 1) } width="160"; }
+                            }
+                        }
                     }
                 }
             }
