@@ -738,7 +738,9 @@ async fn a_shops_endpoints_get_its_events_signed_to_the_standard() {
                     "POST",
                     EPS3,
                     &admin3,
-                    Some(json!({"url": format!("{receiver}/c{i}"), "event_types": ["refund.sent"]})),
+                    Some(
+                        json!({"url": format!("{receiver}/c{i}"), "event_types": ["refund.sent"]}),
+                    ),
                 )
                 .await
             })
