@@ -382,13 +382,15 @@ fn commit_group(
     let began = run_cached(conn, "BEGIN IMMEDIATE");
     let committed = began.and_then(|()| {
         for write in waiting.iter().map(|w| &w.write).chain(own.as_ref()) {
-            outcomes.push(in_savepoint(conn, write));
+            outcomes.push(in_savepoint(conn, write)?);
         }
         run_cached(conn, "COMMIT")
     });
     if let Err(e) = committed {
         // Nothing of the group is written: every write fails with it.
-        let _ = run_cached(conn, "ROLLBACK");
+        if !conn.is_autocommit() {
+            let _ = run_cached(conn, "ROLLBACK");
+        }
         outcomes = (0..waiting.len() + own.is_some() as usize)
             .map(|_| Err(StoreError::Engine(format!("the commit failed: {e}"))))
             .collect();
@@ -401,14 +403,27 @@ fn commit_group(
     own.map(|_| outcomes.next().unwrap_or(Ok(())))
 }
 
-fn in_savepoint(conn: &mut Connection, write: &Write) -> Result<(), StoreError> {
+/// Runs one write in a savepoint: its own outcome, or an error of the
+/// whole group's transaction (a savepoint that could not be rolled back or
+/// released, or a transaction SQLite itself rolled back, as it does on some
+/// I/O errors): then nothing of the group may be committed, or the writes
+/// after it would run outside the transaction.
+fn in_savepoint(
+    conn: &mut Connection,
+    write: &Write,
+) -> Result<Result<(), StoreError>, StoreError> {
     run_cached(conn, "SAVEPOINT one_write")?;
     let outcome = write.run(conn);
+    if conn.is_autocommit() {
+        return Err(StoreError::Engine(
+            "the transaction was rolled back by the engine".into(),
+        ));
+    }
     if outcome.is_err() {
         run_cached(conn, "ROLLBACK TO one_write")?;
     }
     run_cached(conn, "RELEASE one_write")?;
-    outcome
+    Ok(outcome)
 }
 
 /// A statement without parameters or rows, prepared once per connection.
