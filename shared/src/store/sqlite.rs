@@ -370,9 +370,10 @@ struct Waiting {
 /// `waiting` ones (answered on their channels) in one SQLite transaction,
 /// each inside a savepoint of its own: a write whose condition fails is
 /// rolled back alone and fails alone, as it would have by itself, and each
-/// sees the ones before it. One commit instead of one per write: under load
-/// most of the WAL's page writes were the same pages (the table's last page,
-/// hot index pages) written again by the next commit.
+/// sees the ones before it. One commit instead of one per write, so pages
+/// that several writes touch (the table's last page, hot index pages) go
+/// to the WAL once; measured, it helps the intake only (BENCHMARKS.md,
+/// fourth readings).
 fn commit_group(
     conn: &mut Connection,
     own: Option<Write>,
