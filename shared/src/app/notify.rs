@@ -107,6 +107,7 @@ pub async fn on_event(
             t.at,
         ));
     }
+    let mut messages = Vec::with_capacity(steps.len());
     for (message_id, key, e, at) in steps {
         let msg = messages::render(e, &facts, lang);
         let message = InboxMessage {
@@ -122,17 +123,21 @@ pub async fn on_event(
             at,
             read_at: None,
         };
-        let added = add_to_inbox(s, &message).await?;
+        messages.push((message, key, e.name(), msg.sms));
+    }
+    let inbox: Vec<&InboxMessage> = messages.iter().map(|(m, ..)| m).collect();
+    let added = add_all_to_inbox(s, &inbox).await?;
+    for ((message, key, step, sms), added) in messages.iter().zip(added) {
         tracing::info!(
             event_id = %event.event_id,
             claim_id = %claim.claim_id,
             message_id = %message.message_id,
-            step = e.name(),
+            step,
             added,
             "inbox message"
         );
-        if let (Some(text), Some(phone)) = (msg.sms.as_deref(), phone) {
-            text_once(s, phone, text, &key, &claim.claim_id).await?;
+        if let (Some(text), Some(phone)) = (sms.as_deref(), phone) {
+            text_once(s, phone, text, key, &claim.claim_id).await?;
         }
     }
     Ok(())
@@ -190,6 +195,33 @@ async fn rejection_text(
 ) -> Result<Option<String>, AppError> {
     let (catalogue, _) = super::policy::load_catalogue(s, shop_id).await?;
     Ok(catalogue.text(code, lang).map(str::to_string))
+}
+
+/// Writes one event's messages (all the same customer's) and counts them
+/// unread in one transaction; whether each was added now. An event that
+/// carries refund progress has two or three: one commit instead of one per
+/// message (BENCHMARKS.md, "Fifth readings"). When that commit conflicts —
+/// some are there already (a redelivery) or the count moved — they are
+/// written one at a time, each de-duplicated on its own.
+async fn add_all_to_inbox(s: &Services, messages: &[&InboxMessage]) -> Result<Vec<bool>, AppError> {
+    if let [first, _, ..] = messages {
+        let (unread, cv) = inbox::unread(&*s.table, &first.customer_id).await?;
+        let mut c = Commit::new();
+        for m in messages {
+            c.new_inbox_message(m);
+        }
+        c.unread(&first.customer_id, unread + messages.len() as u64, cv);
+        match repo::commit(&*s.table, c).await {
+            Ok(()) => return Ok(vec![true; messages.len()]),
+            Err(RepoError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut added = Vec::with_capacity(messages.len());
+    for m in messages {
+        added.push(add_to_inbox(s, m).await?);
+    }
+    Ok(added)
 }
 
 /// Writes the message and counts it unread, unless it is already there.

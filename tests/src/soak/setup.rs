@@ -20,9 +20,9 @@ use std::time::Duration;
 
 /// Claims filed at once while setting up.
 const FILING_IN_FLIGHT: usize = 16;
-/// On moto fewer: every transaction there copies the table for its
-/// rollback, so filings slow down as the table grows, and 16 waiting behind
-/// each other on a loaded machine outlast the client's 30 s timeout.
+/// On moto fewer: it applies DynamoDB requests one at a time
+/// (tests/moto_server.py), so more in flight only wait behind each other,
+/// and on a loaded machine 16 of them can outlast the client's 30 s timeout.
 const FILING_IN_FLIGHT_ON_MOTO: usize = 4;
 /// Seconds a received message stays hidden: a killed executor's messages
 /// come back after this.
