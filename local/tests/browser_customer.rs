@@ -15,9 +15,10 @@
 //! every claim type, the quote says who pays the parcel. The shop rejects
 //! the return; she disputes it on the claim's page, rejects the shop's
 //! first proposal with one of her own, writes to the shop and accepts its
-//! second (more money back). Last, a return the shop approved: she gives
-//! the parcel's carrier and tracking number on the claim's page. Along the
-//! way: no console errors, the typed markup is shown as
+//! second (more money back). Last, returns the shop approved: for a coat
+//! she gives the parcel's carrier and tracking number on the claim's page,
+//! for a microwave she books a pickup in one of the shop's windows. Along
+//! the way: no console errors, the typed markup is shown as
 //! text, another customer's claim page is "not found", the inbox has the
 //! steps, and a form without its anti-forgery value is refused. The claim
 //! form and the timeline are photographed at a phone's width (written to
@@ -223,6 +224,11 @@ async fn a_customer_files_a_claim_and_follows_it_to_the_refund_in_a_browser(engi
     }
     if outcome.is_ok() {
         outcome = return_flow(&c, engine, &base, &http, dir.path())
+            .await
+            .map(|()| String::new());
+    }
+    if outcome.is_ok() {
+        outcome = pickup_flow(&c, engine, &base, &http, dir.path())
             .await
             .map(|()| String::new());
     }
@@ -822,61 +828,22 @@ async fn return_flow(
     dir: &std::path::Path,
 ) -> Result<(), String> {
     let e = |e: fantoccini::error::CmdError| e.to_string();
-    let sf = token(dir, &["storefront", "shop-1"]);
-    let mut delivered = order("alice", "Coat");
-    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
-    delivered["fulfilment"] = json!({"state": "delivered",
-        "shipped_at": (yesterday - chrono::Duration::days(1)).to_rfc3339(),
-        "delivered_at": yesterday.to_rfc3339()});
-    let r = http
-        .put(format!("{base}/v1/shops/shop-1/orders/o-2004"))
-        .bearer_auth(&sf)
-        .json(&delivered)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    check(r.status() == 201, &format!("the order: {}", r.status()))?;
-    let alice = token(dir, &["customer", "alice"]);
-    let v: Value = http
-        .post(format!("{base}/v1/claims"))
-        .bearer_auth(&alice)
-        .json(
-            &json!({"shop_id": "shop-1", "order_id": "o-2004", "type": "return_refund",
-                      "reason": "wrong_size", "lines": [{"line_id": "L1", "quantity": 1}]}),
-        )
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let claim = v["claim_id"]
-        .as_str()
-        .ok_or(format!("no claim: {v}"))?
-        .to_owned();
-    let reviewer = token(dir, &["staff", "rev-1", "shop-1", "reviewer"]);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let r = http
-            .post(format!(
-                "{base}/v1/shops/shop-1/desk/claims/{claim}/decision"
-            ))
-            .bearer_auth(&reviewer)
-            .json(&json!({"decision": "approve"}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        // The rules look first; staff decide once they passed it on.
-        if r.status() == 200 {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(format!("the return was never approved: {}", r.status()));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
+    let claim = approved_return(
+        base,
+        http,
+        dir,
+        "o-2004",
+        json!([{"line_id": "L1", "sku": "COAT-M", "title": "Coat", "kind": "physical",
+                "quantity": 1, "unit_price": "199.00"}]),
+        "199.00",
+    )
+    .await?;
     c.goto(&format!("{base}/claims/{claim}")).await.map_err(e)?;
+    check(
+        c.find(Locator::Css("#pickup-form")).await.is_err(),
+        "no pickup for a coat",
+    )?;
+    labelled(c).await?;
     screenshot(c, engine, "customer-return", PHONE, Some("#return-h")).await?;
     c.find(Locator::Css("#carrier"))
         .await
@@ -930,6 +897,176 @@ async fn return_flow(
     let errors = console_errors(c).await;
     check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
     Ok(())
+}
+
+/// Pushes alice's order `order_id` (delivered yesterday) with `lines`,
+/// files a return of its first line over the API and has a reviewer
+/// approve it once the rules passed it on: the claim's id.
+async fn approved_return(
+    base: &str,
+    http: &reqwest::Client,
+    dir: &std::path::Path,
+    order_id: &str,
+    lines: Value,
+    paid: &str,
+) -> Result<String, String> {
+    let sf = token(dir, &["storefront", "shop-1"]);
+    let mut delivered = order("alice", "-");
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    delivered["fulfilment"] = json!({"state": "delivered",
+        "shipped_at": (yesterday - chrono::Duration::days(1)).to_rfc3339(),
+        "delivered_at": yesterday.to_rfc3339()});
+    let line = lines[0]["line_id"].clone();
+    delivered["lines"] = lines;
+    delivered["shipping_fee"] = json!("0.00");
+    delivered["payments"][0]["amount"] = json!(paid);
+    let r = http
+        .put(format!("{base}/v1/shops/shop-1/orders/{order_id}"))
+        .bearer_auth(&sf)
+        .json(&delivered)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    check(r.status() == 201, &format!("the order: {}", r.status()))?;
+    let alice = token(dir, &["customer", "alice"]);
+    let v: Value = http
+        .post(format!("{base}/v1/claims"))
+        .bearer_auth(&alice)
+        .json(
+            &json!({"shop_id": "shop-1", "order_id": order_id, "type": "return_refund",
+                      "reason": "wrong_size", "lines": [{"line_id": line, "quantity": 1}]}),
+        )
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let claim = v["claim_id"]
+        .as_str()
+        .ok_or(format!("no claim: {v}"))?
+        .to_owned();
+    let reviewer = token(dir, &["staff", "rev-1", "shop-1", "reviewer"]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let r = http
+            .post(format!(
+                "{base}/v1/shops/shop-1/desk/claims/{claim}/decision"
+            ))
+            .bearer_auth(&reviewer)
+            .json(&json!({"decision": "approve"}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        // The rules look first; staff decide once they passed it on.
+        if r.status() == 200 {
+            return Ok(claim);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the return was never approved: {}", r.status()));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A microwave goes back by pickup: the claim's page offers the shop's
+/// windows instead of a tracking number; a booking the use case refuses
+/// (a day in the past) is refused there, a good one is shown as booked.
+async fn pickup_flow(
+    c: &Client,
+    engine: &str,
+    base: &str,
+    http: &reqwest::Client,
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    let claim = approved_return(
+        base,
+        http,
+        dir,
+        "o-2005",
+        json!([{"line_id": "M1", "sku": "MW-20L", "title": "Microwave", "kind": "appliance",
+                "quantity": 1, "unit_price": "399.00"}]),
+        "399.00",
+    )
+    .await?;
+    c.goto(&format!("{base}/claims/{claim}")).await.map_err(e)?;
+    check(
+        c.find(Locator::Css("#pickup-form")).await.is_ok(),
+        "a pickup is offered for the microwave",
+    )?;
+    labelled(c).await?;
+    // The shop's calendar is China time.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let set_date = |day: chrono::NaiveDate| {
+        let c = c.clone();
+        async move {
+            c.execute(
+                "document.querySelector('#pickup-date-input').value = arguments[0];",
+                vec![json!(day.to_string())],
+            )
+            .await
+            .map_err(e)
+        }
+    };
+    set_date(today - chrono::Duration::days(1)).await?;
+    fill(c, "#pickup-address", "8 Wensan Road, <Xihu>, Hangzhou").await;
+    fill(c, "#pickup-name", "Alice").await;
+    fill(c, "#pickup-phone", "138 0000 0000").await;
+    submit(c, "#pickup-form").await;
+    check(
+        text(c, "#form-error").await.contains("date"),
+        "a day in the past is refused on the page",
+    )?;
+    console_errors(c).await;
+    screenshot(c, engine, "customer-pickup", PHONE, Some("#pickup-h")).await?;
+    let day = today + chrono::Duration::days(2);
+    set_date(day).await?;
+    let slot = c
+        .find(Locator::Css("#pickup-window option"))
+        .await
+        .map_err(e)?
+        .attr("value")
+        .await
+        .map_err(e)?
+        .unwrap_or_default();
+    fill(c, "#pickup-address", "8 Wensan Road, <Xihu>, Hangzhou").await;
+    fill(c, "#pickup-name", "Alice").await;
+    fill(c, "#pickup-phone", "138 0000 0000").await;
+    submit(c, "#pickup-form").await;
+    check(
+        text(c, "#pickup-date").await == day.to_string(),
+        "the pickup's day",
+    )?;
+    check(
+        !slot.is_empty() && text(c, "#pickup-slot").await == slot,
+        &format!("the pickup's window: {slot}"),
+    )?;
+    check(
+        c.find(Locator::Css("#timeline li[data-step='pickup_booked']"))
+            .await
+            .is_ok(),
+        "the timeline has the booking",
+    )?;
+    let errors = console_errors(c).await;
+    check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
+    Ok(())
+}
+
+/// Every form control on the page has a label.
+async fn labelled(c: &Client) -> Result<(), String> {
+    let unlabelled: Value = c
+        .execute(
+            "return [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]\
+             .filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.name);",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        unlabelled == json!([]),
+        &format!("unlabelled controls: {unlabelled}"),
+    )
 }
 
 // Both engines: the runner's embedded store, and DynamoDB (moto).

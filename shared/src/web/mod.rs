@@ -762,10 +762,18 @@ async fn render_claim(
     } else {
         StatusCode::OK
     };
-    match app::get_claim(&st.services, p, claim_id).await {
-        Ok(view) => ctx.page(status, pages::claim(ctx, &view, problem.as_deref())),
-        Err(e) => ctx.error(&e),
-    }
+    let view = match app::get_claim(&st.services, p, claim_id).await {
+        Ok(v) => v,
+        Err(e) => return ctx.error(&e),
+    };
+    let pickup = match claim_return::pickup_offer(st, p, &view).await {
+        Ok(o) => o,
+        Err(e) => return ctx.error(&e),
+    };
+    ctx.page(
+        status,
+        pages::claim(ctx, &view, problem.as_deref(), pickup.as_ref()),
+    )
 }
 
 /// The largest photo shown (the policies' image limits are below it).

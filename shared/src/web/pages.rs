@@ -495,7 +495,12 @@ pub fn confirm(
     )
 }
 
-pub fn claim(ctx: &Ctx, c: &ClaimView, problem: Option<&str>) -> Markup {
+pub fn claim(
+    ctx: &Ctx,
+    c: &ClaimView,
+    problem: Option<&str>,
+    pickup: Option<&super::claim_return::PickupOffer>,
+) -> Markup {
     let t = ctx.t();
     let lang = ctx.lang.language();
     let steps: Vec<TimelineEntry> = c
@@ -576,7 +581,7 @@ pub fn claim(ctx: &Ctx, c: &ClaimView, problem: Option<&str>) -> Markup {
                     }
                 }
             }
-            (super::claim_return::section(ctx, c))
+            (super::claim_return::section(ctx, c, pickup))
             (super::claim_dispute::section(ctx, c))
         },
     )
