@@ -1050,6 +1050,13 @@ async fn pickup_flow(
     )?;
     let errors = console_errors(c).await;
     check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
+    c.goto(&format!("{base}/claims/{claim}?lang=zh-CN"))
+        .await
+        .map_err(e)?;
+    check(
+        text(c, "#return-h").await == "已预约上门取件",
+        "the booking speaks zh-CN when asked",
+    )?;
     Ok(())
 }
 

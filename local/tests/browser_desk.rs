@@ -761,6 +761,7 @@ async fn money_flow(
         by_phone.contains(&by_order[0]),
         &format!("the same refund by the customer's phone: {by_phone:?}"),
     )?;
+    screenshot(c, engine, "desk-refunds", DESKTOP, None).await?;
     fill(c, "#search-phone", "13900000000").await;
     submit(c, "#refund-search").await;
     check(
@@ -769,7 +770,6 @@ async fn money_flow(
     )?;
     let errors = console_errors(c).await;
     check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
-    screenshot(c, engine, "desk-refunds", DESKTOP, None).await?;
 
     // The export: the month's CSV as the API gives it, for finance; a
     // reviewer is refused it, as over the API.
@@ -827,6 +827,16 @@ async fn money_flow(
         r.status() == 422,
         &format!("a month that is none is refused: {}", r.status()),
     )?;
+    // Both pages in Chinese when asked.
+    for (path, title) in [("/desk/disputes", "争议"), ("/desk/refunds", "退款查询")] {
+        c.goto(&format!("{base}{path}?lang=zh-CN"))
+            .await
+            .map_err(e)?;
+        check(
+            text(c, "h1").await.contains(title),
+            &format!("{path} speaks zh-CN when asked"),
+        )?;
+    }
     Ok(())
 }
 

@@ -146,6 +146,19 @@ const RESOLUTIONS: [(&str, &str, &str); 4] = [
     ("uphold", "维持原处理", "The decision stands"),
 ];
 
+/// Dispute statuses and proposal states, by the API's name.
+const STATES: [(&str, &str, &str); 5] = [
+    ("open", "处理中", "open"),
+    ("resolved", "已解决", "resolved"),
+    ("withdrawn", "已撤回", "withdrawn"),
+    ("accepted", "已接受", "accepted"),
+    (
+        "countered",
+        "已拒绝（另有方案）",
+        "rejected, another proposed",
+    ),
+];
+
 fn label(list: &[(&'static str, &'static str, &'static str)], code: &str, ctx: &Ctx) -> String {
     list.iter().find(|(c, _, _)| *c == code).map_or_else(
         || code.to_owned(),
@@ -250,7 +263,7 @@ fn thread(ctx: &Ctx, dispute: &Dispute, base: &str) -> Markup {
         section.card #dispute aria-labelledby="dispute-h" data-status=(dispute.status.as_str()) {
             h2 #dispute-h { (d.title) }
             dl {
-                dt { (d.status) } dd #dispute-status { (wire(&dispute.status)) }
+                dt { (d.status) } dd #dispute-status { (label(&STATES, dispute.status.as_str(), ctx)) }
                 dt { (d.grounds) } dd { (label(&GROUNDS, &wire(&dispute.grounds), ctx)) }
                 @if let (true, Some(by)) = (open, dispute.respond_by) {
                     dt { (d.answer_by) } dd { time datetime=(by.to_rfc3339()) { (when(&by)) } }
@@ -274,7 +287,7 @@ fn thread(ctx: &Ctx, dispute: &Dispute, base: &str) -> Markup {
                     @for q in &dispute.proposals {
                         li data-n=(q.n) data-state=(wire(&q.state)) data-by=(wire(&q.by)) {
                             strong { (side(q.by)) } ": " (resolution_text(ctx, &q.resolution))
-                            " · " span.status { (wire(&q.state)) }
+                            " · " span.status { (label(&STATES, &wire(&q.state), ctx)) }
                             @if !q.note.is_empty() { p.desc { (q.note) } }
                             @if open && q.state == ProposalState::Open && q.by == Party::Shop {
                                 form method="post" action={ (base) "/proposals/" (q.n) "/accept" } {

@@ -39,7 +39,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
 dt{color:#5a6570}
 dd{margin:0}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
-input[type=text],input[type=number],select,textarea{width:100%;font:inherit;padding:.6rem;border:1px solid #9aa5b1;border-radius:6px;background:#fff}
+input[type=text],input[type=number],input[type=date],input[type=tel],select,textarea{width:100%;font:inherit;padding:.6rem;border:1px solid #9aa5b1;border-radius:6px;background:#fff}
 textarea{min-height:6rem}
 fieldset{border:1px solid #d5dae0;border-radius:6px;margin:.75rem 0;padding:.5rem .75rem}
 fieldset label,label.inline{display:inline;font-weight:400;margin:0 1rem 0 .25rem}

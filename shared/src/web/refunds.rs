@@ -113,8 +113,7 @@ pub(super) async fn page(State(st): State<WebState>, ctx: Ctx, uri: Uri) -> Resp
     };
     let q = Form::parse(uri.query().unwrap_or("").as_bytes());
     let search = search_of(&q);
-    // Nothing asked yet: the form alone (the shop's refunds by time are
-    // the API's unfiltered search, a click away).
+    // Nothing asked yet: the forms alone.
     let asked = search.order_id.is_some() || search.customer_phone.is_some();
     let found = if asked {
         match refunds::search(&st.services, p, &shop, &search).await {
