@@ -44,6 +44,7 @@ textarea{min-height:6rem}
 fieldset{border:1px solid #d5dae0;border-radius:6px;margin:.75rem 0;padding:.5rem .75rem}
 fieldset label,label.inline{display:inline;font-weight:400;margin:0 1rem 0 .25rem}
 .hint{color:#5a6570;font-size:.9rem;margin:.25rem 0 0}
+.check{margin:.75rem 0 0}
 button.primary,a.button{display:inline-block;margin-top:1rem;padding:.75rem 1.25rem;font:inherit;font-weight:600;border:0;border-radius:6px;background:#1f6feb;color:#fff;text-decoration:none;cursor:pointer;min-height:44px}
 button.secondary{margin-top:.5rem;padding:.4rem .8rem;font:inherit;border:1px solid #1f6feb;border-radius:6px;background:#fff;color:#1f6feb;cursor:pointer}
 .alert{background:#fdecea;border:1px solid #e5534b;border-radius:6px;padding:.75rem;margin:0 0 1rem}
@@ -389,7 +390,7 @@ pub fn order(
                     label for="amount" { (t.amount) }
                     input #amount type="text" name="amount" inputmode="decimal" aria-describedby="amount-hint" value=(form.get("amount"));
                     p.hint #amount-hint { (t.amount_hint) }
-                    div {
+                    div.check {
                         input #opened type="checkbox" name="opened" value="yes" checked[form.get("opened") == "yes"];
                         label.inline for="opened" { (t.opened) }
                     }
