@@ -4,7 +4,7 @@
 //! but Rust, no AWS account.
 //!
 //! ```text
-//! aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data] [--providers FILE] [--webhooks-allow-loopback]
+//! aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data] [--providers FILE] [--dynamodb TABLE] [--webhooks-allow-loopback]
 //! aftersales-local token customer <customer_id>
 //! aftersales-local token staff <staff_id> <shop_id> [reviewer|admin|finance ...]
 //! aftersales-local token storefront <shop_id>
@@ -13,6 +13,12 @@
 //! Tokens are HS256, signed with a development secret kept in
 //! `<data>/dev-secret` (made on first use) or taken from
 //! `AFTERSALES_DEV_SECRET`.
+//!
+//! `--dynamodb TABLE` keeps the items in that DynamoDB table instead of
+//! the embedded store (the AWS configuration comes from the environment:
+//! `AWS_ENDPOINT_URL` for moto or LocalStack); the data folder still holds
+//! the secret, the files and the sandboxes' journals. The browser tests run
+//! the pages this way too, so they hold on both engines.
 //!
 //! Refunds go to the notifying sandbox, except on the channels of real
 //! payment providers configured as on Lambda (`WECHATPAY_CONFIG`,
@@ -29,8 +35,9 @@ use aftersales::auth::{AuthMode, DevKeys, StaffRole};
 use aftersales::onebox;
 use aftersales::providers::sandbox::LoopbackError;
 use aftersales::providers::{ConfigError, ProviderConfigs, ProviderSet, Verifiers};
+use aftersales::store::dynamodb::DynamoTable;
 use aftersales::store::sqlite::SqliteTable;
-use aftersales::store::StoreError;
+use aftersales::store::{StoreError, Table};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,7 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const USAGE: &str = "usage:
-  aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data] [--providers FILE]
+  aftersales-local [serve] [--addr 127.0.0.1:8080] [--data ./data] [--providers FILE] [--dynamodb TABLE]
   aftersales-local token customer <customer_id> [--data ./data]
   aftersales-local token staff <staff_id> <shop_id> [reviewer|admin|finance ...] [--data ./data]
   aftersales-local token storefront <shop_id> [--data ./data]";
@@ -49,6 +56,8 @@ struct Options {
     /// Real payment providers' configuration (JSON), besides the
     /// environment's.
     providers: Option<PathBuf>,
+    /// The DynamoDB table to keep items in, instead of the embedded store.
+    dynamodb: Option<String>,
     /// Shops' webhook endpoints may be on this machine (tests only:
     /// otherwise loopback URLs are refused like private ones).
     webhooks_allow_loopback: bool,
@@ -140,6 +149,7 @@ fn parse_args() -> Result<Options, Failure> {
         data: std::env::var("AFTERSALES_DATA")
             .map_or_else(|_| PathBuf::from("data"), PathBuf::from),
         providers: std::env::var_os("AFTERSALES_PROVIDERS").map(PathBuf::from),
+        dynamodb: None,
         webhooks_allow_loopback: false,
         rest: Vec::new(),
     };
@@ -162,6 +172,12 @@ fn parse_args() -> Result<Options, Failure> {
                     args.next()
                         .ok_or(Failure::NoValue("--providers needs a file"))?,
                 ))
+            }
+            "--dynamodb" => {
+                o.dynamodb = Some(
+                    args.next()
+                        .ok_or(Failure::NoValue("--dynamodb needs a table name"))?,
+                )
             }
             "--webhooks-allow-loopback" => o.webhooks_allow_loopback = true,
             "-h" | "--help" => return Err(Failure::Help),
@@ -258,11 +274,16 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
         doing: format!("cannot create {}", o.data.display()),
         source,
     })?;
-    let db = o.data.join("aftersales.db");
-    let table = SqliteTable::open(&db).map_err(|source| Failure::Store {
-        db: db.clone(),
-        source,
-    })?;
+    let table: Arc<dyn Table> = match &o.dynamodb {
+        Some(name) => Arc::new(DynamoTable::from_env(name.clone()).await),
+        None => {
+            let db = o.data.join("aftersales.db");
+            Arc::new(SqliteTable::open(&db).map_err(|source| Failure::Store {
+                db: db.clone(),
+                source,
+            })?)
+        }
+    };
     let listener = tokio::net::TcpListener::bind(&o.addr)
         .await
         .map_err(|source| Failure::Io {
@@ -270,7 +291,7 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
             source,
         })?;
     let addr = listener.local_addr().map_err(Failure::Serve)?;
-    let mut services = Services::new(Arc::new(table));
+    let mut services = Services::new(table);
     // Each committed outbox event wakes the poller (quiet runner: an event
     // is delivered within milliseconds, not at the next 100 ms look).
     let bell = onebox::with_outbox_bell(&mut services);

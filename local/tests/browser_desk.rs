@@ -1,6 +1,6 @@
 //! The merchant's desk in a real browser: headless Chromium through
 //! chromedriver, against the `aftersales-local` binary on a free loopback
-//! port with an empty data folder (as `browser_customer.rs`).
+//! port with an empty data folder, on both engines (as `browser_customer.rs`).
 //!
 //! A storefront pushes shipped orders and customers file return claims over
 //! the API; shipped more than 7 days ago, the default rules send them to
@@ -15,7 +15,11 @@
 //! Then the service figures: a refund-only claim the rules approve at
 //! once (the sandbox refunds it), and `/desk/sla` draws four charts whose
 //! tables hold exactly the numbers the API's report gives for the same
-//! range, the other shop's claim counted nowhere. The queue, a claim and
+//! range, the other shop's claim counted nowhere. Last, money: the
+//! rejected claim's customer disputes it and `/desk/disputes` lists it;
+//! `/desk/refunds` finds the refund by order and by the customer's phone
+//! (written differently), and its monthly export is the API's CSV, for
+//! finance only. The queue, a claim and
 //! the figures are photographed at a desktop width (written to
 //! `$AFTERSALES_SCREENSHOTS` when set).
 //!
@@ -113,14 +117,13 @@ async fn until_under_review(http: &reqwest::Client, base: &str, staff: &str, ids
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn staff_work_the_desk_in_a_browser() {
+async fn staff_work_the_desk_in_a_browser(engine: &str) {
     let browser = chromium_and_driver();
 
     let dir = tempfile::tempdir().expect("a folder");
     let addr = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{addr}");
-    let runner = Proc::runner(dir.path(), &addr);
+    let runner = Proc::runner_on(engine, dir.path(), &addr).await;
 
     aftersales::providers::install_crypto_provider();
     let http = reqwest::Client::new();
@@ -192,12 +195,28 @@ async fn staff_work_the_desk_in_a_browser() {
 
     let (driver, c) = open(dir.path(), &browser, "1280,900").await;
 
-    let mut outcome = desk_flow(&c, &base, &ids, &foreign, &candidate).await;
+    let mut outcome = desk_flow(&c, engine, &base, &ids, &foreign, &candidate).await;
     if outcome.is_ok() {
         // A claim the rules decide (and the sandbox refunds) for the figures.
         let auto = refund_only_claim(&http, dir.path(), &base).await;
         until_completed(&http, dir.path(), &base, &auto).await;
-        outcome = sla_flow(&c, &base, &http, &staff).await;
+        outcome = sla_flow(&c, engine, &base, &http, &staff).await;
+    }
+    if outcome.is_ok() {
+        // The rejected claim's customer disputes the rejection.
+        let cust = token(dir.path(), &["customer", "cust-3"]);
+        let r = http
+            .post(format!("{base}/v1/claims/{}/dispute", ids[3]))
+            .bearer_auth(&cust)
+            .json(
+                &json!({"grounds": "rejection_not_accepted", "wished": {"kind": "exchange"},
+                          "text": "<i>It was too small</i>"}),
+            )
+            .send()
+            .await
+            .expect("the dispute");
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        outcome = money_flow(&c, engine, &base, &http, dir.path(), &ids[3]).await;
     }
     let _ = c.close().await;
     if let Err(why) = outcome {
@@ -236,6 +255,7 @@ async fn labelled(c: &Client) -> Result<(), String> {
 
 async fn desk_flow(
     c: &Client,
+    engine: &str,
     base: &str,
     ids: &[String],
     foreign: &str,
@@ -267,7 +287,7 @@ async fn desk_flow(
         text(c, "#queue-total").await.ends_with(": 4"),
         "four claims wait for the shop",
     )?;
-    screenshot(c, "desk-queue", DESKTOP, Some("#queue-h")).await?;
+    screenshot(c, engine, "desk-queue", DESKTOP, Some("#queue-h")).await?;
     for id in ids {
         check(
             c.find(Locator::Css(&format!("#queue tr[data-claim-id='{id}']")))
@@ -332,7 +352,7 @@ async fn desk_flow(
         text(c, "#rule-trace").await.contains("late-return-manual"),
         "the rule trace names the rule that sent the claim to staff",
     )?;
-    screenshot(c, "desk-claim", DESKTOP, None).await?;
+    screenshot(c, engine, "desk-claim", DESKTOP, None).await?;
     c.find(Locator::Css("#one-reject"))
         .await
         .map_err(e)?
@@ -399,6 +419,8 @@ async fn refund_only_claim(http: &reqwest::Client, dir: &Path, base: &str) -> St
     let sf = token(dir, &["storefront", "shop-1"]);
     let mut order = shipped_order("amy", "regular");
     order["fulfilment"] = json!({"state": "paid_unshipped"});
+    // Written as people write it: the search compares digits only.
+    order["customer_phone"] = json!("+86 138-0013-8000");
     let r = http
         .put(format!("{base}/v1/shops/shop-1/orders/o-auto"))
         .bearer_auth(&sf)
@@ -483,6 +505,7 @@ async fn table_rows(c: &Client, id: &str) -> Result<Vec<Vec<String>>, String> {
 
 async fn sla_flow(
     c: &Client,
+    engine: &str,
     base: &str,
     http: &reqwest::Client,
     staff: &str,
@@ -628,7 +651,7 @@ async fn sla_flow(
     )?;
     let errors = console_errors(c).await;
     check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
-    screenshot(c, "desk-sla", DESKTOP, None).await?;
+    screenshot(c, engine, "desk-sla", DESKTOP, None).await?;
 
     // In Chinese, and a range the use case refuses (more than 92 days).
     c.goto(&format!("{base}/desk/sla?lang=zh-CN"))
@@ -649,3 +672,173 @@ async fn sla_flow(
     )?;
     Ok(())
 }
+
+/// The disputes list and the refunds: search by order and by phone, and
+/// the month's finance export (the API's own bytes, finance only).
+async fn money_flow(
+    c: &Client,
+    engine: &str,
+    base: &str,
+    http: &reqwest::Client,
+    dir: &Path,
+    disputed: &str,
+) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    console_errors(c).await;
+    c.goto(&format!("{base}/desk?lang=en")).await.map_err(e)?;
+    c.find(Locator::Css("#to-disputes"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    check(path_of(c).await == "/desk/disputes", "the disputes list")?;
+    labelled(c).await?;
+    let rows = c
+        .find_all(Locator::Css("#disputes tbody tr"))
+        .await
+        .map_err(e)?;
+    check(rows.len() == 1, "one open dispute")?;
+    let row = text(c, &format!("#disputes tr[data-claim-id='{disputed}']")).await;
+    check(
+        row.contains("rejection_not_accepted") && row.contains("Open") && row.contains("cust-3"),
+        &format!("the disputed claim, open: {row:?}"),
+    )?;
+    screenshot(c, engine, "desk-disputes", DESKTOP, None).await?;
+    c.find(Locator::Css("#dispute-status"))
+        .await
+        .map_err(e)?
+        .select_by_value("resolved")
+        .await
+        .map_err(e)?;
+    submit(c, "form[action='/desk/disputes']").await;
+    check(
+        c.find(Locator::Css("#no-disputes")).await.is_ok(),
+        "no dispute is resolved yet",
+    )?;
+
+    // The refunds: by order, then by the phone written another way.
+    c.find(Locator::Css("#to-refunds"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    check(path_of(c).await == "/desk/refunds", "the refunds page")?;
+    labelled(c).await?;
+    fill(c, "#search-order", "o-auto").await;
+    submit(c, "#refund-search").await;
+    let by_order: Vec<String> = {
+        let mut ids = Vec::new();
+        for tr in c
+            .find_all(Locator::Css("#refunds tbody tr"))
+            .await
+            .map_err(e)?
+        {
+            ids.push(
+                tr.attr("data-refund-id")
+                    .await
+                    .map_err(e)?
+                    .unwrap_or_default(),
+            );
+        }
+        ids
+    };
+    check(
+        by_order.len() == 1,
+        &format!("order o-auto has one refund: {by_order:?}"),
+    )?;
+    let row = text(c, "#refunds tbody tr").await;
+    check(
+        row.contains("succeeded") && row.contains("CNY 99.00") && row.contains("wechat_pay"),
+        &format!("the refund as the API has it: {row:?}"),
+    )?;
+    fill(c, "#search-order", "").await;
+    fill(c, "#search-phone", "13800138000").await;
+    submit(c, "#refund-search").await;
+    let by_phone = text(c, "#refunds tbody tr").await;
+    check(
+        by_phone.contains(&by_order[0]),
+        &format!("the same refund by the customer's phone: {by_phone:?}"),
+    )?;
+    screenshot(c, engine, "desk-refunds", DESKTOP, None).await?;
+    fill(c, "#search-phone", "13900000000").await;
+    submit(c, "#refund-search").await;
+    check(
+        c.find(Locator::Css("#no-refunds")).await.is_ok(),
+        "another phone finds nothing",
+    )?;
+    let errors = console_errors(c).await;
+    check(errors.is_empty(), &format!("console errors: {errors:?}"))?;
+
+    // The export: the month's CSV as the API gives it, for finance; a
+    // reviewer is refused it, as over the API.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let finance = token(dir, &["staff", "fin-1", "shop-1", "finance"]);
+    let reviewer = token(dir, &["staff", "rev-1", "shop-1", "reviewer"]);
+    let page = |who: &str, month: &str| {
+        http.get(format!("{base}/desk/refunds/export?month={month}"))
+            .header("cookie", format!("as_session={who}"))
+    };
+    let r = page(&reviewer, &month)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        r.status() == 403,
+        &format!("a reviewer is refused the export: {}", r.status()),
+    )?;
+    let r = page(&finance, &month)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    check(r.status() == 200, &format!("the export: {}", r.status()))?;
+    let disposition = r
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    check(
+        disposition == format!("attachment; filename=\"refunds-shop-1-{month}.csv\""),
+        &format!("a download: {disposition}"),
+    )?;
+    let csv = r.text().await.map_err(|e| e.to_string())?;
+    let api = http
+        .get(format!(
+            "{base}/v1/shops/shop-1/refunds/export?month={month}"
+        ))
+        .bearer_auth(&finance)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        csv == api && csv.contains(&by_order[0]),
+        &format!("the page's export is the API's:\n{csv}\n{api}"),
+    )?;
+    let r = page(&finance, "2026-13")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        r.status() == 422,
+        &format!("a month that is none is refused: {}", r.status()),
+    )?;
+    // Both pages in Chinese when asked.
+    for (path, title) in [("/desk/disputes", "争议"), ("/desk/refunds", "退款查询")] {
+        c.goto(&format!("{base}{path}?lang=zh-CN"))
+            .await
+            .map_err(e)?;
+        check(
+            text(c, "h1").await.contains(title),
+            &format!("{path} speaks zh-CN when asked"),
+        )?;
+    }
+    Ok(())
+}
+
+// Both engines: the runner's embedded store, and DynamoDB (moto).
+aftersales_tests::on_both_engines!(staff_work_the_desk_in_a_browser);

@@ -183,6 +183,9 @@ pub async fn open(
     (driver, c)
 }
 
+/// The engine whose run's screenshots are written.
+pub const KEPT_ENGINE: &str = "sqlite";
+
 /// The phone and desktop widths the pages are shown at (CSS pixels).
 pub const PHONE: (u32, u32) = (390, 844);
 pub const DESKTOP: (u32, u32) = (1280, 900);
@@ -200,10 +203,12 @@ pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
 
 /// A screenshot of the page at `size` (the window resized to it first),
 /// scrolled to `scroll_to` if given: checked to be a PNG of that size,
-/// and written to `$AFTERSALES_SCREENSHOTS/{name}.png` when that folder is
-/// set (a relative folder is taken from the repository root).
+/// and, if `engine` is the one whose pictures are kept, written to
+/// `$AFTERSALES_SCREENSHOTS/{name}.png` when that folder is set (a
+/// relative folder is taken from the repository root).
 pub async fn screenshot(
     c: &Client,
+    engine: &str,
     name: &str,
     size: (u32, u32),
     scroll_to: Option<&str>,
@@ -242,7 +247,10 @@ pub async fn screenshot(
         got == size,
         &format!("{name}: the screenshot is {got:?} pixels, not {size:?}"),
     )?;
-    if let Some(dir) = std::env::var_os("AFTERSALES_SCREENSHOTS") {
+    // The pages are the same on both engines: one run writes the pictures,
+    // so two runs at once never write the same file.
+    if let Some(dir) = std::env::var_os("AFTERSALES_SCREENSHOTS").filter(|_| engine == KEPT_ENGINE)
+    {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let dir = root.join(dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

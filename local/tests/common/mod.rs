@@ -25,6 +25,8 @@ const FOREIGN_ENV: &[&str] = &[
     "ALIPAY_CONFIG",
     "ALIPAY_PAYOUT_CONFIG",
     "STRIPE_CONFIG",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
 ];
 
 /// `program` run in `dir`, without the environment of [`FOREIGN_ENV`].
@@ -79,6 +81,30 @@ impl Proc {
     /// The runner serving on `addr` with its data in `dir/data`.
     pub fn runner(dir: &Path, addr: &str) -> Proc {
         Proc::runner_with(dir, addr, &[])
+    }
+
+    /// The runner on `engine`: `sqlite` (its embedded store, as
+    /// [`Proc::runner`]), or `dynamodb`: a fresh table shaped like the
+    /// template's on the tests' moto (started on first use), the runner
+    /// pointed at it with `--dynamodb`.
+    pub async fn runner_on(engine: &str, dir: &Path, addr: &str) -> Proc {
+        match engine {
+            "sqlite" => Proc::runner(dir, addr),
+            "dynamodb" => {
+                let table = aftersales_tests::dynamo_table_without_stream().await;
+                let mut serve = runner_command(dir);
+                serve
+                    .args(["serve", "--addr", addr, "--data", "data"])
+                    .args(["--dynamodb", &table.table])
+                    .env("AWS_ENDPOINT_URL", aftersales_tests::moto::endpoint())
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "test")
+                    .env("AWS_SECRET_ACCESS_KEY", "test")
+                    .env("RUST_LOG", "warn");
+                Proc::start("the runner", serve, dir.join("runner.log"), addr)
+            }
+            other => panic!("no engine {other}: sqlite or dynamodb"),
+        }
     }
 
     /// [`Proc::runner`] with more `serve` options.

@@ -1,7 +1,8 @@
 //! The merchant's desk pages: the queue by deadline with filters, a claim
 //! with its evidence, the customer's standing and the rule trace, staff
 //! decisions, batch decisions by filter after a preview, and the rule set
-//! with its dry run (the service figures are `sla.rs`'s). Every page calls
+//! with its dry run (the service figures are `sla.rs`'s, the disputes
+//! `disputes.rs`'s, refund search and the finance export `refunds.rs`'s). Every page calls
 //! the same use cases as the API (`app::desk`, `app::policy`) with the
 //! signed-in principal: staff see only their own shop, another shop's
 //! claim is "not found".
@@ -35,6 +36,9 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/desk/rules", get(rules_page))
         .route("/desk/rules/dry-run", post(dry_run))
         .route("/desk/sla", get(super::sla::page))
+        .route("/desk/disputes", get(super::disputes::page))
+        .route("/desk/refunds", get(super::refunds::page))
+        .route("/desk/refunds/export", get(super::refunds::export))
 }
 
 /// The desk's words.
@@ -99,6 +103,8 @@ pub(super) struct DeskText {
     staff_only: &'static str,
     customer: &'static str,
     sla: &'static str,
+    disputes: &'static str,
+    refunds: &'static str,
 }
 
 static ZH_CN: DeskText = DeskText {
@@ -162,6 +168,8 @@ static ZH_CN: DeskText = DeskText {
     staff_only: "工作台仅供店铺员工使用。",
     customer: "客户",
     sla: "服务时效",
+    disputes: "争议",
+    refunds: "退款查询",
 };
 
 static EN: DeskText = DeskText {
@@ -225,6 +233,8 @@ static EN: DeskText = DeskText {
     staff_only: "The desk is for the shop's staff.",
     customer: "Customer",
     sla: "Service levels",
+    disputes: "Disputes",
+    refunds: "Refunds",
 };
 
 fn dt(ctx: &Ctx) -> &'static DeskText {
@@ -379,6 +389,8 @@ pub(super) fn desk_nav(ctx: &Ctx) -> Markup {
         nav.card aria-label=(d.desk) {
             a href="/desk" { (d.queue) } " · " a href="/desk/rules" { (d.rules_title) }
             " · " a #to-sla href="/desk/sla" { (d.sla) }
+            " · " a #to-disputes href="/desk/disputes" { (d.disputes) }
+            " · " a #to-refunds href="/desk/refunds" { (d.refunds) }
         }
     }
 }

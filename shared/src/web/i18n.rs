@@ -3,7 +3,7 @@
 //! inbox's wording ([`crate::domain::messages`]), so a step reads the same
 //! on the timeline and in the inbox.
 
-use crate::domain::claim::{ClaimStatus, ReasonCode};
+use crate::domain::claim::{ClaimStatus, ClaimType, ReasonCode, SpecialKind};
 use crate::domain::order::{FulfilmentState, Language};
 
 /// The languages the pages are written in.
@@ -140,6 +140,10 @@ pub struct Text {
     pub line: &'static str,
     pub amount: &'static str,
     pub amount_hint: &'static str,
+    pub type_hint: &'static str,
+    pub opened: &'static str,
+    pub voucher_codes: &'static str,
+    pub voucher_codes_hint: &'static str,
     pub description: &'static str,
     pub description_hint: &'static str,
     pub photos: &'static str,
@@ -150,6 +154,11 @@ pub struct Text {
     pub quote_refundable: &'static str,
     pub quote_restocking_fee: &'static str,
     pub quote_refund: &'static str,
+    pub quote_return_shipping: &'static str,
+    pub quote_shipping_refund: &'static str,
+    pub payer_customer: &'static str,
+    pub payer_shop: &'static str,
+    pub payer_member_perk: &'static str,
     pub submit_button: &'static str,
     pub change_link: &'static str,
     pub form_error: &'static str,
@@ -236,11 +245,15 @@ pub static ZH_CN: Text = Text {
     policy_auto_approve: "仅退款申请超时未处理将自动同意。",
     policy_return_shipping_customer: "非质量问题退货运费由顾客承担。",
     policy_return_shipping_shop: "非质量问题退货运费由店铺承担。",
-    claim_form: "申请仅退款",
+    claim_form: "申请售后",
     reason: "原因",
     line: "商品",
     amount: "金额（可选）",
     amount_hint: "留空则按可退最高金额申请",
+    type_hint: "退货退款与换货需寄回商品；特殊售后按商品类别处理（生鲜、大家电、跨境、虚拟商品、预售、少件）。",
+    opened: "商品已拆封",
+    voucher_codes: "券码",
+    voucher_codes_hint: "虚拟商品：每件一个券码，每行一个",
     description: "问题描述",
     description_hint: "请描述遇到的问题",
     photos: "照片",
@@ -250,6 +263,11 @@ pub static ZH_CN: Text = Text {
     quote_refundable: "可退金额",
     quote_restocking_fee: "拆封费",
     quote_refund: "本次申请退款",
+    quote_return_shipping: "退货运费",
+    quote_shipping_refund: "运费补偿",
+    payer_customer: "由您承担",
+    payer_shop: "由店铺承担",
+    payer_member_perk: "会员权益：免费退货",
     submit_button: "提交申请",
     change_link: "修改",
     form_error: "申请未通过检查：",
@@ -333,11 +351,15 @@ pub static EN: Text = Text {
     policy_auto_approve: "A refund-only claim not decided in time approves itself.",
     policy_return_shipping_customer: "Returns that are not the shop's fault: you pay the parcel.",
     policy_return_shipping_shop: "Returns that are not the shop's fault: the shop pays the parcel.",
-    claim_form: "Ask for a refund (no return)",
+    claim_form: "Ask for a refund, return or exchange",
     reason: "Reason",
     line: "Item",
     amount: "Amount (optional)",
     amount_hint: "Leave empty for the most you can get back",
+    type_hint: "A return and refund or an exchange sends the goods back; special claims are for fresh produce, large appliances, cross-border orders, virtual goods, pre-sales and missing items.",
+    opened: "I opened the goods",
+    voucher_codes: "Voucher codes",
+    voucher_codes_hint: "Virtual goods: one code per unit, one per line",
     description: "What happened",
     description_hint: "Tell the shop what went wrong",
     photos: "Photos",
@@ -347,6 +369,11 @@ pub static EN: Text = Text {
     quote_refundable: "These items can give back",
     quote_restocking_fee: "Restocking fee",
     quote_refund: "You ask for",
+    quote_return_shipping: "The return parcel",
+    quote_shipping_refund: "Added for the parcel",
+    payer_customer: "You pay it",
+    payer_shop: "The shop pays it",
+    payer_member_perk: "Free for members",
     submit_button: "Submit the claim",
     change_link: "Change",
     form_error: "The claim was not accepted:",
@@ -432,6 +459,75 @@ pub const REASONS: [ReasonCode; 11] = [
     ReasonCode::Other,
 ];
 
+/// The claim types the claim form offers: every type the API files for an
+/// order line (special claims by kind).
+pub const CLAIM_TYPES: [ClaimType; 9] = [
+    ClaimType::RefundOnly,
+    ClaimType::ReturnRefund,
+    ClaimType::Exchange,
+    ClaimType::SpecialClaim {
+        kind: SpecialKind::FreshSpoilage,
+    },
+    ClaimType::SpecialClaim {
+        kind: SpecialKind::ApplianceRepair,
+    },
+    ClaimType::SpecialClaim {
+        kind: SpecialKind::CrossBorderCustoms,
+    },
+    ClaimType::SpecialClaim {
+        kind: SpecialKind::VirtualUnused,
+    },
+    ClaimType::SpecialClaim {
+        kind: SpecialKind::PreSaleCompensation,
+    },
+    ClaimType::SpecialClaim {
+        kind: SpecialKind::MissingItem,
+    },
+];
+
+/// A claim type as one form value: the API's `type`, and for special
+/// claims `special_claim:` and the `kind`.
+pub fn type_value(c: ClaimType) -> String {
+    match c {
+        ClaimType::SpecialClaim { kind } => format!("special_claim:{}", kind_code(kind)),
+        other => other.type_name().to_owned(),
+    }
+}
+
+/// The claim type a form value names ([`type_value`]'s inverse).
+pub fn type_of_value(v: &str) -> Option<ClaimType> {
+    CLAIM_TYPES.into_iter().find(|c| type_value(*c) == v)
+}
+
+fn kind_code(k: SpecialKind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A claim type's name, special claims with their kind.
+pub fn claim_type_label(c: ClaimType, lang: Lang) -> &'static str {
+    use SpecialKind::*;
+    let ClaimType::SpecialClaim { kind } = c else {
+        return type_label(c.type_name(), lang);
+    };
+    match (lang, kind) {
+        (Lang::ZhCn, FreshSpoilage) => "特殊售后：生鲜变质",
+        (Lang::ZhCn, ApplianceRepair) => "特殊售后：大家电故障",
+        (Lang::ZhCn, CrossBorderCustoms) => "特殊售后：跨境清关",
+        (Lang::ZhCn, VirtualUnused) => "特殊售后：虚拟商品未使用",
+        (Lang::ZhCn, PreSaleCompensation) => "特殊售后：预售延迟补偿",
+        (Lang::ZhCn, MissingItem) => "特殊售后：少件漏发",
+        (Lang::En, FreshSpoilage) => "Special claim: spoiled fresh produce",
+        (Lang::En, ApplianceRepair) => "Special claim: faulty large appliance",
+        (Lang::En, CrossBorderCustoms) => "Special claim: cross-border customs",
+        (Lang::En, VirtualUnused) => "Special claim: unused virtual goods",
+        (Lang::En, PreSaleCompensation) => "Special claim: late pre-sale",
+        (Lang::En, MissingItem) => "Special claim: missing item",
+    }
+}
+
 /// The reason's JSON name (`no_longer_wanted`).
 pub fn reason_code(r: ReasonCode) -> String {
     serde_json::to_value(r)
@@ -494,6 +590,25 @@ pub fn fulfilment_label(s: FulfilmentState, lang: Lang) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_claim_type_is_one_form_value_the_api_reads() {
+        for c in super::CLAIM_TYPES {
+            let v = super::type_value(c);
+            assert_eq!(super::type_of_value(&v), Some(c), "{v}");
+            // The value is the API's `type` (and `kind`).
+            let api = serde_json::to_value(c).expect("json");
+            let mut parts = v.splitn(2, ':');
+            assert_eq!(api["type"], parts.next().expect("type"));
+            if let Some(kind) = parts.next() {
+                assert_eq!(api["kind"], kind);
+            }
+            for lang in [super::Lang::ZhCn, super::Lang::En] {
+                assert!(!super::claim_type_label(c, lang).is_empty());
+            }
+        }
+        assert_eq!(super::type_of_value("special_claim:nothing"), None);
+    }
+
     use super::*;
 
     #[test]

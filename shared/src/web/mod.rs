@@ -17,9 +17,13 @@
 //!   cookie, else `Accept-Language`, else zh-CN.
 
 mod charts;
+mod claim_dispute;
+mod claim_return;
 mod desk;
+mod disputes;
 mod i18n;
 mod pages;
+mod refunds;
 mod sla;
 
 pub use i18n::Lang;
@@ -88,6 +92,8 @@ pub fn router(state: WebState) -> Router {
         .route("/inbox/{message_id}/read", post(mark_read))
         .route("/assets/app.css", get(stylesheet))
         .route("/favicon.ico", get(icon))
+        .merge(claim_dispute::routes())
+        .merge(claim_return::routes())
         .merge(desk::routes())
         .with_state(state)
 }
@@ -621,8 +627,21 @@ fn claim_of(
     });
     let mut claim: app::SubmitClaim =
         serde_json::from_value(body).map_err(|_| t.error_generic.to_owned())?;
+    claim.claim_type = i18n::type_of_value(form.get("type")).ok_or(t.error_generic)?;
     claim.amount = amount;
+    claim.opened = form.get("opened") == "yes";
+    claim.voucher_codes = voucher_codes(form.get("voucher_codes"));
     Ok(claim)
+}
+
+/// The voucher codes typed in the form: one a line (commas and spaces
+/// separate them too), blanks dropped.
+fn voucher_codes(typed: &str) -> Vec<String> {
+    typed
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn quote(
@@ -724,14 +743,37 @@ async fn claim_page(
     ctx: Ctx,
     Path(claim_id): Path<String>,
 ) -> Response {
+    render_claim(&st, &ctx, &claim_id, None).await
+}
+
+/// The claim's page, with what a form on it was refused for, if anything.
+async fn render_claim(
+    st: &WebState,
+    ctx: &Ctx,
+    claim_id: &str,
+    problem: Option<String>,
+) -> Response {
     let p = match ctx.signed_in() {
         Ok(p) => p,
         Err(r) => return *r,
     };
-    match app::get_claim(&st.services, p, &claim_id).await {
-        Ok(view) => ctx.ok(pages::claim(&ctx, &view)),
-        Err(e) => ctx.error(&e),
-    }
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let view = match app::get_claim(&st.services, p, claim_id).await {
+        Ok(v) => v,
+        Err(e) => return ctx.error(&e),
+    };
+    let pickup = match claim_return::pickup_offer(st, p, &view).await {
+        Ok(o) => o,
+        Err(e) => return ctx.error(&e),
+    };
+    ctx.page(
+        status,
+        pages::claim(ctx, &view, problem.as_deref(), pickup.as_ref()),
+    )
 }
 
 /// The largest photo shown (the policies' image limits are below it).
@@ -844,5 +886,36 @@ mod tests {
         assert!(!same_secret("abc", "abcd"));
         assert!(well_formed_csrf(&new_csrf()));
         assert!(!well_formed_csrf("x\"; Path=/"));
+    }
+
+    #[test]
+    fn the_claim_form_reads_every_type_and_its_extras_as_the_api_does() {
+        let ctx = Ctx {
+            lang: Lang::En,
+            csrf: new_csrf(),
+            new_csrf: false,
+            set_lang: false,
+            who: None,
+            dev_sign_in: false,
+        };
+        let form = Form::parse(
+            b"type=special_claim%3Avirtual_unused&reason=other&line_id=L1&quantity=2\
+              &opened=yes&voucher_codes=A-1%0D%0AB-2%2C+",
+        );
+        let c = claim_of(&ctx, "shop-1", "o-1", &form).expect("a claim");
+        assert_eq!(
+            c.claim_type,
+            crate::domain::claim::ClaimType::SpecialClaim {
+                kind: crate::domain::claim::SpecialKind::VirtualUnused
+            }
+        );
+        assert!(c.opened);
+        assert_eq!(c.voucher_codes, ["A-1", "B-2"]);
+        let form = Form::parse(b"type=exchange&reason=wrong_size&line_id=L1&quantity=1");
+        let c = claim_of(&ctx, "shop-1", "o-1", &form).expect("a claim");
+        assert_eq!(c.claim_type, crate::domain::claim::ClaimType::Exchange);
+        assert!(!c.opened && c.voucher_codes.is_empty());
+        let form = Form::parse(b"type=special_claim%3Aother&reason=other&line_id=L1&quantity=1");
+        assert!(claim_of(&ctx, "shop-1", "o-1", &form).is_err());
     }
 }

@@ -3,7 +3,8 @@
 //! large touch targets, a wider layout only on wide screens.
 
 use super::i18n::{
-    self, fulfilment_label, reason_code, reason_label, status_label, type_label, units_left,
+    self, claim_type_label, fulfilment_label, reason_code, reason_label, status_label, type_value,
+    units_left,
 };
 use super::{Ctx, Form, CSRF_FIELD};
 use crate::app::notify::InboxPage;
@@ -13,6 +14,7 @@ use crate::domain::claim::{ClaimEvent, TimelineEntry};
 use crate::domain::messages::{self, ClaimFacts};
 use crate::domain::money::Money;
 use crate::domain::policy::{Payer, ShopPolicy};
+use crate::domain::returns::ShippingPayer;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 
@@ -29,18 +31,20 @@ main{padding:1rem;max-width:48rem;margin:0 auto}
 h1{font-size:1.4rem;margin:.5rem 0 1rem}
 h2{font-size:1.15rem;margin:1.25rem 0 .5rem}
 .card{background:#fff;border-radius:8px;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-x:auto}
-ul.plain{list-style:none;margin:0;padding:0}
-ul.plain>li{border-bottom:1px solid #e3e6ea;padding:.6rem 0}
-ul.plain>li:last-child{border-bottom:0}
+ul.plain,ol.plain{list-style:none;margin:0;padding:0}
+ul.plain>li,ol.plain>li{border-bottom:1px solid #e3e6ea;padding:.6rem 0}
+ul.plain>li:last-child,ol.plain>li:last-child{border-bottom:0}
+h3{font-size:1rem;margin:1rem 0 .25rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
 dt{color:#5a6570}
 dd{margin:0}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
-input[type=text],input[type=number],select,textarea{width:100%;font:inherit;padding:.6rem;border:1px solid #9aa5b1;border-radius:6px;background:#fff}
+input[type=text],input[type=number],input[type=date],input[type=tel],select,textarea{width:100%;font:inherit;padding:.6rem;border:1px solid #9aa5b1;border-radius:6px;background:#fff}
 textarea{min-height:6rem}
 fieldset{border:1px solid #d5dae0;border-radius:6px;margin:.75rem 0;padding:.5rem .75rem}
-fieldset label{display:inline;font-weight:400;margin:0 1rem 0 .25rem}
+fieldset label,label.inline{display:inline;font-weight:400;margin:0 1rem 0 .25rem}
 .hint{color:#5a6570;font-size:.9rem;margin:.25rem 0 0}
+.check{margin:.75rem 0 0}
 button.primary,a.button{display:inline-block;margin-top:1rem;padding:.75rem 1.25rem;font:inherit;font-weight:600;border:0;border-radius:6px;background:#1f6feb;color:#fff;text-decoration:none;cursor:pointer;min-height:44px}
 button.secondary{margin-top:.5rem;padding:.4rem .8rem;font:inherit;border:1px solid #1f6feb;border-radius:6px;background:#fff;color:#1f6feb;cursor:pointer}
 .alert{background:#fdecea;border:1px solid #e5534b;border-radius:6px;padding:.75rem;margin:0 0 1rem}
@@ -211,7 +215,7 @@ pub fn home(ctx: &Ctx, claims: &[ClaimView]) -> Markup {
                                 a href={ "/claims/" (c.claim_id) } {
                                     (t.claim) " " (messages::short_id(&c.claim_id))
                                 }
-                                " · " (type_label(c.claim_type.type_name(), ctx.lang))
+                                " · " (claim_type_label(c.claim_type, ctx.lang))
                                 " · " span.status data-status=(c.status.as_str()) { (status_label(c.status, ctx.lang)) }
                                 br;
                                 span.money { (money(ctx, c.requested_amount)) }
@@ -331,6 +335,10 @@ pub fn order(
         .filter(|(_, f)| f.units_free > 0)
         .collect();
     let chosen_reason = form.get("reason");
+    let chosen_type = match form.get("type") {
+        "" => "refund_only",
+        v => v,
+    };
     let chosen_line = form.get("line_id");
     let quantity = match form.get("quantity") {
         "" => "1",
@@ -355,9 +363,13 @@ pub fn order(
                     h2 { (t.claim_form) }
                     (csrf(ctx))
                     label for="claim-type" { (t.claim_type) }
-                    select #claim-type name="type" {
-                        option value="refund_only" selected { (type_label("refund_only", ctx.lang)) }
+                    select #claim-type name="type" aria-describedby="type-hint" {
+                        @for c in i18n::CLAIM_TYPES {
+                            @let v = type_value(c);
+                            option value=(v) selected[v == chosen_type] { (claim_type_label(c, ctx.lang)) }
+                        }
                     }
+                    p.hint #type-hint { (t.type_hint) }
                     label for="reason" { (t.reason) }
                     select #reason name="reason" required {
                         @for r in i18n::REASONS {
@@ -378,6 +390,13 @@ pub fn order(
                     label for="amount" { (t.amount) }
                     input #amount type="text" name="amount" inputmode="decimal" aria-describedby="amount-hint" value=(form.get("amount"));
                     p.hint #amount-hint { (t.amount_hint) }
+                    div.check {
+                        input #opened type="checkbox" name="opened" value="yes" checked[form.get("opened") == "yes"];
+                        label.inline for="opened" { (t.opened) }
+                    }
+                    label for="voucher-codes" { (t.voucher_codes) }
+                    textarea #voucher-codes name="voucher_codes" rows="2" aria-describedby="voucher-codes-hint" { (form.get("voucher_codes")) }
+                    p.hint #voucher-codes-hint { (t.voucher_codes_hint) }
                     label for="description" { (t.description) }
                     textarea #description name="description" maxlength="2000" aria-describedby="description-hint" { (form.get("description")) }
                     p.hint #description-hint { (t.description_hint) }
@@ -389,6 +408,14 @@ pub fn order(
             }
         },
     )
+}
+
+/// The payer as the API spells it (`customer`, `shop`, `member_perk`).
+fn payer_code(p: ShippingPayer) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn enc(s: &str) -> String {
@@ -423,6 +450,10 @@ pub fn confirm(
                 h2 #quote-h { (t.claim_form) }
                 dl {
                     dt { (t.order) } dd { (order.order_id) }
+                    dt { (t.claim_type) }
+                    dd #quote-type data-type=(form.get("type")) {
+                        (i18n::type_of_value(form.get("type")).map_or("", |c| claim_type_label(c, ctx.lang)))
+                    }
                     dt { (t.line) } dd { (line.map_or(form.get("line_id"), |l| l.title.as_str())) " × " (form.get("quantity")) }
                     dt { (t.reason) } dd { (reason.map_or(form.get("reason"), |r| reason_label(r, ctx.lang))) }
                     dt { (t.description) } dd.desc #quote-description { (form.get("description")) }
@@ -431,6 +462,19 @@ pub fn confirm(
                         dt { (t.quote_restocking_fee) } dd.money { (money(ctx, quote.restocking_fee)) }
                     }
                     dt { (t.quote_refund) } dd.money #quote-refund { (money(ctx, quote.refund)) }
+                    @if let Some(r) = &quote.return_shipping {
+                        dt { (t.quote_return_shipping) }
+                        dd #quote-return-shipping data-payer=(payer_code(r.payer)) {
+                            @match r.payer {
+                                ShippingPayer::Customer => { (t.payer_customer) }
+                                ShippingPayer::Shop => { (t.payer_shop) }
+                                ShippingPayer::MemberPerk => { (t.payer_member_perk) }
+                            }
+                        }
+                        @if !r.shipping_refund.is_zero() {
+                            dt { (t.quote_shipping_refund) } dd.money #quote-shipping-refund { (money(ctx, r.shipping_refund)) }
+                        }
+                    }
                     @if !evidence.is_empty() {
                         dt { (t.photos) } dd #quote-photos { (evidence.len()) }
                     }
@@ -440,7 +484,7 @@ pub fn confirm(
             form.card #confirm-form method="post" action={ (base) "/claims" } {
                 (csrf(ctx))
                 input type="hidden" name="idempotency_key" value=(idempotency_key);
-                @for name in ["type", "reason", "line_id", "quantity", "amount", "description"] {
+                @for name in ["type", "reason", "line_id", "quantity", "amount", "description", "opened", "voucher_codes"] {
                     input type="hidden" name=(name) value=(form.get(name));
                 }
                 // The photos are stored already; the claim names them.
@@ -452,7 +496,12 @@ pub fn confirm(
     )
 }
 
-pub fn claim(ctx: &Ctx, c: &ClaimView) -> Markup {
+pub fn claim(
+    ctx: &Ctx,
+    c: &ClaimView,
+    problem: Option<&str>,
+    pickup: Option<&super::claim_return::PickupOffer>,
+) -> Markup {
     let t = ctx.t();
     let lang = ctx.lang.language();
     let steps: Vec<TimelineEntry> = c
@@ -485,11 +534,14 @@ pub fn claim(ctx: &Ctx, c: &ClaimView) -> Markup {
         &title,
         html! {
             h1 { (title) }
+            @if let Some(p) = problem {
+                div.alert role="alert" #form-error { (t.form_error) " " (p) }
+            }
             section.card {
                 dl {
                     dt { (t.status) }
                     dd { span.status #claim-status data-status=(c.status.as_str()) { (status_label(c.status, ctx.lang)) } }
-                    dt { (t.claim_type) } dd { (type_label(c.claim_type.type_name(), ctx.lang)) }
+                    dt { (t.claim_type) } dd #claim-type-name data-type=(c.claim_type.type_name()) { (claim_type_label(c.claim_type, ctx.lang)) }
                     dt { (t.reason) } dd { (reason_label(c.reason, ctx.lang)) }
                     dt { (t.order) } dd { a href={ "/orders/" (enc(&c.shop_id)) "/" (enc(&c.order_id)) } { (c.order_id) } }
                     dt { (t.requested) } dd.money { (money(ctx, c.requested_amount)) }
@@ -530,6 +582,8 @@ pub fn claim(ctx: &Ctx, c: &ClaimView) -> Markup {
                     }
                 }
             }
+            (super::claim_return::section(ctx, c, pickup))
+            (super::claim_dispute::section(ctx, c))
         },
     )
 }
@@ -547,7 +601,7 @@ pub fn inbox(ctx: &Ctx, page: &InboxPage) -> Markup {
                 } @else {
                     ul.plain #messages {
                         @for m in &page.messages {
-                            li.unread[m.read_at.is_none()] data-event=(m.event) {
+                            li.unread[m.read_at.is_none()] data-event=(m.event) data-message-id=(m.message_id) {
                                 time datetime=(m.at.to_rfc3339()) { (when(&m.at)) }
                                 div.step-title { (m.title) }
                                 p { (m.body) }
