@@ -7,7 +7,7 @@
 //! comes back to the claim's page; a refusal is shown there.
 
 use super::pages::{csrf, money, when};
-use super::{checked_form, Ctx, Form, WebState};
+use super::{signed_form, Ctx, Form, WebState};
 use crate::app::disputes::{self, MessageRequest, OpenRequest, ProposalRequest, ResolutionRequest};
 use crate::app::{AppError, ClaimView};
 use crate::domain::claim::ClaimStatus;
@@ -347,12 +347,8 @@ async fn open(
     Path(claim_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match checked_form(&ctx, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (form, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let request = resolution_of(&form, "wished-kind", "wished-amount").and_then(|wished| {
@@ -381,12 +377,8 @@ async fn message(
     Path(claim_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match checked_form(&ctx, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (form, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let request = MessageRequest {
@@ -405,12 +397,8 @@ async fn propose(
     Path(claim_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match checked_form(&ctx, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (form, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let done = match resolution_of(&form, "counter-kind", "counter-amount") {
@@ -435,11 +423,8 @@ async fn accept(
     Path((claim_id, n)): Path<(String, u32)>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = checked_form(&ctx, &body) {
-        return *r;
-    }
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (_, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let done = disputes::accept(&st.services, p, &claim_id, n).await;
@@ -452,11 +437,8 @@ async fn withdraw(
     Path(claim_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = checked_form(&ctx, &body) {
-        return *r;
-    }
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (_, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let done = disputes::withdraw(&st.services, p, &claim_id).await;

@@ -8,7 +8,7 @@
 //! after that, the parcel or the pickup as it was registered.
 
 use super::pages::{csrf, when};
-use super::{checked_form, Ctx, WebState};
+use super::{signed_form, Ctx, WebState};
 use crate::app::returns::{self, ShipmentRequest};
 use crate::app::{self, AppError, ClaimView};
 use crate::auth::Principal;
@@ -215,12 +215,8 @@ async fn ship(
     Path(claim_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match checked_form(&ctx, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (form, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let request = ShipmentRequest {
@@ -240,12 +236,8 @@ async fn pickup(
     Path(claim_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match checked_form(&ctx, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (form, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     // Read as the API reads its body: the date as `YYYY-MM-DD`.

@@ -362,6 +362,14 @@ fn checked_form(ctx: &Ctx, body: &Bytes) -> Result<Form, Box<Response>> {
     Ok(form)
 }
 
+/// A customer's or staff member's form: [`checked_form`] (size and
+/// anti-forgery first, so a forged post learns nothing of the session),
+/// then who is signed in.
+fn signed_form<'c>(ctx: &'c Ctx, body: &Bytes) -> Result<(Form, &'c Principal), Box<Response>> {
+    let form = checked_form(ctx, body)?;
+    Ok((form, ctx.signed_in()?))
+}
+
 /// Whether a form's anti-forgery field matches the cookie the browser sent
 /// (a new cookie is no proof: it was not in the browser).
 fn check_csrf(ctx: &Ctx, form: &Form) -> Result<(), Box<Response>> {
@@ -712,12 +720,8 @@ async fn submit(
     Path((shop_id, order_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let form = match checked_form(&ctx, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (form, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let claim = match claim_of(&ctx, &shop_id, &order_id, &form) {
@@ -834,11 +838,8 @@ async fn mark_read(
     Path(message_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = checked_form(&ctx, &body) {
-        return *r;
-    }
-    let p = match ctx.signed_in() {
-        Ok(p) => p,
+    let (_, p) = match signed_form(&ctx, &body) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     match app::notify::mark_read(&st.services, p, &message_id).await {
