@@ -250,7 +250,7 @@ async fn a_bus_message_becomes_a_signed_post_and_a_public_event_with_the_secret_
         .await
         .unwrap()
         .expect("the endpoint item");
-    let stored = format!("{:?}", item);
+    let stored = format!("{item:?}");
     let secret_b64 = secret.strip_prefix("whsec_").unwrap();
     assert!(!stored.contains(secret_b64), "the plain secret is stored");
     let (e, _) = hooks::endpoints::get(&table, "shop-1", &endpoint_id)

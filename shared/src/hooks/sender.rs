@@ -110,7 +110,7 @@ pub async fn sweep(
             .push(d);
     }
     let mut tasks = tokio::task::JoinSet::new();
-    for (_, dues) in by_endpoint {
+    for dues in by_endpoint.into_values() {
         let (table, clock, sealer) = (table.clone(), clock.clone(), sealer.clone());
         tasks.spawn(async move {
             let mut swept = Swept::default();
