@@ -4,7 +4,7 @@
 //! delays another), 5 s per attempt, no redirects followed, and records
 //! every attempt with the next one's time in one transaction.
 //!
-//! The runner calls [`run`] (a round every second, in-process); the cloud's
+//! The runner calls [`run`] (a round every 200 ms, in-process); the cloud's
 //! webhook-delivery function calls [`sweep`] after each batch of its queue
 //! and on its one-minute schedule, which carries the retries over the
 //! three days. Two sweeps at once (a batch and the schedule) may both send
@@ -52,14 +52,7 @@ async fn round(
     busy: &Arc<Mutex<HashSet<String>>>,
 ) -> Result<(), RepoError> {
     let due = deliveries::due(&**table, clock(), 1000).await?;
-    let mut by_endpoint: HashMap<String, Vec<deliveries::Due>> = HashMap::new();
-    for d in due {
-        by_endpoint
-            .entry(d.endpoint_id.clone())
-            .or_default()
-            .push(d);
-    }
-    for (endpoint_id, dues) in by_endpoint {
+    for (endpoint_id, dues) in by_endpoint(due) {
         {
             let mut b = busy.lock().expect("sender's set");
             if !b.insert(endpoint_id.clone()) {
@@ -78,6 +71,16 @@ async fn round(
         });
     }
     Ok(())
+}
+
+/// The due deliveries by endpoint, each endpoint's soonest first: one
+/// task per endpoint sends them in that order.
+fn by_endpoint(due: Vec<deliveries::Due>) -> HashMap<String, Vec<deliveries::Due>> {
+    let mut out: HashMap<String, Vec<deliveries::Due>> = HashMap::new();
+    for d in due {
+        out.entry(d.endpoint_id.clone()).or_default().push(d);
+    }
+    out
 }
 
 /// What one sweep did.
@@ -102,15 +105,8 @@ pub async fn sweep(
     crate::providers::install_crypto_provider();
     let deadline = std::time::Instant::now() + budget;
     let due = deliveries::due(&*table, clock(), 1000).await?;
-    let mut by_endpoint: HashMap<String, Vec<deliveries::Due>> = HashMap::new();
-    for d in due {
-        by_endpoint
-            .entry(d.endpoint_id.clone())
-            .or_default()
-            .push(d);
-    }
     let mut tasks = tokio::task::JoinSet::new();
-    for dues in by_endpoint.into_values() {
+    for dues in by_endpoint(due).into_values() {
         let (table, clock, sealer) = (table.clone(), clock.clone(), sealer.clone());
         tasks.spawn(async move {
             let mut swept = Swept::default();
