@@ -367,6 +367,8 @@ async fn serve(o: &Options, keys: DevKeys, secret: &[u8]) -> Result<(), Failure>
     tokio::spawn(aftersales::hooks::sender::run(
         services.table.clone(),
         services.clock.clone(),
+        // Secrets are stored plain in the runner's own file.
+        None,
         Duration::from_millis(200),
     ));
     let state = AppState {

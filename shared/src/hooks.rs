@@ -12,12 +12,15 @@
 //! | endpoint count  | `WHCOUNT#{shop}`          | `endpoints`                         |
 //! | delivery        | `WHDELIVERIES#{endpoint}` | `{event id}`                        |
 //! | due delivery    | `WHDUE`                   | `{due at}#{endpoint id}#{event id}` |
+//! | admins' notice  | `WHNOTICES#{shop}`        | `{at}#{endpoint id}`                |
 //!
 //! A delivery is written once per event and endpoint (its key is the pair:
 //! a redelivered event writes nothing new) together with its due item; the
-//! sender ([`sender`], on the runner) reads the due items, sends, records
-//! the attempt and moves the due item to the next try, all in one
-//! transaction.
+//! sender ([`sender`]) reads the due items, sends, records the attempt and
+//! moves the due item to the next try, all in one transaction. After
+//! [`GIVE_UP_AFTER_SECS`] of failures the delivery is given up, its
+//! endpoint disabled and the shop's admins told ([`AdminNotice`]), in that
+//! same transaction.
 //!
 //! The count item keeps the 20-endpoint limit under concurrent creates: an
 //! endpoint is written in one transaction with the count it was checked
@@ -28,11 +31,21 @@
 //! delivery. A replay queues delivered or failed deliveries again, with
 //! their `webhook-id` and body unchanged.
 //!
-//! Only this first step is here: endpoints on the runner. The cloud (a
-//! stream consumer feeding a sender function) is still to come.
+//! Both engines run the same code. On the runner the outbox poller feeds
+//! [`on_event`] and [`sender::run`] sends in-process; secrets are stored
+//! as they are, in the runner's own file. In the cloud the events bus feeds
+//! the webhook-delivery function's queue: [`on_event`] records the
+//! deliveries and puts every public event on the bus (for the shop's
+//! AWS-native systems, `crate::adapters::eventbridge`), then
+//! [`sender::sweep`] sends, after each batch and every minute on a
+//! schedule; secrets are sealed with a KMS key
+//! (`crate::adapters::kms_sealer`, [`crate::ports::SecretSealer`]): the
+//! API function may only seal, the sender only open, and a secret is never
+//! logged (the endpoint's Debug hides it).
 
 use crate::domain::catalogue::{self, PublicEvent, PublicType};
 use crate::domain::events::OutboxEvent;
+use crate::ports::SecretSealer;
 use crate::repo::{decode, encode, partition_items, versioned_put, RepoError, Table};
 use crate::store::{Condition, Index, Item, StoreError, WriteOp};
 use base64::Engine as _;
@@ -84,6 +97,10 @@ pub enum HookError {
     },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The secret could not be sealed (the key service failed): nothing
+    /// was written.
+    #[error("sealing the signing secret: {0}")]
+    Sealing(#[source] crate::ports::PortError),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -230,6 +247,57 @@ impl Endpoint {
     }
 }
 
+/// A message to the shop's admins about its webhooks: an endpoint we
+/// disabled, and why. The service has no staff inbox of its own (the inbox
+/// is the customer's), so the webhooks keep one beside their endpoints
+/// (`WHNOTICES#{shop}`); the notice is written in the transaction that
+/// disables the endpoint, so neither happens without the other. In zh-CN
+/// and en, as the customer's messages are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminNotice {
+    pub shop_id: String,
+    pub endpoint_id: String,
+    /// `endpoint_disabled`.
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub zh_cn: NoticeText,
+    pub en: NoticeText,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoticeText {
+    pub title: String,
+    pub body: String,
+}
+
+impl AdminNotice {
+    /// Every delivery to `e` failed for [`GIVE_UP_AFTER_SECS`]: it is
+    /// disabled (no secret in the text, only the URL the admins gave).
+    pub fn endpoint_disabled(e: &Endpoint, now: DateTime<Utc>) -> AdminNotice {
+        let days = GIVE_UP_AFTER_SECS / 86400;
+        AdminNotice {
+            shop_id: e.shop_id.clone(),
+            endpoint_id: e.endpoint_id.clone(),
+            kind: "endpoint_disabled".into(),
+            at: now,
+            zh_cn: NoticeText {
+                title: "Webhook 端点已停用".into(),
+                body: format!(
+                    "端点 {}（{}）连续 {days} 天投递失败，已停用。修复接收端后请重新启用，并按需重放失败的投递。",
+                    e.endpoint_id, e.url
+                ),
+            },
+            en: NoticeText {
+                title: "Webhook endpoint disabled".into(),
+                body: format!(
+                    "Deliveries to endpoint {} ({}) failed for {days} days, so it was disabled. Fix the receiver, enable it again and replay the failed deliveries if needed.",
+                    e.endpoint_id, e.url
+                ),
+            },
+        }
+    }
+}
+
 /// What a new endpoint is made of.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -365,6 +433,59 @@ pub fn sign(secret: &str, webhook_id: &str, timestamp: i64, body: &[u8]) -> Opti
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     ))
+}
+
+/// The secret as stored: sealed where there is a sealer (the cloud),
+/// plain on the runner.
+async fn seal(
+    sealer: Option<&dyn SecretSealer>,
+    plain: &str,
+    endpoint_id: &str,
+) -> Result<String, HookError> {
+    match sealer {
+        Some(s) => s.seal(plain, endpoint_id).await.map_err(HookError::Sealing),
+        None => Ok(plain.to_owned()),
+    }
+}
+
+impl Endpoint {
+    /// The endpoint with its secrets opened for signing: the sealed ones
+    /// through `sealer`, plain ones (the runner's, and any stored before
+    /// secrets were sealed) as they are. A sealed secret without a sealer
+    /// is an error, never a signature with the sealed text.
+    pub async fn opened(
+        mut self,
+        sealer: Option<&dyn SecretSealer>,
+    ) -> Result<Endpoint, crate::ports::PortError> {
+        let id = self.endpoint_id.clone();
+        self.secret = open(sealer, std::mem::take(&mut self.secret), &id).await?;
+        if let Some(old) = self.previous_secret.take() {
+            self.previous_secret = Some(open(sealer, old, &id).await?);
+        }
+        Ok(self)
+    }
+}
+
+/// One stored secret opened (a plain one as it is).
+async fn open(
+    sealer: Option<&dyn SecretSealer>,
+    stored: String,
+    endpoint_id: &str,
+) -> Result<String, crate::ports::PortError> {
+    if !is_sealed(&stored) {
+        return Ok(stored);
+    }
+    match sealer {
+        Some(sealer) => sealer.open(&stored, endpoint_id).await,
+        None => Err(crate::ports::PortError::Permanent(
+            "a sealed secret and no key to open it".into(),
+        )),
+    }
+}
+
+/// Whether a stored secret is sealed (a plain one starts with `whsec_`).
+pub fn is_sealed(stored: &str) -> bool {
+    !stored.starts_with("whsec_")
 }
 
 // ---------------------------------------------------------------- addresses
@@ -736,12 +857,53 @@ pub mod deliveries {
     }
 }
 
+pub mod notices {
+    use super::*;
+
+    /// The shop's notices for its admins, oldest first by key.
+    pub fn partition_key(shop_id: &str) -> String {
+        format!("WHNOTICES#{shop_id}")
+    }
+
+    pub fn key(n: &AdminNotice) -> (String, String) {
+        (
+            partition_key(&n.shop_id),
+            format!("{}#{}", ts(n.at), n.endpoint_id),
+        )
+    }
+
+    pub fn put(n: &AdminNotice) -> WriteOp {
+        let (pk, sk) = key(n);
+        WriteOp::Put {
+            item: Item::new(pk, sk, encode(n)),
+            condition: Condition::None,
+        }
+    }
+
+    /// The shop's notices, newest first, at most `limit`.
+    pub async fn of_shop(
+        t: &dyn Table,
+        shop_id: &str,
+        limit: usize,
+    ) -> Result<Vec<AdminNotice>, RepoError> {
+        let mut all: Vec<AdminNotice> = partition(t, &partition_key(shop_id), None, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|i| decode(i).map(|(n, _)| n))
+            .collect::<Result<_, _>>()?;
+        all.reverse();
+        all.truncate(limit);
+        Ok(all)
+    }
+}
+
 // ---------------------------------------------------------------- use cases
 
 /// Registers an endpoint; the answer is the endpoint and its secret (the
 /// only time the secret is shown).
 pub async fn create(
     t: &dyn Table,
+    sealer: Option<&dyn SecretSealer>,
     shop_id: &str,
     new: NewEndpoint,
     now: DateTime<Utc>,
@@ -749,15 +911,17 @@ pub async fn create(
     let url = url(&new.url)?;
     let event_types = event_types(&new.event_types)?;
     let description = description(new.description)?;
+    let endpoint_id = format!("ep_{}", uuid::Uuid::now_v7().simple());
+    let secret = new_secret();
     let e = Endpoint {
-        endpoint_id: format!("ep_{}", uuid::Uuid::now_v7().simple()),
+        secret: seal(sealer, &secret, &endpoint_id).await?,
+        endpoint_id,
         shop_id: shop_id.to_owned(),
         url,
         event_types,
         description,
         enabled: true,
         disabled_reason: None,
-        secret: new_secret(),
         previous_secret: None,
         previous_until: None,
         created_at: now,
@@ -779,7 +943,7 @@ pub async fn create(
             endpoints::put_count(shop_id, n + 1, v),
         ];
         match t.transact(ops).await.map_err(conflict_or) {
-            Ok(()) => return Ok((e.view(), e.secret.clone())),
+            Ok(()) => return Ok((e.view(), secret)),
             Err(RepoError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -846,6 +1010,7 @@ pub async fn update(
 /// signs beside it for [`ROTATION_OVERLAP_SECS`].
 pub async fn rotate_secret(
     t: &dyn Table,
+    sealer: Option<&dyn SecretSealer>,
     shop_id: &str,
     endpoint_id: &str,
     now: DateTime<Utc>,
@@ -853,11 +1018,12 @@ pub async fn rotate_secret(
     let (mut e, v) = endpoints::get(t, shop_id, endpoint_id)
         .await?
         .ok_or(HookError::NotFound("webhook endpoint"))?;
-    e.rotate(new_secret(), now);
+    let secret = new_secret();
+    e.rotate(seal(sealer, &secret, endpoint_id).await?, now);
     t.transact(vec![endpoints::put(&e, Some(v))])
         .await
         .map_err(conflict_or)?;
-    Ok((e.view(), e.secret.clone()))
+    Ok((e.view(), secret))
 }
 
 pub async fn delete(t: &dyn Table, shop_id: &str, endpoint_id: &str) -> Result<(), HookError> {
@@ -1000,10 +1166,20 @@ pub async fn delivery_log(
 /// The outbox consumer: the public events an outbox event makes
 /// ([`catalogue::public_events`], read against its claim), and for each one
 /// delivery (and its due item) per enabled endpoint of the shop that wants
-/// its type. No HTTP here: a dead endpoint never holds up the pipeline.
-/// Idempotent: a delivery already written for the public event and endpoint
-/// is left as it is.
-pub async fn on_event(t: &dyn Table, event: &OutboxEvent) -> Result<(), RepoError> {
+/// its type; in the cloud, every public event also goes on the events bus
+/// (`bus`), for the shop's AWS-native systems. No HTTP to endpoints here: a
+/// dead endpoint never holds up the pipeline. Idempotent: a delivery
+/// already written for the public event and endpoint is left as it is.
+///
+/// The deliveries are written before the events go on the bus: when the
+/// bus fails, the event comes again and finds its deliveries written (the
+/// bus may see an event twice only when it failed part of a batch; the
+/// envelope's `id` tells a subscriber so).
+pub async fn on_event(
+    t: &dyn Table,
+    bus: Option<&dyn crate::ports::PublicBus>,
+    event: &OutboxEvent,
+) -> Result<(), crate::app::AppError> {
     if !catalogue::may_publish(event.event_type) {
         return Ok(());
     }
@@ -1012,15 +1188,34 @@ pub async fn on_event(t: &dyn Table, event: &OutboxEvent) -> Result<(), RepoErro
         .into_iter()
         .filter(|e| e.enabled)
         .collect();
-    if endpoints.is_empty() {
+    if endpoints.is_empty() && bus.is_none() {
         return Ok(());
     }
-    // Only a shop with endpoints pays for reading the claim.
+    // Only a shop with endpoints (or a bus to feed) pays for reading the
+    // claim.
     let Some((claim, _)) = crate::repo::claims::get(t, &event.subject).await? else {
         return Ok(());
     };
-    for public in catalogue::public_events(event, &claim) {
-        let body = body_of(&public);
+    let public = catalogue::public_events(event, &claim);
+    record_deliveries(t, event, &endpoints, &public).await?;
+    if let Some(bus) = bus.filter(|_| !public.is_empty()) {
+        bus.put(&public).await.map_err(|e| {
+            crate::app::AppError::Unavailable(format!("public events onto the bus: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// One delivery and its due item per public event and endpoint that wants
+/// it; those written before are left alone.
+async fn record_deliveries(
+    t: &dyn Table,
+    event: &OutboxEvent,
+    endpoints: &[Endpoint],
+    public: &[PublicEvent],
+) -> Result<(), RepoError> {
+    for public in public {
+        let body = body_of(public);
         for e in endpoints.iter().filter(|e| e.wants(public.event_type)) {
             let d = Delivery {
                 webhook_id: public.id.clone(),

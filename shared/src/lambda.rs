@@ -202,5 +202,11 @@ pub async fn services_from_env() -> Result<crate::app::Services, lambda_http::Er
     services.evidence = evidence_from_env().await;
     // Set by the template where a payout provider is configured.
     services.bank_payouts = std::env::var("BANK_PAYOUTS").is_ok_and(|v| v == "on");
+    // Webhook signing secrets sealed with the template's key, in the two
+    // functions that seal or open them.
+    #[cfg(feature = "kms")]
+    if let Some(sealer) = crate::adapters::kms_sealer::KmsSealer::from_env().await {
+        services.secret_sealer = Some(Arc::new(sealer));
+    }
     Ok(services)
 }

@@ -74,6 +74,20 @@ impl Sources {
     }
 }
 
+impl Sources {
+    /// webhook-delivery: outbox events from its queue (deliveries recorded,
+    /// public events onto the bus), then the deliveries due sent; the same
+    /// sweep on a schedule, for the retries.
+    #[cfg(feature = "providers")]
+    pub fn webhook_delivery() -> Self {
+        Sources {
+            records: Records::Stream(Consumer::Webhooks),
+            http: None,
+            schedule: Schedule::WebhookDeliveries,
+        }
+    }
+}
+
 /// Handles one invocation's payload with the source its shape names and
 /// answers what that source expects (partial batch failures for a batch,
 /// the v2 response for a request, the sweep's counts for a schedule).
@@ -81,7 +95,32 @@ pub async fn dispatch(s: &Services, sources: &Sources, payload: Value) -> Result
     if payload.get("Records").is_some() {
         let answer = match &sources.records {
             Records::Stream(consumer) => {
-                crate::lambda_stream::handle_records(s, *consumer, payload).await?
+                let answer = crate::lambda_stream::handle_records(s, *consumer, payload).await?;
+                // The deliveries just recorded go out now rather than at
+                // the next minute's sweep. The batch's answer does not
+                // depend on it: what is not sent stays due.
+                #[cfg(feature = "providers")]
+                if *consumer == Consumer::Webhooks {
+                    let budget = crate::lambda_schedule::WEBHOOK_SWEEP_BUDGET;
+                    match crate::hooks::sender::sweep(
+                        s.table.clone(),
+                        s.clock.clone(),
+                        s.secret_sealer.clone(),
+                        budget,
+                    )
+                    .await
+                    {
+                        Ok(done) => tracing::info!(
+                            attempted = done.attempted,
+                            left = done.left,
+                            "webhook sweep"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "webhook sweep failed; the schedule sweeps again")
+                        }
+                    }
+                }
+                answer
             }
             #[cfg(feature = "sqs")]
             Records::RefundQueue(backoff) => {

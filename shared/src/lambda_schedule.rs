@@ -11,6 +11,11 @@ pub const RECONCILE_AFTER_HOURS: i64 = 1;
 /// Parcels without news this long are asked about (pushes get lost).
 pub const QUIET_HOURS: i64 = 6;
 
+/// How long a sweep of due webhook deliveries may go on starting attempts
+/// (each takes at most 5 s): well inside the webhook-delivery function's
+/// 60 s timeout.
+pub const WEBHOOK_SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
+
 /// What a function's schedule runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
@@ -22,6 +27,10 @@ pub enum Schedule {
     /// courier-verification: quiet parcels are asked about, lapsed
     /// subscriptions renewed, returns never picked up flagged.
     CourierPolling,
+    /// webhook-delivery: the webhook deliveries due now are sent (every
+    /// minute: the retries over three days).
+    #[cfg(feature = "providers")]
+    WebhookDeliveries,
 }
 
 /// Runs one scheduled sweep and answers with its counts (what the
@@ -50,6 +59,17 @@ pub async fn handle(s: &Services, schedule: Schedule) -> Result<Value, AppError>
                 "flagged": done.flagged,
                 "resubscribed": done.resubscribed,
             })
+        }
+        #[cfg(feature = "providers")]
+        Schedule::WebhookDeliveries => {
+            let done = crate::hooks::sender::sweep(
+                s.table.clone(),
+                s.clock.clone(),
+                s.secret_sealer.clone(),
+                WEBHOOK_SWEEP_BUDGET,
+            )
+            .await?;
+            json!({"attempted": done.attempted, "left": done.left})
         }
     })
 }

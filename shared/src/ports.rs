@@ -126,3 +126,27 @@ pub struct NoMetrics;
 impl MetricsSink for NoMetrics {
     fn record(&self, _: &str, _: chrono::DateTime<chrono::Utc>, _: &[Metric]) {}
 }
+
+/// Where the public events go for the shop's AWS-native systems (the
+/// events bus; they subscribe with a rule of their own). Only the cloud
+/// has one: the runner's shops get the same events as webhooks.
+#[async_trait]
+pub trait PublicBus: Send + Sync {
+    /// Puts the events on the bus. Ok only once every one was accepted: an
+    /// error leaves the caller to try all of them again (a subscriber may
+    /// then see one twice; the envelope's `id` tells it so).
+    async fn put(&self, events: &[crate::domain::catalogue::PublicEvent]) -> Result<(), PortError>;
+}
+
+/// How the webhooks' signing secrets are kept at rest: sealed with a key
+/// the table does not hold (KMS in the cloud), so a copy of the table, a
+/// backup or a stream record gives no one the means to sign as us. The
+/// runner has none: its secrets stay in its own SQLite file, as they are.
+#[async_trait]
+pub trait SecretSealer: Send + Sync {
+    /// The sealed form of `plain`, bound to `context` (an endpoint's id):
+    /// it opens only with the same context.
+    async fn seal(&self, plain: &str, context: &str) -> Result<String, PortError>;
+    /// The plain secret of a sealed one.
+    async fn open(&self, sealed: &str, context: &str) -> Result<String, PortError>;
+}

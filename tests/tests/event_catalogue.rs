@@ -175,6 +175,7 @@ async fn events_emitted_by_real_use_cases_match_their_schemas_in_sequence() {
         .collect();
     let (endpoint, _) = hooks::create(
         &*app.table,
+        None,
         "shop-1",
         NewEndpoint {
             url: "https://hooks.example.com/in".into(),
@@ -507,7 +508,7 @@ async fn events_emitted_by_real_use_cases_match_their_schemas_in_sequence() {
     // Events delivered again (at least once) write nothing new.
     let before = log.len();
     for e in &redelivered {
-        hooks::on_event(&*app.table, e).await.unwrap();
+        hooks::on_event(&*app.table, None, e).await.unwrap();
     }
     let again = hooks::deliveries::of_endpoint(&*app.table, &endpoint.endpoint_id, 10_000)
         .await

@@ -293,6 +293,7 @@ fn consumer_of(rule: &str) -> Consumer {
         "RuleEvaluationBusRule" => Consumer::Rules,
         "NotificationsBusRule" => Consumer::Notifications,
         "CourierVerificationBusRule" => Consumer::Couriers,
+        "WebhookDeliveryBusRule" => Consumer::Webhooks,
         other => panic!("a bus rule this test does not know: {other} (add its consumer)"),
     }
 }
@@ -467,7 +468,8 @@ async fn pipes_and_bus_rules_pass_exactly_what_their_consumers_handle() {
         [
             "CourierVerificationBusRule",
             "NotificationsBusRule",
-            "RuleEvaluationBusRule"
+            "RuleEvaluationBusRule",
+            "WebhookDeliveryBusRule"
         ]
     );
     for (rule, pattern) in &rules {

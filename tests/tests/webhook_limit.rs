@@ -75,7 +75,7 @@ async fn racing_creates_make_exactly_the_limit(engine: &str) {
     let tasks: Vec<_> = (0..RACERS)
         .map(|i| {
             let gate = gate.clone();
-            tokio::spawn(async move { hooks::create(&*gate, "shop-1", wanted(i), now).await })
+            tokio::spawn(async move { hooks::create(&*gate, None, "shop-1", wanted(i), now).await })
         })
         .collect();
     let (mut made, mut refused) = (Vec::new(), 0);
@@ -107,18 +107,18 @@ async fn racing_creates_make_exactly_the_limit(engine: &str) {
         hooks::delete(t, "shop-1", &made[0]).await,
         Err(HookError::NotFound(_))
     ));
-    hooks::create(t, "shop-1", wanted(RACERS), now)
+    hooks::create(t, None, "shop-1", wanted(RACERS), now)
         .await
         .expect("room for one");
     assert!(matches!(
-        hooks::create(t, "shop-1", wanted(RACERS + 1), now).await,
+        hooks::create(t, None, "shop-1", wanted(RACERS + 1), now).await,
         Err(HookError::Invalid {
             code: "too_many_endpoints",
             ..
         })
     ));
     // Another shop has its own 20.
-    hooks::create(t, "shop-2", wanted(0), now)
+    hooks::create(t, None, "shop-2", wanted(0), now)
         .await
         .expect("another shop");
 }

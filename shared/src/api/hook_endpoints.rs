@@ -65,6 +65,7 @@ impl From<HookError> for ApiError {
                 "changed concurrently: try again",
             ),
             HookError::Repo(e) => crate::app::AppError::Repo(e).into(),
+            HookError::Sealing(e) => crate::app::AppError::Unavailable(e.to_string()).into(),
         }
     }
 }
@@ -91,7 +92,14 @@ async fn create(
 ) -> Result<Response, ApiError> {
     admin(&p, &shop_id)?;
     let now = (st.services.clock)();
-    let (view, secret) = hooks::create(&*st.services.table, &shop_id, body, now).await?;
+    let (view, secret) = hooks::create(
+        &*st.services.table,
+        st.services.secret_sealer.as_deref(),
+        &shop_id,
+        body,
+        now,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(with_secret(view, secret))).into_response())
 }
 
@@ -143,8 +151,14 @@ async fn rotate_secret(
 ) -> Result<Response, ApiError> {
     admin(&p, &shop_id)?;
     let now = (st.services.clock)();
-    let (view, secret) =
-        hooks::rotate_secret(&*st.services.table, &shop_id, &endpoint_id, now).await?;
+    let (view, secret) = hooks::rotate_secret(
+        &*st.services.table,
+        st.services.secret_sealer.as_deref(),
+        &shop_id,
+        &endpoint_id,
+        now,
+    )
+    .await?;
     Ok(Json(with_secret(view, secret)).into_response())
 }
 

@@ -23,8 +23,9 @@ pub enum Consumer {
     /// `claim.replacement_shipped` are registered, subscribed, queried.
     Couriers,
     /// The shop's own webhook endpoints: a delivery recorded per endpoint
-    /// that wants the event (no HTTP here; the runner's sender sends). On
-    /// the runner only so far: no function feeds it in the cloud yet.
+    /// that wants the event (no HTTP here: [`crate::hooks::sender`] sends,
+    /// in-process on the runner, in the webhook-delivery function in the
+    /// cloud), and in the cloud every public event onto the events bus.
     Webhooks,
 }
 
@@ -56,7 +57,9 @@ pub async fn deliver(
         }
         Consumer::Refunds => super::refunds::on_event(s, event).await,
         Consumer::Couriers => super::couriers::on_event(s, event).await,
-        Consumer::Webhooks => Ok(crate::hooks::on_event(&*s.table, event).await?),
+        Consumer::Webhooks => {
+            crate::hooks::on_event(&*s.table, s.public_bus.as_deref(), event).await
+        }
     }
 }
 

@@ -252,6 +252,12 @@ pub struct Services {
     pub clearance: Option<Arc<dyn crate::clearance::ClearanceService>>,
     /// The secret its pushes are signed with; pushes are refused without.
     pub clearance_secret: Option<Vec<u8>>,
+    /// The events bus the public events go on (the webhook-delivery
+    /// function's); None on the runner and in the other functions.
+    pub public_bus: Option<Arc<dyn crate::ports::PublicBus>>,
+    /// What seals the webhooks' signing secrets at rest (KMS in the
+    /// functions that make or use them); None on the runner.
+    pub secret_sealer: Option<Arc<dyn crate::ports::SecretSealer>>,
 }
 
 impl Services {
@@ -272,6 +278,8 @@ impl Services {
             installer: None,
             clearance: None,
             clearance_secret: None,
+            public_bus: None,
+            secret_sealer: None,
         }
     }
     fn now(&self) -> DateTime<Utc> {

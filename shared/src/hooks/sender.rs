@@ -1,13 +1,22 @@
-//! The runner's webhook sender: reads the due deliveries, sends each
-//! endpoint's in its own task (one endpoint at a time per endpoint, every
-//! endpoint side by side: a slow or dead one never delays another), 5 s per
-//! attempt, no redirects followed, and records every attempt with the next
-//! one's time in one transaction.
+//! The webhook sender, the same on both engines: reads the due
+//! deliveries, sends each endpoint's in its own task (one attempt at a time
+//! per endpoint, every endpoint side by side: a slow or dead one never
+//! delays another), 5 s per attempt, no redirects followed, and records
+//! every attempt with the next one's time in one transaction.
+//!
+//! The runner calls [`run`] (a round every 200 ms, in-process); the cloud's
+//! webhook-delivery function calls [`sweep`] after each batch of its queue
+//! and on its one-minute schedule, which carries the retries over the
+//! three days. Two sweeps at once (a batch and the schedule) may both send
+//! a delivery (at least once, as the specification allows: the receiver
+//! keys on `webhook-id`); only one of them records its attempt (the
+//! delivery's write is version-checked).
 
 use super::{
-    deliveries, endpoints, random_jitter, refused_address, retry_delay, Attempt, Delivery,
-    DeliveryState, Endpoint, GIVE_UP_AFTER_SECS,
+    deliveries, endpoints, notices, random_jitter, refused_address, retry_delay, AdminNotice,
+    Attempt, Delivery, DeliveryState, Endpoint, GIVE_UP_AFTER_SECS,
 };
+use crate::ports::SecretSealer;
 use crate::repo::{RepoError, Table};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -18,12 +27,16 @@ use std::time::Duration;
 /// One attempt's time limit.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What opens sealed signing secrets (KMS in the cloud; None on the
+/// runner, whose secrets are stored plain).
+pub type Sealer = Option<Arc<dyn SecretSealer>>;
+
 /// Looks for due deliveries every `every`, forever.
-pub async fn run(table: Arc<dyn Table>, clock: crate::app::Clock, every: Duration) {
+pub async fn run(table: Arc<dyn Table>, clock: crate::app::Clock, sealer: Sealer, every: Duration) {
     crate::providers::install_crypto_provider();
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
-        if let Err(e) = round(&table, &clock, &busy).await {
+        if let Err(e) = round(&table, &clock, &sealer, &busy).await {
             tracing::warn!(error = %e, "webhook sender: reading due deliveries failed");
         }
         tokio::time::sleep(every).await;
@@ -35,27 +48,22 @@ pub async fn run(table: Arc<dyn Table>, clock: crate::app::Clock, every: Duratio
 async fn round(
     table: &Arc<dyn Table>,
     clock: &crate::app::Clock,
+    sealer: &Sealer,
     busy: &Arc<Mutex<HashSet<String>>>,
 ) -> Result<(), RepoError> {
     let due = deliveries::due(&**table, clock(), 1000).await?;
-    let mut by_endpoint: HashMap<String, Vec<deliveries::Due>> = HashMap::new();
-    for d in due {
-        by_endpoint
-            .entry(d.endpoint_id.clone())
-            .or_default()
-            .push(d);
-    }
-    for (endpoint_id, dues) in by_endpoint {
+    for (endpoint_id, dues) in by_endpoint(due) {
         {
             let mut b = busy.lock().expect("sender's set");
             if !b.insert(endpoint_id.clone()) {
                 continue;
             }
         }
-        let (table, clock, busy) = (table.clone(), clock.clone(), busy.clone());
+        let (table, clock, sealer, busy) =
+            (table.clone(), clock.clone(), sealer.clone(), busy.clone());
         tokio::spawn(async move {
             for due in dues {
-                if let Err(e) = attempt(&*table, &clock, &due).await {
+                if let Err(e) = attempt(&*table, &clock, sealer.as_deref(), &due).await {
                     tracing::warn!(endpoint_id = %due.endpoint_id, webhook_id = %due.webhook_id, error = %e, "webhook attempt not recorded");
                 }
             }
@@ -65,10 +73,73 @@ async fn round(
     Ok(())
 }
 
+/// The due deliveries by endpoint, each endpoint's soonest first: one
+/// task per endpoint sends them in that order.
+fn by_endpoint(due: Vec<deliveries::Due>) -> HashMap<String, Vec<deliveries::Due>> {
+    let mut out: HashMap<String, Vec<deliveries::Due>> = HashMap::new();
+    for d in due {
+        out.entry(d.endpoint_id.clone()).or_default().push(d);
+    }
+    out
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Swept {
+    /// Attempts made (and recorded, or logged when the record failed).
+    pub attempted: usize,
+    /// Due deliveries left for the next sweep: their endpoint's turn came
+    /// after the time budget.
+    pub left: usize,
+}
+
+/// Sends the deliveries due now, every endpoint's side by side, and waits
+/// for them: no attempt starts after `budget` (a Lambda invocation has a
+/// timeout; what is left stays due for the next sweep).
+pub async fn sweep(
+    table: Arc<dyn Table>,
+    clock: crate::app::Clock,
+    sealer: Sealer,
+    budget: Duration,
+) -> Result<Swept, RepoError> {
+    crate::providers::install_crypto_provider();
+    let deadline = std::time::Instant::now() + budget;
+    let due = deliveries::due(&*table, clock(), 1000).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for dues in by_endpoint(due).into_values() {
+        let (table, clock, sealer) = (table.clone(), clock.clone(), sealer.clone());
+        tasks.spawn(async move {
+            let mut swept = Swept::default();
+            for due in dues {
+                if std::time::Instant::now() >= deadline {
+                    swept.left += 1;
+                    continue;
+                }
+                swept.attempted += 1;
+                if let Err(e) = attempt(&*table, &clock, sealer.as_deref(), &due).await {
+                    tracing::warn!(endpoint_id = %due.endpoint_id, webhook_id = %due.webhook_id, error = %e, "webhook attempt not recorded");
+                }
+            }
+            swept
+        });
+    }
+    let mut total = Swept::default();
+    while let Some(done) = tasks.join_next().await {
+        // A task that panicked is as good as one whose attempts failed:
+        // its deliveries stay due.
+        if let Ok(s) = done {
+            total.attempted += s.attempted;
+            total.left += s.left;
+        }
+    }
+    Ok(total)
+}
+
 /// One attempt at one due delivery, recorded.
 async fn attempt(
     t: &dyn Table,
     clock: &crate::app::Clock,
+    sealer: Option<&dyn SecretSealer>,
     due: &deliveries::Due,
 ) -> Result<(), RepoError> {
     let Some((mut d, v)) = deliveries::get(t, &due.endpoint_id, &due.webhook_id).await? else {
@@ -92,9 +163,19 @@ async fn attempt(
         t.transact(vec![deliveries::delete_due(due)]).await?;
         return Ok(());
     }
+    // Signed with the secrets opened; what is written back below is the
+    // endpoint as stored (sealed). A key service that fails leaves the
+    // delivery due as it is: our outage is no failed attempt of theirs.
+    let signing = match endpoint.clone().opened(sealer).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(endpoint_id = %due.endpoint_id, webhook_id = %due.webhook_id, error = %e, "signing secret not opened; the delivery stays due");
+            return Ok(());
+        }
+    };
     let started = std::time::Instant::now();
     let now = clock();
-    let result = send(&endpoint, &d, now).await;
+    let result = send(&signing, &d, now).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     let (status, error) = match result {
         Ok(s) if (200..300).contains(&s) => (Some(s), None),
@@ -134,6 +215,8 @@ async fn attempt(
             GIVE_UP_AFTER_SECS / 86400
         ));
         e.updated_at = now;
+        // The shop's admins are told in the same transaction.
+        ops.push(notices::put(&AdminNotice::endpoint_disabled(&e, now)));
         ops.push(endpoints::put(&e, Some(ev)));
     }
     t.transact(ops).await?;

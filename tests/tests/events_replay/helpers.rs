@@ -379,6 +379,10 @@ pub(crate) const WEBHOOK_FOLDERS: &[&str] = &["payment-webhooks"];
 /// `courier_verification_events_replay_on_dynamodb`.
 pub(crate) const COURIER_FOLDERS: &[&str] = &["courier-verification"];
 
+/// The webhook-delivery function: a queue batch (a claim event) and the
+/// sweep's schedule, replayed by `webhook_delivery_events_replay_on_dynamodb`.
+pub(crate) const WEBHOOK_DELIVERY_FOLDERS: &[&str] = &["webhook-delivery"];
+
 fn is_courier_push(file: &str) -> bool {
     in_folders(file, COURIER_FOLDERS)
         && file
@@ -394,6 +398,7 @@ pub(crate) fn is_http_event(file: &str) -> bool {
         && !is_s3_event(file)
         && !in_folders(file, RULES_FOLDERS)
         && !in_folders(file, REFUND_FOLDERS)
+        && !in_folders(file, WEBHOOK_DELIVERY_FOLDERS)
 }
 
 /// The claim the sample stream events are about, and its customer.

@@ -17,7 +17,7 @@
 //! S3 with the objects really uploaded (evidence-events), and SQS batches
 //! from the refund queue through the SQS glue (refund-executor). The
 //! functions with several event sources (rule-evaluation, refund-executor,
-//! courier-verification) are replayed through `lambda_dispatch::dispatch`
+//! courier-verification, webhook-delivery) are replayed through `lambda_dispatch::dispatch`
 //! with the function's own `Sources`, as their main.rs runs it. The
 //! payment webhooks are API Gateway events too, replayed on their own: they
 //! are signed at replay time with the test's secret.
@@ -30,3 +30,4 @@ mod notifications;
 mod payment_webhooks;
 mod refund_executor;
 mod rule_evaluation;
+mod webhook_delivery;
