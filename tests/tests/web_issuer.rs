@@ -120,7 +120,11 @@ async fn the_issuers_token_in_the_cookie_signs_in_with_the_apis_tenancy() {
     let (s, body) = get(&pages, &claim_page, Some(&alice)).await;
     assert_eq!(s, 200, "{body}");
     assert!(body.contains(&shown), "{body}");
-    let staff = issuer.sign(&claims("st-1", "staff", Some(SHOP)));
+    // Roles as a JSON list, as issuers often send them: mapped like the
+    // gateway's "[a b]".
+    let mut staff = claims("st-1", "staff", Some(SHOP));
+    staff["staff_roles"] = json!(["reviewer", "finance"]);
+    let staff = issuer.sign(&staff);
     let (s, body) = get(&pages, &desk_page, Some(&staff)).await;
     assert_eq!(s, 200, "{body}");
     assert!(body.contains(&claim_id), "{body}");
