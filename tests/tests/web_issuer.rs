@@ -129,6 +129,41 @@ async fn the_issuers_token_in_the_cookie_signs_in_with_the_apis_tenancy() {
     assert_eq!(s, 200, "{body}");
     assert!(body.contains(&claim_id), "{body}");
 
+    // As API Gateway hands the page to the function (payload 2.0: the
+    // cookies in their own list, no authorizer context): the same answer.
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "GET /{page+}",
+        "rawPath": claim_page,
+        "rawQueryString": "lang=en",
+        "cookies": ["lang=en", format!("{SESSION_COOKIE}={alice}")],
+        "headers": {"host": "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+                    "accept": "text/html"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "a1b2c3d4e5",
+            "domainName": "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "a1b2c3d4e5",
+            "http": {"method": "GET", "path": claim_page, "protocol": "HTTP/1.1",
+                     "sourceIp": "198.51.100.23", "userAgent": "test"},
+            "requestId": "req-web-1", "routeKey": "GET /{page+}", "stage": "$default",
+            "time": "07/Dec/2026:06:00:00 +0000", "timeEpoch": 1796623200000u64
+        },
+        "pathParameters": {"page": claim_page.trim_start_matches('/')},
+        "isBase64Encoded": false
+    });
+    let answer = aftersales::lambda::handle_http_api_event(pages.clone(), event.clone())
+        .await
+        .expect("an answer");
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body = answer["body"].as_str().unwrap_or_default();
+    assert!(body.contains(&shown), "{answer}");
+    let mut anonymous = event;
+    anonymous["cookies"] = json!(["lang=en"]);
+    let answer = aftersales::lambda::handle_http_api_event(pages.clone(), anonymous)
+        .await
+        .expect("an answer");
+    assert_eq!(answer["statusCode"], 401, "{answer}");
+
     // Tenancy as on the API: another customer, the other shop's staff.
     let bob = issuer.sign(&claims("bob", "customer", None));
     let (s, body) = get(&pages, &claim_page, Some(&bob)).await;
