@@ -9,7 +9,11 @@ backup holds only what a transaction can change: the items it names (each
 transaction item names one key, and moto refuses two on the same key) and the
 length of the table's stream. A cancelled transaction puts those items back as
 they were (or removes the ones that did not exist) and drops the stream
-records it added; everything else is moto's own code.
+records it added. Likewise a Query on a global secondary index walks every item
+of the table in moto; here each table keeps, per index hash-key attribute, the
+keys of the items holding each value, so a Query looks only at those items
+(moto still applies every condition, sort and page itself). Everything else
+is moto's own code.
 
 moto serves requests on threads but does not lock its DynamoDB tables, and a
 failed TransactWriteItems restores what it touched: a write that another
@@ -21,10 +25,14 @@ Usage: python3 tests/moto_server.py -H 127.0.0.1 -p PORT  (same arguments as mot
 """
 
 import copy
+import inspect
 import sys
 import threading
 
 from moto.server import main
+
+
+_touch = [lambda table, key: None]
 
 
 def _patch():
@@ -94,6 +102,8 @@ def _patch():
                 table.items[h][r] = before
         for table, length in streams.values():
             del table.stream_shard.items[length:]
+        for table, h, r, _ in items:
+            _touch[0](table, (h, r))
 
     transact = models.DynamoDBBackend.transact_write_items
 
@@ -115,9 +125,121 @@ def _patch():
         with lock:
             return call_action(self, *args, **kwargs)
 
+    # ---- global secondary indexes: value -> keys, kept beside each table
+    def index_attrs(table):
+        return tuple(
+            sorted(
+                {k["AttributeName"] for i in table.global_indexes for k in i.schema if k["KeyType"] == "HASH"}
+            )
+        )
+
+    def item_at(table, key):
+        h, r = key
+        if r is None:
+            return table.items.get(h)
+        return table.items.get(h, {}).get(r)
+
+    def reindex(table, gsi, key):
+        for attr, value in gsi["of"].pop(key, {}).items():
+            keys = gsi["by"][attr].get(value)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del gsi["by"][attr][value]
+        item = item_at(table, key)
+        if item is None:
+            return
+        held = {}
+        for attr in gsi["attrs"]:
+            value = item.attrs.get(attr)
+            if value is not None:
+                gsi["by"][attr].setdefault(value, set()).add(key)
+                held[attr] = value
+        if held:
+            gsi["of"][key] = held
+
+    def gsi_of(table, build=True):
+        """The table's value -> keys map, built on first use (one walk) and
+        kept up to date by every write after that."""
+        gsi = table.__dict__.get("_aftersales_gsi")
+        attrs = index_attrs(table)
+        if gsi is not None and gsi["attrs"] == attrs:
+            return gsi
+        if not build:
+            return None
+        gsi = {"attrs": attrs, "by": {a: {} for a in attrs}, "of": {}}
+        table.__dict__["_aftersales_gsi"] = gsi
+        for item in table.all_items():
+            reindex(table, gsi, (item.hash_key, item.range_key))
+        return gsi
+
+    def touch(table, key):
+        gsi = gsi_of(table, build=False)
+        if gsi is not None:
+            reindex(table, gsi, key)
+
+    def key_from(table, attrs):
+        h = DynamoType(attrs[table.hash_key_attr])
+        r = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr is not None else None
+        return h, r
+
+    put_item = Table.put_item
+
+    def indexed_put_item(self, item_attrs, *args, **kwargs):
+        item = put_item(self, item_attrs, *args, **kwargs)
+        touch(self, (item.hash_key, item.range_key))
+        return item
+
+    delete_item = Table.delete_item
+
+    def indexed_delete_item(self, hash_key, range_key):
+        try:
+            return delete_item(self, hash_key, range_key)
+        finally:
+            touch(self, (hash_key, range_key))
+
+    update_item = models.DynamoDBBackend.update_item
+
+    def indexed_update_item(self, table_name, key, *args, **kwargs):
+        try:
+            return update_item(self, table_name, key, *args, **kwargs)
+        finally:
+            table = self.tables.get(table_name)
+            if table is not None:
+                try:
+                    touch(table, key_from(table, key))
+                except (KeyError, TypeError):
+                    pass  # a key moto refused: nothing was written
+
+    query = Table.query
+
+    query_signature = inspect.signature(query)
+
+    def indexed_query(self, *args, **kwargs):
+        call = query_signature.bind(self, *args, **kwargs).arguments
+        index = next((i for i in self.global_indexes if i.name == call.get("index_name")), None)
+        hash_attrs = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
+        if len(hash_attrs) != 1:
+            return query(self, *args, **kwargs)
+        value = dict(call.get("hash_key_conditions") or []).get(hash_attrs[0], call.get("hash_key"))
+        if value is None:
+            return query(self, *args, **kwargs)
+        keys = gsi_of(self)["by"].get(hash_attrs[0], {}).get(value, ())
+        candidates = [i for i in (item_at(self, k) for k in keys) if i is not None]
+        self.__dict__["all_items"] = lambda: candidates
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            del self.__dict__["all_items"]
+
     models.copy = NoTableBackup()
     models.DynamoDBBackend.transact_write_items = transact_write_items
+    models.DynamoDBBackend.update_item = indexed_update_item
+    Table.put_item = indexed_put_item
+    Table.delete_item = indexed_delete_item
+    Table.query = indexed_query
     responses.DynamoHandler.call_action = serialized_call_action
+    _touch[0] = touch
 
 
 try:

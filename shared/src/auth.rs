@@ -1,7 +1,10 @@
 //! Who is calling. In the cloud API Gateway's JWT authorizer has already
 //! verified the token and hands us its claims; on one machine we verify the
-//! same claims ourselves with an HS256 development secret. Either way the
-//! router sees one [`Principal`].
+//! same claims ourselves with an HS256 development secret; where no
+//! authorizer runs (the pages' routes: a browser sends a cookie) we verify
+//! the issuer's own tokens against its published keys ([`IssuerKeys`]).
+//! Every way the router sees one [`Principal`], mapped from the claims in
+//! one place ([`Principal::from_claims`]).
 //!
 //! Token claims (besides iss, aud, exp):
 //! - `sub`: the customer, staff member or storefront id;
@@ -162,6 +165,10 @@ pub enum AuthMode {
     Gateway,
     /// On one machine: verify HS256 bearer tokens ourselves.
     Hs256(Box<DevKeys>),
+    /// Without an authorizer in front (the web function: browsers send a
+    /// cookie, not a bearer header): verify the issuer's own JWTs against
+    /// its published keys, the issuer and audience API Gateway trusts.
+    Issuer(std::sync::Arc<IssuerKeys>),
 }
 
 /// The environment variable choosing the functions' [`AuthMode`].
@@ -182,6 +189,10 @@ pub enum AuthConfigError {
     MissingSecret,
     #[error("{AUTH_DEV_SECRET_ENV} is too short ({0} bytes): token mode needs at least {MIN_DEV_SECRET_LEN}")]
     WeakSecret(usize),
+    #[error("{0} is not set: the pages verify the issuer's tokens themselves and need its issuer and audience")]
+    MissingIssuerSetting(&'static str),
+    #[error("the issuer's keys (JWKS) are unusable: {0}")]
+    Jwks(String),
 }
 
 impl AuthMode {
@@ -220,6 +231,7 @@ impl AuthMode {
         match self {
             AuthMode::Gateway => "gateway",
             AuthMode::Hs256(_) => "token",
+            AuthMode::Issuer(_) => "issuer",
         }
     }
 }
@@ -293,18 +305,153 @@ impl DevKeys {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| AuthError::Invalid("expected 'Bearer <token>'".into()))?;
+        let data = jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(
+            token.trim(),
+            &self.decoding,
+            &self.validation,
+        )
+        .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        Principal::from_claims(&claims_as_strings(data.claims))
+    }
+}
+
+/// A verified token's claims as API Gateway hands them on (strings; a list
+/// as its items joined by spaces), so that every way in maps claims to a
+/// [`Principal`] in one place, [`Principal::from_claims`].
+fn claims_as_strings(claims: HashMap<String, serde_json::Value>) -> HashMap<String, String> {
+    claims
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                serde_json::Value::Null => return None,
+                other => other.to_string(),
+            };
+            Some((k, s))
+        })
+        .collect()
+}
+
+/// The environment variables of the issuer the pages trust (the same the
+/// HTTP API's JWT authorizer is given) and, optionally, where its keys are.
+pub const JWT_ISSUER_ENV: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE_ENV: &str = "JWT_AUDIENCE";
+pub const JWKS_URL_ENV: &str = "JWKS_URL";
+
+/// The signing algorithms an issuer's tokens may use. Never HS*: a public
+/// key used as an HMAC secret would let anyone sign.
+const ISSUER_ALGORITHMS: &[jsonwebtoken::Algorithm] = &[
+    jsonwebtoken::Algorithm::RS256,
+    jsonwebtoken::Algorithm::ES256,
+];
+
+/// An issuer's public keys (its JWKS), with the issuer and audience its
+/// tokens must name: what API Gateway's JWT authorizer checks, checked by
+/// us where no authorizer runs.
+pub struct IssuerKeys {
+    keys: Vec<(
+        Option<String>,
+        jsonwebtoken::Algorithm,
+        jsonwebtoken::DecodingKey,
+    )>,
+    issuer: String,
+    /// Any of these (the template passes its audience list comma-separated).
+    audiences: Vec<String>,
+}
+
+impl IssuerKeys {
+    /// The keys of a JWKS document (its RS256 and ES256 signing keys), for
+    /// tokens of `issuer` naming one of `audience` (comma-separated).
+    /// No usable key, or an empty issuer or audience, is a configuration
+    /// error: the function must not start with nothing to verify against.
+    pub fn from_jwks(issuer: &str, audience: &str, jwks: &str) -> Result<Self, AuthConfigError> {
+        use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+        if issuer.trim().is_empty() {
+            return Err(AuthConfigError::MissingIssuerSetting(JWT_ISSUER_ENV));
+        }
+        let audiences: Vec<String> = audience
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if audiences.is_empty() {
+            return Err(AuthConfigError::MissingIssuerSetting(JWT_AUDIENCE_ENV));
+        }
+        let set: JwkSet =
+            serde_json::from_str(jwks).map_err(|e| AuthConfigError::Jwks(e.to_string()))?;
+        let keys: Vec<_> = set
+            .keys
+            .iter()
+            .filter(|k| {
+                // Keys published for encryption only are not for us.
+                !matches!(
+                    k.common.public_key_use,
+                    Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+                )
+            })
+            .filter_map(|k| {
+                let alg = match &k.algorithm {
+                    AlgorithmParameters::RSA(_) => jsonwebtoken::Algorithm::RS256,
+                    AlgorithmParameters::EllipticCurve(p)
+                        if p.curve == jsonwebtoken::jwk::EllipticCurve::P256 =>
+                    {
+                        jsonwebtoken::Algorithm::ES256
+                    }
+                    _ => return None,
+                };
+                let key = jsonwebtoken::DecodingKey::from_jwk(k).ok()?;
+                Some((k.common.key_id.clone(), alg, key))
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err(AuthConfigError::Jwks("no RS256 or ES256 key".into()));
+        }
+        Ok(IssuerKeys {
+            keys,
+            issuer: issuer.to_owned(),
+            audiences,
+        })
+    }
+
+    /// The JWKS address: `JWKS_URL` if set, else the issuer's
+    /// `/.well-known/jwks.json` (where Cognito and most issuers publish it).
+    pub fn jwks_url(issuer: &str, explicit: Option<&str>) -> String {
+        match explicit.filter(|u| !u.trim().is_empty()) {
+            Some(u) => u.to_owned(),
+            None => format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
+        }
+    }
+
+    /// The principal of one of the issuer's tokens: signed by one of its
+    /// keys (the one its `kid` names), not expired, for our audience.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        if !ISSUER_ALGORITHMS.contains(&header.alg) {
+            return Err(AuthError::Invalid(format!("algorithm {:?}", header.alg)));
+        }
+        let (_, alg, key) = self
+            .keys
+            .iter()
+            .find(|(kid, alg, _)| {
+                *alg == header.alg && (header.kid.is_none() || *kid == header.kid)
+            })
+            .ok_or_else(|| AuthError::Invalid("no key of the issuer signed this".into()))?;
+        let mut validation = jsonwebtoken::Validation::new(*alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&self.audiences);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
         let data =
-            jsonwebtoken::decode::<TokenClaims>(token.trim(), &self.decoding, &self.validation)
+            jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, key, &validation)
                 .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let c = data.claims;
-        let mut map = HashMap::from([("sub".to_string(), c.sub), ("role".to_string(), c.role)]);
-        if let Some(s) = c.shop_id {
-            map.insert("shop_id".into(), s);
-        }
-        if let Some(r) = c.staff_roles {
-            map.insert("staff_roles".into(), r);
-        }
-        Principal::from_claims(&map)
+        Principal::from_claims(&claims_as_strings(data.claims))
     }
 }
 

@@ -85,6 +85,65 @@ pub async fn run_http_api() -> Result<(), lambda_http::Error> {
     serve(router(AppState { services, auth })).await
 }
 
+/// The web function: the pages behind API Gateway on routes without an
+/// authorizer (a browser sends its session as a cookie, which the JWT
+/// authorizer does not read), so the function verifies the cookie's token
+/// itself against the issuer's keys, fetched once at cold start.
+#[cfg(all(feature = "dynamodb", feature = "providers"))]
+pub async fn run_web() -> Result<(), lambda_http::Error> {
+    crate::telemetry::init(true);
+    // Before anything else: no issuer to trust stops the cold start.
+    let keys = issuer_keys_from_env()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "refusing to start"))?;
+    let services = services_from_env().await?;
+    serve(crate::web::router(crate::web::WebState {
+        services,
+        auth: crate::auth::AuthMode::Issuer(std::sync::Arc::new(keys)),
+        dev_sign_in: false,
+    }))
+    .await
+}
+
+/// The issuer the HTTP API's JWT authorizer trusts (`JWT_ISSUER`,
+/// `JWT_AUDIENCE`) and its keys, read from `JWKS_URL` or the issuer's
+/// `/.well-known/jwks.json`.
+#[cfg(feature = "providers")]
+pub async fn issuer_keys_from_env() -> Result<crate::auth::IssuerKeys, crate::auth::AuthConfigError>
+{
+    use crate::auth::{
+        AuthConfigError, IssuerKeys, JWKS_URL_ENV, JWT_AUDIENCE_ENV, JWT_ISSUER_ENV,
+    };
+    let setting = |name: &'static str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(AuthConfigError::MissingIssuerSetting(name))
+    };
+    let issuer = setting(JWT_ISSUER_ENV)?;
+    let audience = setting(JWT_AUDIENCE_ENV)?;
+    let url = IssuerKeys::jwks_url(&issuer, std::env::var(JWKS_URL_ENV).ok().as_deref());
+    let jwks = fetch_jwks(&url)
+        .await
+        .map_err(|e| AuthConfigError::Jwks(format!("{url}: {e}")))?;
+    IssuerKeys::from_jwks(&issuer, &audience, &jwks)
+}
+
+#[cfg(feature = "providers")]
+async fn fetch_jwks(url: &str) -> Result<String, reqwest::Error> {
+    // reqwest's rustls needs a process-wide crypto provider.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await
+}
+
 /// [`serve`] with the router the partners' current configuration builds.
 /// A secret that cannot be read fails that request (logged; API Gateway
 /// answers 500 and a provider sends its webhook again), not the function.

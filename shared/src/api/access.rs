@@ -100,6 +100,18 @@ pub(super) fn authenticate(parts: &Parts, auth: &AuthMode) -> Result<Principal, 
                 .and_then(|v| v.to_str().ok());
             keys.verify(h)
         }
+        AuthMode::Issuer(keys) => {
+            let token = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(AuthError::Missing)?;
+            let token = token
+                .strip_prefix("Bearer ")
+                .or_else(|| token.strip_prefix("bearer "))
+                .ok_or_else(|| AuthError::Invalid("expected 'Bearer <token>'".into()))?;
+            keys.verify(token.trim())
+        }
     }
 }
 

@@ -6,8 +6,10 @@
 //!   or order is "not found" here as it is there.
 //! - Who is signed in: on one machine, the development token in the
 //!   `as_session` cookie (HttpOnly, SameSite=Strict), minted by the
-//!   sign-in page ([`WebState::dev_sign_in`]); behind API Gateway, the
-//!   claims its authorizer verified.
+//!   sign-in page ([`WebState::dev_sign_in`]); on AWS (the web function,
+//!   whose routes have no authorizer: browsers send cookies), the issuer's
+//!   own token in that cookie, verified against its keys
+//!   ([`AuthMode::Issuer`]).
 //! - Every form carries the `as_csrf` cookie's random value in a hidden
 //!   field; a POST whose field does not match the cookie is refused before
 //!   anything else is read.
@@ -142,6 +144,9 @@ fn principal(parts: &Parts, auth: &AuthMode) -> Option<Principal> {
             let token = cookie(&parts.headers, SESSION_COOKIE)?;
             keys.verify(Some(&format!("Bearer {token}"))).ok()
         }
+        // Behind API Gateway with no authorizer on the page routes: the
+        // session cookie holds the issuer's own token.
+        AuthMode::Issuer(keys) => keys.verify(cookie(&parts.headers, SESSION_COOKIE)?).ok(),
         AuthMode::Gateway => parts
             .extensions
             .get::<GatewayClaims>()

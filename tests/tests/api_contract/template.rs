@@ -34,6 +34,12 @@ fn ystr(v: &Yaml, at: &str) -> String {
     }
 }
 
+/// The function serving the pages (`aftersales::web`), and its routes: the
+/// home page and everything under it that no API route takes (API Gateway
+/// picks the most specific route, a greedy path last).
+const WEB_BINARY: &str = "web";
+const WEB_ROUTES: &[(&str, &str)] = &[("GET", "/"), ("GET", "/{page+}"), ("POST", "/{page+}")];
+
 struct Function {
     logical_id: String,
     binary: Option<String>,
@@ -122,6 +128,7 @@ fn template_functions() -> Vec<Function> {
             .and_then(|b| yfield(b, "Binary"))
             .map(|b| ystr(b, &format!("{id}.Metadata.BuildProperties.Binary")));
         let mut routes = Vec::new();
+        let mut pages = Vec::new();
         let mut sources = Vec::new();
         let events = yfield(res, "Properties").and_then(|p| yfield(p, "Events"));
         for (name, ev) in events
@@ -166,12 +173,36 @@ fn template_functions() -> Vec<Function> {
             let public = yfield(props, "Auth")
                 .and_then(|a| yfield(a, "Authorizer"))
                 .is_some_and(|a| ystr(a, &format!("{at}.Auth.Authorizer")) == "NONE");
+            if binary.as_deref() == Some(WEB_BINARY) {
+                // The pages: outside /v1 (every API route stays more
+                // specific than `/{page+}`), read by the browser's cookie,
+                // so no authorizer: the function verifies the session.
+                assert!(
+                    public,
+                    "{at}: the pages' routes have no authorizer (the web function verifies the cookie)"
+                );
+                assert!(
+                    WEB_ROUTES.contains(&(method.as_str(), path.as_str())),
+                    "{at}: {method} {path} is not one of the pages' routes {WEB_ROUTES:?}"
+                );
+                pages.push((method.to_uppercase(), path));
+                continue;
+            }
             let listed_public = is_public(&method.to_uppercase(), &path);
             assert_eq!(
                 public, listed_public,
                 "{at}: the JWT authorizer is off exactly for the public routes of aftersales::api::ROUTES"
             );
             routes.push(((method.to_uppercase(), path), at));
+        }
+        if binary.as_deref() == Some(WEB_BINARY) {
+            pages.sort();
+            let mut all: Vec<(String, String)> = WEB_ROUTES
+                .iter()
+                .map(|(m, p)| (m.to_string(), p.to_string()))
+                .collect();
+            all.sort();
+            assert_eq!(pages, all, "{id}: the pages' routes");
         }
         functions.push(Function {
             logical_id: id,
